@@ -1,0 +1,3 @@
+module github.com/gitops-runner/gitops-runner
+
+go 1.26
