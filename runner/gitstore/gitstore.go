@@ -1,0 +1,172 @@
+// Package gitstore is the runner's access to the infra repo: it reads files at
+// a commit from a bare repository without a checkout (go-git), and writes the
+// status history (commits on the status branch) and notes on source commits
+// under refs/notes/runner. Ref updates follow git's own lock-file protocol,
+// so they are safe beside the real git binary writing the same repository.
+package gitstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Repo is an opened git repository (bare or not).
+type Repo struct {
+	path string // the git directory
+	repo *git.Repository
+	// LockTimeout is how long a ref update waits for another writer's lock
+	// file (default 5 s). git's own default, core.filesRefLockTimeout, is
+	// 100 ms; status writers may queue behind each other, so we wait longer.
+	LockTimeout time.Duration
+}
+
+// Open opens the repository at path: a bare repository or a work tree's .git.
+func Open(path string) (*Repo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: %w (give --repo the path of the bare repository, e.g. /var/lib/gitolite3/repositories/infra.git)", path, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("open repo %s: not a directory (give --repo the path of a bare git repository)", path)
+	}
+	gitDir := abs
+	if fi, err := os.Stat(filepath.Join(abs, ".git")); err == nil && fi.IsDir() {
+		gitDir = filepath.Join(abs, ".git")
+	}
+	r, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	if err != nil {
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			return nil, fmt.Errorf("open repo %s: not a git repository (give --repo the path of a bare git repository, e.g. one made with `git init --bare`)", path)
+		}
+		return nil, fmt.Errorf("open repo %s: %w", path, err)
+	}
+	return &Repo{path: gitDir, repo: r, LockTimeout: 5 * time.Second}, nil
+}
+
+// Path is the repository's git directory.
+func (r *Repo) Path() string { return r.path }
+
+// Git is the underlying go-git repository.
+func (r *Repo) Git() *git.Repository { return r.repo }
+
+// Resolve turns a revision (branch, tag, full or abbreviated hash, `main~2`)
+// into a commit hash.
+func (r *Repo) Resolve(rev string) (plumbing.Hash, error) {
+	h, err := r.repo.ResolveRevision(plumbing.Revision(rev))
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("revision %q not found in %s (check `git log` in the repo; a short hash needs at least 4 characters)", rev, r.path)
+	}
+	if _, err := r.repo.CommitObject(*h); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("revision %q (%s) is not a commit: %w", rev, h, err)
+	}
+	return *h, nil
+}
+
+// Commit returns a commit object.
+func (r *Repo) Commit(h plumbing.Hash) (*object.Commit, error) {
+	c, err := r.repo.CommitObject(h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// Snapshot is the file tree of one commit.
+type Snapshot struct {
+	Commit *object.Commit
+	tree   *object.Tree
+}
+
+// Snapshot opens the tree of commit h for reading.
+func (r *Repo) Snapshot(h plumbing.Hash) (*Snapshot, error) {
+	c, err := r.Commit(h)
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", h, err)
+	}
+	return &Snapshot{Commit: c, tree: t}, nil
+}
+
+// ErrNotExist is returned by ReadFile for a path not in the tree.
+var ErrNotExist = errors.New("file does not exist in the commit")
+
+// ReadFile reads a file at the commit. path is slash-separated and relative
+// to the repository root.
+func (s *Snapshot) ReadFile(path string) ([]byte, error) {
+	f, err := s.tree.File(path)
+	if err != nil {
+		if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+			return nil, fmt.Errorf("%s: %w", path, ErrNotExist)
+		}
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer rd.Close() //nolint:errcheck // read-only
+	return io.ReadAll(rd)
+}
+
+// Files lists the files under dir (all files when dir is ""), sorted.
+func (s *Snapshot) Files(dir string) ([]string, error) {
+	dir = strings.Trim(dir, "/")
+	var out []string
+	err := s.tree.Files().ForEach(func(f *object.File) error {
+		if dir == "" || strings.HasPrefix(f.Name, dir+"/") {
+			out = append(out, f.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list files: %w", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// IsAncestor reports whether commit a is an ancestor of (or equal to) b.
+func (r *Repo) IsAncestor(a, b plumbing.Hash) (bool, error) {
+	if a == b {
+		return true, nil
+	}
+	ca, err := r.Commit(a)
+	if err != nil {
+		return false, err
+	}
+	cb, err := r.Commit(b)
+	if err != nil {
+		return false, err
+	}
+	return ca.IsAncestor(cb)
+}
+
+// Ref returns the hash a reference points to, or the zero hash when it does
+// not exist.
+func (r *Repo) Ref(name string) (plumbing.Hash, error) {
+	ref, err := r.repo.Reference(plumbing.ReferenceName(name), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read ref %s: %w", name, err)
+	}
+	return ref.Hash(), nil
+}

@@ -1,0 +1,403 @@
+package gitstore
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// NotesRef is where the runner keeps its notes on source commits.
+const NotesRef = "refs/notes/runner"
+
+// Signature is who the runner's commits are by.
+var Signature = object.Signature{Name: "gitops-runner", Email: "runner@localhost"}
+
+// RefChangedError is a compare-and-swap ref update that lost a race.
+type RefChangedError struct {
+	Ref       string
+	Want, Got plumbing.Hash
+}
+
+func (e *RefChangedError) Error() string {
+	return fmt.Sprintf("ref %s moved: expected %s, found %s", e.Ref, short(e.Want), short(e.Got))
+}
+
+func short(h plumbing.Hash) string {
+	if h.IsZero() {
+		return "(none)"
+	}
+	return h.String()[:7]
+}
+
+// UpdateRef sets ref name to newH if it currently points to oldH (the zero
+// hash: must not exist). It takes git's lock file (<ref>.lock, created
+// exclusively), so it is safe against the real git binary and other runners;
+// a mismatch is a *RefChangedError.
+func (r *Repo) UpdateRef(name string, newH, oldH plumbing.Hash) error {
+	refPath := filepath.Join(r.path, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(refPath), 0o755); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	lock := refPath + ".lock"
+	f, err := acquire(lock, r.LockTimeout)
+	if err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			_ = f.Close()
+			_ = os.Remove(lock)
+		}
+	}()
+	cur, err := r.readRef(name)
+	if err != nil {
+		return err
+	}
+	if cur != oldH {
+		return &RefChangedError{Ref: name, Want: oldH, Got: cur}
+	}
+	if _, err := f.WriteString(newH.String() + "\n"); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	if err := os.Rename(lock, refPath); err != nil {
+		return fmt.Errorf("update ref %s: %w", name, err)
+	}
+	renamed = true
+	return syncDir(filepath.Dir(refPath))
+}
+
+func acquire(lock string, timeout time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(timeout)
+	wait := 5 * time.Millisecond
+	for {
+		f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s is held by another writer for more than %s; if no git or runner process is running, remove that file", lock, timeout)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close() //nolint:errcheck // read-only handle
+	return d.Sync()
+}
+
+// readRef reads a ref from disk (loose file first, then packed-refs), without
+// any cache, so compare-and-swap sees what other processes wrote.
+func (r *Repo) readRef(name string) (plumbing.Hash, error) {
+	b, err := os.ReadFile(filepath.Join(r.path, filepath.FromSlash(name)))
+	switch {
+	case err == nil:
+		s := strings.TrimSpace(string(b))
+		if strings.HasPrefix(s, "ref:") {
+			return plumbing.ZeroHash, fmt.Errorf("ref %s is symbolic (%s); the runner writes only plain refs", name, s)
+		}
+		if !plumbing.IsHash(s) {
+			return plumbing.ZeroHash, fmt.Errorf("ref %s holds %q, not a hash", name, s)
+		}
+		return plumbing.NewHash(s), nil
+	case !errors.Is(err, os.ErrNotExist):
+		return plumbing.ZeroHash, fmt.Errorf("read ref %s: %w", name, err)
+	}
+	pf, err := os.Open(filepath.Join(r.path, "packed-refs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("read packed-refs: %w", err)
+	}
+	defer pf.Close() //nolint:errcheck // read-only
+	sc := bufio.NewScanner(pf)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' || line[0] == '^' {
+			continue
+		}
+		h, n, ok := strings.Cut(line, " ")
+		if ok && n == name {
+			return plumbing.NewHash(h), nil
+		}
+	}
+	return plumbing.ZeroHash, sc.Err()
+}
+
+func (r *Repo) writeBlob(data []byte) (plumbing.Hash, error) {
+	obj := r.repo.Storer.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.repo.Storer.SetEncodedObject(obj)
+}
+
+func (r *Repo) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
+	sort.Slice(entries, func(i, j int) bool { return treeKey(entries[i]) < treeKey(entries[j]) })
+	t := &object.Tree{Entries: entries}
+	obj := r.repo.Storer.NewEncodedObject()
+	if err := t.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.repo.Storer.SetEncodedObject(obj)
+}
+
+// treeKey is git's tree order: directories sort as if their name ended in "/".
+func treeKey(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+func (r *Repo) writeCommit(tree plumbing.Hash, parent plumbing.Hash, msg string, when time.Time) (plumbing.Hash, error) {
+	sig := Signature
+	sig.When = when
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
+	if !parent.IsZero() {
+		c.ParentHashes = []plumbing.Hash{parent}
+	}
+	obj := r.repo.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.repo.Storer.SetEncodedObject(obj)
+}
+
+// casAttempts bounds how often a status or note write retries after losing a
+// compare-and-swap race.
+const casAttempts = 20
+
+// AppendStatus adds a commit to branch whose tree holds exactly files (flat
+// names), with the branch's previous tip as parent, and moves the branch with
+// compare-and-swap. Two writers racing both land, one after the other.
+func (r *Repo) AppendStatus(branch string, files map[string][]byte, msg string, when time.Time) (plumbing.Hash, error) {
+	var entries []object.TreeEntry
+	for name, data := range files {
+		h, err := r.writeBlob(data)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("write %s: %w", name, err)
+		}
+		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h})
+	}
+	tree, err := r.writeTree(entries)
+	if err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("write status tree: %w", err)
+	}
+	ref := "refs/heads/" + branch
+	for range casAttempts {
+		parent, err := r.readRef(ref)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		c, err := r.writeCommit(tree, parent, msg, when)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("write status commit: %w", err)
+		}
+		err = r.UpdateRef(ref, c, parent)
+		var moved *RefChangedError
+		if errors.As(err, &moved) {
+			continue
+		}
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		return c, nil
+	}
+	return plumbing.ZeroHash, fmt.Errorf("status branch %s kept moving; gave up after %d attempts", branch, casAttempts)
+}
+
+// AddNote appends text (one or more lines) to the note on commit under
+// NotesRef, keeping earlier lines: replays of a commit add to its note.
+func (r *Repo) AddNote(commit plumbing.Hash, text string, when time.Time) error {
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	for range casAttempts {
+		tip, err := r.readRef(NotesRef)
+		if err != nil {
+			return err
+		}
+		var entries []object.TreeEntry
+		var old []byte
+		if !tip.IsZero() {
+			entries, old, err = r.notesWithout(tip, commit)
+			if err != nil {
+				return fmt.Errorf("read notes: %w", err)
+			}
+		}
+		blob, err := r.writeBlob(append(old, text...))
+		if err != nil {
+			return err
+		}
+		entries = append(entries, object.TreeEntry{Name: commit.String(), Mode: filemode.Regular, Hash: blob})
+		tree, err := r.writeTree(entries)
+		if err != nil {
+			return err
+		}
+		c, err := r.writeCommit(tree, tip, "Notes added by 'runner'\n", when)
+		if err != nil {
+			return err
+		}
+		err = r.UpdateRef(NotesRef, c, tip)
+		var moved *RefChangedError
+		if errors.As(err, &moved) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("%s kept moving; gave up after %d attempts", NotesRef, casAttempts)
+}
+
+// notesWithout returns the entries of the notes tree at tip without the note
+// for commit, and that note's content. git may have written the note in a
+// fan-out directory ("ab/cdef…"); such a subtree is rewritten without it.
+func (r *Repo) notesWithout(tip, commit plumbing.Hash) ([]object.TreeEntry, []byte, error) {
+	c, err := r.Commit(tip)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return nil, nil, err
+	}
+	hex := commit.String()
+	var out []object.TreeEntry
+	var old []byte
+	for _, e := range t.Entries {
+		switch {
+		case e.Name == hex:
+			old, err = r.blob(e.Hash)
+			if err != nil {
+				return nil, nil, err
+			}
+			continue
+		case e.Mode == filemode.Dir && len(e.Name) == 2 && strings.HasPrefix(hex, e.Name):
+			sub, err := r.repo.TreeObject(e.Hash)
+			if err != nil {
+				return nil, nil, err
+			}
+			var keep []object.TreeEntry
+			for _, se := range sub.Entries {
+				if se.Name == hex[2:] {
+					if old, err = r.blob(se.Hash); err != nil {
+						return nil, nil, err
+					}
+					continue
+				}
+				keep = append(keep, se)
+			}
+			if len(keep) == 0 {
+				continue
+			}
+			if len(keep) != len(sub.Entries) {
+				h, err := r.writeTree(keep)
+				if err != nil {
+					return nil, nil, err
+				}
+				e.Hash = h
+			}
+		}
+		out = append(out, e)
+	}
+	return out, old, nil
+}
+
+func (r *Repo) blob(h plumbing.Hash) ([]byte, error) {
+	b, err := r.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close() //nolint:errcheck // read-only
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(rd)
+	return buf.Bytes(), err
+}
+
+// Note returns the runner's note on commit ("" when there is none).
+func (r *Repo) Note(commit plumbing.Hash) (string, error) {
+	tip, err := r.readRef(NotesRef)
+	if err != nil || tip.IsZero() {
+		return "", err
+	}
+	_, old, err := r.notesWithout(tip, commit)
+	return string(old), err
+}
+
+// StatusFile reads a file at the tip of the status branch; nil, nil when the
+// branch or the file does not exist yet.
+func (r *Repo) StatusFile(branch, name string) ([]byte, error) {
+	tip, err := r.readRef("refs/heads/" + branch)
+	if err != nil || tip.IsZero() {
+		return nil, err
+	}
+	s, err := r.Snapshot(tip)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.ReadFile(name)
+	if errors.Is(err, ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// Log returns up to n commits of branch, newest first, following first parents.
+func (r *Repo) Log(branch string, n int) ([]*object.Commit, error) {
+	tip, err := r.readRef("refs/heads/" + branch)
+	if err != nil || tip.IsZero() {
+		return nil, err
+	}
+	var out []*object.Commit
+	h := tip
+	for len(out) < n && !h.IsZero() {
+		c, err := r.Commit(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+		h = plumbing.ZeroHash
+		if len(c.ParentHashes) > 0 {
+			h = c.ParentHashes[0]
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+package steps
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+)
+
+// Action is what a change does to a resource.
+type Action string
+
+// The actions of a plan.
+const (
+	NoOp    Action = "noop"
+	Create  Action = "create"
+	Update  Action = "update"
+	Replace Action = "replace"
+	Delete  Action = "delete"
+)
+
+// Redacted stands in for the value of a sensitive field in plans and reports.
+const Redacted = "(sensitive)"
+
+// FieldChange is one field's change, before → after, in JSON form.
+type FieldChange struct {
+	Path   string `json:"path"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
+	// Sensitive values are shown as Redacted.
+	Sensitive bool `json:"sensitive,omitempty"`
+	// Effect says how the change takes effect when that is notable:
+	// "replace" (forces a replace) or "reboot" (pending until restart).
+	Effect string `json:"effect,omitempty"`
+}
+
+// Change is the planned change of one resource.
+type Change struct {
+	ID     ID
+	Action Action
+	Fields []FieldChange
+	// Notes are facts worth reporting ("pending reboot: memory").
+	Notes []string
+	// Before and After are JSON-able views of the resource for reports and
+	// policies (sensitive values redacted); nil where absent.
+	Before any
+	After  any
+	// Target and Have are what the change was computed from; Apply uses them.
+	Target Target
+	Have   Live
+	// Detail is backend-private data computed by Diff for Apply.
+	Detail any
+}
+
+// Plan is the set of changes of one run, in execution order.
+type Plan struct {
+	Changes []Change
+	// Deps maps a change to the changes that must finish before it.
+	Deps map[ID][]ID
+}
+
+// Counts returns how many changes the plan has per action.
+func (p *Plan) Counts() map[Action]int {
+	m := map[Action]int{}
+	for _, c := range p.Changes {
+		m[c.Action]++
+	}
+	return m
+}
+
+// Changed is the number of changes that are not no-ops.
+func (p *Plan) Changed() int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Action != NoOp {
+			n++
+		}
+	}
+	return n
+}
+
+// DiffFields compares two JSON-able values field by field and returns the
+// leaf changes, sorted by path. Paths listed in sensitive (top-level or full
+// paths) are redacted. Lists of scalars compare as a whole; lists of objects
+// element by element.
+func DiffFields(before, after any, sensitive ...string) []FieldChange {
+	b, a := toJSONValue(before), toJSONValue(after)
+	var out []FieldChange
+	diffValue("", b, a, &out)
+	sens := map[string]bool{}
+	for _, s := range sensitive {
+		sens[s] = true
+	}
+	for i := range out {
+		if sens[out[i].Path] || sens[topField(out[i].Path)] {
+			out[i].Sensitive = true
+			if out[i].Before != nil {
+				out[i].Before = Redacted
+			}
+			if out[i].After != nil {
+				out[i].After = Redacted
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+func topField(p string) string {
+	for i, r := range p {
+		if r == '.' || r == '[' {
+			return p[:i]
+		}
+	}
+	return p
+}
+
+func toJSONValue(v any) any {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("(unmarshalable: %v)", err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Sprintf("(unmarshalable: %v)", err)
+	}
+	return out
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func diffValue(path string, b, a any, out *[]FieldChange) {
+	bm, bok := b.(map[string]any)
+	am, aok := a.(map[string]any)
+	if bok && aok {
+		keys := map[string]bool{}
+		for k := range bm {
+			keys[k] = true
+		}
+		for k := range am {
+			keys[k] = true
+		}
+		for k := range keys {
+			diffValue(join(path, k), bm[k], am[k], out)
+		}
+		return
+	}
+	bl, blok := b.([]any)
+	al, alok := a.([]any)
+	if blok && alok && len(bl) == len(al) && hasObjects(bl) && hasObjects(al) {
+		for i := range bl {
+			diffValue(path+"["+strconv.Itoa(i)+"]", bl[i], al[i], out)
+		}
+		return
+	}
+	if !reflect.DeepEqual(b, a) {
+		*out = append(*out, FieldChange{Path: path, Before: b, After: a})
+	}
+}
+
+func hasObjects(l []any) bool {
+	for _, v := range l {
+		if _, ok := v.(map[string]any); ok {
+			return true
+		}
+	}
+	return false
+}
