@@ -166,3 +166,10 @@ func (r *Registry) Kinds() []string {
 	sortStrings(ks)
 	return ks
 }
+
+// LiveSummarizer is implemented by backends that offer facts about the live
+// world to policies (e.g. Proxmox nodes with their memory). The summary is
+// taken after Observe and appears in the policy input under live.<Name()>.
+type LiveSummarizer interface {
+	LiveSummary() any
+}

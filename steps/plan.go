@@ -141,6 +141,14 @@ func join(prefix, key string) string {
 func diffValue(path string, b, a any, out *[]FieldChange) {
 	bm, bok := b.(map[string]any)
 	am, aok := a.(map[string]any)
+	// A missing object (create, delete) diffs as an empty one, so every
+	// field shows up on its own.
+	if b == nil && aok {
+		bm, bok = map[string]any{}, true
+	}
+	if a == nil && bok {
+		am, aok = map[string]any{}, true
+	}
 	if bok && aok {
 		keys := map[string]bool{}
 		for k := range bm {

@@ -32,6 +32,14 @@ type Spec struct {
 	Token string `json:"token,omitempty"`
 }
 
+// view is the spec as reports and policies see it: the token redacted.
+func (s Spec) view() Spec {
+	if s.Token != "" {
+		s.Token = steps.Redacted
+	}
+	return s
+}
+
 // Fault makes Apply of one resource fail.
 type Fault struct {
 	// Times is how many applies fail before one succeeds (<0: always).
@@ -104,12 +112,12 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	if have != nil {
 		h := have.(Spec)
 		before = &h
-		c.Before = h
+		c.Before = h.view()
 	}
 	if t.Want != nil {
 		w := t.Want.(Spec)
 		after = &w
-		c.After = w
+		c.After = w.view()
 	}
 	switch {
 	case before == nil && after == nil:
@@ -126,7 +134,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		c.Action = steps.Update
 	}
 	if c.Action != steps.NoOp {
-		c.Fields = steps.DiffFields(c.Before, c.After, "token")
+		c.Fields = steps.DiffFields(before, after, "token")
 		for i := range c.Fields {
 			if c.Fields[i].Path == "immutable" {
 				c.Fields[i].Effect = "replace"

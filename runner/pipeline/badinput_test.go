@@ -1,0 +1,117 @@
+package pipeline_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
+)
+
+// TestBadInput pushes each kind of bad commit and checks the run fails with a
+// clear message naming where, records a status commit that says why, and
+// applies nothing.
+func TestBadInput(t *testing.T) {
+	lib := "local r = import 'runner.libsonnet';\n"
+	cases := []struct {
+		name  string
+		files map[string]string
+		rev   string
+		stage string
+		want  []string // substrings of the errors
+	}{
+		{"broken jsonnet", map[string]string{"main.jsonnet": lib + "r.output([\n  r.resource('test.thing', 'a', {value: 1 +}),\n])"},
+			"", "load", []string{"main.jsonnet:3:44", "Unexpected"}},
+		{"not resources", map[string]string{"main.jsonnet": "{things: []}"},
+			"", "decode", []string{"no `resources` list", `unknown top-level field "things"`}},
+		{"a list, not an object", map[string]string{"main.jsonnet": "[]"},
+			"", "decode", []string{"not an object", "runner.output"}},
+		{"duplicate IDs", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1'}), r.resource('test.thing', 'a', {value: '2'})])"},
+			"", "decode", []string{"duplicate resource ID test.thing/a (also resources[0])"}},
+		{"unknown kind", map[string]string{"main.jsonnet": lib + "r.output([r.resource('proxmox.lxd', 'a', {})])"},
+			"", "decode", []string{`proxmox.lxd/a (resources[0]): field kind: unknown kind "proxmox.lxd"`, "known kinds: test.other, test.thing"}},
+		{"unknown field", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1', vaule: '2'})])"},
+			"", "decode", []string{"test.thing/a (resources[0]): field spec.vaule: unknown field"}},
+		{"wrong type", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1', size: 'big'})])"},
+			"", "decode", []string{"field spec.size: got a JSON string, want a whole number"}},
+		{"bad value", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1', size: -3})])"},
+			"", "decode", []string{"field spec.size: must be positive, got -3"}},
+		{"unknown resource field", map[string]string{"main.jsonnet": "{resources: [{kind: 'test.thing', name: 'a', spec: {value: '1'}, dependOn: []}]}"},
+			"", "decode", []string{"resources[0]: field dependOn: unknown field"}},
+		{"missing dependency", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1'}, {dependsOn: ['test.thing/nope']})])"},
+			"", "decode", []string{"test.thing/a: dependsOn names test.thing/nope, which is not declared"}},
+		{"cycle", map[string]string{"main.jsonnet": lib + `r.output([
+  r.resource('test.thing', 'a', {value: '1'}, {dependsOn: ['test.thing/b']}),
+  r.resource('test.thing', 'b', {value: '1'}, {dependsOn: ['test.thing/c']}),
+  r.resource('test.thing', 'c', {value: '1'}, {dependsOn: ['test.thing/a']}),
+])`}, "", "decode", []string{"cycle: test.thing/a → test.thing/b → test.thing/c → test.thing/a"}},
+		{"import escaping the commit", map[string]string{"main.jsonnet": "local x = import '../../etc/passwd';\nx"},
+			"", "load", []string{"main.jsonnet:1:", "escapes the commit"}},
+		{"absolute import", map[string]string{"main.jsonnet": "\n\nlocal x = import '/etc/passwd';\nx"},
+			"", "load", []string{"main.jsonnet:3:", "absolute paths are not allowed"}},
+		{"missing import", map[string]string{"main.jsonnet": "local x = import 'nope.libsonnet';\nx"},
+			"", "load", []string{"main.jsonnet:1:", "runner's lib has no such file", "runner.libsonnet"}},
+		{"endless recursion", map[string]string{"main.jsonnet": "local f(x) = f(x + 1) + 1;\n{resources: [f(0)]}"},
+			"", "load", []string{"max stack frames exceeded", "endless recursion?"}},
+		{"huge output", map[string]string{"main.jsonnet": "local s = std.join('', ['x' for i in std.range(1, 1024)]);\n{resources: [], junk:: 0, big: [s for i in std.range(1, 2000)]}"},
+			"", "load", []string{"more than the limit"}},
+		{"huge string", map[string]string{"main.jsonnet": "local f(s, n) = if n == 0 then s else f(s + s, n - 1);\n{resources: [], big: f('x', 28)}"},
+			"", "load", []string{"used more than 64 MiB of memory"}},
+		{"no main.jsonnet", map[string]string{"other.jsonnet": "{}"},
+			"", "load", []string{"main.jsonnet: not found in commit"}},
+		{"commit that does not exist", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})},
+			"0123456789abcdef0123456789abcdef01234567", "load", []string{"not found"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := newInfra(t)
+			b := steptest.New()
+			r := in.runner(b)
+			r.Limits = pipeline.Limits{MaxOutput: 1 << 20, Timeout: 20 * time.Second, MaxMemory: 64 << 20}
+			in.push(tc.name, tc.files)
+			rep, err := r.Run(context.Background(), pipeline.Request{Rev: tc.rev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Result != pipeline.ResultFailed || rep.Stage != tc.stage {
+				t.Fatalf("result %s in %q, want failed in %q: %s", rep.Result, rep.Stage, tc.stage, rep.Errors)
+			}
+			msg := rep.Errors.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("errors lack %q:\n%s", w, msg)
+				}
+			}
+			if obs, applied := b.Calls(); obs != 0 || len(applied) != 0 {
+				t.Errorf("bad input reached the backend: %d observe calls, applied %v", obs, applied)
+			}
+			if tc.rev != "" {
+				return // an unknown commit has nothing to record a status for
+			}
+			md := in.git(in.bare, "show", "status:STATUS.md")
+			if !strings.Contains(md, "nothing applied") || !strings.Contains(md, "## Errors") {
+				t.Errorf("STATUS.md does not say why:\n%s", md)
+			}
+		})
+	}
+}
+
+// TestEvalTimeout stops an evaluation that runs too long.
+func TestEvalTimeout(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	r.Limits = pipeline.Limits{Timeout: 200 * time.Millisecond}
+	// Exponential time, constant memory; the abandoned evaluation ends
+	// on its own a few seconds later.
+	in.push("slow", map[string]string{"main.jsonnet": "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1);\n{resources: [], x: f(18)}"})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.Errors.Error(), "took longer than 200ms") {
+		t.Fatalf("errors = %v", rep.Errors)
+	}
+}

@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// rawResource is one entry of the evaluated `resources` list.
+type rawResource struct {
+	Kind      string          `json:"kind"`
+	Name      string          `json:"name"`
+	Spec      json.RawMessage `json:"spec"`
+	DependsOn []string        `json:"dependsOn,omitempty"`
+	Adopt     bool            `json:"adopt,omitempty"`
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+
+// Decode turns the evaluated JSON of entry into typed resources: the output
+// must be {resources: [...]}, every entry {kind, name, spec, dependsOn?,
+// adopt?}, kinds known, IDs unique, specs valid for their backend, and
+// dependsOn must name declared resources without cycles. All problems are
+// returned at once.
+func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Diagnostics) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(out, &top); err != nil {
+		return nil, Diagnostics{{File: entry, Summary: "the output is not an object",
+			Hint: "main.jsonnet must evaluate to {resources: [...]}; wrap a list with runner.output([...]) from runner.libsonnet"}}
+	}
+	var ds Diagnostics
+	for k := range top {
+		if k != "resources" {
+			ds = append(ds, Diagnostic{File: entry, Summary: fmt.Sprintf("unknown top-level field %q", k),
+				Hint: "the output may only have `resources`; hide helpers with `::`"})
+		}
+	}
+	raw, ok := top["resources"]
+	if !ok {
+		return nil, append(ds, Diagnostic{File: entry, Summary: "the output has no `resources` list",
+			Hint: "main.jsonnet must evaluate to {resources: [...]}"})
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, append(ds, Diagnostic{File: entry, Field: "resources", Summary: "is not a list"})
+	}
+
+	rs := make([]steps.Resource, 0, len(list))
+	seen := map[steps.ID]int{}
+	for i, item := range list {
+		where := fmt.Sprintf("resources[%d]", i)
+		var r rawResource
+		dec := json.NewDecoder(bytes.NewReader(item))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			fe := &steps.FieldError{}
+			if errors.As(steps.DecodeStrict(item, &r), &fe) {
+				ds = append(ds, Diagnostic{File: entry, Resource: where, Field: fe.Field, Summary: fe.Msg,
+					Hint: "a resource is {kind, name, spec, dependsOn?, adopt?}"})
+			} else {
+				ds = append(ds, Diagnostic{File: entry, Resource: where, Summary: err.Error()})
+			}
+			continue
+		}
+		id := steps.ID{Kind: r.Kind, Name: r.Name}
+		if r.Name != "" && r.Kind != "" {
+			where = fmt.Sprintf("%s (%s)", id, where)
+		}
+		if !nameRE.MatchString(r.Name) {
+			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "name", Summary: fmt.Sprintf("%q is not a valid name", r.Name),
+				Hint: "names start with a letter or digit and use letters, digits, '.', '_' and '-'"})
+			continue
+		}
+		b, ok := reg.Backend(r.Kind)
+		if !ok {
+			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "kind", Summary: fmt.Sprintf("unknown kind %q", r.Kind),
+				Hint: "known kinds: " + strings.Join(reg.Kinds(), ", ")})
+			continue
+		}
+		if j, dup := seen[id]; dup {
+			ds = append(ds, Diagnostic{File: entry, Resource: where, Summary: fmt.Sprintf("duplicate resource ID %s (also resources[%d])", id, j),
+				Hint: "every kind/name must be unique; rename one of them"})
+			continue
+		}
+		seen[id] = i
+		res := steps.Resource{ID: id, Adopt: r.Adopt, Raw: r.Spec}
+		for k, d := range r.DependsOn {
+			did, err := steps.ParseID(d)
+			if err != nil {
+				ds = append(ds, Diagnostic{File: entry, Resource: where, Field: fmt.Sprintf("dependsOn[%d]", k), Summary: err.Error()})
+				continue
+			}
+			res.DependsOn = append(res.DependsOn, did)
+		}
+		spec, err := b.Decode(r.Kind, r.Spec)
+		if err != nil {
+			ds = append(ds, specDiagnostic(entry, where, err))
+			continue
+		}
+		res.Spec = spec
+		rs = append(rs, res)
+	}
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	for _, err := range steps.CheckDeps(rs) {
+		d := Diagnostic{File: entry, Summary: err.Error(), Hint: "dependsOn must name declared resources (kind/name) and must not form a cycle"}
+		ds = append(ds, d)
+	}
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].ID.Less(rs[j].ID) })
+	return rs, nil
+}
+
+func specDiagnostic(entry, where string, err error) Diagnostic {
+	var fe *steps.FieldError
+	if errors.As(err, &fe) {
+		field := "spec"
+		if fe.Field != "" {
+			field = "spec." + fe.Field
+		}
+		return Diagnostic{File: entry, Resource: where, Field: field, Summary: fe.Msg}
+	}
+	return Diagnostic{File: entry, Resource: where, Field: "spec", Summary: err.Error()}
+}

@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"runtime/metrics"
+	"sort"
+	"strings"
+	"time"
+
+	jsonnet "github.com/google/go-jsonnet"
+
+	"github.com/gitops-runner/gitops-runner/lib"
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+)
+
+// Limits bound the evaluation of an infra repo, so a bad push fails fast
+// with a clear message instead of hanging or exhausting the runner.
+type Limits struct {
+	// MaxStack is the deepest Jsonnet call stack (default 500).
+	MaxStack int
+	// Timeout bounds evaluation time (default 10 s).
+	Timeout time.Duration
+	// MaxOutput bounds the size of the evaluated JSON (default 16 MiB).
+	MaxOutput int
+	// MaxMemory bounds how much the heap may grow while evaluating (default
+	// 1 GiB), so `std.repeat`-style blow-ups fail fast.
+	MaxMemory uint64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxStack <= 0 {
+		l.MaxStack = 500
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = 10 * time.Second
+	}
+	if l.MaxOutput <= 0 {
+		l.MaxOutput = 16 << 20
+	}
+	if l.MaxMemory == 0 {
+		l.MaxMemory = 1 << 30
+	}
+	return l
+}
+
+// Vars are the external variables a repo can read with std.extVar.
+type Vars struct {
+	Commit string
+	Branch string
+	Pusher string
+}
+
+// libPrefix marks files found in the embedded library in error messages and
+// import resolution; no path inside a commit can start with it.
+const libPrefix = "<runner-lib>/"
+
+// repoImporter resolves imports inside one commit's tree, then in the
+// embedded lib/. Absolute paths and paths escaping the commit are errors.
+type repoImporter struct {
+	snap  *gitstore.Snapshot
+	lib   fs.FS
+	cache map[string]jsonnet.Contents
+}
+
+func newImporter(snap *gitstore.Snapshot) *repoImporter {
+	return &repoImporter{snap: snap, lib: lib.FS, cache: map[string]jsonnet.Contents{}}
+}
+
+// Import implements jsonnet.Importer.
+func (im *repoImporter) Import(importedFrom, importedPath string) (jsonnet.Contents, string, error) {
+	if strings.HasPrefix(importedPath, "/") {
+		return jsonnet.Contents{}, "", fmt.Errorf("import %q: absolute paths are not allowed; import files of the repo by a path relative to the importing file", importedPath)
+	}
+	if from, ok := strings.CutPrefix(importedFrom, libPrefix); ok {
+		p := path.Clean(path.Join(path.Dir(from), importedPath))
+		return im.fromLib(p, importedPath)
+	}
+	p := path.Clean(path.Join(path.Dir(importedFrom), importedPath))
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return jsonnet.Contents{}, "", fmt.Errorf("import %q escapes the commit: imports resolve only inside the repo and the runner's lib", importedPath)
+	}
+	if c, ok := im.cache[p]; ok {
+		return c, p, nil
+	}
+	b, err := im.snap.ReadFile(p)
+	switch {
+	case err == nil:
+		c := jsonnet.MakeContentsRaw(b)
+		im.cache[p] = c
+		return c, p, nil
+	case !errors.Is(err, gitstore.ErrNotExist):
+		return jsonnet.Contents{}, "", err
+	}
+	// Not in the commit: the runner's library, by its plain name.
+	if !strings.HasPrefix(importedPath, ".") {
+		if c, found, err := im.fromLib(path.Clean(importedPath), importedPath); err == nil {
+			return c, found, nil
+		}
+	}
+	return jsonnet.Contents{}, "", fmt.Errorf("import %q: %s is not in the commit, and the runner's lib has no such file (it has: %s)",
+		importedPath, p, strings.Join(libFiles(im.lib), ", "))
+}
+
+func (im *repoImporter) fromLib(p, asWritten string) (jsonnet.Contents, string, error) {
+	found := libPrefix + p
+	if c, ok := im.cache[found]; ok {
+		return c, found, nil
+	}
+	b, err := fs.ReadFile(im.lib, p)
+	if err != nil {
+		return jsonnet.Contents{}, "", fmt.Errorf("import %q: the runner's lib has no %s (it has: %s)", asWritten, p, strings.Join(libFiles(im.lib), ", "))
+	}
+	c := jsonnet.MakeContentsRaw(b)
+	im.cache[found] = c
+	return c, found, nil
+}
+
+func libFiles(f fs.FS) []string {
+	var out []string
+	_ = fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+// EvalError is a failed evaluation. Message keeps Jsonnet's file:line:column
+// positions; Hint says what to do.
+type EvalError struct {
+	File    string
+	Message string
+	Hint    string
+}
+
+func (e *EvalError) Error() string { return e.Message }
+
+// Evaluate evaluates entry (e.g. "main.jsonnet") of a commit with the
+// embedded lib, ext vars and limits, and returns the JSON output.
+func Evaluate(ctx context.Context, snap *gitstore.Snapshot, entry string, vars Vars, lim Limits) ([]byte, error) {
+	lim = lim.withDefaults()
+	vm := jsonnet.MakeVM()
+	vm.MaxStack = lim.MaxStack
+	vm.Importer(newImporter(snap))
+	vm.ExtVar("commit", vars.Commit)
+	vm.ExtVar("branch", vars.Branch)
+	vm.ExtVar("pusher", vars.Pusher)
+	vm.ErrorFormatter.SetMaxStackTraceSize(20)
+
+	if _, err := snap.ReadFile(entry); err != nil {
+		return nil, &EvalError{File: entry, Message: fmt.Sprintf("%s: not found in commit %s", entry, short(snap.Commit.Hash.String())),
+			Hint: "the infra repo must have " + entry + " at its root (or set the entrypoint in the runner config)"}
+	}
+
+	type result struct {
+		out string
+		err error
+	}
+	// go-jsonnet cannot be interrupted: on timeout the evaluation goroutine
+	// is abandoned and finishes on its own (a one-shot runner process exits
+	// soon after; `runner serve` runs jobs in child processes).
+	ch := make(chan result, 1)
+	go func() {
+		out, err := vm.EvaluateFile(entry)
+		ch <- result{out, err}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	base := heapBytes()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var r result
+wait:
+	select {
+	case r = <-ch:
+	case <-tick.C:
+		if grown := heapBytes() - min(base, heapBytes()); grown > lim.MaxMemory {
+			return nil, &EvalError{File: entry, Message: fmt.Sprintf("evaluating %s used more than %d MiB of memory", entry, lim.MaxMemory>>20),
+				Hint: "something builds a huge string or list; the limit is limits.maxMemoryMiB in the runner config"}
+		}
+		goto wait
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &EvalError{File: entry, Message: fmt.Sprintf("evaluating %s took longer than %s", entry, lim.Timeout),
+				Hint: "look for runaway recursion or huge comprehensions; the limit is limits.evalTimeout in the runner config"}
+		}
+		return nil, ctx.Err()
+	}
+	if r.err != nil {
+		msg := strings.TrimSpace(r.err.Error())
+		hint := "fix the Jsonnet at the position shown; `runner eval` prints the result of a fixed commit"
+		if strings.Contains(msg, "max stack frames exceeded") {
+			hint = fmt.Sprintf("endless recursion? the stack is limited to %d frames (limits.maxStack in the runner config)", lim.MaxStack)
+		}
+		return nil, &EvalError{File: entry, Message: msg, Hint: hint}
+	}
+	if len(r.out) > lim.MaxOutput {
+		return nil, &EvalError{File: entry, Message: fmt.Sprintf("%s evaluated to %d bytes of JSON, more than the limit of %d", entry, len(r.out), lim.MaxOutput),
+			Hint: "an infra repo's output is a list of resources; something generates far too much (limits.maxOutput in the runner config)"}
+	}
+	return []byte(r.out), nil
+}
+
+// heapBytes is the live heap, read cheaply (no stop-the-world).
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+func short(h string) string {
+	if len(h) > 7 {
+		return h[:7]
+	}
+	return h
+}

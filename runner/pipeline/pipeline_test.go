@@ -1,0 +1,222 @@
+package pipeline_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
+)
+
+func id(s string) steps.ID {
+	i, err := steps.ParseID(s)
+	if err != nil {
+		panic(err)
+	}
+	return i
+}
+
+func TestDeployThenNoOpThenPrune(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	// Something the runner does not own must never be touched.
+	b.Put(id("test.thing/foreign"), steptest.Spec{Value: "theirs"})
+	r := in.runner(b)
+	ctx := context.Background()
+
+	c1 := in.push("two things", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "b": "1"})})
+	rep, err := r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK || rep.Changed != 2 {
+		t.Fatalf("first run: %s (%v)", rep.Summary, rep.Errors)
+	}
+	if want := "deploy " + c1[:7] + ": ok, 2 changed"; rep.Summary != want {
+		t.Errorf("summary = %q, want %q", rep.Summary, want)
+	}
+	if obs, applied := b.Calls(); obs != 1 || len(applied) != 2 {
+		t.Errorf("first run: %d observe calls, applied %v; want 1 and 2", obs, applied)
+	}
+
+	b.Reset()
+	rep, err = r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, applied := b.Calls(); rep.Result != pipeline.ResultOK || rep.Changed != 0 || len(applied) != 0 {
+		t.Fatalf("second run should be a no-op: %s, applied %v", rep.Summary, applied)
+	}
+
+	b.Reset()
+	in.push("drop b, change a", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
+	rep, err = r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts["update"] != 1 || rep.Counts["delete"] != 1 {
+		t.Errorf("counts = %v, want 1 update and 1 delete", rep.Counts)
+	}
+	w := b.World()
+	if _, ok := w[id("test.thing/b")]; ok {
+		t.Error("test.thing/b was not deleted")
+	}
+	if w[id("test.thing/a")].Value != "2" {
+		t.Errorf("test.thing/a = %+v", w[id("test.thing/a")])
+	}
+	if w[id("test.thing/foreign")].Value != "theirs" {
+		t.Error("a resource the runner does not own was touched")
+	}
+	if got := in.git(in.bare, "rev-list", "--count", "status"); got != "3" {
+		t.Errorf("status history has %s commits, want 3", got)
+	}
+	inv := in.git(in.bare, "show", "status:inventory.json")
+	if strings.Contains(inv, "test.thing/b") || !strings.Contains(inv, "test.thing/a") || strings.Contains(inv, "foreign") {
+		t.Errorf("inventory after prune:\n%s", inv)
+	}
+}
+
+func TestOwnershipCollisionNeedsAdopt(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	b.Put(id("test.thing/a"), steptest.Spec{Value: "theirs"})
+	r := in.runner(b)
+	in.push("collide", map[string]string{"main.jsonnet": things(map[string]string{"a": "mine"})})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultFailed || rep.Stage != "plan" || !strings.Contains(rep.Errors.Error(), "adopt: true") {
+		t.Fatalf("collision: %s %v", rep.Summary, rep.Errors)
+	}
+	if b.World()[id("test.thing/a")].Value != "theirs" {
+		t.Fatal("a colliding resource was changed without adopt")
+	}
+	in.push("adopt", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'a', {value: 'mine'}, {adopt: true})")})
+	rep, err = r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK || b.World()[id("test.thing/a")].Value != "mine" {
+		t.Fatalf("adopt: %s %v", rep.Summary, rep.Errors)
+	}
+	if inv := in.git(in.bare, "show", "status:inventory.json"); !strings.Contains(inv, `"adopted": true`) {
+		t.Errorf("inventory does not record the adoption:\n%s", inv)
+	}
+}
+
+func TestPartialFailureSkipsOnlyDependents(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	b.Fail(id("test.thing/db"), steptest.Fault{Times: -1})
+	b.Fail(id("test.thing/flaky"), steptest.Fault{Times: 2, Transient: true})
+	r := in.runner(b)
+	c := in.push("stack", map[string]string{"main.jsonnet": things(map[string]string{"db": "1", "other": "1", "flaky": "1"},
+		"r.resource('test.thing', 'app', {value: '1'}, {dependsOn: ['test.thing/db']})",
+		"r.resource('test.other', 'web', {value: '1'}, {dependsOn: ['test.thing/app']})")})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]steps.Status{}
+	attempts := map[string]int{}
+	for _, s := range rep.Steps {
+		status[s.ID], attempts[s.ID] = s.Status, s.Attempts
+	}
+	want := map[string]steps.Status{"test.thing/db": "failed", "test.thing/app": "skipped", "test.other/web": "skipped",
+		"test.thing/other": "ok", "test.thing/flaky": "ok"}
+	for k, v := range want {
+		if status[k] != v {
+			t.Errorf("%s: %s, want %s", k, status[k], v)
+		}
+	}
+	if attempts["test.thing/flaky"] != 3 || attempts["test.thing/db"] != 1 {
+		t.Errorf("attempts = %v; want flaky 3 (two transient failures), db 1 (permanent)", attempts)
+	}
+	if rep.Result != pipeline.ResultFailed || !strings.HasPrefix(rep.Summary, "deploy "+c[:7]+": failed, 2 changed, 1 failed, 2 skipped") {
+		t.Errorf("summary = %q", rep.Summary)
+	}
+	md := in.git(in.bare, "show", "status:STATUS.md")
+	for _, s := range []string{"injected fault", "test.thing/db failed; fix that one first", "| `test.thing/flaky` | create | ok | 3 |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("STATUS.md lacks %q:\n%s", s, md)
+		}
+	}
+	// The failed create is owned now: the next run converges it.
+	b.Fail(id("test.thing/db"), steptest.Fault{})
+	rep, err = r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK || rep.Changed != 3 {
+		t.Errorf("second run: %s %v", rep.Summary, rep.Errors)
+	}
+}
+
+func TestSensitiveFieldsAreRedacted(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	r := in.runner(b)
+	in.push("token", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'a', {value: '1', token: 'hunter2-secret'})")})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %s", err, rep.Summary)
+	}
+	for _, f := range []string{"STATUS.md", "status.json"} {
+		if s := in.git(in.bare, "show", "status:"+f); strings.Contains(s, "hunter2") || !strings.Contains(s, steps.Redacted) {
+			t.Errorf("%s leaks the sensitive value or lacks the redaction marker:\n%s", f, s)
+		}
+	}
+}
+
+func TestReplayRestoresOlderCommit(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	r := in.runner(b)
+	ctx := context.Background()
+	c1 := in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "b": "1"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	in.push("v2", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	rep, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindReplay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "replay of " + c1[:7] + ": ok, 2 changed"; rep.Summary != want {
+		t.Errorf("summary = %q, want %q", rep.Summary, want)
+	}
+	w := b.World()
+	if w[id("test.thing/a")].Value != "1" || w[id("test.thing/b")].Value != "1" {
+		t.Errorf("world after replay = %v", w)
+	}
+	note := in.git(in.bare, "notes", "--ref=runner", "show", c1)
+	if !strings.Contains(note, "deploy "+c1[:7]+": ok") || !strings.Contains(note, "replay of "+c1[:7]+": ok") {
+		t.Errorf("note on the replayed commit = %q", note)
+	}
+}
+
+func TestPlanAppliesAndRecordsNothing(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	r := in.runner(b)
+	in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	rep, err := r.Run(context.Background(), pipeline.Request{Kind: pipeline.KindPlan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultPlanned || rep.Counts["create"] != 1 {
+		t.Fatalf("plan: %s %v", rep.Summary, rep.Counts)
+	}
+	if _, applied := b.Calls(); len(applied) != 0 || len(b.World()) != 0 {
+		t.Error("plan applied something")
+	}
+	if out := in.git(in.bare, "for-each-ref", "refs/heads/status", "refs/notes/runner"); out != "" {
+		t.Errorf("plan recorded refs: %s", out)
+	}
+}

@@ -1,0 +1,124 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// PolicyInputVersion versions the document policies see.
+const PolicyInputVersion = 1
+
+// Push describes the push (or replay) a run is for.
+type Push struct {
+	User    string `json:"user"`
+	Ref     string `json:"ref"`
+	Old     string `json:"old,omitempty"`
+	New     string `json:"new,omitempty"`
+	Commit  string `json:"commit"`
+	Message string `json:"message"`
+}
+
+// PolicyInput is the document policies evaluate (README: "Policy input").
+type PolicyInput struct {
+	Version   int              `json:"version"`
+	Resources []PolicyResource `json:"resources"`
+	Plan      []PolicyChange   `json:"plan"`
+	Push      Push             `json:"push"`
+	Previous  struct {
+		Resources []PolicyResource `json:"resources"`
+	} `json:"previous"`
+	Live map[string]any `json:"live"`
+}
+
+// PolicyResource is a resource as policies see it.
+type PolicyResource struct {
+	ID        string   `json:"id"`
+	Kind      string   `json:"kind"`
+	Name      string   `json:"name"`
+	Spec      any      `json:"spec"`
+	DependsOn []string `json:"dependsOn,omitempty"`
+}
+
+// PolicyChange is a planned change as policies see it.
+type PolicyChange struct {
+	ID     string              `json:"id"`
+	Kind   string              `json:"kind"`
+	Name   string              `json:"name"`
+	Action steps.Action        `json:"action"`
+	Before any                 `json:"before"`
+	After  any                 `json:"after"`
+	Fields []steps.FieldChange `json:"fields,omitempty"`
+}
+
+// Finding is one policy result.
+type Finding struct {
+	Message string `json:"message"`
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+// PolicyResult holds deny findings (nothing is applied) and warnings.
+type PolicyResult struct {
+	Deny []Finding `json:"deny,omitempty"`
+	Warn []Finding `json:"warn,omitempty"`
+}
+
+// Policy checks a run before anything is applied. The OPA implementation
+// lives in package policy; a nil Policy allows everything.
+type Policy interface {
+	Check(ctx context.Context, in *PolicyInput) (PolicyResult, error)
+}
+
+// BuildPolicyInput assembles the policy document from the run's values. It
+// is pure.
+func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []steps.Record, push Push, live map[string]any) *PolicyInput {
+	in := &PolicyInput{Version: PolicyInputVersion, Push: push, Live: live, Resources: []PolicyResource{}, Plan: []PolicyChange{}}
+	if in.Live == nil {
+		in.Live = map[string]any{}
+	}
+	for _, r := range desired {
+		in.Resources = append(in.Resources, PolicyResource{ID: r.ID.String(), Kind: r.ID.Kind, Name: r.ID.Name,
+			Spec: jsonValue(r.Spec), DependsOn: idStrings(r.DependsOn)})
+	}
+	in.Previous.Resources = []PolicyResource{}
+	for _, r := range prevSpecs {
+		var spec any
+		_ = json.Unmarshal(r.Spec, &spec)
+		in.Previous.Resources = append(in.Previous.Resources, PolicyResource{ID: r.ID.String(), Kind: r.ID.Kind, Name: r.ID.Name,
+			Spec: spec, DependsOn: idStrings(r.DependsOn)})
+	}
+	if plan != nil {
+		for _, c := range plan.Changes {
+			in.Plan = append(in.Plan, PolicyChange{ID: c.ID.String(), Kind: c.ID.Kind, Name: c.ID.Name, Action: c.Action,
+				Before: jsonValue(c.Before), After: jsonValue(c.After), Fields: c.Fields})
+		}
+	}
+	return in
+}
+
+func idStrings(ids []steps.ID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
+// jsonValue converts a Go value to its plain JSON form (maps, lists, numbers).
+func jsonValue(v any) any {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil
+	}
+	return out
+}

@@ -1,0 +1,382 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/sirupsen/logrus"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Runner holds everything a run needs besides the request.
+type Runner struct {
+	Repo     *gitstore.Repo
+	Registry *steps.Registry
+	// Policy checks plans before apply; nil allows everything.
+	Policy Policy
+	// Entry is the file evaluated (default main.jsonnet).
+	Entry string
+	// Branch is the deployed branch (default main).
+	Branch string
+	// StatusBranch holds the status history (default status).
+	StatusBranch string
+	Limits       Limits
+	Exec         steps.ExecOptions
+	Log          logrus.FieldLogger
+	// Redact removes secret values from text before it is logged or
+	// recorded; nil leaves text unchanged.
+	Redact func(string) string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Kinds of run.
+const (
+	KindDeploy = "deploy"
+	KindReplay = "replay"
+	KindPlan   = "plan"
+)
+
+// Request says which commit to run and how.
+type Request struct {
+	// Rev is the revision to run (default: the deployed branch).
+	Rev string
+	// Kind is KindDeploy, KindReplay or KindPlan (plan: nothing applied,
+	// nothing recorded).
+	Kind string
+	// Push describes the push, when the run comes from one.
+	Push Push
+	// RunID names the run (default: generated).
+	RunID string
+}
+
+func (r *Runner) defaults() {
+	if r.Entry == "" {
+		r.Entry = "main.jsonnet"
+	}
+	if r.Branch == "" {
+		r.Branch = "main"
+	}
+	if r.StatusBranch == "" {
+		r.StatusBranch = "status"
+	}
+	if r.Log == nil {
+		l := logrus.New()
+		l.Out = nopWriter{}
+		r.Log = l
+	}
+	if r.Redact == nil {
+		r.Redact = func(s string) string { return s }
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+}
+
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// NewRunID returns a sortable, unique run ID.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Loaded is an evaluated and decoded commit.
+type Loaded struct {
+	Commit    *plumbingCommit
+	JSON      []byte
+	Resources []steps.Resource
+}
+
+type plumbingCommit struct {
+	Hash    string
+	Subject string
+}
+
+// Load runs steps 1–2 for a revision: evaluate the commit's entry file and
+// decode its resources. A bad commit gives Diagnostics.
+func (r *Runner) Load(ctx context.Context, rev string, vars Vars) (*Loaded, error) {
+	r.defaults()
+	h, err := r.Repo.Resolve(rev)
+	if err != nil {
+		return nil, Diagnostics{{Summary: err.Error()}}
+	}
+	l, _, err := r.loadCommit(ctx, h, vars)
+	return l, err
+}
+
+// loadCommit evaluates and decodes commit h; on failure it also names the
+// step that failed ("load" or "decode").
+func (r *Runner) loadCommit(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded, string, error) {
+	snap, err := r.Repo.Snapshot(h)
+	if err != nil {
+		return nil, "load", Diagnostics{{Summary: err.Error()}}
+	}
+	vars.Commit = h.String()
+	if vars.Branch == "" {
+		vars.Branch = r.Branch
+	}
+	out, err := Evaluate(ctx, snap, r.Entry, vars, r.Limits)
+	if err != nil {
+		var ee *EvalError
+		if errors.As(err, &ee) {
+			return nil, "load", Diagnostics{{File: ee.File, Summary: ee.Message, Hint: ee.Hint}}
+		}
+		return nil, "load", err
+	}
+	rs, ds := Decode(r.Registry, r.Entry, out)
+	if len(ds) > 0 {
+		return nil, "decode", ds
+	}
+	subject, _, _ := strings.Cut(snap.Commit.Message, "\n")
+	return &Loaded{Commit: &plumbingCommit{Hash: h.String(), Subject: subject}, JSON: out, Resources: rs}, "", nil
+}
+
+// Run runs one commit through the pipeline: load, decode, observe, plan,
+// policy, apply, report. Unless the request is a plan, the report is recorded
+// as a status commit and a note on the source commit, whatever the result.
+// The returned error is for failures to record; the run's own failures are
+// in the report.
+func (r *Runner) Run(ctx context.Context, req Request) (*Report, error) {
+	r.defaults()
+	if req.Kind == "" {
+		req.Kind = KindDeploy
+	}
+	if req.Rev == "" {
+		req.Rev = r.Branch
+	}
+	start := r.Now()
+	rep := &Report{Schema: StatusSchema, Kind: req.Kind, RunID: req.RunID, Started: start, Counts: map[string]int{},
+		Plan: []PlanEntry{}, Steps: []StepEntry{}, Timings: map[string]int64{}}
+	if rep.RunID == "" {
+		rep.RunID = NewRunID(start)
+	}
+	rep.Source.Branch = r.Branch
+	rep.Source.PushedBy = req.Push.User
+	log := r.Log.WithField("run", rep.RunID)
+
+	inv, err := r.run(ctx, req, rep, log)
+	rep.Finished = r.Now()
+	rep.DurationMS = rep.Finished.Sub(start).Milliseconds()
+	for i := range rep.Errors {
+		rep.Errors[i].Summary = r.Redact(rep.Errors[i].Summary)
+		rep.Errors[i].Detail = r.Redact(rep.Errors[i].Detail)
+	}
+	rep.summarize()
+	if err != nil {
+		return rep, err
+	}
+	if req.Kind == KindPlan || rep.Source.Commit == "" {
+		return rep, nil
+	}
+	return rep, r.record(rep, inv, log)
+}
+
+// stage times one step of the pipeline.
+func (r *Runner) stage(rep *Report, name string, log logrus.FieldLogger) func() {
+	t := r.Now()
+	log.WithField("step", name).Debug("start")
+	return func() {
+		ms := r.Now().Sub(t).Milliseconds()
+		rep.Timings[name] = ms
+		log.WithField("step", name).WithField("ms", ms).Debug("done")
+	}
+}
+
+func (r *Runner) fail(rep *Report, stage string, ds Diagnostics) {
+	rep.Result, rep.Stage = ResultFailed, stage
+	rep.Errors = append(rep.Errors, ds...)
+}
+
+// run fills rep and returns the inventory to record (nil: keep the previous
+// one), or an error when not even a failed status can be recorded.
+func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.FieldLogger) (*Inventory, error) {
+	// 1 load, 2 decode
+	h, err := r.Repo.Resolve(req.Rev)
+	if err != nil {
+		r.fail(rep, "load", Diagnostics{{Summary: err.Error()}})
+		return nil, nil
+	}
+	rep.Source.Commit = h.String()
+	if c, err := r.Repo.Commit(h); err == nil {
+		rep.Source.Subject, _, _ = strings.Cut(c.Message, "\n")
+	}
+	if req.Kind == KindReplay || req.Kind == KindDeploy {
+		log = log.WithField("commit", short(h.String()))
+	}
+	done := r.stage(rep, "load", log)
+	loaded, stage, err := r.loadCommit(ctx, h, Vars{Branch: r.Branch, Pusher: req.Push.User})
+	done()
+	if err != nil {
+		var ds Diagnostics
+		if !errors.As(err, &ds) {
+			ds = Diagnostics{{Summary: err.Error()}}
+		}
+		r.fail(rep, stage, ds)
+		return nil, nil
+	}
+	log.WithField("resources", len(loaded.Resources)).Info("evaluated")
+
+	inv, err := ReadInventory(r.Repo, r.StatusBranch)
+	if err != nil {
+		r.fail(rep, "observe", Diagnostics{{Summary: err.Error()}})
+		return nil, nil
+	}
+	targets, ds := Targets(r.Registry, loaded.Resources, inv)
+	if len(ds) > 0 {
+		r.fail(rep, "plan", ds)
+		return nil, nil
+	}
+
+	// 3 observe
+	done = r.stage(rep, "observe", log)
+	live, err := Observe(ctx, r.Registry, targets)
+	done()
+	if err != nil {
+		r.fail(rep, "observe", Diagnostics{{Summary: err.Error(), Hint: "check the backend's endpoint and credentials in the runner config; nothing was applied"}})
+		return nil, nil
+	}
+
+	// 4 plan
+	done = r.stage(rep, "plan", log)
+	plan, ds := MakePlan(r.Registry, loaded.Resources, inv, targets, live)
+	done()
+	if len(ds) > 0 {
+		r.fail(rep, "plan", ds)
+		return nil, nil
+	}
+	rep.Plan, rep.Counts = planEntries(plan)
+	for _, c := range plan.Changes {
+		if c.Action != steps.NoOp {
+			log.WithField("resource", c.ID.String()).Info("plan: " + string(c.Action) + " " + fieldsLine(PlanEntry{Fields: c.Fields, Notes: c.Notes}))
+		}
+	}
+
+	// 5 policy
+	if r.Policy != nil {
+		done = r.stage(rep, "policy", log)
+		push := req.Push
+		push.Commit, push.Message = h.String(), rep.Source.Subject
+		if push.Ref == "" {
+			push.Ref = "refs/heads/" + r.Branch
+		}
+		in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, push, r.liveSummary())
+		res, err := r.Policy.Check(ctx, in)
+		done()
+		if err != nil {
+			r.fail(rep, "policy", Diagnostics{{Summary: err.Error(), Hint: "fix the policy named; nothing was applied"}})
+			return nil, nil
+		}
+		rep.Policy = res
+		if len(res.Deny) > 0 {
+			rep.Result, rep.Stage = ResultDenied, "policy"
+			return nil, nil
+		}
+	}
+	if req.Kind == KindPlan {
+		rep.Result = ResultPlanned
+		return nil, nil
+	}
+
+	// 6 apply
+	done = r.stage(rep, "apply", log)
+	ex := r.Exec
+	user := ex.OnEvent
+	ex.OnEvent = func(e steps.Event) {
+		logEvent(log, e, r.Redact)
+		if user != nil {
+			user(e)
+		}
+	}
+	outs := steps.Execute(ctx, r.Registry, plan, ex)
+	done()
+	rep.Steps = stepEntries(outs, r.Redact)
+	rep.Result = ResultOK
+	for _, o := range outs {
+		if o.Status == steps.StatusFailed || o.Status == steps.StatusSkipped || o.Status == steps.StatusCanceled {
+			rep.Result, rep.Stage = ResultFailed, "apply"
+		}
+	}
+	next, err := NextInventory(inv, loaded.Resources, plan, outs, h.String())
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+func (r *Runner) liveSummary() map[string]any {
+	out := map[string]any{}
+	for _, b := range r.Registry.Backends() {
+		if s, ok := b.(steps.LiveSummarizer); ok {
+			out[b.Name()] = s.LiveSummary()
+		}
+	}
+	return out
+}
+
+func logEvent(log logrus.FieldLogger, e steps.Event, redact func(string) string) {
+	l := log.WithField("resource", e.ID.String()).WithField("action", string(e.Action))
+	switch e.Kind {
+	case steps.EventStarted:
+		if e.Attempt > 1 {
+			l = l.WithField("attempt", e.Attempt)
+		}
+		l.Info("started")
+	case steps.EventProgress:
+		l.Info(redact(e.Message))
+	case steps.EventRetry:
+		l.WithField("wait", e.Wait.Round(time.Millisecond).String()).Warn("retrying: " + redact(e.Err.Error()))
+	case steps.EventFinished:
+		l = l.WithField("ms", e.Duration.Milliseconds())
+		if e.Err != nil {
+			l.Error("failed: " + redact(e.Err.Error()))
+		} else {
+			l.Info("done")
+		}
+	case steps.EventSkipped:
+		l.Warn(e.Message)
+	}
+}
+
+// record writes the status commit (STATUS.md, status.json, inventory.json)
+// and the note on the source commit.
+func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) error {
+	if inv == nil {
+		prev, err := ReadInventory(r.Repo, r.StatusBranch)
+		if err != nil {
+			// Never overwrite an unreadable inventory with an empty one.
+			return fmt.Errorf("record status: %w", err)
+		}
+		inv = prev
+	}
+	invJSON, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	files := map[string][]byte{
+		"STATUS.md":      rep.Markdown(),
+		"status.json":    rep.JSON(),
+		"inventory.json": append(invJSON, '\n'),
+	}
+	c, err := r.Repo.AppendStatus(r.StatusBranch, files, rep.CommitMessage(), rep.Finished)
+	if err != nil {
+		return fmt.Errorf("record status on branch %s: %w", r.StatusBranch, err)
+	}
+	if err := r.Repo.AddNote(plumbing.NewHash(rep.Source.Commit), rep.NoteLine(c.String()), rep.Finished); err != nil {
+		return fmt.Errorf("add note to %s: %w", short(rep.Source.Commit), err)
+	}
+	log.WithField("status", short(c.String())).Info(rep.Summary)
+	return nil
+}

@@ -1,0 +1,67 @@
+// Package queue serializes the runner's work on a repository: the per-repo
+// lock every run holds, and (with the Gitolite hooks) the durable job spool.
+// The lock is an flock(2) on a file in the repository's git directory, so a
+// holder that dies releases it with its process — it can never be stuck.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// LockFile is the lock's name inside the git directory.
+const LockFile = "runner.lock"
+
+// Lock is a held per-repo lock.
+type Lock struct{ f *os.File }
+
+// LockRepo takes the exclusive lock of the repository at gitDir, waiting
+// until it is free or ctx ends. waiting is called once if another run holds
+// it (to tell the user why nothing happens).
+func LockRepo(ctx context.Context, gitDir string, waiting func()) (*Lock, error) {
+	path := filepath.Join(gitDir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	told := false
+	wait := 10 * time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return &Lock{f: f}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !told && waiting != nil {
+			waiting()
+			told = true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			_ = f.Close()
+			return nil, fmt.Errorf("waiting for the lock %s: %w", path, context.Cause(ctx))
+		case <-t.C:
+		}
+		wait = min(wait*2, 250*time.Millisecond)
+	}
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close() // closing the descriptor releases the flock
+	l.f = nil
+	return err
+}
