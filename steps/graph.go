@@ -135,7 +135,7 @@ func (h *idHeap) Less(i, j int) bool {
 	return a.Less(b)
 }
 func (h *idHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *idHeap) Push(x any)   { h.items = append(h.items, x.(ID)) }
+func (h *idHeap) Push(x any)    { h.items = append(h.items, x.(ID)) }
 func (h *idHeap) Pop() any {
 	old := h.items
 	x := old[len(old)-1]

@@ -1,6 +1,7 @@
 package gitstore_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -254,7 +255,8 @@ func TestUpdateRefCompareAndSwap(t *testing.T) {
 	prev := plumbing.NewHash(gitCmd(t, work, "rev-parse", "HEAD~1"))
 	must(t, r.UpdateRef("refs/heads/x", head, plumbing.ZeroHash))
 	err = r.UpdateRef("refs/heads/x", prev, plumbing.ZeroHash)
-	if _, ok := err.(*gitstore.RefChangedError); !ok {
+	var moved *gitstore.RefChangedError
+	if !errors.As(err, &moved) {
 		t.Fatalf("create of an existing ref: err = %v, want *RefChangedError", err)
 	}
 	must(t, r.UpdateRef("refs/heads/x", prev, head))

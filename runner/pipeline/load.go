@@ -209,12 +209,13 @@ wait:
 
 // heapBytes is the live heap, read cheaply (no stop-the-world).
 func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	var s [1]metrics.Sample
+	s[0].Name = "/memory/classes/heap/objects:bytes"
+	metrics.Read(s[:])
+	if v := s[0].Value; v.Kind() == metrics.KindUint64 {
+		return v.Uint64()
 	}
-	return s[0].Value.Uint64()
+	return 0
 }
 
 func short(h string) string {

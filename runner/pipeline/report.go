@@ -352,3 +352,52 @@ func stepEntries(outs []steps.Outcome, redact func(string) string) []StepEntry {
 	}
 	return out
 }
+
+// Text renders the report for a terminal: the summary, the plan with
+// field-level changes, failed steps and errors with hints.
+func (r *Report) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", r.Summary)
+	for _, d := range r.Errors {
+		fmt.Fprintf(&b, "\nerror: %s\n", mdIndent(d.String()))
+	}
+	for _, f := range r.Policy.Deny {
+		fmt.Fprintf(&b, "\ndenied: %s%s\n", f.Message, strings.ReplaceAll(where(f), "`", ""))
+	}
+	for _, f := range r.Policy.Warn {
+		fmt.Fprintf(&b, "\nwarning: %s%s\n", f.Message, strings.ReplaceAll(where(f), "`", ""))
+	}
+	if len(r.Plan) > 0 {
+		fmt.Fprintf(&b, "\n%d resources: %s\n", len(r.Plan), countsLine(r.Counts))
+	}
+	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-"}
+	for _, p := range r.Plan {
+		if p.Action == steps.NoOp {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
+		for _, f := range p.Fields {
+			eff := ""
+			if f.Effect != "" {
+				eff = "  (" + f.Effect + ")"
+			}
+			fmt.Fprintf(&b, "      %s: %s → %s%s\n", f.Path, fmtValue(f.Before), fmtValue(f.After), eff)
+		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(&b, "      note: %s\n", n)
+		}
+	}
+	for _, s := range r.Steps {
+		if s.Status == steps.StatusOK {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s %s: %s\n", s.Action, s.ID, s.Status)
+		if s.Error != "" {
+			fmt.Fprintf(&b, "  %s\n", strings.ReplaceAll(s.Error, "\n", "\n  "))
+		}
+		if s.Hint != "" {
+			fmt.Fprintf(&b, "  what to do: %s\n", s.Hint)
+		}
+	}
+	return b.String()
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ type Backend struct {
 	mu     sync.Mutex
 	world  map[steps.ID]Spec
 	faults map[steps.ID]*Fault
+	file   string
 	// Delay is added to every Apply (for concurrency and cancellation tests).
 	Delay time.Duration
 
@@ -68,6 +70,45 @@ type Backend struct {
 // New returns a test backend with an empty world.
 func New() *Backend {
 	return &Backend{world: map[steps.ID]Spec{}, faults: map[steps.ID]*Fault{}}
+}
+
+// NewFile returns a test backend whose world lives in a JSON file, so
+// separate runner processes (CLI tests) share it. Observe reads the file;
+// Apply writes it.
+func NewFile(path string) *Backend {
+	b := New()
+	b.file = path
+	return b
+}
+
+func (b *Backend) load() error {
+	if b.file == "" {
+		return nil
+	}
+	data, err := os.ReadFile(b.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var w map[steps.ID]Spec
+	if err := json.Unmarshal(data, &w); err != nil {
+		return fmt.Errorf("%s: %w", b.file, err)
+	}
+	b.world = w
+	return nil
+}
+
+func (b *Backend) save() error {
+	if b.file == "" {
+		return nil
+	}
+	data, err := json.MarshalIndent(b.world, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(b.file, data, 0o600)
 }
 
 // Name implements steps.Backend.
@@ -96,6 +137,9 @@ func (b *Backend) Observe(ctx context.Context, ts []steps.Target) (map[steps.ID]
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.observeCalls++
+	if err := b.load(); err != nil {
+		return nil, err
+	}
 	out := make(map[steps.ID]steps.Live, len(ts))
 	for _, t := range ts {
 		if s, ok := b.world[t.ID]; ok {
@@ -182,9 +226,12 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 	b.applied = append(b.applied, c.ID)
 	if c.Action == steps.Delete {
 		delete(b.world, c.ID)
-		return nil, nil
+		return nil, b.save()
 	}
 	b.world[c.ID] = c.Target.Want.(Spec)
+	if err := b.save(); err != nil {
+		return nil, err
+	}
 	return json.RawMessage(fmt.Sprintf(`{"applies":%d}`, len(b.applied))), nil
 }
 

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+)
+
+func cmdEval(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit")
+	f.repoFlag()
+	f.revFlag()
+	f.fs.StringVar(&f.output, "o", "json", "output `format`: json or table")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return usagef("unexpected argument %q", f.fs.Arg(0))
+	}
+	if f.output != "json" && f.output != "table" {
+		return usagef("-o %q: want json or table", f.output)
+	}
+	s, err := e.session(f)
+	if err != nil {
+		return err
+	}
+	rev := f.rev
+	if rev == "" {
+		rev = s.repo.Branch
+	}
+	loaded, err := s.runner.Load(ctx, rev, pipeline.Vars{Branch: s.repo.Branch})
+	if err != nil {
+		return exitError{exitFailed, err}
+	}
+	type res struct {
+		ID        string   `json:"id"`
+		Kind      string   `json:"kind"`
+		Name      string   `json:"name"`
+		Spec      any      `json:"spec"`
+		DependsOn []string `json:"dependsOn,omitempty"`
+		Adopt     bool     `json:"adopt,omitempty"`
+	}
+	out := struct {
+		Commit    string `json:"commit"`
+		Resources []res  `json:"resources"`
+	}{Commit: loaded.Commit.Hash, Resources: []res{}}
+	for _, r := range loaded.Resources {
+		var deps []string
+		for _, d := range r.DependsOn {
+			deps = append(deps, d.String())
+		}
+		out.Resources = append(out.Resources, res{ID: r.ID.String(), Kind: r.ID.Kind, Name: r.ID.Name, Spec: r.Spec, DependsOn: deps, Adopt: r.Adopt})
+	}
+	if f.output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tDEPENDS ON\tSPEC")
+	for _, r := range out.Resources {
+		spec, _ := json.Marshal(r.Spec)
+		line := string(spec)
+		if len(line) > 80 {
+			line = line[:77] + "..."
+		}
+		deps := strings.Join(r.DependsOn, ",")
+		if deps == "" {
+			deps = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, deps, line)
+	}
+	fmt.Fprintf(tw, "\n%d resources at %s\n", len(out.Resources), loaded.Commit.Hash[:7])
+	return tw.Flush()
+}
+
+func cmdPlan(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing")
+	f.repoFlag()
+	f.revFlag()
+	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return usagef("unexpected argument %q", f.fs.Arg(0))
+	}
+	s, err := e.session(f)
+	if err != nil {
+		return err
+	}
+	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: f.rev, Kind: pipeline.KindPlan})
+	if err != nil {
+		return exitError{exitFailed, err}
+	}
+	return e.printReport(rep, f.output, "")
+}
+
+func cmdApply(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit")
+	f.repoFlag()
+	f.revFlag()
+	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return usagef("unexpected argument %q", f.fs.Arg(0))
+	}
+	s, err := e.session(f)
+	if err != nil {
+		return err
+	}
+	return e.applyLocked(ctx, s, pipeline.Request{Rev: f.rev, Kind: pipeline.KindDeploy}, f.output)
+}
+
+func cmdReplay(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback")
+	f.repoFlag()
+	force := f.fs.Bool("force", false, "replay a commit that is not on the deployed branch's history")
+	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() != 1 {
+		return usagef("give exactly one COMMIT to replay (see `runner status` or `git log` for candidates)")
+	}
+	s, err := e.session(f)
+	if err != nil {
+		return err
+	}
+	rev := f.fs.Arg(0)
+	h, err := s.git.Resolve(rev)
+	if err != nil {
+		return exitError{exitFailed, err}
+	}
+	tip, err := s.git.Resolve(s.repo.Branch)
+	if err != nil {
+		return exitError{exitFailed, fmt.Errorf("deployed branch %s: %w", s.repo.Branch, err)}
+	}
+	if ok, err := s.git.IsAncestor(h, tip); err != nil {
+		return exitError{exitFailed, err}
+	} else if !ok && !*force {
+		return exitError{exitUsage, fmt.Errorf("%s is not on the history of %s; replaying it would deploy something never pushed there (use --force if you mean it)", h.String()[:7], s.repo.Branch)}
+	}
+	return e.applyLocked(ctx, s, pipeline.Request{Rev: h.String(), Kind: pipeline.KindReplay}, f.output)
+}
+
+// applyLocked runs a deploy or replay under the repo lock and maps the
+// result to an exit code.
+func (e *env) applyLocked(ctx context.Context, s *session, req pipeline.Request, output string) error {
+	l, err := s.lock(ctx)
+	if err != nil {
+		return exitError{exitFailed, err}
+	}
+	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
+	rep, err := s.runner.Run(ctx, req)
+	if err != nil {
+		_ = e.printReport(rep, output, "")
+		return exitError{exitRecord, fmt.Errorf("%w; the run's result is above, but it is not in the status history", err)}
+	}
+	tip, _ := s.git.Ref("refs/heads/" + s.repo.StatusBranch)
+	return e.printReport(rep, output, fmt.Sprintf("recorded: %s %s (git show %s:STATUS.md)", s.repo.StatusBranch, tip.String()[:7], s.repo.StatusBranch))
+}
+
+func (e *env) printReport(rep *pipeline.Report, output, footer string) error {
+	if output == "json" {
+		if _, err := e.stdout.Write(rep.JSON()); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(e.stdout, rep.Text())
+		if footer != "" {
+			fmt.Fprintf(e.stdout, "\n%s\n", footer)
+		}
+	}
+	switch rep.Result {
+	case pipeline.ResultDenied:
+		return exitError{code: exitDenied}
+	case pipeline.ResultFailed:
+		return exitError{code: exitFailed}
+	}
+	return nil
+}
+
+func cmdStatus(_ context.Context, e *env, args []string) error {
+	f := newFlags(e, "status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history")
+	f.repoFlag()
+	n := f.fs.Int("n", 10, "how many runs to show")
+	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return usagef("-n must be at least 1")
+	}
+	s, err := e.session(f)
+	if err != nil {
+		return err
+	}
+	commits, err := s.git.Log(s.repo.StatusBranch, *n)
+	if err != nil {
+		return exitError{exitFailed, err}
+	}
+	if len(commits) == 0 {
+		fmt.Fprintf(e.stdout, "no runs yet: branch %s does not exist in %s (run `runner apply` or push)\n", s.repo.StatusBranch, s.git.Path())
+		return nil
+	}
+	if f.output == "json" {
+		var docs []json.RawMessage
+		for _, c := range commits {
+			snap, err := s.git.Snapshot(c.Hash)
+			if err != nil {
+				return exitError{exitFailed, err}
+			}
+			b, err := snap.ReadFile("status.json")
+			if err != nil {
+				return exitError{exitFailed, fmt.Errorf("status commit %s: %w", c.Hash.String()[:7], err)}
+			}
+			docs = append(docs, b)
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(docs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tWHEN\tRUN\tSUMMARY")
+	for _, c := range commits {
+		subject, _, _ := strings.Cut(c.Message, "\n")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Hash.String()[:7], c.Committer.When.UTC().Format(time.DateTime), trailer(c.Message, "Run-ID"), subject)
+	}
+	return tw.Flush()
+}
+
+func trailer(msg, key string) string {
+	for _, line := range strings.Split(msg, "\n") {
+		if v, ok := strings.CutPrefix(line, key+": "); ok {
+			return v
+		}
+	}
+	return "-"
+}
+
+func cmdVersion(_ context.Context, e *env, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(e.stderr, "Usage: runner version\n\nPrint the runner's version.")
+		return nil
+	}
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	fmt.Fprintf(e.stdout, "runner %s\n", v)
+	return nil
+}

@@ -1,0 +1,217 @@
+// Package config reads the runner configuration: one Jsonnet (or JSON) file
+// on the runner host naming the repos to deploy, state directories, limits,
+// policy settings and each backend's endpoint and secret sources. It is
+// validated strictly, with errors naming the field.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	jsonnet "github.com/google/go-jsonnet"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Duration is a time.Duration written as "10s", "1m30s".
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string like \"10s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("want a duration string like \"10s\", got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Repo is one infra repository the runner deploys.
+type Repo struct {
+	// Name identifies the repo in commands (default: the path's base name
+	// without .git).
+	Name string `json:"name,omitempty"`
+	// Path is the bare repository on disk.
+	Path string `json:"path"`
+	// Branch is the deployed branch (default main).
+	Branch string `json:"branch,omitempty"`
+	// StatusBranch holds the status history (default status).
+	StatusBranch string `json:"statusBranch,omitempty"`
+	// Entrypoint is the file evaluated (default main.jsonnet).
+	Entrypoint string `json:"entrypoint,omitempty"`
+}
+
+// Config is the runner configuration.
+type Config struct {
+	Repos []Repo `json:"repos,omitempty"`
+	// StateDir holds the queue and other runner state (default
+	// /var/lib/gitops-runner).
+	StateDir string `json:"stateDir,omitempty"`
+	// Concurrency bounds how many changes apply at once (default 4).
+	Concurrency int `json:"concurrency,omitempty"`
+	Retry       struct {
+		Attempts   int      `json:"attempts,omitempty"`
+		Backoff    Duration `json:"backoff,omitempty"`
+		MaxBackoff Duration `json:"maxBackoff,omitempty"`
+	} `json:"retry"`
+	Limits struct {
+		EvalTimeout  Duration `json:"evalTimeout,omitempty"`
+		MaxStack     int      `json:"maxStack,omitempty"`
+		MaxOutputMiB int      `json:"maxOutputMiB,omitempty"`
+		MaxMemoryMiB int      `json:"maxMemoryMiB,omitempty"`
+	} `json:"limits"`
+	Policy struct {
+		// Disabled lists built-in policies switched off.
+		Disabled []string `json:"disabled,omitempty"`
+		// Overcommit is the memory overcommit ratio the capacity policy
+		// allows (default 1.0).
+		Overcommit float64 `json:"overcommit,omitempty"`
+		// Zones are the DNS zones records and certificates may be in.
+		Zones   []string `json:"zones,omitempty"`
+		Timeout Duration `json:"timeout,omitempty"`
+	} `json:"policy"`
+	// Backends holds each backend's settings by backend name; each backend
+	// decodes its own section strictly.
+	Backends map[string]json.RawMessage `json:"backends,omitempty"`
+	Log      struct {
+		Format string `json:"format,omitempty"` // text or json
+		Level  string `json:"level,omitempty"`
+	} `json:"log"`
+
+	// File is where the configuration was read from ("" for defaults).
+	File string `json:"-"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/gitops-runner"
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	if c.Policy.Overcommit == 0 {
+		c.Policy.Overcommit = 1.0
+	}
+	for i := range c.Repos {
+		c.Repos[i].fill()
+	}
+}
+
+func (r *Repo) fill() {
+	if r.Branch == "" {
+		r.Branch = "main"
+	}
+	if r.StatusBranch == "" {
+		r.StatusBranch = "status"
+	}
+	if r.Entrypoint == "" {
+		r.Entrypoint = "main.jsonnet"
+	}
+	if r.Name == "" {
+		r.Name = strings.TrimSuffix(filepath.Base(r.Path), ".git")
+	}
+}
+
+// Load reads and validates a configuration file (Jsonnet; JSON is valid
+// Jsonnet). Imports resolve next to the file.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	vm := jsonnet.MakeVM()
+	vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Dir(path)}})
+	out, err := vm.EvaluateAnonymousSnippet(path, string(src))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, strings.TrimSpace(err.Error()))
+	}
+	c := &Config{}
+	if err := steps.DecodeStrict(json.RawMessage(out), c); err != nil {
+		var fe *steps.FieldError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("config %s: field %s: %s", path, fe.Field, fe.Msg)
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.File = path
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	names := map[string]bool{}
+	for i, r := range c.Repos {
+		if r.Path == "" {
+			return fmt.Errorf("field repos[%d].path: is required (the bare repository on disk)", i)
+		}
+		if names[r.Name] {
+			return fmt.Errorf("field repos[%d].name: %q is used twice; give each repo a unique name", i, r.Name)
+		}
+		names[r.Name] = true
+		if r.Branch == r.StatusBranch {
+			return fmt.Errorf("field repos[%d].statusBranch: must differ from branch %q", i, r.Branch)
+		}
+	}
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		return fmt.Errorf("field concurrency: %d is out of range 1–256", c.Concurrency)
+	}
+	if c.Policy.Overcommit < 0 {
+		return fmt.Errorf("field policy.overcommit: must be positive")
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("field log.format: %q is not text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// Repo picks the repo a command works on: by --repo (a path or a name), or
+// the only configured one. A path not in the configuration is used with
+// default settings.
+func (c *Config) Repo(flag string) (Repo, error) {
+	if flag == "" {
+		switch len(c.Repos) {
+		case 0:
+			return Repo{}, errors.New("no repo given: pass --repo PATH.git, or list repos in the config file (--config)")
+		case 1:
+			return c.Repos[0], nil
+		default:
+			return Repo{}, fmt.Errorf("the config lists %d repos; pick one with --repo NAME", len(c.Repos))
+		}
+	}
+	abs, _ := filepath.Abs(flag)
+	for _, r := range c.Repos {
+		if r.Name == flag {
+			return r, nil
+		}
+		if p, _ := filepath.Abs(r.Path); p == abs {
+			return r, nil
+		}
+	}
+	r := Repo{Path: flag}
+	r.fill()
+	return r, nil
+}

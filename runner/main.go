@@ -1,0 +1,173 @@
+// Command runner deploys a Jsonnet-defined infra repo: it evaluates a commit,
+// checks policies, diffs the desired state against what is live, applies the
+// difference and records a status commit. This file is flag parsing and
+// wiring only; the work happens in runner/pipeline and the backends.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes (documented in README and `runner help`).
+const (
+	exitOK     = 0 // success (for plan: nothing or something to change)
+	exitFailed = 1 // the run failed: bad input, an observe error or a failed change
+	exitUsage  = 2 // bad command line or configuration
+	exitDenied = 3 // a policy denied the plan; nothing was applied
+	exitRecord = 4 // the run could not be recorded (status branch or note)
+)
+
+// usageError is a command-line mistake: printed with the usage hint, exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit", cmdEval},
+		{"plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing", cmdPlan},
+		{"apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit", cmdApply},
+		{"replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback", cmdReplay},
+		{"status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history", cmdStatus},
+		{"version", "", "print the runner's version", cmdVersion},
+	}
+}
+
+// env is what every command gets: streams and the global flags.
+type env struct {
+	stdout, stderr io.Writer
+	configFile     string
+	logFormat      string
+	logLevel       string
+	backends       []backendFactory // extra backends (tests)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// run is main without the process: it parses global flags, picks the
+// command and maps its error to an exit code.
+func run(args []string, stdout, stderr io.Writer, extra []backendFactory) int {
+	e := &env{stdout: stdout, stderr: stderr, backends: extra, configFile: os.Getenv("RUNNER_CONFIG")}
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	globalFlags(fs, e)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "runner: %v\nRun 'runner help' for usage.\n", err)
+		return exitUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
+		if len(rest) > 1 {
+			return run([]string{rest[1], "-h"}, stdout, stderr, extra)
+		}
+		printHelp(stdout)
+		if len(rest) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == rest[0] {
+			cmd = &c
+			break
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "runner: unknown command %q\nRun 'runner help' for the list of commands.\n", rest[0])
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := cmd.run(ctx, e, rest[1:])
+	var ue usageError
+	var ee exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "runner %s: %s\nRun 'runner %s -h' for usage.\n", cmd.name, ue.msg, cmd.name)
+		return exitUsage
+	case errors.As(err, &ee):
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "runner %s: %v\n", cmd.name, ee.err)
+		}
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "runner %s: %v\n", cmd.name, err)
+		return exitFailed
+	}
+}
+
+// globalFlags declares the global flags on fs. They may stand before or
+// after the command, so the current values are the defaults.
+func globalFlags(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&e.configFile, "config", e.configFile, "runner configuration `file` (Jsonnet or JSON; default $RUNNER_CONFIG, else built-in defaults)")
+	fs.StringVar(&e.logFormat, "log-format", e.logFormat, "log format: text (the default) or json")
+	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log level: debug, info (default), warn, error")
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `runner deploys an infra repo (Jsonnet) to Proxmox VE, Route 53, ACME and FreeIPA.
+
+Usage:
+  runner [global flags] COMMAND [flags] [args]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Global flags (before or after the command):
+  --config FILE       runner configuration (Jsonnet or JSON); default $RUNNER_CONFIG
+  --log-format FMT    text or json (logs go to stderr)
+  --log-level LEVEL   debug, info, warn or error
+
+Exit codes:
+  0  success
+  1  the run failed (bad input, observe error, failed change)
+  2  bad command line or configuration
+  3  a policy denied the plan; nothing was applied
+  4  the run could not be recorded on the status branch
+
+Run 'runner COMMAND -h' for a command's flags.
+`)
+}

@@ -1,0 +1,61 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
+)
+
+// BenchmarkEngineNoOp1000 measures the engine's own overhead for a no-op run
+// over 1000 resources: targets, observe, plan (diff + order), policy input,
+// execute and the next inventory, through the in-memory test backend.
+func BenchmarkEngineNoOp1000(b *testing.B) {
+	bk := steptest.New()
+	reg, err := steps.NewRegistry(bk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var desired []steps.Resource
+	inv := &pipeline.Inventory{Schema: pipeline.InventorySchema}
+	for i := range 1000 {
+		id := steps.ID{Kind: "test.thing", Name: fmt.Sprint("r", i)}
+		spec := steptest.Spec{Value: "v"}
+		r := steps.Resource{ID: id, Spec: spec}
+		if i > 0 {
+			r.DependsOn = []steps.ID{{Kind: "test.thing", Name: fmt.Sprint("r", i/2)}}
+		}
+		desired = append(desired, r)
+		bk.Put(id, spec)
+		raw, _ := json.Marshal(spec)
+		inv.Resources = append(inv.Resources, steps.Record{ID: id, Spec: raw, DependsOn: r.DependsOn})
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		ts, ds := pipeline.Targets(reg, desired, inv)
+		if len(ds) > 0 {
+			b.Fatal(ds)
+		}
+		live, err := pipeline.Observe(ctx, reg, ts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		plan, ds := pipeline.MakePlan(reg, desired, inv, ts, live)
+		if len(ds) > 0 {
+			b.Fatal(ds)
+		}
+		_ = pipeline.BuildPolicyInput(desired, plan, inv.Resources, pipeline.Push{}, nil)
+		outs := steps.Execute(ctx, reg, plan, steps.ExecOptions{})
+		if plan.Changed() != 0 {
+			b.Fatalf("%d changes in a no-op run", plan.Changed())
+		}
+		if _, err := pipeline.NextInventory(inv, desired, plan, outs, "c"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

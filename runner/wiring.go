@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/gitops-runner/gitops-runner/runner/config"
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/runner/queue"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// backendFactory builds one backend from its config section (nil when the
+// config has none: the backend still decodes specs, so eval and check work
+// without endpoints).
+type backendFactory struct {
+	name  string
+	build func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error)
+}
+
+// builtinBackends are the backends compiled into the runner.
+func builtinBackends() []backendFactory {
+	return nil
+}
+
+// flags declares the flags most commands share.
+type flags struct {
+	fs     *flag.FlagSet
+	repo   string
+	rev    string
+	output string
+}
+
+func newFlags(e *env, name, args, summary string) *flags {
+	f := &flags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.fs.SetOutput(e.stderr)
+	globalFlags(f.fs, e)
+	f.fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: runner %s %s\n\n%s.\n\nFlags:\n", name, args, capitalize(summary))
+		f.fs.PrintDefaults()
+	}
+	return f
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func (f *flags) repoFlag() {
+	f.fs.StringVar(&f.repo, "repo", "", "the infra repo: a bare repository `path` or a repo name from the config")
+}
+
+func (f *flags) revFlag() {
+	f.fs.StringVar(&f.rev, "rev", "", "the `revision` to use (default: the deployed branch)")
+}
+
+func (f *flags) parse(args []string) error {
+	// Go's flag package stops at the first non-flag; allow flags after
+	// positional arguments too (runner replay COMMIT --force).
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
+		}
+		args = f.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return f.fs.Parse(append([]string{"--"}, pos...))
+}
+
+// session is a configured command: config, logger, repo, runner.
+type session struct {
+	cfg    *config.Config
+	repo   config.Repo
+	git    *gitstore.Repo
+	log    *logrus.Logger
+	red    *steps.Redactor
+	runner *pipeline.Runner
+}
+
+func (e *env) session(f *flags) (*session, error) {
+	cfg := config.Default()
+	if e.configFile != "" {
+		c, err := config.Load(e.configFile)
+		if err != nil {
+			return nil, exitError{exitUsage, err}
+		}
+		cfg = c
+	}
+	red := &steps.Redactor{}
+	log, err := e.logger(cfg, red)
+	if err != nil {
+		return nil, exitError{exitUsage, err}
+	}
+	rc, err := cfg.Repo(f.repo)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	g, err := gitstore.Open(rc.Path)
+	if err != nil {
+		return nil, exitError{exitUsage, err}
+	}
+	reg, err := e.registry(cfg, red)
+	if err != nil {
+		return nil, exitError{exitUsage, err}
+	}
+	r := &pipeline.Runner{
+		Repo: g, Registry: reg, Entry: rc.Entrypoint, Branch: rc.Branch, StatusBranch: rc.StatusBranch,
+		Limits: pipeline.Limits{
+			MaxStack:  cfg.Limits.MaxStack,
+			Timeout:   time.Duration(cfg.Limits.EvalTimeout),
+			MaxOutput: cfg.Limits.MaxOutputMiB << 20,
+			MaxMemory: uint64(cfg.Limits.MaxMemoryMiB) << 20, //nolint:gosec // validated non-negative MiB count
+		},
+		Exec: steps.ExecOptions{Concurrency: cfg.Concurrency, Attempts: cfg.Retry.Attempts,
+			Backoff: time.Duration(cfg.Retry.Backoff), MaxBackoff: time.Duration(cfg.Retry.MaxBackoff)},
+		Log:    log,
+		Redact: red.Redact,
+	}
+	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
+}
+
+func (e *env) registry(cfg *config.Config, red *steps.Redactor) (*steps.Registry, error) {
+	factories := append(builtinBackends(), e.backends...)
+	known := map[string]bool{}
+	var bs []steps.Backend
+	for _, f := range factories {
+		known[f.name] = true
+		b, err := f.build(cfg.Backends[f.name], red)
+		if err != nil {
+			return nil, fmt.Errorf("config: backends.%s: %w", f.name, err)
+		}
+		bs = append(bs, b)
+	}
+	for name := range cfg.Backends {
+		if !known[name] {
+			names := make([]string, 0, len(known))
+			for n := range known {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("config: backends.%s: no such backend (this runner has: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	return steps.NewRegistry(bs...)
+}
+
+// logger logs to stderr: text on a terminal, or JSON; secrets redacted.
+func (e *env) logger(cfg *config.Config, red *steps.Redactor) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.Out = e.stderr
+	format := e.logFormat
+	if format == "" {
+		format = cfg.Log.Format
+	}
+	var base logrus.Formatter
+	switch format {
+	case "", "text":
+		base = &logrus.TextFormatter{DisableTimestamp: !isTerminal(e.stderr), FullTimestamp: true, TimestampFormat: "15:04:05.000"}
+	case "json":
+		base = &logrus.JSONFormatter{}
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	l.Formatter = redactingFormatter{base, red}
+	level := e.logLevel
+	if level == "" {
+		level = cfg.Log.Level
+	}
+	if level == "" {
+		level = "info"
+	}
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	l.Level = lv
+	return l, nil
+}
+
+type redactingFormatter struct {
+	logrus.Formatter
+	red *steps.Redactor
+}
+
+func (f redactingFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	b, err := f.Formatter.Format(e)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(f.red.Redact(string(b))), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// lock takes the per-repo lock so concurrent runs on one repo serialize.
+func (s *session) lock(ctx context.Context) (*queue.Lock, error) {
+	return queue.LockRepo(ctx, s.git.Path(), func() {
+		s.log.Info("another run holds the lock of this repo; waiting for it to finish")
+	})
+}
