@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -233,17 +234,17 @@ func load(repo []File, opts Options, withTests bool) (*loaded, error) {
 			return nil
 		}
 		m, err := ast.ParseModuleWithOpts(name, string(src), popts)
-		if err != nil {
-			var pe ast.Errors
-			if errors.As(err, &pe) {
-				errs = append(errs, pe...)
-			} else {
-				errs = append(errs, ast.NewError(ast.ParseErr, &ast.Location{File: name}, "%v", err))
-			}
+		var pe ast.Errors
+		switch {
+		case err == nil && m != nil:
+		case m == nil && (err == nil || strings.Contains(err.Error(), "empty module")):
+			errs = append(errs, ast.NewError(ast.ParseErr, &ast.Location{File: name}, "empty file: a policy file needs a package declaration"))
 			return nil
-		}
-		if m == nil { // an empty file
-			errs = append(errs, ast.NewError(ast.ParseErr, &ast.Location{File: name}, "empty file: a policy needs a package"))
+		case errors.As(err, &pe):
+			errs = append(errs, pe...)
+			return nil
+		default:
+			errs = append(errs, ast.NewError(ast.ParseErr, &ast.Location{File: name}, "%v", err))
 			return nil
 		}
 		l.modules[name] = m
@@ -302,6 +303,9 @@ func findingName(name string) (isFinding, deny bool) {
 	return false, false
 }
 
+// generatedName matches the names Compile gives to copies of finding rules.
+var generatedName = regexp.MustCompile(`__runner_finding_[0-9]+__`)
+
 // Compile parses and compiles the repo's policies (files ending in
 // _test.rego and files not ending in .rego are left out) together with the
 // enabled built-ins. A policy that does not compile, or that calls a refused
@@ -322,6 +326,7 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 		path ast.Ref
 	}
 	var copies []copied
+	originals := map[string]string{} // generated name -> rule name
 	names := make([]string, 0, len(l.modules))
 	for n := range l.modules {
 		names = append(names, n)
@@ -344,6 +349,7 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 				continue
 			}
 			gen := ast.Var(fmt.Sprintf("__runner_finding_%d__", len(copies)))
+			originals[string(gen)] = string(head)
 			c := r.Copy()
 			c.Annotations = nil
 			for e := c; e != nil; e = e.Else {
@@ -374,6 +380,13 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithEnablePrintStatements(false)
 	if compiler.Compile(l.modules); compiler.Failed() {
+		// A broken finding rule fails twice, as itself and as its copy:
+		// name the copy like the original so that the two errors merge.
+		for _, e := range compiler.Errors {
+			e.Message = generatedName.ReplaceAllStringFunc(e.Message, func(g string) string {
+				return originals[g]
+			})
+		}
 		return nil, newCompileError(compiler.Errors)
 	}
 	for _, c := range copies {

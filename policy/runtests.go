@@ -10,6 +10,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // TestStatus is the outcome of one Rego test.
@@ -88,7 +89,7 @@ func Test(ctx context.Context, repo []File, opts Options) ([]TestResult, error) 
 		case r.Error != nil:
 			tr.Status = TestError
 			tr.Message = r.Error.Error()
-			if errors.Is(r.Error, context.DeadlineExceeded) || strings.Contains(tr.Message, "caller cancelled") {
+			if errors.Is(r.Error, context.DeadlineExceeded) || topdown.IsCancel(r.Error) {
 				tr.Message = fmt.Sprintf("stopped at the time limit of %s: %s", l.timeout, tr.Message)
 			}
 		case r.Fail:
