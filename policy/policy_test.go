@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,6 +83,18 @@ deny contains {"msg": "structured", "resource": "proxmox.lxc/big"} if true
 				Details: map[string]any{"resource": "proxmox.lxc/big"}}},
 		},
 		{
+			name: "complete rule with else",
+			repo: []policy.File{rego("policy/else.rego", `package main
+
+deny := {"too many"} if {
+	count(input.resources) > 5
+} else := {"two"} if {
+	count(input.resources) == 2
+}
+`)},
+			wantDeny: []policy.Finding{{Message: "two", File: "policy/else.rego", Line: 3, Rule: "data.main.deny"}},
+		},
+		{
 			name: "test files and non-Rego files are not policies",
 			repo: []policy.File{
 				rego("policy/x_test.rego", "package main\n\ndeny contains \"from a test file\" if true\n"),
@@ -107,6 +120,30 @@ deny contains {"msg": "structured", "resource": "proxmox.lxc/big"} if true
 				t.Errorf("Denied() = %v", got.Denied())
 			}
 		})
+	}
+}
+
+func TestConcurrentEval(t *testing.T) {
+	t.Parallel()
+	s, err := policy.Compile(context.Background(), exampleRepo(t), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := doc(map[string]any{"resources": list(guest("big", "pve", 32768, true))})
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			res, err := s.Eval(context.Background(), input)
+			if err == nil && len(res.Deny) != 1 {
+				err = fmt.Errorf("deny = %v, want 1 finding", res.Deny)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
 

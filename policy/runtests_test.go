@@ -53,6 +53,13 @@ test_builtin_capacity_visible if {
 	}
 	count(msgs) == 1
 }
+
+test_config_mocked if {
+	msgs := data.runner.builtin.managed_zones.deny with input as {
+		"resources": [{"id": "route53.record/x", "kind": "route53.record", "spec": {"zone": "example.org", "name": "x"}}],
+	} with data.runner.config as {"zones": ["example.com"]}
+	count(msgs) == 1
+}
 `),
 	}
 	got, err := policy.Test(context.Background(), repo, policy.Options{Config: policy.Config{Overcommit: 1.5, Zones: []string{"example.com"}}})
@@ -70,6 +77,7 @@ test_builtin_capacity_visible if {
 		{"data.main_test.todo_test_later", 19, policy.TestSkip},
 		{"data.main_test.test_builtin_config", 21, policy.TestPass},
 		{"data.main_test.test_builtin_capacity_visible", 26, policy.TestPass},
+		{"data.main_test.test_config_mocked", 34, policy.TestPass},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d results: %v", len(got), got)
