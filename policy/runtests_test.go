@@ -91,8 +91,13 @@ test_config_mocked if {
 	if !strings.Contains(got[1].Output, "checking the small guest") {
 		t.Errorf("print output = %q", got[1].Output)
 	}
-	if s := got[1].String(); s != "policy/guests_test.rego:9: data.main_test.test_small_denied_wrongly: FAIL" {
-		t.Errorf("String() = %q", s)
+	wantFail := "policy/guests_test.rego:9: data.main_test.test_small_denied_wrongly: FAIL" +
+		" (failed at policy/guests_test.rego:11: count(main.deny) == 1 with input as {\"resources\": [{\"id\": \"proxmox.lxc/x\", \"spec\": {\"memory\": 1024}}]})"
+	if s := got[1].String(); s != wantFail {
+		t.Errorf("String() = %q\nwant       %q", s, wantFail)
+	}
+	if got[0].FailedAt != nil {
+		t.Errorf("passing test has FailedAt %+v", got[0].FailedAt)
 	}
 }
 
