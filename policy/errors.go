@@ -10,10 +10,10 @@ import (
 
 // Position is one diagnostic of a policy compile error, located in a Rego file.
 type Position struct {
-	File    string // path as given in File.Path, e.g. "policy/guests.rego"
-	Line    int    // 1-based; 0 when OPA gave no location
-	Col     int    // 1-based; 0 when OPA gave no location
-	Message string // what is wrong, prefixed with OPA's error code where it has one
+	File    string `json:"file"`    // path as given in File.Path, e.g. "policy/guests.rego"
+	Line    int    `json:"line"`    // 1-based; 0 when OPA gave no location
+	Col     int    `json:"col"`     // 1-based; 0 when OPA gave no location
+	Message string `json:"message"` // what is wrong, prefixed with OPA's error code where it has one
 }
 
 // String renders the position as "file:line:col: message".

@@ -121,18 +121,18 @@ func (c Config) data() (map[string]any, error) {
 
 // Finding is one message of a deny or warn rule.
 type Finding struct {
-	Message string
+	Message string `json:"message"`
 	// File and Line locate the rule definition that produced the message
 	// ("policy/guests.rego", 12); built-ins have File "builtin/<name>.rego".
-	File string
-	Line int
+	File string `json:"file"`
+	Line int    `json:"line"`
 	// Rule is the rule's full name, e.g. "data.main.deny".
-	Rule string
+	Rule string `json:"rule"`
 	// Builtin is the built-in policy's name (the name Options.Disabled
 	// takes), or "" for the repo's own policies.
-	Builtin string
+	Builtin string `json:"builtin,omitempty"`
 	// Details holds the other fields of an object message {"msg": ..., ...}.
-	Details map[string]any `json:",omitempty"`
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // String renders "file:line: message", or "built-in NAME: message".
@@ -146,8 +146,8 @@ func (f Finding) String() string {
 // Result is what the policies found. Findings are sorted: repo policies
 // first, then built-ins, each by file, line and message.
 type Result struct {
-	Deny []Finding
-	Warn []Finding
+	Deny []Finding `json:"deny"`
+	Warn []Finding `json:"warn"`
 }
 
 // Denied reports whether any deny finding blocks the run.
@@ -424,7 +424,7 @@ func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
 
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var res Result
+	res := Result{Deny: []Finding{}, Warn: []Finding{}} // [] in JSON, not null
 	var errs []error
 	seen := map[[2]string]bool{} // rule, message: a rule's messages are a set
 	for _, r := range s.rules {

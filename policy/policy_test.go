@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -110,6 +111,12 @@ deny := {"too many"} if {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got := eval(t, tc.repo, allBuiltinsOff, input)
+			if tc.wantDeny == nil {
+				tc.wantDeny = []policy.Finding{}
+			}
+			if tc.wantWarn == nil {
+				tc.wantWarn = []policy.Finding{}
+			}
 			if !reflect.DeepEqual(got.Deny, tc.wantDeny) {
 				t.Errorf("Deny = %#v\nwant %#v", got.Deny, tc.wantDeny)
 			}
@@ -290,5 +297,18 @@ func TestIsPolicyFile(t *testing.T) {
 		if got := policy.IsPolicyFile(p); got != want {
 			t.Errorf("IsPolicyFile(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	t.Parallel()
+	repo := []policy.File{rego("policy/j.rego", "package main\n\ndeny contains {\"msg\": \"m\", \"severity\": \"high\"} if true\n")}
+	got, err := json.Marshal(eval(t, repo, allBuiltinsOff, doc(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"deny":[{"message":"m","file":"policy/j.rego","line":3,"rule":"data.main.deny","details":{"severity":"high"}}],"warn":[]}`
+	if string(got) != want {
+		t.Errorf("JSON = %s\nwant   %s", got, want)
 	}
 }

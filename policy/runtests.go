@@ -28,16 +28,16 @@ const (
 
 // TestResult is the outcome of one test rule (test_*) of a *_test.rego file.
 type TestResult struct {
-	Name     string // full name, e.g. "data.main.test_denies_big_guest"
-	File     string // e.g. "policy/guests_test.rego"
-	Line     int    // line of the test rule
-	Status   TestStatus
-	Message  string // for TestError: the error
-	Output   string // what the test printed with print()
-	Duration time.Duration
+	Name     string        `json:"name"` // full name, e.g. "data.main.test_denies_big_guest"
+	File     string        `json:"file"` // e.g. "policy/guests_test.rego"
+	Line     int           `json:"line"` // line of the test rule
+	Status   TestStatus    `json:"status"`
+	Message  string        `json:"message,omitempty"` // for TestError: the error
+	Output   string        `json:"output,omitempty"`  // what the test printed with print()
+	Duration time.Duration `json:"duration"`
 	// FailedAt is, for TestFail, the expression that failed (Message holds
 	// its text), as `opa test` shows it; nil when OPA's trace does not tell.
-	FailedAt *Position
+	FailedAt *Position `json:"failedAt,omitempty"`
 }
 
 // String renders "file:line: name: STATUS[: message]".
