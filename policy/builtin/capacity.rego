@@ -1,0 +1,43 @@
+# Built-in policy "capacity": the memory the desired guests of a node ask for
+# must fit the node: sum of spec.memory (MiB) of the proxmox.lxc and
+# proxmox.vm resources with spec.node == N must not exceed N's memory ×
+# data.runner.config.overcommit (default 1).
+#
+# Node memory comes from live state (input.live.proxmox.nodes.N.memory, bytes)
+# or, where live state has none (`runner check`), from
+# data.runner.config.nodes.N.memory. A node with neither is not checked.
+package runner.builtin.capacity
+
+guest_kinds := {"proxmox.lxc", "proxmox.vm"}
+
+mib := 1048576
+
+ratio := object.get(data.runner.config, "overcommit", 1)
+
+# Live state wins over configured capacities (object.union: right side wins).
+nodes := object.union(
+	object.get(data.runner.config, "nodes", {}),
+	object.get(input, ["live", "proxmox", "nodes"], {}),
+)
+
+deny contains msg if {
+	some node, info in nodes
+	is_number(info.memory)
+	info.memory > 0
+	guests := [r |
+		some r in input.resources
+		r.kind in guest_kinds
+		r.spec.node == node
+	]
+	want := sum([object.get(g.spec, "memory", 0) | some g in guests])
+	node_mib := floor(info.memory / mib)
+	capacity := floor(node_mib * ratio)
+	want > capacity
+	msg := sprintf(
+		"node %s: %d guests want %s of memory, more than its capacity of %s (node memory %s × overcommit %v)",
+		[node, count(guests), size(want), size(capacity), size(node_mib), ratio],
+	)
+}
+
+# size renders MiB as "61440 MiB (60 GiB)".
+size(m) := sprintf("%d MiB (%v GiB)", [m, round((m * 10) / 1024) / 10])
