@@ -96,7 +96,7 @@ func (c *rpcClient) do(req *http.Request) (int, string) {
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return 0, err.Error()
@@ -157,8 +157,9 @@ func (c *rpcClient) must(t testing.TB, method string, args []any, opts map[strin
 	return a.Result
 }
 
-// fails runs a command that has to fail with code and returns the error.
-func (c *rpcClient) fails(t testing.TB, code int, method string, args []any, opts map[string]any) *Error {
+// fails runs a command that has to fail with code and returns the error
+// (a value, so it need not be checked).
+func (c *rpcClient) fails(t testing.TB, code int, method string, args []any, opts map[string]any) Error {
 	t.Helper()
 	a, err := c.call(method, args, opts)
 	if err != nil {
@@ -167,7 +168,7 @@ func (c *rpcClient) fails(t testing.TB, code int, method string, args []any, opt
 	if a.Error == nil || a.Error.Code != code {
 		t.Fatalf("%s: want error %d, got %v (result %v)", method, code, a.Error, a.Result)
 	}
-	return a.Error
+	return *a.Error
 }
 
 // fakeClock is a settable clock for session expiry.

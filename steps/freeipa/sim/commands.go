@@ -22,8 +22,6 @@ type call struct {
 
 type handler func(c *call) (map[string]any, *Error)
 
-func (c *call) has(n string) bool { _, ok := c.p[n]; return ok }
-
 func (c *call) str(n string) string {
 	s, _ := c.p[n].(string)
 	return s
@@ -419,7 +417,7 @@ func validateHostname(h string) *Error {
 			return bad("only letters, numbers, and - are allowed. DNS label may not start or end with -")
 		}
 		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
 				return bad("only letters, numbers, and - are allowed. DNS label may not start or end with -")
 			}
 		}
@@ -723,23 +721,23 @@ func (c *call) matchFilters(k *kindDef, e *entry) bool {
 }
 
 // hasRefs: all (or, with any, at least one) of names of kind are in refs.
-func hasRefs(refs []string, kind string, names []string, any bool) bool {
+func hasRefs(refs []string, kind string, names []string, anyOf bool) bool {
 	for _, n := range names {
 		in := containsFold(refs, kind+":"+n)
-		if any && in {
+		if anyOf && in {
 			return true
 		}
-		if !any && !in {
+		if !anyOf && !in {
 			return false
 		}
 	}
-	return !any
+	return !anyOf
 }
 
-func (c *call) inGroups(e *entry, kind string, names []string, any bool) bool {
+func (c *call) inGroups(e *entry, kind string, names []string, anyOf bool) bool {
 	inv := c.inv()
 	all := closure(inv[strings.ToLower(e.ref())], func(r string) []string { return inv[strings.ToLower(r)] })
-	return hasRefs(all, kind, names, any)
+	return hasRefs(all, kind, names, anyOf)
 }
 
 // mod is LDAPUpdate with host_mod's password rules.

@@ -111,10 +111,6 @@ func errEmptyModlist() *Error {
 	return newErr(4202, "EmptyModlist", "no modifications to be performed", nil)
 }
 
-func errOnlyOneValue(attr string) *Error {
-	return newErr(4207, "OnlyOneValueAllowed", attr+": Only one value allowed.", map[string]any{"attr": attr})
-}
-
 func errMutuallyExclusive(reason string) *Error {
 	return newErr(4303, "MutuallyExclusiveError", reason, map[string]any{"reason": reason})
 }

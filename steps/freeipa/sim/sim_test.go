@@ -40,7 +40,7 @@ func TestLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if got := resp.Header.Get("X-IPA-Rejection-Reason"); got != "invalid-password" {
 		t.Errorf("X-IPA-Rejection-Reason = %q", got)
 	}

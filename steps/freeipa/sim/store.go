@@ -23,12 +23,8 @@ type kindDef struct {
 	defaultAttrs      []string
 	// memberAttrs maps a stored membership attribute to the kinds it may
 	// reference, like attribute_members (member -> host, hostgroup).
-	memberAttrs map[string][]string
-	// memberofKinds are the kinds that can appear in memberof_* of this kind.
-	memberofKinds []string
-	// inPrefix: *_find options in_<kind>/not_in_<kind> exist for these.
+	memberAttrs   map[string][]string
 	objectClasses []string
-	rename        bool
 }
 
 // attributes that are simulator bookkeeping or never readable over the API.
@@ -52,7 +48,6 @@ var kinds = map[string]*kindDef{
 		searchAttrs:   []string{"fqdn", "description", "l", "nshostlocation", "krbcanonicalname", "krbprincipalname", "nshardwareplatform", "nsosversion"},
 		defaultAttrs:  []string{"fqdn", "description", "l", "nshostlocation", "krbcanonicalname", "krbprincipalname", "nshardwareplatform", "nsosversion", "usercertificate", "macaddress", "userclass", "ipaassignedidview", "krbprincipalauthind", "memberprincipal", "ipasshpubkey"},
 		memberAttrs:   map[string][]string{"managedby": {"host"}},
-		memberofKinds: []string{"hostgroup", "sudorule"},
 		objectClasses: []string{"ipaobject", "nshost", "ipahost", "pkiuser", "ipaservice", "krbprincipalaux", "krbprincipal", "ieee802device", "ipasshhost", "top"},
 	},
 	"hostgroup": {
@@ -62,9 +57,7 @@ var kinds = map[string]*kindDef{
 		searchAttrs:   []string{"cn", "description"},
 		defaultAttrs:  []string{"cn", "description"},
 		memberAttrs:   map[string][]string{"member": {"host", "hostgroup"}},
-		memberofKinds: []string{"hostgroup", "sudorule"},
 		objectClasses: []string{"ipaobject", "ipahostgroup", "nestedGroup", "groupOfNames", "top", "mepOriginEntry"},
-		rename:        true,
 	},
 	"service": {
 		name: "service", pkey: "krbcanonicalname", oname: "service", container: "cn=services,cn=accounts", rdn: "krbprincipalname",
@@ -81,7 +74,6 @@ var kinds = map[string]*kindDef{
 		findOne: "%d user matched", findMany: "%d users matched",
 		searchAttrs:   []string{"uid", "givenname", "sn", "telephonenumber", "ou", "title", "mail"},
 		defaultAttrs:  []string{"uid", "givenname", "sn", "homedirectory", "loginshell", "uidnumber", "gidnumber", "mail", "ou", "telephonenumber", "title", "nsaccountlock", "userclass", "krbprincipalname", "krbcanonicalname", "ipasshpubkey"},
-		memberofKinds: []string{"group", "sudorule"},
 		objectClasses: []string{"top", "person", "organizationalperson", "inetorgperson", "inetuser", "posixaccount", "krbprincipalaux", "krbticketpolicyaux", "ipaobject", "ipasshuser", "ipaSshGroupOfPubKeys", "mepOriginEntry"},
 	},
 	"group": {
@@ -91,9 +83,7 @@ var kinds = map[string]*kindDef{
 		searchAttrs:   []string{"cn", "description"},
 		defaultAttrs:  []string{"cn", "description", "gidnumber", "ipaexternalmember"},
 		memberAttrs:   map[string][]string{"member": {"user", "group", "service", "idoverrideuser"}},
-		memberofKinds: []string{"group", "sudorule"},
 		objectClasses: []string{"top", "groupofnames", "nestedgroup", "ipausergroup", "ipaobject", "posixgroup"},
-		rename:        true,
 	},
 	"sudorule": {
 		name: "sudorule", pkey: "cn", oname: "sudo rule", container: "cn=sudorules,cn=sudo", rdn: "ipauniqueid",
@@ -106,7 +96,6 @@ var kinds = map[string]*kindDef{
 			"memberallowcmd": {"sudocmd", "sudocmdgroup"}, "memberdenycmd": {"sudocmd", "sudocmdgroup"},
 		},
 		objectClasses: []string{"ipaassociation", "ipasudorule"},
-		rename:        true,
 	},
 	"sudocmd": {
 		name: "sudocmd", pkey: "sudocmd", oname: "sudo command", container: "cn=sudocmds,cn=sudo", rdn: "ipauniqueid",
