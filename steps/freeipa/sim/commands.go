@@ -22,6 +22,8 @@ type call struct {
 
 type handler func(c *call) (map[string]any, *Error)
 
+func (c *call) has(n string) bool { _, ok := c.p[n]; return ok }
+
 func (c *call) str(n string) string {
 	s, _ := c.p[n].(string)
 	return s
@@ -57,6 +59,11 @@ func (c *call) value(keys []string) any {
 	}
 	return strings.Join(keys, ",")
 }
+
+// storedPassword stands for a userPassword value. The simulator never
+// checks one-time or admin-set passwords, so it keeps none: snapshots and
+// state carry no secrets.
+const storedPassword = "{PBKDF2_SHA256}simulated" //nolint:gosec // a placeholder, not a credential
 
 // controlOpts are options that are not LDAP attributes.
 var controlOpts = map[string]bool{
@@ -525,9 +532,9 @@ func (c *call) preHostAdd(e *entry, fqdn string) (string, *Error) {
 	switch {
 	case c.flag("random"):
 		random = randomPassword()
-		a["userpassword"] = []string{random}
+		a["userpassword"] = []string{storedPassword}
 	case c.str("userpassword") != "":
-		a["userpassword"] = []string{c.str("userpassword")}
+		a["userpassword"] = []string{storedPassword}
 	default:
 		p := "host/" + fqdn + "@" + c.s.opts.Realm
 		a["krbprincipalname"] = []string{p}
@@ -592,9 +599,9 @@ func (c *call) preUserAdd(e *entry, uid string) string {
 	var random string
 	if c.flag("random") {
 		random = randomPassword()
-		a["userpassword"] = []string{random}
-	} else if pw := c.str("userpassword"); pw != "" {
-		a["userpassword"] = []string{pw}
+		a["userpassword"] = []string{storedPassword}
+	} else if c.str("userpassword") != "" {
+		a["userpassword"] = []string{storedPassword}
 	}
 	return random
 }
@@ -752,17 +759,15 @@ func (c *call) mod(k *kindDef) (map[string]any, *Error) {
 		return nil, err
 	}
 	var random string
-	if k.name == "host" && (c.flag("random") || c.str("userpassword") != "") {
+	if (k.name == "host" || k.name == "user") && (c.flag("random") || c.str("userpassword") != "") {
 		// host_mod.pre_callback: no OTP on an enrolled host.
-		if len(e.Attrs["krbprincipalkey"]) > 0 && len(e.Attrs["userpassword"]) == 0 {
+		if k.name == "host" && len(e.Attrs["krbprincipalkey"]) > 0 && len(e.Attrs["userpassword"]) == 0 {
 			return nil, errValidation("password", "Password cannot be set on enrolled host.")
 		}
 		if c.flag("random") {
 			random = randomPassword()
-			n.Attrs["userpassword"] = []string{random}
-		} else {
-			n.Attrs["userpassword"] = []string{c.str("userpassword")}
 		}
+		n.Attrs["userpassword"] = []string{storedPassword}
 	}
 	newKey := ""
 	if r := c.str("rename"); r != "" {
@@ -778,7 +783,7 @@ func (c *call) mod(k *kindDef) (map[string]any, *Error) {
 		}
 		n.Attrs[k.pkey] = []string{newKey}
 	}
-	if random == "" && equalAttrs(e.Attrs, n.Attrs) {
+	if random == "" && !c.has("userpassword") && equalAttrs(e.Attrs, n.Attrs) {
 		return nil, errEmptyModlist()
 	}
 	if newKey != "" {

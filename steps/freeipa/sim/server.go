@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +93,11 @@ type Options struct {
 	SearchLimit int
 	// Now is the clock for session expiry; default time.Now.
 	Now func() time.Time
+	// RejectNewerMinor makes a client API version with a newer minor than
+	// APIVersion a VersionError, as FreeIPA did before 4.4 (the check was
+	// removed in commit 8b7f2500b, 2016). Off: today's behaviour, where
+	// only a different major version is rejected.
+	RejectNewerMinor bool
 }
 
 // Request is one logged JSON-RPC call. Passwords are never recorded: args
@@ -184,7 +190,7 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops pending latency waits; the Server answers nothing afterwards.
+// Close stops pending latency waits; afterwards every request gets 503.
 func (s *Server) Close() { s.once.Do(func() { close(s.closed) }) }
 
 // RefererFor returns the Referer header a client must send: https://<Host>/ipa.
@@ -258,6 +264,12 @@ func (s *Server) ResetCounters() {
 // ServeHTTP implements http.Handler for /ipa/session/login_password and
 // /ipa/session/json.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.closed:
+		writeHTML(w, http.StatusServiceUnavailable, "Service Unavailable", "server closed")
+		return
+	default:
+	}
 	if !s.wait(r.Context()) {
 		return
 	}
@@ -618,8 +630,11 @@ func (s *Server) call(method string, args []any, opts map[string]any) (any, *Err
 	var msgs []any
 	clientVer := APIVersion
 	if v, ok := opts["version"]; ok {
-		cv, _ := v.(string)
-		if err := checkVersion(cv, "https://"+s.opts.Host+"/ipa/xml"); err != nil {
+		cv := fmt.Sprint(v)
+		if f, isNum := v.(float64); isNum {
+			cv = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		if err := checkVersion(cv, "https://"+s.opts.Host+"/ipa/xml", s.opts.RejectNewerMinor); err != nil {
 			return nil, err
 		}
 		clientVer = cv
@@ -653,10 +668,13 @@ func message(code int, name, typ, text string, data map[string]any) map[string]a
 // (commit 8b7f2500b "frontend: do not check API minor version of the
 // client") only an unparsable version or a different major version is
 // rejected; a newer minor version is accepted.
-func checkVersion(cv, server string) *Error {
+func checkVersion(cv, server string, rejectNewerMinor bool) *Error {
 	maj, mi, ok := strings.Cut(cv, ".")
 	smaj, _, _ := strings.Cut(APIVersion, ".")
 	if !ok || !isDigits(maj) || !isDigits(mi) || maj != smaj {
+		return errVersion(cv, APIVersion, server)
+	}
+	if rejectNewerMinor && minor(cv) > minor(APIVersion) {
 		return errVersion(cv, APIVersion, server)
 	}
 	return nil

@@ -82,7 +82,7 @@ func (s *Server) AddUser(uid, first, last string) error {
 	if _, ok := s.passwds[strings.ToLower(uid)]; ok {
 		if e := s.st.get("user", uid); e != nil {
 			// The password itself lives in passwds, never in the entry.
-			e.Attrs["userpassword"] = []string{"{PBKDF2_SHA256}simulated"}
+			e.Attrs["userpassword"] = []string{storedPassword}
 			e.Attrs["krbprincipalkey"] = []string{"simulated"}
 		}
 	}

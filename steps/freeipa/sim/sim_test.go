@@ -132,8 +132,15 @@ func TestInvocationErrors(t *testing.T) {
 			t.Errorf("%s %v %v: got %s %q, want %s %q", tt.method, tt.args, tt.opts, e.Name, e.Message, tt.name, tt.msg)
 		}
 	}
-	// A newer minor API version is accepted (frontend.py only compares the major).
+	// A newer minor API version is accepted (frontend.py only compares the
+	// major); a pre-4.4 server (RejectNewerMinor) refuses it.
 	c.must(t, "host_show", []any{"web1.example.test"}, map[string]any{"version": "2.999"})
+	_, _, old := newLab(t, func(o *Options) { o.RejectNewerMinor = true })
+	e := old.fails(t, 901, "ping", nil, map[string]any{"version": "2.999"})
+	if e.Message != "2.999 client incompatible with 2.257 server at 'https://127.0.0.1/ipa/xml'" || e.Data["sver"] != "2.257" {
+		t.Errorf("RejectNewerMinor: %v", e)
+	}
+	old.must(t, "ping", nil, map[string]any{"version": "2.251"})
 	// No version: works, with the VersionMissing warning.
 	c.version = ""
 	res := c.must(t, "host_show", []any{"web1.example.test"}, nil)
@@ -559,6 +566,10 @@ func TestCountersAndLog(t *testing.T) {
 	if strings.Contains(fmt.Sprint(log), "Hunter2") {
 		t.Errorf("password in log")
 	}
+	res := c.must(t, "user_mod", []any{"jane"}, map[string]any{"random": true})
+	if pw, _ := res["result"].(map[string]any)["randompassword"].(string); len(pw) < 16 {
+		t.Errorf("user_mod random: %v", res)
+	}
 	// An admin-set password is expired: login says so (rpcserver.login_password).
 	code, body := c.login("jane", "Hunter2!")
 	if code != http.StatusUnauthorized || !strings.Contains(body, "Cannot read password") {
@@ -585,12 +596,17 @@ func TestHomelabSnapshot(t *testing.T) {
 	if err := s.AddHost("nextcloud.hetzner.int.mydomain", false); err != nil {
 		t.Fatal(err)
 	}
+	otp, err := s.internal("host_add", []any{"blog.hetzner.int.mydomain"}, map[string]any{"force": true, "random": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := otp["result"].(map[string]any)["randompassword"].(string)
 	snap, err := s.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(snap), `"pw"`) {
-		t.Error("login password in snapshot")
+	if strings.Contains(string(snap), `"pw"`) || strings.Contains(string(snap), pw) {
+		t.Error("password in snapshot")
 	}
 	s2, err := New(opts)
 	if err != nil {
@@ -617,7 +633,15 @@ func TestHomelabSnapshot(t *testing.T) {
 	if f["count"] != float64(2) {
 		t.Errorf("services of %s: %v", HomelabServers[0], f)
 	}
+	blog := s2c.must(t, "host_show", []any{"blog.hetzner.int.mydomain"}, nil)["result"].(map[string]any)
+	if blog["has_password"] != true || blog["has_keytab"] != false {
+		t.Errorf("restored OTP host: %v", blog)
+	}
 	if err := s2.Restore([]byte(`{"format":1,"realm":"OTHER","domain":"x"}`)); err == nil {
 		t.Error("restore of another realm succeeded")
+	}
+	s2.Close()
+	if _, err := s2c.call("ping", nil, nil); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Errorf("after Close: %v", err)
 	}
 }
