@@ -62,13 +62,13 @@ type Faults struct {
 type Options struct {
 	Realm  string // Kerberos realm, e.g. "INT.MYDOMAIN"
 	Domain string // DNS domain and base DN source, e.g. "int.mydomain"
-	// Host is the server's name, api.env.host: Referer must be
-	// https://<Host>/ipa... (api-facts §3). Default "ipa.<Domain>"; with an
-	// httptest server use its "127.0.0.1:port"'s host part, or set Referer
-	// accordingly (see RefererFor).
+	// Host is the server's name, api.env.host: clients must send
+	// Referer: https://<Host>/ipa (api-facts §3; RefererFor returns it).
+	// Default "ipa.<Domain>". Under httptest use the name clients dial,
+	// e.g. "127.0.0.1".
 	Host string
-	// Users maps user names to passwords for login_password; each becomes a
-	// user entry (admin also joins "admins" when that group exists).
+	// Users maps user names to passwords for login_password; each also
+	// becomes a user entry. Passwords are kept in memory only.
 	Users map[string]string
 	// DNSZones are the DNS zones IPA's integrated DNS manages
 	// (dnszone_show succeeds). Default: Domain. host_add with ip_address

@@ -206,8 +206,11 @@ const (
 	HomelabDomain = "int.mydomain"
 )
 
-// HomelabServers are the two IPA servers of the reference homelab.
-var HomelabServers = []string{"ipa.ovh.int.mydomain", "ipa.hetzner.int.mydomain"}
+// HomelabServers returns the two IPA servers of the reference homelab,
+// the first (at OVH) being the one HomelabOptions serves as.
+func HomelabServers() []string {
+	return []string{"ipa.ovh.int.mydomain", "ipa.hetzner.int.mydomain"}
+}
 
 // HomelabOptions returns Options for the reference homelab with an admin
 // user whose password is adminPassword. Host is the first IPA server; set
@@ -216,7 +219,7 @@ func HomelabOptions(adminPassword string) Options {
 	return Options{
 		Realm:  HomelabRealm,
 		Domain: HomelabDomain,
-		Host:   HomelabServers[0],
+		Host:   HomelabServers()[0],
 		Users:  map[string]string{"admin": adminPassword},
 		DNSZones: []string{
 			"int.mydomain", "hetzner.int.mydomain", "flat1.int.mydomain",
@@ -229,7 +232,8 @@ func HomelabOptions(adminPassword string) Options {
 // servers as enrolled hosts with HTTP and ldap services, the ipaservers host
 // group, and the admins (with admin) and ipausers groups.
 func (s *Server) SeedHomelab() error {
-	for _, h := range HomelabServers {
+	servers := HomelabServers()
+	for _, h := range servers {
 		if err := s.AddHost(h, true); err != nil {
 			return err
 		}
@@ -239,7 +243,7 @@ func (s *Server) SeedHomelab() error {
 			}
 		}
 	}
-	if err := s.AddHostGroup("ipaservers", HomelabServers...); err != nil {
+	if err := s.AddHostGroup("ipaservers", servers...); err != nil {
 		return err
 	}
 	admins := []string{}

@@ -617,11 +617,11 @@ func TestHomelabSnapshot(t *testing.T) {
 	}
 	// Serve the restored server and look at it through the API.
 	s2c := newLabFrom(t, s2, "pw")
-	h := s2c.must(t, "host_show", []any{HomelabServers[1]}, nil)["result"].(map[string]any)
+	h := s2c.must(t, "host_show", []any{HomelabServers()[1]}, nil)["result"].(map[string]any)
 	if h["has_keytab"] != true || !reflect.DeepEqual(h["memberof_hostgroup"], []any{"ipaservers"}) {
 		t.Errorf("restored IPA server: %v", h)
 	}
-	e := s2c.fails(t, 3009, "host_del", []any{HomelabServers[0]}, nil)
+	e := s2c.fails(t, 3009, "host_del", []any{HomelabServers()[0]}, nil)
 	if e.Message != "invalid 'hostname': An IPA master host cannot be deleted or disabled" {
 		t.Errorf("master delete: %v", e)
 	}
@@ -629,9 +629,9 @@ func TestHomelabSnapshot(t *testing.T) {
 	if !reflect.DeepEqual(g["member_user"], []any{"admin"}) {
 		t.Errorf("admins: %v", g)
 	}
-	f := s2c.must(t, "service_find", nil, map[string]any{"man_by_host": HomelabServers[0]})
+	f := s2c.must(t, "service_find", nil, map[string]any{"man_by_host": HomelabServers()[0]})
 	if f["count"] != float64(2) {
-		t.Errorf("services of %s: %v", HomelabServers[0], f)
+		t.Errorf("services of %s: %v", HomelabServers()[0], f)
 	}
 	blog := s2c.must(t, "host_show", []any{"blog.hetzner.int.mydomain"}, nil)["result"].(map[string]any)
 	if blog["has_password"] != true || blog["has_keytab"] != false {
