@@ -75,8 +75,9 @@ func newClient(t testing.TB, ts *httptest.Server, s *Server) *rpcClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := ts.Client()
-	hc.Jar = jar
+	// A client of its own (ts.Client() is shared) with the test server's
+	// TLS transport and its own cookie jar.
+	hc := &http.Client{Transport: ts.Client().Transport, Jar: jar}
 	return &rpcClient{base: ts.URL, referer: s.RefererFor(), hc: hc, version: "2.251"}
 }
 

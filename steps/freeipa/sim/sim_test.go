@@ -645,3 +645,42 @@ func TestHomelabSnapshot(t *testing.T) {
 		t.Errorf("after Close: %v", err)
 	}
 }
+
+// TestConcurrentClients runs several sessions at once (meaningful under -race).
+func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
+	s, ts, _ := newLab(t, nil)
+	s.ResetCounters()
+	errs := make(chan error, 4)
+	for w := range 4 {
+		go func() {
+			c := newClient(t, ts, s)
+			if code, _ := c.login("admin", "secret"); code != http.StatusOK {
+				errs <- fmt.Errorf("worker %d: login %d", w, code)
+				return
+			}
+			for i := range 10 {
+				a, err := c.call("host_add", []any{fmt.Sprintf("w%d-%d.example.test", w, i)}, map[string]any{"force": true})
+				if err == nil && a.Error != nil {
+					err = a.Error
+				}
+				if err == nil {
+					_, err = c.call("host_find", nil, map[string]any{"pkey_only": true, "sizelimit": 0})
+				}
+				if err != nil {
+					errs <- fmt.Errorf("worker %d: %w", w, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if st := s.Stats(); st.Total != 80 || st.Writes != 40 || st.Logins != 4 {
+		t.Errorf("stats: %+v", st)
+	}
+}
