@@ -249,9 +249,9 @@ func (s *Server) getHostedZone(id string) (response, *apiError) {
 		DelegationSet: xDelegationSet{NameServers: z.nameServers}}), nil
 }
 
-// maxItems parses the maxitems query parameter: default def, capped at max
-// (Route 53 returns at most max items whatever is asked).
-func maxItems(q url.Values, def, max int) (int, *apiError) {
+// maxItems parses the maxitems query parameter: default def, capped at limit
+// (Route 53 returns at most limit items whatever is asked).
+func maxItems(q url.Values, def, limit int) (int, *apiError) {
 	v := q.Get("maxitems")
 	if v == "" {
 		return def, nil
@@ -260,7 +260,7 @@ func maxItems(q url.Values, def, max int) (int, *apiError) {
 	if err != nil || n < 1 {
 		return 0, invalidInput("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must be a positive integer", v)
 	}
-	return min(n, max), nil
+	return min(n, limit), nil
 }
 
 type xListHostedZonesResponse struct {
@@ -428,7 +428,7 @@ func (s *Server) listResourceRecordSets(id string, q url.Values) (response, *api
 		}
 		key := sortKey(n)
 		start = sort.Search(len(z.sorted), func(i int) bool {
-			k := sortKey(z.sorted[i].name)
+			k := z.sorted[i].key
 			return k > key || (k == key && z.sorted[i].typ >= typ)
 		})
 	}

@@ -138,7 +138,7 @@ func (st *state) findZone(name string) *zone {
 // setsAt returns the record sets owned by name.
 func (z *zone) setsAt(name string) []*rrset {
 	key := sortKey(name)
-	i := sort.Search(len(z.sorted), func(i int) bool { return sortKey(z.sorted[i].name) >= key })
+	i := sort.Search(len(z.sorted), func(i int) bool { return z.sorted[i].key >= key })
 	j := i
 	for j < len(z.sorted) && z.sorted[j].name == name {
 		j++
@@ -151,8 +151,8 @@ func (z *zone) setsAt(name string) []*rrset {
 // not NXDOMAIN).
 func (z *zone) hasDescendants(name string) bool {
 	key := sortKey(name)
-	i := sort.Search(len(z.sorted), func(i int) bool { return sortKey(z.sorted[i].name) > key })
-	return i < len(z.sorted) && strings.HasPrefix(sortKey(z.sorted[i].name), key)
+	i := sort.Search(len(z.sorted), func(i int) bool { return z.sorted[i].key > key })
+	return i < len(z.sorted) && strings.HasPrefix(z.sorted[i].key, key)
 }
 
 func (z *zone) exists(name string) bool {
@@ -214,7 +214,7 @@ const maxChain = 12
 // owner is the query name as asked (its case is kept in the answer).
 func (st *state) resolve(m *dns.Msg, z *zone, name, owner string, qtype uint16) {
 	m.Authoritative = true
-	if ns := z.delegation(name); ns != nil && !(ns.name == name && qtype == dns.TypeDS) {
+	if ns := z.delegation(name); ns != nil && (ns.name != name || qtype != dns.TypeDS) {
 		// A referral to a delegated child zone: not authoritative.
 		m.Authoritative = false
 		m.Ns = append(m.Ns, st.records(ns, dnsName(ns.name), 0)...)

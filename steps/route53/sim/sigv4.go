@@ -74,7 +74,7 @@ func (s *Server) verify(r *http.Request, body []byte) (string, *apiError) {
 		return p.accessKey, authError("InvalidClientTokenId", "The security token included in the request is invalid.")
 	}
 	if p.service != "route53" {
-		return p.accessKey, authError("SignatureDoesNotMatch", fmt.Sprintf("Credential should be scoped to correct service: 'route53'. "))
+		return p.accessKey, authError("SignatureDoesNotMatch", "Credential should be scoped to correct service: 'route53'. ")
 	}
 	if p.region != s.opts.Region {
 		return p.accessKey, authError("SignatureDoesNotMatch", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", p.region))

@@ -25,7 +25,7 @@ import (
 // Default credentials accepted when Options.Credentials is empty.
 const (
 	DefaultAccessKeyID     = "AKIDROUTE53SIMULATOR"
-	DefaultSecretAccessKey = "route53-simulator-secret-key"
+	DefaultSecretAccessKey = "route53-simulator-secret-key" //nolint:gosec // a well-known simulator credential, not a secret
 )
 
 // Operation names, as used in counters, the request log and FailNext.

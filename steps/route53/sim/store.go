@@ -60,6 +60,7 @@ type rrKey struct{ name, typ string }
 // values as sent, and the parsed records the DNS server answers with.
 type rrset struct {
 	name   string
+	key    string // sortKey(name), cached for listing and lookups
 	typ    string
 	ttl    int64
 	values []string
@@ -93,9 +94,8 @@ func (z *zone) resort() {
 // lessSet orders record sets as ListResourceRecordSets does: by reversed-label
 // name, then by type (API reference, "Sort order").
 func lessSet(a, b *rrset) bool {
-	ka, kb := sortKey(a.name), sortKey(b.name)
-	if ka != kb {
-		return ka < kb
+	if a.key != b.key {
+		return a.key < b.key
 	}
 	return a.typ < b.typ
 }
@@ -321,7 +321,7 @@ func buildSet(z *zone, rs RecordSet) (*rrset, string) {
 	if !inZone(name, z.name) {
 		return nil, fmt.Sprintf("RRSet with DNS name %s is not permitted in zone %s", apiName(name), apiName(z.name))
 	}
-	s := &rrset{name: name, typ: rs.Type, ttl: rs.TTL, values: slices.Clone(rs.Values)}
+	s := &rrset{name: name, key: sortKey(name), typ: rs.Type, ttl: rs.TTL, values: slices.Clone(rs.Values)}
 	if rs.Alias != nil {
 		a := *rs.Alias
 		a.HostedZoneID = strings.TrimPrefix(a.HostedZoneID, "/hostedzone/")
