@@ -724,3 +724,110 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Error("Restore accepted an invalid TXT value")
 	}
 }
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	e := newEnv(t, sim.Options{Now: clock.Now, RateLimit: 5, RateBurst: 2}, noRetries)
+	ctx := context.Background()
+	list := func() error {
+		_, err := e.client.ListHostedZonesByName(ctx, &route53.ListHostedZonesByNameInput{})
+		return err
+	}
+	var results []string
+	for i := 0; i < 3; i++ {
+		results = append(results, errCode(list()))
+	}
+	clock.Advance(200 * time.Millisecond) // one token at 5 per second
+	results = append(results, errCode(list()), errCode(list()))
+	want := []string{"", "", "Throttling", "", "Throttling"}
+	if !slices.Equal(results, want) {
+		t.Fatalf("results = %q, want %q", results, want)
+	}
+	if c := e.sim.Counters(); c.Throttled != 2 || c.Total != 5 {
+		t.Errorf("counters = %+v", c)
+	}
+}
+
+func errCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func TestEveryNthFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{InternalErrorEvery: 3, ResetEvery: 4}, noRetries)
+	ctx := context.Background()
+	var got []string
+	for i := 0; i < 6; i++ {
+		_, err := e.client.ListHostedZonesByName(ctx, &route53.ListHostedZonesByNameInput{})
+		got = append(got, errCode(err))
+	}
+	// Request 4 is reset; net/http itself retries an idempotent GET whose
+	// reused connection was reset before any response, so the SDK's 4th
+	// call gets request 5, and its 5th call request 6 (a 3rd: 500).
+	if want := []string{"", "", "InternalFailure", "", "InternalFailure", ""}; !slices.Equal(got, want) {
+		t.Fatalf("results = %q, want %q", got, want)
+	}
+	log := e.sim.Requests()
+	if len(log) != 7 || log[3].ErrorCode != string(sim.FaultReset) || log[2].Status != 500 || log[5].Status != 500 ||
+		log[0].Operation != sim.OpListHostedZonesByName || log[0].AccessKeyID != sim.DefaultAccessKeyID {
+		t.Errorf("request log = %+v", log)
+	}
+	if c := e.sim.Counters(); c.Injected != 3 || c.Errors != 3 || c.Total != 7 {
+		t.Errorf("counters = %+v, want 3 injected errors", c)
+	}
+	e.sim.ResetCounters()
+	if c := e.sim.Counters(); c.Total != 0 || len(c.ByOperation) != 0 || len(e.sim.Requests()) != 0 {
+		t.Errorf("after ResetCounters: %+v", c)
+	}
+}
+
+func TestGoSetupAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{NameServers: []string{"ns1.lab.example.", "ns2.lab.example."}})
+	var ids []string
+	for i := 0; i < 5; i++ {
+		id, err := e.sim.CreateZone(fmt.Sprintf("z%d.lab.example", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := e.sim.CreateZone("bad..name"); err == nil {
+		t.Error("CreateZone accepted an invalid name")
+	}
+	err := e.sim.UpsertRecords(ids[0],
+		sim.RecordSet{Name: "www.z0.lab.example", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}},
+		sim.RecordSet{Name: "z0.lab.example", Type: "A", Alias: &sim.Alias{HostedZoneID: ids[0], DNSName: "www.z0.lab.example"}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.UpsertRecords(ids[0], sim.RecordSet{Name: "x.other.example", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}}); err == nil {
+		t.Error("UpsertRecords accepted a name outside the zone")
+	}
+	recs, err := e.sim.Records(ids[0])
+	if err != nil || len(recs) != 4 || recs[1].Values[0] != "ns1.lab.example." {
+		t.Fatalf("records = %+v, %v", recs, err)
+	}
+	// ListHostedZones pages with Marker/NextMarker.
+	p := route53.NewListHostedZonesPaginator(e.client, &route53.ListHostedZonesInput{MaxItems: aws.Int32(2)})
+	n := 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.HostedZones)
+	}
+	if n != 5 || e.sim.Count(sim.OpListHostedZones) != 3 {
+		t.Errorf("listed %d zones in %d calls, want 5 in 3", n, e.sim.Count(sim.OpListHostedZones))
+	}
+}
