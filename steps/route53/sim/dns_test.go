@@ -56,6 +56,7 @@ func TestDNSAnswers(t *testing.T) {
 		change(types.ChangeActionCreate, rrset("example.com", types.RRTypeCaa, 300, `0 issue "letsencrypt.org"`)),
 		change(types.ChangeActionCreate, rrset("_sip._tcp.example.com", types.RRTypeSrv, 300, "10 5 5060 sip.example.com")),
 		change(types.ChangeActionCreate, rrset("a.deep.example.com", types.RRTypeA, 300, "192.0.2.7")),
+		change(types.ChangeActionCreate, rrset("_dmarc.example.com", types.RRTypeTxt, 300, `"v=DMARC1; p=none" "q\"x"`, `"octal \101\102"`)),
 		change(types.ChangeActionCreate, rrset("*.apps.example.com", types.RRTypeA, 300, "192.0.2.99")),
 		change(types.ChangeActionCreate, &types.ResourceRecordSet{Name: aws.String("example.com"), Type: types.RRTypeA,
 			AliasTarget: &types.AliasTarget{HostedZoneId: aws.String(id), DNSName: aws.String("www.example.com")}}),
@@ -84,6 +85,8 @@ func TestDNSAnswers(t *testing.T) {
 		{"MX", "example.com.", dns.TypeMX, want{dns.RcodeSuccess, []string{"example.com. MX 10 mail.example.com."}, false}},
 		{"CAA", "example.com.", dns.TypeCAA, want{dns.RcodeSuccess, []string{`example.com. CAA 0 issue "letsencrypt.org"`}, false}},
 		{"SRV", "_sip._tcp.example.com.", dns.TypeSRV, want{dns.RcodeSuccess, []string{"_sip._tcp.example.com. SRV 10 5 5060 sip.example.com."}, false}},
+		{"TXT with ';', quotes and Route 53 octal escapes", "_dmarc.example.com.", dns.TypeTXT, want{dns.RcodeSuccess, []string{
+			`_dmarc.example.com. TXT "v=DMARC1; p=none" "q\"x"`, `_dmarc.example.com. TXT "octal AB"`}, false}},
 		{"NODATA", "www.example.com.", dns.TypeTXT, want{dns.RcodeSuccess, nil, true}},
 		{"NXDOMAIN", "nope.example.com.", dns.TypeA, want{dns.RcodeNameError, nil, true}},
 		{"empty non-terminal is NODATA", "deep.example.com.", dns.TypeA, want{dns.RcodeSuccess, nil, true}},

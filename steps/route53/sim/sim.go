@@ -222,7 +222,7 @@ func (s *Server) Records(zoneID string) ([]RecordSet, error) {
 	defer s.mu.Unlock()
 	z := s.st.zones[zoneID]
 	if z == nil {
-		return nil, fmt.Errorf("records of %s: %w", zoneID, errNoZone)
+		return nil, fmt.Errorf("records of %s: %w", zoneID, ErrNoSuchZone)
 	}
 	out := make([]RecordSet, 0, len(z.sorted))
 	for _, rs := range z.sorted {
@@ -238,7 +238,7 @@ func (s *Server) UpsertRecords(zoneID string, sets ...RecordSet) error {
 	defer s.mu.Unlock()
 	z := s.st.zones[zoneID]
 	if z == nil {
-		return fmt.Errorf("upsert records in %s: %w", zoneID, errNoZone)
+		return fmt.Errorf("upsert records in %s: %w", zoneID, ErrNoSuchZone)
 	}
 	changes := make([]changeReq, 0, len(sets))
 	for _, rs := range sets {

@@ -378,11 +378,39 @@ func parseValue(name, typ string, ttl int64, v string) (dns.RR, string) {
 			return nil, invalidRecord(msg, v)
 		}
 	}
-	rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", dnsName(name), ttl, typ, v))
+	rdata := v
+	if typ == "TXT" || typ == "SPF" {
+		rdata = decimalEscapes(v)
+	}
+	rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", dnsName(name), ttl, typ, rdata))
 	if err != nil || rr == nil {
 		return nil, invalidRecord("InvalidRDATA (Value is not valid for the record type)", v) // [U] wording
 	}
 	return rr, ""
+}
+
+// decimalEscapes rewrites Route 53's \ooo octal escapes in a TXT value to
+// the \DDD decimal escapes of RFC 1035 zone files, which miekg/dns reads
+// (Developer Guide, "Supported DNS record types": TXT special characters are
+// given as octal codes).
+func decimalEscapes(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' || i+1 >= len(v) {
+			b.WriteByte(v[i])
+			continue
+		}
+		if i+3 < len(v) && isOctal(v[i+1]) && isOctal(v[i+2]) && isOctal(v[i+3]) {
+			n := (int(v[i+1]-'0')<<6 | int(v[i+2]-'0')<<3 | int(v[i+3]-'0')) & 0xff
+			fmt.Fprintf(&b, "\\%03d", n)
+			i += 3
+			continue
+		}
+		b.WriteByte(v[i])
+		b.WriteByte(v[i+1])
+		i++
+	}
+	return b.String()
 }
 
 // checkTXT enforces Route 53's TXT syntax: one or more double-quoted character
@@ -634,4 +662,5 @@ func restoreState(b []byte) (*state, error) {
 	return st, nil
 }
 
-var errNoZone = errors.New("no such hosted zone")
+// ErrNoSuchZone is returned by the Go setup API for an unknown zone ID.
+var ErrNoSuchZone = errors.New("no such hosted zone")
