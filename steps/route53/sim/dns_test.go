@@ -3,11 +3,13 @@ package sim_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
 
@@ -202,5 +204,104 @@ func TestDNSTruncatesOverUDP(t *testing.T) {
 	tcp := dig(t, addr, "tcp", "big.example.com.", dns.TypeTXT)
 	if tcp.Truncated || len(tcp.Answer) != 40 {
 		t.Errorf("TCP answer: truncated %v, %d records, want 40", tcp.Truncated, len(tcp.Answer))
+	}
+}
+
+// TestDNS01ProviderFlow replays the calls lego's route53 provider makes for
+// one DNS-01 challenge (api-facts §5) and the TCP TXT query Pebble's VA
+// makes (§6), and counts them.
+func TestDNS01ProviderFlow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{})
+	addr, err := e.sim.ListenDNS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.createZone(t, "example.com")
+	e.sim.ResetCounters()
+	ctx := context.Background()
+	const fqdn = "_acme-challenge.www.example.com."
+	const authZone = "example.com."
+
+	// Zone discovery: SOA queries walking up from the fqdn.
+	zone := ""
+	for name := fqdn; name != "."; name = name[strings.IndexByte(name, '.')+1:] {
+		r := dig(t, addr, "udp", name, dns.TypeSOA)
+		if len(r.Answer) > 0 {
+			zone = r.Answer[0].Header().Name
+			break
+		}
+	}
+	if zone != authZone {
+		t.Fatalf("SOA walk found %q, want %s", zone, authZone)
+	}
+	hz, err := e.client.ListHostedZonesByName(ctx, &route53.ListHostedZonesByNameInput{DNSName: aws.String(strings.TrimSuffix(zone, "."))})
+	if err != nil || len(hz.HostedZones) == 0 || aws.ToString(hz.HostedZones[0].Name) != authZone || hz.HostedZones[0].Config.PrivateZone {
+		t.Fatalf("ListHostedZonesByName: %+v, %v", hz, err)
+	}
+	zoneID := strings.TrimPrefix(aws.ToString(hz.HostedZones[0].Id), "/hostedzone/")
+
+	existing := func() []types.ResourceRecord {
+		out, err := e.client.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
+			HostedZoneId: aws.String(zoneID), StartRecordName: aws.String(fqdn), StartRecordType: types.RRTypeTxt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []types.ResourceRecord
+		for _, rs := range out.ResourceRecordSets {
+			if aws.ToString(rs.Name) == fqdn {
+				recs = append(recs, rs.ResourceRecords...)
+			}
+		}
+		return recs
+	}
+	waitInsync := func(id *string) {
+		for i := 0; ; i++ {
+			out, err := e.client.GetChange(ctx, &route53.GetChangeInput{Id: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.ChangeInfo.Status == types.ChangeStatusInsync {
+				return
+			}
+			if i == 10 {
+				t.Fatalf("change %s not INSYNC", aws.ToString(id))
+			}
+		}
+	}
+	// Present: list, UPSERT with the value added, wait for INSYNC.
+	value := `"9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"`
+	recs := append(existing(), types.ResourceRecord{Value: aws.String(value)})
+	out, err := e.change(ctx, zoneID, change(types.ChangeActionUpsert, &types.ResourceRecordSet{
+		Name: aws.String(fqdn), Type: types.RRTypeTxt, TTL: aws.Int64(10), ResourceRecords: recs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInsync(out.ChangeInfo.Id)
+
+	// Pebble's VA: TXT over TCP.
+	r := dig(t, addr, "tcp", fqdn, dns.TypeTXT)
+	if len(r.Answer) != 1 || !r.Authoritative || r.Answer[0].(*dns.TXT).Txt[0] != strings.Trim(value, `"`) {
+		t.Fatalf("VA query: %v", r)
+	}
+
+	// CleanUp: list, DELETE with the same TTL and values, wait.
+	out, err = e.change(ctx, zoneID, change(types.ChangeActionDelete, &types.ResourceRecordSet{
+		Name: aws.String(fqdn), Type: types.RRTypeTxt, TTL: aws.Int64(10), ResourceRecords: existing()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInsync(out.ChangeInfo.Id)
+	if r := dig(t, addr, "tcp", fqdn, dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("after CleanUp: %v", r)
+	}
+
+	c := e.sim.Counters()
+	want := map[string]int{sim.OpListHostedZonesByName: 1, sim.OpListResourceRecordSets: 2, sim.OpChangeResourceRecordSets: 2, sim.OpGetChange: 2}
+	if c.Total != 7 || !maps.Equal(c.ByOperation, want) {
+		t.Errorf("API calls = %d %v, want 7 %v", c.Total, c.ByOperation, want)
+	}
+	if c.DNSQueries != 5 { // SOA for _acme-challenge.www, www, example.com; two TXT
+		t.Errorf("DNS queries = %d, want 5", c.DNSQueries)
 	}
 }
