@@ -106,6 +106,15 @@ func (s *Server) dispatch(op, param string, r *http.Request, body []byte, reqID 
 	if f := s.injected(op); f != "" {
 		return faultResponse(f, reqID)
 	}
+	resp := s.run(op, param, r, body, reqID)
+	if resp.status < 300 && (op == OpCreateHostedZone || op == OpChangeResourceRecordSets) {
+		s.changed()
+	}
+	return resp
+}
+
+// run executes one operation under the state lock.
+func (s *Server) run(op, param string, r *http.Request, body []byte, reqID string) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var resp response

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -694,7 +695,25 @@ func TestGetChangeInsync(t *testing.T) {
 
 func TestSnapshotRestore(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	// The lab persists a snapshot from OnChange after every accepted change.
+	var (
+		mu        sync.Mutex
+		srv       *sim.Server
+		persisted []byte
+		hooks     int
+	)
+	e := newEnv(t, sim.Options{OnChange: func() {
+		mu.Lock()
+		defer mu.Unlock()
+		b, err := srv.Snapshot()
+		if err != nil {
+			t.Error(err)
+		}
+		persisted, hooks = b, hooks+1
+	}})
+	mu.Lock()
+	srv = e.sim
+	mu.Unlock()
 	id := e.createZone(t, "example.com")
 	e.mustChange(t, id,
 		change(types.ChangeActionCreate, rrset("www.example.com", types.RRTypeA, 300, "192.0.2.1")),
@@ -702,10 +721,16 @@ func TestSnapshotRestore(t *testing.T) {
 		change(types.ChangeActionCreate, &types.ResourceRecordSet{Name: aws.String("example.com"), Type: types.RRTypeA,
 			AliasTarget: &types.AliasTarget{HostedZoneId: aws.String(id), DNSName: aws.String("www.example.com")}}),
 	)
-	snap, err := e.sim.Snapshot()
-	if err != nil {
-		t.Fatal(err)
+	// A refused change does not call the hook.
+	if _, err := e.change(context.Background(), id, change(types.ChangeActionCreate, rrset("www.example.com", types.RRTypeA, 300, "192.0.2.1"))); err == nil {
+		t.Fatal("duplicate CREATE accepted")
 	}
+	mu.Lock()
+	snap := persisted
+	if hooks != 2 {
+		t.Errorf("OnChange called %d times, want 2 (zone, batch)", hooks)
+	}
+	mu.Unlock()
 	e2 := newEnv(t, sim.Options{})
 	if err := e2.sim.Restore(snap); err != nil {
 		t.Fatal(err)

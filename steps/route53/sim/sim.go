@@ -92,6 +92,11 @@ type Options struct {
 	// (e.g. the lab's own name server names).
 	NameServers []string
 
+	// OnChange, if set, is called after every accepted change of zones or
+	// records (API or Go setup API), outside the simulator's lock, so it may
+	// call Snapshot to persist the state (the lab does).
+	OnChange func()
+
 	// Now is the clock (default time.Now); tests may drive it.
 	Now func() time.Time
 	// MaxLogEntries bounds the request and DNS query logs (default 10000).
@@ -197,12 +202,20 @@ func New(opts Options) *Server {
 // returns its bare ID ("Z...").
 func (s *Server) CreateZone(name string) (string, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	z, _, e := s.st.createZone(name, newID("ref-"), "", slices.Clone(s.opts.NameServers), s.opts.Now())
+	s.mu.Unlock()
 	if e != nil {
 		return "", fmt.Errorf("create zone %q: %w", name, e)
 	}
+	s.changed()
 	return z.id, nil
+}
+
+// changed runs the OnChange hook; callers must not hold s.mu.
+func (s *Server) changed() {
+	if s.opts.OnChange != nil {
+		s.opts.OnChange()
+	}
 }
 
 // Zones lists the hosted zones in ListHostedZonesByName order.
@@ -234,6 +247,14 @@ func (s *Server) Records(zoneID string) ([]RecordSet, error) {
 // UpsertRecords creates or replaces record sets in a zone as one atomic
 // UPSERT batch, with the same validation as the API (for seeding the lab).
 func (s *Server) UpsertRecords(zoneID string, sets ...RecordSet) error {
+	if err := s.upsert(zoneID, sets); err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}
+
+func (s *Server) upsert(zoneID string, sets []RecordSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	z := s.st.zones[zoneID]
