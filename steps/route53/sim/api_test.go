@@ -228,6 +228,23 @@ func TestListStartRecord(t *testing.T) {
 	if all[2].Name != `\052.example.com.` {
 		t.Errorf("third set = %q, want the wildcard as \\052.example.com.", all[2].Name)
 	}
+	// Paging across the escaped wildcard name: the SDK sends NextRecordName
+	// back as "\052.example.com." (signed like any other query string).
+	first, err := e.client.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(id), MaxItems: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(first.NextRecordName) != `\052.example.com.` || first.NextRecordType != types.RRTypeA {
+		t.Fatalf("next after the apex = %q %q", aws.ToString(first.NextRecordName), first.NextRecordType)
+	}
+	second, err := e.client.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(id),
+		StartRecordName: first.NextRecordName, StartRecordType: first.NextRecordType, MaxItems: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(second.ResourceRecordSets[0].Name); got != `\052.example.com.` {
+		t.Errorf("page after the apex starts at %q", got)
+	}
 	_, err = e.client.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(id), StartRecordType: types.RRTypeA})
 	if !isInvalidInput(err) {
 		t.Errorf("StartRecordType without name: error = %v, want InvalidInput", err)
