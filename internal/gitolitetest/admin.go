@@ -47,7 +47,10 @@ func (s *Server) AddRepo(tb testing.TB, name string, confLines ...string) {
 		fmt.Fprintf(&b, "    %s\n", l)
 	}
 	s.adminPush(tb, "add repo "+name, func(clone string) error {
-		f, err := os.OpenFile(filepath.Join(clone, "conf", "gitolite.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if strings.Contains(b.String(), "option hook.") {
+			s.hookOptions = true // under adminMu
+		}
+		f, err := os.OpenFile(filepath.Join(clone, "conf", "gitolite.conf"), os.O_APPEND|os.O_WRONLY, 0) //nolint:gosec // our admin clone
 		if err != nil {
 			return err
 		}
@@ -72,10 +75,11 @@ var validHook = regexp.MustCompile(`^[0-9a-zA-Z][-0-9a-zA-Z._]*$`)
 
 // InstallHook puts an executable named name into
 // $LOCAL_CODE/hooks/repo-specific/ on the server's disk (owned by the
-// hosting user), as an operator does, and runs "gitolite setup" as the
-// hosting user so that repos already declared with
-// "option hook.<type> = name" get their hook links. script must start with
-// a "#!" line.
+// hosting user), as an operator does. If a repo already declares an
+// "option hook.<type>", it then runs "gitolite setup" as the hosting user,
+// as an operator must, so that the hook gets linked; so the order of
+// InstallHook and AddRepo does not matter. script must start with a "#!"
+// line.
 func (s *Server) InstallHook(tb testing.TB, name string, script []byte) {
 	tb.Helper()
 	if !validHook.MatchString(name) {
@@ -86,6 +90,9 @@ func (s *Server) InstallHook(tb testing.TB, name string, script []byte) {
 	path := filepath.Join(s.LocalCode(), "hooks", "repo-specific", name)
 	if err := s.writeHostFile(path, script, 0o755); err != nil {
 		tb.Fatalf("gitolitetest: InstallHook: %v", err)
+	}
+	if !s.hookOptions {
+		return // the next admin push links it; saves a setup run (~0.6 s)
 	}
 	out, err := s.runHost(tb.Context(), s.progs["gitolite"], "setup")
 	if err != nil {

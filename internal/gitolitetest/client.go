@@ -38,7 +38,8 @@ func (s *Server) newClientUser(ctx context.Context, name string) ([]byte, error)
 		return nil, fmt.Errorf("client user %s: %w", name, err)
 	}
 	key := filepath.Join(dir, "id_ed25519")
-	out, err := exec.CommandContext(ctx, s.progs["ssh-keygen"], "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key).CombinedOutput()
+	keygen := exec.CommandContext(ctx, s.progs["ssh-keygen"], "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key) //nolint:gosec // name is validated
+	out, err := keygen.CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("ssh-keygen for %s: %w: %s", name, err, out)
 	}
@@ -50,7 +51,7 @@ func (s *Server) newClientUser(ctx context.Context, name string) ([]byte, error)
 	if err := os.WriteFile(filepath.Join(home, ".gitconfig"), []byte(gitconfig), 0o600); err != nil {
 		return nil, fmt.Errorf("client user %s: %w", name, err)
 	}
-	pub, err := os.ReadFile(key + ".pub")
+	pub, err := os.ReadFile(key + ".pub") //nolint:gosec // the key we just generated
 	if err != nil {
 		return nil, fmt.Errorf("client user %s: %w", name, err)
 	}
@@ -130,7 +131,7 @@ func gitCmdEnv(env []string) []string {
 // git exits non-zero; tests of rejected pushes assert on both.
 func (s *Server) Git(tb testing.TB, dir, user string, args ...string) (string, error) {
 	tb.Helper()
-	cmd := exec.CommandContext(tb.Context(), s.progs["git"], args...)
+	cmd := exec.CommandContext(tb.Context(), s.progs["git"], args...) //nolint:gosec // running git for the test is the point
 	cmd.Dir = dir
 	cmd.Env = gitCmdEnv(s.GitEnv(user))
 	out, err := cmd.CombinedOutput()

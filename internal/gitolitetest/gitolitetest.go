@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +57,10 @@ type Server struct {
 	mu    sync.Mutex
 	users map[string]bool // users with a client key
 
-	adminMu sync.Mutex // serialises pushes of the admin clone
+	adminMu sync.Mutex // serialises pushes of the admin clone and gitolite setup
+	// hookOptions is set once AddRepo has declared an "option hook.*":
+	// from then on InstallHook must re-run the trigger that links hooks.
+	hookOptions bool
 }
 
 // Start sets up Gitolite in a temporary directory, starts sshd on a free
@@ -94,7 +98,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 	// The dedicated user must traverse root to reach its HOME; nobody else
 	// can list it.
-	if err := os.Chmod(root, 0o711); err != nil {
+	if err := os.Chmod(root, 0o711); err != nil { //nolint:gosec // searchable, not listable or writable
 		tb.Fatalf("gitolitetest: %v", err)
 	}
 	for _, d := range []string{s.home, s.clientDir, filepath.Join(root, "sshd")} {
@@ -190,7 +194,7 @@ func (s *Server) asHost(cmd *exec.Cmd) {
 	cmd.Dir = s.home
 	if s.host.dedicated {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
-			Uid: uint32(s.host.uid), Gid: uint32(s.host.gid), Groups: []uint32{},
+			Uid: s.host.uid, Gid: s.host.gid, Groups: []uint32{},
 		}}
 	}
 }
@@ -241,7 +245,7 @@ func (s *Server) chown(path string) error {
 	if !s.host.dedicated {
 		return nil
 	}
-	if err := os.Lchown(path, s.host.uid, s.host.gid); err != nil {
+	if err := os.Lchown(path, int(s.host.uid), int(s.host.gid)); err != nil {
 		return fmt.Errorf("chown %s: %w", path, err)
 	}
 	return nil
@@ -306,7 +310,7 @@ func (s *Server) setupGitolite(ctx context.Context, opts Options, adminPub []byt
 	}
 
 	rcPath := filepath.Join(s.home, ".gitolite.rc")
-	rc, err := os.ReadFile(rcPath)
+	rc, err := os.ReadFile(rcPath) //nolint:gosec // the rc gitolite setup just wrote
 	if err != nil {
 		return fmt.Errorf("read rc: %w", err)
 	}
@@ -323,9 +327,26 @@ func (s *Server) setupGitolite(ctx context.Context, opts Options, adminPub []byt
 	if err := s.mkdirHost(filepath.Join(s.LocalCode(), "hooks", "repo-specific")); err != nil {
 		return err
 	}
-	// Re-run setup so the new rc takes effect (writes the multi-hook driver).
-	_, err = s.runHost(ctx, s.progs["gitolite"], "setup")
-	return err
+	// Check that Gitolite reads the edited rc as intended. The edits take
+	// effect at the next compile (the first AddUser/AddRepo push).
+	keys := opts.GitConfigKeys
+	if keys == "" {
+		keys = DefaultGitConfigKeys
+	}
+	for _, q := range []struct{ key, want string }{
+		{"LOCAL_CODE", s.LocalCode()},
+		{"POST_COMPILE", "repo-specific-hooks"},
+		{"GIT_CONFIG_KEYS", keys},
+	} {
+		out, err := s.runHost(ctx, s.progs["gitolite"], "query-rc", q.key)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(strings.Split(strings.TrimSpace(out), "\n"), q.want) {
+			return fmt.Errorf("edited rc: gitolite query-rc %s = %q, want it to contain %q", q.key, out, q.want)
+		}
+	}
+	return nil
 }
 
 // dumpLogs prints sshd's and Gitolite's logs to the test log.
@@ -336,7 +357,7 @@ func (s *Server) dumpLogs(tb testing.TB) {
 	}
 	logs, _ := filepath.Glob(filepath.Join(s.home, ".gitolite", "logs", "*.log")) // only ErrBadPattern
 	for _, l := range logs {
-		if b, err := os.ReadFile(l); err == nil {
+		if b, err := os.ReadFile(l); err == nil { //nolint:gosec // our own log files
 			tb.Logf("gitolitetest: gitolite log %s:\n%s", l, b)
 		}
 	}

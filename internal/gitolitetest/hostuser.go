@@ -21,8 +21,8 @@ import (
 // sshd, gitolite-shell and the hooks run (Debian's "gitolite3" user).
 type hostUser struct {
 	name string
-	uid  int
-	gid  int
+	uid  uint32
+	gid  uint32
 	// dedicated is true when the harness created the account (running as
 	// root) and must delete it again.
 	dedicated bool
@@ -70,15 +70,15 @@ func currentUser() (hostUser, error) {
 }
 
 func toHostUser(u *user.User, dedicated bool) (hostUser, error) {
-	uid, err := strconv.Atoi(u.Uid)
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
 		return hostUser{}, fmt.Errorf("uid of %s: %w", u.Username, err)
 	}
-	gid, err := strconv.Atoi(u.Gid)
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
 		return hostUser{}, fmt.Errorf("gid of %s: %w", u.Username, err)
 	}
-	return hostUser{name: u.Username, uid: uid, gid: gid, dedicated: dedicated}, nil
+	return hostUser{name: u.Username, uid: uint32(uid), gid: uint32(gid), dedicated: dedicated}, nil
 }
 
 // deleteUser kills every process still running as the dedicated user (for
@@ -99,7 +99,7 @@ func deleteUser(ctx context.Context, userdel string, u hostUser) error {
 
 // killUIDProcesses sends SIGKILL to every process whose real uid is uid and
 // waits until none is left.
-func killUIDProcesses(ctx context.Context, uid int) error {
+func killUIDProcesses(ctx context.Context, uid uint32) error {
 	for {
 		pids, err := uidProcesses(uid)
 		if err != nil {
@@ -123,12 +123,12 @@ func killUIDProcesses(ctx context.Context, uid int) error {
 }
 
 // uidProcesses lists the live (non-zombie) processes whose real uid is uid.
-func uidProcesses(uid int) ([]int, error) {
+func uidProcesses(uid uint32) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
-	want := strconv.Itoa(uid)
+	want := strconv.FormatUint(uint64(uid), 10)
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())

@@ -87,7 +87,7 @@ func (s *Server) startSSHD(tb testing.TB, opts Options) error {
 	if _, err := s.runHost(ctx, s.progs["ssh-keygen"], "-q", "-t", "ed25519", "-N", "", "-C", "gitolitetest host", "-f", hostKey); err != nil {
 		return err
 	}
-	pub, err := os.ReadFile(hostKey + ".pub")
+	pub, err := os.ReadFile(hostKey + ".pub") //nolint:gosec // the key we just generated
 	if err != nil {
 		return fmt.Errorf("read host key: %w", err)
 	}
@@ -101,7 +101,8 @@ func (s *Server) startSSHD(tb testing.TB, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("open sshd log: %w", err)
 	}
-	defer logf.Close() // sshd keeps its own copy of the descriptor
+	// sshd keeps its own copy of the descriptor.
+	defer func() { _ = logf.Close() }() // write errors surfaced via Fprintf
 
 	// Another process may take the free port before sshd binds it; then
 	// sshd exits and we try another one.
@@ -141,7 +142,7 @@ var errSSHDExited = errors.New("sshd exited")
 // the cleanup that stops it.
 func (s *Server) runSSHD(tb testing.TB, cfgPath string, port int, logf *os.File) error {
 	// Not CommandContext: sshd must outlive Start and stop only in cleanup.
-	cmd := exec.Command(s.progs["sshd"], "-D", "-e", "-f", cfgPath)
+	cmd := exec.Command(s.progs["sshd"], "-D", "-e", "-f", cfgPath) //nolint:gosec // sshd found by LookPath, our own config
 	s.asHost(cmd)
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -175,7 +176,7 @@ func (s *Server) runSSHD(tb testing.TB, cfgPath string, port int, logf *os.File)
 	for {
 		select {
 		case <-done:
-			return fmt.Errorf("%w on port %d: %v (see %s)", errSSHDExited, port, waitErr, s.sshdLog)
+			return fmt.Errorf("%w on port %d: %w (see %s)", errSSHDExited, port, waitErr, s.sshdLog)
 		case <-deadline:
 			stop()
 			return fmt.Errorf("sshd did not listen on port %d within 15s (see %s)", port, s.sshdLog)
