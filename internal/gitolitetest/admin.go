@@ -61,7 +61,6 @@ func (s *Server) AddRepo(tb testing.TB, name string, confLines ...string) {
 		return f.Close()
 	})
 	if _, err := os.Stat(s.RepoPath(name)); err != nil {
-		s.dumpLogs(tb)
 		tb.Fatalf("gitolitetest: AddRepo: Gitolite did not create %s: %v", name, err)
 	}
 }
@@ -124,15 +123,39 @@ func (s *Server) WriteHostFile(tb testing.TB, rel string, data []byte, perm os.F
 	return path
 }
 
+// compileProblems returns the lines of an admin push's output that show
+// Gitolite did not take the config as written: FATAL lines, and warnings
+// such as "WARNING: syntax error, ignoring: 'RW+ admin'" (the rule is then
+// silently dropped and the push still exits 0). The warning about a hook
+// that is not installed yet is not a problem: InstallHook links it later.
+func compileProblems(out string) string {
+	var bad []string
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.Contains(line, "FATAL"):
+		case strings.Contains(line, "WARNING") && !strings.Contains(line, "doesn't exist or is not executable"):
+		default:
+			continue
+		}
+		bad = append(bad, line)
+	}
+	return strings.Join(bad, "\n")
+}
+
 // adminPush changes the admin clone with edit, commits and pushes it as
 // admin, like an admin does. Gitolite compiles the config in the admin
 // repo's post-update hook: its errors do not fail the push, so the output
-// is checked for FATAL.
+// is checked (see compileProblems).
 func (s *Server) adminPush(tb testing.TB, msg string, edit func(clone string) error) {
 	tb.Helper()
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	clone := s.adminClone()
+	before, err := s.Git(tb, clone, "admin", "rev-parse", "HEAD")
+	if err != nil {
+		tb.Fatalf("gitolitetest: %s: %v\n%s", msg, err, before)
+	}
 	if err := edit(clone); err != nil {
 		tb.Fatalf("gitolitetest: %s: edit gitolite-admin: %v", msg, err)
 	}
@@ -143,15 +166,30 @@ func (s *Server) adminPush(tb testing.TB, msg string, edit func(clone string) er
 	} {
 		out, err := s.Git(tb, clone, "admin", args...)
 		if err != nil {
-			s.dumpLogs(tb)
 			tb.Fatalf("gitolitetest: %s: %v\n%s", msg, err, out)
 		}
-		if strings.Contains(out, "FATAL") {
-			s.dumpLogs(tb)
-			tb.Fatalf("gitolitetest: %s: Gitolite rejected the admin push:\n%s", msg, out)
+		if bad := compileProblems(out); bad != "" {
+			// Put the previous config back, so the server stays usable.
+			s.adminRollback(tb, strings.TrimSpace(before))
+			tb.Fatalf("gitolitetest: %s: Gitolite did not accept the config:\n%s\nfull output:\n%s", msg, bad, out)
 		}
 		if strings.Contains(out, "WARNING") {
 			tb.Logf("gitolitetest: %s:\n%s", msg, out)
+		}
+	}
+}
+
+// adminRollback resets the admin repo to commit and force-pushes it, which
+// recompiles the previous config.
+func (s *Server) adminRollback(tb testing.TB, commit string) {
+	tb.Helper()
+	for _, args := range [][]string{
+		{"reset", "-q", "--hard", commit},
+		{"push", "-q", "--force", "origin", "HEAD"},
+	} {
+		if out, err := s.Git(tb, s.adminClone(), "admin", args...); err != nil {
+			tb.Errorf("gitolitetest: roll back gitolite-admin: %v\n%s", err, out)
+			return
 		}
 	}
 }

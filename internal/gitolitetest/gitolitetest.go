@@ -143,11 +143,9 @@ func Start(tb testing.TB, opts Options) *Server {
 		tb.Fatalf("gitolitetest: %v", err)
 	}
 	if err := s.startSSHD(tb, opts); err != nil {
-		s.dumpLogs(tb)
 		tb.Fatalf("gitolitetest: %v", err)
 	}
 	if out, err := s.Git(tb, s.clientDir, "admin", "clone", s.URL("gitolite-admin"), s.adminClone()); err != nil {
-		s.dumpLogs(tb)
 		tb.Fatalf("gitolitetest: clone gitolite-admin over ssh: %v\n%s", err, out)
 	}
 	return s

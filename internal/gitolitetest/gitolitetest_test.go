@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -138,6 +139,14 @@ echo "quarantine GIT_OBJECT_DIRECTORY=$GIT_OBJECT_DIRECTORY"
 echo "quarantine GIT_ALTERNATE_OBJECT_DIRECTORIES=$GIT_ALTERNATE_OBJECT_DIRECTORIES"
 echo "quarantine GIT_QUARANTINE_PATH=$GIT_QUARANTINE_PATH"
 while read old new ref; do
+	if env -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES -u GIT_QUARANTINE_PATH \
+		git cat-file -e "$new" 2>/dev/null; then
+		echo "quarantine visible-without-env=yes"
+	else
+		echo "quarantine visible-without-env=no"
+	fi
+	echo "quarantine ref-before=$(git rev-parse -q --verify "$ref")"
+	echo "quarantine loose-objects=$(find "$GIT_QUARANTINE_PATH" -type f -path '*/[0-9a-f][0-9a-f]/*' | wc -l)"
 	subject=$(git log -1 --format=%s "$new") || exit 1
 	case "$subject" in
 	*REJECT*) echo "pre-receive: rejecting $ref: $subject" >&2; exit 1 ;;
@@ -163,6 +172,13 @@ done
 	if got := filepath.Clean(q["GIT_ALTERNATE_OBJECT_DIRECTORIES"]); got != objects {
 		t.Errorf("GIT_ALTERNATE_OBJECT_DIRECTORIES = %q, want %q", q["GIT_ALTERNATE_OBJECT_DIRECTORIES"], objects)
 	}
+	// The pushed objects exist only in the quarantine: a reader that
+	// ignores these variables (go-git does) cannot see the new commit.
+	// A small push is unpacked there as loose objects (commit, tree, blob);
+	// pushes of receive.unpackLimit (100) objects or more stay a pack.
+	if q["visible-without-env"] != "no" || q["loose-objects"] != "3" {
+		t.Errorf("visible-without-env = %q, loose-objects = %q; want \"no\" and \"3\"", q["visible-without-env"], q["loose-objects"])
+	}
 	if q["GIT_DIR"] != "." || q["PWD"] != s.RepoPath("gated") {
 		t.Errorf("GIT_DIR = %q, PWD = %q; want \".\" and %q", q["GIT_DIR"], q["PWD"], s.RepoPath("gated"))
 	}
@@ -182,6 +198,10 @@ done
 		if !strings.Contains(out, want) {
 			t.Errorf("rejected push output lacks %q:\n%s", want, out)
 		}
+	}
+	// While pre-receive runs, the ref still has its old value.
+	if got := quarantineVars(out)["ref-before"]; got != good {
+		t.Errorf("pre-receive saw refs/heads/main = %q, want the old %q", got, good)
 	}
 	if got := serverRef(t, s, "gated", "refs/heads/main"); got != good {
 		t.Errorf("after rejected push, server refs/heads/main = %q, want %q", got, good)
@@ -296,8 +316,9 @@ func TestCleanup(t *testing.T) {
 	var s *Server
 	t.Run("server", func(t *testing.T) {
 		s = Start(t, Options{Env: []string{"GITOLITETEST_MARK=set by Options.Env"}})
-		s.InstallHook(t, "env", []byte("#!/bin/sh\ncat >/dev/null\necho \"mark=$GITOLITETEST_MARK\"\n"))
+		// AddRepo before InstallHook: InstallHook must link the hook.
 		s.AddRepo(t, "r", "RW+ = admin", "option hook.post-receive = env")
+		s.InstallHook(t, "env", []byte("#!/bin/sh\ncat >/dev/null\necho \"mark=$GITOLITETEST_MARK\"\n"))
 		dir, _ := cloneAndCommit(t, s, "r", "admin", "first")
 		out := mustGit(t, s, dir, "admin", "push", "origin", "main")
 		if want := "remote: mark=set by Options.Env"; !strings.Contains(out, want) {
@@ -318,6 +339,58 @@ func TestCleanup(t *testing.T) {
 		if _, err := user.Lookup(s.HostUser()); err == nil {
 			t.Errorf("hosting user %s still exists", s.HostUser())
 		}
+	}
+}
+
+// fatalTB records Fatalf instead of failing the real test, to test the
+// harness's own failure checks.
+type fatalTB struct {
+	testing.TB
+	fatal string
+}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// callFatal runs fn with a fatalTB in its own goroutine (Goexit ends only
+// that goroutine) and returns the Fatalf message, or "".
+func callFatal(t *testing.T, fn func(tb testing.TB)) string {
+	ftb := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ftb)
+	}()
+	<-done
+	return ftb.fatal
+}
+
+func TestAddRepoRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{})
+	tests := []struct {
+		name string
+		conf []string
+		want string
+	}{
+		{"syntax error", []string{"RW+ admin"}, "WARNING: syntax error, ignoring: 'RW+ admin'"},
+		{"config key not allowed", []string{"RW+ = admin", "config core.bare = false"},
+			"FATAL: git config 'core.bare' not allowed"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := callFatal(t, func(tb testing.TB) { s.AddRepo(tb, fmt.Sprintf("bad%d", i), tt.conf...) })
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("AddRepo failure = %q, want it to contain %q", msg, tt.want)
+			}
+		})
+	}
+	// The server still works after the rejected configs.
+	s.AddRepo(t, "good", "RW+ = admin")
+	if _, err := os.Stat(s.RepoPath("good")); err != nil {
+		t.Error(err)
 	}
 }
 
