@@ -76,6 +76,9 @@ func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	isRoot := os.Geteuid() == 0
 	progs := requirePrograms(tb, os.Getenv("CI"), isRoot)
+	if err := validEnv(opts.Env); err != nil {
+		tb.Fatalf("gitolitetest: %v", err)
+	}
 	ctx := tb.Context()
 
 	root, err := os.MkdirTemp("", "gitolitetest-")

@@ -456,3 +456,24 @@ func BenchmarkPush(b *testing.B) {
 		mustGit(b, s, dir, "admin", "push", "-q", "origin", "main")
 	}
 }
+
+func TestValidEnv(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env     []string
+		wantErr bool
+	}{
+		{env: nil},
+		{env: []string{"A=b c", "B="}},
+		{env: []string{"NOVALUE"}, wantErr: true},
+		{env: []string{"=x"}, wantErr: true},
+		{env: []string{`A="quoted"`}, wantErr: true},
+		{env: []string{"A=line\nbreak"}, wantErr: true},
+		{env: []string{"HOME=/elsewhere"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		if err := validEnv(tt.env); (err != nil) != tt.wantErr {
+			t.Errorf("validEnv(%q) = %v, want error %v", tt.env, err, tt.wantErr)
+		}
+	}
+}
