@@ -90,6 +90,9 @@ func TestPostReceiveHook(t *testing.T) {
 	t.Parallel()
 	s := Start(t, Options{})
 	s.AddUser(t, "alice")
+	// What an operator places for the hook: a program and its config.
+	greet := s.WriteHostFile(t, "bin/greet", []byte("#!/bin/sh\nread -r word < \"$1\"\necho \"post-receive: $word from $0\"\n"), 0o755)
+	s.WriteHostFile(t, "etc/greet.conf", []byte("configured\n"), 0o600)
 	s.InstallHook(t, "record", []byte(`#!/bin/sh
 log="$HOME/post-receive-$GL_REPO.log"
 while read old new ref; do
@@ -98,6 +101,7 @@ done
 echo "env GL_USER=$GL_USER GL_REPO=$GL_REPO" >> "$log"
 echo "post-receive: hello $GL_USER, $GL_REPO got the push"
 echo "post-receive: on stderr" >&2
+"$HOME/bin/greet" "$HOME/etc/greet.conf"
 `))
 	s.AddRepo(t, "infra", "RW+ = alice", "option hook.post-receive = record")
 
@@ -110,6 +114,7 @@ echo "post-receive: on stderr" >&2
 		for _, want := range []string{
 			"remote: post-receive: hello alice, infra got the push",
 			"remote: post-receive: on stderr",
+			"remote: post-receive: configured from " + greet,
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("push %d output lacks %q:\n%s", i+1, want, out)
@@ -475,5 +480,13 @@ func TestValidEnv(t *testing.T) {
 		if err := validEnv(tt.env); (err != nil) != tt.wantErr {
 			t.Errorf("validEnv(%q) = %v, want error %v", tt.env, err, tt.wantErr)
 		}
+	}
+}
+
+// BenchmarkStart measures Start (user, keys, gitolite setup, sshd, admin
+// clone); run it with -benchtime=5x, every server lives until the end.
+func BenchmarkStart(b *testing.B) {
+	for range b.N {
+		Start(b, Options{})
 	}
 }
