@@ -58,12 +58,15 @@ func commands() []command {
 		{"apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit", cmdApply},
 		{"replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback", cmdReplay},
 		{"status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history", cmdStatus},
+		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
+		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
 	}
 }
 
 // env is what every command gets: streams and the global flags.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	configFile     string
 	logFormat      string
@@ -72,13 +75,13 @@ type env struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, nil))
 }
 
 // run is main without the process: it parses global flags, picks the
 // command and maps its error to an exit code.
-func run(args []string, stdout, stderr io.Writer, extra []backendFactory) int {
-	e := &env{stdout: stdout, stderr: stderr, backends: extra, configFile: os.Getenv("RUNNER_CONFIG")}
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backendFactory) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, backends: extra, configFile: os.Getenv("RUNNER_CONFIG")}
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	globalFlags(fs, e)
@@ -93,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer, extra []backendFactory) int {
 	rest := fs.Args()
 	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
 		if len(rest) > 1 {
-			return run([]string{rest[1], "-h"}, stdout, stderr, extra)
+			return run([]string{rest[1], "-h"}, stdin, stdout, stderr, extra)
 		}
 		printHelp(stdout)
 		if len(rest) == 0 {

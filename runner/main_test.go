@@ -49,7 +49,7 @@ var testBackend = backendFactory{name: "test", build: func(raw json.RawMessage, 
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"runner": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, []backendFactory{testBackend})) },
+		"runner": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, []backendFactory{testBackend})) },
 	})
 }
 

@@ -99,7 +99,21 @@ type session struct {
 	runner *pipeline.Runner
 }
 
-func (e *env) session(f *flags) (*session, error) {
+// sessionOption adjusts how a session opens the repo.
+type sessionOption func(*sessionOptions)
+
+type sessionOptions struct{ quarantine string }
+
+// withQuarantine also reads the objects of a push in progress (pre-receive).
+func withQuarantine(dir string) sessionOption {
+	return func(o *sessionOptions) { o.quarantine = dir }
+}
+
+func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
+	var so sessionOptions
+	for _, o := range opts {
+		o(&so)
+	}
 	cfg := config.Default()
 	if e.configFile != "" {
 		c, err := config.Load(e.configFile)
@@ -117,7 +131,7 @@ func (e *env) session(f *flags) (*session, error) {
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
-	g, err := gitstore.Open(rc.Path)
+	g, err := gitstore.OpenQuarantined(rc.Path, so.quarantine)
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
@@ -125,8 +139,12 @@ func (e *env) session(f *flags) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		return nil, exitError{exitUsage, err}
+	}
 	r := &pipeline.Runner{
-		Repo: g, Registry: reg, Entry: rc.Entrypoint, Branch: rc.Branch, StatusBranch: rc.StatusBranch,
+		Repo: g, Registry: reg, Policy: pol, Entry: rc.Entrypoint, Branch: rc.Branch, StatusBranch: rc.StatusBranch,
 		Limits: pipeline.Limits{
 			MaxStack:  cfg.Limits.MaxStack,
 			Timeout:   time.Duration(cfg.Limits.EvalTimeout),

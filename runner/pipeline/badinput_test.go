@@ -57,8 +57,6 @@ func TestBadInput(t *testing.T) {
 			"", "load", []string{"max stack frames exceeded", "endless recursion?"}},
 		{"huge output", map[string]string{"main.jsonnet": "local s = std.join('', ['x' for i in std.range(1, 1024)]);\n{resources: [], junk:: 0, big: [s for i in std.range(1, 2000)]}"},
 			"", "load", []string{"more than the limit"}},
-		{"huge string", map[string]string{"main.jsonnet": "local f(s, n) = if n == 0 then s else f(s + s, n - 1);\n{resources: [], big: f('x', 28)}"},
-			"", "load", []string{"used more than 64 MiB of memory"}},
 		{"no main.jsonnet", map[string]string{"other.jsonnet": "{}"},
 			"", "load", []string{"main.jsonnet: not found in commit"}},
 		{"commit that does not exist", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})},
@@ -70,7 +68,7 @@ func TestBadInput(t *testing.T) {
 			in := newInfra(t)
 			b := steptest.New()
 			r := in.runner(b)
-			r.Limits = pipeline.Limits{MaxOutput: 1 << 20, Timeout: 20 * time.Second, MaxMemory: 64 << 20}
+			r.Limits = pipeline.Limits{MaxOutput: 1 << 20, Timeout: 20 * time.Second}
 			in.push(tc.name, tc.files)
 			rep, err := r.Run(context.Background(), pipeline.Request{Rev: tc.rev})
 			if err != nil {
@@ -113,5 +111,22 @@ func TestEvalTimeout(t *testing.T) {
 	}
 	if !strings.Contains(rep.Errors.Error(), "took longer than 200ms") {
 		t.Fatalf("errors = %v", rep.Errors)
+	}
+}
+
+// TestHugeString stops an evaluation whose memory grows past the limit (a
+// doubling string heading for 1 GiB). Not parallel: the memory watchdog
+// measures the whole process.
+func TestHugeString(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	r.Limits = pipeline.Limits{MaxMemory: 64 << 20}
+	in.push("huge", map[string]string{"main.jsonnet": "local f(s, n) = if n == 0 then s else f(s + s, n - 1);\n{resources: [], big: f('x', 30)}"})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stage != "load" || !strings.Contains(rep.Errors.Error(), "used more than 64 MiB of memory") {
+		t.Fatalf("stage %q, errors = %v", rep.Stage, rep.Errors)
 	}
 }

@@ -207,10 +207,11 @@ wait:
 	return []byte(r.out), nil
 }
 
-// heapBytes is the live heap, read cheaply (no stop-the-world).
+// heapBytes is the heap marked live by the last GC, read cheaply (no
+// stop-the-world); garbage does not count.
 func heapBytes() uint64 {
 	var s [1]metrics.Sample
-	s[0].Name = "/memory/classes/heap/objects:bytes"
+	s[0].Name = "/gc/heap/live:bytes"
 	metrics.Read(s[:])
 	if v := s[0].Value; v.Kind() == metrics.KindUint64 {
 		return v.Uint64()

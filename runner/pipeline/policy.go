@@ -3,6 +3,9 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -66,10 +69,41 @@ type PolicyResult struct {
 	Warn []Finding `json:"warn,omitempty"`
 }
 
-// Policy checks a run before anything is applied. The OPA implementation
-// lives in package policy; a nil Policy allows everything.
+// PolicyFile is a policy source file read from the commit.
+type PolicyFile struct {
+	Path   string
+	Source []byte
+}
+
+// Policy checks a run before anything is applied: the repo's own policy
+// files (from the commit) plus whatever built-ins the implementation has.
+// The OPA implementation lives in package policy; a nil Policy allows
+// everything.
 type Policy interface {
-	Check(ctx context.Context, in *PolicyInput) (PolicyResult, error)
+	Check(ctx context.Context, files []PolicyFile, in *PolicyInput) (PolicyResult, error)
+}
+
+// PolicyDir is where an infra repo keeps its policies.
+const PolicyDir = "policy"
+
+// ReadPolicyFiles returns the .rego files under policy/ of a commit.
+func ReadPolicyFiles(snap *gitstore.Snapshot) ([]PolicyFile, error) {
+	paths, err := snap.Files(PolicyDir)
+	if err != nil {
+		return nil, err
+	}
+	var out []PolicyFile
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".rego") {
+			continue
+		}
+		b, err := snap.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PolicyFile{Path: p, Source: b})
+	}
+	return out, nil
 }
 
 // BuildPolicyInput assembles the policy document from the run's values. It

@@ -57,6 +57,9 @@ type Request struct {
 	Push Push
 	// RunID names the run (default: generated).
 	RunID string
+	// InspectPolicy, if set, receives the policy input document (for
+	// `runner policy eval`).
+	InspectPolicy func(*PolicyInput)
 }
 
 func (r *Runner) defaults() {
@@ -98,6 +101,8 @@ type Loaded struct {
 	Commit    *plumbingCommit
 	JSON      []byte
 	Resources []steps.Resource
+	// Snapshot is the commit's tree (for reading policy files).
+	Snapshot *gitstore.Snapshot
 }
 
 type plumbingCommit struct {
@@ -141,7 +146,7 @@ func (r *Runner) loadCommit(ctx context.Context, h plumbing.Hash, vars Vars) (*L
 		return nil, "decode", ds
 	}
 	subject, _, _ := strings.Cut(snap.Commit.Message, "\n")
-	return &Loaded{Commit: &plumbingCommit{Hash: h.String(), Subject: subject}, JSON: out, Resources: rs}, "", nil
+	return &Loaded{Commit: &plumbingCommit{Hash: h.String(), Subject: subject}, JSON: out, Resources: rs, Snapshot: snap}, "", nil
 }
 
 // Run runs one commit through the pipeline: load, decode, observe, plan,
@@ -265,21 +270,36 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 	}
 
 	// 5 policy
+	push := req.Push
+	push.Commit, push.Message = h.String(), rep.Source.Subject
+	if push.Ref == "" {
+		push.Ref = "refs/heads/" + r.Branch
+	}
+	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, push, r.liveSummary())
+	if req.InspectPolicy != nil {
+		req.InspectPolicy(in)
+	}
 	if r.Policy != nil {
 		done = r.stage(rep, "policy", log)
-		push := req.Push
-		push.Commit, push.Message = h.String(), rep.Source.Subject
-		if push.Ref == "" {
-			push.Ref = "refs/heads/" + r.Branch
+		files, err := ReadPolicyFiles(loaded.Snapshot)
+		if err != nil {
+			done()
+			r.fail(rep, "policy", Diagnostics{{Summary: "read policy files: " + err.Error()}})
+			return nil, nil
 		}
-		in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, push, r.liveSummary())
-		res, err := r.Policy.Check(ctx, in)
+		res, err := r.Policy.Check(ctx, files, in)
 		done()
 		if err != nil {
-			r.fail(rep, "policy", Diagnostics{{Summary: err.Error(), Hint: "fix the policy named; nothing was applied"}})
+			r.fail(rep, "policy", Diagnostics{{Summary: err.Error(), Hint: "fix the policy at the position shown (`runner policy test` runs its tests); nothing was applied"}})
 			return nil, nil
 		}
 		rep.Policy = res
+		for _, f := range res.Warn {
+			log.Warn("policy: " + f.Message)
+		}
+		for _, f := range res.Deny {
+			log.Error("policy denied: " + f.Message)
+		}
 		if len(res.Deny) > 0 {
 			rep.Result, rep.Stage = ResultDenied, "policy"
 			return nil, nil
@@ -379,4 +399,61 @@ func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) err
 	}
 	log.WithField("status", short(c.String())).Info(rep.Summary)
 	return nil
+}
+
+// CheckResult is the verdict of Check on a pushed commit.
+type CheckResult struct {
+	Commit    string
+	Resources int
+	Errors    Diagnostics
+	Policy    PolicyResult
+}
+
+// Rejected reports whether the push should be refused.
+func (c *CheckResult) Rejected() bool { return len(c.Errors) > 0 || len(c.Policy.Deny) > 0 }
+
+// Check is the push-time check (steps 1, 2 and 5 without live state): it
+// evaluates and decodes the commit, and runs the policies with an empty plan
+// and no live state. It touches no backend. A run-time problem (the repo
+// cannot be read) is an error; everything about the commit is in the result.
+func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckResult, error) {
+	r.defaults()
+	h, err := r.Repo.Resolve(commit)
+	if err != nil {
+		return nil, err
+	}
+	res := &CheckResult{Commit: h.String()}
+	loaded, _, err := r.loadCommit(ctx, h, Vars{Branch: r.Branch, Pusher: push.User})
+	if err != nil {
+		var ds Diagnostics
+		if !errors.As(err, &ds) {
+			return nil, err
+		}
+		res.Errors = ds
+		return res, nil
+	}
+	res.Resources = len(loaded.Resources)
+	if r.Policy == nil {
+		return res, nil
+	}
+	inv, err := ReadInventory(r.Repo, r.StatusBranch)
+	if err != nil {
+		return nil, err
+	}
+	push.Commit = h.String()
+	if c, err := r.Repo.Commit(h); err == nil && push.Message == "" {
+		push.Message = c.Message
+	}
+	files, err := ReadPolicyFiles(loaded.Snapshot)
+	if err != nil {
+		return nil, err
+	}
+	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, push, nil)
+	pr, err := r.Policy.Check(ctx, files, in)
+	if err != nil {
+		res.Errors = append(res.Errors, Diagnostic{Summary: r.Redact(err.Error()), Hint: "fix the policy at the position shown"})
+		return res, nil
+	}
+	res.Policy = pr
+	return res, nil
 }
