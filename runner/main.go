@@ -59,6 +59,8 @@ func commands() []command {
 		{"replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback", cmdReplay},
 		{"status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history", cmdStatus},
 		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
+		{"hook", "post-receive [--repo PATH.git] [--queue-only]", "queue pushed commits and stream their deployment (the post-receive hook)", cmdHook},
+		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
 	}

@@ -85,7 +85,12 @@ type Config struct {
 	// Backends holds each backend's settings by backend name; each backend
 	// decodes its own section strictly.
 	Backends map[string]json.RawMessage `json:"backends,omitempty"`
-	Log      struct {
+	Hook     struct {
+		// QueueOnly makes the post-receive hook return as soon as the push
+		// is queued, instead of streaming the deployment.
+		QueueOnly bool `json:"queueOnly,omitempty"`
+	} `json:"hook"`
+	Log struct {
 		Format string `json:"format,omitempty"` // text or json
 		Level  string `json:"level,omitempty"`
 	} `json:"log"`
@@ -132,14 +137,20 @@ func (r *Repo) fill() {
 }
 
 // Load reads and validates a configuration file (Jsonnet; JSON is valid
-// Jsonnet). Imports resolve next to the file.
+// Jsonnet). Imports resolve next to the file, std.extVar('configDir') is the
+// file's directory, and relative stateDir and repo paths are relative to it.
 func Load(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
 	vm := jsonnet.MakeVM()
-	vm.Importer(&jsonnet.FileImporter{JPaths: []string{filepath.Dir(path)}})
+	vm.Importer(&jsonnet.FileImporter{JPaths: []string{dir}})
+	vm.ExtVar("configDir", dir)
 	out, err := vm.EvaluateAnonymousSnippet(path, string(src))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %s", path, strings.TrimSpace(err.Error()))
@@ -153,6 +164,14 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.File = path
+	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
+		c.StateDir = filepath.Join(dir, c.StateDir)
+	}
+	for i := range c.Repos {
+		if c.Repos[i].Path != "" && !filepath.IsAbs(c.Repos[i].Path) {
+			c.Repos[i].Path = filepath.Join(dir, c.Repos[i].Path)
+		}
+	}
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)

@@ -17,10 +17,11 @@ type Result string
 
 // The results of a run.
 const (
-	ResultOK      Result = "ok"      // everything applied (or nothing to do)
-	ResultFailed  Result = "failed"  // bad input, an observation error or a failed change
-	ResultDenied  Result = "denied"  // a policy denied the plan; nothing applied
-	ResultPlanned Result = "planned" // plan only; nothing applied
+	ResultOK         Result = "ok"         // everything applied (or nothing to do)
+	ResultFailed     Result = "failed"     // bad input, an observation error or a failed change
+	ResultDenied     Result = "denied"     // a policy denied the plan; nothing applied
+	ResultPlanned    Result = "planned"    // plan only; nothing applied
+	ResultSuperseded Result = "superseded" // a newer push came first; not run
 )
 
 // Report is the outcome of one run: what status.json holds, and what
@@ -50,6 +51,8 @@ type Report struct {
 	Policy     PolicyResult     `json:"policy"`
 	Errors     Diagnostics      `json:"errors,omitempty"`
 	Timings    map[string]int64 `json:"timingsMs,omitempty"`
+	// SupersededBy is the newer commit that made this push not run.
+	SupersededBy string `json:"supersededBy,omitempty"`
 }
 
 // PlanEntry is one planned change in a report.
@@ -101,6 +104,8 @@ func (r *Report) summarize() {
 		r.Summary = fmt.Sprintf("%s: ok, %d changed", verb, ok)
 	case ResultDenied:
 		r.Summary = fmt.Sprintf("%s: denied, %d policy violation%s", verb, len(r.Policy.Deny), plural(len(r.Policy.Deny)))
+	case ResultSuperseded:
+		r.Summary = fmt.Sprintf("%s: superseded by %s", verb, shortHash(r.SupersededBy))
 	case ResultPlanned:
 		n := 0
 		for _, p := range r.Plan {

@@ -53,6 +53,9 @@ type Request struct {
 	// Kind is KindDeploy, KindReplay or KindPlan (plan: nothing applied,
 	// nothing recorded).
 	Kind string
+	// PlanOnly records a plan without applying (a push with -o
+	// runner.plan-only): status "planned".
+	PlanOnly bool
 	// Push describes the push, when the run comes from one.
 	Push Push
 	// RunID names the run (default: generated).
@@ -183,7 +186,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if req.Kind == KindPlan || rep.Source.Commit == "" {
+	if (req.Kind == KindPlan && !req.PlanOnly) || rep.Source.Commit == "" {
 		return rep, nil
 	}
 	return rep, r.record(rep, inv, log)
@@ -456,4 +459,22 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	}
 	res.Policy = pr
 	return res, nil
+}
+
+// RecordSuperseded records that a pushed commit was not run because a newer
+// push of the branch superseded it: a status commit and a note, inventory
+// unchanged.
+func (r *Runner) RecordSuperseded(commit, by string, push Push) (*Report, error) {
+	r.defaults()
+	now := r.Now()
+	rep := &Report{Schema: StatusSchema, Kind: KindDeploy, RunID: NewRunID(now), Result: ResultSuperseded, Started: now, Finished: now,
+		Counts: map[string]int{}, Plan: []PlanEntry{}, Steps: []StepEntry{}, SupersededBy: by}
+	rep.Source.Commit, rep.Source.Branch, rep.Source.PushedBy = commit, r.Branch, push.User
+	if h, err := r.Repo.Resolve(commit); err == nil {
+		if c, err := r.Repo.Commit(h); err == nil {
+			rep.Source.Subject, _, _ = strings.Cut(c.Message, "\n")
+		}
+	}
+	rep.summarize()
+	return rep, r.record(rep, nil, r.Log.WithField("run", rep.RunID))
 }

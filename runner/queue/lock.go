@@ -56,6 +56,26 @@ func LockRepo(ctx context.Context, gitDir string, waiting func()) (*Lock, error)
 	}
 }
 
+// TryLockRepo takes the lock if it is free; ok is false when another process
+// holds it.
+func TryLockRepo(gitDir string) (l *Lock, ok bool, err error) {
+	path := filepath.Join(gitDir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		_ = f.Close()
+		return nil, false, nil
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Lock{f: f}, true, nil
+}
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
