@@ -1237,7 +1237,8 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 			if st == nil || st.Volumes[volName] == nil {
 				return fmt.Errorf("volume '%s' does not exist", volid)
 			}
-			size = st.Volumes[volName].Size
+			srcVol := st.Volumes[volName]
+			size = srcVol.Size
 			if full {
 				if ts := p["storage"]; ts != "" {
 					if st = n.Storages[ts]; st == nil {
@@ -1248,7 +1249,7 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 				if avail := st.Total - st.used(); size > avail {
 					return fmt.Errorf("unable to allocate %s on storage '%s': not enough free space", k, st.Name)
 				}
-				st.Volumes[name] = &volume{Content: st.Volumes[volName].Content, Format: volumeFormat(st, dst.Type), Size: size, VMID: dst.VMID, Ctime: s.now().Unix()}
+				st.Volumes[name] = &volume{Content: srcVol.Content, Format: volumeFormat(st, dst.Type), Size: size, VMID: dst.VMID, Ctime: s.now().Unix()}
 				t.logf("create full clone of drive %s (%s)", k, volid)
 				conf[k] = replaceVolume(v, st.Name+":"+name)
 			} else {
@@ -1256,7 +1257,7 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 					return errors.New("clone_image only works on base images")
 				}
 				name := volName + "/" + newVolumeName(st, dst.Type, dst.VMID, "")
-				st.Volumes[name] = &volume{Content: st.Volumes[volName].Content, Format: st.Volumes[volName].Format, Size: size, VMID: dst.VMID, Ctime: s.now().Unix()}
+				st.Volumes[name] = &volume{Content: srcVol.Content, Format: srcVol.Format, Size: size, VMID: dst.VMID, Ctime: s.now().Unix()}
 				t.logf("create linked clone of drive %s (%s)", k, volid)
 				conf[k] = replaceVolume(v, st.Name+":"+name)
 			}

@@ -260,8 +260,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	params, perr := readParams(r)
 
 	rec := RequestRecord{Method: r.Method, Route: tmpl, Path: rel, Params: redact(params)}
-	status := s.serve(w, r, rel, rt, vars, params, perr)
+	status, respond := s.serve(r, rel, rt, vars, params, perr)
 	rec.Status = status
+	// Log before answering, so a client that got its answer always finds
+	// its request in the log and the counters.
 	s.mu.Lock()
 	s.log = append(s.log, rec)
 	s.counters.Total++
@@ -276,9 +278,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.counters.ByRoute[key]++
 	s.mu.Unlock()
+	respond(w)
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, rel string, rt *route, vars, params map[string]string, perr error) int {
+// responder writes a prepared answer.
+type responder func(w http.ResponseWriter)
+
+func errorResponse(e *apiError) (int, responder) {
+	return e.status, func(w http.ResponseWriter) { writeError(w, e) }
+}
+
+// serve runs one request and returns its status and the answer to write.
+func (s *Server) serve(r *http.Request, rel string, rt *route, vars, params map[string]string, perr error) (int, responder) {
 	// Authentication comes first in pve-http-server (AnyEvent.pm), before the
 	// handler lookup: texts from pve-manager PVE/HTTPServer.pm auth_handler.
 	if msg := s.authenticate(r); msg != "" {
@@ -290,20 +301,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rel string, rt *r
 				t.Stop()
 			}
 		}
-		writeStatus(w, http.StatusUnauthorized, msg, nil)
-		return http.StatusUnauthorized
+		return http.StatusUnauthorized, func(w http.ResponseWriter) { writeStatus(w, http.StatusUnauthorized, msg, nil) }
 	}
 	tmpl := ""
 	if rt != nil {
 		tmpl = rt.template
 	}
 	if f, ok := s.takeFault(r.Method, tmpl, rel); ok {
-		return s.injectFault(w, f)
+		return injectFault(f)
 	}
 	// pve-manager HTTPServer.pm rest_handler: no handler → 501.
-	notImpl := func() int {
-		writeStatus(w, http.StatusNotImplemented, fmt.Sprintf("Method '%s %s' not implemented", r.Method, rel), nil)
-		return http.StatusNotImplemented
+	notImpl := func() (int, responder) {
+		msg := fmt.Sprintf("Method '%s %s' not implemented", r.Method, rel)
+		return http.StatusNotImplemented, func(w http.ResponseWriter) { writeStatus(w, http.StatusNotImplemented, msg, nil) }
 	}
 	if rt == nil {
 		return notImpl()
@@ -313,27 +323,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rel string, rt *r
 		return notImpl()
 	}
 	if perr != nil {
-		writeError(w, &apiError{status: http.StatusBadRequest, message: perr.Error()})
-		return http.StatusBadRequest
+		return errorResponse(&apiError{status: http.StatusBadRequest, message: perr.Error()})
 	}
 	for k, v := range vars {
 		if pv, ok := params[k]; ok && pv != v {
-			writeError(w, paramErr(map[string]string{k: "duplicate parameter (already defined in URI) with conflicting values!"}))
-			return http.StatusBadRequest
+			return errorResponse(paramErr(map[string]string{k: "duplicate parameter (already defined in URI) with conflicting values!"}))
 		}
 		params[k] = v
 	}
 	if errs := info.validate(params); len(errs) > 0 {
-		writeError(w, paramErr(errs))
-		return http.StatusBadRequest
+		return errorResponse(paramErr(errs))
 	}
 	// Calls with proxyto=node are forwarded by pveproxy to the node
 	// (api-facts §1): an unknown node fails the lookup, an offline one is
 	// unreachable (595).
 	if info.Proxyto == "node" {
 		if e := s.checkNodeReachable(vars["node"]); e != nil {
-			writeError(w, e)
-			return e.status
+			return errorResponse(e)
 		}
 	}
 	h := handlers[r.Method+" "+rt.template]
@@ -342,11 +348,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rel string, rt *r
 	}
 	data, e := h(s, &call{method: r.Method, route: rt.template, vars: vars, params: params, info: info})
 	if e != nil {
-		writeError(w, e)
-		return e.status
+		return errorResponse(e)
 	}
-	writeData(w, data)
-	return http.StatusOK
+	b, err := json.Marshal(map[string]any{"data": data})
+	if err != nil {
+		return errorResponse(fail("encode response: %v", err))
+	}
+	return http.StatusOK, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
+	}
 }
 
 func (s *Server) checkNodeReachable(node string) *apiError {
@@ -418,17 +430,18 @@ func matchPath(pattern, p string) bool {
 	return err == nil && ok
 }
 
-func (s *Server) injectFault(w http.ResponseWriter, f armedFault) int {
+func injectFault(f armedFault) (int, responder) {
 	if f.status == StatusReset {
-		hj, ok := w.(http.Hijacker)
-		if ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return StatusReset
+		return StatusReset, func(w http.ResponseWriter) {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
 			}
+			// HTTP/2 or a recorder: abort the handler, which resets the stream.
+			panic(http.ErrAbortHandler)
 		}
-		// HTTP/2 or a recorder: abort the handler, which resets the stream.
-		panic(http.ErrAbortHandler)
 	}
 	msg := f.message
 	if msg == "" {
@@ -437,11 +450,9 @@ func (s *Server) injectFault(w http.ResponseWriter, f armedFault) int {
 	if f.status >= 590 {
 		// pveproxy passes AnyEvent::HTTP's pseudo-status through with an
 		// empty body.
-		writeStatus(w, f.status, msg, nil)
-		return f.status
+		return f.status, func(w http.ResponseWriter) { writeStatus(w, f.status, msg, nil) }
 	}
-	writeError(w, &apiError{status: f.status, message: msg})
-	return f.status
+	return errorResponse(&apiError{status: f.status, message: msg})
 }
 
 // readParams merges the query string and a form or JSON body into strings
@@ -557,17 +568,6 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	}
 	b, _ := json.Marshal(env)
 	writeStatus(w, e.status, e.message, b)
-}
-
-func writeData(w http.ResponseWriter, data any) {
-	b, err := json.Marshal(map[string]any{"data": data})
-	if err != nil {
-		writeError(w, fail("encode response: %v", err))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
 }
 
 // sortedKeys returns the keys of m in order.
