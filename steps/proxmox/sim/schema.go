@@ -57,6 +57,7 @@ type prop struct {
 	MaxLength  flexNum          `json:"maxLength"`
 	DefaultKey flexBool         `json:"default_key"`
 	Alias      string           `json:"alias"`
+	KeyAlias   string           `json:"keyAlias"`
 	RawFormat  json.RawMessage  `json:"format"`
 	Properties map[string]*prop `json:"properties"`
 
@@ -400,8 +401,19 @@ func parsePropertyString(format map[string]*prop, data string) (map[string]strin
 			}
 			sp := format[k]
 			if sp != nil && sp.Alias != "" {
+				// e.g. qemu net "virtio=MAC": model=virtio, macaddr=MAC.
+				if ka := sp.KeyAlias; ka != "" {
+					if _, dup := res[ka]; dup {
+						return nil, nil, "key alias '" + ka + "' is already defined"
+					}
+					res[ka] = k
+					order = append(order, ka)
+				}
 				k = sp.Alias
 				sp = format[k]
+				if _, dup := res[k]; dup {
+					return nil, nil, "key '" + k + "' is already defined (via alias)"
+				}
 			}
 			if sp == nil {
 				return nil, nil, "invalid key in comma-separated list property: " + k
