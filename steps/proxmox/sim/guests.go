@@ -26,6 +26,14 @@ func configPath(typ, node string, vmid int) string {
 	return fmt.Sprintf("nodes/%s/qemu-server/%d.conf", node, vmid)
 }
 
+// textError is an error with PVE's exact message (which may start with a
+// capital letter or end with punctuation, unlike Go error strings).
+type textError string
+
+func (e textError) Error() string { return string(e) }
+
+func pveErrorf(format string, a ...any) error { return textError(fmt.Sprintf(format, a...)) }
+
 // guestAt returns the guest of the URL, or PVE's load_config error
 // (AbstractConfig: "Configuration file '...' does not exist"). Call with s.mu held.
 func (s *Server) guestAt(c *call, typ string) (*guest, *apiError) {
@@ -57,8 +65,8 @@ func (s *Server) vmidInUse(vmid int) error {
 // (datacenter.cfg mac_prefix default, qemu-server Network.pm add_random_macs).
 func (s *Server) randomMAC() string {
 	s.st.MACSeq++
-	x := s.st.MACSeq*2654435761 + uint32(s.opts.Seed)
-	return fmt.Sprintf("BC:24:11:%02X:%02X:%02X", byte(x>>16), byte(x>>8), byte(x))
+	x := s.st.MACSeq*2654435761 + s.opts.Seed
+	return fmt.Sprintf("BC:24:11:%02X:%02X:%02X", x>>16&0xff, x>>8&0xff, x&0xff)
 }
 
 var qemuNICModels = map[string]bool{
@@ -260,20 +268,21 @@ func (s *Server) configGetInfo(typ string) *methodInfo {
 
 // digest is the SHA1 of the config as PVE would write it.
 func digest(g *guest) string {
-	h := sha1.New() //nolint:gosec // see import
+	var b strings.Builder
 	for _, k := range sortedKeys(g.Conf) {
-		fmt.Fprintf(h, "%s: %s\n", k, g.Conf[k])
+		b.WriteString(k + ": " + g.Conf[k] + "\n")
 	}
 	if len(g.Pending) > 0 || len(g.PendingDelete) > 0 {
-		fmt.Fprint(h, "[PENDING]\n")
+		b.WriteString("[PENDING]\n")
 		for _, k := range sortedKeys(g.Pending) {
-			fmt.Fprintf(h, "%s: %s\n", k, g.Pending[k])
+			b.WriteString(k + ": " + g.Pending[k] + "\n")
 		}
 		for _, k := range sortedKeys(g.PendingDelete) {
-			fmt.Fprintf(h, "delete: %s\n", k)
+			b.WriteString("delete: " + k + "\n")
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha1.Sum([]byte(b.String())) //nolint:gosec // see import
+	return hex.EncodeToString(sum[:])
 }
 
 func hConfigGet(typ string) handlerFunc {
@@ -432,7 +441,7 @@ func (s *Server) applyUpdate(g *guest, c *call) error {
 	}
 	if d := c.params["digest"]; d != "" && d != digest(g) {
 		// PVE::Tools::assert_if_modified
-		return errors.New("detected modified configuration - file changed by other user? Try again.")
+		return pveErrorf("detected modified configuration - file changed by other user? Try again.")
 	}
 	n := s.st.Nodes[g.Node]
 	force := c.bool("force")
@@ -605,7 +614,7 @@ func hConfigUpdateAsync(s *Server, c *call) (any, *apiError) {
 	upid := s.startTask(g.Node, "qmconfig", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
 		g := s.st.Guests[vmid]
 		if g == nil {
-			return 0, fmt.Errorf("Configuration file '%s' does not exist", configPath(typeQemu, c.vars["node"], vmid))
+			return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typeQemu, c.vars["node"], vmid))
 		}
 		t.logf("update VM %d: %s", vmid, describeParams(c.params))
 		return 0, s.applyUpdate(g, c)
@@ -811,8 +820,8 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 
 func (s *Server) uuid() string {
 	s.st.MACSeq++
-	x := uint64(s.st.MACSeq)*0x9e3779b97f4a7c15 ^ s.opts.Seed
-	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(x>>32), uint16(x>>16), uint16(x)&0xfff, uint16(x>>4)&0xfff, x&0xffffffffffff)
+	x := s.st.MACSeq*0x9e3779b97f4a7c15 ^ s.opts.Seed
+	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", x>>32, x>>16&0xffff, x&0xfff, x>>4&0xfff, x&0xffffffffffff)
 }
 
 // ---- lists and status -------------------------------------------------------------
@@ -953,7 +962,7 @@ func hPower(typ, action string) handlerFunc {
 		upid := s.startTask(g.Node, prefix+action, strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
 			g := s.st.Guests[vmid]
 			if g == nil {
-				return 0, fmt.Errorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
+				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
 			}
 			if !skiplock {
 				if err := checkLock(g); err != nil {
@@ -1018,7 +1027,7 @@ func hGuestDelete(typ string) handlerFunc {
 		upid := s.startTask(g.Node, prefix+"destroy", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
 			g := s.st.Guests[vmid]
 			if g == nil {
-				return 0, fmt.Errorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
+				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
 			}
 			if !skiplock {
 				if err := checkLock(g); err != nil {
@@ -1073,7 +1082,7 @@ func hResize(typ string) handlerFunc {
 		upid := s.startTask(g.Node, "resize", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
 			g := s.st.Guests[vmid]
 			if g == nil {
-				return 0, fmt.Errorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
+				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
 			}
 			if !skiplock {
 				if err := checkLock(g); err != nil {
@@ -1212,7 +1221,7 @@ func hClone(typ string) handlerFunc {
 func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[string]string) error {
 	src := s.st.Guests[vmid]
 	if src == nil {
-		return fmt.Errorf("Configuration file '%s' does not exist", configPath(dst.Type, dst.Node, vmid))
+		return pveErrorf("Configuration file '%s' does not exist", configPath(dst.Type, dst.Node, vmid))
 	}
 	n := s.st.Nodes[src.Node]
 	conf := map[string]string{}
@@ -1228,7 +1237,7 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 		case strings.HasPrefix(k, "net"):
 			conf[k] = s.withMAC(dst.Type, stripMAC(dst.Type, v))
 		case isDiskKey(dst.Type, k) && !strings.Contains(v, "media=cdrom"):
-			volid, size := diskVolume(v)
+			volid, _ := diskVolume(v)
 			stName, volName, ok := strings.Cut(volid, ":")
 			if !ok {
 				continue
@@ -1238,7 +1247,7 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 				return fmt.Errorf("volume '%s' does not exist", volid)
 			}
 			srcVol := st.Volumes[volName]
-			size = srcVol.Size
+			size := srcVol.Size
 			if full {
 				if ts := p["storage"]; ts != "" {
 					if st = n.Storages[ts]; st == nil {
@@ -1364,7 +1373,7 @@ func hTemplate(typ string) handlerFunc {
 		return s.startTask(g.Node, "qmtemplate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(_ *task) (int, error) {
 			g := s.st.Guests[vmid]
 			if g == nil {
-				return 0, fmt.Errorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
+				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
 			}
 			return 0, convert(g)
 		}), nil

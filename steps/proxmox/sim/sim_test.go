@@ -17,7 +17,7 @@ import (
 
 const (
 	tokenID     = "runner@pve!gitops"
-	tokenSecret = "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5"
+	tokenSecret = "0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5" //nolint:gosec // a test token for the simulator
 )
 
 type env struct {

@@ -21,7 +21,7 @@ type state struct {
 	Nodes  map[string]*node  `json:"nodes"`
 	Guests map[int]*guest    `json:"guests"`
 	Pools  map[string]*pool  `json:"pools"`
-	MACSeq uint32            `json:"macSeq"`
+	MACSeq uint64            `json:"macSeq"`
 	Extra  map[string]string `json:"extra,omitempty"`
 }
 

@@ -11,8 +11,8 @@ import (
 type task struct {
 	upid      string
 	node      string
-	pid       uint32
-	pstart    uint32
+	pid       int64
+	pstart    int64
 	starttime int64
 	typ       string
 	id        string
@@ -54,14 +54,14 @@ func (s *Server) startTask(nodeName, typ, id, user string, locks []lockSpec, eff
 	t := &task{
 		node:      nodeName,
 		pid:       0x1000 + s.taskSeq,
-		pstart:    uint32(now.Unix()%100000000) + s.taskSeq,
+		pstart:    now.Unix()%100000000 + s.taskSeq,
 		starttime: now.Unix(),
 		typ:       typ,
 		id:        id,
 		user:      user,
 		running:   true,
 	}
-	t.upid = fmt.Sprintf("UPID:%s:%08X:%08X:%08X:%s:%s:%s:", t.node, t.pid, t.pstart, uint32(t.starttime), t.typ, t.id, t.user)
+	t.upid = fmt.Sprintf("UPID:%s:%08X:%08X:%08X:%s:%s:%s:", t.node, t.pid, t.pstart, t.starttime&0xffffffff, t.typ, t.id, t.user)
 	s.tasks[t.upid] = t
 
 	s.wg.Add(1)
