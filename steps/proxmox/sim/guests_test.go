@@ -137,6 +137,16 @@ func TestLXCConfigLiveVsPending(t *testing.T) {
 	if cur := readConfig(t, e, "lxc", 110, true); cur["features"] != "nesting=1" {
 		t.Errorf("features after reboot = %v", cur["features"])
 	}
+	// Deleting a non-hot-pluggable key of a running container is pending too.
+	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "delete", Value: "features"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := readPending(t, e, "lxc", 110); p["features"] != "<delete>" {
+		t.Errorf("pending delete = %v", p)
+	}
+	if cfg := readConfig(t, e, "lxc", 110, false); cfg["features"] != nil {
+		t.Errorf("config with pending values still has features: %v", cfg)
+	}
 	// A stopped container applies changes at once.
 	wait(t, mustTask(t)(ct.Stop(ctx)), "OK")
 	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "swap", Value: 0}, proxmox.ContainerOption{Name: "delete", Value: "features"}); err != nil {

@@ -286,6 +286,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type responder func(w http.ResponseWriter)
 
 func errorResponse(e *apiError) (int, responder) {
+	if e.status >= 590 {
+		// pveproxy passes AnyEvent::HTTP's pseudo-statuses (595 connect
+		// failed, 596 TLS/request failed...) through with the reason phrase
+		// and an empty body (AnyEvent.pm proxy_request).
+		return e.status, func(w http.ResponseWriter) { writeStatus(w, e.status, e.message, nil) }
+	}
 	return e.status, func(w http.ResponseWriter) { writeError(w, e) }
 }
 
@@ -447,11 +453,6 @@ func injectFault(f armedFault) (int, responder) {
 	msg := f.message
 	if msg == "" {
 		msg = http.StatusText(f.status)
-	}
-	if f.status >= 590 {
-		// pveproxy passes AnyEvent::HTTP's pseudo-status through with an
-		// empty body.
-		return f.status, func(w http.ResponseWriter) { writeStatus(w, f.status, msg, nil) }
 	}
 	return errorResponse(&apiError{status: f.status, message: msg})
 }
