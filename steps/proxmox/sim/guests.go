@@ -699,6 +699,9 @@ func hLXCCreate(s *Server, c *call) (any, *apiError) {
 			delete(s.st.Guests, vmid)
 			return 0, fmt.Errorf("unable to create CT %d - %w", vmid, err)
 		}
+		if params["start"] == "1" {
+			return autostart(t, s.startGuest(t, g)), nil
+		}
 		return 0, nil
 	})
 	return upid, nil
@@ -743,9 +746,6 @@ func (s *Server) lxcCreateEffect(t *task, g *guest, p map[string]string, storage
 		}
 	}
 	t.logf("Total bytes written: %d", memoryMiB(conf)<<20)
-	if p["start"] == "1" {
-		return s.startGuest(t, g)
-	}
 	return nil
 }
 
@@ -811,11 +811,23 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 		g.Conf = conf
 		g.CloudInit = cloudInitView(conf)
 		if start {
-			return 0, s.startGuest(t, g)
+			return autostart(t, s.startGuest(t, g)), nil
 		}
 		return 0, nil
 	})
 	return upid, nil
+}
+
+// autostart logs a failed start after create as a warning: the guest stays
+// created and the task ends "WARNINGS: 1" (qemu-server create_vm:
+// "eval { vm_start } ; warn $@").
+func autostart(t *task, err error) int {
+	if err == nil {
+		return 0
+	}
+	t.logf("Execute autostart")
+	t.logf("WARN: %s", err)
+	return 1
 }
 
 func (s *Server) uuid() string {

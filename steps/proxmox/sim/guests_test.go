@@ -334,6 +334,29 @@ func TestMemoryLargerThanNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(t, mustTask(t)(ct.Start(ctx)), "start failed: CT 140 needs 65536 MiB of memory, node 'pve' has 49152 MiB")
+
+	// With start=1 the failed start is a warning of the create task; the
+	// guest stays, stopped. go-proxmox reports WARNINGS as not successful.
+	task, err := e.node(t).NewVirtualMachine(ctx, 141,
+		proxmox.VirtualMachineOption{Name: "memory", Value: "65536"},
+		proxmox.VirtualMachineOption{Name: "start", Value: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, task, "WARNINGS: 1")
+	if task.IsSuccessful {
+		t.Error("go-proxmox counts WARNINGS as success now; update api-facts §2")
+	}
+	if _, running, ok := e.sim.GuestConfig(141); !ok || running {
+		t.Errorf("VM 141 exists=%v running=%v, want created and stopped", ok, running)
+	}
+	log, err := task.Log(ctx, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(log), "kvm: cannot set up guest memory 'pc.ram': Cannot allocate memory") {
+		t.Errorf("task log = %v", log)
+	}
 }
 
 func TestResize(t *testing.T) {

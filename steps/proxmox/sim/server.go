@@ -87,14 +87,16 @@ type Server struct {
 	opts   Options
 	schema *apiSchema
 
-	mu       sync.Mutex // guards the state below and the log/counters
-	st       *state
-	tasks    map[string]*task
-	taskSeq  int64
-	log      []RequestRecord
-	counters Counters
-	failNext []armedFault
-	rng      *rand.Rand
+	mu    sync.Mutex // guards the state below and the log/counters
+	st    *state
+	tasks map[string]*task
+	// taskOrder lists UPIDs oldest first, for pruning.
+	taskOrder []string
+	taskSeq   int64
+	log       []RequestRecord
+	counters  Counters
+	failNext  []armedFault
+	rng       *rand.Rand
 
 	locksMu sync.Mutex
 	locks   map[int]*configLock

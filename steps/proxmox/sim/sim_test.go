@@ -44,8 +44,13 @@ func newEnv(t testing.TB, opts sim.Options) *env {
 		}
 	})
 	base := ts.URL + "/api2/json"
-	c := proxmox.NewClient(base, proxmox.WithHTTPClient(ts.Client()), proxmox.WithAPIToken(tokenID, tokenSecret))
-	return &env{sim: s, client: c, url: base, http: ts.Client()}
+	hc := ts.Client()
+	if tr, ok := hc.Transport.(*http.Transport); ok {
+		// keep connections for concurrent callers (the default keeps 2).
+		tr.MaxIdleConnsPerHost = 64
+	}
+	c := proxmox.NewClient(base, proxmox.WithHTTPClient(hc), proxmox.WithAPIToken(tokenID, tokenSecret))
+	return &env{sim: s, client: c, url: base, http: hc}
 }
 
 func (e *env) node(t testing.TB) *proxmox.Node {

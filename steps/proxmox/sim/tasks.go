@@ -63,6 +63,8 @@ func (s *Server) startTask(nodeName, typ, id, user string, locks []lockSpec, eff
 	}
 	t.upid = fmt.Sprintf("UPID:%s:%08X:%08X:%08X:%s:%s:%s:", t.node, t.pid, t.pstart, t.starttime&0xffffffff, t.typ, t.id, t.user)
 	s.tasks[t.upid] = t
+	s.taskOrder = append(s.taskOrder, t.upid)
+	s.pruneTasks()
 
 	s.wg.Add(1)
 	go func() {
@@ -70,6 +72,27 @@ func (s *Server) startTask(nodeName, typ, id, user string, locks []lockSpec, eff
 		s.runTask(t, locks, effect)
 	}()
 	return t.upid
+}
+
+// maxTasks bounds the task history a long-running lab keeps (PVE keeps
+// its task index bounded too); the oldest finished tasks go first.
+const maxTasks = 10000
+
+func (s *Server) pruneTasks() {
+	for len(s.taskOrder) > maxTasks {
+		dropped := false
+		for i, upid := range s.taskOrder {
+			if t := s.tasks[upid]; t == nil || !t.running {
+				delete(s.tasks, upid)
+				s.taskOrder = append(s.taskOrder[:i], s.taskOrder[i+1:]...)
+				dropped = true
+				break
+			}
+		}
+		if !dropped {
+			return
+		}
+	}
 }
 
 func (s *Server) runTask(t *task, locks []lockSpec, effect taskEffect) {
