@@ -181,6 +181,16 @@ func (s *Server) allocDisk(n *node, typ string, vmid int, key, v string) (string
 	return out, nil
 }
 
+// isBaseVolume reports whether a volume is a template's base volume
+// ("base-9000-disk-0", zfs subvolumes "basevol-…", dir "9000/base-…").
+func isBaseVolume(name string) bool {
+	_, file, ok := strings.Cut(name, "/")
+	if !ok {
+		file = name
+	}
+	return strings.HasPrefix(file, "base-") || strings.HasPrefix(file, "basevol-")
+}
+
 func stripOpt(opts, key string) string {
 	var keep []string
 	for _, p := range strings.Split(opts, ",") {
@@ -221,7 +231,7 @@ func (s *Server) freeVolumes(g *guest, conf map[string]string) error {
 		if st == nil || st.Volumes[vol] == nil {
 			continue
 		}
-		if strings.HasPrefix(vol, "base-") || strings.Contains(vol, "/base-") {
+		if isBaseVolume(vol) {
 			for other := range st.Volumes {
 				if strings.HasPrefix(other, vol+"/") {
 					return fmt.Errorf("base volume '%s' is still in use by linked cloned", volid)
@@ -923,7 +933,7 @@ func (s *Server) startGuest(t *task, g *guest) error {
 		if g.Type == typeQemu {
 			return errors.New("you can't start a VM if it's a template")
 		}
-		return errors.New("cannot start a template")
+		return errors.New("you can't start a CT if it's a template")
 	}
 	n := s.st.Nodes[g.Node]
 	want := memoryMiB(g.Conf)
@@ -1274,7 +1284,7 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 				t.logf("create full clone of drive %s (%s)", k, volid)
 				conf[k] = replaceVolume(v, st.Name+":"+name)
 			} else {
-				if !strings.HasPrefix(volName, "base-") && !strings.Contains(volName, "/base-") {
+				if !isBaseVolume(volName) {
 					return errors.New("clone_image only works on base images")
 				}
 				name := volName + "/" + newVolumeName(st, dst.Type, dst.VMID, "")

@@ -729,3 +729,45 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Error("restore of a malformed snapshot should fail")
 	}
 }
+
+func TestLXCTemplateAndClone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{TaskDuration: 5 * time.Millisecond})
+	ctx := context.Background()
+	createCT(t, e, 300, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
+	ct, err := e.node(t).Container(ctx, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A full clone of a normal container.
+	newid, task, err := ct.Clone(ctx, &proxmox.ContainerCloneOptions{NewID: 301, Hostname: "copy"})
+	if err != nil || newid != 301 {
+		t.Fatalf("clone: %d %v", newid, err)
+	}
+	wait(t, task, "OK")
+	cfg := readConfig(t, e, "lxc", 301, true)
+	if cfg["hostname"] != "copy" || cfg["rootfs"] != "local-zfs:subvol-301-disk-0,size=8G" || cfg["mp0"] != "local-lvm:vm-301-disk-0,mp=/srv,size=2G" {
+		t.Errorf("full clone config = %v", cfg)
+	}
+	// Convert to a template (synchronous for containers), then clone linked.
+	if err := ct.Template(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg = readConfig(t, e, "lxc", 300, true)
+	if cfg["template"] != float64(1) || cfg["rootfs"] != "local-zfs:basevol-300-disk-0,size=8G" {
+		t.Errorf("template config = %v", cfg)
+	}
+	wait(t, mustTask(t)(ct.Start(ctx)), "you can't start a CT if it's a template")
+	_, task, err = ct.Clone(ctx, &proxmox.ContainerCloneOptions{NewID: 302, Hostname: "linked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, task, "OK")
+	cfg = readConfig(t, e, "lxc", 302, true)
+	if cfg["rootfs"] != "local-zfs:basevol-300-disk-0/subvol-302-disk-0,size=8G" || cfg["template"] != nil {
+		t.Errorf("linked clone config = %v", cfg)
+	}
+	if n1, n2 := readConfig(t, e, "lxc", 300, true)["net0"], cfg["net0"]; n1 == n2 {
+		t.Errorf("clone kept the MAC: %v", n2)
+	}
+}
