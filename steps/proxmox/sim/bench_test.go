@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 )
@@ -44,7 +45,13 @@ func seedLarge(tb testing.TB, s *sim.Server) {
 // 1000 guests on 4 nodes: one /cluster/resources call, then every guest's
 // config with 16 calls in flight.
 func BenchmarkObserve1000(b *testing.B) {
-	e := newEnv(b, sim.Options{})
+	for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
+		b.Run(fmt.Sprintf("latency=%s", latency), func(b *testing.B) { benchObserve(b, latency) })
+	}
+}
+
+func benchObserve(b *testing.B, latency time.Duration) {
+	e := newEnv(b, sim.Options{Latency: latency})
 	seedLarge(b, e.sim)
 	ctx := context.Background()
 	cl, err := e.client.Cluster(ctx)

@@ -771,3 +771,45 @@ func TestLXCTemplateAndClone(t *testing.T) {
 		t.Errorf("clone kept the MAC: %v", n2)
 	}
 }
+
+func TestDigestAndRevert(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{})
+	ctx := context.Background()
+	createCT(t, e, 310)
+	ct, err := e.node(t).Container(ctx, 310)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := ct.ContainerConfig.Digest
+	if len(digest) != 40 {
+		t.Fatalf("digest = %q", digest)
+	}
+	// A stale digest is refused (PVE::Tools::assert_if_modified).
+	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 4}, proxmox.ContainerOption{Name: "digest", Value: digest})
+	if err == nil || err.Error() != "500 detected modified configuration - file changed by other user? Try again." {
+		t.Errorf("stale digest: %v", err)
+	}
+	// Setting and deleting the same key at once is a parameter error.
+	_, err = ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 4}, proxmox.ContainerOption{Name: "delete", Value: "cores"})
+	if err == nil || !strings.Contains(err.Error(), `"delete"`) {
+		t.Errorf("set and delete: %v", err)
+	}
+	// revert drops a pending change of a running container.
+	wait(t, mustTask(t)(ct.Start(ctx)), "OK")
+	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "features", Value: "nesting=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := readPending(t, e, "lxc", 310); p["features"] != "nesting=1" {
+		t.Fatalf("pending = %v", p)
+	}
+	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "revert", Value: "features"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := readPending(t, e, "lxc", 310); len(p) != 0 {
+		t.Errorf("pending after revert = %v", p)
+	}
+}
