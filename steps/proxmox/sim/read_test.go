@@ -128,3 +128,16 @@ func TestOfflineAndUnknownNode(t *testing.T) {
 		t.Errorf("unknown node: %v", err)
 	}
 }
+
+func TestHTTPServerIsHTTP1(t *testing.T) {
+	t.Parallel()
+	s, err := sim.New(sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	srv := s.HTTPServer("127.0.0.1:8006")
+	if srv.Handler != s || srv.TLSNextProto == nil || len(srv.TLSNextProto) != 0 || srv.Addr != "127.0.0.1:8006" {
+		t.Errorf("server = %+v, want HTTP/1.1 only", srv)
+	}
+}

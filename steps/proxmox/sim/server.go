@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -137,6 +138,19 @@ func New(opts Options) (*Server, error) {
 			ByRoute: map[string]int{},
 		},
 	}, nil
+}
+
+// HTTPServer returns an *http.Server for addr serving the simulator over
+// HTTP/1.1 only, like pveproxy. HTTP/2 must stay off: its responses cannot
+// carry PVE's message in the reason phrase, which clients read (api-facts §1).
+// Serve it with ListenAndServeTLS.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
 }
 
 // Close stops all running tasks and waits for them.
