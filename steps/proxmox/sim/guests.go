@@ -492,10 +492,27 @@ func (s *Server) applyUpdate(g *guest, c *call) error {
 		g.Pending[k] = v
 		delete(g.PendingDelete, k)
 	}
+	cleanupPending(g)
 	if !g.Running {
 		return s.applyPending(g, nil)
 	}
 	return s.applyPending(g, func(k string, deleting bool) bool { return hotpluggable(g, k, deleting) })
+}
+
+// cleanupPending drops pending values equal to the current ones and pending
+// deletes of absent keys (AbstractConfig cleanup_pending), so re-applying an
+// unchanged config leaves nothing pending.
+func cleanupPending(g *guest) {
+	for k, v := range g.Pending {
+		if cur, ok := g.Conf[k]; ok && cur == v {
+			delete(g.Pending, k)
+		}
+	}
+	for k := range g.PendingDelete {
+		if _, ok := g.Conf[k]; !ok {
+			delete(g.PendingDelete, k)
+		}
+	}
 }
 
 // applyPending moves pending changes into the config; sel selects keys

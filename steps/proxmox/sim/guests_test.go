@@ -812,4 +812,12 @@ func TestDigestAndRevert(t *testing.T) {
 	if p := readPending(t, e, "lxc", 310); len(p) != 0 {
 		t.Errorf("pending after revert = %v", p)
 	}
+	// Re-sending the current value of a non-hot-pluggable key leaves
+	// nothing pending (cleanup_pending), so a no-op apply needs no reboot.
+	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "unprivileged", Value: 1}, proxmox.ContainerOption{Name: "arch", Value: "amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := readPending(t, e, "lxc", 310); len(p) != 0 {
+		t.Errorf("pending after a no-op update = %v", p)
+	}
 }
