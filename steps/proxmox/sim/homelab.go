@@ -5,6 +5,7 @@ import "fmt"
 // Names in the reference homelab (homelab-infrastructure.md: one Hetzner
 // Proxmox host with 48 GB RAM and 2x2 TB disks).
 const (
+	// HomelabNode is the name of the single Proxmox node.
 	HomelabNode = "pve"
 	// HomelabLXCTemplate is the Debian 12 container template volume.
 	HomelabLXCTemplate = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"

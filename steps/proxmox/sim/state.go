@@ -191,9 +191,11 @@ type GuestSpec struct {
 	// "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0",
 	// "scsi0": "local-lvm:vm-100-disk-0,size=32G", "template": "1".
 	// Disks named in it are registered as volumes on their storage.
-	Config  map[string]string
+	Config map[string]string
+	// Running starts the guest (templates never run).
 	Running bool
-	Pool    string
+	// Pool makes the guest a member of this pool (created if missing).
+	Pool string
 }
 
 // AddGuest adds an existing guest, e.g. one the runner does not own or a VM
