@@ -83,7 +83,7 @@ func main() {
 // run is main without the process: it parses global flags, picks the
 // command and maps its error to an exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backendFactory) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, backends: extra, configFile: os.Getenv("RUNNER_CONFIG")}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, backends: extra, configFile: defaultConfigFile()}
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	globalFlags(fs, e)
@@ -141,10 +141,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backe
 	}
 }
 
+// systemConfig is the configuration a hook finds without being told.
+const systemConfig = "/etc/gitops-runner/runner.jsonnet"
+
+// defaultConfigFile is $RUNNER_CONFIG, else systemConfig if it exists, else
+// none (built-in defaults).
+func defaultConfigFile() string {
+	if c := os.Getenv("RUNNER_CONFIG"); c != "" {
+		return c
+	}
+	if _, err := os.Stat(systemConfig); err == nil {
+		return systemConfig
+	}
+	return ""
+}
+
 // globalFlags declares the global flags on fs. They may stand before or
 // after the command, so the current values are the defaults.
 func globalFlags(fs *flag.FlagSet, e *env) {
-	fs.StringVar(&e.configFile, "config", e.configFile, "runner configuration `file` (Jsonnet or JSON; default $RUNNER_CONFIG, else built-in defaults)")
+	fs.StringVar(&e.configFile, "config", e.configFile, "runner configuration `file` (Jsonnet or JSON; default $RUNNER_CONFIG, else /etc/gitops-runner/runner.jsonnet if it exists)")
 	fs.StringVar(&e.logFormat, "log-format", e.logFormat, "log format: text (the default) or json")
 	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log level: debug, info (default), warn, error")
 }
@@ -162,7 +177,8 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Global flags (before or after the command):
-  --config FILE       runner configuration (Jsonnet or JSON); default $RUNNER_CONFIG
+  --config FILE       runner configuration (Jsonnet or JSON); default $RUNNER_CONFIG,
+                      else /etc/gitops-runner/runner.jsonnet if it exists
   --log-format FMT    text or json (logs go to stderr)
   --log-level LEVEL   debug, info, warn or error
 
