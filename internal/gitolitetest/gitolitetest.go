@@ -363,3 +363,17 @@ func (s *Server) dumpLogs(tb testing.TB) {
 		}
 	}
 }
+
+// RunAsHost runs a program on the server as the hosting user (as an operator
+// does with `sudo -u gitolite3 runner …`), with extra environment, and
+// returns its combined output.
+func (s *Server) RunAsHost(ctx context.Context, env []string, prog string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, prog, args...)
+	s.asHost(cmd)
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s (as %s): %w\n%s", filepath.Base(prog), strings.Join(args, " "), s.host.name, err, out)
+	}
+	return string(out), nil
+}
