@@ -40,7 +40,7 @@ func runnerBinary(t *testing.T) []byte {
 		out := filepath.Join(os.TempDir(), fmt.Sprintf("runner-e2e-%d", os.Getpid()))
 		cmd := exec.Command("go", "build", "-tags", "e2etest", "-o", out, "../runner")
 		if b, err := cmd.CombinedOutput(); err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, b)
+			buildOnce.err = fmt.Errorf("go build: %w\n%s", err, b)
 			return
 		}
 		buildOnce.bin, buildOnce.err = os.ReadFile(out)
@@ -268,7 +268,8 @@ func TestRacingPushes(t *testing.T) {
 	}
 	for h := range pushed {
 		s, ok := recorded[h]
-		if !ok || !(strings.Contains(s, ": ok,") || strings.Contains(s, ": superseded by ")) {
+		applied := strings.Contains(s, ": ok,") || strings.Contains(s, ": superseded by ")
+		if !ok || !applied {
 			t.Errorf("push %s is recorded as %q", h[:7], s)
 		}
 	}
@@ -283,4 +284,3 @@ func TestRacingPushes(t *testing.T) {
 	}
 	t.Logf("%d pushes: %d status commits", len(pushed), strings.Count(l.bare("log", "--format=%h", "status"), "\n")+1)
 }
-
