@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -193,17 +194,64 @@ func (bt *batcher) add(ctx context.Context, it *item) result {
 	return <-it.done
 }
 
-// lead gathers, submits and delivers one round of pending changes.
+// lead gathers, submits and delivers pending changes until none is left.
 func (bt *batcher) lead(ctx context.Context) {
+	for {
+		full, ok := bt.gather(ctx)
+		if !ok {
+			return
+		}
+		// One batch of a zone at a time: Route 53 answers PriorRequestNotComplete
+		// to a change while the zone's previous one is PENDING (api-facts §4).
+		// Changes arriving meanwhile join this round.
+		select {
+		case bt.slot <- struct{}{}:
+		case <-ctx.Done():
+			bt.abort(ctx)
+			return
+		}
+		bt.mu.Lock()
+		batches := bt.split(bt.pending)
+		// Gathering stopped because a batch filled up: the last, partial batch
+		// waits for more changes instead of going out half empty.
+		var held []*item
+		if full && len(batches) > 1 {
+			held = batches[len(batches)-1]
+			batches = batches[:len(batches)-1]
+		}
+		bt.pending, bt.records, bt.chars = held, 0, 0
+		for _, it := range held {
+			bt.records += it.records
+			bt.chars += it.chars
+		}
+		bt.leading = len(held) > 0
+		if bt.leading {
+			bt.last = time.Now()
+		}
+		bt.mu.Unlock()
+		for _, batch := range batches {
+			bt.b.submit(ctx, bt.zone, bt.zoneID, batch)
+		}
+		<-bt.slot
+		if len(held) == 0 {
+			return
+		}
+	}
+}
+
+// gather waits until no change has arrived for a window, or the pending
+// changes fill a batch (full), or the gathering took too long. It reports
+// false when ctx ended (everything pending has then failed).
+func (bt *batcher) gather(ctx context.Context) (full, ok bool) {
 	window := time.Duration(bt.b.cfg.BatchWindow)
 	deadline := time.Now().Add(maxGatherWindows * window)
 	for {
 		bt.mu.Lock()
 		wait := window - time.Since(bt.last)
-		full := bt.full()
+		full = bt.full()
 		bt.mu.Unlock()
 		if full || wait <= 0 || time.Now().After(deadline) {
-			break
+			return full, true
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -213,25 +261,8 @@ func (bt *batcher) lead(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			bt.abort(ctx)
-			return
+			return false, false
 		}
-	}
-	// One batch of a zone at a time: Route 53 answers PriorRequestNotComplete
-	// to a change while the zone's previous one is PENDING (api-facts §4).
-	// Changes arriving meanwhile join this round.
-	select {
-	case bt.slot <- struct{}{}:
-	case <-ctx.Done():
-		bt.abort(ctx)
-		return
-	}
-	defer func() { <-bt.slot }()
-	bt.mu.Lock()
-	items := bt.pending
-	bt.pending, bt.records, bt.chars, bt.leading = nil, 0, 0, false
-	bt.mu.Unlock()
-	for _, batch := range bt.split(items) {
-		bt.b.submit(ctx, bt.zone, bt.zoneID, batch)
 	}
 }
 
@@ -278,6 +309,9 @@ func (b *Backend) submit(ctx context.Context, zone, zoneID string, items []*item
 		changes = append(changes, it.changes...)
 		records += it.records
 	}
+	// Route 53 applies a batch's changes in order: alias records go after
+	// the record sets they point at, and are deleted before them.
+	slices.SortStableFunc(changes, func(a, b types.Change) int { return changeClass(a) - changeClass(b) })
 	out, err := b.client.ChangeResourceRecordSets(ctx, &r53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(zoneID),
 		ChangeBatch:  &types.ChangeBatch{Changes: changes, Comment: aws.String("gitops-runner")},
@@ -310,6 +344,18 @@ func (b *Backend) submit(ctx context.Context, zone, zoneID string, items []*item
 		}
 		it.done <- result{change: id, err: err}
 	}
+}
+
+// changeClass orders a batch: 0 = deletes of aliases, 1 = other changes,
+// 2 = creates and upserts of aliases.
+func changeClass(c types.Change) int {
+	if c.ResourceRecordSet == nil || c.ResourceRecordSet.AliasTarget == nil {
+		return 1
+	}
+	if c.Action == types.ChangeActionDelete {
+		return 0
+	}
+	return 2
 }
 
 // invalidBatch reports whether Route 53 refused a batch for its content.
