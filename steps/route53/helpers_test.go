@@ -44,7 +44,18 @@ func fastRetryer() aws.Retryer {
 // more config fields (JSON values).
 func newEnv(t testing.TB, opts sim.Options, zones []string, extra map[string]any) *env {
 	t.Helper()
-	s := sim.New(opts)
+	e := newEnvFor(t, sim.New(opts), extra)
+	for _, z := range zones {
+		if _, err := e.sim.CreateZone(z); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// newEnvFor serves a simulator over httptest and configures a backend for it.
+func newEnvFor(t testing.TB, s *sim.Server, extra ...map[string]any) *env {
+	t.Helper()
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		hs.Close()
@@ -52,11 +63,6 @@ func newEnv(t testing.TB, opts sim.Options, zones []string, extra map[string]any
 			t.Errorf("close simulator: %v", err)
 		}
 	})
-	for _, z := range zones {
-		if _, err := s.CreateZone(z); err != nil {
-			t.Fatal(err)
-		}
-	}
 	dir := t.TempDir()
 	for name, v := range map[string]string{"key": sim.DefaultAccessKeyID, "secret": sim.DefaultSecretAccessKey} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
@@ -71,8 +77,10 @@ func newEnv(t testing.TB, opts sim.Options, zones []string, extra map[string]any
 		"changeTimeout":   "10s",
 		"batchWindow":     "30ms",
 	}
-	for k, v := range extra {
-		cfg[k] = v
+	for _, x := range extra {
+		for k, v := range x {
+			cfg[k] = v
+		}
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
