@@ -264,7 +264,7 @@ func normName(s string) (string, error) {
 			continue
 		}
 		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			if !isLDH(c) && c != '_' {
 				return "", fmt.Errorf("%q: character %q is not allowed in a domain name (letters, digits, '-', '_'; '*' only as the whole first label)", s, c)
 			}
 		}
@@ -355,7 +355,7 @@ func canonicalValue(typ, v string) (string, error) {
 		}
 		tag := strings.ToLower(f[1])
 		for _, c := range tag {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			if !isLDH(c) || c == '-' {
 				return "", fmt.Errorf("%q: tag %q must be letters and digits (issue, issuewild, iodef)", v, f[1])
 			}
 		}
@@ -433,6 +433,9 @@ func txtPlain(w string) string {
 	}
 	return b.String()
 }
+
+// isLDH reports whether c is a lower-case letter, a digit or a hyphen.
+func isLDH(c rune) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' }
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
