@@ -41,7 +41,10 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 	}
 	ops, _ := c.Detail.([]op)
 	if len(ops) == 0 {
-		return nil, nil
+		if c.Action == steps.NoOp {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s %s: the change carries no Route 53 operations (it was not planned by this backend's Diff)", c.Action, c.ID)
 	}
 	// A replace across zones touches two batchers, one after the other
 	// (creates go after the delete, as Diff ordered them).

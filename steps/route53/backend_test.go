@@ -170,7 +170,9 @@ func TestApply1000NewRecordsInFewBatches(t *testing.T) {
 func TestBatchesRespectLimits(t *testing.T) {
 	t.Parallel()
 	// 600 UPSERTs count 1200 ResourceRecord elements: more than one batch.
-	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
+	// The second batch waits until the first is INSYNC (the simulator
+	// refuses it otherwise, as Route 53 does).
+	e := newEnv(t, sim.Options{ChangeDelay: 10 * time.Millisecond, RejectWhilePending: true}, []string{"mydomain.com"}, nil)
 	e.seed("mydomain.com", aRecords("mydomain.com", 600)...)
 	var ts []steps.Target
 	for i, s := range e.aSpecs("mydomain.com", 600) {

@@ -132,6 +132,15 @@ func (p *DNSProvider) editOnce(ctx context.Context, name string, f func([]string
 		ch = types.Change{Action: types.ChangeActionUpsert,
 			ResourceRecordSet: recordSet(Spec{Name: name, Type: "TXT", TTL: &ttl, Values: next}, id)}
 	}
+	// Share the zone's slot with Apply's batches: Route 53 refuses a change
+	// while another of the zone is PENDING (api-facts §4).
+	bt := p.b.batcher(zone, id)
+	select {
+	case bt.slot <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-bt.slot }()
 	res, err := p.b.client.ChangeResourceRecordSets(ctx, &r53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(id),
 		ChangeBatch:  &types.ChangeBatch{Changes: []types.Change{ch}, Comment: aws.String("gitops-runner DNS-01")},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
 
@@ -106,5 +107,30 @@ func TestDNSProviderRetriesWhileZoneBusy(t *testing.T) {
 	}
 	if n := e.sim.Count(sim.OpListHostedZonesByName); n != 1 {
 		t.Errorf("%d zone lookups, want 1 (cached)", n)
+	}
+}
+
+func TestDNSProviderWaitsForTheZonesBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{ChangeDelay: 30 * time.Millisecond, RejectWhilePending: true}, []string{"mydomain.com"}, nil)
+	var ts []steps.Target
+	for _, s := range e.aSpecs("mydomain.com", 50) {
+		ts = append(ts, want(s))
+	}
+	p := e.plan(ts...)
+	e.sim.ResetCounters()
+	done := make(chan []steps.Outcome)
+	go func() {
+		outs, _ := e.execute(p, 50)
+		done <- outs
+	}()
+	// Present while the batch gathers or waits for INSYNC.
+	time.Sleep(40 * time.Millisecond)
+	if err := e.b.DNSProvider().Present(context.Background(), "_acme-challenge.mydomain.com", "v"); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, <-done)
+	if c := e.sim.Counters(); c.Errors != 0 || c.ByOperation[sim.OpChangeResourceRecordSets] != 2 {
+		t.Errorf("counters %+v: want 2 changes and no PriorRequestNotComplete", c)
 	}
 }
