@@ -218,7 +218,14 @@ func specKey(s Spec) key { return key{s.Zone, s.Name, s.Type} }
 // wrapAPI wraps an API error with the operation, redacting secrets, and
 // marks throttling, concurrent-change and server errors transient.
 func (b *Backend) wrapAPI(op string, err error) error {
-	e := &apiError{msg: op + ": " + b.red.Redact(err.Error()), err: err}
+	text := err.Error()
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		// The code and Route 53's message say it all; the SDK's wrapping
+		// (operation, status, request ID) only adds noise to reports.
+		text = ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	e := &apiError{msg: op + ": " + b.red.Redact(text), err: err}
 	if isRetryable(err) {
 		return steps.Transient(e)
 	}
