@@ -66,6 +66,13 @@ func (p *DNSProvider) CleanUp(ctx context.Context, fqdn, value string) error {
 	})
 }
 
+// Timeout returns how long a challenge may take to become visible and how
+// often to check: the configured changeTimeout and pollInterval (the shape
+// of lego's challenge.ProviderTimeout).
+func (p *DNSProvider) Timeout() (timeout, interval time.Duration) {
+	return time.Duration(p.b.cfg.ChangeTimeout), time.Duration(p.b.cfg.PollInterval)
+}
+
 func (p *DNSProvider) edit(ctx context.Context, fqdn string, f func([]string) []string) error {
 	if err := p.b.configured(); err != nil {
 		return err

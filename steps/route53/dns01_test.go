@@ -20,6 +20,9 @@ func TestDNSProviderMergesValuesAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := e.b.DNSProvider()
+	if to, iv := p.Timeout(); to != 10*time.Second || iv != 2*time.Millisecond {
+		t.Errorf("Timeout() = %s, %s; want the configured 10s, 2ms", to, iv)
+	}
 	ctx := context.Background()
 	const name = "_acme-challenge.mydomain.com."
 	query := func() []string {
