@@ -1,0 +1,184 @@
+package route53
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+)
+
+// infra is an infra repo: a bare repository and a clone that pushes to it
+// with the real git binary (as in runner/pipeline's tests).
+type infra struct {
+	t    *testing.T
+	bare string
+	work string
+}
+
+func newInfra(t *testing.T) *infra {
+	t.Helper()
+	dir := t.TempDir()
+	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
+	in.git(dir, "init", "-q", "--bare", "-b", "main", in.bare)
+	in.git(dir, "clone", "-q", in.bare, in.work)
+	return in
+}
+
+func (in *infra) git(dir string, args ...string) string {
+	in.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	// Drop inherited GIT_* variables: under `git rebase --exec` or a hook,
+	// GIT_DIR would point these commands at the enclosing repository.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
+		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		in.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// push commits files (path → content; "" deletes) and pushes main.
+func (in *infra) push(msg string, files map[string]string) {
+	in.t.Helper()
+	for p, c := range files {
+		full := filepath.Join(in.work, p)
+		if c == "" {
+			_ = os.Remove(full)
+			continue
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			in.t.Fatal(err)
+		}
+	}
+	in.git(in.work, "add", "-A")
+	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
+	in.git(in.work, "push", "-q", "origin", "HEAD:main")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The reference homelab's public names, pushed as an infra repo, applied by
+// the pipeline, served by the simulator's DNS; a second run changes nothing;
+// a dropped name is deleted, and a foreign record is refused, then adopted.
+func TestPipelineDeploysHomelabDNS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
+	addr, err := e.sim.ListenDNS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := newInfra(t)
+	homelab := readFile(t, "../../examples/homelab/homelab.libsonnet")
+	in.push("homelab dns", map[string]string{
+		"homelab.libsonnet": homelab,
+		"dns.libsonnet":     readFile(t, "../../examples/homelab/dns.libsonnet"),
+		"main.jsonnet": `local r = import 'runner.libsonnet';
+r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
+`,
+	})
+	repo, err := gitstore.Open(in.bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipeline.Runner{Repo: repo, Registry: reg, Exec: steps.ExecOptions{Concurrency: 16, Backoff: 1, MaxBackoff: 1}}
+	ctx := context.Background()
+
+	rep, err := r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cloud, blog, www, apps, *.apps, forum, grafana, sso, git + netdata
+	if rep.Result != pipeline.ResultOK || rep.Changed != 10 {
+		t.Fatalf("first run: %s %v", rep.Summary, rep.Errors)
+	}
+	if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 1 {
+		t.Errorf("first run: %d change batches, want 1", n)
+	}
+	for _, q := range []string{"blog.mydomain.com.", "netdata.mydomain.com.", "myapp.apps.mydomain.com."} {
+		m := new(dns.Msg)
+		m.SetQuestion(q, dns.TypeA)
+		resp, _, err := (&dns.Client{}).Exchange(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "203.0.113.10" {
+			t.Errorf("dig %s: %v", q, resp.Answer)
+		}
+	}
+
+	e.sim.ResetCounters()
+	rep, err = r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("second run: %s %v", rep.Summary, rep.Errors)
+	}
+	c := e.sim.Counters()
+	if c.ByOperation[sim.OpChangeResourceRecordSets] != 0 || c.Total > 3 {
+		t.Errorf("second run made calls %v, want one lookup and one listing", c.ByOperation)
+	}
+
+	// netdata leaves the repo: deleted. A foreign record at "status" blocks
+	// a new resource until it is adopted.
+	e.seed("mydomain.com", sim.RecordSet{Name: "status.mydomain.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}})
+	in.push("drop netdata, add status", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
+		"proxyNames: ['netdata']", "proxyNames: ['status']", 1)})
+	rep, err = r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result == pipeline.ResultOK || !strings.Contains(rep.Errors.Error(), "already exists") {
+		t.Fatalf("foreign record: %s %v", rep.Summary, rep.Errors)
+	}
+	if _, ok := e.records("mydomain.com")["netdata.mydomain.com A"]; !ok {
+		t.Error("a refused run deleted netdata")
+	}
+	in.push("adopt status", map[string]string{"main.jsonnet": `local r = import 'runner.libsonnet';
+local dns = (import 'route53.libsonnet').zone('mydomain.com');
+r.output((import 'dns.libsonnet')((import 'homelab.libsonnet') + {proxyNames: []}) + [dns.a('status', '203.0.113.10', {adopt: true})])
+`})
+	rep, err = r.Run(ctx, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK || rep.Counts["delete"] != 1 || rep.Counts["update"] != 1 {
+		t.Fatalf("adopt run: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	recs := e.records("mydomain.com")
+	if _, ok := recs["netdata.mydomain.com A"]; ok {
+		t.Error("netdata not deleted")
+	}
+	if r := recs["status.mydomain.com A"]; r.Values[0] != "203.0.113.10" || r.TTL != 300 {
+		t.Errorf("status after adopt = %+v", r)
+	}
+}

@@ -1,0 +1,271 @@
+// Package route53 is the DNS backend of gitops-runner: it manages Route 53
+// record sets (kind route53.record) through aws-sdk-go-v2. Observe lists whole
+// zones with pagination, Diff is pure, and Apply gathers the concurrent
+// changes of one zone into few ChangeResourceRecordSets batches and waits for
+// INSYNC. It also offers a DNS-01 provider (DNSProvider) so the ACME backend
+// solves challenges with the same credentials.
+package route53
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Config is the backends.route53 section of the runner configuration.
+type Config struct {
+	// Region signs the requests; default us-east-1 (Route 53 is global).
+	Region string `json:"region,omitempty"`
+	// Endpoint replaces the API endpoint (BaseEndpoint), e.g. the simulator's URL.
+	Endpoint string `json:"endpoint,omitempty"`
+	// AccessKeyID and SecretAccessKey name static credentials (a file or an
+	// environment variable each). Without them, Profile or the standard AWS
+	// chain (environment, shared config and credentials files, SSO, IMDS)
+	// applies.
+	AccessKeyID     *steps.SecretRef `json:"accessKeyId,omitempty"`
+	SecretAccessKey *steps.SecretRef `json:"secretAccessKey,omitempty"`
+	// Profile selects a profile of the shared AWS config files.
+	Profile string `json:"profile,omitempty"`
+	// ChangeTimeout bounds the wait for a change to be INSYNC (default 5m).
+	ChangeTimeout Duration `json:"changeTimeout,omitempty"`
+	// PollInterval is the GetChange polling interval (default 5s).
+	PollInterval Duration `json:"pollInterval,omitempty"`
+	// BatchWindow is how long Apply waits for more changes of the same zone
+	// before it submits a batch (default 20ms).
+	BatchWindow Duration `json:"batchWindow,omitempty"`
+	// BatchSize caps the ResourceRecord elements of one change batch
+	// (default and maximum 1000; an UPSERT counts double).
+	BatchSize int `json:"batchSize,omitempty"`
+	// Zones, when set, are the only hosted zones records may be declared in.
+	Zones []string `json:"zones,omitempty"`
+}
+
+// Duration is a time.Duration written as "10s", "250ms".
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string like \"10s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("want a duration string like \"10s\", got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Defaults of the configuration.
+const (
+	DefaultChangeTimeout = 5 * time.Minute
+	DefaultPollInterval  = 5 * time.Second
+	DefaultBatchWindow   = 20 * time.Millisecond
+	// MaxBatchRecords is Route 53's limit of ResourceRecord elements per
+	// change batch (api-facts §4).
+	MaxBatchRecords = 1000
+	// MaxBatchChars is Route 53's limit of value characters per change batch.
+	MaxBatchChars = 32000
+)
+
+// ErrNotConfigured is returned by Observe and Apply when the runner config
+// has no backends.route53 section.
+var ErrNotConfigured = errors.New("backend route53 is not configured: add backends.route53 to the runner config")
+
+// Backend manages route53.record resources. It is safe for concurrent use.
+type Backend struct {
+	cfg    Config
+	zones  []string // normalized cfg.Zones
+	client *r53.Client
+	red    *steps.Redactor
+
+	mu       sync.Mutex
+	zoneIDs  map[string]string // zone name → bare hosted zone ID, from the last Observe
+	batchers map[string]*batcher
+}
+
+// New builds the backend from the backends.route53 section of the runner
+// config (strict). A nil section gives a backend that decodes specs but
+// refuses to observe or apply (ErrNotConfigured).
+func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
+	return newBackend(raw, red)
+}
+
+// newBackend is New with extra client options (tests tune the SDK retryer).
+func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Options)) (*Backend, error) {
+	b := &Backend{red: red, zoneIDs: map[string]string{}, batchers: map[string]*batcher{}}
+	if raw == nil {
+		return b, nil
+	}
+	if err := steps.DecodeStrict(raw, &b.cfg); err != nil {
+		return nil, err
+	}
+	c := &b.cfg
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.ChangeTimeout == 0 {
+		c.ChangeTimeout = Duration(DefaultChangeTimeout)
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = Duration(DefaultPollInterval)
+	}
+	if c.BatchWindow == 0 {
+		c.BatchWindow = Duration(DefaultBatchWindow)
+	}
+	switch {
+	case c.BatchSize == 0:
+		c.BatchSize = MaxBatchRecords
+	case c.BatchSize < 2 || c.BatchSize > MaxBatchRecords:
+		return nil, steps.Errorf("batchSize", "%d is out of range 2–%d", c.BatchSize, MaxBatchRecords)
+	}
+	for i, z := range c.Zones {
+		n, err := normName(z)
+		if err != nil {
+			return nil, steps.Errorf(fmt.Sprintf("zones[%d]", i), "%v", err)
+		}
+		b.zones = append(b.zones, n)
+	}
+	if (c.AccessKeyID == nil) != (c.SecretAccessKey == nil) {
+		return nil, steps.Errorf("accessKeyId", "give both accessKeyId and secretAccessKey, or neither (then profile or the standard AWS chain applies)")
+	}
+	if c.AccessKeyID != nil && c.Profile != "" {
+		return nil, steps.Errorf("profile", "give either static keys (accessKeyId, secretAccessKey) or a profile, not both")
+	}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region)}
+	if c.AccessKeyID != nil {
+		id, err := c.AccessKeyID.Read(red)
+		if err != nil {
+			return nil, steps.Errorf("accessKeyId", "%v", err)
+		}
+		secret, err := c.SecretAccessKey.Read(red)
+		if err != nil {
+			return nil, steps.Errorf("secretAccessKey", "%v", err)
+		}
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, "")))
+	}
+	if c.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(c.Profile))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %s", red.Redact(err.Error()))
+	}
+	b.client = r53.NewFromConfig(awsCfg, func(o *r53.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+		}
+		for _, f := range optFns {
+			f(o)
+		}
+	})
+	return b, nil
+}
+
+// Name implements steps.Backend.
+func (b *Backend) Name() string { return "route53" }
+
+// Kinds implements steps.Backend.
+func (b *Backend) Kinds() []string { return []string{Kind} }
+
+// Decode implements steps.Backend: a strict decode of a route53.record spec
+// into a normalized Spec.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	if kind != Kind {
+		return nil, fmt.Errorf("backend route53 has no kind %s", kind)
+	}
+	s, err := decodeSpec(raw, b.zones)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (b *Backend) configured() error {
+	if b.client == nil {
+		return ErrNotConfigured
+	}
+	return nil
+}
+
+// key identifies a record set: zone, name and type.
+type key struct{ zone, name, typ string }
+
+func (k key) String() string { return k.name + " " + k.typ }
+
+func specKey(s Spec) key { return key{s.Zone, s.Name, s.Type} }
+
+// wrapAPI wraps an API error with the operation, redacting secrets, and
+// marks throttling, concurrent-change and server errors transient.
+func (b *Backend) wrapAPI(op string, err error) error {
+	text := err.Error()
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		// The code and Route 53's message say it all; the SDK's wrapping
+		// (operation, status, request ID) only adds noise to reports.
+		text = ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	e := &apiError{msg: op + ": " + b.red.Redact(text), err: err}
+	if isRetryable(err) {
+		return steps.Transient(e)
+	}
+	return e
+}
+
+// apiError is an API error with a redacted message; errors.As still reaches
+// the SDK's typed error.
+type apiError struct {
+	msg string
+	err error
+}
+
+func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Unwrap() error { return e.err }
+
+// isRetryable reports whether an API error may pass: throttling,
+// PriorRequestNotComplete (another change of the zone is still PENDING,
+// api-facts §4), server errors, and connection failures.
+func isRetryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded",
+			"InternalFailure", "InternalError", "ServiceUnavailable":
+			return true
+		}
+		var re *smithyhttp.ResponseError
+		return errors.As(err, &re) && re.HTTPStatusCode() >= 500
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429
+	}
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+func lowerTrim(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
