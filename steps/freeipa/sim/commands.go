@@ -224,6 +224,15 @@ func (c *call) render(e *entry, v view) map[string]any {
 		if !v.all && !slices.Contains(k.defaultAttrs, attr) {
 			continue
 		}
+		if dateAttrs[attr] {
+			// ipalib/rpc.py json_encode_binary: datetimes as {"__datetime__": ...}.
+			ds := make([]any, len(vals))
+			for i, x := range vals {
+				ds[i] = map[string]any{"__datetime__": x}
+			}
+			out[attr] = ds
+			continue
+		}
 		if boolAttrs[attr] {
 			bs := make([]bool, len(vals))
 			for i, x := range vals {

@@ -486,6 +486,14 @@ func TestFind(t *testing.T) {
 	if _, ok := first["has_keytab"]; ok {
 		t.Errorf("host_find returned has_keytab (FreeIPA does not): %v", first)
 	}
+	// What does reveal enrolment under all=True: krblastpwdchange, a datetime.
+	second := list[1].(map[string]any)
+	if lp, ok := first["krblastpwdchange"].([]any); !ok || len(lp) != 1 || lp[0].(map[string]any)["__datetime__"] == nil {
+		t.Errorf("enrolled host without krblastpwdchange datetime: %v", first["krblastpwdchange"])
+	}
+	if _, ok := second["krblastpwdchange"]; ok {
+		t.Errorf("host without keytab has krblastpwdchange: %v", second)
+	}
 	if st := s.Stats(); st.Total != 1 || st.ByCommand["host_find"] != 1 || st.Writes != 0 {
 		t.Errorf("stats after one find: %+v", st)
 	}
