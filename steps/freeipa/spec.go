@@ -3,6 +3,7 @@ package freeipa
 import (
 	"encoding/json"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,18 +110,43 @@ type SudoRuleSpec struct {
 	Commands *[]string `json:"commands,omitempty"`
 }
 
+// decodeStrict is steps.DecodeStrict plus exact field names: encoding/json
+// matches names case-insensitively, so "hostgroups" would pass as
+// "hostGroups" and later be written back under another spelling.
+func decodeStrict(raw json.RawMessage, v any) error {
+	if err := steps.DecodeStrict(raw, v); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return nil // not an object: DecodeStrict has judged it
+	}
+	known := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	for k := range keys {
+		if !known[k] {
+			return steps.Errorf(k, "unknown field (names are case-sensitive; check the spelling)")
+		}
+	}
+	return nil
+}
+
 // decodeSpec strictly decodes and validates a spec of kind.
 func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
 	case KindHost:
 		var s HostSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
+		if err := decodeStrict(raw, &s); err != nil {
 			return nil, err
 		}
 		return s, b.checkHost(&s)
 	case KindHostGroup:
 		var s HostGroupSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
+		if err := decodeStrict(raw, &s); err != nil {
 			return nil, err
 		}
 		if err := checkName("name", s.Name); err != nil {
@@ -129,7 +155,7 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 		return s, firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups))
 	case KindService:
 		var s ServiceSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
+		if err := decodeStrict(raw, &s); err != nil {
 			return nil, err
 		}
 		svc, host, ok := strings.Cut(s.Principal, "/")
@@ -142,7 +168,7 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 		return s, b.checkHosts("managedBy", s.ManagedBy)
 	case KindUser:
 		var s UserSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
+		if err := decodeStrict(raw, &s); err != nil {
 			return nil, err
 		}
 		if err := checkName("uid", s.UID); err != nil {
@@ -157,7 +183,7 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 		return s, nil
 	case KindGroup:
 		var s GroupSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
+		if err := decodeStrict(raw, &s); err != nil {
 			return nil, err
 		}
 		if err := checkName("name", s.Name); err != nil {
@@ -166,7 +192,7 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 		return s, firstErr(checkNames("users", s.Users), checkNames("groups", s.Groups))
 	case KindSudoRule:
 		var s SudoRuleSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
+		if err := decodeStrict(raw, &s); err != nil {
 			return nil, err
 		}
 		if s.Name == "" {
