@@ -367,6 +367,12 @@ func TestMembership(t *testing.T) {
 			t.Errorf("%s: %v", m.cmd, res)
 		}
 	}
+	// A category cannot become 'all' while there are members of that kind.
+	c.must(t, "sudorule_add_user", []any{"admins-all"}, map[string]any{"user": "jdoe"})
+	if e := c.fails(t, 4303, "sudorule_mod", []any{"admins-all"}, map[string]any{"usercategory": "all"}); e.Message != "user category cannot be set to 'all' while there are allowed users" {
+		t.Errorf("usercategory all with users: %v", e)
+	}
+	c.must(t, "sudorule_remove_user", []any{"admins-all"}, map[string]any{"user": "jdoe"})
 	if r := c.must(t, "sudorule_show", []any{"admins-all"}, nil)["result"].(map[string]any); len(r) != 3 {
 		// cn, ipaenabledflag, dn and nothing else left
 		t.Errorf("sudorule after removals: %v", r)
