@@ -190,16 +190,11 @@ func (b *Backend) create(ctx context.Context, kd *kindDef, c steps.Change, p ste
 			empty[k] = v // already set by *_add
 		}
 	}
+	if kd.kind == KindSudoRule {
+		empty["enabled"] = true // a new rule is enabled; after() disables it if wanted
+	}
 	if err := b.update(ctx, kd, key, empty, want); err != nil {
 		return stateJSON(st), err
-	}
-	if kd.after != nil && kd.kind == KindSudoRule {
-		// update ran after() with enabled as wanted; a new rule is enabled.
-		if on, _ := want["enabled"].(bool); !on {
-			if err := kd.after(ctx, b, key, map[string]any{"enabled": true}, want); err != nil {
-				return stateJSON(st), err
-			}
-		}
 	}
 	return stateJSON(st), nil
 }

@@ -459,3 +459,38 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestSudoRuleDisabledAndCategories(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil, nil)
+	if err := errors.Join(l.sim.AddHost("a.example.test", true), l.sim.AddUser("bob", "Bob", "B")); err != nil {
+		t.Fatal(err)
+	}
+	p := &progress{}
+	steps3 := []string{
+		`{"name":"ops","enabled":false,"hosts":["a.example.test"],"users":["bob"],"commands":["/usr/bin/systemctl","/usr/bin/journalctl"]}`,
+		// From members to "all": the members go first (FreeIPA refuses a
+		// category 'all' next to members).
+		`{"name":"ops","enabled":true,"allHosts":true,"allUsers":true,"commands":["/usr/bin/journalctl"]}`,
+	}
+	var inv inventory
+	for i, spec := range steps3 {
+		want := []res{{freeipa.KindSudoRule, "ops", spec}}
+		_, next, err := l.converge(want, inv, p)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		inv = next
+		l.sim.ResetCounters()
+		cs, _, err := l.converge(want, inv, p)
+		if err != nil || cs[0].Action != steps.NoOp || l.sim.Stats().Writes != 0 {
+			t.Fatalf("step %d again: %s %v %v", i, actions(cs), cs[0].Fields, err)
+		}
+	}
+	e := l.show("sudorule", "ops")
+	if !reflect.DeepEqual(strs(e["hostcategory"]), []string{"all"}) || !reflect.DeepEqual(strs(e["usercategory"]), []string{"all"}) ||
+		e["memberhost_host"] != nil || e["memberuser_user"] != nil || !reflect.DeepEqual(strs(e["ipaenabledflag"]), []string{"true"}) ||
+		!reflect.DeepEqual(strs(e["memberallowcmd_sudocmd"]), []string{"/usr/bin/journalctl"}) {
+		t.Errorf("rule: %v", e)
+	}
+}

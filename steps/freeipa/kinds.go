@@ -470,6 +470,19 @@ func sudoRuleKind() *kindDef {
 				slices.Sort(c)
 				m["commands"] = slices.Compact(c)
 			}
+			// A category 'all' means no members of that kind: FreeIPA
+			// refuses the category while there are any (sudorule_mod
+			// pre_callback), so they are removed first (update's order).
+			none := []string{}
+			if s.AllHosts {
+				m["hosts"], m["hostGroups"] = none, none
+			}
+			if s.AllUsers {
+				m["users"], m["groups"] = none, none
+			}
+			if s.AllCommands {
+				m["commands"] = none
+			}
 			return m
 		},
 		view: func(sp steps.Spec) map[string]any { return map[string]any{"name": sp.(SudoRuleSpec).Name} },

@@ -21,7 +21,7 @@ const (
 	KindSudoRule  = "freeipa.sudorule"
 )
 
-// Kinds lists the kinds of the backend.
+// allKinds lists the kinds of the backend.
 var allKinds = []string{KindHost, KindHostGroup, KindService, KindUser, KindGroup, KindSudoRule}
 
 // In every spec, an optional field that is absent (null) is not managed:
