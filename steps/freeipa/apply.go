@@ -157,10 +157,23 @@ func (b *Backend) create(ctx context.Context, kd *kindDef, c steps.Change, p ste
 		return nil, errors.New("backends.freeipa.secretDir is not set: it is where the host's one-time enrolment password goes (or set oneTimePassword: false on the host)")
 	}
 	res, err := b.call(ctx, kd.obj+"_add", []any{key}, opts)
-	if err != nil {
-		if isCode(err, DuplicateEntry) {
-			return nil, fmt.Errorf("%w (it appeared after the runner looked; the next run adopts it only with adopt: true)", err)
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Code == int(DuplicateEntry) && ae.Resent:
+		// Our first *_add was carried out but its answer was lost: the
+		// object is ours. A host's one-time password is in that lost
+		// answer, so issue a new one (allowed: it is not enrolled yet).
+		p.Printf("%s: the answer to %s_add was lost and the retry found the object: continuing with it", key, kd.obj)
+		res = nil
+		if random {
+			res, err = b.call(ctx, "host_mod", []any{key}, map[string]any{"random": true})
+			if err != nil {
+				return nil, fmt.Errorf("reissue the one-time password after a lost answer: %w", err)
+			}
 		}
+	case isCode(err, DuplicateEntry):
+		return nil, fmt.Errorf("%w (it appeared after the runner looked; the next run adopts it only with adopt: true)", err)
+	case err != nil:
 		return nil, err
 	}
 	var st State

@@ -1,15 +1,20 @@
 package freeipa_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
@@ -492,5 +497,61 @@ func TestSudoRuleDisabledAndCategories(t *testing.T) {
 		e["memberhost_host"] != nil || e["memberuser_user"] != nil || !reflect.DeepEqual(strs(e["ipaenabledflag"]), []string{"true"}) ||
 		!reflect.DeepEqual(strs(e["memberallowcmd_sudocmd"]), []string{"/usr/bin/journalctl"}) {
 		t.Errorf("rule: %v", e)
+	}
+}
+
+// lossy forwards requests but loses the answer to the first one whose body
+// contains drop: the server carried it out, the client sees a broken
+// connection.
+type lossy struct {
+	next    http.RoundTripper
+	drop    string
+	dropped atomic.Bool
+}
+
+func (l *lossy) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := l.next.RoundTrip(r)
+	if err == nil && bytes.Contains(body, []byte(l.drop)) && l.dropped.CompareAndSwap(false, true) {
+		_ = resp.Body.Close()
+		return nil, io.ErrUnexpectedEOF
+	}
+	return resp, err
+}
+
+func TestCreateAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil, nil)
+	tr := &lossy{next: l.ts.Client().Transport, drop: `"host_add"`}
+	cl, err := freeipa.NewClient(freeipa.ClientOptions{URL: l.ts.URL, User: "admin", Password: adminPassword,
+		Transport: tr, RetryWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.b = freeipa.NewWithClient(freeipa.Config{SecretDir: l.secretDir}, cl)
+	p := &progress{}
+	want := []res{{freeipa.KindHost, "lost.example.test", `{"fqdn":"lost.example.test","force":true,"description":"d"}`}}
+	cs, inv, err := l.converge(want, nil, p)
+	if err != nil || cs[0].Action != steps.Create || !tr.dropped.Load() {
+		t.Fatalf("create with a lost answer: %v (dropped %v)", err, tr.dropped.Load())
+	}
+	if !strings.Contains(p.text(), "was lost") {
+		t.Errorf("progress: %q", p.text())
+	}
+	otp, err := os.ReadFile(filepath.Join(l.secretDir, "lost.example.test.otp"))
+	if err != nil || len(strings.TrimSpace(string(otp))) < 8 {
+		t.Errorf("otp after reissue: %q %v", otp, err)
+	}
+	if st := l.sim.Stats(); st.ByCommand["host_add"] != 2 || st.ByCommand["host_mod"] != 1 {
+		t.Errorf("calls: %v", st.ByCommand)
+	}
+	cs, _, err = l.converge(want, inv, p)
+	if err != nil || cs[0].Action != steps.NoOp {
+		t.Errorf("then: %s %v", actions(cs), err)
 	}
 }

@@ -236,6 +236,7 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	var env envelope
+	resent := false
 	for relogged := false; ; relogged = true {
 		c.mu.Lock()
 		gen, fresh := c.session, c.session == 0
@@ -246,7 +247,8 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 			}
 			continue
 		}
-		status, err := c.post(ctx, body, &env)
+		status, again, err := c.post(ctx, body, &env)
+		resent = resent || again
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method, err)
 		}
@@ -266,16 +268,17 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 		if e.Code == 901 {
 			return nil, newVersionError(c.apiVersion, e)
 		}
-		return nil, &APIError{Method: method, Code: e.Code, Name: e.Name, Message: e.Message}
+		return nil, &APIError{Method: method, Code: e.Code, Name: e.Name, Message: e.Message, Resent: resent}
 	}
 	return env.Result, nil
 }
 
 // post sends one JSON-RPC request, retrying transport failures. It returns
 // the HTTP status (200 and 401 are answers; the rest are errors).
-func (c *Client) post(ctx context.Context, body []byte, env *envelope) (int, error) {
-	status := 0
-	err := c.retry(ctx, func() error {
+func (c *Client) post(ctx context.Context, body []byte, env *envelope) (status int, resent bool, err error) {
+	tries := 0
+	err = c.retry(ctx, func() error {
+		tries++
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/ipa/session/json", bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -309,7 +312,7 @@ func (c *Client) post(ctx context.Context, body []byte, env *envelope) (int, err
 		}
 		return nil
 	})
-	return status, err
+	return status, tries > 1, err
 }
 
 // transportError is a failure before a complete answer arrived.

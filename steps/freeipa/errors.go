@@ -45,6 +45,10 @@ type APIError struct {
 	Code    int
 	Name    string
 	Message string
+	// Resent: the request was sent again after a transport failure, so an
+	// earlier copy may have been carried out (a DuplicateEntry from *_add
+	// may then be our own object).
+	Resent bool
 }
 
 func (e *APIError) Error() string {
