@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/policy"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -59,6 +60,25 @@ func (in *infra) push(msg string, files map[string]string) {
 	in.git(in.work, "add", "-A")
 	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
 	in.git(in.work, "push", "-q", "origin", "HEAD:main")
+}
+
+// builtins adapts the built-in policies to the pipeline (the runner's own
+// adapter lives in package main).
+type builtins struct{ set *policy.Set }
+
+func (b builtins) Check(ctx context.Context, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+	res, err := b.set.Eval(ctx, in)
+	if err != nil {
+		return pipeline.PolicyResult{}, err
+	}
+	var out pipeline.PolicyResult
+	for _, f := range res.Deny {
+		out.Deny = append(out.Deny, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
+	}
+	for _, f := range res.Warn {
+		out.Warn = append(out.Warn, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
+	}
+	return out, nil
 }
 
 func readExample(t *testing.T, name string) string {
@@ -153,17 +173,37 @@ func TestPipelineHomelab(t *testing.T) {
 		t.Errorf("second run: %d calls %v", st.Total, st.ByCommand)
 	}
 
-	// nextcloud enrols, then leaves the repo: the delete is refused.
+	// nextcloud enrols, then leaves the repo: the built-in policy denies
+	// the plan; without policies, Apply refuses.
 	if err := l.sim.Enroll("nextcloud.hetzner.int.mydomain"); err != nil {
 		t.Fatal(err)
 	}
 	in.push("drop nextcloud", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
 		"{ name: 'nextcloud',", "// { name: 'nextcloud',", 1)})
+	set, err := policy.Compile(c, nil, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Policy = builtins{set}
+	rep, err = r.Run(c, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultDenied || len(rep.Policy.Deny) != 1 ||
+		!strings.Contains(rep.Policy.Deny[0].Message, "freeipa.host/nextcloud.hetzner.int.mydomain would be deleted, but the host is enrolled") {
+		t.Fatalf("policy: %s %+v", rep.Summary, rep.Policy)
+	}
+	r.Policy = nil
 	rep, err = r.Run(c, pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Result != pipeline.ResultFailed || l.show("host", "nextcloud.hetzner.int.mydomain") == nil {
 		t.Fatalf("dropping an enrolled host: %s %v", rep.Summary, rep.Errors)
+	}
+	// The non-enrolled services and memberships of nextcloud went: its
+	// HTTP service was deleted (it was owned), the host stays.
+	if l.show("service", "HTTP/nextcloud.hetzner.int.mydomain") != nil {
+		t.Error("the HTTP service of nextcloud was not deleted")
 	}
 }
