@@ -193,6 +193,10 @@ var benignMemberReasons = map[string]bool{
 func (b *Backend) members(ctx context.Context, cmd, key, opt string, names []string) error {
 	res, err := b.call(ctx, cmd, []any{key}, map[string]any{opt: names})
 	if err != nil {
+		if isCode(err, NotFound) {
+			// Declared in the same push but not created yet: ordering.
+			return fmt.Errorf("%w (if it is declared in this push, make this resource depend on it: the lib adds dependsOn when given the resource instead of its name)", err)
+		}
 		return err
 	}
 	var a memberAnswer
