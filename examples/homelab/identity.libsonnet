@@ -27,6 +27,8 @@ function(h, guestOf=null)
     // resolvability check (api-facts §3: host_add without force or
     // ip_address requires the name to resolve).
     force: true,
+    // The Ansible playbooks enrolled the existing guests: take them over.
+    adopt: true,
     hostGroups: [if g.type == 'vm' then groups.vms else groups.containers]
                 + (if g.public != [] then [groups.webservers] else []),
   } + (if guestOf != null then { dependsOn: [guestOf(g)] } else {}));
@@ -34,7 +36,7 @@ function(h, guestOf=null)
   std.objectValues(groups)
   + [hosts[g.name] for g in guests]
   // force: service_add checks that the host name resolves, too.
-  + [ipa.service('HTTP', hosts[g.name], { force: true }) for g in guests if g.public != []]
+  + [ipa.service('HTTP', hosts[g.name], { force: true, adopt: true }) for g in guests if g.public != []]
   + [
     ipa.sudorule('admins', {
       description: 'Members of admins may run any command on any host',
