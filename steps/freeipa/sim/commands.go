@@ -224,6 +224,15 @@ func (c *call) render(e *entry, v view) map[string]any {
 		if !v.all && !slices.Contains(k.defaultAttrs, attr) {
 			continue
 		}
+		if dateAttrs[attr] {
+			// ipalib/rpc.py json_encode_binary: datetimes as {"__datetime__": ...}.
+			ds := make([]any, len(vals))
+			for i, x := range vals {
+				ds[i] = map[string]any{"__datetime__": x}
+			}
+			out[attr] = ds
+			continue
+		}
 		if boolAttrs[attr] {
 			bs := make([]bool, len(vals))
 			for i, x := range vals {
@@ -758,6 +767,11 @@ func (c *call) mod(k *kindDef) (map[string]any, *Error) {
 	if err := c.applyAttrEdits(k, n.Attrs); err != nil {
 		return nil, err
 	}
+	if k.name == "sudorule" {
+		if err := sudoCategoryCheck(c, e); err != nil {
+			return nil, err
+		}
+	}
 	var random string
 	if (k.name == "host" || k.name == "user") && (c.flag("random") || c.str("userpassword") != "") {
 		// host_mod.pre_callback: no OTP on an enrolled host.
@@ -954,4 +968,28 @@ func (c *call) enable(on bool) (map[string]any, *Error) {
 	}
 	e.Attrs["ipaenabledflag"] = []string{v}
 	return map[string]any{"result": true}, nil
+}
+
+// sudoCategoryCheck is sudorule_mod.pre_callback (ipaserver/plugins/
+// sudorule.py): a category cannot become 'all' while the rule has members
+// of that kind.
+func sudoCategoryCheck(c *call, e *entry) *Error {
+	for _, ci := range []struct {
+		cat, typ, objects string
+		attrs             []string
+	}{
+		{"usercategory", "user", "users", []string{"memberuser", "externaluser"}},
+		{"hostcategory", "host", "hosts", []string{"memberhost", "externalhost", "hostmask"}},
+		{"cmdcategory", "command", "commands", []string{"memberallowcmd"}},
+	} {
+		if !strings.EqualFold(c.str(ci.cat), "all") {
+			continue
+		}
+		for _, a := range ci.attrs {
+			if len(e.Attrs[a]) > 0 {
+				return errMutuallyExclusive(fmt.Sprintf("%s category cannot be set to 'all' while there are allowed %s", ci.typ, ci.objects))
+			}
+		}
+	}
+	return nil
 }

@@ -132,6 +132,11 @@ func (s *Server) Enroll(fqdn string) error {
 	}
 	delete(e.Attrs, "userpassword")
 	e.Attrs["krbprincipalkey"] = []string{"simulated"}
+	// ipa-pwd-extop sets krbLastPwdChange when it stores a host's keys
+	// (ipa_pwd_extop.c set_krbLastPwdChange; prepost.c: "krbLastPwdChange is
+	// used to tell whether we have a valid keytab"). Readable by all
+	// (host.py "System: Read Hosts"), so host_find all=True returns it.
+	e.Attrs["krblastpwdchange"] = []string{s.opts.Now().UTC().Format("20060102150405Z")}
 	p := "host/" + fqdn + "@" + s.opts.Realm
 	if len(e.Attrs["krbprincipalname"]) == 0 {
 		e.Attrs["krbprincipalname"] = []string{p}

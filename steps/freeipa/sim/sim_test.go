@@ -367,6 +367,12 @@ func TestMembership(t *testing.T) {
 			t.Errorf("%s: %v", m.cmd, res)
 		}
 	}
+	// A category cannot become 'all' while there are members of that kind.
+	c.must(t, "sudorule_add_user", []any{"admins-all"}, map[string]any{"user": "jdoe"})
+	if e := c.fails(t, 4303, "sudorule_mod", []any{"admins-all"}, map[string]any{"usercategory": "all"}); e.Message != "user category cannot be set to 'all' while there are allowed users" {
+		t.Errorf("usercategory all with users: %v", e)
+	}
+	c.must(t, "sudorule_remove_user", []any{"admins-all"}, map[string]any{"user": "jdoe"})
 	if r := c.must(t, "sudorule_show", []any{"admins-all"}, nil)["result"].(map[string]any); len(r) != 3 {
 		// cn, ipaenabledflag, dn and nothing else left
 		t.Errorf("sudorule after removals: %v", r)
@@ -485,6 +491,14 @@ func TestFind(t *testing.T) {
 	}
 	if _, ok := first["has_keytab"]; ok {
 		t.Errorf("host_find returned has_keytab (FreeIPA does not): %v", first)
+	}
+	// What does reveal enrolment under all=True: krblastpwdchange, a datetime.
+	second := list[1].(map[string]any)
+	if lp, ok := first["krblastpwdchange"].([]any); !ok || len(lp) != 1 || lp[0].(map[string]any)["__datetime__"] == nil {
+		t.Errorf("enrolled host without krblastpwdchange datetime: %v", first["krblastpwdchange"])
+	}
+	if _, ok := second["krblastpwdchange"]; ok {
+		t.Errorf("host without keytab has krblastpwdchange: %v", second)
 	}
 	if st := s.Stats(); st.Total != 1 || st.ByCommand["host_find"] != 1 || st.Writes != 0 {
 		t.Errorf("stats after one find: %+v", st)

@@ -30,6 +30,10 @@ type kindDef struct {
 // attributes that are simulator bookkeeping or never readable over the API.
 var hiddenAttrs = map[string]bool{"userpassword": true, "krbprincipalkey": true}
 
+// dateAttrs have LDAP Generalized Time syntax, which the JSON API encodes as
+// {"__datetime__": "YYYYmmddHHMMSSZ"}.
+var dateAttrs = map[string]bool{"krblastpwdchange": true}
+
 // boolAttrs have LDAP Boolean syntax, which ipaldap returns as JSON booleans.
 var boolAttrs = map[string]bool{"ipaenabledflag": true, "nsaccountlock": true}
 

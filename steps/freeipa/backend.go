@@ -1,0 +1,130 @@
+// Package freeipa is the FreeIPA backend: hosts, host groups, services,
+// users, groups and sudo rules, through FreeIPA's JSON-RPC API with our own
+// small client. Observe reads each kind with one *_find; Diff compares
+// attributes and memberships; Apply runs *_add/_mod/_del and the member
+// commands, and writes enrolment one-time passwords to the secret directory.
+package freeipa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Config is the backends.freeipa section of the runner configuration.
+type Config struct {
+	// URL of the server, e.g. https://ipa.example.test.
+	URL string `json:"url"`
+	// User logs in with Password (a file or environment variable).
+	User     string          `json:"user"`
+	Password steps.SecretRef `json:"password"`
+	// CAFile is the IPA CA certificate (PEM), e.g. /etc/ipa/ca.crt.
+	CAFile string `json:"caFile,omitempty"`
+	// InsecureSkipVerify turns off certificate checks; warned about on every run.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// APIVersion is sent with every call (default DefaultAPIVersion).
+	APIVersion string `json:"apiVersion,omitempty"`
+	// SecretDir is where host enrolment one-time passwords are written
+	// (<secretDir>/<fqdn>.otp, mode 0600).
+	SecretDir string `json:"secretDir,omitempty"`
+	// Parallelism bounds concurrent calls of one Observe (default 4).
+	Parallelism int `json:"parallelism,omitempty"`
+	// Domains, when set, are the DNS domains host names must be in.
+	Domains []string `json:"domains,omitempty"`
+}
+
+// Backend is the FreeIPA backend.
+type Backend struct {
+	cfg    Config
+	client *Client // nil when not configured
+	// Warnf receives warnings (default: the standard logger).
+	Warnf func(format string, args ...any)
+}
+
+// ErrNotConfigured is returned by Observe and Apply when the runner config
+// has no backends.freeipa section.
+var ErrNotConfigured = errors.New("backend freeipa is not configured: add backends.freeipa to the runner config")
+
+// New builds the backend from the backends.freeipa config section (strict;
+// nil or empty = not configured: Decode works, Observe and Apply fail). The
+// password is read now and registered with red, so it is redacted everywhere.
+func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
+	b := &Backend{Warnf: log.Printf}
+	if len(raw) == 0 || string(raw) == "null" {
+		return b, nil
+	}
+	if err := steps.DecodeStrict(raw, &b.cfg); err != nil {
+		return nil, fmt.Errorf("backends.freeipa: %w", err)
+	}
+	c := b.cfg
+	switch {
+	case c.URL == "":
+		return nil, errors.New("backends.freeipa.url is required, e.g. https://ipa.example.test")
+	case c.User == "":
+		return nil, errors.New("backends.freeipa.user is required")
+	case c.Parallelism < 0:
+		return nil, errors.New("backends.freeipa.parallelism must be positive")
+	}
+	pw, err := c.Password.Read(red)
+	if err != nil {
+		return nil, fmt.Errorf("backends.freeipa.password: %w", err)
+	}
+	cl, err := NewClient(ClientOptions{URL: c.URL, User: c.User, Password: pw, APIVersion: c.APIVersion,
+		CAFile: c.CAFile, InsecureSkipVerify: c.InsecureSkipVerify})
+	if err != nil {
+		return nil, fmt.Errorf("backends.freeipa: %w", err)
+	}
+	b.client = cl
+	return b, nil
+}
+
+// NewWithClient builds a configured backend around an existing client
+// (tests, runner lab).
+func NewWithClient(cfg Config, cl *Client) *Backend {
+	return &Backend{cfg: cfg, client: cl, Warnf: log.Printf}
+}
+
+// Client returns the backend's client (nil when not configured).
+func (b *Backend) Client() *Client { return b.client }
+
+// Name implements steps.Backend.
+func (b *Backend) Name() string { return "freeipa" }
+
+// Kinds implements steps.Backend.
+func (b *Backend) Kinds() []string { return append([]string(nil), allKinds...) }
+
+// Decode implements steps.Backend.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return b.decodeSpec(kind, raw)
+}
+
+func (b *Backend) parallelism() int {
+	if b.cfg.Parallelism > 0 {
+		return b.cfg.Parallelism
+	}
+	return 4
+}
+
+// ready fails when the backend is not configured; warn (once per run, from
+// Observe) repeats the insecureSkipVerify warning.
+func (b *Backend) ready(warn bool) error {
+	if b.client == nil {
+		return ErrNotConfigured
+	}
+	if warn && b.cfg.InsecureSkipVerify {
+		b.Warnf("freeipa: insecureSkipVerify is set: the certificate of %s is not checked; set caFile instead", b.cfg.URL)
+	}
+	return nil
+}
+
+// call runs one command with a bounded time.
+func (b *Backend) call(ctx context.Context, method string, args []any, opts map[string]any) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return b.client.Call(ctx, method, args, opts)
+}

@@ -1,0 +1,213 @@
+package freeipa_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/policy"
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
+)
+
+// infra is an infra repo: a bare repository and a clone that pushes to it
+// with the real git binary (as runner/pipeline's tests do).
+type infra struct {
+	t    *testing.T
+	bare string
+	work string
+}
+
+func newInfra(t *testing.T) *infra {
+	t.Helper()
+	dir := t.TempDir()
+	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
+	in.git(dir, "init", "-q", "--bare", "-b", "main", in.bare)
+	in.git(dir, "clone", "-q", in.bare, in.work)
+	return in
+}
+
+func (in *infra) git(dir string, args ...string) string {
+	in.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
+		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		in.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (in *infra) push(msg string, files map[string]string) {
+	in.t.Helper()
+	for p, c := range files {
+		full := filepath.Join(in.work, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			in.t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			in.t.Fatal(err)
+		}
+	}
+	in.git(in.work, "add", "-A")
+	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
+	in.git(in.work, "push", "-q", "origin", "HEAD:main")
+}
+
+// builtins adapts the built-in policies to the pipeline (the runner's own
+// adapter lives in package main).
+type builtins struct{ set *policy.Set }
+
+func (b builtins) Check(ctx context.Context, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+	res, err := b.set.Eval(ctx, in)
+	if err != nil {
+		return pipeline.PolicyResult{}, err
+	}
+	var out pipeline.PolicyResult
+	for _, f := range res.Deny {
+		out.Deny = append(out.Deny, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
+	}
+	for _, f := range res.Warn {
+		out.Warn = append(out.Warn, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
+	}
+	return out, nil
+}
+
+func readExample(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "homelab", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const identityMain = `local r = import 'runner.libsonnet';
+local h = import 'homelab.libsonnet';
+local identity = import 'identity.libsonnet';
+r.output(identity(h))
+`
+
+// TestPipelineHomelab runs the homelab's identity resources through the
+// real pipeline (git, Jsonnet, lib/, inventory) against the simulator
+// seeded as the reference homelab's FreeIPA: the first run creates the
+// hosts, the second writes nothing, and removing an enrolled host fails.
+func TestPipelineHomelab(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, func(o *sim.Options) {
+		*o = sim.HomelabOptions(adminPassword)
+		o.Host = "127.0.0.1"
+	}, func(c map[string]any) { c["domains"] = []string{sim.HomelabDomain} })
+	if err := l.sim.SeedHomelab(); err != nil {
+		t.Fatal(err)
+	}
+	// grafana was enrolled by an Ansible playbook before the runner.
+	if err := l.sim.AddHost("grafana.hetzner.int.mydomain", true); err != nil {
+		t.Fatal(err)
+	}
+	in := newInfra(t)
+	homelab := readExample(t, "homelab.libsonnet")
+	in.push("identity", map[string]string{"main.jsonnet": identityMain, "homelab.libsonnet": homelab,
+		"identity.libsonnet": readExample(t, "identity.libsonnet")})
+	repo, err := gitstore.Open(in.bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := steps.NewRegistry(l.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipeline.Runner{Repo: repo, Registry: reg, Exec: steps.ExecOptions{Backoff: 1, MaxBackoff: 1}}
+	c := context.Background()
+
+	l.sim.ResetCounters()
+	rep, err := r.Run(c, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 11 guests (the IPA replica is not declared; grafana is adopted), 3
+	// host groups, 7 HTTP services, 1 sudo rule.
+	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 21 || rep.Counts["update"] != 1 {
+		t.Fatalf("first run: %s %v %v %+v", rep.Summary, rep.Counts, rep.Errors, rep.Steps)
+	}
+	first := l.sim.Stats()
+	if first.ByCommand["host_add"] != 10 || first.ByCommand["service_add"] != 7 || first.ByCommand["sudorule_add"] != 1 {
+		t.Errorf("first run calls: %v", first.ByCommand)
+	}
+	e := l.show("host", "nextcloud.hetzner.int.mydomain")
+	if !strings.Contains(strings.Join(strs(e["memberof_hostgroup"]), ","), "webservers") || e["has_password"] != true {
+		t.Errorf("nextcloud: %v", e)
+	}
+	otpPath := filepath.Join(l.secretDir, "twitterbot.hetzner.int.mydomain.otp")
+	otp, err := os.ReadFile(otpPath)
+	if err != nil || len(strings.TrimSpace(string(otp))) < 8 {
+		t.Fatalf("otp: %q %v", otp, err)
+	}
+	logged := false
+	for _, s := range rep.Steps {
+		text := strings.Join(s.Log, "\n")
+		if strings.Contains(text, strings.TrimSpace(string(otp))) {
+			t.Errorf("step log shows a password: %v", s.Log)
+		}
+		logged = logged || (s.ID == "freeipa.host/twitterbot.hetzner.int.mydomain" && strings.Contains(text, otpPath))
+	}
+	if !logged {
+		t.Errorf("no step log names %s", otpPath)
+	}
+
+	// Second run: nothing to do, no write call, few reads.
+	l.sim.ResetCounters()
+	rep, err = r.Run(c, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := l.sim.Stats()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 || st.Writes != 0 {
+		t.Fatalf("second run: %s, %d writes %v", rep.Summary, st.Writes, st.ByCommand)
+	}
+	if st.Total > 7 {
+		t.Errorf("second run: %d calls %v", st.Total, st.ByCommand)
+	}
+
+	// nextcloud enrols, then leaves the repo: the built-in policy denies
+	// the plan; without policies, Apply refuses.
+	if err := l.sim.Enroll("nextcloud.hetzner.int.mydomain"); err != nil {
+		t.Fatal(err)
+	}
+	in.push("drop nextcloud", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
+		"{ name: 'nextcloud',", "// { name: 'nextcloud',", 1)})
+	set, err := policy.Compile(c, nil, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Policy = builtins{set}
+	rep, err = r.Run(c, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultDenied || len(rep.Policy.Deny) != 1 ||
+		!strings.Contains(rep.Policy.Deny[0].Message, "freeipa.host/nextcloud.hetzner.int.mydomain would be deleted, but the host is enrolled") {
+		t.Fatalf("policy: %s %+v", rep.Summary, rep.Policy)
+	}
+	r.Policy = nil
+	rep, err = r.Run(c, pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultFailed || l.show("host", "nextcloud.hetzner.int.mydomain") == nil {
+		t.Fatalf("dropping an enrolled host: %s %v", rep.Summary, rep.Errors)
+	}
+	// The non-enrolled services and memberships of nextcloud went: its
+	// HTTP service was deleted (it was owned), the host stays.
+	if l.show("service", "HTTP/nextcloud.hetzner.int.mydomain") != nil {
+		t.Error("the HTTP service of nextcloud was not deleted")
+	}
+}

@@ -1,0 +1,319 @@
+package freeipa
+
+import (
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// The kinds of the backend.
+const (
+	KindHost      = "freeipa.host"
+	KindHostGroup = "freeipa.hostgroup"
+	KindService   = "freeipa.service"
+	KindUser      = "freeipa.user"
+	KindGroup     = "freeipa.group"
+	KindSudoRule  = "freeipa.sudorule"
+)
+
+// allKinds lists the kinds of the backend.
+var allKinds = []string{KindHost, KindHostGroup, KindService, KindUser, KindGroup, KindSudoRule}
+
+// In every spec, an optional field that is absent (null) is not managed:
+// the runner leaves the live value alone. An empty string or list is
+// managed and clears the value.
+
+// HostSpec is a freeipa.host: a machine that can enrol with
+// ipa-client-install.
+type HostSpec struct {
+	FQDN        string  `json:"fqdn"`
+	Description *string `json:"description,omitempty"`
+	Locality    *string `json:"locality,omitempty"` // l
+	Location    *string `json:"location,omitempty"` // nshostlocation
+	// IPAddress is passed to host_add (IPA DNS adds A/PTR records); create only.
+	IPAddress string `json:"ipAddress,omitempty"`
+	// Force creates the host even if its name does not resolve (DNS not
+	// served by FreeIPA); create only.
+	Force bool `json:"force,omitempty"`
+	// HostGroups are the host groups the host is a direct member of.
+	HostGroups *[]string `json:"hostGroups,omitempty"`
+	// ManagedBy are other hosts allowed to manage this one.
+	ManagedBy *[]string `json:"managedBy,omitempty"`
+	// OneTimePassword: on create, ask FreeIPA for a random enrolment
+	// password and write it to the secret directory (default true).
+	OneTimePassword *bool `json:"oneTimePassword,omitempty"`
+	// DeleteEnrolled allows deleting the host although it is enrolled
+	// (has a keytab). It must be pushed before the host is removed.
+	DeleteEnrolled bool `json:"deleteEnrolled,omitempty"`
+}
+
+// HostGroupSpec is a freeipa.hostgroup.
+type HostGroupSpec struct {
+	Name        string    `json:"name"`
+	Description *string   `json:"description,omitempty"`
+	Hosts       *[]string `json:"hosts,omitempty"`      // member hosts
+	HostGroups  *[]string `json:"hostGroups,omitempty"` // member host groups
+}
+
+// ServiceSpec is a freeipa.service, e.g. HTTP/nextcloud.example.test.
+type ServiceSpec struct {
+	// Principal is SERVICE/HOST, without the realm.
+	Principal string `json:"principal"`
+	// ManagedBy are further hosts allowed to manage the service (and fetch
+	// its keytab); the service's own host always is.
+	ManagedBy *[]string `json:"managedBy,omitempty"`
+	// Force creates the service even if its host name does not resolve;
+	// create only.
+	Force bool `json:"force,omitempty"`
+}
+
+// UserSpec is a freeipa.user. Passwords are never managed.
+type UserSpec struct {
+	UID        string    `json:"uid"`
+	FirstName  string    `json:"firstName"`
+	LastName   string    `json:"lastName"`
+	Email      *[]string `json:"email,omitempty"`
+	LoginShell *string   `json:"loginShell,omitempty"`
+	Title      *string   `json:"title,omitempty"`
+}
+
+// GroupSpec is a freeipa.group (a user group).
+type GroupSpec struct {
+	Name        string    `json:"name"`
+	Description *string   `json:"description,omitempty"`
+	Users       *[]string `json:"users,omitempty"`
+	Groups      *[]string `json:"groups,omitempty"`
+	// NonPosix creates a group without a GID; create only.
+	NonPosix bool `json:"nonPosix,omitempty"`
+}
+
+// SudoRuleSpec is a freeipa.sudorule: who may run what where.
+type SudoRuleSpec struct {
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+	// Enabled defaults to true.
+	Enabled     *bool     `json:"enabled,omitempty"`
+	AllHosts    bool      `json:"allHosts,omitempty"` // hostcategory=all
+	Hosts       *[]string `json:"hosts,omitempty"`
+	HostGroups  *[]string `json:"hostGroups,omitempty"`
+	AllUsers    bool      `json:"allUsers,omitempty"` // usercategory=all
+	Users       *[]string `json:"users,omitempty"`
+	Groups      *[]string `json:"groups,omitempty"`
+	AllCommands bool      `json:"allCommands,omitempty"` // cmdcategory=all
+	// Commands are allowed commands (full paths); sudo command entries are
+	// created for them when missing.
+	Commands *[]string `json:"commands,omitempty"`
+}
+
+// decodeStrict is steps.DecodeStrict plus exact field names: encoding/json
+// matches names case-insensitively, so "hostgroups" would pass as
+// "hostGroups" and later be written back under another spelling.
+func decodeStrict(raw json.RawMessage, v any) error {
+	if err := steps.DecodeStrict(raw, v); err != nil {
+		return err
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return nil // not an object: DecodeStrict has judged it
+	}
+	known := map[string]bool{}
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	for k := range keys {
+		if !known[k] {
+			return steps.Errorf(k, "unknown field (names are case-sensitive; check the spelling)")
+		}
+	}
+	return nil
+}
+
+// decodeSpec strictly decodes and validates a spec of kind.
+func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
+	switch kind {
+	case KindHost:
+		var s HostSpec
+		if err := decodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		return s, b.checkHost(&s)
+	case KindHostGroup:
+		var s HostGroupSpec
+		if err := decodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		if err := checkName("name", s.Name); err != nil {
+			return nil, err
+		}
+		return s, firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups))
+	case KindService:
+		var s ServiceSpec
+		if err := decodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		svc, host, ok := strings.Cut(s.Principal, "/")
+		if !ok || svc == "" || host == "" || strings.Contains(s.Principal, "@") {
+			return nil, steps.Errorf("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
+		}
+		if err := b.checkFQDN("principal", host); err != nil {
+			return nil, err
+		}
+		return s, b.checkHosts("managedBy", s.ManagedBy)
+	case KindUser:
+		var s UserSpec
+		if err := decodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		if err := checkName("uid", s.UID); err != nil {
+			return nil, err
+		}
+		if s.FirstName == "" {
+			return nil, steps.Errorf("firstName", "is required")
+		}
+		if s.LastName == "" {
+			return nil, steps.Errorf("lastName", "is required")
+		}
+		return s, nil
+	case KindGroup:
+		var s GroupSpec
+		if err := decodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		if err := checkName("name", s.Name); err != nil {
+			return nil, err
+		}
+		return s, firstErr(checkNames("users", s.Users), checkNames("groups", s.Groups))
+	case KindSudoRule:
+		var s SudoRuleSpec
+		if err := decodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		if s.Name == "" {
+			return nil, steps.Errorf("name", "is required")
+		}
+		switch {
+		case s.AllHosts && (len(deref(s.Hosts)) > 0 || len(deref(s.HostGroups)) > 0):
+			return nil, steps.Errorf("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
+		case s.AllUsers && (len(deref(s.Users)) > 0 || len(deref(s.Groups)) > 0):
+			return nil, steps.Errorf("allUsers", "cannot be combined with users or groups")
+		case s.AllCommands && len(deref(s.Commands)) > 0:
+			return nil, steps.Errorf("allCommands", "cannot be combined with commands")
+		}
+		for i, c := range deref(s.Commands) {
+			if !strings.HasPrefix(c, "/") {
+				return nil, steps.Errorf("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
+			}
+		}
+		return s, firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups),
+			checkNames("users", s.Users), checkNames("groups", s.Groups))
+	}
+	return nil, steps.Errorf("", "kind %s is not a FreeIPA kind (%s)", kind, strings.Join(allKinds, ", "))
+}
+
+func (b *Backend) checkHost(s *HostSpec) error {
+	if err := b.checkFQDN("fqdn", s.FQDN); err != nil {
+		return err
+	}
+	if s.IPAddress != "" {
+		if _, err := netip.ParseAddr(s.IPAddress); err != nil {
+			return steps.Errorf("ipAddress", "%q is not an IP address", s.IPAddress)
+		}
+	}
+	return firstErr(checkNames("hostGroups", s.HostGroups), b.checkHosts("managedBy", s.ManagedBy))
+}
+
+// checkFQDN checks a host name as ipalib.util.validate_hostname does, and
+// against the config's domains when it names any.
+func (b *Backend) checkFQDN(field, h string) error {
+	if h == "" {
+		return steps.Errorf(field, "is required")
+	}
+	if h != strings.ToLower(h) || strings.HasSuffix(h, ".") {
+		return steps.Errorf(field, "write the host name in lower case without a trailing dot, got %q", h)
+	}
+	if !strings.Contains(h, ".") {
+		return steps.Errorf(field, "%q is not fully qualified: want a name such as %s.example.test", h, h)
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
+			strings.IndexFunc(l, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' }) >= 0 {
+			return steps.Errorf(field, "%q is not a valid host name (letters, digits and -, labels not starting or ending with -)", h)
+		}
+	}
+	if len(b.cfg.Domains) > 0 {
+		for _, d := range b.cfg.Domains {
+			if strings.HasSuffix(h, "."+d) {
+				return nil
+			}
+		}
+		return steps.Errorf(field, "%s is not in a domain this FreeIPA manages (%s)", h, strings.Join(b.cfg.Domains, ", "))
+	}
+	return nil
+}
+
+func (b *Backend) checkHosts(field string, hs *[]string) error {
+	for i, h := range deref(hs) {
+		if err := b.checkFQDN(field+"["+itoa(i)+"]", h); err != nil {
+			return err
+		}
+	}
+	return dupCheck(field, deref(hs))
+}
+
+func checkName(field, n string) error {
+	if n == "" {
+		return steps.Errorf(field, "is required")
+	}
+	if n != strings.ToLower(n) {
+		return steps.Errorf(field, "write %q in lower case (FreeIPA stores names in lower case)", n)
+	}
+	if strings.ContainsAny(n, " /,") {
+		return steps.Errorf(field, "%q: no spaces, slashes or commas", n)
+	}
+	return nil
+}
+
+func checkNames(field string, ns *[]string) error {
+	for i, n := range deref(ns) {
+		if err := checkName(field+"["+itoa(i)+"]", n); err != nil {
+			return err
+		}
+	}
+	return dupCheck(field, deref(ns))
+}
+
+func dupCheck(field string, l []string) error {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	for i := 1; i < len(s); i++ {
+		if s[i] == s[i-1] {
+			return steps.Errorf(field, "%q is listed twice", s[i])
+		}
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func deref(p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
