@@ -19,6 +19,8 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/runner/queue"
 	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/freeipa"
+	"github.com/gitops-runner/gitops-runner/steps/route53"
 )
 
 // backendFactory builds one backend from its config section (nil when the
@@ -32,9 +34,27 @@ type backendFactory struct {
 // extraBuiltins holds backends that build tags compile in (e2etest).
 var extraBuiltins []backendFactory
 
-// builtinBackends are the backends compiled into the runner.
+// builtinBackends are the backends compiled into the runner. Each is built
+// even without a config section: it then decodes specs (eval and check
+// work) and refuses to observe or apply with a message naming the section.
 func builtinBackends() []backendFactory {
-	return append([]backendFactory{}, extraBuiltins...)
+	bs := []backendFactory{
+		{name: "route53", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
+			b, err := route53.New(raw, red)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}},
+		{name: "freeipa", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
+			b, err := freeipa.New(raw, red)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}},
+	}
+	return append(bs, extraBuiltins...)
 }
 
 // flags declares the flags most commands share.

@@ -177,16 +177,35 @@ func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) [
 			push(i)
 		}
 	}
+	// pools: a backend that batches (ParallelApplier) gets its own bound;
+	// everything else shares opts.Concurrency.
+	poolOf := func(c Change) (string, int) {
+		if b, ok := reg.Backend(c.ID.Kind); ok {
+			if pa, ok := b.(ParallelApplier); ok && pa.MaxParallel() > 0 {
+				return b.Name(), pa.MaxParallel()
+			}
+		}
+		return "", opts.Concurrency
+	}
+	inPool := map[string]int{}
 	for finished < n {
-		for len(ready) > 0 && running < opts.Concurrency && ctx.Err() == nil {
-			i := ready[0]
-			ready = ready[1:]
+		for k := 0; k < len(ready) && ctx.Err() == nil; {
+			i := ready[k]
 			c := plan.Changes[i]
 			if c.Action == NoOp {
+				ready = append(ready[:k], ready[k+1:]...)
 				out[i].Status = StatusNoOp
 				settle(i)
+				k = 0 // settling may have readied earlier-ranked work
 				continue
 			}
+			pool, bound := poolOf(c)
+			if inPool[pool] >= bound {
+				k++
+				continue
+			}
+			ready = append(ready[:k], ready[k+1:]...)
+			inPool[pool]++
 			running++
 			wg.Add(1)
 			go func() {
@@ -196,13 +215,12 @@ func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) [
 			}()
 		}
 		if running == 0 {
-			if ctx.Err() == nil && len(ready) > 0 {
-				continue
-			}
 			break
 		}
 		i := <-done
 		running--
+		pool, _ := poolOf(plan.Changes[i])
+		inPool[pool]--
 		settle(i)
 	}
 	wg.Wait()

@@ -173,3 +173,12 @@ func (r *Registry) Kinds() []string {
 type LiveSummarizer interface {
 	LiveSummary() any
 }
+
+// ParallelApplier is implemented by backends whose Apply calls are cheap to
+// run many at once, typically because the backend batches them itself (a
+// DNS change batch). The executor then runs up to MaxParallel of that
+// backend's changes at once, in a pool of their own, instead of sharing the
+// global bound.
+type ParallelApplier interface {
+	MaxParallel() int
+}

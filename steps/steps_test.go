@@ -310,3 +310,27 @@ func BenchmarkExecute1000NoOp(b *testing.B) {
 		}
 	}
 }
+
+// batching is a test backend that, like a DNS backend batching its changes,
+// asks for its own pool of parallel applies.
+type batching struct{ *steptest.Backend }
+
+func (batching) MaxParallel() int { return 10 }
+
+func TestExecuteParallelApplierPool(t *testing.T) {
+	b := batching{steptest.New()}
+	b.Delay = 30 * time.Millisecond
+	names := make([]string, 25)
+	for i := range names {
+		names[i] = fmt.Sprint("n", i)
+	}
+	outs := steps.Execute(context.Background(), registry(t, b), plan(t, names, nil), steps.ExecOptions{Concurrency: 2})
+	for _, o := range outs {
+		if o.Status != steps.StatusOK {
+			t.Fatalf("%s: %s", o.ID, o.Status)
+		}
+	}
+	if m := b.MaxConcurrent(); m != 10 {
+		t.Errorf("max concurrent = %d, want the backend's own bound 10 (not the global 2)", m)
+	}
+}

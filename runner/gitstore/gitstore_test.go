@@ -21,7 +21,7 @@ func gitCmd(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+	cmd.Env = append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
 		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
 		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
 	out, err := cmd.CombinedOutput()
@@ -269,4 +269,16 @@ func TestUpdateRefCompareAndSwap(t *testing.T) {
 	if err := r.UpdateRef("refs/heads/x", head, prev); err == nil || !strings.Contains(err.Error(), "remove that file") {
 		t.Errorf("update under a held lock: err = %v", err)
 	}
+}
+
+// cleanEnv is the environment without GIT_* variables, so tests run inside a
+// git hook or rebase never act on the outer repository.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }

@@ -34,7 +34,7 @@ func (in *infra) git(dir string, args ...string) string {
 	in.t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+	cmd.Env = append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
 		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
 		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
 	out, err := cmd.CombinedOutput()
@@ -93,4 +93,16 @@ func things(kv map[string]string, extra ...string) string {
 	}
 	b.WriteString("])\n")
 	return b.String()
+}
+
+// cleanEnv is the environment without GIT_* variables, so tests run inside a
+// git hook or rebase never act on the outer repository.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }

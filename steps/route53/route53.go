@@ -269,3 +269,8 @@ func isRetryable(err error) bool {
 }
 
 func lowerTrim(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
+
+// MaxParallel implements steps.ParallelApplier: Apply only queues a change
+// into its zone's batch, so up to a full batch of changes may be in flight
+// at once regardless of the executor's global bound.
+func (b *Backend) MaxParallel() int { return b.cfg.BatchSize }
