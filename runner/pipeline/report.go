@@ -381,6 +381,13 @@ func (r *Report) Text() string {
 			continue
 		}
 		fmt.Fprintf(&b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
+		if p.Action == steps.Create || p.Action == steps.Delete {
+			// Every field is new (or gone): one compact line says enough.
+			if line := specLine(p); line != "" {
+				fmt.Fprintf(&b, "      %s\n", line)
+			}
+			continue
+		}
 		for _, f := range p.Fields {
 			eff := ""
 			if f.Effect != "" {
@@ -405,4 +412,25 @@ func (r *Report) Text() string {
 		}
 	}
 	return b.String()
+}
+
+// specLine renders the fields of a create or delete as "k=v k=v", cut to
+// one terminal line.
+func specLine(p PlanEntry) string {
+	var parts []string
+	for _, f := range p.Fields {
+		v := f.After
+		if p.Action == steps.Delete {
+			v = f.Before
+		}
+		if v == nil {
+			continue
+		}
+		parts = append(parts, f.Path+"="+fmtValue(v))
+	}
+	line := strings.Join(parts, " ")
+	if r := []rune(line); len(r) > 110 {
+		line = string(r[:109]) + "…"
+	}
+	return line
 }

@@ -268,7 +268,12 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 	rep.Plan, rep.Counts = planEntries(plan)
 	for _, c := range plan.Changes {
 		if c.Action != steps.NoOp {
-			log.WithField("resource", c.ID.String()).Info("plan: " + string(c.Action) + " " + fieldsLine(PlanEntry{Fields: c.Fields, Notes: c.Notes}))
+			e := PlanEntry{Action: c.Action, Fields: c.Fields, Notes: c.Notes}
+			detail := fieldsLine(e)
+			if c.Action == steps.Create || c.Action == steps.Delete {
+				detail = specLine(e)
+			}
+			log.WithField("resource", c.ID.String()).Info("plan: " + string(c.Action) + " " + detail)
 		}
 	}
 

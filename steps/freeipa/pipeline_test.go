@@ -66,7 +66,7 @@ func (in *infra) push(msg string, files map[string]string) {
 // adapter lives in package main).
 type builtins struct{ set *policy.Set }
 
-func (b builtins) Check(ctx context.Context, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+func (b builtins) Check(ctx context.Context, _ []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
 	res, err := b.set.Eval(ctx, in)
 	if err != nil {
 		return pipeline.PolicyResult{}, err

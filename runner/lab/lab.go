@@ -1,0 +1,400 @@
+// Package lab runs the simulated homelab that `runner lab` gives a new user:
+// the Proxmox VE, Route 53 (with its authoritative DNS) and FreeIPA
+// simulators on loopback, a runner configuration pointing at them, and a
+// bare infra repo seeded from examples/homelab with the git hooks installed.
+// Simulator state is saved in the lab directory, so a restart keeps it.
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/examples"
+	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
+	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
+)
+
+// Options configures a lab.
+type Options struct {
+	// Dir holds everything: the repo, the config, secrets, simulator state.
+	Dir string
+	// Runner is the runner binary the hooks run (absolute path).
+	Runner string
+	// Backends names the backends compiled into the runner; the config
+	// gets a section for each of these only.
+	Backends map[string]bool
+	// Out receives progress lines.
+	Out io.Writer
+}
+
+// Lab is a running simulated homelab.
+type Lab struct {
+	Dir    string
+	Config string // the runner configuration file
+	Repo   string // the bare infra repository
+	// Endpoints of the simulators, for the user.
+	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr string
+
+	opts    Options
+	pve     *pvesim.Server
+	r53     *r53sim.Server
+	ipa     *ipasim.Server
+	servers []*http.Server
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+const (
+	pveTokenID = "runner@pve!gitops"
+	zone       = "mydomain.com"
+)
+
+// Start starts the simulators (restoring saved state), writes the runner
+// configuration and, the first time, creates and seeds the infra repo.
+func Start(ctx context.Context, o Options) (*Lab, error) {
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "sim"), filepath.Join(dir, "secrets")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("lab directory: %w", err)
+		}
+	}
+	l := &Lab{Dir: dir, Config: filepath.Join(dir, "runner.jsonnet"), Repo: filepath.Join(dir, "infra.git"), opts: o, stop: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = l.Close()
+		}
+	}()
+	t, err := loadOrMakeTLS(dir)
+	if err != nil {
+		return nil, err
+	}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS12}
+	pveToken, err := l.secret("pve-token")
+	if err != nil {
+		return nil, err
+	}
+	ipaPassword, err := l.secret("ipa-password")
+	if err != nil {
+		return nil, err
+	}
+	if err := l.writeSecretValue("aws-key-id", r53sim.DefaultAccessKeyID); err != nil {
+		return nil, err
+	}
+	if err := l.writeSecretValue("aws-secret", r53sim.DefaultSecretAccessKey); err != nil {
+		return nil, err
+	}
+
+	// Proxmox VE: the Hetzner host (node pve, 48 GiB), HTTPS on HTTP/1.1.
+	l.pve, err = pvesim.NewHomelab(pvesim.Options{Tokens: map[string]string{pveTokenID: pveToken}, TaskDuration: 300 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.restore("proxmox", l.pve.Restore); err != nil {
+		return nil, err
+	}
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	psrv := l.pve.HTTPServer(pl.Addr().String())
+	psrv.TLSConfig = tlsConf
+	l.serve(psrv, tls.NewListener(pl, tlsConf))
+	l.ProxmoxURL = "https://" + pl.Addr().String()
+
+	// Route 53 with the authoritative DNS for mydomain.com.
+	l.r53 = r53sim.New(r53sim.Options{ChangeDelay: time.Second})
+	restored, err := l.restored("route53", l.r53.Restore)
+	if err != nil {
+		return nil, err
+	}
+	if !restored {
+		if _, err := l.r53.CreateZone(zone); err != nil {
+			return nil, err
+		}
+	}
+	if l.Route53URL, err = l.r53.ListenHTTP("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	if l.DNSAddr, err = l.r53.ListenDNS("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+
+	// FreeIPA: the two-server cluster of the homelab, HTTPS.
+	il, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	iopts := ipasim.HomelabOptions(ipaPassword)
+	iopts.Host = il.Addr().String() // clients send Referer https://<host>/ipa
+	l.ipa, err = ipasim.New(iopts)
+	if err != nil {
+		return nil, err
+	}
+	restored, err = l.restored("freeipa", l.ipa.Restore)
+	if err != nil {
+		return nil, err
+	}
+	if !restored {
+		if err := l.ipa.SeedHomelab(); err != nil {
+			return nil, err
+		}
+	}
+	isrv := &http.Server{Handler: l.ipa, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConf}
+	l.serve(isrv, tls.NewListener(il, tlsConf))
+	l.FreeIPAURL = "https://" + il.Addr().String()
+
+	if err := l.writeConfig(t.caFile); err != nil {
+		return nil, err
+	}
+	if err := l.seedRepo(ctx); err != nil {
+		return nil, err
+	}
+	l.wg.Add(1)
+	go l.saveLoop()
+	ok = true
+	return l, nil
+}
+
+func (l *Lab) serve(srv *http.Server, ln net.Listener) {
+	l.servers = append(l.servers, srv)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(l.opts.Out, "lab: server stopped: %v\n", err)
+		}
+	}()
+}
+
+// secret returns dir/secrets/name, creating a random one the first time.
+func (l *Lab) secret(name string) (string, error) {
+	p := filepath.Join(l.Dir, "secrets", name)
+	if b, err := os.ReadFile(p); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	v := hex.EncodeToString(raw[:])
+	return v, l.writeSecretValue(name, v)
+}
+
+func (l *Lab) writeSecretValue(name, v string) error {
+	return os.WriteFile(filepath.Join(l.Dir, "secrets", name), []byte(v+"\n"), 0o600)
+}
+
+func (l *Lab) statePath(name string) string { return filepath.Join(l.Dir, "sim", name+".json") }
+
+func (l *Lab) restored(name string, restore func([]byte) error) (bool, error) {
+	b, err := os.ReadFile(l.statePath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := restore(b); err != nil {
+		return false, fmt.Errorf("restore the %s simulator from %s: %w (delete the file to start that part afresh)", name, l.statePath(name), err)
+	}
+	return true, nil
+}
+
+func (l *Lab) restore(name string, restore func([]byte) error) error {
+	_, err := l.restored(name, restore)
+	return err
+}
+
+// Save writes every simulator's state into the lab directory.
+func (l *Lab) Save() error {
+	var errs []error
+	save := func(name string, snap func() ([]byte, error)) {
+		b, err := snap()
+		if err == nil {
+			tmp := l.statePath(name) + ".tmp"
+			if err = os.WriteFile(tmp, b, 0o600); err == nil {
+				err = os.Rename(tmp, l.statePath(name))
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("save %s state: %w", name, err))
+		}
+	}
+	if l.pve != nil {
+		save("proxmox", l.pve.Snapshot)
+	}
+	if l.r53 != nil {
+		save("route53", l.r53.Snapshot)
+	}
+	if l.ipa != nil {
+		save("freeipa", l.ipa.Snapshot)
+	}
+	return errors.Join(errs...)
+}
+
+func (l *Lab) saveLoop() {
+	defer l.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			if err := l.Save(); err != nil {
+				fmt.Fprintf(l.opts.Out, "lab: %v\n", err)
+			}
+		}
+	}
+}
+
+// Close saves the state and stops the simulators.
+func (l *Lab) Close() error {
+	select {
+	case <-l.stop:
+		return nil
+	default:
+		close(l.stop)
+	}
+	err := l.Save()
+	for _, s := range l.servers {
+		_ = s.Close()
+	}
+	if l.r53 != nil {
+		_ = l.r53.Close()
+	}
+	if l.pve != nil {
+		_ = l.pve.Close()
+	}
+	if l.ipa != nil {
+		l.ipa.Close()
+	}
+	l.wg.Wait()
+	return err
+}
+
+// writeConfig writes the runner configuration for the simulators.
+func (l *Lab) writeConfig(caFile string) error {
+	sec := func(name string) map[string]string {
+		return map[string]string{"file": filepath.Join(l.Dir, "secrets", name)}
+	}
+	backends := map[string]any{}
+	if l.opts.Backends["proxmox"] {
+		backends["proxmox"] = map[string]any{"url": l.ProxmoxURL + "/api2/json", "tokenId": pveTokenID, "tokenSecret": sec("pve-token"), "caFile": caFile}
+	}
+	if l.opts.Backends["route53"] {
+		backends["route53"] = map[string]any{"endpoint": l.Route53URL, "region": "us-east-1", "accessKeyId": sec("aws-key-id"),
+			"secretAccessKey": sec("aws-secret"), "zones": []string{zone}, "pollInterval": "200ms"}
+	}
+	if l.opts.Backends["freeipa"] {
+		backends["freeipa"] = map[string]any{"url": l.FreeIPAURL, "user": "admin", "password": sec("ipa-password"), "caFile": caFile,
+			"secretDir": filepath.Join(l.Dir, "state", "ipa-otp")}
+	}
+	cfg := map[string]any{
+		"repos":    []map[string]string{{"path": l.Repo}},
+		"stateDir": filepath.Join(l.Dir, "state"),
+		"policy":   map[string]any{"zones": []string{zone}},
+		"backends": backends,
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	head := "// Written by `runner lab` on each start: the runner configuration for the\n// simulated homelab. Edits are overwritten; copy it to experiment.\n"
+	return os.WriteFile(l.Config, append([]byte(head), append(b, '\n')...), 0o644)
+}
+
+// seedRepo creates the bare infra repo the first time: hooks installed,
+// examples/homelab committed on main. An existing repo is left alone.
+func (l *Lab) seedRepo(ctx context.Context) error {
+	if _, err := os.Stat(l.Repo); err == nil {
+		return l.installHooks()
+	}
+	if err := git(ctx, l.Dir, "init", "-q", "--bare", "-b", "main", l.Repo); err != nil {
+		return err
+	}
+	if err := git(ctx, l.Repo, "config", "receive.advertisePushOptions", "true"); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "runner-lab-seed-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work) //nolint:errcheck // a temp dir
+	err = fs.WalkDir(examples.Homelab, "homelab", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(examples.Homelab, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(work, strings.TrimPrefix(p, "homelab/"))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "-A"},
+		{"-c", "user.name=runner lab", "-c", "user.email=lab@localhost", "commit", "-q", "-m", "The reference homelab (examples/homelab)"},
+		{"push", "-q", l.Repo, "main"},
+	} {
+		if err := git(ctx, work, args...); err != nil {
+			return err
+		}
+	}
+	return l.installHooks()
+}
+
+// installHooks writes the repo's pre-receive and post-receive hooks, which
+// run this runner with the lab's configuration.
+func (l *Lab) installHooks() error {
+	for name, cmd := range map[string]string{"pre-receive": "check", "post-receive": "hook post-receive"} {
+		script := fmt.Sprintf("#!/bin/sh\n# Installed by `runner lab`.\nRUNNER_CONFIG='%s' exec '%s' %s\n", l.Config, l.opts.Runner, cmd)
+		if err := os.WriteFile(filepath.Join(l.Repo, "hooks", name), []byte(script), 0o755); err != nil { //nolint:gosec // hooks must be executable
+			return err
+		}
+	}
+	return nil
+}
+
+func git(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "GIT_CONFIG_NOSYSTEM=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gitops-runner/gitops-runner/runner/lab"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+)
+
+// cmdLab runs the simulated homelab: simulators, config, a seeded infra repo
+// with hooks, and the first deployment; then it serves until interrupted.
+func cmdLab(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "lab", "[--dir DIR] [--once]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA) and deploy examples/homelab to it")
+	dir := f.fs.String("dir", "runner-lab", "lab `directory`: repo, config, secrets and simulator state (kept across restarts)")
+	once := f.fs.Bool("once", false, "deploy (or re-check) and exit instead of serving until Ctrl-C")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return usagef("unexpected argument %q", f.fs.Arg(0))
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return exitError{exitFailed, err}
+	}
+	compiled := map[string]bool{}
+	for _, b := range builtinBackends() {
+		compiled[b.name] = true
+	}
+	fmt.Fprintln(e.stdout, "Starting the simulated homelab…")
+	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Runner: exe, Backends: compiled, Out: e.stderr})
+	if err != nil {
+		return exitError{exitFailed, fmt.Errorf("lab: %w", err)}
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			fmt.Fprintf(e.stderr, "lab: %v\n", err)
+		}
+	}()
+	fmt.Fprintf(e.stdout, `  Proxmox VE   %s   (node pve, 48 GiB; token in %s)
+  Route 53     %s   (zone mydomain.com)
+  DNS          %s   (dig @127.0.0.1 -p %s blog.mydomain.com)
+  FreeIPA      %s   (realm INT.MYDOMAIN, user admin)
+  config       %s
+  infra repo   %s
+`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.Config, l.Repo)
+	for _, b := range []string{"proxmox", "route53", "freeipa", "acme"} {
+		if !compiled[b] {
+			fmt.Fprintf(e.stdout, "  (the %s backend is not in this build yet: its resources are not part of the lab)\n", b)
+		}
+	}
+
+	e.configFile = l.Config
+	fl := newFlags(e, "lab", "", "")
+	fl.repo = l.Repo
+	s, err := e.session(fl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nDeploying examples/homelab (the same as a push would)…")
+	runErr := e.applyLocked(ctx, s, pipeline.Request{Kind: pipeline.KindDeploy, Push: pipeline.Push{User: "lab"}}, "text")
+	fmt.Fprintf(e.stdout, `
+Next:
+  git clone %s infra && cd infra
+  $EDITOR homelab.libsonnet        # e.g. give a guest more memory, add a public name
+  git commit -am 'my change' && git push
+  git fetch origin status && git log --oneline origin/status && git show origin/status:STATUS.md
+  runner --config %s status        # the deployment history
+`, l.Repo, l.Config)
+	if *once {
+		return runErr
+	}
+	fmt.Fprintln(e.stdout, "\nThe lab runs until Ctrl-C; its state is saved in", l.Dir)
+	<-ctx.Done()
+	fmt.Fprintln(e.stdout, "\nStopping the lab (state saved).")
+	return nil
+}
+
+func portOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}
