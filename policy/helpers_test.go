@@ -93,10 +93,10 @@ func messages(fs []policy.Finding) []string {
 	return out
 }
 
-// exampleRepo reads testdata/homelab as the infra repo's policy files.
+// exampleRepo reads examples/homelab (the reference infra repo) for its policy files.
 func exampleRepo(t testing.TB) []policy.File {
 	t.Helper()
-	root := filepath.Join("testdata", "homelab")
+	root := filepath.Join("..", "examples", "homelab")
 	var files []policy.File
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
