@@ -160,6 +160,7 @@ func (e *env) applyLocked(ctx context.Context, s *session, req pipeline.Request,
 		return exitError{exitFailed, err}
 	}
 	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
+	s.git.HoldingRunnerLock(true)
 	rep, err := s.runner.Run(ctx, req)
 	if err != nil {
 		_ = e.printReport(rep, output, "")

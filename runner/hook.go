@@ -246,6 +246,9 @@ func cmdWork(ctx context.Context, e *env, args []string) error {
 		return exitError{exitFailed, err}
 	}
 	sp.PruneLogs(7 * 24 * time.Hour)
+	// The worker writes status and notes only inside Run and Supersede,
+	// which the queue calls with the repo lock held.
+	s.git.HoldingRunnerLock(true)
 	w := &queue.Worker{Spool: sp, GitDir: s.git.Path(), Wait: !*noWait,
 		Run: func(ctx context.Context, j *queue.Job) error {
 			return e.runJob(ctx, s, sp, j)

@@ -28,7 +28,16 @@ type Repo struct {
 	// file (default 5 s). git's own default, core.filesRefLockTimeout, is
 	// 100 ms; status writers may queue behind each other, so we wait longer.
 	LockTimeout time.Duration
+	// runnerLocked says the caller holds the runner's per-repo lock, so a
+	// lock file on a ref only the runner writes (status, notes) was left by
+	// a runner that died mid-write and may be broken.
+	runnerLocked bool
 }
+
+// HoldingRunnerLock tells the repo that the caller holds the runner's
+// per-repo lock (runner/queue): stale lock files on the runner's own refs
+// are then removed instead of blocking every later run.
+func (r *Repo) HoldingRunnerLock(held bool) { r.runnerLocked = held }
 
 // Open opens the repository at path: a bare repository or a work tree's .git.
 func Open(path string) (*Repo, error) {

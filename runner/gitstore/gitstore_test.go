@@ -282,3 +282,33 @@ func cleanEnv() []string {
 	}
 	return env
 }
+
+// TestStaleLockOfDeadRunner: a runner killed between taking the status ref's
+// lock file and renaming it leaves the lock behind; the next runner, holding
+// the runner's repo lock, breaks it instead of failing every run.
+func TestStaleLockOfDeadRunner(t *testing.T) {
+	bare, _ := newRepo(t)
+	r, err := gitstore.Open(bare)
+	must(t, err)
+	r.LockTimeout = 50 * time.Millisecond
+	files := map[string][]byte{"STATUS.md": []byte("x")}
+	_, err = r.AppendStatus("status", files, "one\n", time.Now())
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(bare, "refs/heads/status.lock"), nil, 0o644))
+	if _, err := r.AppendStatus("status", files, "two\n", time.Now()); err == nil {
+		t.Fatal("without the runner lock, a held ref lock must not be broken")
+	}
+	r.HoldingRunnerLock(true)
+	_, err = r.AppendStatus("status", files, "two\n", time.Now())
+	must(t, err)
+	if got := gitCmd(t, bare, "rev-list", "--count", "status"); got != "2" {
+		t.Errorf("status has %s commits", got)
+	}
+	// Other refs' locks (git's own, e.g. a push in progress) are never broken.
+	must(t, os.WriteFile(filepath.Join(bare, "refs/heads/main.lock"), nil, 0o644))
+	head, err := r.Resolve("main")
+	must(t, err)
+	if err := r.UpdateRef("refs/heads/main", head, head); err == nil {
+		t.Error("a lock on main was broken")
+	}
+}

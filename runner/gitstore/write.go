@@ -44,11 +44,22 @@ func short(h plumbing.Hash) string {
 // exclusively), so it is safe against the real git binary and other runners;
 // a mismatch is a *RefChangedError.
 func (r *Repo) UpdateRef(name string, newH, oldH plumbing.Hash) error {
+	return r.updateRef(name, newH, oldH, false)
+}
+
+// updateRef is UpdateRef; own says only runners write this ref (the status
+// branch, the notes), which allows breaking a stale lock file.
+func (r *Repo) updateRef(name string, newH, oldH plumbing.Hash, own bool) error {
 	refPath := filepath.Join(r.path, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(refPath), 0o755); err != nil {
 		return fmt.Errorf("update ref %s: %w", name, err)
 	}
 	lock := refPath + ".lock"
+	if r.runnerLocked && own {
+		// Only runners write this ref, and we hold the runner lock: a lock
+		// file here is from a runner killed mid-write.
+		_ = os.Remove(lock)
+	}
 	f, err := acquire(lock, r.LockTimeout)
 	if err != nil {
 		return fmt.Errorf("update ref %s: %w", name, err)
@@ -228,7 +239,7 @@ func (r *Repo) AppendStatus(branch string, files map[string][]byte, msg string, 
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("write status commit: %w", err)
 		}
-		err = r.UpdateRef(ref, c, parent)
+		err = r.updateRef(ref, c, parent, true)
 		var moved *RefChangedError
 		if errors.As(err, &moved) {
 			continue
@@ -273,7 +284,7 @@ func (r *Repo) AddNote(commit plumbing.Hash, text string, when time.Time) error 
 		if err != nil {
 			return err
 		}
-		err = r.UpdateRef(NotesRef, c, tip)
+		err = r.updateRef(NotesRef, c, tip, true)
 		var moved *RefChangedError
 		if errors.As(err, &moved) {
 			continue

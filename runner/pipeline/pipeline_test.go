@@ -2,6 +2,8 @@ package pipeline_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -218,5 +220,34 @@ func TestPlanAppliesAndRecordsNothing(t *testing.T) {
 	}
 	if out := in.git(in.bare, "for-each-ref", "refs/heads/status", "refs/notes/runner"); out != "" {
 		t.Errorf("plan recorded refs: %s", out)
+	}
+}
+
+// TestJournalRecoversInterruptedCreates: a runner killed after creating a
+// resource but before recording its inventory leaves the write-ahead
+// journal; the next run owns what it names instead of refusing it.
+func TestJournalRecoversInterruptedCreates(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	r := in.runner(b)
+	c := in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	// What the killed run left: the resource, and its journal.
+	b.Put(id("test.thing/a"), steptest.Spec{Value: "1"})
+	journal := `{"commit":"` + c + `","records":[{"id":"test.thing/a","spec":{"value":"1"}}]}`
+	if err := os.WriteFile(filepath.Join(in.bare, pipeline.JournalFile), []byte(journal), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK {
+		t.Fatalf("%s: %v", rep.Summary, rep.Errors)
+	}
+	if _, err := os.Stat(filepath.Join(in.bare, pipeline.JournalFile)); !os.IsNotExist(err) {
+		t.Errorf("journal left after a recorded apply (err=%v)", err)
+	}
+	if inv := in.git(in.bare, "show", "status:inventory.json"); !strings.Contains(inv, "test.thing/a") {
+		t.Errorf("inventory lacks the recovered resource:\n%s", inv)
 	}
 }

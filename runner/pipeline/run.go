@@ -242,6 +242,12 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 		r.fail(rep, "observe", Diagnostics{{Summary: err.Error()}})
 		return nil, nil
 	}
+	if n, err := r.recoverJournal(inv); err != nil {
+		r.fail(rep, "observe", Diagnostics{{Summary: err.Error()}})
+		return nil, nil
+	} else if n > 0 {
+		log.WithField("resources", n).Warn("an earlier run was interrupted; the resources it was creating are owned")
+	}
 	targets, ds := Targets(r.Registry, loaded.Resources, inv)
 	if len(ds) > 0 {
 		r.fail(rep, "plan", ds)
@@ -319,6 +325,10 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 	}
 
 	// 6 apply
+	if err := r.writeJournal(h.String(), loaded.Resources, plan); err != nil {
+		r.fail(rep, "apply", Diagnostics{{Summary: "write-ahead journal: " + err.Error(), Hint: "check that the runner can write the repository's git directory; nothing was applied"}})
+		return nil, nil
+	}
 	done = r.stage(rep, "apply", log)
 	ex := r.Exec
 	user := ex.OnEvent
@@ -381,6 +391,7 @@ func logEvent(log logrus.FieldLogger, e steps.Event, redact func(string) string)
 // record writes the status commit (STATUS.md, status.json, inventory.json)
 // and the note on the source commit.
 func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) error {
+	applied := inv != nil // the inventory of an apply, including any journal it recovered
 	if inv == nil {
 		prev, err := ReadInventory(r.Repo, r.StatusBranch)
 		if err != nil {
@@ -401,6 +412,14 @@ func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) err
 	c, err := r.Repo.AppendStatus(r.StatusBranch, files, rep.CommitMessage(), rep.Finished)
 	if err != nil {
 		return fmt.Errorf("record status on branch %s: %w", r.StatusBranch, err)
+	}
+	// The inventory of an apply is committed, with whatever the journal of
+	// an interrupted run added: the journal is no longer needed. (A run
+	// that stopped before applying kept the old inventory: keep the journal.)
+	if applied {
+		if err := r.clearJournal(); err != nil {
+			return fmt.Errorf("remove %s: %w", JournalFile, err)
+		}
 	}
 	if err := r.Repo.AddNote(plumbing.NewHash(rep.Source.Commit), rep.NoteLine(c.String()), rep.Finished); err != nil {
 		return fmt.Errorf("add note to %s: %w", short(rep.Source.Commit), err)

@@ -108,7 +108,13 @@ func (b *Backend) save() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(b.file, data, 0o600)
+	// Atomic, like a real service's state: a killed runner must not
+	// corrupt the world it was changing.
+	tmp := b.file + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, b.file)
 }
 
 // Name implements steps.Backend.

@@ -1,0 +1,155 @@
+package hooks_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/runner/queue"
+)
+
+// TestKillWorker kills `runner work` with SIGKILL at a random moment of each
+// of 25 deployments. After each kill the next worker must finish the job:
+// no job lost, no lock stuck, the status history linear and complete, and
+// the live state converged to the pushed commit.
+func TestKillWorker(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "runner")
+	if err := os.WriteFile(bin, runnerBinary(t), 0o755); err != nil { //nolint:gosec // the binary under test
+		t.Fatal(err)
+	}
+	bare, work := filepath.Join(dir, "infra.git"), filepath.Join(dir, "work")
+	world := filepath.Join(dir, "world.json")
+	cfg := filepath.Join(dir, "runner.jsonnet")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
+  repos: [{ path: %q }],
+  stateDir: 'state',
+  retry: { backoff: '5ms', maxBackoff: '20ms' },
+  backends: { test: { stateFile: %q, delay: '15ms' } },
+}`, bare, world)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git := func(d string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = d
+		cmd.Env = append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git(dir, "init", "-q", "--bare", "-b", "main", bare)
+	git(dir, "clone", "-q", bare, work)
+	sp, err := queue.Open(filepath.Join(dir, "state", "queue", "infra"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"--config", cfg}, args...)...)
+		cmd.Env = cleanEnv()
+		return cmd
+	}
+
+	rng := rand.New(rand.NewPCG(7, 25))
+	killed := 0
+	var commits []string
+	for trial := range 25 {
+		// Each commit changes every thing and drops/adds one, so every run
+		// has creates, updates and deletes in flight.
+		var b strings.Builder
+		b.WriteString("local r = import 'runner.libsonnet';\nr.output([\n")
+		for i := range 10 {
+			if i == trial%10 {
+				continue
+			}
+			fmt.Fprintf(&b, "  r.resource('test.thing', 'n%d', { value: 't%d' }),\n", i, trial)
+		}
+		b.WriteString("])\n")
+		if err := os.WriteFile(filepath.Join(work, "main.jsonnet"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git(work, "add", "-A")
+		git(work, "commit", "-q", "-m", fmt.Sprint("trial ", trial))
+		git(work, "push", "-q", "origin", "main")
+		head := git(work, "rev-parse", "HEAD")
+		commits = append(commits, head)
+		if err := sp.Add(&queue.Job{Repo: bare, Ref: "refs/heads/main", New: head, Pusher: "alice", PushedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+
+		w := runner("work")
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+		if err := w.Process.Signal(syscall.SIGKILL); err == nil {
+			killed++
+		}
+		_ = w.Wait()
+
+		// The next worker finishes whatever the killed one left.
+		if out, err := runner("work").CombinedOutput(); err != nil {
+			t.Fatalf("trial %d: next worker: %v\n%s", trial, err, out)
+		}
+		if p, _ := sp.Pending(); len(p) != 0 {
+			t.Fatalf("trial %d: %d jobs still pending", trial, len(p))
+		}
+		if r, _ := sp.Running(); len(r) != 0 {
+			t.Fatalf("trial %d: %d jobs still running", trial, len(r))
+		}
+		l, ok, err := queue.TryLockRepo(bare)
+		if err != nil || !ok {
+			t.Fatalf("trial %d: lock stuck (ok=%v err=%v)", trial, ok, err)
+		}
+		_ = l.Unlock()
+		data, err := os.ReadFile(world)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]struct{ Value string }
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 9 {
+			t.Errorf("trial %d: %d things live, want 9: %v", trial, len(got), got)
+		}
+		for id, v := range got {
+			if v.Value != fmt.Sprint("t", trial) || id == fmt.Sprintf("test.thing/n%d", trial%10) {
+				t.Errorf("trial %d: %s = %q: not converged", trial, id, v.Value)
+			}
+		}
+		if got := git(bare, "log", "-1", "--format=%s", "status"); !strings.Contains(got, head[:7]+": ok") {
+			t.Errorf("trial %d: last status %q, want an ok deploy of %s", trial, got, head[:7])
+		}
+	}
+	if merges := git(bare, "rev-list", "--merges", "--count", "status"); merges != "0" {
+		t.Errorf("status history has %s merges", merges)
+	}
+	recorded := git(bare, "log", "--format=%(trailers:key=Source-Commit,valueonly,separator=)", "status")
+	for i, c := range commits {
+		if !strings.Contains(recorded, c) {
+			t.Errorf("push %d (%s) is not in the status history", i, c[:7])
+		}
+	}
+	t.Logf("25 trials, %d workers killed, %d status commits", killed, strings.Count(recorded, "\n")+1)
+}
+
+// cleanEnv is the environment without GIT_* variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GIT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
