@@ -62,6 +62,8 @@ func commands() []command {
 		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
 		{"hook", "post-receive [--repo PATH.git] [--queue-only]", "queue pushed commits and stream their deployment (the post-receive hook)", cmdHook},
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
+		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks, until stopped (the service)", cmdServe},
+		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit", cmdDrift},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
 	}

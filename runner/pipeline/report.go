@@ -86,6 +86,8 @@ func (r *Report) summarize() {
 		verb = "replay of " + shortHash(r.Source.Commit)
 	case "plan":
 		verb = "plan " + shortHash(r.Source.Commit)
+	case "drift":
+		verb = "drift check " + shortHash(r.Source.Commit)
 	}
 	ok, failed, skipped := 0, 0, 0
 	for _, s := range r.Steps {
@@ -107,13 +109,7 @@ func (r *Report) summarize() {
 	case ResultSuperseded:
 		r.Summary = fmt.Sprintf("%s: superseded by %s", verb, shortHash(r.SupersededBy))
 	case ResultPlanned:
-		n := 0
-		for _, p := range r.Plan {
-			if p.Action != steps.NoOp {
-				n++
-			}
-		}
-		r.Summary = fmt.Sprintf("%s: %d to change", verb, n)
+		r.Summary = fmt.Sprintf("%s: %d to change", verb, countChanges(r.Plan))
 	default:
 		if r.Stage == "apply" {
 			r.Summary = fmt.Sprintf("%s: failed, %d changed, %d failed, %d skipped", verb, ok, failed, skipped)
@@ -433,4 +429,14 @@ func specLine(p PlanEntry) string {
 		line = string(r[:109]) + "…"
 	}
 	return line
+}
+
+func countChanges(plan []PlanEntry) int {
+	n := 0
+	for _, p := range plan {
+		if p.Action != steps.NoOp {
+			n++
+		}
+	}
+	return n
 }

@@ -44,6 +44,9 @@ const (
 	KindDeploy = "deploy"
 	KindReplay = "replay"
 	KindPlan   = "plan"
+	// KindDrift is a periodic plan of the deployed commit: recorded only
+	// when the live state drifted from it, never applied.
+	KindDrift = "drift"
 )
 
 // Request says which commit to run and how.
@@ -189,6 +192,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Report, error) {
 	if (req.Kind == KindPlan && !req.PlanOnly) || rep.Source.Commit == "" {
 		return rep, nil
 	}
+	if req.Kind == KindDrift && rep.Result == ResultPlanned && (countChanges(rep.Plan) == 0 || r.sameDriftRecorded(rep)) {
+		return rep, nil // in sync, or this drift is already the last status: nothing new to record
+	}
 	return rep, r.record(rep, inv, log)
 }
 
@@ -319,7 +325,7 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 			return nil, nil
 		}
 	}
-	if req.Kind == KindPlan {
+	if req.Kind == KindPlan || req.Kind == KindDrift {
 		rep.Result = ResultPlanned
 		return nil, nil
 	}
@@ -501,4 +507,29 @@ func (r *Runner) RecordSuperseded(commit, by string, push Push) (*Report, error)
 	}
 	rep.summarize()
 	return rep, r.record(rep, nil, r.Log.WithField("run", rep.RunID))
+}
+
+// sameDriftRecorded reports whether the last status commit already records
+// this drift (the same changes of the same commit), so a periodic check does
+// not repeat it every interval.
+func (r *Runner) sameDriftRecorded(rep *Report) bool {
+	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
+	if err != nil || b == nil {
+		return false
+	}
+	var last Report
+	if err := json.Unmarshal(b, &last); err != nil || last.Kind != KindDrift || last.Source.Commit != rep.Source.Commit {
+		return false
+	}
+	key := func(ps []PlanEntry) string {
+		var parts []string
+		for _, p := range ps {
+			if p.Action != steps.NoOp {
+				f, _ := json.Marshal(p.Fields)
+				parts = append(parts, string(p.Action)+" "+p.ID+" "+string(f))
+			}
+		}
+		return strings.Join(parts, "\n")
+	}
+	return key(last.Plan) == key(rep.Plan)
 }
