@@ -34,7 +34,7 @@ var buildOnce struct {
 }
 
 // runnerBinary builds runner with the test backend compiled in, once.
-func runnerBinary(t *testing.T) []byte {
+func runnerBinary(t testing.TB) []byte {
 	t.Helper()
 	buildOnce.Do(func() {
 		out := filepath.Join(os.TempDir(), fmt.Sprintf("runner-e2e-%d", os.Getpid()))

@@ -153,3 +153,58 @@ func cleanEnv() []string {
 	}
 	return env
 }
+
+// BenchmarkQueueOnlyHook measures the runner's time in a queue-only push:
+// the post-receive hook process, from start to exit (it queues the job
+// durably and starts a detached worker). Target: < 100 ms.
+func BenchmarkQueueOnlyHook(b *testing.B) {
+	// Not b.TempDir: the detached workers the hook starts may still be
+	// finishing when the benchmark ends.
+	dir, err := os.MkdirTemp("", "bench-hook-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "runner")
+	if err := os.WriteFile(bin, runnerBinary(b), 0o755); err != nil { //nolint:gosec // the binary under test
+		b.Fatal(err)
+	}
+	bare := filepath.Join(dir, "infra.git")
+	work := filepath.Join(dir, "work")
+	cfg := filepath.Join(dir, "runner.jsonnet")
+	if err := os.WriteFile(cfg, []byte(`{ stateDir: 'state', backends: { test: { stateFile: std.extVar('configDir') + '/world.json' } } }`), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, args := range [][]string{{"init", "-q", "--bare", "-b", "main", bare}, {"clone", "-q", bare, work}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v", out, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(work, "main.jsonnet"), []byte("{resources: []}"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, args := range [][]string{{"add", "-A"}, {"-c", "user.name=a", "-c", "user.email=a@b", "commit", "-q", "-m", "x"}, {"push", "-q", "origin", "main"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = work
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v", out, err)
+		}
+	}
+	head, err := exec.Command("git", "--git-dir", bare, "rev-parse", "main").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	line := "0000000000000000000000000000000000000000 " + strings.TrimSpace(string(head)) + " refs/heads/main\n"
+	b.Cleanup(func() {
+		_ = exec.Command(bin, "--config", cfg, "work", "--repo", bare).Run()
+		time.Sleep(300 * time.Millisecond)
+		_ = os.RemoveAll(dir)
+	})
+	b.ResetTimer()
+	for b.Loop() {
+		cmd := exec.Command(bin, "--config", cfg, "hook", "post-receive", "--queue-only", "--repo", bare)
+		cmd.Stdin = strings.NewReader(line)
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "queued deploy") {
+			b.Fatalf("%v\n%s", err, out)
+		}
+	}
+}

@@ -4,7 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"strings"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/examples"
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps/freeipa"
+	"github.com/gitops-runner/gitops-runner/steps/route53"
 
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -56,6 +63,48 @@ func BenchmarkEngineNoOp1000(b *testing.B) {
 		}
 		if _, err := pipeline.NextInventory(inv, desired, plan, outs, "c"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEvalHomelab measures steps 1–2 for examples/homelab: read the
+// commit with go-git, evaluate main.jsonnet, decode every resource.
+// Target: < 200 ms.
+func BenchmarkEvalHomelab(b *testing.B) {
+	in := newInfra(b)
+	files := map[string]string{}
+	err := fs.WalkDir(examples.Homelab, "homelab", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(examples.Homelab, p)
+		files[strings.TrimPrefix(p, "homelab/")] = string(data)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in.push("homelab", files)
+	repo, err := gitstore.Open(in.bare)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r53, _ := route53.New(nil, nil)
+	ipa, _ := freeipa.New(nil, nil)
+	reg, err := steps.NewRegistry(r53, ipa)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &pipeline.Runner{Repo: repo, Registry: reg}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		l, err := r.Load(ctx, "main", pipeline.Vars{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(l.Resources) < 30 {
+			b.Fatalf("%d resources", len(l.Resources))
 		}
 	}
 }

@@ -16,12 +16,12 @@ import (
 // infra is an infra repo: a bare repository and a clone that pushes to it
 // with the real git binary.
 type infra struct {
-	t    *testing.T
+	t    testing.TB
 	bare string
 	work string
 }
 
-func newInfra(t *testing.T) *infra {
+func newInfra(t testing.TB) *infra {
 	t.Helper()
 	dir := t.TempDir()
 	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
