@@ -100,7 +100,15 @@ func (b *Backend) create(ctx context.Context, c steps.Change, o *ops, p steps.Pr
 		b.created[c.ID] = ref
 		b.mu.Unlock()
 	}
-	if err := b.converge(ctx, c, ref, p); err != nil {
+	if _, lxc := c.Target.Want.(*LXCSpec); lxc && !done {
+		// A container is created with its whole config; only the power
+		// state is left.
+		if wantCommon(c.Target.Want).State == "running" {
+			if err := b.update(ctx, c.ID, &ops{Type: "lxc", VMID: ref.VMID, Node: ref.Node, Power: "start"}, p); err != nil {
+				return ref, err
+			}
+		}
+	} else if err := b.converge(ctx, c, ref, p); err != nil {
 		return ref, err
 	}
 	b.mu.Lock()
