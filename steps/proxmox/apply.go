@@ -40,7 +40,7 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 		ref, err = b.create(ctx, c, o, p)
 	case steps.Update:
 		ref = guestRef{VMID: o.VMID, Node: o.Node}
-		err = b.update(ctx, c.ID, o, p)
+		err = b.update(ctx, o, p)
 	case steps.Replace:
 		if err = b.destroy(ctx, o, p); err == nil {
 			want := wantCommon(c.Target.Want)
@@ -104,7 +104,7 @@ func (b *Backend) create(ctx context.Context, c steps.Change, o *ops, p steps.Pr
 		// A container is created with its whole config; only the power
 		// state is left.
 		if wantCommon(c.Target.Want).State == "running" {
-			if err := b.update(ctx, c.ID, &ops{Type: "lxc", VMID: ref.VMID, Node: ref.Node, Power: "start"}, p); err != nil {
+			if err := b.update(ctx, &ops{Type: "lxc", VMID: ref.VMID, Node: ref.Node, Power: "start"}, p); err != nil {
 				return ref, err
 			}
 		}
@@ -247,11 +247,11 @@ func (b *Backend) converge(ctx context.Context, c steps.Change, ref guestRef, p 
 	if err != nil {
 		return err
 	}
-	return b.update(ctx, c.ID, o, p)
+	return b.update(ctx, o, p)
 }
 
 // update applies config keys, resizes and the power action.
-func (b *Backend) update(ctx context.Context, id steps.ID, o *ops, p steps.Progress) error {
+func (b *Backend) update(ctx context.Context, o *ops, p steps.Progress) error {
 	path := guestPath(o.Type, o.Node, o.VMID)
 	if len(o.Set) > 0 || len(o.Delete) > 0 {
 		params := map[string]any{}
@@ -293,7 +293,6 @@ func (b *Backend) update(ctx context.Context, id steps.ID, o *ops, p steps.Progr
 	case "shutdown":
 		return b.shutdown(ctx, o, p)
 	}
-	_ = id
 	return nil
 }
 

@@ -50,7 +50,9 @@ type Config struct {
 	// ShutdownTimeout is how long a graceful shutdown may take before the
 	// guest is stopped hard (default "2m").
 	ShutdownTimeout Duration `json:"shutdownTimeout,omitempty"`
-	// PollInterval is the task status poll interval (default "500ms").
+	// PollInterval is the task status poll interval (default "500ms"); it
+	// is also the first wait before retrying a call that failed
+	// transiently (doubling, up to 5 s; 4 tries per call).
 	PollInterval Duration `json:"pollInterval,omitempty"`
 }
 
@@ -131,6 +133,8 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 	if c.PollInterval == 0 {
 		c.PollInterval = Duration(500 * time.Millisecond)
 	}
+	// Retries of one failed call are paced like task polls.
+	b.retryWait = time.Duration(c.PollInterval)
 	tlsConf, err := c.tlsConfig()
 	if err != nil {
 		return nil, fmt.Errorf("backends.proxmox: %w", err)

@@ -47,10 +47,10 @@ func TestLockContentionIsRetried(t *testing.T) {
 
 func TestRealLockContention(t *testing.T) {
 	t.Parallel()
-	// A resize task holds the guest's lock for 300 ms; a config change
+	// A resize task holds the guest's lock for 60 ms; a config change
 	// meanwhile waits 20 ms for the lock, gets PVE's lock timeout, and is
 	// retried until the resize is done.
-	e := newEnv(t, sim.Options{TaskDuration: 300 * time.Millisecond, LockTimeout: 20 * time.Millisecond}, nil)
+	e := newEnv(t, sim.Options{TaskDuration: 60 * time.Millisecond, LockTimeout: 20 * time.Millisecond}, nil)
 	tid, v1, st := created(t, e)
 	grow := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "12GiB"`, 1))
 	cores := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
@@ -268,5 +268,38 @@ func TestConcurrentCreatesGetDistinctVMIDs(t *testing.T) {
 		if conf, _, ok := e.sim.GuestConfig(ref.VMID); !ok || conf["hostname"] != fmt.Sprintf("c%d", i) {
 			t.Errorf("guest %d: %v %v", ref.VMID, ok, conf["hostname"])
 		}
+	}
+}
+
+func TestRetriedCreateDoesNotCreateTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	tid := id(proxmox.KindLXC, "nextcloud")
+	want := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"vmid": 101, `, "", 1))
+	c := e.plan(steps.Target{ID: tid, Want: want})[0]
+	// The node stays unreachable for the start longer than one call's
+	// retries: the change fails transiently after the container exists.
+	for range 4 {
+		e.sim.FailNext("POST", "/nodes/{node}/lxc/{vmid}/status/start", 595, "Connection timed out")
+	}
+	_, _, err := e.apply(c)
+	if err == nil || !steps.IsTransient(err) || !strings.Contains(err.Error(), "595") {
+		t.Fatalf("first try: err = %v, want a transient 595", err)
+	}
+	// The executor's retry converges the container made by the first try.
+	e.sim.ResetCounters()
+	st := e.mustApply(c)
+	if string(st) != `{"vmid":100,"node":"pve"}` {
+		t.Errorf("state = %s", st)
+	}
+	n := e.sim.Counters()
+	if n.ByRoute["POST /nodes/{node}/lxc"] != 0 || n.ByRoute["GET /cluster/nextid"] != 0 || n.ByRoute["POST /nodes/{node}/lxc/{vmid}/status/start"] != 1 {
+		t.Errorf("retry calls = %+v", n.ByRoute)
+	}
+	if _, running, _ := e.sim.GuestConfig(100); !running {
+		t.Error("CT 100 is not running")
+	}
+	if _, _, ok := e.sim.GuestConfig(101); ok {
+		t.Error("a second container was created")
 	}
 }

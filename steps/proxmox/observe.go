@@ -185,6 +185,11 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	}
 	b.mu.Lock()
 	b.cluster = facts
+	// A new run starts from what is live: forget creates of earlier runs
+	// (they only serve retries within a run).
+	for _, t := range targets {
+		delete(b.created, t.ID)
+	}
 	b.mu.Unlock()
 
 	out := make(map[steps.ID]steps.Live, len(found))
@@ -246,10 +251,7 @@ func rawString(raw json.RawMessage) string {
 }
 
 func splitTags(s string) []string {
-	var out []string
-	for _, t := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' || r == ' ' }) {
-		out = append(out, t)
-	}
+	out := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
 	sort.Strings(out)
 	return out
 }

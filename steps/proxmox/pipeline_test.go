@@ -168,7 +168,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	// 3: removing a protected guest is denied; nothing is deleted.
 	in.push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
 	e.sim.ResetCounters()
-	rep = run(pipeline.ResultDenied)
+	run(pipeline.ResultDenied)
 	if c := e.sim.Counters(); c.Writes != 0 {
 		t.Errorf("a denied run wrote: %+v", c.ByRoute)
 	}
