@@ -145,6 +145,7 @@ func TestPermanentErrors(t *testing.T) {
 		if steps.IsTransient(err) {
 			t.Errorf("%s: %v is marked transient", tc.name, err)
 		}
+		t.Logf("%s: %v", tc.name, err)
 	}
 	if _, _, ok := e.sim.GuestConfig(101); ok {
 		t.Error("a failed create left CT 101 behind")
