@@ -30,6 +30,14 @@ func TestCreateLXCThenNoOp(t *testing.T) {
 	if !strings.Contains(strings.Join(ls, "\n"), "create CT 101 on pve: task UPID:pve:") {
 		t.Errorf("progress lines lack the create task:\n%s", strings.Join(ls, "\n"))
 	}
+	for _, r := range e.sim.Requests() {
+		if r.Method == "POST" && r.Route == "/nodes/{node}/lxc" && r.Params["ssh-public-keys"] != "ssh-ed25519 AAAAC3Nza admin@laptop" {
+			t.Errorf("create sent ssh-public-keys %q", r.Params["ssh-public-keys"])
+		}
+	}
+	if n := e.sim.Counters(); n.Writes != 2 {
+		t.Errorf("create made %d writes (%v), want create and start", n.Writes, n.ByRoute)
+	}
 	conf, running, ok := e.sim.GuestConfig(101)
 	if !ok || !running {
 		t.Fatalf("CT 101 exists=%v running=%v", ok, running)

@@ -470,6 +470,9 @@ func checkPlacement(t steps.Target, want *Common, facts *clusterFacts) error {
 		sort.Strings(names)
 		return steps.Errorf("node", "no node %q in the cluster (nodes: %s)", want.Node, strings.Join(names, ", "))
 	}
+	if !n.online {
+		return steps.Errorf("node", "node %q is offline", want.Node)
+	}
 	if n.memory > 0 && uint64(want.Memory.MiB)<<20 > n.memory { //nolint:gosec // validated positive
 		return steps.Errorf("memory", "%d MiB is more than node %s has (%d MiB)", want.Memory.MiB, want.Node, n.memory>>20)
 	}

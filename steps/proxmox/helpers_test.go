@@ -192,7 +192,8 @@ const lxcSpec = `{"node": "pve", "vmid": 101, "cores": 2, "memory": "4GiB",
   "rootfs": {"storage": "local-lvm", "size": "8GiB"},
   "features": {"nesting": true, "keyctl": true},
   "networks": [{"bridge": "vmbr0", "ip": "10.42.0.101/24", "gateway": "10.42.0.1"}],
-  "tags": ["web"], "onboot": true, "startup": {"order": 2}}`
+  "tags": ["web"], "onboot": true, "startup": {"order": 2},
+  "sshPublicKeys": ["ssh-ed25519 AAAAC3Nza admin@laptop"]}`
 
 const vmSpec = `{"node": "pve", "vmid": 104, "cores": 4, "memory": "8GiB",
   "clone": {"template": 9000, "storage": "local-zfs"},

@@ -2,6 +2,7 @@ package proxmox_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,6 +172,14 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	run(pipeline.ResultDenied)
 	if c := e.sim.Counters(); c.Writes != 0 {
 		t.Errorf("a denied run wrote: %+v", c.ByRoute)
+	}
+
+	// 3b: a change that replaces a protected guest is denied too.
+	in.push("privileged blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { unprivileged: false } } else g for g in all]")})
+	e.sim.ResetCounters()
+	rep = run(pipeline.ResultDenied)
+	if c := e.sim.Counters(); c.Writes != 0 || !strings.Contains(fmt.Sprint(rep.Policy.Deny), "proxmox.lxc/blog would be replaced (changed: unprivileged)") {
+		t.Errorf("replace of a protected guest: writes %d, denials %+v", c.Writes, rep.Policy.Deny)
 	}
 
 	// 4: protect: false first (an update without API writes), then remove.
