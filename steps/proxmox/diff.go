@@ -399,22 +399,24 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 			reboot = append(reboot, f.Path)
 		}
 	}
-	if err := checkShrink(before, after); err != nil {
-		return c, err
-	}
-	o, err := updateOps(t, l, before, after)
-	if err != nil {
-		return c, err
-	}
-	c.Detail = o
 	switch {
 	case replace:
+		// A new guest: its disks are made anew, so size checks do not apply.
 		c.Action = steps.Replace
 		c.Detail = &ops{Type: l.Type, VMID: l.VMID, Node: l.Node}
-	case len(c.Fields) > 0:
-		c.Action = steps.Update
 	default:
+		if err := checkShrink(before, after); err != nil {
+			return c, err
+		}
+		o, err := updateOps(t, l, before, after)
+		if err != nil {
+			return c, err
+		}
+		c.Detail = o
 		c.Action = steps.NoOp
+		if len(c.Fields) > 0 {
+			c.Action = steps.Update
+		}
 	}
 	if len(reboot) > 0 && c.Action == steps.Update {
 		c.Notes = append(c.Notes, "pending reboot: "+strings.Join(reboot, ", ")+" (takes effect at the next restart of the guest)")
