@@ -101,28 +101,28 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 		return b, nil
 	}
 	if err := steps.DecodeStrict(raw, &b.cfg); err != nil {
-		return nil, fmt.Errorf("backends.proxmox: %w", err)
+		return nil, err
 	}
 	c := &b.cfg
 	if c.URL == "" {
-		return nil, errors.New("backends.proxmox: field url: is required, e.g. https://pve.example.com:8006")
+		return nil, errors.New("field url: is required, e.g. https://pve.example.com:8006")
 	}
 	if !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
-		return nil, fmt.Errorf("backends.proxmox: field url: %q is not an http(s) URL", c.URL)
+		return nil, fmt.Errorf("field url: %q is not an http(s) URL", c.URL)
 	}
 	user, name, ok := strings.Cut(c.TokenID, "!")
 	if !ok || !strings.Contains(user, "@") || name == "" {
-		return nil, fmt.Errorf("backends.proxmox: field tokenId: want USER@REALM!NAME, got %q", c.TokenID)
+		return nil, fmt.Errorf("field tokenId: want USER@REALM!NAME, got %q", c.TokenID)
 	}
 	secret, err := c.TokenSecret.Read(red)
 	if err != nil {
-		return nil, fmt.Errorf("backends.proxmox: field tokenSecret: %w", err)
+		return nil, fmt.Errorf("field tokenSecret: %w", err)
 	}
 	if c.Parallelism == 0 {
 		c.Parallelism = 8
 	}
 	if c.Parallelism < 1 || c.Parallelism > 256 {
-		return nil, fmt.Errorf("backends.proxmox: field parallelism: must be between 1 and 256, got %d", c.Parallelism)
+		return nil, fmt.Errorf("field parallelism: must be between 1 and 256, got %d", c.Parallelism)
 	}
 	if c.TaskTimeout == 0 {
 		c.TaskTimeout = Duration(10 * time.Minute)
@@ -137,7 +137,7 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 	b.retryWait = time.Duration(c.PollInterval)
 	tlsConf, err := c.tlsConfig()
 	if err != nil {
-		return nil, fmt.Errorf("backends.proxmox: %w", err)
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
