@@ -1,0 +1,338 @@
+package proxmox_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+)
+
+func TestCreateLXCThenNoOp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	want := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	tid := id(proxmox.KindLXC, "nextcloud")
+	cs := e.plan(steps.Target{ID: tid, Want: want})
+	if cs[0].Action != steps.Create {
+		t.Fatalf("action = %s, want create", cs[0].Action)
+	}
+	e.sim.ResetCounters()
+	st, ls, err := e.apply(cs[0])
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, strings.Join(ls, "\n"))
+	}
+	if string(st) != `{"vmid":101,"node":"pve"}` {
+		t.Errorf("state = %s", st)
+	}
+	if !strings.Contains(strings.Join(ls, "\n"), "create CT 101 on pve: task UPID:pve:") {
+		t.Errorf("progress lines lack the create task:\n%s", strings.Join(ls, "\n"))
+	}
+	for _, r := range e.sim.Requests() {
+		if r.Method == "POST" && r.Route == "/nodes/{node}/lxc" && r.Params["ssh-public-keys"] != "ssh-ed25519 AAAAC3Nza admin@laptop" {
+			t.Errorf("create sent ssh-public-keys %q", r.Params["ssh-public-keys"])
+		}
+	}
+	if n := e.sim.Counters(); n.Writes != 2 {
+		t.Errorf("create made %d writes (%v), want create and start", n.Writes, n.ByRoute)
+	}
+	conf, running, ok := e.sim.GuestConfig(101)
+	if !ok || !running {
+		t.Fatalf("CT 101 exists=%v running=%v", ok, running)
+	}
+	for k, v := range map[string]string{"hostname": "nextcloud", "memory": "4096", "cores": "2", "features": "keyctl=1,nesting=1",
+		"tags": "gitops-runner;web", "onboot": "1", "startup": "order=2", "unprivileged": "1"} {
+		if conf[k] != v {
+			t.Errorf("config %s = %q, want %q", k, conf[k], v)
+		}
+	}
+	if !strings.Contains(conf["net0"], "ip=10.42.0.101/24") || !strings.Contains(conf["net0"], "gw=10.42.0.1") || !strings.Contains(conf["net0"], "hwaddr=BC:24:11:") {
+		t.Errorf("net0 = %q", conf["net0"])
+	}
+	if !strings.HasPrefix(conf["rootfs"], "local-lvm:vm-101-disk-0") || !strings.Contains(conf["rootfs"], "size=8G") {
+		t.Errorf("rootfs = %q", conf["rootfs"])
+	}
+
+	// The next run: nothing to do, and observing takes 3 calls.
+	e.sim.ResetCounters()
+	cs = e.plan(owned(tid, want, want, st))
+	if cs[0].Action != steps.NoOp {
+		t.Fatalf("second plan: %s %+v", cs[0].Action, cs[0].Fields)
+	}
+	if n := e.sim.Counters(); n.Total != 3 || n.Writes != 0 {
+		t.Errorf("observe calls = %+v, want 3 reads", n)
+	}
+}
+
+func TestCreateVMByCloneThenNoOp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	want := decode(t, e.b, proxmox.KindVM, vmSpec)
+	tid := id(proxmox.KindVM, "dokku")
+	cs := e.plan(steps.Target{ID: tid, Want: want})
+	if cs[0].Action != steps.Create {
+		t.Fatalf("action = %s", cs[0].Action)
+	}
+	st := e.mustApply(cs[0])
+	conf, running, ok := e.sim.GuestConfig(104)
+	if !ok || !running {
+		t.Fatalf("VM 104 exists=%v running=%v", ok, running)
+	}
+	for k, v := range map[string]string{"name": "dokku", "memory": "8192", "cores": "4", "ciuser": "admin",
+		"ipconfig0": "ip=10.42.0.104/24,gw=10.42.0.1", "searchdomain": "hetzner.int.mydomain", "tags": "gitops-runner"} {
+		if conf[k] != v {
+			t.Errorf("config %s = %q, want %q", k, conf[k], v)
+		}
+	}
+	if !strings.HasPrefix(conf["scsi0"], "local-zfs:vm-104-disk-0") || !strings.Contains(conf["scsi0"], "size=64G") {
+		t.Errorf("scsi0 = %q", conf["scsi0"])
+	}
+	if !strings.Contains(conf["sshkeys"], "ssh-ed25519%20AAAAC3Nza") {
+		t.Errorf("sshkeys = %q (want URL-encoded)", conf["sshkeys"])
+	}
+	mac := conf["net0"]
+	cs = e.plan(owned(tid, want, want, st))
+	if cs[0].Action != steps.NoOp {
+		t.Fatalf("second plan: %s %+v", cs[0].Action, cs[0].Fields)
+	}
+
+	// A bridge change keeps the MAC Proxmox assigned.
+	want2 := decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, `"bridge": "vmbr0"`, `"bridge": "vmbr1", "vlan": 42`, 1))
+	cs = e.plan(owned(tid, want2, want, st))
+	if cs[0].Action != steps.Update || fieldPaths(cs[0])["networks[0].bridge"] != "" {
+		t.Fatalf("plan: %s %+v", cs[0].Action, cs[0].Fields)
+	}
+	e.mustApply(cs[0])
+	conf, _, _ = e.sim.GuestConfig(104)
+	oldMAC := strings.TrimPrefix(strings.Split(mac, ",")[0], "virtio=")
+	if !strings.Contains(conf["net0"], oldMAC) || !strings.Contains(conf["net0"], "bridge=vmbr1") || !strings.Contains(conf["net0"], "tag=42") {
+		t.Errorf("net0 = %q, want bridge vmbr1, tag 42 and MAC %s", conf["net0"], oldMAC)
+	}
+}
+
+func TestUpdateLiveAndReboot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	tid := id(proxmox.KindVM, "dokku")
+	v1 := decode(t, e.b, proxmox.KindVM, vmSpec)
+	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+
+	// Tags and onboot apply live; cores needs a reboot of the running VM.
+	v2 := decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true,`, 1))
+	c := e.plan(owned(tid, v2, v1, st))[0]
+	f := fieldPaths(c)
+	if c.Action != steps.Update || f["cores"] != "reboot" || f["onboot"] != "" || len(f) != 3 {
+		t.Fatalf("plan: %s %+v", c.Action, c.Fields)
+	}
+	if len(c.Notes) == 0 || !strings.HasPrefix(c.Notes[0], "pending reboot: cores") {
+		t.Errorf("notes = %q", c.Notes)
+	}
+	e.sim.ResetCounters()
+	e.mustApply(c)
+	if n := e.sim.Counters(); n.Writes != 1 || n.ByRoute["PUT /nodes/{node}/qemu/{vmid}/config"] != 1 {
+		t.Errorf("update calls = %+v, want one PUT config", n)
+	}
+	conf, _, _ := e.sim.GuestConfig(104)
+	if conf["cores"] != "4" || conf["onboot"] != "1" || conf["tags"] != "gitops-runner;apps" {
+		t.Errorf("current config cores=%s onboot=%s tags=%s (cores must stay pending)", conf["cores"], conf["onboot"], conf["tags"])
+	}
+	// Next run: no change, but the pending reboot is reported.
+	c = e.plan(owned(tid, v2, v2, st))[0]
+	if c.Action != steps.NoOp || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "pending changes of cores") {
+		t.Fatalf("plan after: %s %+v %q", c.Action, c.Fields, c.Notes)
+	}
+
+	// Stopping the guest is a shutdown.
+	v3 := decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true, "state": "stopped",`, 1))
+	c = e.plan(owned(tid, v3, v2, st))[0]
+	if c.Action != steps.Update || len(c.Fields) != 1 || c.Fields[0].Path != "state" {
+		t.Fatalf("stop plan: %s %+v", c.Action, c.Fields)
+	}
+	_, ls, err := e.apply(c)
+	if err != nil || !strings.Contains(strings.Join(ls, "\n"), "shutdown VM 104: task UPID:") {
+		t.Fatalf("shutdown: %v\n%s", err, strings.Join(ls, "\n"))
+	}
+	if _, running, _ := e.sim.GuestConfig(104); running {
+		t.Error("VM 104 still runs after the shutdown")
+	}
+}
+
+func TestUpdateLXCLiveAndResize(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	tid := id(proxmox.KindLXC, "nextcloud")
+	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+	v2 := decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
+		`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-zfs", "size": "32GiB"}]`).Replace(lxcSpec))
+	c := e.plan(owned(tid, v2, v1, st))[0]
+	f := fieldPaths(c)
+	if c.Action != steps.Update || f["memory"] != "" || f["rootfs.size"] != "" || len(c.Notes) != 0 {
+		t.Fatalf("plan: %s %+v %q", c.Action, c.Fields, c.Notes)
+	}
+	if _, ok := f["mounts"]; !ok {
+		t.Errorf("fields lack mounts: %+v", c.Fields)
+	}
+	e.sim.ResetCounters()
+	e.mustApply(c)
+	conf, running, _ := e.sim.GuestConfig(101)
+	if !running || conf["memory"] != "6144" || !strings.Contains(conf["rootfs"], "size=16G") || !strings.Contains(conf["mp0"], "mp=/data") {
+		t.Errorf("config memory=%s rootfs=%s mp0=%s running=%v", conf["memory"], conf["rootfs"], conf["mp0"], running)
+	}
+	n := e.sim.Counters()
+	if n.ByRoute["PUT /nodes/{node}/lxc/{vmid}/config"] != 1 || n.ByRoute["PUT /nodes/{node}/lxc/{vmid}/resize"] != 1 {
+		t.Errorf("calls = %+v", n.ByRoute)
+	}
+	if c := e.plan(owned(tid, v2, v2, st))[0]; c.Action != steps.NoOp {
+		t.Errorf("after update: %s %+v", c.Action, c.Fields)
+	}
+
+	// Features of a running container wait for a restart.
+	v3 := decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
+		`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-zfs", "size": "32GiB"}]`,
+		`"keyctl": true`, `"keyctl": false`).Replace(lxcSpec))
+	c = e.plan(owned(tid, v3, v2, st))[0]
+	if fieldPaths(c)["features.keyctl"] != "reboot" || len(c.Notes) == 0 {
+		t.Errorf("features plan: %+v %q", c.Fields, c.Notes)
+	}
+}
+
+func TestShrinkIsAnError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	tid := id(proxmox.KindLXC, "nextcloud")
+	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "4GiB"`, 1))
+	_, err := e.tryPlan(owned(tid, v2, v1, st))
+	var fe *steps.FieldError
+	if !asFieldError(err, &fe) || fe.Field != "rootfs.size" || !strings.Contains(fe.Msg, "shrinking") {
+		t.Fatalf("err = %v, want a field error for rootfs.size", err)
+	}
+}
+
+func TestReplaceAndDelete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	tid := id(proxmox.KindLXC, "blog")
+	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+
+	// Unprivileged cannot change in place: a replace, with protect in
+	// Before from the last applied spec.
+	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"features": {"nesting": true, "keyctl": true}`, `"unprivileged": false, "protect": false`, 1))
+	c := e.plan(owned(tid, v2, v1, st))[0]
+	if c.Action != steps.Replace || fieldPaths(c)["unprivileged"] != "replace" {
+		t.Fatalf("plan: %s %+v", c.Action, c.Fields)
+	}
+	if b := c.Before.(*proxmox.LXCSpec); !*b.Protect {
+		t.Errorf("before.protect = false, want the last applied true")
+	}
+	e.mustApply(c)
+	conf, running, ok := e.sim.GuestConfig(101)
+	if !ok || !running || conf["unprivileged"] != "0" {
+		t.Fatalf("after replace: ok=%v running=%v unprivileged=%q", ok, running, conf["unprivileged"])
+	}
+
+	// Delete: stop, then purge.
+	c = e.plan(owned(tid, nil, v2, st))[0]
+	if c.Action != steps.Delete || c.Before.(*proxmox.LXCSpec).Protect == nil || *c.Before.(*proxmox.LXCSpec).Protect {
+		t.Fatalf("delete plan: %s before=%+v", c.Action, c.Before)
+	}
+	e.sim.ResetCounters()
+	_, ls, err := e.apply(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := e.sim.GuestConfig(101); ok {
+		t.Fatal("CT 101 still exists")
+	}
+	n := e.sim.Counters()
+	if n.ByRoute["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 1 || n.ByRoute["DELETE /nodes/{node}/lxc/{vmid}"] != 1 {
+		t.Errorf("calls = %+v\n%s", n.ByRoute, strings.Join(ls, "\n"))
+	}
+	for _, r := range e.sim.Requests() {
+		if r.Method == "DELETE" && r.Params["purge"] != "1" {
+			t.Errorf("delete without purge: %+v", r.Params)
+		}
+	}
+	if c := e.plan(owned(tid, nil, v2, st))[0]; c.Action != steps.NoOp {
+		t.Errorf("after delete: %s", c.Action)
+	}
+}
+
+func asFieldError(err error, fe **steps.FieldError) bool {
+	for err != nil {
+		if f, ok := err.(*steps.FieldError); ok { //nolint:errorlint // walking the chain by hand
+			*fe = f
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error }) //nolint:errorlint // see above
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	b, err := proxmox.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ kind, spec string }{{proxmox.KindLXC, lxcSpec}, {proxmox.KindVM, vmSpec},
+		{proxmox.KindVM, `{"node":"pve","clone":{"template":"debian-12-cloudinit","full":false}}`}} {
+		s := decode(t, b, tc.kind, tc.spec)
+		out, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2 := decode(t, b, tc.kind, string(out))
+		out2, _ := json.Marshal(s2)
+		if string(out) != string(out2) {
+			t.Errorf("round trip:\n%s\n%s", out, out2)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(out, &m)
+		if m["protect"] != true || m["state"] != "running" {
+			t.Errorf("defaults missing: %s", out)
+		}
+		if tc.spec == lxcSpec && (m["memory"] != 4096.0 || m["rootfs"].(map[string]any)["size"] != 8192.0) {
+			t.Errorf("sizes not MiB: %s", out)
+		}
+	}
+}
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	b, _ := proxmox.New(nil, nil)
+	lxc := func(r ...string) string { return strings.NewReplacer(r...).Replace(lxcSpec) }
+	for _, tc := range []struct{ kind, spec, field string }{
+		{proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": "4GB"`), "memory"},
+		{proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": 8`), "memory"},
+		{proxmox.KindLXC, lxc(`"size": "8GiB"`, `"size": "1536MiB"`), "rootfs.size"},
+		{proxmox.KindLXC, lxc(`"ip": "10.42.0.101/24"`, `"ip": "10.42.0.101"`), "networks[0].ip"},
+		{proxmox.KindLXC, lxc(`"gateway": "10.42.0.1"`, `"gateway": "10.43.0.1"`), "networks[0].gateway"},
+		{proxmox.KindLXC, lxc(`"bridge": "vmbr0"`, `"bridge": ""`), "networks[0].bridge"},
+		{proxmox.KindLXC, lxc(`"bridge": "vmbr0"`, `"bridge": "vmbr0", "vlan": 5000`), "networks[0].vlan"},
+		{proxmox.KindLXC, lxc(`"bridge": "vmbr0"`, `"bridge": "vmbr0", "mac": "01:00:5e:00:00:01"`), "networks[0].mac"},
+		{proxmox.KindLXC, lxc(`"node": "pve"`, `"node": "pve", "clone": {}`), "clone"},
+		{proxmox.KindLXC, lxc(`"ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"`, `"ostemplate": "debian"`), "ostemplate"},
+		{proxmox.KindLXC, lxc(`"tags": ["web"]`, `"tags": ["Web Server"]`), "tags[0]"},
+		{proxmox.KindLXC, lxc(`"vmid": 101`, `"vmid": 42`), "vmid"},
+		{proxmox.KindLXC, lxc(`"node": "pve",`, `"state": "paused",`), "node"},
+		{proxmox.KindVM, strings.Replace(vmSpec, `"template": 9000`, `"template": true`, 1), "clone.template"},
+		{proxmox.KindVM, strings.Replace(vmSpec, `"slot": "scsi0"`, `"slot": "hda"`, 1), "disks[0].slot"},
+		{proxmox.KindVM, strings.Replace(vmSpec, `"cores": 4`, `"cores": 4, "swap": 512`, 1), "swap"},
+	} {
+		_, err := b.Decode(tc.kind, json.RawMessage(tc.spec))
+		var fe *steps.FieldError
+		if !asFieldError(err, &fe) || fe.Field != tc.field {
+			t.Errorf("decode with bad %s: err = %v", tc.field, err)
+		}
+	}
+}

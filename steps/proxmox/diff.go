@@ -1,0 +1,771 @@
+package proxmox
+
+import (
+	"fmt"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// props parses a PVE property string ("name=eth0,bridge=vmbr0"); a part
+// without "=" is the value of defaultKey.
+func props(s, defaultKey string) map[string]string {
+	m := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			m[defaultKey] = part
+			continue
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// diskSizeMiB parses a PVE disk size ("8G", "512M", "1T", bytes).
+func diskSizeMiB(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	mult := map[byte]float64{'K': 1.0 / 1024, 'M': 1, 'G': 1024, 'T': 1 << 20}
+	if m, ok := mult[s[len(s)-1]]; ok {
+		v, err := strconv.ParseFloat(s[:len(s)-1], 64)
+		if err != nil {
+			return 0
+		}
+		return int64(v * m)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v >> 20
+}
+
+func atoi(s string) int {
+	v, _ := strconv.Atoi(s)
+	return v
+}
+
+func indexed(conf map[string]string, prefix string) []int {
+	var out []int
+	for k := range conf {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			if n, err := strconv.Atoi(rest); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func parseStartup(s string) *Startup {
+	if s == "" {
+		return nil
+	}
+	p := props(s, "order")
+	return &Startup{Order: atoi(p["order"]), Up: atoi(p["up"]), Down: atoi(p["down"])}
+}
+
+func formatStartup(s *Startup) string {
+	if s == nil {
+		return ""
+	}
+	var parts []string
+	if s.Order != 0 {
+		parts = append(parts, "order="+strconv.Itoa(s.Order))
+	}
+	if s.Up != 0 {
+		parts = append(parts, "up="+strconv.Itoa(s.Up))
+	}
+	if s.Down != 0 {
+		parts = append(parts, "down="+strconv.Itoa(s.Down))
+	}
+	return strings.Join(parts, ",")
+}
+
+func userTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if t != OwnerTag {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func liveCommon(l *Live, kind string, ref *Common) Common {
+	c := Common{
+		Node:        l.Node,
+		Pool:        l.Pool,
+		Tags:        userTags(l.Tags),
+		Description: l.Config["description"],
+		Cores:       atoi(l.Config["cores"]),
+		Memory:      Size{MiB: int64(atoi(l.Config["memory"]))},
+		OnBoot:      l.Config["onboot"] == "1",
+		Startup:     parseStartup(l.Config["startup"]),
+		State:       l.Status,
+		Protect:     boolPtr(true),
+	}
+	if ref != nil && ref.VMID != 0 {
+		c.VMID = l.VMID
+	}
+	for _, i := range indexed(l.Config, "net") {
+		p := props(l.Config["net"+strconv.Itoa(i)], "")
+		n := Network{Bridge: p["bridge"], VLAN: atoi(p["tag"]), Firewall: p["firewall"] == "1"}
+		if kind == KindLXC {
+			n.Name, n.IP, n.Gateway, n.MAC = p["name"], p["ip"], p["gw"], strings.ToUpper(p["hwaddr"])
+		} else {
+			for m := range vmModels {
+				if mac, ok := p[m]; ok {
+					n.Model, n.MAC = m, strings.ToUpper(mac)
+				}
+			}
+			ip := props(l.Config["ipconfig"+strconv.Itoa(i)], "")
+			n.IP, n.Gateway = ip["ip"], ip["gw"]
+		}
+		for len(c.Networks) < i {
+			c.Networks = append(c.Networks, Network{}) // a gap: shows as a change
+		}
+		c.Networks = append(c.Networks, n)
+	}
+	return c
+}
+
+// maskCommon hides what the wanted spec leaves to Proxmox: an unset MAC or
+// IP is "keep what is there".
+func maskCommon(v *Common, want *Common) {
+	for i := range v.Networks {
+		if i >= len(want.Networks) {
+			break
+		}
+		w := want.Networks[i]
+		if w.MAC == "" {
+			v.Networks[i].MAC = ""
+		}
+		if w.IP == "" && w.Gateway == "" {
+			v.Networks[i].IP, v.Networks[i].Gateway = "", ""
+		}
+	}
+	if want.VMID == 0 {
+		v.VMID = 0
+	}
+}
+
+// liveView renders a live guest in the shape of its kind's spec. Fields
+// Proxmox does not keep (ostemplate, clone, SSH keys, protect) come from the
+// last applied spec, else the wanted one, so they never show as changes of
+// the live guest; protect comes only from the last applied spec (policies
+// judge deletes by it).
+func liveView(t steps.Target, l *Live) steps.Spec {
+	ref := t.Last
+	if ref == nil {
+		ref = t.Want
+	}
+	switch t.ID.Kind {
+	case KindLXC:
+		r, _ := ref.(*LXCSpec)
+		var rc *Common
+		if r != nil {
+			rc = &r.Common
+		}
+		s := &LXCSpec{Common: liveCommon(l, KindLXC, rc)}
+		s.Hostname = l.Config["hostname"]
+		s.Unprivileged = boolPtr(l.Config["unprivileged"] == "1")
+		f := props(l.Config["features"], "")
+		s.Features = Features{Nesting: f["nesting"] == "1", Keyctl: f["keyctl"] == "1", Fuse: f["fuse"] == "1"}
+		rp := props(l.Config["rootfs"], "volume")
+		s.RootFS = Volume{Storage: storageOf(rp["volume"]), Size: Size{MiB: diskSizeMiB(rp["size"])}}
+		for _, i := range indexed(l.Config, "mp") {
+			mp := props(l.Config["mp"+strconv.Itoa(i)], "volume")
+			for len(s.Mounts) < i {
+				s.Mounts = append(s.Mounts, Mount{})
+			}
+			s.Mounts = append(s.Mounts, Mount{Path: mp["mp"], Storage: storageOf(mp["volume"]), Size: Size{MiB: diskSizeMiB(mp["size"])}, Backup: mp["backup"] == "1"})
+		}
+		sw := Size{MiB: int64(atoi(l.Config["swap"]))}
+		s.Swap = &sw
+		s.Nameserver, s.Searchdomain = l.Config["nameserver"], l.Config["searchdomain"]
+		if r != nil {
+			s.OSTemplate, s.SSHPublicKeys = r.OSTemplate, r.SSHPublicKeys
+		}
+		if last, ok := t.Last.(*LXCSpec); ok {
+			s.Protect = last.Protect
+		}
+		if w, ok := t.Want.(*LXCSpec); ok {
+			maskCommon(&s.Common, &w.Common)
+		}
+		return s
+	default:
+		r, _ := ref.(*VMSpec)
+		var rc *Common
+		if r != nil {
+			rc = &r.Common
+		}
+		s := &VMSpec{Common: liveCommon(l, KindVM, rc)}
+		if r != nil {
+			s.Clone = r.Clone
+		}
+		w, _ := t.Want.(*VMSpec)
+		if w == nil || w.CloudInit != nil {
+			ci := &CloudInit{User: l.Config["ciuser"], Nameserver: l.Config["nameserver"], Searchdomain: l.Config["searchdomain"]}
+			if k, err := url.PathUnescape(l.Config["sshkeys"]); err == nil {
+				for _, line := range strings.Split(k, "\n") {
+					if strings.TrimSpace(line) != "" {
+						ci.SSHKeys = append(ci.SSHKeys, strings.TrimSpace(line))
+					}
+				}
+			}
+			if ci.User != "" || ci.Nameserver != "" || ci.Searchdomain != "" || len(ci.SSHKeys) > 0 {
+				s.CloudInit = ci
+			}
+		}
+		if w != nil {
+			for _, d := range w.Disks {
+				v, ok := l.Config[d.Slot]
+				if !ok {
+					continue
+				}
+				dp := props(v, "volume")
+				ld := Disk{Slot: d.Slot, Size: Size{MiB: diskSizeMiB(dp["size"])}}
+				if d.Storage != "" {
+					ld.Storage = storageOf(dp["volume"])
+				}
+				s.Disks = append(s.Disks, ld)
+			}
+			maskCommon(&s.Common, &w.Common)
+		}
+		if last, ok := t.Last.(*VMSpec); ok {
+			s.Protect = last.Protect
+		}
+		return s
+	}
+}
+
+func storageOf(volume string) string {
+	st, _, _ := strings.Cut(volume, ":")
+	return st
+}
+
+// wantView is the wanted spec as plans show it: the hostname filled in.
+func wantView(t steps.Target) steps.Spec {
+	switch w := t.Want.(type) {
+	case *LXCSpec:
+		v := *w
+		if v.Hostname == "" {
+			v.Hostname = t.ID.Name
+		}
+		return &v
+	case *VMSpec:
+		v := *w
+		return &v
+	}
+	return nil
+}
+
+// effectOf classifies a changed field (its path) of a guest: "replace" when
+// Proxmox cannot change it in place, "reboot" when a running guest takes it
+// only at its next start (qemu-server/pve-container hotplug rules, as the
+// simulator models them), "" when it applies live.
+func effectOf(kind, path string, running bool) string {
+	top := path
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		top = path[:i]
+	}
+	switch top {
+	case "node", "vmid", "pool", "ostemplate", "unprivileged", "clone":
+		return "replace"
+	}
+	if kind == KindLXC {
+		if path == "rootfs.storage" || (strings.HasPrefix(path, "mounts[") && (strings.HasSuffix(path, ".storage") || strings.HasSuffix(path, ".path"))) {
+			return "replace"
+		}
+		if !running {
+			return ""
+		}
+		switch top {
+		case "features", "nameserver", "searchdomain":
+			return "reboot"
+		case "mounts":
+			if strings.HasSuffix(path, ".backup") {
+				return "reboot"
+			}
+		}
+		return ""
+	}
+	if strings.HasPrefix(path, "disks[") && strings.HasSuffix(path, ".storage") {
+		return "replace"
+	}
+	if !running {
+		return ""
+	}
+	switch {
+	case top == "cores" || top == "memory":
+		return "reboot"
+	case top == "cloudInit", strings.HasSuffix(path, ".ip"), strings.HasSuffix(path, ".gateway"):
+		// cloud-init reads its settings at boot
+		return "reboot"
+	}
+	return ""
+}
+
+// ops is what Apply does for a change; Diff computes it (Change.Detail).
+type ops struct {
+	Type string // lxc | qemu
+	VMID int
+	Node string
+	// Set and Delete are config keys for one PUT.
+	Set    map[string]string
+	Delete []string
+	// Resize maps disk keys to new sizes (grow only).
+	Resize map[string]int64
+	// Power is "start", "shutdown" or "".
+	Power string
+	// Template is the VM template to clone (create).
+	TemplateVMID int
+	TemplateNode string
+}
+
+// Diff implements steps.Backend. It is pure: it reads only the target, the
+// live guest and the cluster facts of the run's Observe.
+func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
+	c := steps.Change{ID: t.ID, Target: t, Have: have}
+	facts := b.facts()
+	l, _ := have.(*Live)
+	if t.Want != nil && facts != nil {
+		if o, dup := facts.dupVMID[t.ID]; dup {
+			return c, steps.Errorf("vmid", "%d is also asked for by %s; every guest needs its own VMID", wantCommon(t.Want).VMID, o)
+		}
+	}
+	if l != nil && l.Type != pveType(t.ID.Kind) {
+		return c, steps.Errorf("vmid", "%d is a %s guest, not a %s", l.VMID, l.Type, pveType(t.ID.Kind))
+	}
+	switch {
+	case t.Want == nil && l == nil:
+		c.Action = steps.NoOp
+		return c, nil
+	case t.Want == nil:
+		before := liveView(t, l)
+		c.Action, c.Before = steps.Delete, before
+		c.Fields = steps.DiffFields(before, nil)
+		c.Detail = &ops{Type: l.Type, VMID: l.VMID, Node: l.Node}
+		return c, nil
+	}
+	after := wantView(t)
+	c.After = after
+	want := wantCommon(t.Want)
+	if err := checkPlacement(t, want, facts); err != nil {
+		return c, err
+	}
+	if l == nil {
+		c.Action = steps.Create
+		c.Fields = steps.DiffFields(nil, after)
+		o := &ops{Type: pveType(t.ID.Kind), VMID: want.VMID, Node: want.Node}
+		if vm, ok := t.Want.(*VMSpec); ok {
+			tpl, err := findTemplate(vm.Clone.Template, facts)
+			if err != nil {
+				return c, err
+			}
+			o.TemplateVMID, o.TemplateNode = tpl.vmid, tpl.node
+		}
+		c.Detail = o
+		return c, nil
+	}
+	before := liveView(t, l)
+	c.Before = before
+	c.Fields = steps.DiffFields(before, after)
+	running := l.Status == "running"
+	replace := false
+	var reboot []string
+	for i := range c.Fields {
+		f := &c.Fields[i]
+		if f.Path == "state" || f.Path == "protect" || strings.HasPrefix(f.Path, "sshPublicKeys") {
+			continue
+		}
+		f.Effect = effectOf(t.ID.Kind, f.Path, running && want.State == "running")
+		switch f.Effect {
+		case "replace":
+			replace = true
+		case "reboot":
+			reboot = append(reboot, f.Path)
+		}
+	}
+	switch {
+	case replace:
+		// A new guest: its disks are made anew, so size checks do not apply.
+		c.Action = steps.Replace
+		c.Detail = &ops{Type: l.Type, VMID: l.VMID, Node: l.Node}
+	default:
+		if err := checkShrink(before, after); err != nil {
+			return c, err
+		}
+		o, err := updateOps(t, l, before, after)
+		if err != nil {
+			return c, err
+		}
+		c.Detail = o
+		c.Action = steps.NoOp
+		if len(c.Fields) > 0 {
+			c.Action = steps.Update
+		}
+	}
+	if len(reboot) > 0 && c.Action == steps.Update {
+		c.Notes = append(c.Notes, "pending reboot: "+strings.Join(reboot, ", ")+" (takes effect at the next restart of the guest)")
+	}
+	if len(l.Pending) > 0 {
+		c.Notes = append(c.Notes, "pending reboot: Proxmox has pending changes of "+strings.Join(l.Pending, ", ")+" (applied at the next restart)")
+	}
+	if ls, ok := t.Last.(*LXCSpec); ok {
+		if ws, ok := t.Want.(*LXCSpec); ok && !reflect.DeepEqual(ls.SSHPublicKeys, ws.SSHPublicKeys) {
+			c.Notes = append(c.Notes, "sshPublicKeys are installed only when a container is created; the running container keeps its keys")
+		}
+	}
+	return c, nil
+}
+
+type templateRef struct {
+	vmid int
+	node string
+}
+
+func findTemplate(ref TemplateRef, facts *clusterFacts) (templateRef, error) {
+	if facts == nil {
+		return templateRef{vmid: ref.VMID}, nil
+	}
+	var names []string
+	for _, g := range facts.guests {
+		if g.Type != "qemu" || g.Template == 0 {
+			continue
+		}
+		if (ref.Name == "" && int(g.VMID) == ref.VMID) || (ref.Name != "" && g.Name == ref.Name) { //nolint:gosec // VMIDs are below 1e9
+			return templateRef{vmid: int(g.VMID), node: g.Node}, nil //nolint:gosec // VMIDs are below 1e9
+		}
+		names = append(names, fmt.Sprintf("%d %s", g.VMID, g.Name))
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	return templateRef{}, steps.Errorf("clone.template", "no VM template %s in the cluster (templates: %s)", ref, strings.Join(names, ", "))
+}
+
+// checkPlacement checks the node and the memory against the cluster.
+func checkPlacement(t steps.Target, want *Common, facts *clusterFacts) error {
+	if facts == nil {
+		return nil
+	}
+	n, ok := facts.nodes[want.Node]
+	if !ok {
+		names := make([]string, 0, len(facts.nodes))
+		for name := range facts.nodes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		return steps.Errorf("node", "no node %q in the cluster (nodes: %s)", want.Node, strings.Join(names, ", "))
+	}
+	if !n.online {
+		return steps.Errorf("node", "node %q is offline", want.Node)
+	}
+	if n.memory > 0 && uint64(want.Memory.MiB)<<20 > n.memory { //nolint:gosec // validated positive
+		return steps.Errorf("memory", "%d MiB is more than node %s has (%d MiB)", want.Memory.MiB, want.Node, n.memory>>20)
+	}
+	if s, ok := t.Want.(*LXCSpec); ok && !dnsNameRE.MatchString(orName(s.Hostname, t.ID.Name)) {
+		return steps.Errorf("hostname", "the resource name %q is not a DNS name: set hostname", t.ID.Name)
+	}
+	if _, ok := t.Want.(*VMSpec); ok && !dnsNameRE.MatchString(t.ID.Name) {
+		return &steps.FieldError{Msg: fmt.Sprintf("the resource name %q is not a DNS name, which a VM name must be", t.ID.Name)}
+	}
+	return nil
+}
+
+func orName(s, name string) string {
+	if s != "" {
+		return s
+	}
+	return name
+}
+
+// checkShrink refuses a smaller disk: Proxmox cannot shrink, and the runner
+// never loses data silently.
+func checkShrink(before, after steps.Spec) error {
+	shrink := func(field string, have, want int64) error {
+		if have > 0 && want < have {
+			return steps.Errorf(field, "shrinking a disk is not supported: it has %s, the spec asks for %s (grow only; to shrink, create a new guest)", Size{MiB: have}, Size{MiB: want})
+		}
+		return nil
+	}
+	switch a := after.(type) {
+	case *LXCSpec:
+		bl := before.(*LXCSpec)
+		if err := shrink("rootfs.size", bl.RootFS.Size.MiB, a.RootFS.Size.MiB); err != nil {
+			return err
+		}
+		for i, m := range a.Mounts {
+			if i < len(bl.Mounts) && bl.Mounts[i].Path == m.Path {
+				if err := shrink(fmt.Sprintf("mounts[%d].size", i), bl.Mounts[i].Size.MiB, m.Size.MiB); err != nil {
+					return err
+				}
+			}
+		}
+		if len(bl.Mounts) > len(a.Mounts) {
+			return steps.Errorf("mounts", "the container has %d mount points, the spec lists %d: removing a mount point is not done by the runner (it would lose data); detach it in Proxmox first", len(bl.Mounts), len(a.Mounts))
+		}
+	case *VMSpec:
+		bv := before.(*VMSpec)
+		for i, d := range a.Disks {
+			for _, h := range bv.Disks {
+				if h.Slot == d.Slot {
+					if err := shrink(fmt.Sprintf("disks[%d].size", i), h.Size.MiB, d.Size.MiB); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// updateOps computes the config keys, resizes and power action that take
+// the live guest to the wanted spec.
+func updateOps(t steps.Target, l *Live, before, after steps.Spec) (*ops, error) {
+	o := &ops{Type: l.Type, VMID: l.VMID, Node: l.Node, Set: map[string]string{}, Resize: map[string]int64{}}
+	bc, ac := wantCommon(before), wantCommon(after)
+	setIf := func(key string, changed bool, v string) {
+		if !changed {
+			return
+		}
+		if v == "" {
+			o.Delete = append(o.Delete, key)
+			return
+		}
+		o.Set[key] = v
+	}
+	setIf("cores", bc.Cores != ac.Cores, strconv.Itoa(ac.Cores))
+	setIf("memory", bc.Memory.MiB != ac.Memory.MiB, strconv.FormatInt(ac.Memory.MiB, 10))
+	setIf("onboot", bc.OnBoot != ac.OnBoot, boolStr(ac.OnBoot))
+	setIf("startup", !reflect.DeepEqual(bc.Startup, ac.Startup), formatStartup(ac.Startup))
+	setIf("description", bc.Description != ac.Description, ac.Description)
+	// The owner tag is compared too: a guest without it gets it with its
+	// first change.
+	setIf("tags", liveTags(l.Tags) != joinTags(ac.Tags), joinTags(ac.Tags))
+	for i, n := range ac.Networks {
+		if i < len(bc.Networks) && bc.Networks[i] == n {
+			continue
+		}
+		key := "net" + strconv.Itoa(i)
+		mac := n.MAC
+		if mac == "" {
+			mac = liveMAC(l, key)
+		}
+		o.Set[key] = netString(t.ID.Kind, n, mac)
+		if t.ID.Kind == KindVM && (i >= len(bc.Networks) || bc.Networks[i].IP != n.IP || bc.Networks[i].Gateway != n.Gateway) && n.IP != "" {
+			o.Set["ipconfig"+strconv.Itoa(i)] = ipconfigString(n)
+		}
+	}
+	for i := len(ac.Networks); i < len(bc.Networks); i++ {
+		o.Delete = append(o.Delete, "net"+strconv.Itoa(i))
+		if _, ok := l.Config["ipconfig"+strconv.Itoa(i)]; ok && t.ID.Kind == KindVM {
+			o.Delete = append(o.Delete, "ipconfig"+strconv.Itoa(i))
+		}
+	}
+	switch a := after.(type) {
+	case *LXCSpec:
+		bl := before.(*LXCSpec)
+		setIf("hostname", bl.Hostname != a.Hostname, a.Hostname)
+		setIf("swap", bl.Swap.MiB != a.Swap.MiB, strconv.FormatInt(a.Swap.MiB, 10))
+		setIf("features", bl.Features != a.Features, featuresString(a.Features))
+		setIf("nameserver", bl.Nameserver != a.Nameserver, a.Nameserver)
+		setIf("searchdomain", bl.Searchdomain != a.Searchdomain, a.Searchdomain)
+		if a.RootFS.Size.MiB > bl.RootFS.Size.MiB {
+			o.Resize["rootfs"] = a.RootFS.Size.MiB
+		}
+		for i, m := range a.Mounts {
+			key := "mp" + strconv.Itoa(i)
+			if i >= len(bl.Mounts) {
+				o.Set[key] = mountString(m)
+				continue
+			}
+			if m.Size.MiB > bl.Mounts[i].Size.MiB {
+				o.Resize[key] = m.Size.MiB
+			}
+			if m.Backup != bl.Mounts[i].Backup {
+				mp := props(l.Config[key], "volume")
+				mp["backup"] = boolStr(m.Backup)
+				o.Set[key] = propString(mp, "volume")
+			}
+		}
+	case *VMSpec:
+		bv := before.(*VMSpec)
+		if a.CloudInit != nil {
+			bci := bv.CloudInit
+			if bci == nil {
+				bci = &CloudInit{}
+			}
+			setIf("ciuser", bci.User != a.CloudInit.User, a.CloudInit.User)
+			setIf("sshkeys", !reflect.DeepEqual(bci.SSHKeys, a.CloudInit.SSHKeys), encodeSSHKeys(a.CloudInit.SSHKeys))
+			setIf("nameserver", bci.Nameserver != a.CloudInit.Nameserver, a.CloudInit.Nameserver)
+			setIf("searchdomain", bci.Searchdomain != a.CloudInit.Searchdomain, a.CloudInit.Searchdomain)
+		}
+		for _, d := range a.Disks {
+			found := false
+			for _, h := range bv.Disks {
+				if h.Slot == d.Slot {
+					found = true
+					if d.Size.MiB > h.Size.MiB {
+						o.Resize[d.Slot] = d.Size.MiB
+					}
+				}
+			}
+			if !found {
+				if d.Storage == "" {
+					return nil, steps.Errorf("disks", "the VM has no disk %s yet: give its storage to create it", d.Slot)
+				}
+				o.Set[d.Slot] = fmt.Sprintf("%s:%d", d.Storage, d.Size.MiB/1024)
+			}
+		}
+	}
+	if bc.State != ac.State {
+		if ac.State == "running" {
+			o.Power = "start"
+		} else {
+			o.Power = "shutdown"
+		}
+	}
+	sort.Strings(o.Delete)
+	return o, nil
+}
+
+// liveTags renders live tags like joinTags: the owner tag (if there) first.
+func liveTags(tags []string) string {
+	user := userTags(tags)
+	if len(user) < len(tags) {
+		return joinTags(user)
+	}
+	return strings.Join(user, ";")
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func joinTags(user []string) string {
+	return strings.Join(append([]string{OwnerTag}, user...), ";")
+}
+
+func liveMAC(l *Live, key string) string {
+	if l == nil {
+		return ""
+	}
+	p := props(l.Config[key], "")
+	if m := p["hwaddr"]; m != "" {
+		return m
+	}
+	for m := range vmModels {
+		if v := p[m]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// netString renders a net[n] property string; the MAC (the given one or the
+// live one) is always sent, or Proxmox would assign a new one.
+func netString(kind string, n Network, mac string) string {
+	var parts []string
+	if kind == KindLXC {
+		parts = append(parts, "name="+n.Name, "bridge="+n.Bridge)
+		if mac != "" {
+			parts = append(parts, "hwaddr="+mac)
+		}
+		if n.IP != "" {
+			parts = append(parts, "ip="+n.IP)
+		}
+		if n.Gateway != "" {
+			parts = append(parts, "gw="+n.Gateway)
+		}
+		parts = append(parts, "type=veth")
+	} else {
+		if mac != "" {
+			parts = append(parts, n.Model+"="+mac)
+		} else {
+			parts = append(parts, "model="+n.Model)
+		}
+		parts = append(parts, "bridge="+n.Bridge)
+	}
+	if n.VLAN != 0 {
+		parts = append(parts, "tag="+strconv.Itoa(n.VLAN))
+	}
+	if n.Firewall {
+		parts = append(parts, "firewall=1")
+	}
+	return strings.Join(parts, ",")
+}
+
+func ipconfigString(n Network) string {
+	s := "ip=" + n.IP
+	if n.Gateway != "" {
+		s += ",gw=" + n.Gateway
+	}
+	return s
+}
+
+func featuresString(f Features) string {
+	var parts []string
+	if f.Fuse {
+		parts = append(parts, "fuse=1")
+	}
+	if f.Keyctl {
+		parts = append(parts, "keyctl=1")
+	}
+	if f.Nesting {
+		parts = append(parts, "nesting=1")
+	}
+	return strings.Join(parts, ",")
+}
+
+func mountString(m Mount) string {
+	s := fmt.Sprintf("%s:%d,mp=%s", m.Storage, m.Size.MiB/1024, m.Path)
+	if m.Backup {
+		s += ",backup=1"
+	}
+	return s
+}
+
+func propString(p map[string]string, defaultKey string) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		if k != defaultKey {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	if v, ok := p[defaultKey]; ok {
+		parts = append(parts, v)
+	}
+	for _, k := range keys {
+		parts = append(parts, k+"="+p[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// encodeSSHKeys URL-encodes keys as qemu's sshkeys wants (api-facts §1:
+// qemu sshkeys is urlencoded, unlike LXC ssh-public-keys).
+func encodeSSHKeys(keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	return strings.ReplaceAll(url.QueryEscape(strings.Join(keys, "\n")+"\n"), "+", "%20")
+}

@@ -1,0 +1,270 @@
+package proxmox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	goprox "github.com/luthermonson/go-proxmox"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// nodeFacts is one cluster node as /nodes reports it.
+type nodeFacts struct {
+	cpus   int
+	memory uint64 // bytes
+	online bool
+}
+
+// clusterFacts is what Observe learned about the cluster besides the
+// targets: nodes, templates and which target wants which VMID. Diff reads it
+// (it stays pure: the facts are an input, fixed for the run).
+type clusterFacts struct {
+	nodes map[string]nodeFacts
+	// guests are all guests by VMID (templates included).
+	guests map[int]goprox.ClusterResource
+	// dupVMID maps a target to another target asking for the same VMID.
+	dupVMID map[steps.ID]steps.ID
+}
+
+// Live is the observed state of one guest.
+type Live struct {
+	// Type is "lxc" or "qemu".
+	Type   string
+	VMID   int
+	Node   string
+	Name   string
+	Status string // "running", "stopped"
+	Pool   string
+	Tags   []string
+	// Config is the config with pending changes applied (what the guest
+	// will be after its next restart).
+	Config map[string]string
+	// Pending lists the keys with changes waiting for a restart.
+	Pending []string
+}
+
+// guestRef is the state record kept in the inventory.
+type guestRef struct {
+	VMID int    `json:"vmid"`
+	Node string `json:"node"`
+}
+
+func pveType(kind string) string {
+	if kind == KindLXC {
+		return "lxc"
+	}
+	return "qemu"
+}
+
+func stateRef(raw json.RawMessage) guestRef {
+	var r guestRef
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &r) // an unreadable record is as good as none
+	}
+	return r
+}
+
+func wantCommon(s steps.Spec) *Common {
+	switch v := s.(type) {
+	case *LXCSpec:
+		return &v.Common
+	case *VMSpec:
+		return &v.Common
+	}
+	return nil
+}
+
+// Observe implements steps.Backend: one /cluster/resources, one /nodes and
+// one pending-config read per existing target guest, at most Parallelism at
+// a time.
+func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[steps.ID]steps.Live, error) {
+	if b.client == nil {
+		return nil, errNotConfigured
+	}
+	var res goprox.ClusterResources
+	var nodes goprox.NodeStatuses
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.get(gctx, "/cluster/resources?type=vm", &res) })
+	g.Go(func() error { return b.get(gctx, "/nodes", &nodes) })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	facts := &clusterFacts{nodes: map[string]nodeFacts{}, guests: map[int]goprox.ClusterResource{}, dupVMID: map[steps.ID]steps.ID{}}
+	for _, n := range nodes {
+		facts.nodes[n.Node] = nodeFacts{cpus: n.MaxCPU, memory: n.MaxMem, online: n.Status == "online"}
+	}
+	byName := map[string][]goprox.ClusterResource{}
+	for _, r := range res {
+		if r == nil || (r.Type != "lxc" && r.Type != "qemu") {
+			continue
+		}
+		facts.guests[int(r.VMID)] = *r //nolint:gosec // VMIDs are below 1e9
+		if r.Template == 0 {
+			byName[r.Type+"/"+r.Node+"/"+r.Name] = append(byName[r.Type+"/"+r.Node+"/"+r.Name], *r)
+		}
+	}
+
+	// Which guest is each target? By the VMID asked for, else the one the
+	// runner recorded, else by name on its node.
+	found := map[steps.ID]goprox.ClusterResource{}
+	wantVMID := map[int]steps.ID{}
+	for _, t := range targets {
+		vmid := 0
+		node := ""
+		if c := wantCommon(t.Want); c != nil {
+			vmid, node = c.VMID, c.Node
+			if vmid != 0 {
+				if o, dup := wantVMID[vmid]; dup {
+					facts.dupVMID[t.ID], facts.dupVMID[o] = o, t.ID
+				}
+				wantVMID[vmid] = t.ID
+			}
+		}
+		if vmid == 0 {
+			vmid = stateRef(t.State).VMID
+		}
+		if vmid == 0 {
+			if c := wantCommon(t.Last); c != nil {
+				vmid = c.VMID
+				if node == "" {
+					node = c.Node
+				}
+			}
+		}
+		if vmid != 0 {
+			if r, ok := facts.guests[vmid]; ok {
+				found[t.ID] = r
+			}
+			continue
+		}
+		if ms := byName[pveType(t.ID.Kind)+"/"+node+"/"+guestName(t)]; len(ms) > 0 {
+			found[t.ID] = ms[0]
+		}
+	}
+
+	// One read per distinct guest, bounded.
+	vmids := map[int]goprox.ClusterResource{}
+	for _, r := range found {
+		vmids[int(r.VMID)] = r //nolint:gosec // VMIDs are below 1e9
+	}
+	type result struct {
+		conf    map[string]string
+		pending []string
+	}
+	results := make(map[int]result, len(vmids))
+	var mu sync.Mutex
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(b.cfg.Parallelism)
+	for vmid, r := range vmids {
+		g.Go(func() error {
+			conf, pending, err := b.readPending(gctx, r.Node, r.Type, vmid)
+			if err != nil {
+				var ae *APIError
+				if errors.As(err, &ae) && ae.Status == 500 && strings.Contains(ae.Message, "does not exist") {
+					return nil // deleted since /cluster/resources: absent
+				}
+				return err
+			}
+			mu.Lock()
+			results[vmid] = result{conf, pending}
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.cluster = facts
+	// A new run starts from what is live: forget creates of earlier runs
+	// (they only serve retries within a run).
+	for _, t := range targets {
+		delete(b.created, t.ID)
+	}
+	b.mu.Unlock()
+
+	out := make(map[steps.ID]steps.Live, len(found))
+	for id, r := range found {
+		rr, ok := results[int(r.VMID)] //nolint:gosec // VMIDs are below 1e9
+		if !ok {
+			continue
+		}
+		out[id] = &Live{Type: r.Type, VMID: int(r.VMID), Node: r.Node, Name: r.Name, Status: r.Status, Pool: r.Pool, //nolint:gosec // VMIDs are below 1e9
+			Tags: splitTags(r.Tags), Config: rr.conf, Pending: rr.pending}
+	}
+	return out, nil
+}
+
+// readPending reads a guest's config with its pending changes
+// (GuestHelpers config_with_pending_array): one call gives both what is
+// current and what waits for a restart.
+func (b *Backend) readPending(ctx context.Context, node, typ string, vmid int) (map[string]string, []string, error) {
+	var items []struct {
+		Key     string          `json:"key"`
+		Value   json.RawMessage `json:"value"`
+		Pending json.RawMessage `json:"pending"`
+		Delete  int             `json:"delete"`
+	}
+	if err := b.get(ctx, fmt.Sprintf("/nodes/%s/%s/%d/pending", url.PathEscape(node), typ, vmid), &items); err != nil {
+		return nil, nil, err
+	}
+	conf := map[string]string{}
+	var pending []string
+	for _, it := range items {
+		switch {
+		case it.Delete != 0:
+			pending = append(pending, it.Key)
+		case len(it.Pending) > 0:
+			conf[it.Key] = rawString(it.Pending)
+			pending = append(pending, it.Key)
+		case len(it.Value) > 0:
+			conf[it.Key] = rawString(it.Value)
+		}
+	}
+	sort.Strings(pending)
+	return conf, pending, nil
+}
+
+// rawString renders a JSON scalar as PVE's config text (numbers as written).
+func rawString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		if f, err := strconv.ParseFloat(n.String(), 64); err == nil && f == float64(int64(f)) {
+			return strconv.FormatInt(int64(f), 10)
+		}
+		return n.String()
+	}
+	return strings.Trim(string(raw), `"`)
+}
+
+func splitTags(s string) []string {
+	out := strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
+	sort.Strings(out)
+	return out
+}
+
+// guestName is the Proxmox name of a target's guest: the LXC hostname if
+// set, else the resource name.
+func guestName(t steps.Target) string {
+	spec := t.Want
+	if spec == nil {
+		spec = t.Last
+	}
+	if s, ok := spec.(*LXCSpec); ok && s.Hostname != "" {
+		return s.Hostname
+	}
+	return t.ID.Name
+}

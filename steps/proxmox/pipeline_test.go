@@ -1,0 +1,239 @@
+package proxmox_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/policy"
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+)
+
+// infra is an infra repo: a bare repository and a clone that pushes to it
+// with the real git binary (as runner/pipeline's tests do).
+type infra struct {
+	t    *testing.T
+	bare string
+	work string
+}
+
+func newInfra(t *testing.T) *infra {
+	t.Helper()
+	dir := t.TempDir()
+	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
+	in.git(dir, "init", "-q", "--bare", "-b", "main", in.bare)
+	in.git(dir, "clone", "-q", in.bare, in.work)
+	return in
+}
+
+func (in *infra) git(dir string, args ...string) string {
+	in.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
+		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
+		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		in.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (in *infra) push(msg string, files map[string]string) string {
+	in.t.Helper()
+	for p, c := range files {
+		full := filepath.Join(in.work, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			in.t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			in.t.Fatal(err)
+		}
+	}
+	in.git(in.work, "add", "-A")
+	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
+	in.git(in.work, "push", "-q", "origin", "HEAD:main")
+	return in.git(in.work, "rev-parse", "HEAD")
+}
+
+// opa adapts package policy to pipeline.Policy, with the built-ins on.
+type opa struct{}
+
+func (opa) Check(ctx context.Context, files []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+	fs := make([]policy.File, len(files))
+	for i, f := range files {
+		fs[i] = policy.File{Path: f.Path, Source: f.Source}
+	}
+	set, err := policy.Compile(ctx, fs, policy.Options{})
+	if err != nil {
+		return pipeline.PolicyResult{}, err
+	}
+	res, err := set.Eval(ctx, in)
+	if err != nil {
+		return pipeline.PolicyResult{}, err
+	}
+	var out pipeline.PolicyResult
+	for _, f := range res.Deny {
+		out.Deny = append(out.Deny, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
+	}
+	for _, f := range res.Warn {
+		out.Warn = append(out.Warn, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
+	}
+	return out, nil
+}
+
+// mainJsonnet declares the homelab's guests; extra is Jsonnet applied to
+// the list (e.g. a filter).
+func mainJsonnet(extra string) string {
+	return `local runner = import 'runner.libsonnet';
+local h = import 'homelab.libsonnet';
+local guests = import 'guests.libsonnet';
+local all = guests(h);
+runner.output(` + extra + `)
+`
+}
+
+func readExample(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "homelab", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestHomelabThroughThePipeline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	in := newInfra(t)
+	repo, err := gitstore.Open(in.bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: opa{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
+	ctx := context.Background()
+	run := func(wantResult pipeline.Result) *pipeline.Report {
+		t.Helper()
+		rep, err := r.Run(ctx, pipeline.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Result != wantResult {
+			t.Fatalf("run: %s, want %s (errors %+v, policy %+v)", rep.Summary, wantResult, rep.Errors, rep.Policy)
+		}
+		return rep
+	}
+	files := map[string]string{
+		"homelab.libsonnet": readExample(t, "homelab.libsonnet"),
+		"guests.libsonnet":  readExample(t, "guests.libsonnet"),
+		"main.jsonnet":      mainJsonnet("all"),
+	}
+
+	// 1: every guest is created.
+	in.push("homelab", files)
+	rep := run(pipeline.ResultOK)
+	if rep.Counts["create"] != 12 {
+		t.Errorf("counts = %v, want 12 creates", rep.Counts)
+	}
+	for vmid := 101; vmid <= 112; vmid++ {
+		if _, running, ok := e.sim.GuestConfig(vmid); !ok || !running {
+			t.Errorf("guest %d: exists=%v running=%v", vmid, ok, running)
+		}
+	}
+	conf, _, _ := e.sim.GuestConfig(104)
+	if conf["name"] != "dokku" || conf["ipconfig0"] != "ip=10.42.0.104/24,gw=10.42.0.1" || !strings.Contains(conf["scsi0"], "size=64G") {
+		t.Errorf("dokku: %v", conf)
+	}
+
+	// 2: the same commit again is a no-op: no write calls at all.
+	e.sim.ResetCounters()
+	in.push("again", nil)
+	rep = run(pipeline.ResultOK)
+	if c := e.sim.Counters(); rep.Changed != 0 || c.Writes != 0 || c.Total != 12+2 {
+		t.Errorf("second run: %d changed, calls %+v; want 0 changed, 0 writes, 14 reads", rep.Changed, c)
+	}
+
+	// 3: removing a protected guest is denied; nothing is deleted.
+	in.push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
+	e.sim.ResetCounters()
+	run(pipeline.ResultDenied)
+	if c := e.sim.Counters(); c.Writes != 0 {
+		t.Errorf("a denied run wrote: %+v", c.ByRoute)
+	}
+
+	// 3b: a change that replaces a protected guest is denied too.
+	in.push("privileged blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { unprivileged: false } } else g for g in all]")})
+	e.sim.ResetCounters()
+	rep = run(pipeline.ResultDenied)
+	if c := e.sim.Counters(); c.Writes != 0 || !strings.Contains(fmt.Sprint(rep.Policy.Deny), "proxmox.lxc/blog would be replaced (changed: unprivileged)") {
+		t.Errorf("replace of a protected guest: writes %d, denials %+v", c.Writes, rep.Policy.Deny)
+	}
+
+	// 4: protect: false first (an update without API writes), then remove.
+	in.push("unprotect blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { protect: false } } else g for g in all]")})
+	run(pipeline.ResultOK)
+	in.push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
+	e.sim.ResetCounters()
+	rep = run(pipeline.ResultOK)
+	if rep.Counts["delete"] != 1 || rep.Changed != 1 {
+		t.Errorf("counts = %v, want one delete", rep.Counts)
+	}
+	if _, _, ok := e.sim.GuestConfig(102); ok {
+		t.Error("blog (102) still exists")
+	}
+	c := e.sim.Counters()
+	if c.ByRoute["DELETE /nodes/{node}/lxc/{vmid}"] != 1 || c.ByRoute["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 1 || c.Writes != 2 {
+		t.Errorf("delete calls = %+v", c.ByRoute)
+	}
+	for vmid := 101; vmid <= 112; vmid++ {
+		if _, _, ok := e.sim.GuestConfig(vmid); !ok && vmid != 102 {
+			t.Errorf("guest %d was deleted too", vmid)
+		}
+	}
+	if inv := in.git(in.bare, "show", "status:inventory.json"); strings.Contains(inv, "proxmox.lxc/blog") || !strings.Contains(inv, `"vmid": 101`) {
+		t.Errorf("inventory:\n%s", inv)
+	}
+}
+
+func TestPipelineRefusesForeignVMID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	if err := e.sim.AddGuest(sim.GuestSpec{Node: "pve", VMID: 101, Type: "lxc", Config: map[string]string{
+		"hostname": "legacy", "memory": "512", "unprivileged": "1", "rootfs": "local-lvm:vm-101-disk-0,size=8G"}}); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := steps.NewRegistry(e.b)
+	want := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	for _, adopt := range []bool{false, true} {
+		desired := []steps.Resource{{ID: id(proxmox.KindLXC, "nextcloud"), Spec: want, Adopt: adopt}}
+		inv := &pipeline.Inventory{Schema: pipeline.InventorySchema}
+		ts, ds := pipeline.Targets(reg, desired, inv)
+		if len(ds) > 0 {
+			t.Fatal(ds)
+		}
+		live, err := pipeline.Observe(context.Background(), reg, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, ds := pipeline.MakePlan(reg, desired, inv, ts, live)
+		switch {
+		case !adopt && (len(ds) != 1 || !strings.Contains(ds[0].Summary, "already exists, and the runner did not create it")):
+			t.Errorf("without adopt: %v", ds)
+		case adopt && (len(ds) != 0 || plan.Changes[0].Action != steps.Update):
+			t.Errorf("with adopt: %v %+v", ds, plan)
+		}
+	}
+}

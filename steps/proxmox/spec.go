@@ -1,0 +1,552 @@
+package proxmox
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// The kinds this backend owns.
+const (
+	KindLXC = "proxmox.lxc"
+	KindVM  = "proxmox.vm"
+)
+
+// OwnerTag is the Proxmox tag the runner adds to every guest it creates, so
+// an operator sees in the UI which guests are managed from git.
+const OwnerTag = "gitops-runner"
+
+// Size is a memory or disk size in MiB. In a spec it is written "4GiB",
+// "512MiB", "1TiB" or as a plain number of MiB; it always marshals as an
+// integer number of MiB (policies read spec.memory as MiB).
+type Size struct {
+	MiB int64
+	bad string // why the written value is not a size; reported by validate
+}
+
+// UnmarshalJSON records the size, or why it is not one (validation names the
+// field, which a json.Unmarshaler cannot).
+func (s *Size) UnmarshalJSON(b []byte) error {
+	mib, err := parseSize(b)
+	if err != nil {
+		s.bad = err.Error()
+		return nil
+	}
+	s.MiB, s.bad = mib, ""
+	return nil
+}
+
+// MarshalJSON writes the size as an integer number of MiB.
+func (s Size) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, s.MiB, 10), nil }
+
+func parseSize(b []byte) (int64, error) {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		v, err := strconv.ParseInt(n.String(), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s is not a whole number of MiB", n)
+		}
+		return v, nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %s", b)
+	}
+	units := []struct {
+		suffix string
+		mib    int64
+	}{{"TiB", 1 << 20}, {"GiB", 1 << 10}, {"MiB", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(strings.TrimSpace(str), u.suffix); ok {
+			v, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err == nil && v >= 0 && v <= (1<<40)/u.mib {
+				return v * u.mib, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %q", str)
+}
+
+// String renders the size in the largest whole unit ("4GiB", "1536MiB").
+func (s Size) String() string {
+	if s.MiB != 0 && s.MiB%1024 == 0 {
+		return strconv.FormatInt(s.MiB/1024, 10) + "GiB"
+	}
+	return strconv.FormatInt(s.MiB, 10) + "MiB"
+}
+
+// Startup is the boot order and delays of a guest (PVE `startup`).
+type Startup struct {
+	Order int `json:"order,omitempty"`
+	Up    int `json:"up,omitempty"`
+	Down  int `json:"down,omitempty"`
+}
+
+// Network is one network interface. IP is "dhcp", "manual" or an IPv4 CIDR
+// ("10.42.0.101/24"); Gateway goes with a CIDR. MAC is optional: once
+// Proxmox assigned one it is kept (sent back on every change).
+type Network struct {
+	// Name is the interface name inside a container (default eth0, eth1…).
+	Name string `json:"name,omitempty"`
+	// Model is the VM NIC model (default virtio).
+	Model    string `json:"model,omitempty"`
+	Bridge   string `json:"bridge"`
+	VLAN     int    `json:"vlan,omitempty"`
+	IP       string `json:"ip,omitempty"`
+	Gateway  string `json:"gateway,omitempty"`
+	Firewall bool   `json:"firewall,omitempty"`
+	MAC      string `json:"mac,omitempty"`
+}
+
+// Common are the fields of both kinds.
+type Common struct {
+	// Node is the Proxmox node the guest runs on.
+	Node string `json:"node"`
+	// VMID is the guest ID; 0 = allocated with /cluster/nextid.
+	VMID        int       `json:"vmid,omitempty"`
+	Pool        string    `json:"pool,omitempty"`
+	Tags        []string  `json:"tags,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Cores       int       `json:"cores"`
+	Memory      Size      `json:"memory"`
+	Networks    []Network `json:"networks,omitempty"`
+	OnBoot      bool      `json:"onboot,omitempty"`
+	Startup     *Startup  `json:"startup,omitempty"`
+	// State is the desired power state: "running" (default) or "stopped".
+	State string `json:"state"`
+	// Protect (default true) makes the built-in policy deny deleting or
+	// replacing the guest.
+	Protect *bool `json:"protect"`
+}
+
+// Features are LXC container features (Docker inside LXC wants nesting and
+// keyctl).
+type Features struct {
+	Nesting bool `json:"nesting,omitempty"`
+	Keyctl  bool `json:"keyctl,omitempty"`
+	Fuse    bool `json:"fuse,omitempty"`
+}
+
+// Volume is a disk of a container: storage and size (whole GiB).
+type Volume struct {
+	Storage string `json:"storage"`
+	Size    Size   `json:"size"`
+}
+
+// Mount is an extra container volume mounted at Path (mp0, mp1… in order).
+type Mount struct {
+	Path    string `json:"path"`
+	Storage string `json:"storage"`
+	Size    Size   `json:"size"`
+	Backup  bool   `json:"backup,omitempty"`
+}
+
+// LXCSpec is the spec of a proxmox.lxc resource.
+type LXCSpec struct {
+	Common
+	// OSTemplate is the template volume, e.g.
+	// "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst" (create only).
+	OSTemplate string `json:"ostemplate"`
+	// Hostname defaults to the resource name.
+	Hostname     string   `json:"hostname,omitempty"`
+	Unprivileged *bool    `json:"unprivileged"`
+	Features     Features `json:"features"`
+	RootFS       Volume   `json:"rootfs"`
+	Mounts       []Mount  `json:"mounts,omitempty"`
+	Swap         *Size    `json:"swap"`
+	// SSHPublicKeys are installed for root at create (Proxmox keeps no copy).
+	SSHPublicKeys []string `json:"sshPublicKeys,omitempty"`
+	Nameserver    string   `json:"nameserver,omitempty"`
+	Searchdomain  string   `json:"searchdomain,omitempty"`
+}
+
+// TemplateRef names a VM template by VMID (a JSON number) or name (a string).
+type TemplateRef struct {
+	VMID int
+	Name string
+}
+
+// UnmarshalJSON reads a number (VMID) or a string (name).
+func (r *TemplateRef) UnmarshalJSON(b []byte) error {
+	*r = TemplateRef{}
+	if err := json.Unmarshal(b, &r.VMID); err == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, &r.Name); err == nil {
+		return nil
+	}
+	r.VMID = -1 // reported by validate
+	return nil
+}
+
+// MarshalJSON writes the VMID or the name.
+func (r TemplateRef) MarshalJSON() ([]byte, error) {
+	if r.Name != "" {
+		return json.Marshal(r.Name)
+	}
+	return json.Marshal(r.VMID)
+}
+
+func (r TemplateRef) String() string {
+	if r.Name != "" {
+		return strconv.Quote(r.Name)
+	}
+	return strconv.Itoa(r.VMID)
+}
+
+// Clone says which template a VM is cloned from (create only).
+type Clone struct {
+	Template TemplateRef `json:"template"`
+	// Full (default true) makes an independent copy; false a linked clone.
+	Full *bool `json:"full"`
+	// Storage is the target storage of a full clone.
+	Storage string `json:"storage,omitempty"`
+}
+
+// CloudInit are the cloud-init settings of a VM; the network settings come
+// from Networks (ipconfig0, ipconfig1…).
+type CloudInit struct {
+	User         string   `json:"user,omitempty"`
+	SSHKeys      []string `json:"sshKeys,omitempty"`
+	Nameserver   string   `json:"nameserver,omitempty"`
+	Searchdomain string   `json:"searchdomain,omitempty"`
+}
+
+// Disk is a VM disk by slot ("scsi0"): grow-only size; Storage is needed
+// for a disk the VM does not have yet.
+type Disk struct {
+	Slot    string `json:"slot"`
+	Storage string `json:"storage,omitempty"`
+	Size    Size   `json:"size"`
+}
+
+// VMSpec is the spec of a proxmox.vm resource.
+type VMSpec struct {
+	Common
+	Clone     Clone      `json:"clone"`
+	CloudInit *CloudInit `json:"cloudInit,omitempty"`
+	Disks     []Disk     `json:"disks,omitempty"`
+}
+
+var (
+	nodeRE     = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$`)
+	storageRE  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$`)
+	tagRE      = regexp.MustCompile(`^[a-z0-9_][a-z0-9_\-+.]*$`)
+	bridgeRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$`)
+	ifnameRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$`)
+	dnsNameRE  = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$`)
+	templateRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9\-_.]*:vztmpl/[^/\s]+$`)
+	slotRE     = regexp.MustCompile(`^(scsi|virtio|sata)([0-9]|[12][0-9]|30)$`)
+	poolRE     = regexp.MustCompile(`^[A-Za-z0-9_\-]+$`)
+	vmModels   = map[string]bool{"virtio": true, "e1000": true, "e1000e": true, "rtl8139": true, "vmxnet3": true}
+)
+
+// Decode strictly decodes and validates a spec, filling defaults.
+func decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
+	switch kind {
+	case KindLXC:
+		var s LXCSpec
+		if err := steps.DecodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		if err := s.validate(); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	case KindVM:
+		var s VMSpec
+		if err := steps.DecodeStrict(raw, &s); err != nil {
+			return nil, err
+		}
+		if err := s.validate(); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	}
+	return nil, fmt.Errorf("backend proxmox has no kind %q (kinds: %s, %s)", kind, KindLXC, KindVM)
+}
+
+func checkSize(field string, s Size, minMiB int64, wholeGiB bool) error {
+	if s.bad != "" {
+		return steps.Errorf(field, "%s", s.bad)
+	}
+	if s.MiB < minMiB {
+		return steps.Errorf(field, "must be at least %s, got %s", Size{MiB: minMiB}, s)
+	}
+	if wholeGiB && s.MiB%1024 != 0 {
+		return steps.Errorf(field, "disk sizes must be whole GiB (Proxmox allocates in GiB), got %s", s)
+	}
+	return nil
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+func (c *Common) validate(kind string) error {
+	if c.Node == "" {
+		return steps.Errorf("node", "is required: the Proxmox node to run the guest on")
+	}
+	if !nodeRE.MatchString(c.Node) {
+		return steps.Errorf("node", "%q is not a node name", c.Node)
+	}
+	if c.VMID != 0 && (c.VMID < 100 || c.VMID > 999999999) {
+		return steps.Errorf("vmid", "must be between 100 and 999999999, got %d", c.VMID)
+	}
+	if c.Pool != "" && !poolRE.MatchString(c.Pool) {
+		return steps.Errorf("pool", "%q is not a pool name", c.Pool)
+	}
+	tags := map[string]bool{}
+	for i, t := range c.Tags {
+		if !tagRE.MatchString(t) {
+			return steps.Errorf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (lower case letters, digits, _ - + .)", t)
+		}
+		if t != OwnerTag {
+			tags[t] = true
+		}
+	}
+	c.Tags = c.Tags[:0]
+	for t := range tags {
+		c.Tags = append(c.Tags, t)
+	}
+	sort.Strings(c.Tags)
+	if len(c.Tags) == 0 {
+		c.Tags = nil
+	}
+	if c.Cores == 0 {
+		c.Cores = 1
+	}
+	if c.Cores < 1 || c.Cores > 8192 {
+		return steps.Errorf("cores", "must be between 1 and 8192, got %d", c.Cores)
+	}
+	if c.Memory.MiB == 0 && c.Memory.bad == "" {
+		c.Memory.MiB = 512
+	}
+	if err := checkSize("memory", c.Memory, 16, false); err != nil {
+		return err
+	}
+	if len(c.Networks) > 10 {
+		return steps.Errorf("networks", "at most 10 networks, got %d", len(c.Networks))
+	}
+	for i := range c.Networks {
+		if err := c.Networks[i].validate(fmt.Sprintf("networks[%d]", i), kind, i); err != nil {
+			return err
+		}
+	}
+	if c.Startup != nil && (c.Startup.Order < 0 || c.Startup.Up < 0 || c.Startup.Down < 0) {
+		return steps.Errorf("startup", "order, up and down must not be negative")
+	}
+	switch c.State {
+	case "":
+		c.State = "running"
+	case "running", "stopped":
+	default:
+		return steps.Errorf("state", "must be \"running\" or \"stopped\", got %q", c.State)
+	}
+	if c.Protect == nil {
+		c.Protect = boolPtr(true)
+	}
+	return nil
+}
+
+func (n *Network) validate(field, kind string, i int) error {
+	if kind == KindLXC {
+		if n.Model != "" {
+			return steps.Errorf(field+".model", "is for VMs; containers have veth interfaces")
+		}
+		if n.Name == "" {
+			n.Name = "eth" + strconv.Itoa(i)
+		}
+		if !ifnameRE.MatchString(n.Name) {
+			return steps.Errorf(field+".name", "%q is not an interface name", n.Name)
+		}
+	} else {
+		if n.Name != "" {
+			return steps.Errorf(field+".name", "is for containers; a VM names its interfaces itself")
+		}
+		if n.Model == "" {
+			n.Model = "virtio"
+		}
+		if !vmModels[n.Model] {
+			return steps.Errorf(field+".model", "unknown NIC model %q (virtio, e1000, e1000e, rtl8139, vmxnet3)", n.Model)
+		}
+	}
+	if n.Bridge == "" {
+		return steps.Errorf(field+".bridge", "is required (e.g. vmbr0)")
+	}
+	if !bridgeRE.MatchString(n.Bridge) {
+		return steps.Errorf(field+".bridge", "%q is not a bridge name", n.Bridge)
+	}
+	if n.VLAN != 0 && (n.VLAN < 1 || n.VLAN > 4094) {
+		return steps.Errorf(field+".vlan", "must be between 1 and 4094, got %d", n.VLAN)
+	}
+	var prefix netip.Prefix
+	switch n.IP {
+	case "", "dhcp", "manual":
+	default:
+		p, err := netip.ParsePrefix(n.IP)
+		if err != nil || !p.Addr().Is4() {
+			return steps.Errorf(field+".ip", "want \"dhcp\", \"manual\" or an IPv4 address with prefix length like 10.42.0.101/24, got %q", n.IP)
+		}
+		prefix = p
+	}
+	if n.Gateway != "" {
+		gw, err := netip.ParseAddr(n.Gateway)
+		if err != nil || !gw.Is4() {
+			return steps.Errorf(field+".gateway", "%q is not an IPv4 address", n.Gateway)
+		}
+		if !prefix.IsValid() {
+			return steps.Errorf(field+".gateway", "needs a static ip (CIDR), not %q", n.IP)
+		}
+		if !prefix.Masked().Contains(gw) {
+			return steps.Errorf(field+".gateway", "%s is outside %s", gw, prefix.Masked())
+		}
+	}
+	if n.MAC != "" {
+		hw, err := net.ParseMAC(n.MAC)
+		if err != nil || len(hw) != 6 || hw[0]&1 == 1 {
+			return steps.Errorf(field+".mac", "%q is not a unicast MAC address", n.MAC)
+		}
+		n.MAC = strings.ToUpper(hw.String())
+	}
+	return nil
+}
+
+func (s *LXCSpec) validate() error {
+	if err := s.Common.validate(KindLXC); err != nil {
+		return err
+	}
+	if s.OSTemplate == "" {
+		return steps.Errorf("ostemplate", "is required, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
+	}
+	if !templateRE.MatchString(s.OSTemplate) {
+		return steps.Errorf("ostemplate", "%q is not a template volume (STORAGE:vztmpl/FILE)", s.OSTemplate)
+	}
+	if s.Hostname != "" && !dnsNameRE.MatchString(s.Hostname) {
+		return steps.Errorf("hostname", "%q is not a DNS name", s.Hostname)
+	}
+	if s.Unprivileged == nil {
+		s.Unprivileged = boolPtr(true)
+	}
+	if s.Features.Keyctl && !*s.Unprivileged {
+		return steps.Errorf("features.keyctl", "is only for unprivileged containers")
+	}
+	if s.RootFS.Storage == "" {
+		return steps.Errorf("rootfs.storage", "is required (e.g. local-lvm)")
+	}
+	if !storageRE.MatchString(s.RootFS.Storage) {
+		return steps.Errorf("rootfs.storage", "%q is not a storage name", s.RootFS.Storage)
+	}
+	if s.RootFS.Size.MiB == 0 && s.RootFS.Size.bad == "" {
+		s.RootFS.Size.MiB = 8 << 10
+	}
+	if err := checkSize("rootfs.size", s.RootFS.Size, 1024, true); err != nil {
+		return err
+	}
+	paths := map[string]bool{}
+	for i, m := range s.Mounts {
+		f := fmt.Sprintf("mounts[%d]", i)
+		if !strings.HasPrefix(m.Path, "/") || m.Path == "/" || strings.ContainsAny(m.Path, ", ") {
+			return steps.Errorf(f+".path", "want an absolute path other than / (no commas or spaces), got %q", m.Path)
+		}
+		if paths[m.Path] {
+			return steps.Errorf(f+".path", "%s is mounted twice", m.Path)
+		}
+		paths[m.Path] = true
+		if !storageRE.MatchString(m.Storage) {
+			return steps.Errorf(f+".storage", "%q is not a storage name", m.Storage)
+		}
+		if err := checkSize(f+".size", m.Size, 1024, true); err != nil {
+			return err
+		}
+	}
+	if len(s.Mounts) > 10 {
+		return steps.Errorf("mounts", "at most 10 mounts, got %d", len(s.Mounts))
+	}
+	if s.Swap == nil {
+		s.Swap = &Size{MiB: 512}
+	}
+	if err := checkSize("swap", *s.Swap, 0, false); err != nil {
+		return err
+	}
+	for i, k := range s.SSHPublicKeys {
+		if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
+			return steps.Errorf(fmt.Sprintf("sshPublicKeys[%d]", i), "want one key per entry, without newlines")
+		}
+	}
+	if s.Searchdomain != "" && !dnsNameRE.MatchString(s.Searchdomain) {
+		return steps.Errorf("searchdomain", "%q is not a DNS name", s.Searchdomain)
+	}
+	if s.Nameserver != "" {
+		if _, err := netip.ParseAddr(s.Nameserver); err != nil {
+			return steps.Errorf("nameserver", "%q is not an IP address", s.Nameserver)
+		}
+	}
+	return nil
+}
+
+func (s *VMSpec) validate() error {
+	if err := s.Common.validate(KindVM); err != nil {
+		return err
+	}
+	t := s.Clone.Template
+	switch {
+	case t.VMID < 0:
+		return steps.Errorf("clone.template", "want a template VMID (number) or name (string)")
+	case t.Name == "" && t.VMID == 0:
+		return steps.Errorf("clone.template", "is required: the VMID or name of the template to clone")
+	case t.Name == "" && (t.VMID < 100 || t.VMID > 999999999):
+		return steps.Errorf("clone.template", "VMID must be between 100 and 999999999, got %d", t.VMID)
+	case t.Name != "" && !dnsNameRE.MatchString(t.Name):
+		return steps.Errorf("clone.template", "%q is not a guest name", t.Name)
+	}
+	if s.Clone.Full == nil {
+		s.Clone.Full = boolPtr(true)
+	}
+	if s.Clone.Storage != "" {
+		if !*s.Clone.Full {
+			return steps.Errorf("clone.storage", "only a full clone can choose its storage (set full: true or drop storage)")
+		}
+		if !storageRE.MatchString(s.Clone.Storage) {
+			return steps.Errorf("clone.storage", "%q is not a storage name", s.Clone.Storage)
+		}
+	}
+	if ci := s.CloudInit; ci != nil {
+		for i, k := range ci.SSHKeys {
+			if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
+				return steps.Errorf(fmt.Sprintf("cloudInit.sshKeys[%d]", i), "want one key per entry, without newlines")
+			}
+		}
+		if ci.Searchdomain != "" && !dnsNameRE.MatchString(ci.Searchdomain) {
+			return steps.Errorf("cloudInit.searchdomain", "%q is not a DNS name", ci.Searchdomain)
+		}
+		if ci.Nameserver != "" {
+			if _, err := netip.ParseAddr(ci.Nameserver); err != nil {
+				return steps.Errorf("cloudInit.nameserver", "%q is not an IP address", ci.Nameserver)
+			}
+		}
+	}
+	slots := map[string]bool{}
+	for i, d := range s.Disks {
+		f := fmt.Sprintf("disks[%d]", i)
+		if !slotRE.MatchString(d.Slot) {
+			return steps.Errorf(f+".slot", "%q is not a disk slot (scsi0-30, virtio0-15, sata0-5)", d.Slot)
+		}
+		if slots[d.Slot] {
+			return steps.Errorf(f+".slot", "%s is listed twice", d.Slot)
+		}
+		slots[d.Slot] = true
+		if d.Storage != "" && !storageRE.MatchString(d.Storage) {
+			return steps.Errorf(f+".storage", "%q is not a storage name", d.Storage)
+		}
+		if err := checkSize(f+".size", d.Size, 1024, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
