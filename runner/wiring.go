@@ -20,6 +20,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/queue"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/route53"
 )
 
@@ -39,6 +40,13 @@ var extraBuiltins []backendFactory
 // work) and refuses to observe or apply with a message naming the section.
 func builtinBackends() []backendFactory {
 	bs := []backendFactory{
+		{name: "proxmox", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
+			b, err := proxmox.New(raw, red)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}},
 		{name: "route53", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
 			b, err := route53.New(raw, red)
 			if err != nil {

@@ -182,3 +182,9 @@ type LiveSummarizer interface {
 type ParallelApplier interface {
 	MaxParallel() int
 }
+
+// Warner is implemented by backends with standing warnings to report on
+// every run (e.g. TLS verification switched off in the config).
+type Warner interface {
+	Warnings() []string
+}

@@ -12,7 +12,8 @@
   proxy: { name: 'proxy', ipv4: '203.0.113.10' },  // the host's public address
   network: { bridge: 'vmbr0', cidr: '10.42.0.0/24', gateway: '10.42.0.1' },
 
-  // Guests. memory in MiB; public: names served through the reverse proxy.
+  // Guests. memory in MiB; public: names served through the reverse proxy;
+  // docker: Docker inside the LXC container (nesting + keyctl).
   guests: [
     { name: 'nextcloud', type: 'lxc', vmid: 101, cores: 2, memory: 4096, disk: '64GiB', ip: '10.42.0.101', public: ['cloud'] },
     { name: 'blog', type: 'lxc', vmid: 102, cores: 1, memory: 1024, disk: '8GiB', ip: '10.42.0.102', public: ['blog', 'www'] },
@@ -24,7 +25,7 @@
     { name: 'grafana', type: 'lxc', vmid: 108, cores: 1, memory: 1024, disk: '8GiB', ip: '10.42.0.108', public: ['grafana'] },
     { name: 'ipsilon', type: 'lxc', vmid: 109, cores: 1, memory: 1024, disk: '8GiB', ip: '10.42.0.109', public: ['sso'] },
     { name: 'postgresql', type: 'lxc', vmid: 110, cores: 2, memory: 4096, disk: '32GiB', ip: '10.42.0.110', public: [] },
-    { name: 'workstation', type: 'lxc', vmid: 111, cores: 4, memory: 4096, disk: '32GiB', ip: '10.42.0.111', public: [] },
+    { name: 'workstation', type: 'lxc', vmid: 111, cores: 4, memory: 4096, disk: '32GiB', ip: '10.42.0.111', public: [], docker: true },
     { name: 'gitolite', type: 'lxc', vmid: 112, cores: 1, memory: 512, disk: '8GiB', ip: '10.42.0.112', public: ['git'] },
   ],
 

@@ -1,11 +1,18 @@
 // The reference homelab as an infra repo: everything is generated from one
 // data table (homelab.libsonnet). Each part is a function of that table:
+//   guests.libsonnet    Proxmox VE LXC containers and VMs on the Hetzner host
+//   identity.libsonnet  FreeIPA hosts (each after its guest), host groups,
+//                       HTTP services and the admins sudo rule
 //   dns.libsonnet       public A records in Route 53 for the names behind the proxy
-//   identity.libsonnet  FreeIPA hosts, host groups, HTTP services and the admins sudo rule
+// Policies in policy/ are checked at push time and before every apply.
 local runner = import 'runner.libsonnet';
 local h = import 'homelab.libsonnet';
 
+local guests = (import 'guests.libsonnet')(h);
+local guestByName = { [g.name]: g for g in guests };
+
 runner.output([
+  guests,
+  (import 'identity.libsonnet')(h, guestOf=function(g) guestByName[g.name]),
   (import 'dns.libsonnet')(h),
-  (import 'identity.libsonnet')(h),
 ])

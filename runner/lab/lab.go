@@ -300,7 +300,7 @@ func (l *Lab) writeConfig(caFile string) error {
 	}
 	backends := map[string]any{}
 	if l.opts.Backends["proxmox"] {
-		backends["proxmox"] = map[string]any{"url": l.ProxmoxURL + "/api2/json", "tokenId": pveTokenID, "tokenSecret": sec("pve-token"), "caFile": caFile}
+		backends["proxmox"] = map[string]any{"url": l.ProxmoxURL, "tokenId": pveTokenID, "tokenSecret": sec("pve-token"), "caFile": caFile}
 	}
 	if l.opts.Backends["route53"] {
 		backends["route53"] = map[string]any{"endpoint": l.Route53URL, "region": "us-east-1", "accessKeyId": sec("aws-key-id"),

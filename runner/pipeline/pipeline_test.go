@@ -251,3 +251,26 @@ func TestJournalRecoversInterruptedCreates(t *testing.T) {
 		t.Errorf("inventory lacks the recovered resource:\n%s", inv)
 	}
 }
+
+// warner is a backend with a standing warning, like TLS checks switched off.
+type warner struct{ *steptest.Backend }
+
+func (warner) Warnings() []string { return []string{"TLS verification is off (insecureSkipVerify)"} }
+
+func TestBackendWarningsAreReported(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	reg, err := steps.NewRegistry(warner{steptest.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Registry = reg
+	in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %s", err, rep.Summary)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(in.git(in.bare, "show", "status:STATUS.md"), "## Warnings\n\n- test: TLS verification is off") {
+		t.Errorf("warnings = %v; STATUS.md:\n%s", rep.Warnings, in.git(in.bare, "show", "status:STATUS.md"))
+	}
+}

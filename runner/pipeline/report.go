@@ -41,16 +41,18 @@ type Report struct {
 		PushedBy string `json:"pushedBy,omitempty"`
 		Subject  string `json:"subject"`
 	} `json:"source"`
-	Started    time.Time        `json:"started"`
-	Finished   time.Time        `json:"finished"`
-	DurationMS int64            `json:"durationMs"`
-	Counts     map[string]int   `json:"counts"`
-	Changed    int              `json:"changed"`
-	Plan       []PlanEntry      `json:"plan"`
-	Steps      []StepEntry      `json:"steps"`
-	Policy     PolicyResult     `json:"policy"`
-	Errors     Diagnostics      `json:"errors,omitempty"`
-	Timings    map[string]int64 `json:"timingsMs,omitempty"`
+	Started    time.Time      `json:"started"`
+	Finished   time.Time      `json:"finished"`
+	DurationMS int64          `json:"durationMs"`
+	Counts     map[string]int `json:"counts"`
+	Changed    int            `json:"changed"`
+	Plan       []PlanEntry    `json:"plan"`
+	Steps      []StepEntry    `json:"steps"`
+	Policy     PolicyResult   `json:"policy"`
+	Errors     Diagnostics    `json:"errors,omitempty"`
+	// Warnings are standing warnings of the backends (e.g. TLS checks off).
+	Warnings []string         `json:"warnings,omitempty"`
+	Timings  map[string]int64 `json:"timingsMs,omitempty"`
 	// SupersededBy is the newer commit that made this push not run.
 	SupersededBy string `json:"supersededBy,omitempty"`
 }
@@ -179,6 +181,13 @@ func (r *Report) Markdown() []byte {
 		b.WriteString("## Errors\n\n")
 		for _, d := range r.Errors {
 			fmt.Fprintf(&b, "- %s\n", mdIndent(d.String()))
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Warnings) > 0 {
+		b.WriteString("## Warnings\n\n")
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "- %s\n", mdEscape(w))
 		}
 		b.WriteString("\n")
 	}
@@ -361,6 +370,9 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "%s\n", r.Summary)
 	for _, d := range r.Errors {
 		fmt.Fprintf(&b, "\nerror: %s\n", mdIndent(d.String()))
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "\nwarning: %s\n", w)
 	}
 	for _, f := range r.Policy.Deny {
 		fmt.Fprintf(&b, "\ndenied: %s%s\n", f.Message, strings.ReplaceAll(where(f), "`", ""))

@@ -269,6 +269,16 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 		return nil, nil
 	}
 
+	for _, b := range r.Registry.Backends() {
+		if w, ok := b.(steps.Warner); ok {
+			for _, msg := range w.Warnings() {
+				msg = b.Name() + ": " + r.Redact(msg)
+				log.Warn(msg)
+				rep.Warnings = append(rep.Warnings, msg)
+			}
+		}
+	}
+
 	// 4 plan
 	done = r.stage(rep, "plan", log)
 	plan, ds := MakePlan(r.Registry, loaded.Resources, inv, targets, live)
