@@ -208,3 +208,78 @@ func BenchmarkQueueOnlyHook(b *testing.B) {
 		}
 	}
 }
+
+// TestInterruptedPushStillDeploys presses Ctrl-C on `git push` while the
+// hook streams the deployment: SIGINT goes to the pusher's whole process
+// group (git, receive-pack and the hook), and the detached worker must
+// finish the deployment anyway.
+func TestInterruptedPushStillDeploys(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "runner")
+	if err := os.WriteFile(bin, runnerBinary(t), 0o755); err != nil { //nolint:gosec // the binary under test
+		t.Fatal(err)
+	}
+	bare, work := filepath.Join(dir, "infra.git"), filepath.Join(dir, "work")
+	cfg := filepath.Join(dir, "runner.jsonnet")
+	if err := os.WriteFile(cfg, []byte(`{ stateDir: 'state', concurrency: 1,
+  backends: { test: { stateFile: std.extVar('configDir') + '/world.json', delay: '300ms' } } }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
+	git := func(d string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = d, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git(dir, "init", "-q", "--bare", "-b", "main", bare)
+	hook := fmt.Sprintf("#!/bin/sh\nRUNNER_CONFIG=%s exec %s hook post-receive\n", cfg, bin)
+	if err := os.WriteFile(filepath.Join(bare, "hooks", "post-receive"), []byte(hook), 0o755); err != nil { //nolint:gosec // a hook must be executable
+		t.Fatal(err)
+	}
+	git(dir, "clone", "-q", bare, work)
+	main := "local r = import 'runner.libsonnet';\nr.output([r.resource('test.thing', 'n' + i, { value: 'v' }) for i in std.range(1, 5)])\n"
+	if err := os.WriteFile(filepath.Join(work, "main.jsonnet"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(work, "add", "-A")
+	git(work, "commit", "-q", "-m", "five things")
+
+	push := exec.Command("git", "push", "origin", "main")
+	push.Dir, push.Env = work, env
+	push.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := push.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "(create): started") {
+		n, err := stderr.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("push ended before the deployment started: %v\n%s", err, seen.String())
+		}
+	}
+	// Ctrl-C: SIGINT to the pusher's process group.
+	if err := syscall.Kill(-push.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_ = push.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := exec.Command("git", "--git-dir", bare, "log", "-1", "--format=%s", "status").Output()
+		if strings.Contains(string(out), "ok, 5 changed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no deployment recorded after the interrupted push; status: %q\npush output:\n%s", out, seen.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
