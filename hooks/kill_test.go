@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
+
 	"github.com/gitops-runner/gitops-runner/runner/queue"
 )
 
@@ -40,7 +42,7 @@ func TestKillWorker(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("git", args...)
 		cmd.Dir = d
-		cmd.Env = append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
+		cmd.Env = append(gitrepotest.CleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
@@ -55,7 +57,7 @@ func TestKillWorker(t *testing.T) {
 	}
 	runner := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(bin, append([]string{"--config", cfg}, args...)...)
-		cmd.Env = cleanEnv()
+		cmd.Env = gitrepotest.CleanEnv()
 		return cmd
 	}
 
@@ -143,17 +145,6 @@ func TestKillWorker(t *testing.T) {
 	t.Logf("25 trials, %d workers killed, %d status commits", killed, strings.Count(recorded, "\n")+1)
 }
 
-// cleanEnv is the environment without GIT_* variables.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // BenchmarkQueueOnlyHook measures the runner's time in a queue-only push:
 // the post-receive hook process, from start to exit (it queues the job
 // durably and starts a detached worker). Target: < 100 ms.
@@ -225,7 +216,7 @@ func TestInterruptedPushStillDeploys(t *testing.T) {
   backends: { test: { stateFile: std.extVar('configDir') + '/world.json', delay: '300ms' } } }`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
+	env := append(gitrepotest.CleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
 	git := func(d string, args ...string) {
 		t.Helper()
 		cmd := exec.Command("git", args...)

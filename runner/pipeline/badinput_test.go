@@ -69,7 +69,7 @@ func TestBadInput(t *testing.T) {
 			b := steptest.New()
 			r := in.runner(b)
 			r.Limits = pipeline.Limits{MaxOutput: 1 << 20, Timeout: 20 * time.Second}
-			in.push(tc.name, tc.files)
+			in.Push(tc.name, tc.files)
 			rep, err := r.Run(context.Background(), pipeline.Request{Rev: tc.rev})
 			if err != nil {
 				t.Fatal(err)
@@ -89,7 +89,7 @@ func TestBadInput(t *testing.T) {
 			if tc.rev != "" {
 				return // an unknown commit has nothing to record a status for
 			}
-			md := in.git(in.bare, "show", "status:STATUS.md")
+			md := in.Git(in.Bare, "show", "status:STATUS.md")
 			if !strings.Contains(md, "nothing applied") || !strings.Contains(md, "## Errors") {
 				t.Errorf("STATUS.md does not say why:\n%s", md)
 			}
@@ -104,7 +104,7 @@ func TestEvalTimeout(t *testing.T) {
 	r.Limits = pipeline.Limits{Timeout: 200 * time.Millisecond}
 	// Exponential time, constant memory; the abandoned evaluation ends
 	// on its own a few seconds later.
-	in.push("slow", map[string]string{"main.jsonnet": "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1);\n{resources: [], x: f(18)}"})
+	in.Push("slow", map[string]string{"main.jsonnet": "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1);\n{resources: [], x: f(18)}"})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestHugeString(t *testing.T) {
 	in := newInfra(t)
 	r := in.runner(steptest.New())
 	r.Limits = pipeline.Limits{MaxMemory: 64 << 20}
-	in.push("huge", map[string]string{"main.jsonnet": "local f(s, n) = if n == 0 then s else f(s + s, n - 1);\n{resources: [], big: f('x', 30)}"})
+	in.Push("huge", map[string]string{"main.jsonnet": "local f(s, n) = if n == 0 then s else f(s + s, n - 1);\n{resources: [], big: f('x', 30)}"})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)

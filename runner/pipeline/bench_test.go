@@ -84,8 +84,8 @@ func BenchmarkEvalHomelab(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in.push("homelab", files)
-	repo, err := gitstore.Open(in.bare)
+	in.Push("homelab", files)
+	repo, err := gitstore.Open(in.Bare)
 	if err != nil {
 		b.Fatal(err)
 	}

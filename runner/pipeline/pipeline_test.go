@@ -28,7 +28,7 @@ func TestDeployThenNoOpThenPrune(t *testing.T) {
 	r := in.runner(b)
 	ctx := context.Background()
 
-	c1 := in.push("two things", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "b": "1"})})
+	c1 := in.Push("two things", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "b": "1"})})
 	rep, err := r.Run(ctx, pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestDeployThenNoOpThenPrune(t *testing.T) {
 	}
 
 	b.Reset()
-	in.push("drop b, change a", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
+	in.Push("drop b, change a", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
 	rep, err = r.Run(ctx, pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +71,10 @@ func TestDeployThenNoOpThenPrune(t *testing.T) {
 	if w[id("test.thing/foreign")].Value != "theirs" {
 		t.Error("a resource the runner does not own was touched")
 	}
-	if got := in.git(in.bare, "rev-list", "--count", "status"); got != "3" {
+	if got := in.Git(in.Bare, "rev-list", "--count", "status"); got != "3" {
 		t.Errorf("status history has %s commits, want 3", got)
 	}
-	inv := in.git(in.bare, "show", "status:inventory.json")
+	inv := in.Git(in.Bare, "show", "status:inventory.json")
 	if strings.Contains(inv, "test.thing/b") || !strings.Contains(inv, "test.thing/a") || strings.Contains(inv, "foreign") {
 		t.Errorf("inventory after prune:\n%s", inv)
 	}
@@ -85,7 +85,7 @@ func TestOwnershipCollisionNeedsAdopt(t *testing.T) {
 	b := steptest.New()
 	b.Put(id("test.thing/a"), steptest.Spec{Value: "theirs"})
 	r := in.runner(b)
-	in.push("collide", map[string]string{"main.jsonnet": things(map[string]string{"a": "mine"})})
+	in.Push("collide", map[string]string{"main.jsonnet": things(map[string]string{"a": "mine"})})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestOwnershipCollisionNeedsAdopt(t *testing.T) {
 	if b.World()[id("test.thing/a")].Value != "theirs" {
 		t.Fatal("a colliding resource was changed without adopt")
 	}
-	in.push("adopt", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'a', {value: 'mine'}, {adopt: true})")})
+	in.Push("adopt", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'a', {value: 'mine'}, {adopt: true})")})
 	rep, err = r.Run(context.Background(), pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestOwnershipCollisionNeedsAdopt(t *testing.T) {
 	if rep.Result != pipeline.ResultOK || b.World()[id("test.thing/a")].Value != "mine" {
 		t.Fatalf("adopt: %s %v", rep.Summary, rep.Errors)
 	}
-	if inv := in.git(in.bare, "show", "status:inventory.json"); !strings.Contains(inv, `"adopted": true`) {
+	if inv := in.Git(in.Bare, "show", "status:inventory.json"); !strings.Contains(inv, `"adopted": true`) {
 		t.Errorf("inventory does not record the adoption:\n%s", inv)
 	}
 }
@@ -115,7 +115,7 @@ func TestPartialFailureSkipsOnlyDependents(t *testing.T) {
 	b.Fail(id("test.thing/db"), steptest.Fault{Times: -1})
 	b.Fail(id("test.thing/flaky"), steptest.Fault{Times: 2, Transient: true})
 	r := in.runner(b)
-	c := in.push("stack", map[string]string{"main.jsonnet": things(map[string]string{"db": "1", "other": "1", "flaky": "1"},
+	c := in.Push("stack", map[string]string{"main.jsonnet": things(map[string]string{"db": "1", "other": "1", "flaky": "1"},
 		"r.resource('test.thing', 'app', {value: '1'}, {dependsOn: ['test.thing/db']})",
 		"r.resource('test.other', 'web', {value: '1'}, {dependsOn: ['test.thing/app']})")})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
@@ -140,7 +140,7 @@ func TestPartialFailureSkipsOnlyDependents(t *testing.T) {
 	if rep.Result != pipeline.ResultFailed || !strings.HasPrefix(rep.Summary, "deploy "+c[:7]+": failed, 2 changed, 1 failed, 2 skipped") {
 		t.Errorf("summary = %q", rep.Summary)
 	}
-	md := in.git(in.bare, "show", "status:STATUS.md")
+	md := in.Git(in.Bare, "show", "status:STATUS.md")
 	for _, s := range []string{"injected fault", "test.thing/db failed; fix that one first", "| `test.thing/flaky` | create | ok | 3 |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("STATUS.md lacks %q:\n%s", s, md)
@@ -161,13 +161,13 @@ func TestSensitiveFieldsAreRedacted(t *testing.T) {
 	in := newInfra(t)
 	b := steptest.New()
 	r := in.runner(b)
-	in.push("token", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'a', {value: '1', token: 'hunter2-secret'})")})
+	in.Push("token", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'a', {value: '1', token: 'hunter2-secret'})")})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil || rep.Result != pipeline.ResultOK {
 		t.Fatalf("%v %s", err, rep.Summary)
 	}
 	for _, f := range []string{"STATUS.md", "status.json"} {
-		if s := in.git(in.bare, "show", "status:"+f); strings.Contains(s, "hunter2") || !strings.Contains(s, steps.Redacted) {
+		if s := in.Git(in.Bare, "show", "status:"+f); strings.Contains(s, "hunter2") || !strings.Contains(s, steps.Redacted) {
 			t.Errorf("%s leaks the sensitive value or lacks the redaction marker:\n%s", f, s)
 		}
 	}
@@ -178,11 +178,11 @@ func TestReplayRestoresOlderCommit(t *testing.T) {
 	b := steptest.New()
 	r := in.runner(b)
 	ctx := context.Background()
-	c1 := in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "b": "1"})})
+	c1 := in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "b": "1"})})
 	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
 		t.Fatalf("%v %v", err, rep.Errors)
 	}
-	in.push("v2", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
+	in.Push("v2", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
 	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
 		t.Fatalf("%v %v", err, rep.Errors)
 	}
@@ -197,7 +197,7 @@ func TestReplayRestoresOlderCommit(t *testing.T) {
 	if w[id("test.thing/a")].Value != "1" || w[id("test.thing/b")].Value != "1" {
 		t.Errorf("world after replay = %v", w)
 	}
-	note := in.git(in.bare, "notes", "--ref=runner", "show", c1)
+	note := in.Git(in.Bare, "notes", "--ref=runner", "show", c1)
 	if !strings.Contains(note, "deploy "+c1[:7]+": ok") || !strings.Contains(note, "replay of "+c1[:7]+": ok") {
 		t.Errorf("note on the replayed commit = %q", note)
 	}
@@ -207,7 +207,7 @@ func TestPlanAppliesAndRecordsNothing(t *testing.T) {
 	in := newInfra(t)
 	b := steptest.New()
 	r := in.runner(b)
-	in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
 	rep, err := r.Run(context.Background(), pipeline.Request{Kind: pipeline.KindPlan})
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestPlanAppliesAndRecordsNothing(t *testing.T) {
 	if _, applied := b.Calls(); len(applied) != 0 || len(b.World()) != 0 {
 		t.Error("plan applied something")
 	}
-	if out := in.git(in.bare, "for-each-ref", "refs/heads/status", "refs/notes/runner"); out != "" {
+	if out := in.Git(in.Bare, "for-each-ref", "refs/heads/status", "refs/notes/runner"); out != "" {
 		t.Errorf("plan recorded refs: %s", out)
 	}
 }
@@ -230,11 +230,11 @@ func TestJournalRecoversInterruptedCreates(t *testing.T) {
 	in := newInfra(t)
 	b := steptest.New()
 	r := in.runner(b)
-	c := in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	c := in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
 	// What the killed run left: the resource, and its journal.
 	b.Put(id("test.thing/a"), steptest.Spec{Value: "1"})
 	journal := `{"commit":"` + c + `","records":[{"id":"test.thing/a","spec":{"value":"1"}}]}`
-	if err := os.WriteFile(filepath.Join(in.bare, pipeline.JournalFile), []byte(journal), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(in.Bare, pipeline.JournalFile), []byte(journal), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := r.Run(context.Background(), pipeline.Request{})
@@ -244,10 +244,10 @@ func TestJournalRecoversInterruptedCreates(t *testing.T) {
 	if rep.Result != pipeline.ResultOK {
 		t.Fatalf("%s: %v", rep.Summary, rep.Errors)
 	}
-	if _, err := os.Stat(filepath.Join(in.bare, pipeline.JournalFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(in.Bare, pipeline.JournalFile)); !os.IsNotExist(err) {
 		t.Errorf("journal left after a recorded apply (err=%v)", err)
 	}
-	if inv := in.git(in.bare, "show", "status:inventory.json"); !strings.Contains(inv, "test.thing/a") {
+	if inv := in.Git(in.Bare, "show", "status:inventory.json"); !strings.Contains(inv, "test.thing/a") {
 		t.Errorf("inventory lacks the recovered resource:\n%s", inv)
 	}
 }
@@ -265,12 +265,12 @@ func TestBackendWarningsAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Registry = reg
-	in.push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil || rep.Result != pipeline.ResultOK {
 		t.Fatalf("%v %s", err, rep.Summary)
 	}
-	if len(rep.Warnings) != 1 || !strings.Contains(in.git(in.bare, "show", "status:STATUS.md"), "## Warnings\n\n- test: TLS verification is off") {
-		t.Errorf("warnings = %v; STATUS.md:\n%s", rep.Warnings, in.git(in.bare, "show", "status:STATUS.md"))
+	if len(rep.Warnings) != 1 || !strings.Contains(in.Git(in.Bare, "show", "status:STATUS.md"), "## Warnings\n\n- test: TLS verification is off") {
+		t.Errorf("warnings = %v; STATUS.md:\n%s", rep.Warnings, in.Git(in.Bare, "show", "status:STATUS.md"))
 	}
 }

@@ -3,10 +3,11 @@ package freeipa_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 
 	"github.com/gitops-runner/gitops-runner/policy"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
@@ -14,72 +15,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
-
-// infra is an infra repo: a bare repository and a clone that pushes to it
-// with the real git binary (as runner/pipeline's tests do).
-type infra struct {
-	t    *testing.T
-	bare string
-	work string
-}
-
-func newInfra(t *testing.T) *infra {
-	t.Helper()
-	dir := t.TempDir()
-	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
-	in.git(dir, "init", "-q", "--bare", "-b", "main", in.bare)
-	in.git(dir, "clone", "-q", in.bare, in.work)
-	return in
-}
-
-func (in *infra) git(dir string, args ...string) string {
-	in.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
-		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
-		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		in.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (in *infra) push(msg string, files map[string]string) {
-	in.t.Helper()
-	for p, c := range files {
-		full := filepath.Join(in.work, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			in.t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			in.t.Fatal(err)
-		}
-	}
-	in.git(in.work, "add", "-A")
-	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
-	in.git(in.work, "push", "-q", "origin", "HEAD:main")
-}
-
-// builtins adapts the built-in policies to the pipeline (the runner's own
-// adapter lives in package main).
-type builtins struct{ set *policy.Set }
-
-func (b builtins) Check(ctx context.Context, _ []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
-	res, err := b.set.Eval(ctx, in)
-	if err != nil {
-		return pipeline.PolicyResult{}, err
-	}
-	var out pipeline.PolicyResult
-	for _, f := range res.Deny {
-		out.Deny = append(out.Deny, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
-	}
-	for _, f := range res.Warn {
-		out.Warn = append(out.Warn, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
-	}
-	return out, nil
-}
 
 func readExample(t *testing.T, name string) string {
 	t.Helper()
@@ -113,11 +48,11 @@ func TestPipelineHomelab(t *testing.T) {
 	if err := l.sim.AddHost("grafana.hetzner.int.mydomain", true); err != nil {
 		t.Fatal(err)
 	}
-	in := newInfra(t)
+	in := gitrepotest.New(t)
 	homelab := readExample(t, "homelab.libsonnet")
-	in.push("identity", map[string]string{"main.jsonnet": identityMain, "homelab.libsonnet": homelab,
+	in.Push("identity", map[string]string{"main.jsonnet": identityMain, "homelab.libsonnet": homelab,
 		"identity.libsonnet": readExample(t, "identity.libsonnet")})
-	repo, err := gitstore.Open(in.bare)
+	repo, err := gitstore.Open(in.Bare)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +117,9 @@ func TestPipelineHomelab(t *testing.T) {
 	if err := l.sim.Enroll("nextcloud.hetzner.int.mydomain"); err != nil {
 		t.Fatal(err)
 	}
-	in.push("drop nextcloud", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
+	in.Push("drop nextcloud", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
 		"{ name: 'nextcloud',", "// { name: 'nextcloud',", 1)})
-	set, err := policy.Compile(c, nil, policy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Policy = builtins{set}
+	r.Policy = policy.Checker{}
 	rep, err = r.Run(c, pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 
 	"github.com/gitops-runner/gitops-runner/policy"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
@@ -16,80 +17,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 )
-
-// infra is an infra repo: a bare repository and a clone that pushes to it
-// with the real git binary (as runner/pipeline's tests do).
-type infra struct {
-	t    *testing.T
-	bare string
-	work string
-}
-
-func newInfra(t *testing.T) *infra {
-	t.Helper()
-	dir := t.TempDir()
-	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
-	in.git(dir, "init", "-q", "--bare", "-b", "main", in.bare)
-	in.git(dir, "clone", "-q", in.bare, in.work)
-	return in
-}
-
-func (in *infra) git(dir string, args ...string) string {
-	in.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
-		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
-		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		in.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (in *infra) push(msg string, files map[string]string) string {
-	in.t.Helper()
-	for p, c := range files {
-		full := filepath.Join(in.work, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			in.t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			in.t.Fatal(err)
-		}
-	}
-	in.git(in.work, "add", "-A")
-	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
-	in.git(in.work, "push", "-q", "origin", "HEAD:main")
-	return in.git(in.work, "rev-parse", "HEAD")
-}
-
-// opa adapts package policy to pipeline.Policy, with the built-ins on.
-type opa struct{}
-
-func (opa) Check(ctx context.Context, files []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
-	fs := make([]policy.File, len(files))
-	for i, f := range files {
-		fs[i] = policy.File{Path: f.Path, Source: f.Source}
-	}
-	set, err := policy.Compile(ctx, fs, policy.Options{})
-	if err != nil {
-		return pipeline.PolicyResult{}, err
-	}
-	res, err := set.Eval(ctx, in)
-	if err != nil {
-		return pipeline.PolicyResult{}, err
-	}
-	var out pipeline.PolicyResult
-	for _, f := range res.Deny {
-		out.Deny = append(out.Deny, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
-	}
-	for _, f := range res.Warn {
-		out.Warn = append(out.Warn, pipeline.Finding{Message: f.Message, File: f.File, Line: f.Line, Rule: f.Rule})
-	}
-	return out, nil
-}
 
 // mainJsonnet declares the homelab's guests; extra is Jsonnet applied to
 // the list (e.g. a filter).
@@ -114,8 +41,8 @@ func readExample(t *testing.T, name string) string {
 func TestHomelabThroughThePipeline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	in := newInfra(t)
-	repo, err := gitstore.Open(in.bare)
+	in := gitrepotest.New(t)
+	repo, err := gitstore.Open(in.Bare)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +50,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: opa{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
+	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: policy.Checker{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
 	ctx := context.Background()
 	run := func(wantResult pipeline.Result) *pipeline.Report {
 		t.Helper()
@@ -143,7 +70,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	}
 
 	// 1: every guest is created.
-	in.push("homelab", files)
+	in.Push("homelab", files)
 	rep := run(pipeline.ResultOK)
 	if rep.Counts["create"] != 12 {
 		t.Errorf("counts = %v, want 12 creates", rep.Counts)
@@ -160,14 +87,14 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 
 	// 2: the same commit again is a no-op: no write calls at all.
 	e.sim.ResetCounters()
-	in.push("again", nil)
+	in.Push("again", nil)
 	rep = run(pipeline.ResultOK)
 	if c := e.sim.Counters(); rep.Changed != 0 || c.Writes != 0 || c.Total != 12+2 {
 		t.Errorf("second run: %d changed, calls %+v; want 0 changed, 0 writes, 14 reads", rep.Changed, c)
 	}
 
 	// 3: removing a protected guest is denied; nothing is deleted.
-	in.push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
+	in.Push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
 	e.sim.ResetCounters()
 	run(pipeline.ResultDenied)
 	if c := e.sim.Counters(); c.Writes != 0 {
@@ -175,7 +102,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	}
 
 	// 3b: a change that replaces a protected guest is denied too.
-	in.push("privileged blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { unprivileged: false } } else g for g in all]")})
+	in.Push("privileged blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { unprivileged: false } } else g for g in all]")})
 	e.sim.ResetCounters()
 	rep = run(pipeline.ResultDenied)
 	if c := e.sim.Counters(); c.Writes != 0 || !strings.Contains(fmt.Sprint(rep.Policy.Deny), "proxmox.lxc/blog would be replaced (changed: unprivileged)") {
@@ -183,9 +110,9 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	}
 
 	// 4: protect: false first (an update without API writes), then remove.
-	in.push("unprotect blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { protect: false } } else g for g in all]")})
+	in.Push("unprotect blog", map[string]string{"main.jsonnet": mainJsonnet("[if g.name == 'blog' then g { spec+: { protect: false } } else g for g in all]")})
 	run(pipeline.ResultOK)
-	in.push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
+	in.Push("drop blog", map[string]string{"main.jsonnet": mainJsonnet("[g for g in all if g.name != 'blog']")})
 	e.sim.ResetCounters()
 	rep = run(pipeline.ResultOK)
 	if rep.Counts["delete"] != 1 || rep.Changed != 1 {
@@ -203,7 +130,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 			t.Errorf("guest %d was deleted too", vmid)
 		}
 	}
-	if inv := in.git(in.bare, "show", "status:inventory.json"); strings.Contains(inv, "proxmox.lxc/blog") || !strings.Contains(inv, `"vmid": 101`) {
+	if inv := in.Git(in.Bare, "show", "status:inventory.json"); strings.Contains(inv, "proxmox.lxc/blog") || !strings.Contains(inv, `"vmid": 101`) {
 		t.Errorf("inventory:\n%s", inv)
 	}
 }

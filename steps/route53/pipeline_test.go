@@ -3,10 +3,10 @@ package route53
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 
 	"github.com/miekg/dns"
 
@@ -15,63 +15,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
-
-// infra is an infra repo: a bare repository and a clone that pushes to it
-// with the real git binary (as in runner/pipeline's tests).
-type infra struct {
-	t    *testing.T
-	bare string
-	work string
-}
-
-func newInfra(t *testing.T) *infra {
-	t.Helper()
-	dir := t.TempDir()
-	in := &infra{t: t, bare: filepath.Join(dir, "infra.git"), work: filepath.Join(dir, "work")}
-	in.git(dir, "init", "-q", "--bare", "-b", "main", in.bare)
-	in.git(dir, "clone", "-q", in.bare, in.work)
-	return in
-}
-
-func (in *infra) git(dir string, args ...string) string {
-	in.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	// Drop inherited GIT_* variables: under `git rebase --exec` or a hook,
-	// GIT_DIR would point these commands at the enclosing repository.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir,
-		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
-		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		in.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// push commits files (path → content; "" deletes) and pushes main.
-func (in *infra) push(msg string, files map[string]string) {
-	in.t.Helper()
-	for p, c := range files {
-		full := filepath.Join(in.work, p)
-		if c == "" {
-			_ = os.Remove(full)
-			continue
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			in.t.Fatal(err)
-		}
-	}
-	in.git(in.work, "add", "-A")
-	in.git(in.work, "commit", "-q", "--allow-empty", "-m", msg)
-	in.git(in.work, "push", "-q", "origin", "HEAD:main")
-}
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
@@ -92,16 +35,16 @@ func TestPipelineDeploysHomelabDNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := newInfra(t)
+	in := gitrepotest.New(t)
 	homelab := readFile(t, "../../examples/homelab/homelab.libsonnet")
-	in.push("homelab dns", map[string]string{
+	in.Push("homelab dns", map[string]string{
 		"homelab.libsonnet": homelab,
 		"dns.libsonnet":     readFile(t, "../../examples/homelab/dns.libsonnet"),
 		"main.jsonnet": `local r = import 'runner.libsonnet';
 r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 `,
 	})
-	repo, err := gitstore.Open(in.bare)
+	repo, err := gitstore.Open(in.Bare)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +94,7 @@ r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 	// netdata leaves the repo: deleted. A foreign record at "status" blocks
 	// a new resource until it is adopted.
 	e.seed("mydomain.com", sim.RecordSet{Name: "status.mydomain.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}})
-	in.push("drop netdata, add status", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
+	in.Push("drop netdata, add status", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
 		"proxyNames: ['netdata']", "proxyNames: ['status']", 1)})
 	rep, err = r.Run(ctx, pipeline.Request{})
 	if err != nil {
@@ -163,7 +106,7 @@ r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 	if _, ok := e.records("mydomain.com")["netdata.mydomain.com A"]; !ok {
 		t.Error("a refused run deleted netdata")
 	}
-	in.push("adopt status", map[string]string{"main.jsonnet": `local r = import 'runner.libsonnet';
+	in.Push("adopt status", map[string]string{"main.jsonnet": `local r = import 'runner.libsonnet';
 local dns = (import 'route53.libsonnet').zone('mydomain.com');
 r.output((import 'dns.libsonnet')((import 'homelab.libsonnet') + {proxyNames: []}) + [dns.a('status', '203.0.113.10', {adopt: true})])
 `})
