@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
+
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -91,7 +93,7 @@ func (r *Repo) updateRef(name string, newH, oldH plumbing.Hash, own bool) error 
 		return fmt.Errorf("update ref %s: %w", name, err)
 	}
 	renamed = true
-	return syncDir(filepath.Dir(refPath))
+	return atomicfile.SyncDir(filepath.Dir(refPath))
 }
 
 func acquire(lock string, timeout time.Duration) (*os.File, error) {
@@ -111,15 +113,6 @@ func acquire(lock string, timeout time.Duration) (*os.File, error) {
 		time.Sleep(wait)
 		wait = min(wait*2, 100*time.Millisecond)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close() //nolint:errcheck // read-only handle
-	return d.Sync()
 }
 
 // readRef reads a ref from disk (loose file first, then packed-refs), without

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
+
 	"github.com/gitops-runner/gitops-runner/examples"
 	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
@@ -231,10 +233,7 @@ func (l *Lab) Save() error {
 	save := func(name string, snap func() ([]byte, error)) {
 		b, err := snap()
 		if err == nil {
-			tmp := l.statePath(name) + ".tmp"
-			if err = os.WriteFile(tmp, b, 0o600); err == nil {
-				err = os.Rename(tmp, l.statePath(name))
-			}
+			err = atomicfile.Write(l.statePath(name), b, 0o600)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("save %s state: %w", name, err))

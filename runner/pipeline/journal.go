@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -50,23 +51,10 @@ func (r *Runner) writeJournal(commit string, desired []steps.Resource, plan *ste
 	if err != nil {
 		return err
 	}
-	tmp := r.journalPath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := atomicfile.Write(r.journalPath(), b, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", JournalFile, err)
 	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.journalPath())
+	return nil
 }
 
 // recoverJournal adds the journal of an interrupted run to the inventory:

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
 )
 
 // Job is one push to deploy. It is written durably by the post-receive hook
@@ -35,7 +37,7 @@ type Spool struct{ dir string }
 
 // Open opens (and creates) the spool in dir.
 func Open(dir string) (*Spool, error) {
-	for _, d := range []string{"pending", "running", "logs", "tmp"} {
+	for _, d := range []string{"pending", "running", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
 			return nil, fmt.Errorf("queue %s: %w (check stateDir in the runner config and its permissions)", dir, err)
 		}
@@ -63,30 +65,10 @@ func (s *Spool) Add(j *Job) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, "tmp", j.ID+".json")
-	if err := writeSync(tmp, b); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, "pending", j.ID+".json"), b, 0o640); err != nil {
 		return fmt.Errorf("queue job: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, "pending", j.ID+".json")); err != nil {
-		return fmt.Errorf("queue job: %w", err)
-	}
-	return syncDir(filepath.Join(s.dir, "pending"))
-}
-
-func writeSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 // Pending lists waiting jobs, oldest first.
@@ -137,7 +119,7 @@ func (s *Spool) Finish(j *Job) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Join(s.dir, "running"))
+	return atomicfile.SyncDir(filepath.Join(s.dir, "running"))
 }
 
 // Drop removes a pending job that a newer one superseded.
@@ -146,17 +128,17 @@ func (s *Spool) Drop(j *Job) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Join(s.dir, "pending"))
+	return atomicfile.SyncDir(filepath.Join(s.dir, "pending"))
 }
 
 func (s *Spool) move(j *Job, from, to string) error {
 	if err := os.Rename(filepath.Join(s.dir, from, j.ID+".json"), filepath.Join(s.dir, to, j.ID+".json")); err != nil {
 		return fmt.Errorf("queue: move job %s from %s to %s: %w", j.ID, from, to, err)
 	}
-	if err := syncDir(filepath.Join(s.dir, to)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Join(s.dir, to)); err != nil {
 		return err
 	}
-	return syncDir(filepath.Join(s.dir, from))
+	return atomicfile.SyncDir(filepath.Join(s.dir, from))
 }
 
 // LogPath is the progress log of a job, which followers tail.
@@ -173,13 +155,4 @@ func (s *Spool) PruneLogs(age time.Duration) {
 			_ = os.Remove(filepath.Join(s.dir, "logs", e.Name()))
 		}
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close() //nolint:errcheck // read-only handle
-	return d.Sync()
 }

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
+
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -265,44 +267,10 @@ func (b *Backend) delete(ctx context.Context, kd *kindDef, c steps.Change, p ste
 	return nil
 }
 
-// writeSecret writes a file readable by its owner only, atomically: temp
-// file, fsync, rename, fsync of the directory.
+// writeSecret writes a file readable by its owner only, atomically.
 func writeSecret(path, content string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".otp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = func() error {
-		if err := f.Chmod(0o600); err != nil {
-			return err
-		}
-		if _, err := f.WriteString(content); err != nil {
-			return err
-		}
-		return f.Sync()
-	}()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.Write(path, []byte(content), 0o600)
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
+
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -110,11 +112,7 @@ func (b *Backend) save() error {
 	}
 	// Atomic, like a real service's state: a killed runner must not
 	// corrupt the world it was changing.
-	tmp := b.file + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, b.file)
+	return atomicfile.Write(b.file, data, 0o600)
 }
 
 // Name implements steps.Backend.
