@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 // Pebble in-process validating DNS-01 through the simulator's DNS, and a
 // solver writing TXT records through the real AWS SDK.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sim      *sim.Server
 	dnsAddr  string
 	store    *db.MemoryStore
@@ -74,7 +75,7 @@ type envOpts struct {
 	validity   uint64 // seconds; 0: Pebble's default (90 days)
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, root: t.TempDir(), state: t.TempDir()}
 	e.sim = sim.New(sim.Options{})
@@ -233,7 +234,9 @@ type r53Solver struct {
 	client *route53.Client
 	mu     sync.Mutex // one change per name at a time
 	// drop makes Present succeed without writing: the record never appears.
-	drop     atomic.Bool
+	drop atomic.Bool
+	// delay is added to every Present, like Route 53's wait for INSYNC.
+	delay    time.Duration
 	presents atomic.Int64
 }
 
@@ -271,6 +274,13 @@ func (s *r53Solver) change(ctx context.Context, fqdn string, vs []string, action
 
 func (s *r53Solver) Present(ctx context.Context, fqdn, value string) error {
 	s.presents.Add(1)
+	if s.delay > 0 {
+		select {
+		case <-time.After(s.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if s.drop.Load() {
 		return nil
 	}
@@ -319,7 +329,7 @@ type world struct {
 	inventory map[steps.ID]steps.Spec
 }
 
-func (w *world) run(t *testing.T, desired map[string]string) run {
+func (w *world) run(t testing.TB, desired map[string]string) run {
 	t.Helper()
 	ctx := context.Background()
 	var ts []steps.Target
