@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-acme/lego/v4/certificate"
+
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -123,9 +125,8 @@ func TestLifecycle(t *testing.T) {
 	if renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
 		t.Fatal("renewal kept the old certificate")
 	}
-	ord, err := e.store.GetOrderByIssuedSerial(old.SerialNumber.Text(16))
-	if err != nil || !ord.IsReplaced {
-		t.Fatalf("Pebble does not record the old certificate as replaced (%v)", err)
+	if id, err := certificate.MakeARICertID(old); err != nil || e.lastReplaces() != id {
+		t.Fatalf("the renewal order replaces %q, want %q (%v)", e.lastReplaces(), id, err)
 	}
 	if n := e.orders.Load(); n != 3 {
 		t.Fatalf("%d orders, want 3", n)

@@ -255,7 +255,7 @@ func (b *Backend) reload(ctx context.Context, r *Reload, timeout time.Duration, 
 		text = text[:2000] + "…"
 	}
 	name := strings.Join(r.Command, " ")
-	if ctx.Err() == context.DeadlineExceeded {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		p.Printf("reload %q killed after %s: %s", name, timeout, text)
 		return fmt.Errorf("reload %q did not finish within %s (killed)", name, timeout)
 	}

@@ -28,7 +28,7 @@ type Backend struct {
 	cfg    settings
 	red    *steps.Redactor
 	solver DNSSolver
-	http   *http.Client
+	rt     http.RoundTripper
 	now    func() time.Time
 
 	acctMu sync.Mutex
@@ -51,7 +51,7 @@ func New(raw json.RawMessage, red *steps.Redactor, dns DNSSolver) (*Backend, err
 		return nil, fmt.Errorf("backends.acme: no DNS-01 solver (the DNS backend must be configured)")
 	}
 	b := &Backend{cfg: cfg, red: red, solver: dns, now: time.Now}
-	if b.http, err = b.httpClient(); err != nil {
+	if b.rt, err = b.transport(); err != nil {
 		return nil, err
 	}
 	return b, nil

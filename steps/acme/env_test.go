@@ -1,8 +1,10 @@
 package acme
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -68,6 +70,8 @@ type env struct {
 	orders   atomic.Int64 // new-order requests Pebble received
 	ari      atomic.Int64 // ARI requests
 	accounts atomic.Int64 // new-account requests
+	mu       sync.Mutex
+	replaces []string // the "replaces" field of every new order
 }
 
 type envOpts struct {
@@ -105,6 +109,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/order-plz":
 			e.orders.Add(1)
+			e.noteOrder(r)
 		case r.Method == http.MethodPost && r.URL.Path == "/sign-me-up":
 			e.accounts.Add(1)
 		case strings.Contains(r.URL.Path, "/renewalInfo/"):
@@ -128,6 +133,37 @@ func newEnv(t testing.TB, o envOpts) *env {
 		BaseEndpoint: aws.String(apiURL),
 	})}
 	return e
+}
+
+// noteOrder records the ARI "replaces" field of a new-order request (the
+// JWS payload; RFC 9773 §5).
+func (e *env) noteOrder(r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var jws struct{ Payload string }
+	var order struct{ Replaces string }
+	if json.Unmarshal(body, &jws) != nil {
+		return
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+	if err != nil || json.Unmarshal(payload, &order) != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.replaces = append(e.replaces, order.Replaces)
+}
+
+func (e *env) lastReplaces() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.replaces) == 0 {
+		return ""
+	}
+	return e.replaces[len(e.replaces)-1]
 }
 
 // config is the backends.acme section for this world, plus extra fields.

@@ -140,8 +140,8 @@ func (b *Backend) loadAccount() (*user, error) {
 	return &user{email: b.cfg.email, key: key, reg: af.Registration}, nil
 }
 
-// httpClient is the client for the CA: the system roots, or caFile's.
-func (b *Backend) httpClient() (*http.Client, error) {
+// transport is the HTTP transport to the CA: the system roots, or caFile's.
+func (b *Backend) transport() (http.RoundTripper, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if b.cfg.caFile != "" {
 		pemCA, err := os.ReadFile(b.cfg.caFile)
@@ -154,7 +154,7 @@ func (b *Backend) httpClient() (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}, nil
+	return tr, nil
 }
 
 // newClient builds a lego client for the account. lego fetches the
@@ -162,7 +162,8 @@ func (b *Backend) httpClient() (*http.Client, error) {
 func (b *Backend) newClient(u *user) (*lego.Client, error) {
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = b.cfg.directory
-	cfg.HTTPClient = b.http
+	// A fresh client each time: lego wraps the client's Transport in place.
+	cfg.HTTPClient = &http.Client{Transport: b.rt, Timeout: 2 * time.Minute}
 	cfg.UserAgent = "gitops-runner"
 	cl, err := lego.NewClient(cfg)
 	if err != nil {

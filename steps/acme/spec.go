@@ -208,7 +208,7 @@ func checkDomain(d string) error {
 			return fmt.Errorf("empty or over-long label")
 		}
 		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
 				return fmt.Errorf("character %q is not allowed in a domain name", c)
 			}
 		}
