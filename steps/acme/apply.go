@@ -84,6 +84,13 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 			}
 			p.Printf("finished the interrupted deploy in %s", w.Dir)
 			reload = true
+			if rec.Directory == "" {
+				// The deploy was interrupted before its record was written.
+				rec.Directory = b.cfg.directory
+				if err := b.writeRecord(c.ID.Name, rec); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if w.Fix {
 			if err := fixOwnership(w.Dir, modes(v), own); err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -255,11 +256,31 @@ func (e *env) verify(name string, domains ...string) *x509.Certificate {
 	if _, err := tlsPair(cert, keyPEM); err != nil {
 		e.t.Fatalf("%s: privkey.pem does not match cert.pem: %v", name, err)
 	}
+	e.opensslVerify(dir)
 	fi, err := os.Stat(filepath.Join(dir, keyFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		e.t.Fatalf("privkey.pem mode %v, want 0600 (%v)", fi.Mode().Perm(), err)
 	}
 	return certs[0]
+}
+
+// opensslVerify runs `openssl verify` on a deployed certificate against
+// Pebble's root, as an operator would (when openssl is installed).
+func (e *env) opensslVerify(dir string) {
+	e.t.Helper()
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		e.t.Logf("openssl not installed; verified with crypto/x509 only")
+		return
+	}
+	root := filepath.Join(e.t.TempDir(), "root.pem")
+	if err := os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ca.GetRootCert(0).Cert.Raw}), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "verify", "-CAfile", root, "-untrusted", filepath.Join(dir, chainFile), filepath.Join(dir, certFile)).CombinedOutput() //nolint:gosec // test
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		e.t.Fatalf("openssl verify %s: %v: %s", dir, err, out)
+	}
 }
 
 // r53Solver is a DNS-01 solver writing TXT records to the Route 53
