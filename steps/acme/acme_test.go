@@ -201,6 +201,7 @@ func TestDNSFailureBacksOff(t *testing.T) {
 		t.Fatalf("status %s, want failed", o.Status)
 	}
 	msg := o.Err.Error()
+	t.Logf("DNS failure: %s", msg)
 	for _, want := range []string{"files.example.com", "_acme-challenge.", "no file was changed", "attempt 1"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not mention %q", msg, want)
@@ -359,6 +360,7 @@ func TestReload(t *testing.T) {
 	hang := map[string]any{"reload": map[string]any{"command": []string{"/bin/sh", "-c", "echo waiting; sleep 30"}, "timeout": "300ms"}}
 	desired["hang"] = specWith(map[string]any{"deploy": hang}, "hang.example.com")
 	_, o = w.run(t, desired).change(t, "hang")
+	t.Logf("hanging reload: %v; log %q", o.Err, o.Log)
 	if o.Status != steps.StatusFailed || !strings.Contains(o.Err.Error(), "did not finish within 300ms") {
 		t.Fatalf("hanging reload: %s %v", o.Status, o.Err)
 	}

@@ -214,7 +214,7 @@ func replacing(certID string) string {
 
 // recordFailure stores a failed order and returns the error to report.
 func (b *Backend) recordFailure(id steps.ID, v validated, rec *record, cause error) error {
-	msg := b.red.Redact(cause.Error())
+	msg := strings.TrimSpace(b.red.Redact(cause.Error()))
 	f := &Failure{Time: b.now().UTC(), Error: msg, Attempts: 1, Domains: v.domains, KeyType: v.keyType}
 	if old := rec.Failure; old != nil && slices.Equal(sortedDomains(old.Domains), sortedDomains(v.domains)) && old.KeyType == v.keyType {
 		f.Attempts = old.Attempts + 1

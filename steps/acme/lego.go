@@ -226,7 +226,7 @@ func (b *Backend) precheck(ctx context.Context) dns01.WrapPreCheckFunc {
 				return false, fmt.Errorf("DNS-01 for %s: query TXT %s at %s: %w", domain, fqdn, r, err)
 			}
 			if !ok {
-				return false, fmt.Errorf("DNS-01 for %s: TXT %s at %s does not have the challenge value (has %d other values)", domain, fqdn, r, seen)
+				return false, fmt.Errorf("DNS-01 for %s: resolver %s does not show the challenge value in TXT %s (%d other values); is the record published in the right zone?", domain, r, fqdn, seen)
 			}
 		}
 		return true, nil
