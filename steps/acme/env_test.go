@@ -67,6 +67,7 @@ type env struct {
 	caFile   string
 	solver   *r53Solver
 	root     string
+	zone     string
 	state    string
 	orders   atomic.Int64 // new-order requests Pebble received
 	ari      atomic.Int64 // ARI requests
@@ -78,6 +79,7 @@ type env struct {
 type envOpts struct {
 	requireEAB bool
 	validity   uint64 // seconds; 0: Pebble's default (90 days)
+	zone       string // the simulator's zone; default example.com
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -96,7 +98,11 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if e.dnsAddr, err = e.sim.ListenDNS("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	zoneID, err := e.sim.CreateZone("example.com")
+	if o.zone == "" {
+		o.zone = "example.com"
+	}
+	e.zone = o.zone
+	zoneID, err := e.sim.CreateZone(o.zone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +179,7 @@ func (e *env) config(extra map[string]any) json.RawMessage {
 		"directory":          e.srv.URL + "/dir",
 		"email":              "ops@example.com",
 		"resolvers":          []string{e.dnsAddr},
-		"zones":              []string{"example.com"},
+		"zones":              []string{e.zone},
 		"certRoot":           e.root,
 		"stateDir":           e.state,
 		"caFile":             e.caFile,
