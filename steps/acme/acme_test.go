@@ -128,6 +128,9 @@ func TestLifecycle(t *testing.T) {
 	if id, err := certificate.MakeARICertID(old); err != nil || e.lastReplaces() != id {
 		t.Fatalf("the renewal order replaces %q, want %q (%v)", e.lastReplaces(), id, err)
 	}
+	if e.synced.Load() == 0 {
+		t.Fatal("the test middleware did not find the replaced order (see noteOrder)")
+	}
 	if n := e.orders.Load(); n != 3 {
 		t.Fatalf("%d orders, want 3", n)
 	}

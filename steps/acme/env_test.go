@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -73,7 +74,8 @@ type env struct {
 	ari      atomic.Int64 // ARI requests
 	accounts atomic.Int64 // new-account requests
 	mu       sync.Mutex
-	replaces []string // the "replaces" field of every new order
+	replaces []string     // the "replaces" field of every new order
+	synced   atomic.Int64 // replaced orders noteOrder synchronized with
 }
 
 type envOpts struct {
@@ -158,6 +160,20 @@ func (e *env) noteOrder(r *http.Request) {
 	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
 	if err != nil || json.Unmarshal(payload, &order) != nil {
 		return
+	}
+	if _, serial, ok := strings.Cut(order.Replaces, "."); ok {
+		// Pebble v2.10.1 reads Order.IsReplaced in validateReplacementOrder
+		// without the order's lock, which it writes under that lock after
+		// finalizing or failing an order: a data race inside Pebble that
+		// -race reports. Taking the lock here, in the handler's goroutine,
+		// orders the earlier write before Pebble's read.
+		if b, err := base64.RawURLEncoding.DecodeString(serial); err == nil {
+			if ord, err := e.store.GetOrderByIssuedSerial(hex.EncodeToString(b)); err == nil {
+				ord.RLock()
+				ord.RUnlock() //nolint:staticcheck // an empty critical section: only the ordering matters
+				e.synced.Add(1)
+			}
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
