@@ -52,6 +52,9 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(b.cfg.certRoot, 0o755); err != nil { //nolint:gosec // like /etc/letsencrypt; keys have their own modes
+		return nil, fmt.Errorf("certificate root: %w", err)
+	}
 	if err := b.checkRealDir(w.Dir); err != nil {
 		return nil, err
 	}

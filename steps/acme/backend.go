@@ -196,7 +196,10 @@ func (b *Backend) Observe(ctx context.Context, ts []steps.Target) (map[steps.ID]
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.ID, err)
 		}
-		if d == nil && rec.Failure == nil {
+		// A failure record alone counts only for a certificate the runner
+		// owns (a failed create is in the inventory); for any other it
+		// would read as "already exists" to the pipeline.
+		if d == nil && (rec.Failure == nil || !t.Owned()) {
 			continue
 		}
 		l := &Live{Failure: rec.Failure}

@@ -190,6 +190,13 @@ func TestApplyRefuses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.root, "live", "ext")); !os.IsNotExist(err) {
 		t.Fatalf("files written for a failed order: %v", err)
 	}
+	// The failed first order is owned (a failed create is in the
+	// inventory) and backs off.
+	orders := e.orders.Load()
+	c, _ := w.run(t, map[string]string{"ext": spec("www.other.org")}).change(t, "ext")
+	if c.Action != steps.NoOp || !strings.Contains(strings.Join(c.Notes, " "), "attempt 1") || e.orders.Load() != orders {
+		t.Fatalf("after a failed create: %s %q, %d orders", c.Action, c.Notes, e.orders.Load()-orders)
+	}
 
 	outside := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(e.root, "live"), 0o755); err != nil {
@@ -198,7 +205,8 @@ func TestApplyRefuses(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(e.root, "live", "evil")); err != nil {
 		t.Fatal(err)
 	}
-	orders := e.orders.Load()
+	w.inventory = map[steps.ID]steps.Spec{}
+	orders = e.orders.Load()
 	_, o = w.run(t, map[string]string{"evil": spec("evil.example.com")}).change(t, "evil")
 	if o.Status != steps.StatusFailed || !strings.Contains(o.Err.Error(), "outside the certificate root") {
 		t.Fatalf("symlink escape: %s %v", o.Status, o.Err)
