@@ -1,0 +1,254 @@
+package acme
+
+import (
+	"fmt"
+	"os"
+	osuser "os/user"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// work is what Diff decided Apply must do (Change.Detail).
+type work struct {
+	Dir string
+	// Issue: obtain a new certificate; Replaces is the ARI CertID of the one
+	// it replaces (RFC 9773), if any.
+	Issue    bool
+	Replaces string
+	// Finish an interrupted deploy, Fix ownership and modes, Reload again.
+	Finish bool
+	Fix    bool
+	Reload bool
+}
+
+// view is a certificate as plans, reports and policies see it.
+type view struct {
+	Domains  []string `json:"domains"`
+	KeyType  string   `json:"keyType,omitempty"`
+	NotAfter string   `json:"notAfter,omitempty"`
+	Issuer   string   `json:"issuer,omitempty"`
+}
+
+func sortedDomains(ds []string) []string {
+	out := slices.Clone(ds)
+	sort.Strings(out)
+	return out
+}
+
+// Diff implements steps.Backend. It obtains a certificate that is missing,
+// whose names or key type changed, that comes from another CA directory,
+// or that is inside its renewal window (renewBefore, else the CA's ARI
+// window, else 30 days before expiry) — unless an earlier order failed and
+// its backoff has not passed. A valid certificate is never re-issued.
+func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
+	c := steps.Change{ID: t.ID, Target: t, Have: have, Action: steps.NoOp}
+	l, _ := have.(*Live)
+	if l != nil && l.Exists {
+		c.Before = view{Domains: l.Domains, KeyType: l.KeyType, NotAfter: l.NotAfter.UTC().Format(time.RFC3339), Issuer: l.Issuer}
+	}
+	s, ok := specOf(t)
+	if !ok {
+		return c, nil
+	}
+	dir, err := deployDir(b.cfg.certRoot, s.Deploy.Dir, t.ID.Name)
+	if err != nil {
+		return c, err
+	}
+	w := &work{Dir: dir}
+	c.Detail = w
+	if t.Want == nil {
+		if l != nil {
+			c.Action = steps.Delete
+			c.Fields = steps.DiffFields(c.Before, nil)
+			c.Notes = []string{"deletes the files in " + dir + " (the certificate is not revoked)"}
+		}
+		return c, nil
+	}
+	v, err := s.check(b.cfg)
+	if err != nil {
+		return c, err
+	}
+	want := view{Domains: sortedDomains(v.domains), KeyType: v.keyType}
+	c.After = want
+	now := b.now()
+
+	var reasons []string
+	if l == nil || !l.Exists {
+		reasons = append(reasons, "no certificate in "+dir)
+	} else {
+		if !slices.Equal(l.Domains, want.Domains) {
+			reasons = append(reasons, fmt.Sprintf("names change from %s to %s", strings.Join(l.Domains, ", "), strings.Join(want.Domains, ", ")))
+		}
+		switch {
+		case l.KeyType == "":
+			reasons = append(reasons, "the private key is missing or unreadable")
+		case l.KeyType != want.KeyType:
+			reasons = append(reasons, fmt.Sprintf("key type changes from %s to %s", l.KeyType, want.KeyType))
+		}
+		if l.Directory != "" && l.Directory != b.cfg.directory {
+			reasons = append(reasons, "issued through "+l.Directory+", now configured: "+b.cfg.directory)
+		}
+		renewAt, why := b.renewAt(l, v)
+		switch {
+		case !now.Before(l.NotAfter):
+			reasons = append(reasons, "expired at "+l.NotAfter.UTC().Format(time.RFC3339))
+		case !now.Before(renewAt):
+			reasons = append(reasons, fmt.Sprintf("inside the renewal window (%s): expires %s", why, l.NotAfter.UTC().Format(time.RFC3339)))
+		}
+		if l.ARIError != "" && s.RenewBefore == "" && len(reasons) == 0 {
+			c.Notes = append(c.Notes, "ARI window unknown ("+l.ARIError+"); renewing 30 days before expiry")
+		}
+	}
+
+	if len(reasons) > 0 {
+		if f := l.failure(); f != nil && slices.Equal(sortedDomains(f.Domains), want.Domains) && f.KeyType == want.KeyType {
+			next := f.Time.Add(b.cfg.backoffAfter(f.Attempts))
+			if now.Before(next) {
+				c.Notes = append(c.Notes, fmt.Sprintf("not ordering: the last order failed at %s (attempt %d): %s; next attempt after %s",
+					f.Time.UTC().Format(time.RFC3339), f.Attempts, f.Error, next.UTC().Format(time.RFC3339)))
+				return c, nil
+			}
+		}
+		w.Issue = true
+		c.Notes = append(c.Notes, reasons...)
+		c.Fields = steps.DiffFields(view{Domains: beforeDomains(l), KeyType: beforeKeyType(l)}, view{Domains: want.Domains, KeyType: want.KeyType})
+		if l != nil && l.Exists {
+			c.Action = steps.Update
+			if l.Directory == b.cfg.directory && l.certID != "" && overlaps(l.Domains, want.Domains) {
+				w.Replaces = l.certID
+			}
+		} else {
+			c.Action = steps.Create
+		}
+		return c, nil
+	}
+
+	// The certificate is valid: at most files need attention.
+	if l.Pending {
+		w.Finish = true
+		c.Notes = append(c.Notes, "finishes an interrupted deploy")
+	}
+	if fs := b.fileChanges(l, s, v); len(fs) > 0 {
+		w.Fix = true
+		c.Fields = append(c.Fields, fs...)
+	}
+	if l.ReloadPending && s.Deploy.Reload != nil {
+		w.Reload = true
+		c.Notes = append(c.Notes, "runs the reload command again (it failed after the last deploy)")
+	}
+	if w.Finish || w.Fix || w.Reload {
+		c.Action = steps.Update
+	}
+	return c, nil
+}
+
+func (l *Live) failure() *Failure {
+	if l == nil {
+		return nil
+	}
+	return l.Failure
+}
+
+func beforeDomains(l *Live) []string {
+	if l == nil || !l.Exists {
+		return nil
+	}
+	return l.Domains
+}
+
+func beforeKeyType(l *Live) string {
+	if l == nil || !l.Exists {
+		return ""
+	}
+	return l.KeyType
+}
+
+func overlaps(a, b []string) bool {
+	return slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
+}
+
+// renewAt is when a certificate enters its renewal window, and why.
+func (b *Backend) renewAt(l *Live, v validated) (time.Time, string) {
+	switch {
+	case v.renewBefore > 0:
+		return l.NotAfter.Add(-v.renewBefore), "renewBefore " + v.renewBefore.String()
+	case l.ARI != nil:
+		return l.ARI.Start, "the CA's ARI window from " + l.ARI.Start.UTC().Format(time.RFC3339)
+	default:
+		return l.NotAfter.Add(-defaultRenewBefore), "30 days before expiry"
+	}
+}
+
+// fileChanges compares observed modes and owners with the spec.
+func (b *Backend) fileChanges(l *Live, s Spec, v validated) []steps.FieldChange {
+	var out []steps.FieldChange
+	own := ownership{uid: -1, gid: -1}
+	if l.own != nil {
+		own = *l.own
+	}
+	for _, name := range deployFiles {
+		m, ok := l.Files[name]
+		if !ok {
+			continue
+		}
+		wantMode := v.mode
+		if name == keyFile {
+			wantMode = v.keyMode
+		}
+		if m.Mode != wantMode {
+			out = append(out, steps.FieldChange{Path: "files." + name + ".mode", Before: fmt.Sprintf("%04o", m.Mode), After: fmt.Sprintf("%04o", wantMode)})
+		}
+		if own.uid >= 0 && m.UID != own.uid {
+			out = append(out, steps.FieldChange{Path: "files." + name + ".uid", Before: m.UID, After: own.uid})
+		}
+		if own.gid >= 0 && m.GID != own.gid {
+			out = append(out, steps.FieldChange{Path: "files." + name + ".gid", Before: m.GID, After: own.gid})
+		}
+	}
+	return out
+}
+
+// lookupOwnership resolves deploy.owner and deploy.group (names or numbers).
+func lookupOwnership(d Deploy) (ownership, error) {
+	own := ownership{uid: -1, gid: -1}
+	if d.Owner != "" {
+		id, err := strconv.Atoi(d.Owner)
+		if err != nil {
+			u, lerr := osuser.Lookup(d.Owner)
+			if lerr != nil {
+				return own, fmt.Errorf("deploy.owner %q: %w", d.Owner, lerr)
+			}
+			if id, err = strconv.Atoi(u.Uid); err != nil {
+				return own, fmt.Errorf("deploy.owner %q: uid %q: %w", d.Owner, u.Uid, err)
+			}
+		}
+		own.uid = id
+	}
+	if d.Group != "" {
+		id, err := strconv.Atoi(d.Group)
+		if err != nil {
+			g, lerr := osuser.LookupGroup(d.Group)
+			if lerr != nil {
+				return own, fmt.Errorf("deploy.group %q: %w", d.Group, lerr)
+			}
+			if id, err = strconv.Atoi(g.Gid); err != nil {
+				return own, fmt.Errorf("deploy.group %q: gid %q: %w", d.Group, g.Gid, err)
+			}
+		}
+		own.gid = id
+	}
+	return own, nil
+}
+
+// modes is the mode of each deployed file.
+func modes(v validated) map[string]os.FileMode {
+	return map[string]os.FileMode{
+		certFile: os.FileMode(v.mode), chainFile: os.FileMode(v.mode), fullchainFile: os.FileMode(v.mode),
+		keyFile: os.FileMode(v.keyMode),
+	}
+}
