@@ -44,9 +44,10 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
   Route 53     %s   (zone mydomain.com)
   DNS          %s   (dig @127.0.0.1 -p %s blog.mydomain.com)
   FreeIPA      %s   (realm INT.MYDOMAIN, user admin)
+  ACME CA      %s/dir   (Pebble; certificates go to %s)
   config       %s
   infra repo   %s
-`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.Config, l.Repo)
+`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.ACMEURL, filepath.Join(l.Dir, "certs"), l.Config, l.Repo)
 	for _, b := range []string{"proxmox", "route53", "freeipa", "acme"} {
 		if !compiled[b] {
 			fmt.Fprintf(e.stdout, "  (the %s backend is not in this build yet: its resources are not part of the lab)\n", b)

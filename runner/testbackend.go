@@ -13,7 +13,7 @@ import (
 // stateFile so that separate runner processes share it. The CLI tests
 // register it; end-to-end tests build the binary with -tags e2etest, which
 // compiles it in (see e2etest.go). Production builds do not include it.
-var testBackend = backendFactory{name: "test", build: func(raw json.RawMessage, _ *steps.Redactor) (steps.Backend, error) {
+var testBackend = backendFactory{name: "test", build: func(raw json.RawMessage, _ *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
 	var c struct {
 		StateFile string   `json:"stateFile"`
 		Fail      []string `json:"fail"`

@@ -19,6 +19,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/runner/queue"
 	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/acme"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/route53"
@@ -26,10 +27,10 @@ import (
 
 // backendFactory builds one backend from its config section (nil when the
 // config has none: the backend still decodes specs, so eval and check work
-// without endpoints).
+// without endpoints). built holds the backends built before it, in order.
 type backendFactory struct {
 	name  string
-	build func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error)
+	build func(raw json.RawMessage, red *steps.Redactor, built map[string]steps.Backend) (steps.Backend, error)
 }
 
 // extraBuiltins holds backends that build tags compile in (e2etest).
@@ -40,22 +41,36 @@ var extraBuiltins []backendFactory
 // work) and refuses to observe or apply with a message naming the section.
 func builtinBackends() []backendFactory {
 	bs := []backendFactory{
-		{name: "proxmox", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
+		{name: "proxmox", build: func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
 			b, err := proxmox.New(raw, red)
 			if err != nil {
 				return nil, err
 			}
 			return b, nil
 		}},
-		{name: "route53", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
+		{name: "route53", build: func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
 			b, err := route53.New(raw, red)
 			if err != nil {
 				return nil, err
 			}
 			return b, nil
 		}},
-		{name: "freeipa", build: func(raw json.RawMessage, red *steps.Redactor) (steps.Backend, error) {
+		{name: "freeipa", build: func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
 			b, err := freeipa.New(raw, red)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		}},
+		// ACME solves DNS-01 through the Route 53 backend built above: the
+		// same credentials, and one batcher per zone for records and
+		// challenges alike.
+		{name: "acme", build: func(raw json.RawMessage, red *steps.Redactor, built map[string]steps.Backend) (steps.Backend, error) {
+			r53, ok := built["route53"].(*route53.Backend)
+			if !ok {
+				return nil, fmt.Errorf("needs the route53 backend for DNS-01")
+			}
+			b, err := acme.New(raw, red, r53.DNSProvider())
 			if err != nil {
 				return nil, err
 			}
@@ -194,13 +209,15 @@ func (e *env) registry(cfg *config.Config, red *steps.Redactor) (*steps.Registry
 	factories := append(builtinBackends(), e.backends...)
 	known := map[string]bool{}
 	var bs []steps.Backend
+	built := map[string]steps.Backend{}
 	for _, f := range factories {
 		known[f.name] = true
-		b, err := f.build(cfg.Backends[f.name], red)
+		b, err := f.build(cfg.Backends[f.name], red, built)
 		if err != nil {
 			return nil, fmt.Errorf("config: backends.%s: %w", f.name, err)
 		}
 		bs = append(bs, b)
+		built[f.name] = b
 	}
 	for name := range cfg.Backends {
 		if !known[name] {

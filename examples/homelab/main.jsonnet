@@ -4,6 +4,8 @@
 //   identity.libsonnet  FreeIPA hosts (each after its guest), host groups,
 //                       HTTP services and the admins sudo rule
 //   dns.libsonnet       public A records in Route 53 for the names behind the proxy
+//   certs.libsonnet     Let's Encrypt certificates for them (DNS-01), and one for
+//                       a host not reachable from the internet
 // Policies in policy/ are checked at push time and before every apply.
 local runner = import 'runner.libsonnet';
 local h = import 'homelab.libsonnet';
@@ -15,4 +17,5 @@ runner.output([
   guests,
   (import 'identity.libsonnet')(h, guestOf=function(g) guestByName[g.name]),
   (import 'dns.libsonnet')(h),
+  (import 'certs.libsonnet')(h),
 ])

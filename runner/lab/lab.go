@@ -51,9 +51,12 @@ type Lab struct {
 	Config string // the runner configuration file
 	Repo   string // the bare infra repository
 	// Endpoints of the simulators, for the user.
-	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr string
+	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr, ACMEURL string
+	// Env is what the runner's processes need in their environment here.
+	Env []string
 
 	opts    Options
+	ports   *ports
 	pve     *pvesim.Server
 	r53     *r53sim.Server
 	ipa     *ipasim.Server
@@ -91,6 +94,7 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 		return nil, err
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS12}
+	l.ports = loadPorts(dir)
 	pveToken, err := l.secret("pve-token")
 	if err != nil {
 		return nil, err
@@ -114,7 +118,7 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	if err := l.restore("proxmox", l.pve.Restore); err != nil {
 		return nil, err
 	}
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	pl, err := l.ports.listen("proxmox")
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	l.ProxmoxURL = "https://" + pl.Addr().String()
 
 	// Route 53 with the authoritative DNS for mydomain.com.
-	l.r53 = r53sim.New(r53sim.Options{ChangeDelay: time.Second})
+	l.r53 = r53sim.New(r53sim.Options{ChangeDelay: 200 * time.Millisecond})
 	restored, err := l.restored("route53", l.r53.Restore)
 	if err != nil {
 		return nil, err
@@ -134,15 +138,15 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
-	if l.Route53URL, err = l.r53.ListenHTTP("127.0.0.1:0"); err != nil {
+	if l.Route53URL, err = l.ports.bind("route53", l.r53.ListenHTTP); err != nil {
 		return nil, err
 	}
-	if l.DNSAddr, err = l.r53.ListenDNS("127.0.0.1:0"); err != nil {
+	if l.DNSAddr, err = l.ports.bind("dns", l.r53.ListenDNS); err != nil {
 		return nil, err
 	}
 
 	// FreeIPA: the two-server cluster of the homelab, HTTPS.
-	il, err := net.Listen("tcp", "127.0.0.1:0")
+	il, err := l.ports.listen("freeipa")
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +169,16 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	l.serve(isrv, tls.NewListener(il, tlsConf))
 	l.FreeIPAURL = "https://" + il.Addr().String()
 
+	// An ACME CA: Pebble in-process, validating DNS-01 against the Route 53
+	// simulator's DNS. Pebble keeps no state: each lab start is a new CA
+	// (certificates already issued stay valid until their renewal window).
+	if err := l.startPebble(tlsConf); err != nil {
+		return nil, err
+	}
+
+	if err := l.ports.save(); err != nil {
+		return nil, err
+	}
 	if err := l.writeConfig(t.caFile); err != nil {
 		return nil, err
 	}
@@ -305,6 +319,11 @@ func (l *Lab) writeConfig(caFile string) error {
 		backends["route53"] = map[string]any{"endpoint": l.Route53URL, "region": "us-east-1", "accessKeyId": sec("aws-key-id"),
 			"secretAccessKey": sec("aws-secret"), "zones": []string{zone}, "pollInterval": "200ms"}
 	}
+	if l.opts.Backends["acme"] && l.opts.Backends["route53"] {
+		backends["acme"] = map[string]any{"directory": l.ACMEURL + "/dir", "email": "ops@" + zone, "resolvers": []string{l.DNSAddr},
+			"zones": []string{zone}, "certRoot": filepath.Join(l.Dir, "certs"), "stateDir": filepath.Join(l.Dir, "state", "acme"),
+			"caFile": caFile, "propagationTimeout": "30s", "pollInterval": "200ms"}
+	}
 	if l.opts.Backends["freeipa"] {
 		backends["freeipa"] = map[string]any{"url": l.FreeIPAURL, "user": "admin", "password": sec("ipa-password"), "caFile": caFile,
 			"secretDir": filepath.Join(l.Dir, "state", "ipa-otp")}
@@ -374,7 +393,7 @@ func (l *Lab) seedRepo(ctx context.Context) error {
 // run this runner with the lab's configuration.
 func (l *Lab) installHooks() error {
 	for name, cmd := range map[string]string{"pre-receive": "check", "post-receive": "hook post-receive"} {
-		script := fmt.Sprintf("#!/bin/sh\n# Installed by `runner lab`.\nRUNNER_CONFIG='%s' exec '%s' %s\n", l.Config, l.opts.Runner, cmd)
+		script := fmt.Sprintf("#!/bin/sh\n# Installed by `runner lab`.\n%s RUNNER_CONFIG='%s' exec '%s' %s\n", strings.Join(l.Env, " "), l.Config, l.opts.Runner, cmd)
 		if err := os.WriteFile(filepath.Join(l.Repo, "hooks", name), []byte(script), 0o755); err != nil { //nolint:gosec // hooks must be executable
 			return err
 		}

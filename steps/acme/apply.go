@@ -30,6 +30,9 @@ type State struct {
 
 // Apply implements steps.Backend.
 func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (json.RawMessage, error) {
+	if b.unconfigured {
+		return nil, ErrNotConfigured
+	}
 	w, ok := c.Detail.(*work)
 	if !ok {
 		return nil, fmt.Errorf("%s: change has no acme plan (was it computed by this backend's Diff?)", c.ID)
@@ -188,10 +191,19 @@ func (b *Backend) issue(ctx context.Context, id steps.ID, v validated, w *work, 
 	p.Printf("ordering a certificate for %s (%s key)%s", strings.Join(v.domains, ", "), v.keyType, replacing(w.Replaces))
 	res, err := cl.Certificate.Obtain(req)
 	var already *acme.AlreadyReplacedError
-	if errors.As(err, &already) {
+	var problem *acme.ProblemDetails
+	switch {
+	case errors.As(err, &already):
 		// The CA already has a replacement order for the old certificate
 		// (e.g. from a run that failed after ordering): order afresh.
 		p.Printf("the CA says the old certificate was already replaced; ordering without ARI replaces")
+		req.ReplacesCertID = ""
+		res, err = cl.Certificate.Obtain(req)
+	case req.ReplacesCertID != "" && errors.As(err, &problem) && problem.Type == "urn:ietf:params:acme:error:malformed" && strings.Contains(problem.Detail, "CertID"):
+		// Another CA issued the old certificate (the directory changed, or
+		// a test CA was restarted): this CA cannot replace what it never
+		// issued, so order without the ARI replaces field (RFC 9773 §5).
+		p.Printf("the CA does not know the old certificate; ordering without ARI replaces")
 		req.ReplacesCertID = ""
 		res, err = cl.Certificate.Obtain(req)
 	}

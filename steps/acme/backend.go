@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -37,12 +38,22 @@ type Backend struct {
 	// deployHook runs between the stages of a deploy (tests simulate a
 	// worker killed mid-write with it).
 	deployHook func(stage string) error
+
+	// unconfigured: the runner config has no backends.acme; specs decode
+	// (eval and check work) but nothing is observed or applied.
+	unconfigured bool
 }
+
+// ErrNotConfigured is what Observe and Apply return without a config section.
+var ErrNotConfigured = errors.New("backend acme is not configured: add backends.acme to the runner config")
 
 // New builds the backend from the runner configuration section
 // backends.acme (see Config) and the DNS-01 solver (the Route 53 backend's
 // provider). Secrets read from the configuration are registered with red.
 func New(raw json.RawMessage, red *steps.Redactor, dns DNSSolver) (*Backend, error) {
+	if raw == nil {
+		return &Backend{red: red, solver: dns, now: time.Now, unconfigured: true}, nil
+	}
 	cfg, err := parseConfig(raw, red)
 	if err != nil {
 		return nil, err
@@ -144,6 +155,12 @@ func (b *Backend) observeARI(ctx context.Context, qs []ariQuery) {
 				q.live.ARIError = b.red.Redact(err.Error())
 				return nil
 			}
+			if info.SuggestedWindow.Start.IsZero() {
+				// A CA that does not know the certificate (another CA
+				// issued it) may answer with no window at all.
+				q.live.ARIError = "the CA returned no renewal window for this certificate"
+				return nil
+			}
 			q.live.ARI = &Window{Start: info.SuggestedWindow.Start, End: info.SuggestedWindow.End}
 			return nil
 		})
@@ -177,6 +194,9 @@ func specOf(t steps.Target) (Spec, bool) {
 // asks the CA for ARI windows of the certificates whose renewal follows it
 // (bounded concurrency, one GET each; no account needed).
 func (b *Backend) Observe(ctx context.Context, ts []steps.Target) (map[steps.ID]steps.Live, error) {
+	if b.unconfigured {
+		return nil, ErrNotConfigured
+	}
 	out := make(map[steps.ID]steps.Live, len(ts))
 	var needARI []ariQuery
 	for _, t := range ts {
