@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -64,7 +65,7 @@ func DecodeStrict(raw json.RawMessage, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &FieldError{Msg: "unexpected data after the spec object"}
 	}
-	return nil
+	return checkKeyCase(raw, reflect.TypeOf(v), "")
 }
 
 func fieldErrorFromJSON(err error) error {

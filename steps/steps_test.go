@@ -117,6 +117,8 @@ func TestDecodeStrict(t *testing.T) {
 		{`{"a": "one"}`, "a", "got a JSON string, want a whole number"},
 		{`{"b": {"c": 3}}`, "b.c", "got a JSON number, want a string"},
 		{`{"a": 1} {}`, "", "unexpected data"},
+		{`{"A": 1}`, "A", `did you mean "a"?`},
+		{`{"b": {"C": "x"}}`, "b.C", `did you mean "c"?`},
 	} {
 		err := steps.DecodeStrict([]byte(tc.in), &v)
 		var fe *steps.FieldError
