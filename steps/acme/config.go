@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,42 +64,11 @@ type EAB struct {
 	HMAC steps.SecretRef `json:"hmac"`
 }
 
-// Duration is a time.Duration written as a string: Go syntax ("90m",
-// "12h") plus whole days ("30d").
-type Duration time.Duration
+// Duration is a duration string: Go syntax ("90m", "12h") or whole days ("30d").
+type Duration = steps.Duration
 
 // ParseDuration parses Go duration syntax or a number of days ("30d").
-func ParseDuration(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a duration: want e.g. 30d, 12h or 90m", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration: want e.g. 30d, 12h or 90m", s)
-	}
-	return d, nil
-}
-
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New("want a duration string such as \"12h\" or \"30d\"")
-	}
-	v, err := ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration in Go syntax.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+func ParseDuration(s string) (time.Duration, error) { return steps.ParseDuration(s) }
 
 // defaultBackoff is the retry schedule after failed orders.
 var defaultBackoff = []time.Duration{time.Hour, 4 * time.Hour, 12 * time.Hour, 24 * time.Hour}

@@ -56,25 +56,8 @@ type Config struct {
 	PollInterval Duration `json:"pollInterval,omitempty"`
 }
 
-// Duration is a time.Duration written as a Go duration string ("90s").
-type Duration time.Duration
-
-// UnmarshalJSON reads "90s", "10m".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration like \"90s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("want a duration like \"90s\", got %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+// Duration is a duration string in the config ("90s", "10m").
+type Duration = steps.Duration
 
 // Backend is the Proxmox VE backend. It is safe for concurrent use.
 type Backend struct {

@@ -56,25 +56,8 @@ type Config struct {
 	Zones []string `json:"zones,omitempty"`
 }
 
-// Duration is a time.Duration written as "10s", "250ms".
-type Duration time.Duration
-
-// UnmarshalJSON reads a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string like \"10s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("want a duration string like \"10s\", got %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+// Duration is a duration string in the config ("10s", "250ms").
+type Duration = steps.Duration
 
 // Defaults of the configuration.
 const (
