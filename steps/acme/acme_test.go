@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -277,8 +278,8 @@ func TestInterruptedDeploy(t *testing.T) {
 	}
 	desired["blog"] = specWith(map[string]any{"renewBefore": "100d"}, "blog.example.com")
 	_, o := w.run(t, desired).change(t, "blog")
-	if o.Status != steps.StatusFailed {
-		t.Fatalf("status %s", o.Status)
+	if o.Status != steps.StatusFailed || !errors.Is(o.Err, killed) {
+		t.Fatalf("status %s, err %v; want the injected kill", o.Status, o.Err)
 	}
 	sameFiles(t, before, readAll(t, dir))
 	e.verify("blog", "blog.example.com")
@@ -291,8 +292,8 @@ func TestInterruptedDeploy(t *testing.T) {
 		}
 		return nil
 	}
-	if _, o = w.run(t, desired).change(t, "blog"); o.Status != steps.StatusFailed {
-		t.Fatalf("status %s", o.Status)
+	if _, o = w.run(t, desired).change(t, "blog"); o.Status != steps.StatusFailed || !errors.Is(o.Err, killed) {
+		t.Fatalf("status %s, err %v; want the injected kill", o.Status, o.Err)
 	}
 	w.b.deployHook = nil
 	orders := e.orders.Load()

@@ -199,7 +199,11 @@ func (e *env) config(extra map[string]any) json.RawMessage {
 		"certRoot":           e.root,
 		"stateDir":           e.state,
 		"caFile":             e.caFile,
-		"propagationTimeout": "3s",
+		// Generous: a healthy check takes milliseconds, but a loaded CI
+		// machine must not turn into a recorded failure (and a backoff
+		// the next step of a test then runs into). Tests of DNS failure
+		// set a short timeout themselves.
+		"propagationTimeout": "30s",
 		"pollInterval":       "50ms",
 		"reloadAllowed":      []string{"/bin/sh"},
 	}
