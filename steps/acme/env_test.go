@@ -192,13 +192,13 @@ func (e *env) lastReplaces() string {
 // config is the backends.acme section for this world, plus extra fields.
 func (e *env) config(extra map[string]any) json.RawMessage {
 	c := map[string]any{
-		"directory":          e.srv.URL + "/dir",
-		"email":              "ops@example.com",
-		"resolvers":          []string{e.dnsAddr},
-		"zones":              []string{e.zone},
-		"certRoot":           e.root,
-		"stateDir":           e.state,
-		"caFile":             e.caFile,
+		"directory": e.srv.URL + "/dir",
+		"email":     "ops@example.com",
+		"resolvers": []string{e.dnsAddr},
+		"zones":     []string{e.zone},
+		"certRoot":  e.root,
+		"stateDir":  e.state,
+		"caFile":    e.caFile,
 		// Generous: a healthy check takes milliseconds, but a loaded CI
 		// machine must not turn into a recorded failure (and a backoff
 		// the next step of a test then runs into). Tests of DNS failure
