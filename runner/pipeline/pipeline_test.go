@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,5 +273,60 @@ func TestBackendWarningsAreReported(t *testing.T) {
 	}
 	if len(rep.Warnings) != 1 || !strings.Contains(in.Git(in.Bare, "show", "status:STATUS.md"), "## Warnings\n\n- test: TLS verification is off") {
 		t.Errorf("warnings = %v; STATUS.md:\n%s", rep.Warnings, in.Git(in.Bare, "show", "status:STATUS.md"))
+	}
+}
+
+// summarizer is a backend that offers live facts to policies, as the
+// Proxmox backend offers node capacities.
+type summarizer struct{ *steptest.Backend }
+
+func (summarizer) LiveSummary() any {
+	return map[string]any{"nodes": map[string]any{"n1": map[string]any{"memory": 1000}}}
+}
+
+// sizePolicy denies "big" when the live facts say the node is small, so a
+// test can see which live facts a check had.
+type sizePolicy struct{}
+
+func (sizePolicy) Check(_ context.Context, _ []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+	var res pipeline.PolicyResult
+	if b, _ := json.Marshal(in.Live); strings.Contains(string(b), `"memory":1000`) {
+		for _, r := range in.Resources {
+			if r.Name == "big" {
+				res.Deny = append(res.Deny, pipeline.Finding{Message: "big does not fit on n1"})
+			}
+		}
+	}
+	return res, nil
+}
+
+// TestCheckUsesLastLiveFacts: the push-time check has no backend to ask,
+// so it judges with the live facts the last run recorded in status.json.
+func TestCheckUsesLastLiveFacts(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	reg, err := steps.NewRegistry(summarizer{steptest.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Registry, r.Policy = reg, sizePolicy{}
+	c := in.Push("big", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'big', {value: '1'})")})
+	res, err := r.Check(context.Background(), c, pipeline.Push{User: "alice"})
+	if err != nil || res.Rejected() {
+		t.Fatalf("before any run there are no live facts: %v %+v", err, res)
+	}
+	in.Push("small", map[string]string{"main.jsonnet": things(map[string]string{"small": "1"})})
+	if rep, err := r.Run(context.Background(), pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	if st := in.Git(in.Bare, "show", "status:status.json"); !strings.Contains(st, `"live"`) {
+		t.Fatalf("status.json records no live facts:\n%s", st)
+	}
+	res, err = r.Check(context.Background(), c, pipeline.Push{User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Rejected() || res.Policy.Deny[0].Message != "big does not fit on n1" {
+		t.Errorf("check after a run: %+v; want the push denied with the recorded node size", res)
 	}
 }

@@ -51,8 +51,11 @@ type Report struct {
 	Policy     PolicyResult   `json:"policy"`
 	Errors     Diagnostics    `json:"errors,omitempty"`
 	// Warnings are standing warnings of the backends (e.g. TLS checks off).
-	Warnings []string         `json:"warnings,omitempty"`
-	Timings  map[string]int64 `json:"timingsMs,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Live is what the backends summarized of the live world for policies
+	// (e.g. Proxmox node capacities); push-time checks reuse it.
+	Live    map[string]any   `json:"live,omitempty"`
+	Timings map[string]int64 `json:"timingsMs,omitempty"`
 	// SupersededBy is the newer commit that made this push not run.
 	SupersededBy string `json:"supersededBy,omitempty"`
 }

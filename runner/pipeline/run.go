@@ -305,7 +305,9 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 	if push.Ref == "" {
 		push.Ref = "refs/heads/" + r.Branch
 	}
-	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, push, r.liveSummary())
+	facts := r.liveSummary()
+	rep.Live = facts
+	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, push, facts)
 	if req.InspectPolicy != nil {
 		req.InspectPolicy(in)
 	}
@@ -491,7 +493,9 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	if err != nil {
 		return nil, err
 	}
-	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, push, nil)
+	// No backend is asked at push time; the live facts the last run saw
+	// (e.g. node capacities) let policies such as capacity decide now.
+	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, push, r.lastLive())
 	pr, err := r.Policy.Check(ctx, files, in)
 	if err != nil {
 		res.Errors = append(res.Errors, Diagnostic{Summary: r.Redact(err.Error()), Hint: "fix the policy at the position shown"})
@@ -542,4 +546,20 @@ func (r *Runner) sameDriftRecorded(rep *Report) bool {
 		return strings.Join(parts, "\n")
 	}
 	return key(last.Plan) == key(rep.Plan)
+}
+
+// lastLive is the live summary recorded by the last run (status.json), or
+// nil.
+func (r *Runner) lastLive() map[string]any {
+	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
+	if err != nil || b == nil {
+		return nil
+	}
+	var last struct {
+		Live map[string]any `json:"live"`
+	}
+	if json.Unmarshal(b, &last) != nil {
+		return nil
+	}
+	return last.Live
 }
