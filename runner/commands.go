@@ -49,7 +49,7 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 	out := struct {
 		Commit    string `json:"commit"`
 		Resources []res  `json:"resources"`
-	}{Commit: loaded.Commit.Hash, Resources: []res{}}
+	}{Commit: loaded.Commit, Resources: []res{}}
 	for _, r := range loaded.Resources {
 		var deps []string
 		for _, d := range r.DependsOn {
@@ -76,7 +76,7 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, deps, line)
 	}
-	fmt.Fprintf(tw, "\n%d resources at %s\n", len(out.Resources), loaded.Commit.Hash[:7])
+	fmt.Fprintf(tw, "\n%d resources at %s\n", len(out.Resources), loaded.Commit[:7])
 	return tw.Flush()
 }
 

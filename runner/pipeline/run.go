@@ -104,16 +104,13 @@ func NewRunID(now time.Time) string {
 
 // Loaded is an evaluated and decoded commit.
 type Loaded struct {
-	Commit    *plumbingCommit
+	// Commit is the full hash; Subject its message's first line.
+	Commit    string
+	Subject   string
 	JSON      []byte
 	Resources []steps.Resource
 	// Snapshot is the commit's tree (for reading policy files).
 	Snapshot *gitstore.Snapshot
-}
-
-type plumbingCommit struct {
-	Hash    string
-	Subject string
 }
 
 // Load runs steps 1–2 for a revision: evaluate the commit's entry file and
@@ -152,7 +149,7 @@ func (r *Runner) loadCommit(ctx context.Context, h plumbing.Hash, vars Vars) (*L
 		return nil, "decode", ds
 	}
 	subject, _, _ := strings.Cut(snap.Commit.Message, "\n")
-	return &Loaded{Commit: &plumbingCommit{Hash: h.String(), Subject: subject}, JSON: out, Resources: rs, Snapshot: snap}, "", nil
+	return &Loaded{Commit: h.String(), Subject: subject, JSON: out, Resources: rs, Snapshot: snap}, "", nil
 }
 
 // Run runs one commit through the pipeline: load, decode, observe, plan,
