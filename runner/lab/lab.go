@@ -73,6 +73,9 @@ const (
 // Start starts the simulators (restoring saved state), writes the runner
 // configuration and, the first time, creates and seeds the infra repo.
 func Start(ctx context.Context, o Options) (*Lab, error) {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, errors.New("the lab needs git for its infra repo and hooks: install it (apt-get install git) and run again")
+	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, err
