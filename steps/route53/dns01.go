@@ -27,8 +27,29 @@ const challengeAttempts = 5
 // backends.route53 section. Several values for one name are merged into one
 // record set, as Route 53 requires. It is safe for concurrent use.
 type DNSProvider struct {
-	b  *Backend
-	mu sync.Mutex // serializes read-modify-write of challenge record sets
+	b *Backend
+	// Each challenge record set is edited read-modify-write (a certificate
+	// for x and *.x needs two values in one set), so edits of one name are
+	// serialized; different names proceed concurrently, so certificates do
+	// not wait for each other's DNS changes.
+	mu    sync.Mutex
+	names map[string]*sync.Mutex
+}
+
+// lockName serializes edits of one record set name.
+func (p *DNSProvider) lockName(name string) (unlock func()) {
+	p.mu.Lock()
+	if p.names == nil {
+		p.names = map[string]*sync.Mutex{}
+	}
+	m := p.names[name]
+	if m == nil {
+		m = &sync.Mutex{}
+		p.names[name] = m
+	}
+	p.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 // NewDNSProvider builds a DNS-01 provider from the backends.route53 section
@@ -81,8 +102,7 @@ func (p *DNSProvider) edit(ctx context.Context, fqdn string, f func([]string) []
 	if err != nil {
 		return fmt.Errorf("DNS-01 record %q: %w", fqdn, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.lockName(name)()
 	var last error
 	for attempt := 1; attempt <= challengeAttempts; attempt++ {
 		last = p.editOnce(ctx, name, f)
