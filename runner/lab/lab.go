@@ -396,7 +396,16 @@ func (l *Lab) seedRepo(ctx context.Context) error {
 // run this runner with the lab's configuration.
 func (l *Lab) installHooks() error {
 	for name, cmd := range map[string]string{"pre-receive": "check", "post-receive": "hook post-receive"} {
-		script := fmt.Sprintf("#!/bin/sh\n# Installed by `runner lab`.\n%s RUNNER_CONFIG='%s' exec '%s' %s\n", strings.Join(l.Env, " "), l.Config, l.opts.Runner, cmd)
+		// `go run ./runner lab` runs a temporary binary that is gone once
+		// the lab stops: say so instead of failing with "not found".
+		script := fmt.Sprintf(`#!/bin/sh
+# Installed by `+"`runner lab`"+`.
+if [ ! -x '%[3]s' ]; then
+	echo "runner: the lab that owns this repo is not running (start it again: go run ./runner lab --dir %[4]s)"
+	exit 1
+fi
+%[1]s RUNNER_CONFIG='%[2]s' exec '%[3]s' %[5]s
+`, strings.Join(l.Env, " "), l.Config, l.opts.Runner, l.Dir, cmd)
 		if err := os.WriteFile(filepath.Join(l.Repo, "hooks", name), []byte(script), 0o755); err != nil { //nolint:gosec // hooks must be executable
 			return err
 		}
