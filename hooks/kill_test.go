@@ -42,7 +42,7 @@ func TestKillWorker(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("git", args...)
 		cmd.Dir = d
-		cmd.Env = append(gitrepotest.CleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
+		cmd.Env = gitrepotest.Env(dir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
@@ -216,7 +216,7 @@ func TestInterruptedPushStillDeploys(t *testing.T) {
   backends: { test: { stateFile: std.extVar('configDir') + '/world.json', delay: '300ms' } } }`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := append(gitrepotest.CleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_AUTHOR_NAME=A", "GIT_AUTHOR_EMAIL=a@x", "GIT_COMMITTER_NAME=A", "GIT_COMMITTER_EMAIL=a@x")
+	env := gitrepotest.Env(dir)
 	git := func(d string, args ...string) {
 		t.Helper()
 		cmd := exec.Command("git", args...)

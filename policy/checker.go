@@ -13,11 +13,7 @@ type Checker struct{ Options Options }
 
 // Check implements pipeline.Policy.
 func (c Checker) Check(ctx context.Context, files []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
-	repo := make([]File, len(files))
-	for i, f := range files {
-		repo[i] = File{Path: f.Path, Source: f.Source}
-	}
-	set, err := Compile(ctx, repo, c.Options)
+	set, err := Compile(ctx, repoFiles(files), c.Options)
 	if err != nil {
 		return pipeline.PolicyResult{}, err
 	}
@@ -26,6 +22,20 @@ func (c Checker) Check(ctx context.Context, files []pipeline.PolicyFile, in *pip
 		return pipeline.PolicyResult{}, err
 	}
 	return pipeline.PolicyResult{Deny: findings(res.Deny), Warn: findings(res.Warn)}, nil
+}
+
+// Test runs the commit's policy tests (`runner policy test`) with the
+// checker's options.
+func (c Checker) Test(ctx context.Context, files []pipeline.PolicyFile) ([]TestResult, error) {
+	return Test(ctx, repoFiles(files), c.Options)
+}
+
+func repoFiles(files []pipeline.PolicyFile) []File {
+	repo := make([]File, len(files))
+	for i, f := range files {
+		repo[i] = File{Path: f.Path, Source: f.Source}
+	}
+	return repo
 }
 
 func findings(fs []Finding) []pipeline.Finding {

@@ -179,7 +179,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return exitError{exitUsage, err}
 	}
-	results, err := policy.Test(ctx, toPolicyFiles(files), p.Options)
+	results, err := p.Test(ctx, files)
 	if err != nil {
 		return exitError{exitFailed, err}
 	}

@@ -16,15 +16,9 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit")
 	f.repoFlag()
 	f.revFlag()
-	f.fs.StringVar(&f.output, "o", "json", "output `format`: json or table")
-	if err := f.parse(args); err != nil {
+	f.outputFlag("json", "table")
+	if err := f.parseNoArgs(args); err != nil {
 		return err
-	}
-	if f.fs.NArg() > 0 {
-		return usagef("unexpected argument %q", f.fs.Arg(0))
-	}
-	if f.output != "json" && f.output != "table" {
-		return usagef("-o %q: want json or table", f.output)
 	}
 	s, err := e.session(f)
 	if err != nil {
@@ -84,12 +78,9 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing")
 	f.repoFlag()
 	f.revFlag()
-	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
-	if err := f.parse(args); err != nil {
+	f.outputFlag("text", "json")
+	if err := f.parseNoArgs(args); err != nil {
 		return err
-	}
-	if f.fs.NArg() > 0 {
-		return usagef("unexpected argument %q", f.fs.Arg(0))
 	}
 	s, err := e.session(f)
 	if err != nil {
@@ -106,12 +97,9 @@ func cmdApply(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit")
 	f.repoFlag()
 	f.revFlag()
-	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
-	if err := f.parse(args); err != nil {
+	f.outputFlag("text", "json")
+	if err := f.parseNoArgs(args); err != nil {
 		return err
-	}
-	if f.fs.NArg() > 0 {
-		return usagef("unexpected argument %q", f.fs.Arg(0))
 	}
 	s, err := e.session(f)
 	if err != nil {
@@ -124,7 +112,7 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback")
 	f.repoFlag()
 	force := f.fs.Bool("force", false, "replay a commit that is not on the deployed branch's history")
-	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
+	f.outputFlag("text", "json")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -160,7 +148,6 @@ func (e *env) applyLocked(ctx context.Context, s *session, req pipeline.Request,
 		return exitError{exitFailed, err}
 	}
 	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
-	s.git.HoldingRunnerLock(true)
 	rep, err := s.runner.Run(ctx, req)
 	if err != nil {
 		_ = e.printReport(rep, output, "")
@@ -194,7 +181,7 @@ func cmdStatus(_ context.Context, e *env, args []string) error {
 	f := newFlags(e, "status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history")
 	f.repoFlag()
 	n := f.fs.Int("n", 10, "how many runs to show")
-	f.fs.StringVar(&f.output, "o", "text", "output `format`: text or json")
+	f.outputFlag("text", "json")
 	if err := f.parse(args); err != nil {
 		return err
 	}

@@ -16,11 +16,8 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "lab", "[--dir DIR] [--once]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA) and deploy examples/homelab to it")
 	dir := f.fs.String("dir", "runner-lab", "lab `directory`: repo, config, secrets and simulator state (kept across restarts)")
 	once := f.fs.Bool("once", false, "deploy (or re-check) and exit instead of serving until Ctrl-C")
-	if err := f.parse(args); err != nil {
+	if err := f.parseNoArgs(args); err != nil {
 		return err
-	}
-	if f.fs.NArg() > 0 {
-		return usagef("unexpected argument %q", f.fs.Arg(0))
 	}
 	exe, err := os.Executable()
 	if err != nil {

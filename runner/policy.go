@@ -7,7 +7,6 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/policy"
 	"github.com/gitops-runner/gitops-runner/runner/config"
-	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 )
 
 // newPolicy builds the pipeline's policy step from the configuration,
@@ -27,12 +26,4 @@ func newPolicy(cfg *config.Config) (*policy.Checker, error) {
 		Timeout:  time.Duration(cfg.Policy.Timeout),
 		Config:   policy.Config{Overcommit: cfg.Policy.Overcommit, Zones: cfg.Policy.Zones},
 	}}, nil
-}
-
-func toPolicyFiles(files []pipeline.PolicyFile) []policy.File {
-	out := make([]policy.File, len(files))
-	for i, f := range files {
-		out[i] = policy.File{Path: f.Path, Source: f.Source}
-	}
-	return out
 }

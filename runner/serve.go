@@ -105,7 +105,6 @@ func cmdDrift(ctx context.Context, e *env, args []string) error {
 		return exitError{exitFailed, err}
 	}
 	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
-	s.git.HoldingRunnerLock(true)
 	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindDrift})
 	if err != nil {
 		return exitError{exitRecord, err}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,10 +83,11 @@ func builtinBackends() []backendFactory {
 
 // flags declares the flags most commands share.
 type flags struct {
-	fs     *flag.FlagSet
-	repo   string
-	rev    string
-	output string
+	fs      *flag.FlagSet
+	repo    string
+	rev     string
+	output  string
+	formats []string
 }
 
 func newFlags(e *env, name, args, summary string) *flags {
@@ -114,7 +116,35 @@ func (f *flags) revFlag() {
 	f.fs.StringVar(&f.rev, "rev", "", "the `revision` to use (default: the deployed branch)")
 }
 
+// outputFlag declares -o with the formats allowed (the first is the
+// default); parse refuses any other.
+func (f *flags) outputFlag(formats ...string) {
+	f.formats = formats
+	f.fs.StringVar(&f.output, "o", formats[0], "output `format`: "+strings.Join(formats, " or "))
+}
+
+// parseNoArgs is parse for commands that take no positional arguments.
+func (f *flags) parseNoArgs(args []string) error {
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return usagef("unexpected argument %q", f.fs.Arg(0))
+	}
+	return nil
+}
+
 func (f *flags) parse(args []string) error {
+	if err := f.parseFlags(args); err != nil {
+		return err
+	}
+	if len(f.formats) > 0 && !slices.Contains(f.formats, f.output) {
+		return usagef("-o %q: want %s", f.output, strings.Join(f.formats, " or "))
+	}
+	return nil
+}
+
+func (f *flags) parseFlags(args []string) error {
 	// Go's flag package stops at the first non-flag; allow flags after
 	// positional arguments too (runner replay COMMIT --force).
 	var pos []string
@@ -288,8 +318,14 @@ func isTerminal(w io.Writer) bool {
 }
 
 // lock takes the per-repo lock so concurrent runs on one repo serialize.
+// Holding it, the session may break stale lock files on the runner's own
+// refs (gitstore.HoldingRunnerLock).
 func (s *session) lock(ctx context.Context) (*queue.Lock, error) {
-	return queue.LockRepo(ctx, s.git.Path(), func() {
+	l, err := queue.LockRepo(ctx, s.git.Path(), func() {
 		s.log.Info("another run holds the lock of this repo; waiting for it to finish")
 	})
+	if err == nil {
+		s.git.HoldingRunnerLock(true)
+	}
+	return l, err
 }

@@ -85,7 +85,7 @@ func (p *Plan) Changed() int {
 // paths) are redacted. Lists of scalars compare as a whole; lists of objects
 // element by element.
 func DiffFields(before, after any, sensitive ...string) []FieldChange {
-	b, a := toJSONValue(before), toJSONValue(after)
+	b, a := JSONValue(before), JSONValue(after)
 	var out []FieldChange
 	diffValue("", b, a, &out)
 	sens := map[string]bool{}
@@ -116,7 +116,9 @@ func topField(p string) string {
 	return p
 }
 
-func toJSONValue(v any) any {
+// JSONValue converts a Go value to its plain JSON form (maps, lists,
+// float64 numbers, strings, bools), as reports and policies see it.
+func JSONValue(v any) any {
 	if v == nil {
 		return nil
 	}

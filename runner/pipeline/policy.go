@@ -115,7 +115,7 @@ func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []st
 	}
 	for _, r := range desired {
 		in.Resources = append(in.Resources, PolicyResource{ID: r.ID.String(), Kind: r.ID.Kind, Name: r.ID.Name,
-			Spec: jsonValue(r.Spec), DependsOn: idStrings(r.DependsOn)})
+			Spec: steps.JSONValue(r.Spec), DependsOn: idStrings(r.DependsOn)})
 	}
 	in.Previous.Resources = []PolicyResource{}
 	for _, r := range prevSpecs {
@@ -127,7 +127,7 @@ func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []st
 	if plan != nil {
 		for _, c := range plan.Changes {
 			in.Plan = append(in.Plan, PolicyChange{ID: c.ID.String(), Kind: c.ID.Kind, Name: c.ID.Name, Action: c.Action,
-				Before: jsonValue(c.Before), After: jsonValue(c.After), Fields: c.Fields})
+				Before: steps.JSONValue(c.Before), After: steps.JSONValue(c.After), Fields: c.Fields})
 		}
 	}
 	return in
@@ -137,22 +137,6 @@ func idStrings(ids []steps.ID) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = id.String()
-	}
-	return out
-}
-
-// jsonValue converts a Go value to its plain JSON form (maps, lists, numbers).
-func jsonValue(v any) any {
-	if v == nil {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil
 	}
 	return out
 }

@@ -24,21 +24,12 @@ type Lock struct{ f *os.File }
 // until it is free or ctx ends. waiting is called once if another run holds
 // it (to tell the user why nothing happens).
 func LockRepo(ctx context.Context, gitDir string, waiting func()) (*Lock, error) {
-	path := filepath.Join(gitDir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
-	}
 	told := false
 	wait := 10 * time.Millisecond
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return &Lock{f: f}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+		l, ok, err := TryLockRepo(gitDir)
+		if err != nil || ok {
+			return l, err
 		}
 		if !told && waiting != nil {
 			waiting()
@@ -48,8 +39,7 @@ func LockRepo(ctx context.Context, gitDir string, waiting func()) (*Lock, error)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			_ = f.Close()
-			return nil, fmt.Errorf("waiting for the lock %s: %w", path, context.Cause(ctx))
+			return nil, fmt.Errorf("waiting for the lock %s: %w", filepath.Join(gitDir, LockFile), context.Cause(ctx))
 		case <-t.C:
 		}
 		wait = min(wait*2, 250*time.Millisecond)
