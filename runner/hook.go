@@ -294,6 +294,14 @@ func (e *env) runJob(ctx context.Context, s *session, sp *queue.Spool, j *queue.
 		_, _ = fmt.Fprintf(lf, "%s%s (NOT recorded: %v)\n", doneMarker, rep.Summary, err)
 		return err
 	}
+	if ctx.Err() != nil {
+		// Stopped (SIGTERM from runner serve or systemd, Ctrl-C): the
+		// interrupted run is recorded, but the job is not done. Returning
+		// an error keeps it in running/, where the next worker picks it up;
+		// a follower keeps following (no done marker) and starts one.
+		_, _ = fmt.Fprintf(lf, "runner: the worker was stopped mid-deployment; the next worker resumes it\n")
+		return fmt.Errorf("deployment of %s interrupted: %w", j.New[:min(7, len(j.New))], context.Cause(ctx))
+	}
 	_, err = fmt.Fprintf(lf, "%s\n%sstatus recorded on branch %s: git fetch origin %s && git show origin/%s:STATUS.md\n",
 		strings.TrimRight(text, "\n"), doneMarker, s.repo.StatusBranch, s.repo.StatusBranch, s.repo.StatusBranch)
 	return err

@@ -1,15 +1,43 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
+	"time"
 
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/queue"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"runner": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, []backendFactory{testBackend})) },
+		// enqueue SPOOL REPO REV: queue a deploy job as the post-receive
+		// hook does, without starting a worker (scripts start their own).
+		"enqueue": func() {
+			if len(os.Args) != 4 {
+				fmt.Fprintln(os.Stderr, "usage: enqueue SPOOL REPO REV")
+				os.Exit(2)
+			}
+			repo, err := gitstore.Open(os.Args[2])
+			if err == nil {
+				var h plumbing.Hash
+				if h, err = repo.Resolve(os.Args[3]); err == nil {
+					var sp *queue.Spool
+					if sp, err = queue.Open(os.Args[1]); err == nil {
+						err = sp.Add(&queue.Job{Repo: repo.Path(), Ref: "refs/heads/main", New: h.String(), Pusher: "alice", PushedAt: time.Now()})
+					}
+				}
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		},
 	})
 }
 
