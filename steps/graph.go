@@ -6,29 +6,6 @@ import (
 	"strings"
 )
 
-// kindRanks is the default order of kinds: guests first, then identity, DNS,
-// certificates. It orders independent changes; dependsOn orders the rest.
-// Deletes run in reverse.
-var kindRanks = []struct {
-	prefix string
-	rank   int
-}{
-	{"proxmox.", 10},
-	{"freeipa.", 20},
-	{"route53.", 30},
-	{"acme.", 40},
-}
-
-// Rank is the default position of a kind in an apply (lower first).
-func Rank(kind string) int {
-	for _, r := range kindRanks {
-		if strings.HasPrefix(kind, r.prefix) {
-			return r.rank
-		}
-	}
-	return 50
-}
-
 // CycleError is a dependency cycle, named in order.
 type CycleError struct{ Cycle []ID }
 

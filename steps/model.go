@@ -157,6 +157,19 @@ func (r *Registry) Backend(kind string) (Backend, bool) {
 // Backends lists the registered backends in registration order.
 func (r *Registry) Backends() []Backend { return r.backends }
 
+// DefaultRank is the apply position of a kind whose backend does not say.
+const DefaultRank = 50
+
+// Rank is the default position of a kind in an apply (lower first): what its
+// backend's Ranker says, else DefaultRank. It orders independent changes;
+// dependsOn orders the rest, and deletes run in reverse.
+func (r *Registry) Rank(kind string) int {
+	if rk, ok := r.byKind[kind].(Ranker); ok {
+		return rk.Rank(kind)
+	}
+	return DefaultRank
+}
+
 // Kinds lists all registered kinds, sorted.
 func (r *Registry) Kinds() []string {
 	ks := make([]string, 0, len(r.byKind))
@@ -187,4 +200,24 @@ type ParallelApplier interface {
 // every run (e.g. TLS verification switched off in the config).
 type Warner interface {
 	Warnings() []string
+}
+
+// Ranker is implemented by backends that place their kinds in the default
+// apply order: lower ranks first (guests 10, identity 20, DNS 30,
+// certificates 40), DefaultRank for a backend without one.
+type Ranker interface {
+	Rank(kind string) int
+}
+
+// Identifier is implemented by backends that can name the live object a
+// target manages, independently of the resource's name: a Proxmox VMID, a
+// Route 53 zone+name+type, a FreeIPA kind and canonical name, a certificate's
+// deploy directory. The pipeline refuses two targets with one identity (or
+// plans a rename when a resource left the repo and a new one took its live
+// object), so one live object is never managed by two resources. Identities
+// returns zero or more keys, each unique within the backend; an empty result
+// means the identity is not known before apply (e.g. a VMID still to be
+// allocated).
+type Identifier interface {
+	Identities(t Target) []string
 }

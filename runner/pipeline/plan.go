@@ -180,9 +180,9 @@ func MakePlan(reg *steps.Registry, desired []steps.Resource, inv *Inventory, tar
 	}
 	priority := func(id steps.ID) int {
 		if changes[id].Action == steps.Delete {
-			return 1000 - steps.Rank(id.Kind)
+			return 1000 - reg.Rank(id.Kind)
 		}
-		return steps.Rank(id.Kind)
+		return reg.Rank(id.Kind)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
 	order, err := steps.Order(ids, deps, priority)

@@ -255,3 +255,6 @@ func (b *Backend) Observe(ctx context.Context, ts []steps.Target) (map[steps.ID]
 	}
 	return out, nil
 }
+
+// Rank places certificates last: DNS-01 needs the zone, deploy the guests.
+func (b *Backend) Rank(string) int { return 40 }

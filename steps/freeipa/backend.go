@@ -128,3 +128,7 @@ func (b *Backend) call(ctx context.Context, method string, args []any, opts map[
 	defer cancel()
 	return b.client.Call(ctx, method, args, opts)
 }
+
+// Rank places identity after guests (a host follows its guest) and before
+// DNS and certificates.
+func (b *Backend) Rank(string) int { return 20 }

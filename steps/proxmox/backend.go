@@ -259,3 +259,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Rank places guests first in an apply: everything else runs on them.
+func (b *Backend) Rank(string) int { return 10 }

@@ -257,3 +257,6 @@ func lowerTrim(s string) string { return strings.ToLower(strings.TrimSuffix(s, "
 // into its zone's batch, so up to a full batch of changes may be in flight
 // at once regardless of the executor's global bound.
 func (b *Backend) MaxParallel() int { return b.cfg.BatchSize }
+
+// Rank places DNS records after guests and identity, before certificates.
+func (b *Backend) Rank(string) int { return 30 }
