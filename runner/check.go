@@ -150,11 +150,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) error {
 		rev = s.repo.Branch
 	}
 	if sub == "eval" {
-		var in *pipeline.PolicyInput
-		rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindPlan, InspectPolicy: func(p *pipeline.PolicyInput) { in = p }})
-		if err != nil {
-			return exitError{exitFailed, err}
-		}
+		in, rep := s.runner.PolicyInput(ctx, rev)
 		if in == nil {
 			fmt.Fprint(e.stderr, rep.Text())
 			return exitError{code: exitFailed}

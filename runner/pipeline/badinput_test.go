@@ -19,7 +19,7 @@ func TestBadInput(t *testing.T) {
 		name  string
 		files map[string]string
 		rev   string
-		stage string
+		stage pipeline.Stage
 		want  []string // substrings of the errors
 	}{
 		{"broken jsonnet", map[string]string{"main.jsonnet": lib + "r.output([\n  r.resource('test.thing', 'a', {value: 1 +}),\n])"},

@@ -1,18 +1,47 @@
 package pipeline
 
 import (
+	"errors"
+	"sort"
 	"strings"
 )
 
+// Stage names a step of the pipeline; a failed run records the stage it
+// stopped in (status.json "stage").
+type Stage string
+
+// The stages, in the order a run goes through them.
+const (
+	StageLoad      Stage = "load"      // resolve the commit, evaluate its Jsonnet
+	StageDecode    Stage = "decode"    // decode the resources, check dependsOn
+	StageInventory Stage = "inventory" // read what the runner owns, recover a journal
+	StageObserve   Stage = "observe"   // ask the backends for the live state
+	StagePlan      Stage = "plan"      // diff and order
+	StagePolicy    Stage = "policy"    // OPA policies
+	StageApply     Stage = "apply"     // run the changes
+	StageRecord    Stage = "record"    // the status commit and note
+)
+
+// Severity says whether a diagnostic stops the run.
+type Severity string
+
+// The severities of a diagnostic.
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
 // Diagnostic is a user-facing problem: what happened, where (file, resource,
-// field) and what to do. Secrets are never part of one.
+// field) and what to do. Secrets are never part of one. A zero Severity is
+// an error.
 type Diagnostic struct {
-	Summary  string `json:"summary"`
-	Detail   string `json:"detail,omitempty"`
-	File     string `json:"file,omitempty"`
-	Resource string `json:"resource,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Hint     string `json:"hint,omitempty"`
+	Severity Severity `json:"severity,omitempty"`
+	Summary  string   `json:"summary"`
+	Detail   string   `json:"detail,omitempty"`
+	File     string   `json:"file,omitempty"`
+	Resource string   `json:"resource,omitempty"`
+	Field    string   `json:"field,omitempty"`
+	Hint     string   `json:"hint,omitempty"`
 }
 
 // String renders the diagnostic on one line plus detail and hint lines.
@@ -53,4 +82,29 @@ func (ds Diagnostics) Error() string {
 		parts[i] = d.String()
 	}
 	return strings.Join(parts, "\n")
+}
+
+// diagnose turns an error into diagnostics: Diagnostics and *EvalError keep
+// their shape; any other error becomes one diagnostic with the hint.
+func diagnose(err error, hint string) Diagnostics {
+	var ds Diagnostics
+	if errors.As(err, &ds) {
+		return ds
+	}
+	var ee *EvalError
+	if errors.As(err, &ee) {
+		return Diagnostics{{File: ee.File, Summary: ee.Message, Hint: ee.Hint}}
+	}
+	return Diagnostics{{Summary: err.Error(), Hint: hint}}
+}
+
+// sortDiagnostics orders diagnostics by resource, then summary, so reports
+// do not depend on which goroutine finished first.
+func sortDiagnostics(ds Diagnostics) {
+	sort.SliceStable(ds, func(i, j int) bool {
+		if ds[i].Resource != ds[j].Resource {
+			return ds[i].Resource < ds[j].Resource
+		}
+		return ds[i].Summary < ds[j].Summary
+	})
 }

@@ -1,5 +1,25 @@
 // Package pipeline runs one commit of an infra repo through the runner's
-// seven steps — load, decode, observe, plan, policy, apply, report — each a
-// function taking values and returning values (see Run). Only observe and
-// apply talk to the world, through the backends of steps.Registry.
+// steps, each a function that takes values and returns a value plus
+// Diagnostics under a typed Stage. Only observe and apply talk to the world,
+// through the backends of steps.Registry.
+//
+// One file per step, in the order a run takes them:
+//
+//	load.go       1 load: resolve the commit, evaluate its Jsonnet (Evaluate, Runner.load)
+//	decode.go     2 decode: the resources, strictly, every problem at once (Decode)
+//	inventory.go    what the runner owns; delete candidates (Targets), the next inventory
+//	journal.go      the write-ahead journal of an apply's creates
+//	observe.go    3 observe: every backend in parallel (Observe), warnings, live facts
+//	plan.go       4 plan: diff and order (MakePlan)
+//	policy.go     5 policy: the input document and the policy check
+//	apply.go      6 apply: the journal, then the changes in order
+//	record.go     7 record: the status commit and the note
+//
+// and the compositions of those steps:
+//
+//	run.go        Run (deploy, replay, plan, drift) and PolicyInput (runner policy eval)
+//	check.go      Check: the push-time check (load, decode, policy)
+//
+// with the report (report.go, rendered by render.go), the diagnostics and
+// stages (diag.go) and the Runner itself (runner.go).
 package pipeline

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	jsonnet "github.com/google/go-jsonnet"
 
 	"github.com/gitops-runner/gitops-runner/lib"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps"
 )
 
 // Limits bound the evaluation of an infra repo, so a bad push fails fast
@@ -52,6 +54,59 @@ type Vars struct {
 	Commit string
 	Branch string
 	Pusher string
+}
+
+// Loaded is an evaluated and decoded commit: the output of steps 1 and 2.
+type Loaded struct {
+	// Commit is the full hash.
+	Commit string
+	// Message is the commit's whole message; Subject its first line.
+	Message string
+	Subject string
+	JSON    []byte
+	// Resources are the decoded resources, sorted by ID.
+	Resources []steps.Resource
+	// Snapshot is the commit's tree (for reading policy files).
+	Snapshot *gitstore.Snapshot
+}
+
+// Load runs steps 1–2 for a revision: evaluate the commit's entry file and
+// decode its resources. A bad commit gives Diagnostics.
+func (r *Runner) Load(ctx context.Context, rev string, vars Vars) (*Loaded, error) {
+	r.defaults()
+	h, err := r.Repo.Resolve(rev)
+	if err != nil {
+		return nil, diagnose(err, "")
+	}
+	l, _, ds := r.load(ctx, h, vars)
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	return l, nil
+}
+
+// load evaluates and decodes commit h (steps 1 and 2); on failure it names
+// the stage that failed.
+func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded, Stage, Diagnostics) {
+	snap, err := r.Repo.Snapshot(h)
+	if err != nil {
+		return nil, StageLoad, diagnose(err, "")
+	}
+	vars.Commit = h.String()
+	if vars.Branch == "" {
+		vars.Branch = r.Branch
+	}
+	out, err := Evaluate(ctx, snap, r.Entry, vars, r.Limits)
+	if err != nil {
+		return nil, StageLoad, diagnose(err, "")
+	}
+	rs, ds := Decode(r.Registry, r.Entry, out)
+	if len(ds) > 0 {
+		return nil, StageDecode, ds
+	}
+	msg := snap.Commit.Message
+	subject, _, _ := strings.Cut(msg, "\n")
+	return &Loaded{Commit: h.String(), Message: msg, Subject: subject, JSON: out, Resources: rs, Snapshot: snap}, "", nil
 }
 
 // libPrefix marks files found in the embedded library in error messages and
@@ -154,7 +209,7 @@ func Evaluate(ctx context.Context, snap *gitstore.Snapshot, entry string, vars V
 	vm.ErrorFormatter.SetMaxStackTraceSize(20)
 
 	if _, err := snap.ReadFile(entry); err != nil {
-		return nil, &EvalError{File: entry, Message: fmt.Sprintf("%s: not found in commit %s", entry, short(snap.Commit.Hash.String())),
+		return nil, &EvalError{File: entry, Message: fmt.Sprintf("%s: not found in commit %s", entry, gitstore.Short(snap.Commit.Hash.String())),
 			Hint: "the infra repo must have " + entry + " at its root (or set the entrypoint in the runner config)"}
 	}
 
@@ -217,11 +272,4 @@ func heapBytes() uint64 {
 		return v.Uint64()
 	}
 	return 0
-}
-
-func short(h string) string {
-	if len(h) > 7 {
-		return h[:7]
-	}
-	return h
 }

@@ -1,131 +1,12 @@
 package pipeline
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"sort"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/sirupsen/logrus"
 
-	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
-
-// InventorySchema versions inventory.json.
-const InventorySchema = "gitops-runner/inventory/v1"
-
-// Inventory is what the runner owns: the resources it created or adopted,
-// with the spec it last applied. It lives in inventory.json on the status
-// branch.
-type Inventory struct {
-	Schema    string         `json:"schema"`
-	Commit    string         `json:"commit,omitempty"`
-	Resources []steps.Record `json:"resources"`
-}
-
-// ReadInventory reads inventory.json from the tip of the status branch; an
-// empty inventory when there is none yet.
-func ReadInventory(repo *gitstore.Repo, statusBranch string) (*Inventory, error) {
-	b, err := repo.StatusFile(statusBranch, "inventory.json")
-	if err != nil {
-		return nil, fmt.Errorf("read inventory from branch %s: %w", statusBranch, err)
-	}
-	inv := &Inventory{Schema: InventorySchema}
-	if b == nil {
-		return inv, nil
-	}
-	if err := json.Unmarshal(b, inv); err != nil {
-		return nil, fmt.Errorf("read inventory.json on branch %s: %w (restore it from an earlier status commit)", statusBranch, err)
-	}
-	if inv.Schema != InventorySchema {
-		return nil, fmt.Errorf("inventory.json on branch %s has schema %q; this runner reads %q (upgrade the runner)", statusBranch, inv.Schema, InventorySchema)
-	}
-	return inv, nil
-}
-
-// Targets pairs desired resources with the inventory: every desired resource,
-// plus every owned resource that left the repo (a delete candidate). Nothing
-// outside the inventory is ever a delete candidate.
-func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]steps.Target, Diagnostics) {
-	recs := make(map[steps.ID]steps.Record, len(inv.Resources))
-	for _, r := range inv.Resources {
-		recs[r.ID] = r
-	}
-	var ds Diagnostics
-	last := func(rec steps.Record) steps.Spec {
-		b, ok := reg.Backend(rec.ID.Kind)
-		if !ok {
-			ds = append(ds, Diagnostic{Resource: rec.ID.String(), Summary: "the inventory holds a resource of a kind no backend of this runner knows",
-				Hint: "was a backend removed from the runner? restore it, or remove the entry from inventory.json on the status branch by hand"})
-			return nil
-		}
-		s, err := b.Decode(rec.ID.Kind, rec.Spec)
-		if err != nil {
-			ds = append(ds, Diagnostic{Resource: rec.ID.String(), Summary: "cannot decode the last applied spec from the inventory: " + err.Error(),
-				Hint: "the spec format changed between runner versions; see the release notes"})
-			return nil
-		}
-		return s
-	}
-	ts := make([]steps.Target, 0, len(desired)+len(inv.Resources))
-	wanted := make(map[steps.ID]bool, len(desired))
-	for _, r := range desired {
-		wanted[r.ID] = true
-		t := steps.Target{ID: r.ID, Want: r.Spec, Adopt: r.Adopt}
-		if rec, ok := recs[r.ID]; ok {
-			t.Last, t.State = last(rec), rec.State
-		}
-		ts = append(ts, t)
-	}
-	for _, rec := range inv.Resources {
-		if !wanted[rec.ID] {
-			ts = append(ts, steps.Target{ID: rec.ID, Last: last(rec), State: rec.State})
-		}
-	}
-	return ts, ds
-}
-
-// Observe asks every backend, concurrently, for the live state of its targets.
-func Observe(ctx context.Context, reg *steps.Registry, targets []steps.Target) (map[steps.ID]steps.Live, error) {
-	byBackend := map[steps.Backend][]steps.Target{}
-	for _, t := range targets {
-		b, _ := reg.Backend(t.ID.Kind)
-		byBackend[b] = append(byBackend[b], t)
-	}
-	live := make(map[steps.ID]steps.Live, len(targets))
-	results := make([]map[steps.ID]steps.Live, 0, len(byBackend))
-	g, gctx := errgroup.WithContext(ctx)
-	i := 0
-	for _, b := range reg.Backends() {
-		ts := byBackend[b]
-		if len(ts) == 0 {
-			continue
-		}
-		results = append(results, nil)
-		slot := i
-		i++
-		g.Go(func() error {
-			m, err := b.Observe(gctx, ts)
-			if err != nil {
-				return fmt.Errorf("observe %s (%d resources): %w", b.Name(), len(ts), err)
-			}
-			results[slot] = m
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	for _, m := range results {
-		for id, l := range m {
-			if l != nil {
-				live[id] = l
-			}
-		}
-	}
-	return live, nil
-}
 
 // MakePlan diffs every target against its live state and orders the changes:
 // dependsOn first, then the kinds' default ranks; deletes run in reverse.
@@ -196,57 +77,33 @@ func MakePlan(reg *steps.Registry, desired []steps.Resource, inv *Inventory, tar
 	return p, nil
 }
 
-// NextInventory is the inventory after an apply: resources created, updated,
-// replaced or adopted (or found in sync) are recorded with the spec applied;
-// deleted ones are dropped; a failed create is recorded too, so the next run
-// owns (and converges) whatever it left behind; anything else keeps its
-// previous record.
-func NextInventory(prev *Inventory, desired []steps.Resource, plan *steps.Plan, outs []steps.Outcome, commit string) (*Inventory, error) {
-	recs := make(map[steps.ID]steps.Record, len(prev.Resources))
-	for _, r := range prev.Resources {
-		recs[r.ID] = r
+// planEntries is the plan as the report holds it, with the count of each
+// action (computed here, once).
+func planEntries(p *steps.Plan) ([]PlanEntry, map[string]int) {
+	counts := map[string]int{}
+	if p == nil {
+		return []PlanEntry{}, counts
 	}
-	want := make(map[steps.ID]steps.Resource, len(desired))
-	for _, r := range desired {
-		want[r.ID] = r
+	for a, n := range p.Counts() {
+		counts[string(a)] = n
 	}
-	record := func(id steps.ID, state json.RawMessage) error {
-		r := want[id]
-		spec, err := json.Marshal(r.Spec)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", id, err)
+	out := make([]PlanEntry, 0, len(p.Changes))
+	for _, c := range p.Changes {
+		out = append(out, PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes})
+	}
+	return out, counts
+}
+
+// logPlan logs every change of the plan on one line.
+func logPlan(log logrus.FieldLogger, entries []PlanEntry) {
+	for _, e := range entries {
+		if e.Action == steps.NoOp {
+			continue
 		}
-		rec := steps.Record{ID: id, DependsOn: r.DependsOn, Spec: spec, Commit: commit, State: state}
-		old, had := recs[id]
-		if state == nil && had {
-			rec.State = old.State
+		detail := fieldsLine(e)
+		if e.Action == steps.Create || e.Action == steps.Delete {
+			detail = specLine(e)
 		}
-		rec.Adopted = (had && old.Adopted) || (!had && r.Adopt)
-		recs[id] = rec
-		return nil
+		log.WithField("resource", e.ID).Info("plan: " + string(e.Action) + " " + detail)
 	}
-	for i, o := range outs {
-		c := plan.Changes[i]
-		_, isWanted := want[o.ID]
-		switch {
-		case c.Action == steps.Delete && o.Status == steps.StatusOK:
-			delete(recs, o.ID)
-		case !isWanted && c.Action == steps.NoOp:
-			delete(recs, o.ID) // left the repo and already gone
-		case isWanted && (o.Status == steps.StatusOK || o.Status == steps.StatusNoOp):
-			if err := record(o.ID, o.State); err != nil {
-				return nil, err
-			}
-		case isWanted && c.Action == steps.Create && o.Status == steps.StatusFailed:
-			if err := record(o.ID, o.State); err != nil {
-				return nil, err
-			}
-		}
-	}
-	next := &Inventory{Schema: InventorySchema, Commit: commit}
-	for _, r := range recs {
-		next.Resources = append(next.Resources, r)
-	}
-	sort.Slice(next.Resources, func(i, j int) bool { return next.Resources[i].ID.Less(next.Resources[j].ID) })
-	return next, nil
 }

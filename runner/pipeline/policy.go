@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
@@ -139,4 +140,34 @@ func idStrings(ids []steps.ID) []string {
 		out[i] = id.String()
 	}
 	return out
+}
+
+// pushOf completes the push part of the policy input for a loaded commit:
+// the commit, its whole message (subject and body) and the deployed ref. It
+// is the one place this is built, so policies judge a commit the same at
+// push time (Check) and at deploy time (Run).
+func (r *Runner) pushOf(l *Loaded, push Push) Push {
+	push.Commit, push.Message = l.Commit, l.Message
+	if push.Ref == "" {
+		push.Ref = "refs/heads/" + r.Branch
+	}
+	return push
+}
+
+// checkPolicy is step 5: the commit's policies and the built-ins judge the
+// input. No Policy allows everything.
+func (r *Runner) checkPolicy(ctx context.Context, l *Loaded, in *PolicyInput) (PolicyResult, Diagnostics) {
+	if r.Policy == nil {
+		return PolicyResult{}, nil
+	}
+	files, err := ReadPolicyFiles(l.Snapshot)
+	if err != nil {
+		return PolicyResult{}, Diagnostics{{Summary: fmt.Sprintf("read policy files of %s: %v", l.Commit, err)}}
+	}
+	res, err := r.Policy.Check(ctx, files, in)
+	if err != nil {
+		return PolicyResult{}, Diagnostics{{Summary: r.Redact(err.Error()),
+			Hint: "fix the policy at the position shown (`runner policy test` runs its tests); nothing was applied"}}
+	}
+	return res, nil
 }

@@ -1,0 +1,48 @@
+package pipeline
+
+import (
+	"context"
+)
+
+// CheckResult is the verdict of Check on a pushed commit.
+type CheckResult struct {
+	Commit    string
+	Resources int
+	Errors    Diagnostics
+	Policy    PolicyResult
+}
+
+// Rejected reports whether the push should be refused.
+func (c *CheckResult) Rejected() bool { return len(c.Errors) > 0 || len(c.Policy.Deny) > 0 }
+
+// Check is the push-time check: steps 1, 2 and 5 (load, decode, policy)
+// without a plan or live state. It touches no backend; policies get the live
+// facts the last run recorded. A run-time problem (the repo or the status
+// branch cannot be read) is an error; everything about the commit is in the
+// result.
+func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckResult, error) {
+	r.defaults()
+	h, err := r.Repo.Resolve(commit)
+	if err != nil {
+		return nil, err
+	}
+	res := &CheckResult{Commit: h.String()}
+	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User})
+	if len(ds) > 0 {
+		res.Errors = ds
+		return res, nil
+	}
+	res.Resources = len(loaded.Resources)
+	if r.Policy == nil {
+		return res, nil
+	}
+	inv, err := ReadInventory(r.Repo, r.StatusBranch)
+	if err != nil {
+		return nil, err
+	}
+	// No backend is asked at push time; the live facts the last run saw
+	// (e.g. node capacities) let policies such as capacity decide now.
+	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, r.pushOf(loaded, push), r.lastLive())
+	res.Policy, res.Errors = r.checkPolicy(ctx, loaded, in)
+	return res, nil
+}

@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// InventorySchema versions inventory.json.
+const InventorySchema = "gitops-runner/inventory/v1"
+
+// Inventory is what the runner owns: the resources it created or adopted,
+// with the spec it last applied. It lives in inventory.json on the status
+// branch.
+type Inventory struct {
+	Schema    string         `json:"schema"`
+	Commit    string         `json:"commit,omitempty"`
+	Resources []steps.Record `json:"resources"`
+}
+
+// ReadInventory reads inventory.json from the tip of the status branch; an
+// empty inventory when there is none yet.
+func ReadInventory(repo *gitstore.Repo, statusBranch string) (*Inventory, error) {
+	b, err := repo.StatusFile(statusBranch, "inventory.json")
+	if err != nil {
+		return nil, fmt.Errorf("read inventory from branch %s: %w", statusBranch, err)
+	}
+	inv := &Inventory{Schema: InventorySchema}
+	if b == nil {
+		return inv, nil
+	}
+	if err := json.Unmarshal(b, inv); err != nil {
+		return nil, fmt.Errorf("read inventory.json on branch %s: %w (restore it from an earlier status commit)", statusBranch, err)
+	}
+	if inv.Schema != InventorySchema {
+		return nil, fmt.Errorf("inventory.json on branch %s has schema %q; this runner reads %q (upgrade the runner)", statusBranch, inv.Schema, InventorySchema)
+	}
+	return inv, nil
+}
+
+// inventory is the inventory step: what the runner owns, from the status
+// branch, plus what the journal of an interrupted run was creating.
+func (r *Runner) inventory() (*Inventory, Diagnostics) {
+	inv, err := ReadInventory(r.Repo, r.StatusBranch)
+	if err != nil {
+		return nil, diagnose(err, "")
+	}
+	n, err := r.recoverJournal(inv)
+	if err != nil {
+		return nil, diagnose(err, "")
+	}
+	if n > 0 {
+		r.Log.WithField("resources", n).Warn("an earlier run was interrupted; the resources it was creating are owned")
+	}
+	return inv, nil
+}
+
+// Targets pairs desired resources with the inventory: every desired resource,
+// plus every owned resource that left the repo (a delete candidate). Nothing
+// outside the inventory is ever a delete candidate.
+func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]steps.Target, Diagnostics) {
+	recs := make(map[steps.ID]steps.Record, len(inv.Resources))
+	for _, r := range inv.Resources {
+		recs[r.ID] = r
+	}
+	var ds Diagnostics
+	last := func(rec steps.Record) steps.Spec {
+		b, ok := reg.Backend(rec.ID.Kind)
+		if !ok {
+			ds = append(ds, Diagnostic{Resource: rec.ID.String(), Summary: "the inventory holds a resource of a kind no backend of this runner knows",
+				Hint: "was a backend removed from the runner? restore it, or remove the entry from inventory.json on the status branch by hand"})
+			return nil
+		}
+		s, err := b.Decode(rec.ID.Kind, rec.Spec)
+		if err != nil {
+			ds = append(ds, Diagnostic{Resource: rec.ID.String(), Summary: "cannot decode the last applied spec from the inventory: " + err.Error(),
+				Hint: "the spec format changed between runner versions; see the release notes"})
+			return nil
+		}
+		return s
+	}
+	ts := make([]steps.Target, 0, len(desired)+len(inv.Resources))
+	wanted := make(map[steps.ID]bool, len(desired))
+	for _, r := range desired {
+		wanted[r.ID] = true
+		t := steps.Target{ID: r.ID, Want: r.Spec, Adopt: r.Adopt}
+		if rec, ok := recs[r.ID]; ok {
+			t.Last, t.State = last(rec), rec.State
+		}
+		ts = append(ts, t)
+	}
+	for _, rec := range inv.Resources {
+		if !wanted[rec.ID] {
+			ts = append(ts, steps.Target{ID: rec.ID, Last: last(rec), State: rec.State})
+		}
+	}
+	return ts, ds
+}
+
+// NextInventory is the inventory after an apply: resources created, updated,
+// replaced or adopted (or found in sync) are recorded with the spec applied;
+// deleted ones are dropped; a failed create is recorded too, so the next run
+// owns (and converges) whatever it left behind; anything else keeps its
+// previous record.
+func NextInventory(prev *Inventory, desired []steps.Resource, plan *steps.Plan, outs []steps.Outcome, commit string) (*Inventory, error) {
+	recs := make(map[steps.ID]steps.Record, len(prev.Resources))
+	for _, r := range prev.Resources {
+		recs[r.ID] = r
+	}
+	want := make(map[steps.ID]steps.Resource, len(desired))
+	for _, r := range desired {
+		want[r.ID] = r
+	}
+	record := func(id steps.ID, state json.RawMessage) error {
+		r := want[id]
+		spec, err := json.Marshal(r.Spec)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", id, err)
+		}
+		rec := steps.Record{ID: id, DependsOn: r.DependsOn, Spec: spec, Commit: commit, State: state}
+		old, had := recs[id]
+		if state == nil && had {
+			rec.State = old.State
+		}
+		rec.Adopted = (had && old.Adopted) || (!had && r.Adopt)
+		recs[id] = rec
+		return nil
+	}
+	for i, o := range outs {
+		c := plan.Changes[i]
+		_, isWanted := want[o.ID]
+		switch {
+		case c.Action == steps.Delete && o.Status == steps.StatusOK:
+			delete(recs, o.ID)
+		case !isWanted && c.Action == steps.NoOp:
+			delete(recs, o.ID) // left the repo and already gone
+		case isWanted && (o.Status == steps.StatusOK || o.Status == steps.StatusNoOp):
+			if err := record(o.ID, o.State); err != nil {
+				return nil, err
+			}
+		case isWanted && c.Action == steps.Create && o.Status == steps.StatusFailed:
+			if err := record(o.ID, o.State); err != nil {
+				return nil, err
+			}
+		}
+	}
+	next := &Inventory{Schema: InventorySchema, Commit: commit}
+	for _, r := range recs {
+		next.Resources = append(next.Resources, r)
+	}
+	sort.Slice(next.Resources, func(i, j int) bool { return next.Resources[i].ID.Less(next.Resources[j].ID) })
+	return next, nil
+}

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/sirupsen/logrus"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// record writes the status commit (STATUS.md, status.json, inventory.json)
+// and the note on the source commit.
+func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) error {
+	applied := inv != nil // the inventory of an apply, including any journal it recovered
+	if inv == nil {
+		prev, err := ReadInventory(r.Repo, r.StatusBranch)
+		if err != nil {
+			// Never overwrite an unreadable inventory with an empty one.
+			return fmt.Errorf("record status: %w", err)
+		}
+		inv = prev
+	}
+	invJSON, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	files := map[string][]byte{
+		"STATUS.md":      rep.Markdown(),
+		"status.json":    rep.JSON(),
+		"inventory.json": append(invJSON, '\n'),
+	}
+	c, err := r.Repo.AppendStatus(r.StatusBranch, files, rep.CommitMessage(), rep.Finished)
+	if err != nil {
+		return fmt.Errorf("record status on branch %s: %w", r.StatusBranch, err)
+	}
+	// The inventory of an apply is committed, with whatever the journal of
+	// an interrupted run added: the journal is no longer needed. (A run
+	// that stopped before applying kept the old inventory: keep the journal.)
+	if applied {
+		if err := r.clearJournal(); err != nil {
+			return fmt.Errorf("remove %s: %w", JournalFile, err)
+		}
+	}
+	if err := r.Repo.AddNote(plumbing.NewHash(rep.Source.Commit), rep.NoteLine(c.String()), rep.Finished); err != nil {
+		return fmt.Errorf("add note to %s: %w", gitstore.Short(rep.Source.Commit), err)
+	}
+	log.WithField("status", gitstore.Short(c.String())).Info(rep.Summary)
+	return nil
+}
+
+// RecordSuperseded records that a pushed commit was not run because a newer
+// push of the branch superseded it: a status commit and a note, inventory
+// unchanged.
+func (r *Runner) RecordSuperseded(commit, by string, push Push) (*Report, error) {
+	r.defaults()
+	now := r.Now()
+	rep := &Report{Schema: StatusSchema, Kind: KindDeploy, RunID: NewRunID(now), Result: ResultSuperseded, Started: now, Finished: now,
+		Counts: map[string]int{}, Plan: []PlanEntry{}, Steps: []StepEntry{}, SupersededBy: by}
+	rep.Source.Commit, rep.Source.Branch, rep.Source.PushedBy = commit, r.Branch, push.User
+	if h, err := r.Repo.Resolve(commit); err == nil {
+		if c, err := r.Repo.Commit(h); err == nil {
+			rep.Source.Subject, _, _ = strings.Cut(c.Message, "\n")
+		}
+	}
+	rep.summarize()
+	return rep, r.record(rep, nil, r.Log.WithField("run", rep.RunID))
+}
+
+// sameDriftRecorded reports whether the last status commit already records
+// this drift (the same changes of the same commit), so a periodic check does
+// not repeat it every interval.
+func (r *Runner) sameDriftRecorded(rep *Report) bool {
+	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
+	if err != nil || b == nil {
+		return false
+	}
+	var last Report
+	if err := json.Unmarshal(b, &last); err != nil || last.Kind != KindDrift || last.Source.Commit != rep.Source.Commit {
+		return false
+	}
+	key := func(ps []PlanEntry) string {
+		var parts []string
+		for _, p := range ps {
+			if p.Action != steps.NoOp {
+				f, _ := json.Marshal(p.Fields)
+				parts = append(parts, string(p.Action)+" "+p.ID+" "+string(f))
+			}
+		}
+		return strings.Join(parts, "\n")
+	}
+	return key(last.Plan) == key(rep.Plan)
+}
+
+// lastLive is the live summary recorded by the last run (status.json), or
+// nil.
+func (r *Runner) lastLive() map[string]any {
+	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
+	if err != nil || b == nil {
+		return nil
+	}
+	var last struct {
+		Live map[string]any `json:"live"`
+	}
+	if json.Unmarshal(b, &last) != nil {
+		return nil
+	}
+	return last.Live
+}

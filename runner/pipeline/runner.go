@@ -1,0 +1,100 @@
+package pipeline
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Runner holds everything a run needs besides the request.
+type Runner struct {
+	Repo     *gitstore.Repo
+	Registry *steps.Registry
+	// Policy checks plans before apply; nil allows everything.
+	Policy Policy
+	// Entry is the file evaluated (default main.jsonnet).
+	Entry string
+	// Branch is the deployed branch (default main).
+	Branch string
+	// StatusBranch holds the status history (default status).
+	StatusBranch string
+	Limits       Limits
+	Exec         steps.ExecOptions
+	Log          logrus.FieldLogger
+	// Redact removes secret values from text before it is logged or
+	// recorded; nil leaves text unchanged.
+	Redact func(string) string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// RunKind says what a run is for; it names the run in its status commit.
+type RunKind string
+
+// Kinds of run.
+const (
+	KindDeploy RunKind = "deploy"
+	KindReplay RunKind = "replay"
+	KindPlan   RunKind = "plan"
+	// KindDrift is a periodic plan of the deployed commit: recorded only
+	// when the live state drifted from it, never applied.
+	KindDrift RunKind = "drift"
+)
+
+// applies reports whether a run of this kind applies its plan.
+func (k RunKind) applies() bool { return k == KindDeploy || k == KindReplay }
+
+// Request says which commit to run and how.
+type Request struct {
+	// Rev is the revision to run (default: the deployed branch).
+	Rev string
+	// Kind is KindDeploy, KindReplay, KindPlan (nothing applied, nothing
+	// recorded) or KindDrift.
+	Kind RunKind
+	// PlanOnly records a plan without applying (a push with -o
+	// runner.plan-only): status "planned".
+	PlanOnly bool
+	// Push describes the push, when the run comes from one.
+	Push Push
+	// RunID names the run (default: generated).
+	RunID string
+}
+
+func (r *Runner) defaults() {
+	if r.Entry == "" {
+		r.Entry = "main.jsonnet"
+	}
+	if r.Branch == "" {
+		r.Branch = "main"
+	}
+	if r.StatusBranch == "" {
+		r.StatusBranch = "status"
+	}
+	if r.Log == nil {
+		l := logrus.New()
+		l.Out = nopWriter{}
+		r.Log = l
+	}
+	if r.Redact == nil {
+		r.Redact = func(s string) string { return s }
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+}
+
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// NewRunID returns a sortable, unique run ID.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
