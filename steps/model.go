@@ -95,6 +95,10 @@ type Target struct {
 	// runner never applied this resource. State is the backend's record.
 	Last  Spec
 	State json.RawMessage
+	// RenamedFrom is the inventory entry this target takes over: the
+	// resource was renamed in the repo while its live object stayed (same
+	// identity, see Identifier). Zero when not renamed.
+	RenamedFrom ID
 }
 
 // Owned reports whether the runner created or adopted the resource earlier.

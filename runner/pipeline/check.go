@@ -33,12 +33,19 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		return res, nil
 	}
 	res.Resources = len(loaded.Resources)
-	if r.Policy == nil {
-		return res, nil
-	}
 	inv, err := ReadInventory(r.Repo, r.StatusBranch)
 	if err != nil {
 		return nil, err
+	}
+	// Two resources managing one live object are refused at push time.
+	if targets, ds := Targets(r.Registry, loaded.Resources, inv); len(ds) == 0 {
+		if _, ds := Identities(r.Registry, targets); len(ds) > 0 {
+			res.Errors = ds
+			return res, nil
+		}
+	}
+	if r.Policy == nil {
+		return res, nil
 	}
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.

@@ -141,6 +141,15 @@ func NextInventory(prev *Inventory, desired []steps.Resource, plan *steps.Plan, 
 			if err := record(o.ID, o.State); err != nil {
 				return nil, err
 			}
+			if from := c.Target.RenamedFrom; from != (steps.ID{}) {
+				rec := recs[o.ID]
+				rec.Adopted = recs[from].Adopted
+				if rec.State == nil {
+					rec.State = recs[from].State
+				}
+				recs[o.ID] = rec
+				delete(recs, from) // the rename is done: the old name owns nothing
+			}
 		case isWanted && c.Action == steps.Create && o.Status == steps.StatusFailed:
 			if err := record(o.ID, o.State); err != nil {
 				return nil, err

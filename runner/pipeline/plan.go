@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/sirupsen/logrus"
@@ -35,6 +36,9 @@ func MakePlan(reg *steps.Registry, desired []steps.Resource, inv *Inventory, tar
 				continue
 			}
 			c.ID, c.Target, c.Have = t.ID, t, have
+		}
+		if t.RenamedFrom != (steps.ID{}) {
+			c.Notes = append(c.Notes, fmt.Sprintf("renamed from %s: its inventory entry moves here, nothing is deleted", t.RenamedFrom))
 		}
 		changes[t.ID] = c
 		ids = append(ids, t.ID)
@@ -89,7 +93,12 @@ func planEntries(p *steps.Plan) ([]PlanEntry, map[string]int) {
 	}
 	out := make([]PlanEntry, 0, len(p.Changes))
 	for _, c := range p.Changes {
-		out = append(out, PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes})
+		e := PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes}
+		if from := c.Target.RenamedFrom; from != (steps.ID{}) {
+			e.RenamedFrom = from.String()
+			counts["rename"]++
+		}
+		out = append(out, e)
 	}
 	return out, counts
 }

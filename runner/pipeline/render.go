@@ -55,13 +55,13 @@ func (r *Report) Markdown() []byte {
 
 	changed := r.toChange()
 	fmt.Fprintf(&b, "## Plan\n\n%d resources, %d to change (%s).\n\n", len(r.Plan), changed, countsLine(r.Counts))
-	if changed > 0 {
+	if changed+r.Counts["rename"] > 0 {
 		b.WriteString("| Action | Resource | Changes |\n|---|---|---|\n")
 		for _, p := range r.Plan {
-			if p.Action == steps.NoOp {
+			if !p.shown() {
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | `%s` | %s |\n", p.Action, p.ID, mdEscape(fieldsLine(p)))
+			fmt.Fprintf(&b, "| %s | `%s` | %s |\n", p.label(), p.ID, mdEscape(fieldsLine(p)))
 		}
 		b.WriteString("\n")
 	}
@@ -105,6 +105,9 @@ func countsLine(c map[string]int) string {
 		if n := c[string(a)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}
+	}
+	if n := c["rename"]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d renamed", n))
 	}
 	if len(parts) == 0 {
 		return "nothing"
@@ -180,7 +183,11 @@ func (r *Report) Text() string {
 	}
 	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-"}
 	for _, p := range r.Plan {
-		if p.Action == steps.NoOp {
+		if !p.shown() {
+			continue
+		}
+		if p.RenamedFrom != "" && p.Action == steps.NoOp {
+			fmt.Fprintf(&b, "  → %-7s %s (was %s)\n", "rename", p.ID, p.RenamedFrom)
 			continue
 		}
 		fmt.Fprintf(&b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
@@ -236,4 +243,16 @@ func specLine(p PlanEntry) string {
 		line = string(r[:109]) + "…"
 	}
 	return line
+}
+
+// shown reports whether a plan entry is listed: a change, or a rename.
+func (p PlanEntry) shown() bool { return p.Action != steps.NoOp || p.RenamedFrom != "" }
+
+// label is the entry's action as reports show it: "rename" for a rename
+// that changes nothing else.
+func (p PlanEntry) label() string {
+	if p.RenamedFrom != "" && p.Action == steps.NoOp {
+		return "rename"
+	}
+	return string(p.Action)
 }

@@ -66,6 +66,9 @@ type PlanEntry struct {
 	Action steps.Action        `json:"action"`
 	Fields []steps.FieldChange `json:"fields,omitempty"`
 	Notes  []string            `json:"notes,omitempty"`
+	// RenamedFrom is the resource's previous name when the repo renamed
+	// it and the runner moved its inventory entry (same live object).
+	RenamedFrom string `json:"renamedFrom,omitempty"`
 }
 
 // StepEntry is one applied change in a report.

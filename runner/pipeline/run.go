@@ -131,6 +131,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	if len(ds) > 0 {
 		return nil, StageInventory, ds
 	}
+	if targets, ds = Identities(r.Registry, targets); len(ds) > 0 {
+		return nil, StagePlan, ds
+	}
 
 	done = r.time(rep, StageObserve, log)
 	live, ds := Observe(ctx, r.Registry, targets)
