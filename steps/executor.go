@@ -39,22 +39,22 @@ type Outcome struct {
 	Log []string
 }
 
-// EventKind names a progress event of the executor.
-type EventKind string
+// EventType names a progress event of the executor.
+type EventType string
 
 // The events an executor emits.
 const (
-	EventStarted  EventKind = "started"
-	EventProgress EventKind = "progress"
-	EventRetry    EventKind = "retry"
-	EventFinished EventKind = "finished"
-	EventSkipped  EventKind = "skipped"
+	EventStarted  EventType = "started"
+	EventProgress EventType = "progress"
+	EventRetry    EventType = "retry"
+	EventFinished EventType = "finished"
+	EventSkipped  EventType = "skipped"
 )
 
 // Event is a progress event, for logs, reports and streaming to a pusher.
 type Event struct {
 	Time     time.Time
-	Kind     EventKind
+	Type     EventType
 	ID       ID
 	Action   Action
 	Attempt  int
@@ -163,7 +163,7 @@ func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) [
 				if blocked[d] != (ID{}) {
 					out[d].Status = StatusSkipped
 					out[d].SkippedBecause = blocked[d]
-					emit(Event{Kind: EventSkipped, ID: out[d].ID, Action: out[d].Action, Status: StatusSkipped,
+					emit(Event{Type: EventSkipped, ID: out[d].ID, Action: out[d].Action, Status: StatusSkipped,
 						Message: "skipped: depends on " + blocked[d].String() + ", which did not succeed"})
 					settle(d)
 				} else {
@@ -246,7 +246,7 @@ func (p *progressLog) Printf(format string, args ...any) {
 	p.mu.Lock()
 	p.o.Log = append(p.o.Log, msg)
 	p.mu.Unlock()
-	p.emit(Event{Kind: EventProgress, ID: p.id, Action: p.act, Message: msg})
+	p.emit(Event{Type: EventProgress, ID: p.id, Action: p.act, Message: msg})
 }
 
 func runOne(ctx context.Context, reg *Registry, c Change, o *Outcome, opts ExecOptions, emit func(Event)) {
@@ -255,34 +255,34 @@ func runOne(ctx context.Context, reg *Registry, c Change, o *Outcome, opts ExecO
 	b, ok := reg.Backend(c.ID.Kind)
 	if !ok {
 		o.Status, o.Err = StatusFailed, fmt.Errorf("no backend for kind %s", c.ID.Kind)
-		emit(Event{Kind: EventFinished, ID: c.ID, Action: c.Action, Status: o.Status, Err: o.Err})
+		emit(Event{Type: EventFinished, ID: c.ID, Action: c.Action, Status: o.Status, Err: o.Err})
 		return
 	}
 	p := &progressLog{o: o, id: c.ID, act: c.Action, emit: emit}
 	wait := opts.Backoff
 	for attempt := 1; ; attempt++ {
 		o.Attempts = attempt
-		emit(Event{Kind: EventStarted, ID: c.ID, Action: c.Action, Attempt: attempt})
+		emit(Event{Type: EventStarted, ID: c.ID, Action: c.Action, Attempt: attempt})
 		state, err := applySafely(ctx, b, c, p)
 		if err == nil {
 			o.Status, o.State, o.Err = StatusOK, state, nil
-			emit(Event{Kind: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusOK, Duration: time.Since(o.Started)})
+			emit(Event{Type: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusOK, Duration: time.Since(o.Started)})
 			return
 		}
 		o.Err = err
 		if !IsTransient(err) || attempt >= opts.Attempts || ctx.Err() != nil {
 			o.Status = StatusFailed
-			emit(Event{Kind: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusFailed, Err: err, Duration: time.Since(o.Started)})
+			emit(Event{Type: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusFailed, Err: err, Duration: time.Since(o.Started)})
 			return
 		}
 		d := jitter(wait)
-		emit(Event{Kind: EventRetry, ID: c.ID, Action: c.Action, Attempt: attempt, Err: err, Wait: d})
+		emit(Event{Type: EventRetry, ID: c.ID, Action: c.Action, Attempt: attempt, Err: err, Wait: d})
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			o.Status, o.Err = StatusFailed, errors.Join(err, context.Cause(ctx))
-			emit(Event{Kind: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusFailed, Err: o.Err, Duration: time.Since(o.Started)})
+			emit(Event{Type: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusFailed, Err: o.Err, Duration: time.Since(o.Started)})
 			return
 		case <-t.C:
 		}

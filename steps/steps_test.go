@@ -180,9 +180,9 @@ func TestExecuteBoundedAndOrdered(t *testing.T) {
 	if pos[id("test.thing/h")] < pos[id("test.thing/a")] || pos[id("test.thing/h")] < pos[id("test.thing/b")] {
 		t.Errorf("h applied before its dependencies: %v", applied)
 	}
-	kinds := map[steps.EventKind]int{}
+	kinds := map[steps.EventType]int{}
 	for _, e := range events {
-		kinds[e.Kind]++
+		kinds[e.Type]++
 	}
 	if kinds[steps.EventStarted] != 8 || kinds[steps.EventFinished] != 8 || kinds[steps.EventProgress] != 8 {
 		t.Errorf("events = %v", kinds)
@@ -197,7 +197,7 @@ func TestExecuteRetriesTransientOnly(t *testing.T) {
 	p := plan(t, []string{"flaky", "down", "bad", "after-bad"}, map[string][]string{"after-bad": {"bad"}})
 	retries := 0
 	outs := steps.Execute(context.Background(), registry(t, b), p, steps.ExecOptions{Attempts: 3, Backoff: time.Millisecond, OnEvent: func(e steps.Event) {
-		if e.Kind == steps.EventRetry {
+		if e.Type == steps.EventRetry {
 			retries++
 		}
 	}})

@@ -41,7 +41,7 @@ func applied(outs []steps.Outcome) bool {
 
 func logEvent(log logrus.FieldLogger, e steps.Event, redact func(string) string) {
 	l := log.WithField("resource", e.ID.String()).WithField("action", string(e.Action))
-	switch e.Kind {
+	switch e.Type {
 	case steps.EventStarted:
 		if e.Attempt > 1 {
 			l = l.WithField("attempt", e.Attempt)

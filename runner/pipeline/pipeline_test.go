@@ -125,7 +125,7 @@ func TestPartialFailureSkipsOnlyDependents(t *testing.T) {
 	}
 	status := map[string]steps.Status{}
 	attempts := map[string]int{}
-	for _, s := range rep.Steps {
+	for _, s := range rep.Applied {
 		status[s.ID], attempts[s.ID] = s.Status, s.Attempts
 	}
 	want := map[string]steps.Status{"test.thing/db": "failed", "test.thing/app": "skipped", "test.other/web": "skipped",

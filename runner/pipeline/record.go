@@ -59,7 +59,7 @@ func (r *Runner) RecordSuperseded(commit, by string, push Push) (*Report, error)
 	r.defaults()
 	now := r.Now()
 	rep := &Report{Schema: StatusSchema, Kind: KindDeploy, RunID: NewRunID(now), Result: ResultSuperseded, Started: now, Finished: now,
-		Counts: map[string]int{}, Plan: []PlanEntry{}, Steps: []StepEntry{}, SupersededBy: by}
+		Counts: map[string]int{}, Plan: []PlanEntry{}, Applied: []AppliedChange{}, SupersededBy: by}
 	rep.Source.Commit, rep.Source.Branch, rep.Source.PushedBy = commit, r.Branch, push.User
 	if h, err := r.Repo.Resolve(commit); err == nil {
 		if c, err := r.Repo.Commit(h); err == nil {

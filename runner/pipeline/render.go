@@ -66,13 +66,13 @@ func (r *Report) Markdown() []byte {
 		b.WriteString("\n")
 	}
 
-	if len(r.Steps) > 0 {
+	if len(r.Applied) > 0 {
 		b.WriteString("## Steps\n\n| Resource | Action | Result | Attempts | Duration |\n|---|---|---|---|---|\n")
-		for _, s := range r.Steps {
+		for _, s := range r.Applied {
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %d | %s |\n", s.ID, s.Action, s.Status, s.Attempts, fmtMS(s.DurationMS))
 		}
 		b.WriteString("\n")
-		for _, s := range r.Steps {
+		for _, s := range r.Applied {
 			if s.Error == "" && s.SkippedBecause == "" {
 				continue
 			}
@@ -209,7 +209,7 @@ func (r *Report) Text() string {
 			fmt.Fprintf(&b, "      note: %s\n", n)
 		}
 	}
-	for _, s := range r.Steps {
+	for _, s := range r.Applied {
 		if s.Status == steps.StatusOK {
 			continue
 		}

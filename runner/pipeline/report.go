@@ -41,15 +41,15 @@ type Report struct {
 		PushedBy string `json:"pushedBy,omitempty"`
 		Subject  string `json:"subject"`
 	} `json:"source"`
-	Started    time.Time      `json:"started"`
-	Finished   time.Time      `json:"finished"`
-	DurationMS int64          `json:"durationMs"`
-	Counts     map[string]int `json:"counts"`
-	Changed    int            `json:"changed"`
-	Plan       []PlanEntry    `json:"plan"`
-	Steps      []StepEntry    `json:"steps"`
-	Policy     PolicyResult   `json:"policy"`
-	Errors     Diagnostics    `json:"errors,omitempty"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	DurationMS int64           `json:"durationMs"`
+	Counts     map[string]int  `json:"counts"`
+	Changed    int             `json:"changed"`
+	Plan       []PlanEntry     `json:"plan"`
+	Applied    []AppliedChange `json:"steps"` // the changes the apply ran, with their outcome
+	Policy     PolicyResult    `json:"policy"`
+	Errors     Diagnostics     `json:"errors,omitempty"`
 	// Warnings are standing warnings of the backends (e.g. TLS checks off).
 	Warnings []string `json:"warnings,omitempty"`
 	// Live is what the backends summarized of the live world for policies
@@ -71,8 +71,8 @@ type PlanEntry struct {
 	RenamedFrom string `json:"renamedFrom,omitempty"`
 }
 
-// StepEntry is one applied change in a report.
-type StepEntry struct {
+// AppliedChange is one applied change in a report.
+type AppliedChange struct {
 	ID             string       `json:"id"`
 	Action         steps.Action `json:"action"`
 	Status         steps.Status `json:"status"`
@@ -97,7 +97,7 @@ func (r *Report) summarize() {
 		verb = "drift check " + gitstore.Short(r.Source.Commit)
 	}
 	ok, failed, skipped := 0, 0, 0
-	for _, s := range r.Steps {
+	for _, s := range r.Applied {
 		switch s.Status {
 		case steps.StatusOK:
 			ok++
@@ -180,13 +180,13 @@ func stepHint(o steps.Outcome) string {
 	return ""
 }
 
-func stepEntries(outs []steps.Outcome, redact func(string) string) []StepEntry {
-	out := []StepEntry{}
+func appliedChanges(outs []steps.Outcome, redact func(string) string) []AppliedChange {
+	out := []AppliedChange{}
 	for _, o := range outs {
 		if o.Status == steps.StatusNoOp {
 			continue
 		}
-		e := StepEntry{ID: o.ID.String(), Action: o.Action, Status: o.Status, Attempts: o.Attempts,
+		e := AppliedChange{ID: o.ID.String(), Action: o.Action, Status: o.Status, Attempts: o.Attempts,
 			DurationMS: o.Duration.Milliseconds(), Hint: stepHint(o), Log: o.Log}
 		if o.Err != nil {
 			e.Error = redact(o.Err.Error())

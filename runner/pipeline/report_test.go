@@ -35,7 +35,7 @@ func goldenReport() *Report {
 		{ID: steps.ID{Kind: "freeipa.host", Name: "old.hetzner.int.mydomain"}, Action: steps.Delete, Status: steps.StatusSkipped,
 			SkippedBecause: steps.ID{Kind: "route53.record", Name: "A-cloud.mydomain.com"}},
 	}
-	r.Steps = stepEntries(outs, func(s string) string { return s })
+	r.Applied = appliedChanges(outs, func(s string) string { return s })
 	r.Policy.Warn = []Finding{{Message: "proxmox.lxc/nextcloud has protect: false", File: "policy/guests.rego", Line: 30}}
 	r.Warnings = []string{"proxmox: TLS verification is off (insecureSkipVerify)"}
 	r.summarize()

@@ -69,7 +69,7 @@ func (r *Runner) PolicyInput(ctx context.Context, rev string) (*PolicyInput, *Re
 func (r *Runner) newReport(req Request) *Report {
 	start := r.Now()
 	rep := &Report{Schema: StatusSchema, Kind: req.Kind, RunID: req.RunID, Started: start, Counts: map[string]int{},
-		Plan: []PlanEntry{}, Steps: []StepEntry{}, Timings: map[string]int64{}}
+		Plan: []PlanEntry{}, Applied: []AppliedChange{}, Timings: map[string]int64{}}
 	if rep.RunID == "" {
 		rep.RunID = NewRunID(start)
 	}
@@ -202,7 +202,7 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 		r.fail(rep, StageApply, ds)
 		return nil, nil
 	}
-	rep.Steps = stepEntries(outs, r.Redact)
+	rep.Applied = appliedChanges(outs, r.Redact)
 	rep.Result = ResultOK
 	if !applied(outs) {
 		rep.Result, rep.Stage = ResultFailed, StageApply

@@ -71,7 +71,7 @@ func TestPipelineHomelab(t *testing.T) {
 	// 11 guests (the IPA replica is not declared; grafana is adopted), 3
 	// host groups, 7 HTTP services, 1 sudo rule.
 	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 21 || rep.Counts["update"] != 1 {
-		t.Fatalf("first run: %s %v %v %+v", rep.Summary, rep.Counts, rep.Errors, rep.Steps)
+		t.Fatalf("first run: %s %v %v %+v", rep.Summary, rep.Counts, rep.Errors, rep.Applied)
 	}
 	first := l.sim.Stats()
 	if first.ByCommand["host_add"] != 10 || first.ByCommand["service_add"] != 7 || first.ByCommand["sudorule_add"] != 1 {
@@ -87,7 +87,7 @@ func TestPipelineHomelab(t *testing.T) {
 		t.Fatalf("otp: %q %v", otp, err)
 	}
 	logged := false
-	for _, s := range rep.Steps {
+	for _, s := range rep.Applied {
 		text := strings.Join(s.Log, "\n")
 		if strings.Contains(text, strings.TrimSpace(string(otp))) {
 			t.Errorf("step log shows a password: %v", s.Log)

@@ -192,7 +192,7 @@ func (e *env) execute(p *steps.Plan, concurrency int) ([]steps.Outcome, []string
 		OnEvent: func(ev steps.Event) {
 			mu.Lock()
 			defer mu.Unlock()
-			if ev.Kind == steps.EventProgress {
+			if ev.Type == steps.EventProgress {
 				log = append(log, ev.Message)
 			}
 		},
