@@ -54,9 +54,9 @@ const (
 
 // Faults configures random fault injection on /ipa/session/json.
 type Faults struct {
-	Rate  float64     // probability per call, 0..1
+	Rate  float64 // probability per call, 0..1
 	Kinds []Fault // chosen uniformly; empty means all kinds
-	Seed  uint64      // seed of the deterministic random source
+	Seed  uint64  // seed of the deterministic random source
 }
 
 // Options configure a Server.
