@@ -45,6 +45,55 @@ func (s *Server) guestAt(c *call, typ string) (*guest, *apiError) {
 	return g, nil
 }
 
+// guestHandler handles a request for the guest of its URL; it runs with
+// s.mu held.
+type guestHandler func(s *Server, c *call, g *guest) (any, *apiError)
+
+// withGuest adapts h to a handlerFunc: it takes s.mu and finds the guest
+// of the URL of type typ, answering PVE's load_config error when there is
+// none.
+func withGuest(typ string, h guestHandler) handlerFunc {
+	return func(s *Server, c *call) (any, *apiError) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		g, e := s.guestAt(c, typ)
+		if e != nil {
+			return nil, e
+		}
+		return h(s, c, g)
+	}
+}
+
+// startGuestTask starts a task of type kind that holds g's config lock and
+// runs effect on the guest as it is when the task runs. The task fails with
+// load_config's error when the guest is gone by then and, when checkLocked,
+// with check_lock's when its config is locked (a "lock:" key; skiplock=1
+// turns that off). Call with s.mu held; it returns the UPID.
+func (s *Server) startGuestTask(c *call, g *guest, kind string, checkLocked bool, effect func(t *task, g *guest) (int, error)) string {
+	vmid, typ, node := g.VMID, g.Type, c.vars["node"]
+	return s.startTask(g.Node, kind, strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
+		g := s.st.Guests[vmid]
+		if g == nil {
+			return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, node, vmid))
+		}
+		if checkLocked {
+			if err := checkLock(g); err != nil {
+				return 0, err
+			}
+		}
+		return effect(t, g)
+	})
+}
+
+// taskPrefix is the task type prefix of a guest type: "vz" (vzstart,
+// vzdestroy...) for containers, "qm" for VMs.
+func taskPrefix(typ string) string {
+	if typ == typeLXC {
+		return "vz"
+	}
+	return "qm"
+}
+
 // checkLock is AbstractConfig check_lock: "VM is locked (create)".
 func checkLock(g *guest) error {
 	if l := g.Conf["lock"]; l != "" {
@@ -296,13 +345,7 @@ func digest(g *guest) string {
 }
 
 func hConfigGet(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		if c.has("snapshot") && c.params["snapshot"] != "" {
 			return nil, fail("snapshot '%s' does not exist", c.params["snapshot"])
 		}
@@ -325,18 +368,12 @@ func hConfigGet(typ string) handlerFunc {
 			out[k] = typedValue(c.info.returnProp(k), v)
 		}
 		return out, nil
-	}
+	})
 }
 
 // hPending is GuestHelpers config_with_pending_array.
 func hPending(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		gi := s.configGetInfo(typ)
 		out := []map[string]any{}
 		for _, k := range sortedKeys(g.Conf) {
@@ -360,7 +397,7 @@ func hPending(typ string) handlerFunc {
 			}
 		}
 		return out, nil
-	}
+	})
 }
 
 func deleteFlag(force bool) int {
@@ -632,21 +669,17 @@ func hConfigUpdateAsync(s *Server, c *call) (any, *apiError) {
 	}
 	s.mu.Lock()
 	g, e := s.guestAt(c, typeQemu)
+	var upid string
+	if e == nil {
+		upid = s.startGuestTask(c, g, "qmconfig", false, func(t *task, g *guest) (int, error) {
+			t.logf("update VM %d: %s", g.VMID, describeParams(c.params))
+			return 0, s.applyUpdate(g, c)
+		})
+	}
 	s.mu.Unlock()
 	if e != nil {
 		return nil, e
 	}
-	vmid := g.VMID
-	s.mu.Lock()
-	upid := s.startTask(g.Node, "qmconfig", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
-		g := s.st.Guests[vmid]
-		if g == nil {
-			return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typeQemu, c.vars["node"], vmid))
-		}
-		t.logf("update VM %d: %s", vmid, describeParams(c.params))
-		return 0, s.applyUpdate(g, c)
-	})
-	s.mu.Unlock()
 	if c.has("background_delay") {
 		deadline := time.Now().Add(time.Duration(c.int("background_delay")) * time.Second)
 		for time.Now().Before(deadline) {
@@ -882,12 +915,7 @@ func hGuestList(typ string) handlerFunc {
 }
 
 func hGuestIndex(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, e := s.guestAt(c, typ); e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, _ *guest) (any, *apiError) {
 		subs := []string{"config", "pending", "status", "snapshot", "firewall", "rrd", "rrddata", "clone", "resize", "template"}
 		if typ == typeQemu {
 			subs = append(subs, "cloudinit", "agent", "migrate")
@@ -897,7 +925,7 @@ func hGuestIndex(typ string) handlerFunc {
 			out = append(out, map[string]any{"subdir": sub})
 		}
 		return out, nil
-	}
+	})
 }
 
 // guestStatus is vmstatus: "template" is only present for templates, which
@@ -922,13 +950,7 @@ func (s *Server) guestStatus(g *guest) map[string]any {
 }
 
 func hStatusCurrent(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		r := s.guestStatus(g)
 		r["ha"] = map[string]any{"managed": 0}
 		if g.Running && typ == typeQemu {
@@ -937,7 +959,7 @@ func hStatusCurrent(typ string) handlerFunc {
 			r["running-machine"] = "pc-i440fx-9.2+pve1"
 		}
 		return r, nil
-	}
+	})
 }
 
 // ---- power ----------------------------------------------------------------------
@@ -975,13 +997,7 @@ func (s *Server) startGuest(t *task, g *guest) error {
 }
 
 func hPower(typ, action string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		vmid := g.VMID
 		// Checks PVE makes before forking the worker
 		// (pve-container API2/LXC/Status.pm, qemu-server API2/Qemu.pm).
@@ -993,21 +1009,8 @@ func hPower(typ, action string) handlerFunc {
 		case (action == "reboot" || action == "reset") && !g.Running:
 			return nil, fail("VM %d not running", vmid)
 		}
-		prefix := "qm"
-		if typ == typeLXC {
-			prefix = "vz"
-		}
 		skiplock := c.bool("skiplock")
-		upid := s.startTask(g.Node, prefix+action, strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
-			g := s.st.Guests[vmid]
-			if g == nil {
-				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
-			}
-			if !skiplock {
-				if err := checkLock(g); err != nil {
-					return 0, err
-				}
-			}
+		upid := s.startGuestTask(c, g, taskPrefix(typ)+action, !skiplock, func(t *task, g *guest) (int, error) {
 			switch action {
 			case "start":
 				if g.Running {
@@ -1033,19 +1036,13 @@ func hPower(typ, action string) handlerFunc {
 			return 0, nil
 		})
 		return upid, nil
-	}
+	})
 }
 
 // ---- delete ------------------------------------------------------------------------
 
 func hGuestDelete(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		vmid := g.VMID
 		// early checks (qemu-server destroy_vm / pve-container destroy_vm).
 		if g.Conf["protection"] == "1" {
@@ -1059,20 +1056,7 @@ func hGuestDelete(typ string) handlerFunc {
 			return nil, fail("unable to destroy CT %d - container is running", vmid)
 		}
 		unref, skiplock := c.bool("destroy-unreferenced-disks"), c.bool("skiplock")
-		prefix := "qm"
-		if typ == typeLXC {
-			prefix = "vz"
-		}
-		upid := s.startTask(g.Node, prefix+"destroy", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
-			g := s.st.Guests[vmid]
-			if g == nil {
-				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
-			}
-			if !skiplock {
-				if err := checkLock(g); err != nil {
-					return 0, err
-				}
-			}
+		upid := s.startGuestTask(c, g, taskPrefix(typ)+"destroy", !skiplock, func(t *task, g *guest) (int, error) {
 			if g.Running {
 				t.logf("forced to stop CT %d before destroying!", vmid)
 				g.Running = false
@@ -1097,7 +1081,7 @@ func hGuestDelete(typ string) handlerFunc {
 			return 0, nil
 		})
 		return upid, nil
-	}
+	})
 }
 
 // ---- resize ------------------------------------------------------------------------
@@ -1106,28 +1090,13 @@ var resizeRE = regexp.MustCompile(`^(\+)?(\d+(\.\d+)?)([KMGT])?$`)
 
 // hResize is PUT .../resize (a "resize" task in PVE 9): grow only.
 func hResize(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		if !resizeRE.MatchString(c.params["size"]) {
 			return nil, paramErr(map[string]string{"size": "value does not match the regex pattern"})
 		}
 		vmid, disk, sizeStr := g.VMID, c.params["disk"], c.params["size"]
 		skiplock := c.bool("skiplock")
-		upid := s.startTask(g.Node, "resize", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
-			g := s.st.Guests[vmid]
-			if g == nil {
-				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
-			}
-			if !skiplock {
-				if err := checkLock(g); err != nil {
-					return 0, err
-				}
-			}
+		upid := s.startGuestTask(c, g, "resize", !skiplock, func(t *task, g *guest) (int, error) {
 			val, ok := g.Conf[disk]
 			if !ok {
 				return 0, fmt.Errorf("disk '%s' does not exist", disk)
@@ -1184,7 +1153,7 @@ func hResize(typ string) handlerFunc {
 			return 0, nil
 		})
 		return upid, nil
-	}
+	})
 }
 
 // ---- clone and template ---------------------------------------------------------------
@@ -1196,13 +1165,7 @@ var cloneDrop = map[string]bool{"template": true, "lock": true, "vmgenid": true,
 // and the target's "lock: clone" config are done in the call; the copy runs
 // in a task holding the source (shared unless running) and target locks.
 func hClone(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		src, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, src *guest) (any, *apiError) {
 		if err := checkLock(src); err != nil {
 			return nil, fail("%s", err.Error())
 		}
@@ -1238,13 +1201,9 @@ func hClone(typ string) handlerFunc {
 			dst.Conf["lock"] = "create"
 		}
 		s.st.Guests[newid] = dst
-		prefix := "qm"
-		if typ == typeLXC {
-			prefix = "vz"
-		}
 		params := c.params
 		locks := []lockSpec{{vmid: vmid, typ: typ, shared: !src.Running}, {vmid: newid, typ: typ}}
-		upid := s.startTask(src.Node, prefix+"clone", strconv.Itoa(vmid), "", locks, func(t *task) (int, error) {
+		upid := s.startTask(src.Node, taskPrefix(typ)+"clone", strconv.Itoa(vmid), "", locks, func(t *task) (int, error) {
 			err := s.cloneEffect(t, vmid, dst, full, params)
 			if err != nil {
 				_ = s.freeVolumes(dst, dst.Conf)
@@ -1254,7 +1213,7 @@ func hClone(typ string) handlerFunc {
 			return 0, nil
 		})
 		return upid, nil
-	}
+	})
 }
 
 func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[string]string) error {
@@ -1364,13 +1323,7 @@ func replaceVolume(v, volid string) string {
 
 // hTemplate converts a guest to a template (qemu: qmtemplate task; lxc: sync).
 func hTemplate(typ string) handlerFunc {
-	return func(s *Server, c *call) (any, *apiError) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
-		if e != nil {
-			return nil, e
-		}
+	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		convert := func(g *guest) error {
 			if g.isTemplate() {
 				return fmt.Errorf("you can't convert a template to a template")
@@ -1408,28 +1361,17 @@ func hTemplate(typ string) handlerFunc {
 			}
 			return nil, nil
 		}
-		vmid := g.VMID
-		return s.startTask(g.Node, "qmtemplate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(_ *task) (int, error) {
-			g := s.st.Guests[vmid]
-			if g == nil {
-				return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, c.vars["node"], vmid))
-			}
+		return s.startGuestTask(c, g, "qmtemplate", false, func(_ *task, g *guest) (int, error) {
 			return 0, convert(g)
 		}), nil
-	}
+	})
 }
 
 // ---- cloud-init ----------------------------------------------------------------------
 
 // hCloudInitGet lists cloud-init options whose value differs from what the
 // cloud-init drive was last generated with (qemu-server cloudinit_pending).
-func hCloudInitGet(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, e := s.guestAt(c, typeQemu)
-	if e != nil {
-		return nil, e
-	}
+var hCloudInitGet = withGuest(typeQemu, func(s *Server, c *call, g *guest) (any, *apiError) {
 	now := cloudInitView(g.Conf)
 	keys := map[string]bool{}
 	for k := range now {
@@ -1456,16 +1398,10 @@ func hCloudInitGet(s *Server, c *call) (any, *apiError) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i]["key"].(string) < out[j]["key"].(string) })
 	return out, nil
-}
+})
 
 // hCloudInitRegen regenerates the cloud-init drive from the current config.
-func hCloudInitRegen(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, e := s.guestAt(c, typeQemu)
-	if e != nil {
-		return nil, e
-	}
+var hCloudInitRegen = withGuest(typeQemu, func(s *Server, c *call, g *guest) (any, *apiError) {
 	g.CloudInit = cloudInitView(g.Conf)
 	return nil, nil
-}
+})
