@@ -43,23 +43,24 @@ func (s *Server) guestAt(c *call, typ string) (*guest, *apiError) {
 	return g, nil
 }
 
-// guestHandler handles a request for the guest of its URL; it runs with
-// s.mu held.
-type guestHandler func(s *Server, c *call, g *guest) (any, *apiError)
-
-// withGuest adapts h to a handlerFunc: it takes s.mu and finds the guest
-// of the URL of type typ, answering PVE's load_config error when there is
-// none.
-func withGuest(typ string, h guestHandler) handlerFunc {
+// withFound adapts h to a handlerFunc: it takes s.mu, finds the object of
+// the request's URL with find (a guest, storage or task) and passes it to h,
+// or answers find's error (PVE's "does not exist" for that object).
+func withFound[T any](find func(s *Server, c *call) (T, *apiError), h func(s *Server, c *call, x T) (any, *apiError)) handlerFunc {
 	return func(s *Server, c *call) (any, *apiError) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		g, e := s.guestAt(c, typ)
+		x, e := find(s, c)
 		if e != nil {
 			return nil, e
 		}
-		return h(s, c, g)
+		return h(s, c, x)
 	}
+}
+
+// withGuest is withFound for the guest of type typ in the URL.
+func withGuest(typ string, h func(s *Server, c *call, g *guest) (any, *apiError)) handlerFunc {
+	return withFound(func(s *Server, c *call) (*guest, *apiError) { return s.guestAt(c, typ) }, h)
 }
 
 // startGuestTask starts a task of type kind that holds g's config lock and

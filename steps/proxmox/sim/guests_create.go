@@ -24,12 +24,11 @@ var ostypeRE = regexp.MustCompile(`^(debian|devuan|ubuntu|centos|fedora|opensuse
 func hLXCCreate(s *Server, c *call) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	vmid := c.int("vmid")
-	nodeName := c.vars["node"]
-	n := s.st.Nodes[nodeName]
-	if err := s.vmidInUse(vmid); err != nil {
-		return nil, fail("unable to create CT %d - %s", vmid, err)
+	n, vmid, e := s.createTarget(c, typeLXC)
+	if e != nil {
+		return nil, e
 	}
+	nodeName := c.vars["node"]
 	tmpl := c.params["ostemplate"]
 	tmplStore, tmplVol, _ := strings.Cut(tmpl, ":")
 	if st := n.Storages[tmplStore]; st == nil || st.Volumes[tmplVol] == nil || st.Volumes[tmplVol].Content != "vztmpl" {
@@ -113,12 +112,11 @@ var qemuCreateOnly = map[string]bool{
 func hQemuCreate(s *Server, c *call) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	vmid := c.int("vmid")
-	nodeName := c.vars["node"]
-	n := s.st.Nodes[nodeName]
-	if err := s.vmidInUse(vmid); err != nil {
-		return nil, fail("unable to create VM %d - %s", vmid, err)
+	n, vmid, e := s.createTarget(c, typeQemu)
+	if e != nil {
+		return nil, e
 	}
+	nodeName := c.vars["node"]
 	if p := c.params["pool"]; p != "" && s.st.Pools[p] == nil {
 		return nil, fail("pool '%s' does not exist", p)
 	}
@@ -169,6 +167,16 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 		return 0, nil
 	})
 	return upid, nil
+}
+
+// createTarget is the start of create_vm: the node of the request and its
+// VMID, which must be free (check_vmid_unused). Call with s.mu held.
+func (s *Server) createTarget(c *call, typ string) (*node, int, *apiError) {
+	vmid := c.int("vmid")
+	if err := s.vmidInUse(vmid); err != nil {
+		return nil, 0, fail("unable to create %s %d - %s", typeWord(typ), vmid, err)
+	}
+	return s.st.Nodes[c.vars["node"]], vmid, nil
 }
 
 // autostart logs a failed start after create as a warning: the guest stays

@@ -36,17 +36,7 @@ func hResize(typ string) handlerFunc {
 			}
 			m := resizeRE.FindStringSubmatch(sizeStr)
 			f, _ := strconv.ParseFloat(m[2], 64)
-			switch m[4] {
-			case "K":
-				f *= 1 << 10
-			case "M":
-				f *= 1 << 20
-			case "G":
-				f *= 1 << 30
-			case "T":
-				f *= 1 << 40
-			}
-			newSize := int64(f)
+			newSize := scaleSize(f, m[4])
 			if m[1] == "+" {
 				newSize += size
 			}
