@@ -345,18 +345,8 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	users, pws := q["user"], q["password"]
-	switch {
-	case len(users) == 0:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "no user specified")
-		return
-	case len(users) > 1:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "more than one user parameter")
-		return
-	case len(pws) == 0:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "no password specified")
-		return
-	case len(pws) > 1:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "more than one password parameter")
+	if msg := loginFormProblem(users, pws); msg != "" {
+		writeHTML(w, http.StatusBadRequest, "Bad Request", msg)
 		return
 	}
 	user, realm, hasRealm := strings.Cut(users[0], "@")
@@ -392,6 +382,22 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	// (install/share/ipa.conf.template l.84-85, api-facts §3).
 	w.Header().Add("Set-Cookie", "ipa_session=MagBearerToken="+token+"; path=/ipa; httponly; secure; SameSite=strict")
 	w.WriteHeader(http.StatusOK)
+}
+
+// loginFormProblem is login_password's check of its form: exactly one user
+// and one password; it returns the 400 page's message, or "".
+func loginFormProblem(users, pws []string) string {
+	switch {
+	case len(users) == 0:
+		return "no user specified"
+	case len(users) > 1:
+		return "more than one user parameter"
+	case len(pws) == 0:
+		return "no password specified"
+	case len(pws) > 1:
+		return "more than one password parameter"
+	}
+	return ""
 }
 
 func constEq(a, b string) bool {
