@@ -136,8 +136,9 @@ type Server struct {
 	logins   int
 	rng      *mrand.Rand
 	latency  time.Duration
-	closed   chan struct{}
-	once     sync.Once
+	// ctx ends on Close.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type session struct {
@@ -170,7 +171,10 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("freeipa sim: %w", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
+		ctx:      ctx,
+		cancel:   cancel,
 		opts:     opts,
 		api:      cmds,
 		st:       newStore(),
@@ -178,7 +182,6 @@ func New(opts Options) (*Server, error) {
 		passwds:  make(map[string]string),
 		rng:      newFaultRand(opts.Faults.Seed),
 		latency:  opts.Latency,
-		closed:   make(chan struct{}),
 	}
 	names := make([]string, 0, len(opts.Users))
 	for u := range opts.Users {
@@ -197,7 +200,7 @@ func New(opts Options) (*Server, error) {
 // Close stops pending latency waits; afterwards every request gets 503.
 // It always returns nil.
 func (s *Server) Close() error {
-	s.once.Do(func() { close(s.closed) })
+	s.cancel()
 	return nil
 }
 
@@ -263,11 +266,9 @@ func (s *Server) ResetCounters() {
 // ServeHTTP implements http.Handler for /ipa/session/login_password and
 // /ipa/session/json.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case <-s.closed:
+	if s.ctx.Err() != nil {
 		writeHTML(w, http.StatusServiceUnavailable, "Service Unavailable", "server closed")
 		return
-	default:
 	}
 	if !s.wait(r.Context()) {
 		return
@@ -287,18 +288,10 @@ func (s *Server) wait(ctx context.Context) bool {
 	s.mu.Lock()
 	d := s.latency
 	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.closed:
-	}
-	return false
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	return simapi.Delay(ctx, d)
 }
 
 // checkReferer is HTTP_Status.check_referer (ipaserver/rpcserver.py): https,

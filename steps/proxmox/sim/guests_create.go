@@ -28,7 +28,6 @@ func hLXCCreate(s *Server, c *call) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	nodeName := c.vars["node"]
 	tmpl := c.params["ostemplate"]
 	tmplStore, tmplVol, _ := strings.Cut(tmpl, ":")
 	if st := n.Storages[tmplStore]; st == nil || st.Volumes[tmplVol] == nil || st.Volumes[tmplVol].Content != "vztmpl" {
@@ -41,10 +40,10 @@ func hLXCCreate(s *Server, c *call) (any, *apiError) {
 	if storageName == "" {
 		storageName = "local"
 	}
-	g := &guest{VMID: vmid, Type: typeLXC, Node: nodeName, Conf: map[string]string{"lock": "create"}, Pool: c.params["pool"]}
+	g := &guest{VMID: vmid, Type: typeLXC, Node: n.Name, Conf: map[string]string{"lock": "create"}, Pool: c.params["pool"]}
 	s.st.Guests[vmid] = g
 	params := c.params
-	upid := s.startTask(nodeName, "vzcreate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeLXC}}, func(t *task) (int, error) {
+	upid := s.startTask(n.Name, "vzcreate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeLXC}}, func(t *task) (int, error) {
 		err := s.lxcCreateEffect(t, g, params, storageName)
 		if err != nil {
 			_ = s.freeVolumes(g, g.Conf)
@@ -116,7 +115,6 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	nodeName := c.vars["node"]
 	if p := c.params["pool"]; p != "" && s.st.Pools[p] == nil {
 		return nil, fail("pool '%s' does not exist", p)
 	}
@@ -137,10 +135,10 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 		}
 		conf[k] = v
 	}
-	g := &guest{VMID: vmid, Type: typeQemu, Node: nodeName, Conf: map[string]string{"lock": "create"}, Pool: c.params["pool"]}
+	g := &guest{VMID: vmid, Type: typeQemu, Node: n.Name, Conf: map[string]string{"lock": "create"}, Pool: c.params["pool"]}
 	s.st.Guests[vmid] = g
 	start := c.bool("start")
-	upid := s.startTask(nodeName, "qmcreate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
+	upid := s.startTask(n.Name, "qmcreate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
 		for _, k := range sortedKeys(conf) {
 			if isDiskKey(typeQemu, k) {
 				nv, err := s.allocDisk(n, typeQemu, vmid, k, conf[k])
