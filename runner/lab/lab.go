@@ -303,7 +303,7 @@ func (l *Lab) Close() error {
 		_ = l.pve.Close()
 	}
 	if l.ipa != nil {
-		l.ipa.Close()
+		_ = l.ipa.Close()
 	}
 	l.wg.Wait()
 	return err

@@ -180,8 +180,8 @@ func TestLifecycle(t *testing.T) {
 				if err != nil || cs[0].Action != steps.NoOp {
 					t.Fatalf("step %d again: %s %v %v", i, actions(cs), cs[0].Fields, err)
 				}
-				if s := l.sim.Stats(); s.Writes != 0 {
-					t.Errorf("step %d again: %d writes: %v", i, s.Writes, s.ByCommand)
+				if s := l.sim.Counters(); s.Writes != 0 {
+					t.Errorf("step %d again: %d writes: %v", i, s.Writes, s.ByOp)
 				}
 			}
 			// Delete: the resource left the repo.
@@ -238,8 +238,8 @@ func TestHostOneTimePassword(t *testing.T) {
 	if err != nil || cs[0].Action != steps.NoOp {
 		t.Fatalf("%s %v", actions(cs), err)
 	}
-	if s := l.sim.Stats(); s.ByCommand["host_show"] != 0 || s.Total != 1 {
-		t.Errorf("observe of one host: %v", s.ByCommand)
+	if s := l.sim.Counters(); s.ByOp["host_show"] != 0 || s.Total != 1 {
+		t.Errorf("observe of one host: %v", s.ByOp)
 	}
 	// The state (OTP path) survives no-op runs.
 	if !strings.Contains(string(inv[cs[0].ID].state), path) {
@@ -356,7 +356,7 @@ func TestObserveBadReferences(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "not declared") || !strings.Contains(err.Error(), "make this resource depend on it") {
 		t.Errorf("declared group without dependsOn: %v", err)
 	}
-	if st := l.sim.Stats(); st.Writes == 0 {
+	if st := l.sim.Counters(); st.Writes == 0 {
 		t.Error("nothing applied for the valid plan")
 	}
 }
@@ -386,9 +386,9 @@ func TestObserve500Hosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := l.sim.Stats()
-	if st.Total > 6 || st.ByCommand["host_find"] != 1 || st.ByCommand["host_show"] != 0 {
-		t.Errorf("observe of 500 hosts: %d calls %v, want ≤ 6", st.Total, st.ByCommand)
+	st := l.sim.Counters()
+	if st.Total > 6 || st.ByOp["host_find"] != 1 || st.ByOp["host_show"] != 0 {
+		t.Errorf("observe of 500 hosts: %d calls %v, want ≤ 6", st.Total, st.ByOp)
 	}
 	if len(live) != 500 {
 		t.Fatalf("live has %d hosts", len(live))
@@ -487,7 +487,7 @@ func TestSudoRuleDisabledAndCategories(t *testing.T) {
 		inv = next
 		l.sim.ResetCounters()
 		cs, _, err := l.converge(want, inv, p)
-		if err != nil || cs[0].Action != steps.NoOp || l.sim.Stats().Writes != 0 {
+		if err != nil || cs[0].Action != steps.NoOp || l.sim.Counters().Writes != 0 {
 			t.Fatalf("step %d again: %s %v %v", i, actions(cs), cs[0].Fields, err)
 		}
 	}
@@ -546,8 +546,8 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(otp))) < 8 {
 		t.Errorf("otp after reissue: %q %v", otp, err)
 	}
-	if st := l.sim.Stats(); st.ByCommand["host_add"] != 2 || st.ByCommand["host_mod"] != 1 {
-		t.Errorf("calls: %v", st.ByCommand)
+	if st := l.sim.Counters(); st.ByOp["host_add"] != 2 || st.ByOp["host_mod"] != 1 {
+		t.Errorf("calls: %v", st.ByOp)
 	}
 	cs, _, err = l.converge(want, inv, p)
 	if err != nil || cs[0].Action != steps.NoOp {

@@ -55,5 +55,5 @@ func BenchmarkObservePlan500Hosts(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(l.sim.Stats().Total)/float64(b.N), "calls/op")
+	b.ReportMetric(float64(l.sim.Counters().Total)/float64(b.N), "calls/op")
 }

@@ -21,7 +21,7 @@ func TestLoginAndCall(t *testing.T) {
 		t.Errorf("ping: %v", out)
 	}
 	l.call("ping", nil, nil)
-	st := l.sim.Stats()
+	st := l.sim.Counters()
 	if st.Logins != 1 || l.logins.Load() != 1 || st.Total != 2 {
 		t.Errorf("two calls: %d logins (%d requests), %d calls; want 1, 1, 2", st.Logins, l.logins.Load(), st.Total)
 	}
@@ -41,7 +41,7 @@ func TestReloginAfterExpiry(t *testing.T) {
 	l.call("ping", nil, nil)
 	l.sim.ExpireSessions()
 	l.call("ping", nil, nil)
-	st := l.sim.Stats()
+	st := l.sim.Counters()
 	// 3 pings + 2 answered 401 before the re-logins.
 	if st.Logins != 3 || st.Total != 5 {
 		t.Errorf("logins %d calls %d; want 3 and 5", st.Logins, st.Total)
@@ -104,7 +104,7 @@ func TestTypedErrors(t *testing.T) {
 		}
 	}
 	// Command errors are answers, not retried: one request per case (and the login's none).
-	if st := l.sim.Stats(); st.Total != len(cases) {
+	if st := l.sim.Counters(); st.Total != len(cases) {
 		t.Errorf("requests = %d, want %d", st.Total, len(cases))
 	}
 }
@@ -139,18 +139,18 @@ func TestTransportRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two resets then success: one Call.
-	l.sim.FailNext(sim.FaultReset, 2)
+	l.sim.FailNext("", sim.FaultReset, 2)
 	if _, err := cl.Call(ctx(t), "hostgroup_add", []any{"g1"}, nil); err != nil {
 		t.Fatalf("after 2 resets: %v", err)
 	}
 	// A 500 three times: the error is transient, for the executor.
-	l.sim.FailNext(sim.Fault500, 3)
+	l.sim.FailNext("", sim.Fault500, 3)
 	_, err = cl.Call(ctx(t), "ping", nil, nil)
 	if err == nil || !steps.IsTransient(err) || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("after 3 × 500: %v, want a transient error", err)
 	}
 	// A dropped session (FaultExpire) is renewed transparently.
-	l.sim.FailNext(sim.FaultExpire, 1)
+	l.sim.FailNext("", sim.FaultExpire, 1)
 	if _, err := cl.Call(ctx(t), "ping", nil, nil); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
@@ -159,11 +159,11 @@ func TestTransportRetry(t *testing.T) {
 	if _, err := cl.Call(ctx(t), "hostgroup_add", []any{"g1"}, nil); !errors.Is(err, freeipa.DuplicateEntry) {
 		t.Fatal(err)
 	}
-	st := l.sim.Stats()
+	st := l.sim.Counters()
 	if st.Total != 1 {
 		t.Errorf("a command error was retried: %d calls", st.Total)
 	}
-	if st := l.sim.Stats(); st.ByCommand["hostgroup_add"] != 1 {
+	if st := l.sim.Counters(); st.ByOp["hostgroup_add"] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

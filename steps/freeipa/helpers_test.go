@@ -58,7 +58,7 @@ func newLab(t testing.TB, mod func(*sim.Options), cfg func(map[string]any)) *lab
 	}))
 	l.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS errors of the CA tests
 	l.ts.StartTLS()
-	t.Cleanup(func() { s.Close(); l.ts.Close() })
+	t.Cleanup(func() { _ = s.Close(); l.ts.Close() })
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.ts.Certificate().Raw}), 0o600); err != nil {

@@ -73,9 +73,9 @@ func TestPipelineHomelab(t *testing.T) {
 	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 21 || rep.Counts["update"] != 1 {
 		t.Fatalf("first run: %s %v %v %+v", rep.Summary, rep.Counts, rep.Errors, rep.Applied)
 	}
-	first := l.sim.Stats()
-	if first.ByCommand["host_add"] != 10 || first.ByCommand["service_add"] != 7 || first.ByCommand["sudorule_add"] != 1 {
-		t.Errorf("first run calls: %v", first.ByCommand)
+	first := l.sim.Counters()
+	if first.ByOp["host_add"] != 10 || first.ByOp["service_add"] != 7 || first.ByOp["sudorule_add"] != 1 {
+		t.Errorf("first run calls: %v", first.ByOp)
 	}
 	e := l.show("host", "nextcloud.hetzner.int.mydomain")
 	if !strings.Contains(strings.Join(strs(e["memberof_hostgroup"]), ","), "webservers") || e["has_password"] != true {
@@ -104,12 +104,12 @@ func TestPipelineHomelab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := l.sim.Stats()
+	st := l.sim.Counters()
 	if rep.Result != pipeline.ResultOK || rep.Changed != 0 || st.Writes != 0 {
-		t.Fatalf("second run: %s, %d writes %v", rep.Summary, st.Writes, st.ByCommand)
+		t.Fatalf("second run: %s, %d writes %v", rep.Summary, st.Writes, st.ByOp)
 	}
 	if st.Total > 7 {
-		t.Errorf("second run: %d calls %v", st.Total, st.ByCommand)
+		t.Errorf("second run: %d calls %v", st.Total, st.ByOp)
 	}
 
 	// nextcloud enrols, then leaves the repo: the built-in policy denies

@@ -36,7 +36,7 @@ func TestCreateLXCThenNoOp(t *testing.T) {
 		}
 	}
 	if n := e.sim.Counters(); n.Writes != 2 {
-		t.Errorf("create made %d writes (%v), want create and start", n.Writes, n.ByRoute)
+		t.Errorf("create made %d writes (%v), want create and start", n.Writes, n.ByOp)
 	}
 	conf, running, ok := e.sim.GuestConfig(101)
 	if !ok || !running {
@@ -131,7 +131,7 @@ func TestUpdateLiveAndReboot(t *testing.T) {
 	}
 	e.sim.ResetCounters()
 	e.mustApply(c)
-	if n := e.sim.Counters(); n.Writes != 1 || n.ByRoute["PUT /nodes/{node}/qemu/{vmid}/config"] != 1 {
+	if n := e.sim.Counters(); n.Writes != 1 || n.ByOp["PUT /nodes/{node}/qemu/{vmid}/config"] != 1 {
 		t.Errorf("update calls = %+v, want one PUT config", n)
 	}
 	conf, _, _ := e.sim.GuestConfig(104)
@@ -182,8 +182,8 @@ func TestUpdateLXCLiveAndResize(t *testing.T) {
 		t.Errorf("config memory=%s rootfs=%s mp0=%s running=%v", conf["memory"], conf["rootfs"], conf["mp0"], running)
 	}
 	n := e.sim.Counters()
-	if n.ByRoute["PUT /nodes/{node}/lxc/{vmid}/config"] != 1 || n.ByRoute["PUT /nodes/{node}/lxc/{vmid}/resize"] != 1 {
-		t.Errorf("calls = %+v", n.ByRoute)
+	if n.ByOp["PUT /nodes/{node}/lxc/{vmid}/config"] != 1 || n.ByOp["PUT /nodes/{node}/lxc/{vmid}/resize"] != 1 {
+		t.Errorf("calls = %+v", n.ByOp)
 	}
 	if c := e.plan(owned(tid, v2, v2, st))[0]; c.Action != steps.NoOp {
 		t.Errorf("after update: %s %+v", c.Action, c.Fields)
@@ -250,8 +250,8 @@ func TestReplaceAndDelete(t *testing.T) {
 		t.Fatal("CT 101 still exists")
 	}
 	n := e.sim.Counters()
-	if n.ByRoute["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 1 || n.ByRoute["DELETE /nodes/{node}/lxc/{vmid}"] != 1 {
-		t.Errorf("calls = %+v\n%s", n.ByRoute, strings.Join(ls, "\n"))
+	if n.ByOp["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 1 || n.ByOp["DELETE /nodes/{node}/lxc/{vmid}"] != 1 {
+		t.Errorf("calls = %+v\n%s", n.ByOp, strings.Join(ls, "\n"))
 	}
 	for _, r := range e.sim.Requests() {
 		if r.Method == "DELETE" && r.Params["purge"] != "1" {

@@ -31,13 +31,13 @@ func TestLockContentionIsRetried(t *testing.T) {
 	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
 	c := e.plan(owned(tid, v2, v1, st))[0]
 
-	e.sim.FailNext("PUT", "/nodes/{node}/lxc/{vmid}/config", 500, "can't lock file '/run/lock/lxc/pve-config-101.lock' - got timeout")
+	e.sim.FailNext("PUT /nodes/{node}/lxc/{vmid}/config", sim.Fault{Status: 500, Message: "can't lock file '/run/lock/lxc/pve-config-101.lock' - got timeout"}, 1)
 	e.sim.ResetCounters()
 	_, ls, err := e.apply(c)
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, strings.Join(ls, "\n"))
 	}
-	if n := e.sim.Counters().ByRoute["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 2 {
+	if n := e.sim.Counters().ByOp["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 2 {
 		t.Errorf("PUT config calls = %d, want 2 (lock timeout, then success)", n)
 	}
 	if conf, _, _ := e.sim.GuestConfig(101); conf["cores"] != "3" {
@@ -79,7 +79,7 @@ func TestRealLockContention(t *testing.T) {
 		}
 	}
 	if locked == 0 {
-		t.Errorf("no PUT met the lock: %+v", e.sim.Counters().ByRoute)
+		t.Errorf("no PUT met the lock: %+v", e.sim.Counters().ByOp)
 	}
 	conf, _, _ := e.sim.GuestConfig(101)
 	if conf["cores"] != "3" || !strings.Contains(conf["rootfs"], "size=12G") {
@@ -110,12 +110,12 @@ func TestFaultsAreRetried(t *testing.T) {
 				st = e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
 			}
 			e.sim.ResetCounters()
-			e.sim.FailNext(tc.method, tc.route, tc.status, "Connection refused")
+			e.sim.FailNext(tc.method+" "+tc.route, sim.Fault{Status: tc.status, Message: "Connection refused"}, 1)
 			c := e.plan(owned(tid, v1, nil, st))[0]
 			if st == nil {
 				e.mustApply(c)
 			}
-			if n := e.sim.Counters().ByRoute[tc.method+" "+tc.route]; n < 2 {
+			if n := e.sim.Counters().ByOp[tc.method+" "+tc.route]; n < 2 {
 				t.Errorf("%s %s called %d times, want a retry", tc.method, tc.route, n)
 			}
 			if _, running, ok := e.sim.GuestConfig(101); !ok || !running {
@@ -219,8 +219,8 @@ func TestObserveIsNPlusTwoCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := e.sim.Counters()
-	if c.Total > n+2 || c.ByRoute["GET /nodes/{node}/lxc/{vmid}/pending"] != n {
-		t.Errorf("observe of %d guests made %d calls (%v), want at most %d", n, c.Total, c.ByRoute, n+2)
+	if c.Total > n+2 || c.ByOp["GET /nodes/{node}/lxc/{vmid}/pending"] != n {
+		t.Errorf("observe of %d guests made %d calls (%v), want at most %d", n, c.Total, c.ByOp, n+2)
 	}
 	if len(live) != n || live[id(proxmox.KindLXC, "nope")] != nil {
 		t.Errorf("observed %d guests, want %d", len(live), n)
@@ -281,7 +281,7 @@ func TestRetriedCreateDoesNotCreateTwice(t *testing.T) {
 	// The node stays unreachable for the start longer than one call's
 	// retries: the change fails transiently after the container exists.
 	for range 4 {
-		e.sim.FailNext("POST", "/nodes/{node}/lxc/{vmid}/status/start", 595, "Connection timed out")
+		e.sim.FailNext("POST /nodes/{node}/lxc/{vmid}/status/start", sim.Fault{Status: 595, Message: "Connection timed out"}, 1)
 	}
 	_, _, err := e.apply(c)
 	if err == nil || !steps.IsTransient(err) || !strings.Contains(err.Error(), "595") {
@@ -294,8 +294,8 @@ func TestRetriedCreateDoesNotCreateTwice(t *testing.T) {
 		t.Errorf("state = %s", st)
 	}
 	n := e.sim.Counters()
-	if n.ByRoute["POST /nodes/{node}/lxc"] != 0 || n.ByRoute["GET /cluster/nextid"] != 0 || n.ByRoute["POST /nodes/{node}/lxc/{vmid}/status/start"] != 1 {
-		t.Errorf("retry calls = %+v", n.ByRoute)
+	if n.ByOp["POST /nodes/{node}/lxc"] != 0 || n.ByOp["GET /cluster/nextid"] != 0 || n.ByOp["POST /nodes/{node}/lxc/{vmid}/status/start"] != 1 {
+		t.Errorf("retry calls = %+v", n.ByOp)
 	}
 	if _, running, _ := e.sim.GuestConfig(100); !running {
 		t.Error("CT 100 is not running")

@@ -98,7 +98,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 	e.sim.ResetCounters()
 	run(pipeline.ResultDenied)
 	if c := e.sim.Counters(); c.Writes != 0 {
-		t.Errorf("a denied run wrote: %+v", c.ByRoute)
+		t.Errorf("a denied run wrote: %+v", c.ByOp)
 	}
 
 	// 3b: a change that replaces a protected guest is denied too.
@@ -122,8 +122,8 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 		t.Error("blog (102) still exists")
 	}
 	c := e.sim.Counters()
-	if c.ByRoute["DELETE /nodes/{node}/lxc/{vmid}"] != 1 || c.ByRoute["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 1 || c.Writes != 2 {
-		t.Errorf("delete calls = %+v", c.ByRoute)
+	if c.ByOp["DELETE /nodes/{node}/lxc/{vmid}"] != 1 || c.ByOp["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 1 || c.Writes != 2 {
+		t.Errorf("delete calls = %+v", c.ByOp)
 	}
 	for vmid := 101; vmid <= 112; vmid++ {
 		if _, _, ok := e.sim.GuestConfig(vmid); !ok && vmid != 102 {

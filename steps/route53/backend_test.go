@@ -37,10 +37,10 @@ func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
 	}
 	c := e.sim.Counters()
 	if c.Total > 25 {
-		t.Errorf("observe took %d API calls (%v), want ≤ 25", c.Total, c.ByOperation)
+		t.Errorf("observe took %d API calls (%v), want ≤ 25", c.Total, c.ByOp)
 	}
-	if c.ByOperation[sim.OpListHostedZonesByName] != 3 {
-		t.Errorf("zone lookups = %d, want one per zone (3)", c.ByOperation[sim.OpListHostedZonesByName])
+	if c.ByOp[sim.OpListHostedZonesByName] != 3 {
+		t.Errorf("zone lookups = %d, want one per zone (3)", c.ByOp[sim.OpListHostedZonesByName])
 	}
 	// Everything matches: the plan is all no-ops.
 	for _, tg := range ts {
@@ -188,7 +188,7 @@ func TestBatchesRespectLimits(t *testing.T) {
 	outs, _ := e.execute(p, 600)
 	mustOK(t, outs)
 	c := e.sim.Counters()
-	if n := c.ByOperation[sim.OpChangeResourceRecordSets]; n != 2 || c.Errors != 0 {
+	if n := c.ByOp[sim.OpChangeResourceRecordSets]; n != 2 || c.Errors != 0 {
 		t.Errorf("600 upserts: %d change calls, %d errors; want 2 batches and no errors", n, c.Errors)
 	}
 }
@@ -264,7 +264,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 		s := e.spec(`{"zone":"mydomain.com","name":"blog","type":"A","values":["203.0.113.10"]}`)
 		p := e.plan(want(s))
 		// The SDK tries 3 times; the fourth call is the executor's retry.
-		e.sim.FailNext(sim.OpChangeResourceRecordSets, f, f, f)
+		e.sim.FailNext(sim.OpChangeResourceRecordSets, f, 3)
 		outs, _ := e.execute(p, 1)
 		mustOK(t, outs)
 		if outs[0].Attempts != 2 {

@@ -97,7 +97,7 @@ func TestDNSProviderRetriesWhileZoneBusy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, map[string]any{"zones": []string{"mydomain.com"}})
 	// More PriorRequestNotComplete answers than the SDK retries (3).
-	e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultPriorRequest, sim.FaultPriorRequest, sim.FaultPriorRequest, sim.FaultPriorRequest)
+	e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultPriorRequest, 4)
 	p, err := NewDNSProvider(nil, nil)
 	if err == nil || p != nil {
 		t.Fatal("NewDNSProvider without config succeeded")
@@ -133,7 +133,7 @@ func TestDNSProviderWaitsForTheZonesBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustOK(t, <-done)
-	if c := e.sim.Counters(); c.Errors != 0 || c.ByOperation[sim.OpChangeResourceRecordSets] != 2 {
+	if c := e.sim.Counters(); c.Errors != 0 || c.ByOp[sim.OpChangeResourceRecordSets] != 2 {
 		t.Errorf("counters %+v: want 2 changes and no PriorRequestNotComplete", c)
 	}
 }

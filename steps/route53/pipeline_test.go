@@ -90,8 +90,8 @@ r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 		t.Fatalf("second run: %s %v", rep.Summary, rep.Errors)
 	}
 	c := e.sim.Counters()
-	if c.ByOperation[sim.OpChangeResourceRecordSets] != 0 || c.Total > 3 {
-		t.Errorf("second run made calls %v, want one lookup and one listing", c.ByOperation)
+	if c.ByOp[sim.OpChangeResourceRecordSets] != 0 || c.Total > 3 {
+		t.Errorf("second run made calls %v, want one lookup and one listing", c.ByOp)
 	}
 
 	// netdata leaves the repo: deleted. A foreign record at "status" blocks

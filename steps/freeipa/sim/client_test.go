@@ -49,7 +49,7 @@ func newLab(t testing.TB, mod func(*Options)) (*Server, *httptest.Server, *rpcCl
 		t.Fatal(err)
 	}
 	ts := httptest.NewTLSServer(s)
-	t.Cleanup(func() { s.Close(); ts.Close() })
+	t.Cleanup(func() { _ = s.Close(); ts.Close() })
 	c := newClient(t, ts, s)
 	if code, body := c.login("admin", "secret"); code != http.StatusOK {
 		t.Fatalf("login: %d %s", code, body)
@@ -61,7 +61,7 @@ func newLab(t testing.TB, mod func(*Options)) (*Server, *httptest.Server, *rpcCl
 func newLabFrom(t testing.TB, s *Server, adminPassword string) *rpcClient {
 	t.Helper()
 	ts := httptest.NewTLSServer(s)
-	t.Cleanup(func() { s.Close(); ts.Close() })
+	t.Cleanup(func() { _ = s.Close(); ts.Close() })
 	c := newClient(t, ts, s)
 	if code, body := c.login("admin", adminPassword); code != http.StatusOK {
 		t.Fatalf("login: %d %s", code, body)

@@ -21,12 +21,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/simapi"
 )
 
 // Versions the simulated server reports (VERSION.m4 of freeipa/freeipa
@@ -37,25 +38,25 @@ const (
 	APIVersion    = "2.257"
 )
 
-// FaultKind is a kind of injected failure.
-type FaultKind string
+// Fault is a kind of injected failure.
+type Fault string
 
-// Fault kinds.
+// Faults the simulator can inject.
 const (
 	// Fault500 answers 500 Internal Server Error with FreeIPA's HTML page.
-	Fault500 FaultKind = "500"
+	Fault500 Fault = "500"
 	// FaultReset closes the TCP connection with a reset, no answer.
-	FaultReset FaultKind = "reset"
+	FaultReset Fault = "reset"
 	// FaultExpire ends the caller's session and answers 401, as an expired
 	// ipa_session cookie does.
-	FaultExpire FaultKind = "expire"
+	FaultExpire Fault = "expire"
 )
 
 // Faults configures random fault injection on /ipa/session/json.
 type Faults struct {
-	Rate  float64     // probability per call, 0..1
-	Kinds []FaultKind // chosen uniformly; empty means all kinds
-	Seed  uint64      // seed of the deterministic random source
+	Rate  float64 // probability per call, 0..1
+	Kinds []Fault // chosen uniformly; empty means all kinds
+	Seed  uint64  // seed of the deterministic random source
 }
 
 // Options configure a Server.
@@ -108,13 +109,15 @@ type Request struct {
 	Options []string `json:"options"`
 }
 
-// Stats are the request counters.
-type Stats struct {
-	Total     int            // HTTP requests to /ipa/session/json
-	Logins    int            // successful logins
-	Writes    int            // dispatched commands that change state (add, mod, del, member, ...)
-	Faults    int            // injected faults
-	ByCommand map[string]int // dispatched commands, by name without "/1"
+// Counters are the request counters since New or the last ResetCounters.
+// Counts.Total counts HTTP requests to /ipa/session/json; ByOp counts
+// dispatched commands by name without "/1"; Writes are the dispatched
+// commands that change state (add, mod, del, member, ...), Reads the
+// others (*_show, *_find, ping); Faults counts injected faults.
+type Counters struct {
+	simapi.Counts
+	// Logins counts successful logins.
+	Logins int
 }
 
 // Server is the simulator, an http.Handler. Close it when done.
@@ -122,17 +125,20 @@ type Server struct {
 	opts Options
 	api  map[string]*command
 
-	mu       sync.Mutex
+	counters simapi.Counters
+	log      simapi.Log[Request]
+	faults   simapi.FaultQueue[Fault]
+
+	mu       sync.Mutex // guards the fields below
 	st       *store
 	sessions map[string]session
 	passwds  map[string]string
-	stats    Stats
-	log      []Request
+	logins   int
 	rng      *mrand.Rand
-	forced   []FaultKind
 	latency  time.Duration
-	closed   chan struct{}
-	once     sync.Once
+	// ctx ends on Close.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type session struct {
@@ -165,7 +171,10 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("freeipa sim: %w", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
+		ctx:      ctx,
+		cancel:   cancel,
 		opts:     opts,
 		api:      cmds,
 		st:       newStore(),
@@ -173,9 +182,7 @@ func New(opts Options) (*Server, error) {
 		passwds:  make(map[string]string),
 		rng:      newFaultRand(opts.Faults.Seed),
 		latency:  opts.Latency,
-		closed:   make(chan struct{}),
 	}
-	s.stats.ByCommand = make(map[string]int)
 	names := make([]string, 0, len(opts.Users))
 	for u := range opts.Users {
 		names = append(names, u)
@@ -191,7 +198,11 @@ func New(opts Options) (*Server, error) {
 }
 
 // Close stops pending latency waits; afterwards every request gets 503.
-func (s *Server) Close() { s.once.Do(func() { close(s.closed) }) }
+// It always returns nil.
+func (s *Server) Close() error {
+	s.cancel()
+	return nil
+}
 
 // RefererFor returns the Referer header a client must send: https://<Host>/ipa.
 func (s *Server) RefererFor() string { return "https://" + s.opts.Host + "/ipa" }
@@ -217,15 +228,10 @@ func newFaultRand(seed uint64) *mrand.Rand {
 	return mrand.New(mrand.NewPCG(seed, 0x1dea)) //nolint:gosec // reproducible fault choice, not security
 }
 
-// FailNext makes the next n JSON-RPC calls fail with kind, whatever the
-// random fault rate says.
-func (s *Server) FailNext(kind FaultKind, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.forced = append(s.forced, kind)
-	}
-}
+// FailNext makes the next n JSON-RPC calls of command match (a name
+// without "/1", a path.Match glob of names, or "" for any command) fail
+// with f, whatever the random fault rate says.
+func (s *Server) FailNext(match string, f Fault, n int) { s.faults.Arm(match, f, n) }
 
 // ExpireSessions ends every session, as if all cookies timed out.
 func (s *Server) ExpireSessions() {
@@ -234,41 +240,35 @@ func (s *Server) ExpireSessions() {
 	clear(s.sessions)
 }
 
-// Stats returns a copy of the counters.
-func (s *Server) Stats() Stats {
+// Counters returns a copy of the counters.
+func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.stats
-	c.ByCommand = make(map[string]int, len(s.stats.ByCommand))
-	for k, v := range s.stats.ByCommand {
-		c.ByCommand[k] = v
-	}
-	return c
+	return Counters{Counts: s.counters.Snapshot(), Logins: s.logins}
 }
+
+// Count returns the number of dispatched calls of one command.
+func (s *Server) Count(command string) int { return s.counters.Count(command) }
 
 // Requests returns the request log since the last ResetCounters.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
+func (s *Server) Requests() []Request { return s.log.Entries() }
 
-// ResetCounters zeroes the counters and empties the request log.
+// ResetCounters zeroes the counters and empties the request log; armed
+// faults stay.
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats = Stats{ByCommand: make(map[string]int)}
-	s.log = nil
+	s.counters.Reset()
+	s.logins = 0
+	s.log.Reset()
 }
 
 // ServeHTTP implements http.Handler for /ipa/session/login_password and
 // /ipa/session/json.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case <-s.closed:
+	if s.ctx.Err() != nil {
 		writeHTML(w, http.StatusServiceUnavailable, "Service Unavailable", "server closed")
 		return
-	default:
 	}
 	if !s.wait(r.Context()) {
 		return
@@ -288,18 +288,10 @@ func (s *Server) wait(ctx context.Context) bool {
 	s.mu.Lock()
 	d := s.latency
 	s.mu.Unlock()
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.closed:
-	}
-	return false
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	return simapi.Delay(ctx, d)
 }
 
 // checkReferer is HTTP_Status.check_referer (ipaserver/rpcserver.py): https,
@@ -346,18 +338,8 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	users, pws := q["user"], q["password"]
-	switch {
-	case len(users) == 0:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "no user specified")
-		return
-	case len(users) > 1:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "more than one user parameter")
-		return
-	case len(pws) == 0:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "no password specified")
-		return
-	case len(pws) > 1:
-		writeHTML(w, http.StatusBadRequest, "Bad Request", "more than one password parameter")
+	if msg := loginFormProblem(users, pws); msg != "" {
+		writeHTML(w, http.StatusBadRequest, "Bad Request", msg)
 		return
 	}
 	user, realm, hasRealm := strings.Cut(users[0], "@")
@@ -387,12 +369,28 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	token := randomHex(24)
 	s.mu.Lock()
 	s.sessions[token] = session{user: ue.pkey(), expires: s.opts.Now().Add(s.opts.SessionLifetime)}
-	s.stats.Logins++
+	s.logins++
 	s.mu.Unlock()
 	// Apache turns the IPASESSION header into this cookie
 	// (install/share/ipa.conf.template l.84-85, api-facts §3).
 	w.Header().Add("Set-Cookie", "ipa_session=MagBearerToken="+token+"; path=/ipa; httponly; secure; SameSite=strict")
 	w.WriteHeader(http.StatusOK)
+}
+
+// loginFormProblem is login_password's check of its form: exactly one user
+// and one password; it returns the 400 page's message, or "".
+func loginFormProblem(users, pws []string) string {
+	switch {
+	case len(users) == 0:
+		return "no user specified"
+	case len(users) > 1:
+		return "more than one user parameter"
+	case len(pws) == 0:
+		return "no password specified"
+	case len(pws) > 1:
+		return "more than one password parameter"
+	}
+	return ""
 }
 
 func constEq(a, b string) bool {
@@ -440,24 +438,23 @@ func (s *Server) sessionUser(r *http.Request) (string, string) {
 	return sess.user, token
 }
 
-// nextFault picks the fault for this call, if any.
-func (s *Server) nextFault() FaultKind {
+// nextFault picks the fault for this call of command, if any: an armed
+// FailNext fault first, then a random one.
+func (s *Server) nextFault(command string) Fault {
+	if f, ok := s.faults.Take(command); ok {
+		s.counters.Fault()
+		return f
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.forced) > 0 {
-		k := s.forced[0]
-		s.forced = s.forced[1:]
-		s.stats.Faults++
-		return k
-	}
 	f := s.opts.Faults
 	if f.Rate <= 0 || s.rng.Float64() >= f.Rate {
 		return ""
 	}
-	s.stats.Faults++
+	s.counters.Fault()
 	all := f.Kinds
 	if len(all) == 0 {
-		all = []FaultKind{Fault500, FaultReset, FaultExpire}
+		all = []Fault{Fault500, FaultReset, FaultExpire}
 	}
 	return all[s.rng.IntN(len(all))]
 }
@@ -473,9 +470,7 @@ type envelope struct {
 
 // serveJSON is rpcserver.jsonserver_session + WSGIExecutioner.wsgi_execute.
 func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.stats.Total++
-	s.mu.Unlock()
+	s.counters.Request()
 	if !s.checkReferer(r) {
 		writeHTML(w, http.StatusBadRequest, "Bad Request", "denied")
 		return
@@ -486,12 +481,18 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	switch s.nextFault() {
+	isJSON := r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+	var body []byte
+	var readErr error
+	if isJSON {
+		body, readErr = io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	}
+	switch s.nextFault(commandOf(body)) {
 	case Fault500:
 		writeHTML(w, http.StatusInternalServerError, "Internal Server Error", "simulated fault")
 		return
 	case FaultReset:
-		resetConn(w)
+		simapi.ResetConn(w)
 		return
 	case FaultExpire:
 		s.mu.Lock()
@@ -502,17 +503,15 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	principal := user + "@" + s.opts.Realm
 	var out envelope
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+	switch {
+	case !isJSON:
 		// wsgi_execute falls back to simple_unmarshal: the command name is
 		// the (empty) PATH_INFO below /session/json.
 		out = envelope{Error: errCommand("")}
-	} else {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-		if err != nil {
-			out = envelope{Error: errJSON(err.Error())}
-		} else {
-			out = s.execute(body)
-		}
+	case readErr != nil:
+		out = envelope{Error: errJSON(readErr.Error())}
+	default:
+		out = s.execute(body)
 	}
 	out.Principal, out.Version = principal, ServerVersion
 	buf, err := json.Marshal(out)
@@ -523,20 +522,17 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf)
 }
 
-// resetConn drops the connection with a TCP RST, no HTTP answer.
-func resetConn(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
+// commandOf returns the command name of a JSON-RPC request body without
+// "/1", for FailNext matching; "" when the body does not name one.
+func commandOf(body []byte) string {
+	var req struct {
+		Method string `json:"method"`
 	}
-	nc := conn
-	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
-		nc = tc.NetConn()
+	if json.Unmarshal(body, &req) != nil {
+		return ""
 	}
-	if tcp, ok := nc.(*net.TCPConn); ok {
-		_ = tcp.SetLinger(0)
-	}
-	_ = nc.Close()
+	name, _, _ := strings.Cut(req.Method, "/")
+	return name
 }
 
 // execute decodes one JSON-RPC request (jsonserver.unmarshal) and runs it.
@@ -619,13 +615,8 @@ func (s *Server) call(method string, args []any, opts map[string]any) (any, *Err
 		// it does not know, so a client never mistakes it for success.
 		return nil, errCommand(method)
 	}
-	s.mu.Lock()
-	s.stats.ByCommand[name]++
-	if isWrite(name) {
-		s.stats.Writes++
-	}
-	s.log = append(s.log, logEntry(cmd, args, opts))
-	s.mu.Unlock()
+	s.counters.Op(name, isWrite(name))
+	s.log.Add(logEntry(cmd, args, opts))
 
 	var msgs []any
 	clientVer := APIVersion

@@ -52,15 +52,21 @@ func (s *Server) AddHost(fqdn string, enrolled bool) error {
 	return nil
 }
 
-// AddHostGroup adds a host group with the given member hosts.
-func (s *Server) AddHostGroup(name string, hosts ...string) error {
-	if _, err := s.internal("hostgroup_add", []any{name}, nil); err != nil {
+// addGroup adds a group of kind obj ("hostgroup", "group") with the given
+// members of memberType.
+func (s *Server) addGroup(obj, name, memberType string, members []string) error {
+	if _, err := s.internal(obj+"_add", []any{name}, nil); err != nil {
 		return err
 	}
-	if len(hosts) == 0 {
+	if len(members) == 0 {
 		return nil
 	}
-	return s.addMembers("hostgroup_add_member", name, "host", hosts)
+	return s.addMembers(obj+"_add_member", name, memberType, members)
+}
+
+// AddHostGroup adds a host group with the given member hosts.
+func (s *Server) AddHostGroup(name string, hosts ...string) error {
+	return s.addGroup("hostgroup", name, "host", hosts)
 }
 
 // AddService adds a service principal such as "HTTP/web1.int.mydomain"
@@ -91,13 +97,7 @@ func (s *Server) AddUser(uid, first, last string) error {
 
 // AddGroup adds a user group with the given member users.
 func (s *Server) AddGroup(name string, users ...string) error {
-	if _, err := s.internal("group_add", []any{name}, nil); err != nil {
-		return err
-	}
-	if len(users) == 0 {
-		return nil
-	}
-	return s.addMembers("group_add_member", name, "user", users)
+	return s.addGroup("group", name, "user", users)
 }
 
 func (s *Server) addMembers(cmd, name, kind string, members []string) error {

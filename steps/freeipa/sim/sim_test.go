@@ -72,7 +72,7 @@ func TestLogin(t *testing.T) {
 	if code, body := bad.do(req); code != http.StatusBadRequest || !strings.Contains(body, "x-www-form-urlencoded") {
 		t.Errorf("json login: %d %s", code, body)
 	}
-	if st := s.Stats(); st.Logins != 1 {
+	if st := s.Counters(); st.Logins != 1 {
 		t.Errorf("Logins = %d, want 1", st.Logins)
 	}
 }
@@ -500,7 +500,7 @@ func TestFind(t *testing.T) {
 	if _, ok := second["krblastpwdchange"]; ok {
 		t.Errorf("host without keytab has krblastpwdchange: %v", second)
 	}
-	if st := s.Stats(); st.Total != 1 || st.ByCommand["host_find"] != 1 || st.Writes != 0 {
+	if st := s.Counters(); st.Total != 1 || st.ByOp["host_find"] != 1 || st.Writes != 0 {
 		t.Errorf("stats after one find: %+v", st)
 	}
 	// Without sizelimit the server's search limit (100) applies.
@@ -525,15 +525,15 @@ func TestFind(t *testing.T) {
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	s, _, c := newLab(t, nil)
-	s.FailNext(Fault500, 1)
+	s.FailNext("", Fault500, 1)
 	if _, err := c.call("ping", nil, nil); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Errorf("500: %v", err)
 	}
-	s.FailNext(FaultReset, 1)
+	s.FailNext("", FaultReset, 1)
 	if _, err := c.call("ping", nil, nil); err == nil || !strings.Contains(err.Error(), "HTTP 0:") {
 		t.Errorf("reset: %v", err)
 	}
-	s.FailNext(FaultExpire, 1)
+	s.FailNext("", FaultExpire, 1)
 	if _, err := c.call("ping", nil, nil); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Errorf("expire: %v", err)
 	}
@@ -543,7 +543,7 @@ func TestFaults(t *testing.T) {
 	c.login("admin", "secret")
 	c.must(t, "ping", nil, nil)
 
-	s.SetFaults(Faults{Rate: 0.5, Kinds: []FaultKind{Fault500}, Seed: 7})
+	s.SetFaults(Faults{Rate: 0.5, Kinds: []Fault{Fault500}, Seed: 7})
 	failures := 0
 	for range 40 {
 		if _, err := c.call("ping", nil, nil); err != nil {
@@ -553,12 +553,28 @@ func TestFaults(t *testing.T) {
 	if failures == 0 || failures == 40 {
 		t.Errorf("rate 0.5: %d of 40 failed", failures)
 	}
-	st := s.Stats()
+	st := s.Counters()
 	if st.Faults != 3+failures || st.Total != 45 {
 		t.Errorf("stats: %+v (failures %d)", st, failures)
 	}
 	s.SetFaults(Faults{})
 	c.must(t, "ping", nil, nil)
+}
+
+// TestFailNextByCommand: a fault armed for one command waits for that
+// command; other calls pass and the fault fires once.
+func TestFailNextByCommand(t *testing.T) {
+	t.Parallel()
+	s, _, c := newLab(t, nil)
+	s.FailNext("user_*", Fault500, 1)
+	c.must(t, "ping", nil, nil)
+	if _, err := c.call("user_show", []any{"admin"}, nil); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
+		t.Errorf("user_show with an armed fault: %v", err)
+	}
+	c.must(t, "user_show", []any{"admin"}, nil)
+	if st := s.Counters(); st.Faults != 1 || st.Reads != 2 || s.Count("user_show") != 1 {
+		t.Errorf("counters: %+v", st)
+	}
 }
 
 func TestCountersAndLog(t *testing.T) {
@@ -568,8 +584,8 @@ func TestCountersAndLog(t *testing.T) {
 	c.must(t, "user_add", []any{"jane"}, map[string]any{"givenname": "Jane", "sn": "Roe", "userpassword": "Hunter2!"})
 	c.must(t, "user_show", []any{"jane"}, nil)
 	c.fails(t, 4202, "user_mod", []any{"jane"}, map[string]any{"sn": "Roe"})
-	st := s.Stats()
-	if st.Total != 3 || st.Writes != 2 || st.ByCommand["user_add"] != 1 || st.ByCommand["user_show"] != 1 || st.ByCommand["user_mod"] != 1 {
+	st := s.Counters()
+	if st.Total != 3 || st.Writes != 2 || st.ByOp["user_add"] != 1 || st.ByOp["user_show"] != 1 || st.ByOp["user_mod"] != 1 {
 		t.Errorf("stats: %+v", st)
 	}
 	log := s.Requests()
@@ -590,7 +606,7 @@ func TestCountersAndLog(t *testing.T) {
 		t.Errorf("expired password login: %d %s", code, body)
 	}
 	s.ResetCounters()
-	if st := s.Stats(); st.Total != 0 || len(st.ByCommand) != 0 || len(s.Requests()) != 0 {
+	if st := s.Counters(); st.Total != 0 || len(st.ByOp) != 0 || len(s.Requests()) != 0 {
 		t.Errorf("after reset: %+v", st)
 	}
 }
@@ -603,7 +619,7 @@ func TestHomelabSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { _ = s.Close() })
 	if err := s.SeedHomelab(); err != nil {
 		t.Fatal(err)
 	}
@@ -654,7 +670,7 @@ func TestHomelabSnapshot(t *testing.T) {
 	if err := s2.Restore([]byte(`{"format":1,"realm":"OTHER","domain":"x"}`)); err == nil {
 		t.Error("restore of another realm succeeded")
 	}
-	s2.Close()
+	_ = s2.Close()
 	if _, err := s2c.call("ping", nil, nil); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
 		t.Errorf("after Close: %v", err)
 	}
@@ -694,7 +710,7 @@ func TestConcurrentClients(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if st := s.Stats(); st.Total != 80 || st.Writes != 40 || st.Logins != 4 {
+	if st := s.Counters(); st.Total != 80 || st.Writes != 40 || st.Logins != 4 {
 		t.Errorf("stats: %+v", st)
 	}
 }

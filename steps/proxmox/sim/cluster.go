@@ -386,23 +386,11 @@ func (s *Server) findStorage(c *call) (*storage, *apiError) {
 	return st, nil
 }
 
-func hStorageStatus(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, e := s.findStorage(c)
-	if e != nil {
-		return nil, e
-	}
+var hStorageStatus = withFound((*Server).findStorage, func(s *Server, c *call, st *storage) (any, *apiError) {
 	return storageEntry(st), nil
-}
+})
 
-func hStorageContent(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, e := s.findStorage(c)
-	if e != nil {
-		return nil, e
-	}
+var hStorageContent = withFound((*Server).findStorage, func(s *Server, c *call, st *storage) (any, *apiError) {
 	out := []map[string]any{}
 	for _, name := range sortedKeys(st.Volumes) {
 		v := st.Volumes[name]
@@ -423,15 +411,9 @@ func hStorageContent(s *Server, c *call) (any, *apiError) {
 		out = append(out, e)
 	}
 	return out, nil
-}
+})
 
-func hVolumeGet(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, e := s.findStorage(c)
-	if e != nil {
-		return nil, e
-	}
+var hVolumeGet = withFound((*Server).findStorage, func(s *Server, c *call, st *storage) (any, *apiError) {
 	name := c.vars["volume"]
 	if sn, rest, ok := strings.Cut(name, ":"); ok && sn == st.Name {
 		name = rest
@@ -441,7 +423,7 @@ func hVolumeGet(s *Server, c *call) (any, *apiError) {
 		return nil, fail("volume '%s:%s' does not exist", st.Name, name)
 	}
 	return map[string]any{"path": "/var/lib/vz/" + name, "size": v.Size, "used": v.Size, "format": v.Format}, nil
-}
+})
 
 // ---- pools ------------------------------------------------------------------
 

@@ -575,14 +575,18 @@ func TestFaults(t *testing.T) {
 		call    func() error
 		wantErr string
 	}{
-		{"595 on read", func() { e.sim.FailNext("GET", "/nodes/{node}/lxc/{vmid}/status/current", 595, "Connection refused") },
+		{"595 on read", func() {
+			e.sim.FailNext("GET /nodes/{node}/lxc/{vmid}/status/current", sim.Fault{Status: 595, Message: "Connection refused"}, 1)
+		},
 			func() error { return ct.Ping(ctx) }, "unexpected end of JSON input"},
-		{"596 by path glob", func() { e.sim.FailNext("", "/nodes/*/lxc/*/config", 596, "Connection timed out") },
+		{"596 by path glob", func() {
+			e.sim.FailNext("/nodes/*/lxc/*/config", sim.Fault{Status: 596, Message: "Connection timed out"}, 1)
+		},
 			func() error { _, err := e.node(t).Container(ctx, 180); return err }, "unexpected end of JSON input"},
 		{"500 lock timeout", func() {
-			e.sim.FailNext("POST", "/nodes/{node}/lxc/{vmid}/status/start", 500, "can't lock file '/run/lock/lxc/pve-config-180.lock' - got timeout")
+			e.sim.FailNext("POST /nodes/{node}/lxc/{vmid}/status/start", sim.Fault{Status: 500, Message: "can't lock file '/run/lock/lxc/pve-config-180.lock' - got timeout"}, 1)
 		}, func() error { _, err := ct.Start(ctx); return err }, "500 can't lock file '/run/lock/lxc/pve-config-180.lock' - got timeout"},
-		{"connection reset", func() { e.sim.FailNext("POST", "/nodes/pve/lxc/180/status/start", sim.StatusReset, "") },
+		{"connection reset", func() { e.sim.FailNext("POST /nodes/pve/lxc/180/status/start", sim.Fault{Status: sim.StatusReset}, 1) },
 			func() error { _, err := ct.Start(ctx); return err }, "EOF"},
 	}
 	for _, tc := range tests {

@@ -11,12 +11,13 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/simapi"
 )
 
 // FaultKind is a kind of injected failure.
@@ -33,9 +34,17 @@ const (
 	FaultReset
 )
 
-// StatusReset is the FailNext status that drops the connection instead of
+// StatusReset is the Fault status that drops the connection instead of
 // answering.
 const StatusReset = 0
+
+// Fault is how FailNext answers a request: HTTP Status with Message as the
+// reason phrase and error message (api-facts §1; empty = the status text),
+// or, with Status StatusReset, no answer at all.
+type Fault struct {
+	Status  int
+	Message string
+}
 
 // Options configures a Server. The zero value is usable: no tokens (every
 // request is refused), no latency, no faults, tasks finish at once.
@@ -61,8 +70,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// RequestRecord is one logged API call.
-type RequestRecord struct {
+// Request is one logged API call.
+type Request struct {
 	Method string
 	// Route is the schema template, e.g. "/nodes/{node}/lxc/{vmid}/config"
 	// (empty when the path is unknown).
@@ -74,29 +83,26 @@ type RequestRecord struct {
 	Status int
 }
 
-// Counters are request counts since the last ResetCounters.
-type Counters struct {
-	Total  int
-	Reads  int // GET
-	Writes int // POST, PUT, DELETE
-	// ByRoute counts by "METHOD /route/template".
-	ByRoute map[string]int
-}
+// Counters are request counts since the last ResetCounters: Reads are
+// GETs, Writes POST, PUT and DELETE, ByOp is keyed by "METHOD /route/template"
+// (by the concrete path when no route matches), Faults counts injected faults.
+type Counters = simapi.Counts
 
 // Server is the simulated Proxmox VE API. It is safe for concurrent use.
 type Server struct {
 	opts   Options
 	schema *apiSchema
 
-	mu    sync.Mutex // guards the state below and the log/counters
+	counters simapi.Counters
+	log      simapi.Log[Request]
+	faults   simapi.FaultQueue[Fault]
+
+	mu    sync.Mutex // guards the state below
 	st    *state
 	tasks map[string]*task
 	// taskOrder lists UPIDs oldest first, for pruning.
 	taskOrder []string
 	taskSeq   int64
-	log       []RequestRecord
-	counters  Counters
-	failNext  []armedFault
 	rng       *rand.Rand
 
 	locksMu sync.Mutex
@@ -105,12 +111,6 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-}
-
-type armedFault struct {
-	method, pattern string
-	status          int
-	message         string
 }
 
 // New returns an empty simulator (no nodes); use the setup methods or
@@ -134,9 +134,6 @@ func New(opts Options) (*Server, error) {
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), //nolint:gosec // see above
 		ctx:    ctx,
 		cancel: cancel,
-		counters: Counters{
-			ByRoute: map[string]int{},
-		},
 	}, nil
 }
 
@@ -167,42 +164,26 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// FailNext arms a one-shot fault: the next request whose method matches
-// (empty = any) and whose route template or concrete path matches pattern
-// (path.Match syntax, e.g. "/nodes/*/lxc/*/config" or
-// "/nodes/{node}/lxc/{vmid}/config") is answered with status and message
-// as the reason phrase; status StatusReset drops the connection.
-func (s *Server) FailNext(method, pattern string, status int, message string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext = append(s.failNext, armedFault{method: strings.ToUpper(method), pattern: pattern, status: status, message: message})
-}
+// FailNext arms fault f for the next n requests that match: match is
+// "METHOD /route" or "/route", where the route is the schema template
+// ("/nodes/{node}/lxc/{vmid}/config") or the concrete path, either
+// possibly a path.Match glob ("/nodes/*/lxc/*/config"); "" matches any
+// request.
+func (s *Server) FailNext(match string, f Fault, n int) { s.faults.Arm(match, f, n) }
 
 // Requests returns a copy of the request log.
-func (s *Server) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]RequestRecord(nil), s.log...)
-}
+func (s *Server) Requests() []Request { return s.log.Entries() }
 
 // Counters returns a copy of the request counters.
-func (s *Server) Counters() Counters {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.counters
-	c.ByRoute = make(map[string]int, len(s.counters.ByRoute))
-	for k, v := range s.counters.ByRoute {
-		c.ByRoute[k] = v
-	}
-	return c
-}
+func (s *Server) Counters() Counters { return s.counters.Snapshot() }
 
-// ResetCounters clears the counters and the request log.
+// Count returns the number of requests of one "METHOD /route/template".
+func (s *Server) Count(op string) int { return s.counters.Count(op) }
+
+// ResetCounters clears the counters and the request log; armed faults stay.
 func (s *Server) ResetCounters() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.counters = Counters{ByRoute: map[string]int{}}
-	s.log = nil
+	s.counters.Reset()
+	s.log.Reset()
 }
 
 // apiError is an error answered with an HTTP status; message becomes the
@@ -259,14 +240,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rel == "" {
 		rel = "/"
 	}
-	if s.opts.Latency > 0 {
-		t := time.NewTimer(s.opts.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !simapi.Delay(r.Context(), s.opts.Latency) {
+		return
 	}
 
 	rt, vars := s.schema.match(rel)
@@ -276,25 +251,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	params, perr := readParams(r)
 
-	rec := RequestRecord{Method: r.Method, Route: tmpl, Path: rel, Params: redact(params)}
+	rec := Request{Method: r.Method, Route: tmpl, Path: rel, Params: redact(params)}
 	status, respond := s.serve(r, rel, rt, vars, params, perr)
 	rec.Status = status
 	// Log before answering, so a client that got its answer always finds
 	// its request in the log and the counters.
-	s.mu.Lock()
-	s.log = append(s.log, rec)
-	s.counters.Total++
-	if r.Method == http.MethodGet {
-		s.counters.Reads++
-	} else {
-		s.counters.Writes++
-	}
+	s.log.Add(rec)
+	s.counters.Request()
 	key := r.Method + " " + tmpl
 	if tmpl == "" {
 		key = r.Method + " " + rel
 	}
-	s.counters.ByRoute[key]++
-	s.mu.Unlock()
+	s.counters.Op(key, r.Method != http.MethodGet)
 	respond(w)
 }
 
@@ -331,6 +299,7 @@ func (s *Server) serve(r *http.Request, rel string, rt *route, vars, params map[
 		tmpl = rt.template
 	}
 	if f, ok := s.takeFault(r.Method, tmpl, rel); ok {
+		s.counters.Fault()
 		return injectFault(f)
 	}
 	// pve-manager HTTPServer.pm rest_handler: no handler → 501.
@@ -417,18 +386,18 @@ func (s *Server) authenticate(r *http.Request) string {
 	return ""
 }
 
-func (s *Server) takeFault(method, tmpl, rel string) (armedFault, bool) {
+// takeFault returns the armed fault for this request, else a random one
+// when Options.FaultRate hits.
+func (s *Server) takeFault(method, tmpl, rel string) (Fault, bool) {
+	names := []string{method + " " + rel, rel}
+	if tmpl != "" {
+		names = append(names, method+" "+tmpl, tmpl)
+	}
+	if f, ok := s.faults.Take(names...); ok {
+		return f, true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, f := range s.failNext {
-		if f.method != "" && f.method != method {
-			continue
-		}
-		if f.pattern == tmpl || f.pattern == rel || matchPath(f.pattern, rel) {
-			s.failNext = append(s.failNext[:i], s.failNext[i+1:]...)
-			return f, true
-		}
-	}
 	if s.opts.FaultRate > 0 && s.rng.Float64() < s.opts.FaultRate {
 		kinds := s.opts.FaultKinds
 		if len(kinds) == 0 {
@@ -436,25 +405,20 @@ func (s *Server) takeFault(method, tmpl, rel string) (armedFault, bool) {
 		}
 		switch kinds[s.rng.IntN(len(kinds))] {
 		case FaultLockTimeout:
-			return armedFault{status: http.StatusInternalServerError, message: lockTimeoutMessage(typeQemu, 100+s.rng.IntN(900))}, true
+			return Fault{Status: http.StatusInternalServerError, Message: lockTimeoutMessage(typeQemu, 100+s.rng.IntN(900))}, true
 		case Fault595:
-			return armedFault{status: 595, message: "Connection refused"}, true
+			return Fault{Status: 595, Message: "Connection refused"}, true
 		case Fault596:
-			return armedFault{status: 596, message: "Connection timed out"}, true
+			return Fault{Status: 596, Message: "Connection timed out"}, true
 		case FaultReset:
-			return armedFault{status: StatusReset}, true
+			return Fault{Status: StatusReset}, true
 		}
 	}
-	return armedFault{}, false
+	return Fault{}, false
 }
 
-func matchPath(pattern, p string) bool {
-	ok, err := path.Match(pattern, p)
-	return err == nil && ok
-}
-
-func injectFault(f armedFault) (int, responder) {
-	if f.status == StatusReset {
+func injectFault(f Fault) (int, responder) {
+	if f.Status == StatusReset {
 		return StatusReset, func(w http.ResponseWriter) {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
@@ -466,11 +430,11 @@ func injectFault(f armedFault) (int, responder) {
 			panic(http.ErrAbortHandler)
 		}
 	}
-	msg := f.message
+	msg := f.Message
 	if msg == "" {
-		msg = http.StatusText(f.status)
+		msg = http.StatusText(f.Status)
 	}
-	return errorResponse(&apiError{status: f.status, message: msg})
+	return errorResponse(&apiError{status: f.Status, message: msg})
 }
 
 // readParams merges the query string and a form or JSON body into strings

@@ -115,7 +115,7 @@ func TestAuth(t *testing.T) {
 	if err != nil || v.Version == "" {
 		t.Fatalf("version with token: %v %+v", err, v)
 	}
-	if got := e.sim.Counters().ByRoute["GET /version"]; got != 4 {
+	if got := e.sim.Counters().ByOp["GET /version"]; got != 4 {
 		t.Errorf("GET /version count = %d, want 4", got)
 	}
 }
@@ -143,7 +143,7 @@ func TestClusterResourcesOneCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := e.sim.Counters(); c.Total != 1 || c.ByRoute["GET /cluster/resources"] != 1 {
+	if c := e.sim.Counters(); c.Total != 1 || c.ByOp["GET /cluster/resources"] != 1 {
 		t.Errorf("counters = %+v, want one GET /cluster/resources", c)
 	}
 	if len(rs) != 101 {
@@ -199,7 +199,7 @@ func TestCreateLXC(t *testing.T) {
 	ctx := context.Background()
 	e.sim.ResetCounters()
 	createCT(t, e, 101, proxmox.ContainerOption{Name: "password", Value: "s3cret-pw"}, proxmox.ContainerOption{Name: "features", Value: "nesting=1"})
-	if got := e.sim.Counters().ByRoute["POST /nodes/{node}/lxc"]; got != 1 {
+	if got := e.sim.Counters().ByOp["POST /nodes/{node}/lxc"]; got != 1 {
 		t.Errorf("create calls = %d, want 1", got)
 	}
 	for _, r := range e.sim.Requests() {

@@ -360,7 +360,12 @@ func parseSize(v string) (int64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	switch strings.TrimSuffix(m[3], "iB") {
+	return scaleSize(f, strings.TrimSuffix(m[3], "iB")), true
+}
+
+// scaleSize returns f units (K, M, G, T: binary multiples; "" = bytes) in bytes.
+func scaleSize(f float64, unit string) int64 {
+	switch unit {
 	case "K":
 		f *= 1 << 10
 	case "M":
@@ -370,7 +375,7 @@ func parseSize(v string) (int64, bool) {
 	case "T":
 		f *= 1 << 40
 	}
-	return int64(f), true
+	return int64(f)
 }
 
 // formatSize prints a size as PVE does in disk strings (PVE::JSONSchema::format_size).

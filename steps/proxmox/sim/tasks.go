@@ -169,13 +169,7 @@ func (s *Server) findTask(c *call) (*task, *apiError) {
 	return t, nil
 }
 
-func hTaskStatus(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, e := s.findTask(c)
-	if e != nil {
-		return nil, e
-	}
+var hTaskStatus = withFound((*Server).findTask, func(s *Server, c *call, t *task) (any, *apiError) {
 	out := map[string]any{
 		"upid":      t.upid,
 		"node":      t.node,
@@ -192,15 +186,9 @@ func hTaskStatus(s *Server, c *call) (any, *apiError) {
 		out["exitstatus"] = t.exitstatus
 	}
 	return out, nil
-}
+})
 
-func hTaskLog(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, e := s.findTask(c)
-	if e != nil {
-		return nil, e
-	}
+var hTaskLog = withFound((*Server).findTask, func(s *Server, c *call, t *task) (any, *apiError) {
 	start := c.int("start")
 	limit := 50
 	if c.has("limit") {
@@ -215,17 +203,12 @@ func hTaskLog(s *Server, c *call) (any, *apiError) {
 		out = append(out, map[string]any{"n": i + 1, "t": lines[i]})
 	}
 	return out, nil
-}
+})
 
-func hTaskStop(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, e := s.findTask(c); e != nil {
-		return nil, e
-	}
+var hTaskStop = withFound((*Server).findTask, func(s *Server, c *call, _ *task) (any, *apiError) {
 	// Stopping is accepted; the simulated worker finishes on its own.
 	return nil, nil
-}
+})
 
 // TaskCount returns how many tasks were started and how many still run.
 func (s *Server) TaskCount() (total, running int) {

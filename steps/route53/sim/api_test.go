@@ -293,7 +293,7 @@ func TestCreateUpsertDelete(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("after DELETE: %d sets, want 3: %+v", len(recs), recs)
 	}
-	if c := e.sim.Counters(); c.ByOperation[sim.OpChangeResourceRecordSets] != 4 || c.Errors != 0 {
+	if c := e.sim.Counters(); c.ByOp[sim.OpChangeResourceRecordSets] != 4 || c.Errors != 0 {
 		t.Errorf("counters = %+v, want 4 changes, no errors", c)
 	}
 }
@@ -609,11 +609,11 @@ func TestThrottlingAndFaults(t *testing.T) {
 	t.Run("SDK retries throttling", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, sim.Options{})
-		e.sim.FailNext(sim.OpListHostedZonesByName, sim.FaultThrottle, sim.FaultThrottle)
+		e.sim.FailNext(sim.OpListHostedZonesByName, sim.FaultThrottle, 2)
 		if _, err := e.client.ListHostedZonesByName(ctx, &route53.ListHostedZonesByNameInput{}); err != nil {
 			t.Fatal(err)
 		}
-		if c := e.sim.Counters(); c.ByOperation[sim.OpListHostedZonesByName] != 3 || c.Throttled != 2 {
+		if c := e.sim.Counters(); c.ByOp[sim.OpListHostedZonesByName] != 3 || c.Throttled != 2 {
 			t.Errorf("counters = %+v, want 3 calls, 2 throttled", c)
 		}
 	})
@@ -622,12 +622,12 @@ func TestThrottlingAndFaults(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, sim.Options{})
 		id := e.createZone(t, "example.com")
-		e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultInternal)
+		e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultInternal, 1)
 		e.mustChange(t, id, change(types.ChangeActionCreate, rrset("x.example.com", types.RRTypeA, 60, "192.0.2.1")))
 		if got := e.sim.Count(sim.OpChangeResourceRecordSets); got != 2 {
 			t.Errorf("ChangeResourceRecordSets calls = %d, want 2", got)
 		}
-		e.sim.FailNext("", sim.FaultInternal)
+		e.sim.FailNext("", sim.FaultInternal, 1)
 		_, err := e.client.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(id)}, noRetries)
 		var re *awshttp.ResponseError
 		var ae smithy.APIError
@@ -640,7 +640,7 @@ func TestThrottlingAndFaults(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, sim.Options{})
 		id := e.createZone(t, "example.com")
-		e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultReset)
+		e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultReset, 1)
 		e.mustChange(t, id, change(types.ChangeActionCreate, rrset("x.example.com", types.RRTypeA, 60, "192.0.2.1")))
 		if got := e.sim.Count(sim.OpChangeResourceRecordSets); got != 2 {
 			t.Errorf("ChangeResourceRecordSets calls = %d, want 2", got)
@@ -822,11 +822,11 @@ func TestEveryNthFaults(t *testing.T) {
 		log[0].Operation != sim.OpListHostedZonesByName || log[0].AccessKeyID != sim.DefaultAccessKeyID {
 		t.Errorf("request log = %+v", log)
 	}
-	if c := e.sim.Counters(); c.Injected != 3 || c.Errors != 3 || c.Total != 7 {
+	if c := e.sim.Counters(); c.Faults != 3 || c.Errors != 3 || c.Total != 7 {
 		t.Errorf("counters = %+v, want 3 injected errors", c)
 	}
 	e.sim.ResetCounters()
-	if c := e.sim.Counters(); c.Total != 0 || len(c.ByOperation) != 0 || len(e.sim.Requests()) != 0 {
+	if c := e.sim.Counters(); c.Total != 0 || len(c.ByOp) != 0 || len(e.sim.Requests()) != 0 {
 		t.Errorf("after ResetCounters: %+v", c)
 	}
 }

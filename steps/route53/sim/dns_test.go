@@ -298,8 +298,8 @@ func TestDNS01ProviderFlow(t *testing.T) {
 
 	c := e.sim.Counters()
 	want := map[string]int{sim.OpListHostedZonesByName: 1, sim.OpListResourceRecordSets: 2, sim.OpChangeResourceRecordSets: 2, sim.OpGetChange: 2}
-	if c.Total != 7 || !maps.Equal(c.ByOperation, want) {
-		t.Errorf("API calls = %d %v, want 7 %v", c.Total, c.ByOperation, want)
+	if c.Total != 7 || !maps.Equal(c.ByOp, want) {
+		t.Errorf("API calls = %d %v, want 7 %v", c.Total, c.ByOp, want)
 	}
 	if c.DNSQueries != 5 { // SOA for _acme-challenge.www, www, example.com; two TXT
 		t.Errorf("DNS queries = %d, want 5", c.DNSQueries)

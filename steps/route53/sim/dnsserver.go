@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sort"
 	"strings"
 
@@ -111,12 +110,9 @@ func (s *Server) answer(req *dns.Msg, proto string) *dns.Msg {
 	default:
 		s.st.resolve(m, z, name, q.Name, q.Qtype)
 	}
-	s.counters.DNSQueries++
-	s.dnsLog = append(s.dnsLog, DNSQuery{Time: s.opts.Now(), Net: proto, Name: q.Name,
+	s.more.DNSQueries++
+	s.dnsLog.Add(DNSQuery{Time: s.opts.Now(), Net: proto, Name: q.Name,
 		Type: dns.TypeToString[q.Qtype], Rcode: dns.RcodeToString[m.Rcode]})
-	if over := len(s.dnsLog) - s.opts.MaxLogEntries; over > 0 {
-		s.dnsLog = slices.Delete(s.dnsLog, 0, over)
-	}
 	return m
 }
 

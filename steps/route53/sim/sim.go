@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/gitops-runner/gitops-runner/internal/simapi"
 )
 
 // Default credentials accepted when Options.Credentials is empty.
@@ -126,39 +128,39 @@ type DNSQuery struct {
 }
 
 // Counters are the request counters since New or the last ResetCounters.
+// Counts.Total counts API requests, refused and failed ones included;
+// ByOp counts them per operation name (Op* constants); Writes are
+// CreateHostedZone and ChangeResourceRecordSets calls, Reads the others;
+// Faults counts injected faults of any kind.
 type Counters struct {
-	// Total counts API requests, including refused and failed ones.
-	Total int
-	// ByOperation counts API requests per operation name (Op* constants).
-	ByOperation map[string]int
+	simapi.Counts
 	// Errors counts API responses with an error status (injected ones included).
 	Errors int
 	// Throttled counts Throttling responses.
 	Throttled int
-	// Injected counts injected faults of any kind.
-	Injected int
 	// AuthFailures counts requests refused for their signature.
 	AuthFailures int
 	// DNSQueries counts DNS queries answered.
 	DNSQueries int
 }
 
-type pendingFault struct {
-	op    string
-	fault Fault
-}
+// writeOps are the operations that change state, counted as Writes.
+var writeOps = map[string]bool{OpCreateHostedZone: true, OpChangeResourceRecordSets: true}
 
 // Server is a Route 53 simulator. It is an http.Handler for the API and a
 // dns.Handler for the authoritative DNS; all methods are safe for concurrent use.
 type Server struct {
 	opts Options
 
-	mu       sync.Mutex
-	st       *state
-	counters Counters
-	log      []Request
-	dnsLog   []DNSQuery
-	failNext []pendingFault
+	counters simapi.Counters
+	log      simapi.Log[Request]
+	dnsLog   simapi.Log[DNSQuery]
+	faults   simapi.FaultQueue[Fault]
+
+	mu sync.Mutex // guards the fields below
+	st *state
+	// more holds the Route 53 counters beyond simapi.Counts.
+	more     Counters
 	tokens   float64
 	refilled time.Time
 
@@ -191,8 +193,9 @@ func New(opts Options) *Server {
 	}
 	return &Server{
 		opts:     opts,
+		log:      simapi.Log[Request]{Limit: opts.MaxLogEntries},
+		dnsLog:   simapi.Log[DNSQuery]{Limit: opts.MaxLogEntries},
 		st:       newState(),
-		counters: Counters{ByOperation: map[string]int{}},
 		tokens:   float64(opts.RateBurst),
 		refilled: opts.Now(),
 	}
@@ -290,57 +293,37 @@ func (s *Server) Restore(b []byte) error {
 	return nil
 }
 
-// FailNext queues faults for the next calls of operation op ("" = any
-// operation), one fault per call, in order.
-func (s *Server) FailNext(op string, faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range faults {
-		s.failNext = append(s.failNext, pendingFault{op: op, fault: f})
-	}
-}
+// FailNext queues fault f for the next n calls of operation op ("" = any
+// operation, or a path.Match glob of Op* names), one fault per call, in the
+// order they were queued.
+func (s *Server) FailNext(op string, f Fault, n int) { s.faults.Arm(op, f, n) }
 
 // Counters returns a copy of the counters.
 func (s *Server) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.counters
-	c.ByOperation = make(map[string]int, len(s.counters.ByOperation))
-	for k, v := range s.counters.ByOperation {
-		c.ByOperation[k] = v
-	}
+	c := s.more
+	c.Counts = s.counters.Snapshot()
 	return c
 }
 
 // Count returns the number of API requests for one operation.
-func (s *Server) Count(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counters.ByOperation[op]
-}
+func (s *Server) Count(op string) int { return s.counters.Count(op) }
 
 // Requests returns the API request log (the newest MaxLogEntries entries).
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
+func (s *Server) Requests() []Request { return s.log.Entries() }
 
 // DNSQueries returns the DNS query log (the newest MaxLogEntries entries).
-func (s *Server) DNSQueries() []DNSQuery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.dnsLog)
-}
+func (s *Server) DNSQueries() []DNSQuery { return s.dnsLog.Entries() }
 
-// ResetCounters zeroes the counters and clears both logs and queued faults.
+// ResetCounters zeroes the counters and clears both logs; armed faults stay.
 func (s *Server) ResetCounters() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.counters = Counters{ByOperation: map[string]int{}}
-	s.log = nil
-	s.dnsLog = nil
-	s.failNext = nil
+	s.counters.Reset()
+	s.more = Counters{}
+	s.log.Reset()
+	s.dnsLog.Reset()
 }
 
 // ListenHTTP serves the API over HTTP on addr (e.g. "127.0.0.1:0") until
@@ -412,14 +395,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, params := route(r.Method, r.URL.Path)
-	if s.opts.Latency > 0 {
-		t := time.NewTimer(s.opts.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !simapi.Delay(r.Context(), s.opts.Latency) {
+		return
 	}
 	reqID := newRequestID()
 	rec := Request{Operation: op, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
@@ -439,7 +416,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.account(&rec, resp, authFailed)
 	if resp.reset {
-		resetConn(w)
+		simapi.ResetConn(w)
 		return
 	}
 	resp.write(w, reqID)
@@ -452,38 +429,32 @@ func (s *Server) account(rec *Request, resp response, authFailed bool) {
 	rec.Time = s.opts.Now()
 	rec.Status = resp.status
 	rec.ErrorCode = resp.code
-	s.counters.Total++
-	s.counters.ByOperation[rec.Operation]++
+	s.counters.Request()
+	s.counters.Op(rec.Operation, writeOps[rec.Operation])
 	if resp.status >= 400 || resp.reset {
-		s.counters.Errors++
+		s.more.Errors++
 	}
 	if resp.code == string(FaultThrottle) {
-		s.counters.Throttled++
+		s.more.Throttled++
 	}
 	if resp.injected {
-		s.counters.Injected++
+		s.counters.Fault()
 	}
 	if authFailed {
-		s.counters.AuthFailures++
+		s.more.AuthFailures++
 	}
-	s.log = append(s.log, *rec)
-	if over := len(s.log) - s.opts.MaxLogEntries; over > 0 {
-		s.log = slices.Delete(s.log, 0, over)
-	}
+	s.log.Add(*rec)
 }
 
 // injected decides whether this call gets a fault: a queued FailNext fault
 // first, then the every-Nth and rate options. It runs before the operation.
 func (s *Server) injected(op string) Fault {
+	if f, ok := s.faults.Take(op); ok {
+		return f
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, f := range s.failNext {
-		if f.op == "" || f.op == op {
-			s.failNext = slices.Delete(s.failNext, i, i+1)
-			return f.fault
-		}
-	}
-	n := s.counters.Total + 1 // this call's number
+	n := s.counters.Total() + 1 // this call's number
 	if s.opts.ResetEvery > 0 && n%s.opts.ResetEvery == 0 {
 		return FaultReset
 	}
@@ -523,20 +494,4 @@ func faultResponse(f Fault, reqID string) response {
 	}
 	resp.injected = true
 	return resp
-}
-
-// resetConn aborts the connection with a TCP RST (SO_LINGER 0).
-func resetConn(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }
