@@ -98,11 +98,6 @@ func (b *Backend) Name() string { return "freeipa" }
 // Kinds implements steps.Backend.
 func (b *Backend) Kinds() []string { return append([]string(nil), allKinds...) }
 
-// Decode implements steps.Backend.
-func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
-	return b.decodeSpec(kind, raw)
-}
-
 func (b *Backend) parallelism() int {
 	if b.cfg.Parallelism > 0 {
 		return b.cfg.Parallelism
@@ -132,3 +127,9 @@ func (b *Backend) call(ctx context.Context, method string, args []any, opts map[
 // Rank places identity after guests (a host follows its guest) and before
 // DNS and certificates.
 func (b *Backend) Rank(string) int { return 20 }
+
+// The interfaces the pipeline and the executor look for.
+var (
+	_ steps.Backend = (*Backend)(nil)
+	_ steps.Ranker  = (*Backend)(nil)
+)
