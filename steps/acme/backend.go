@@ -68,8 +68,27 @@ func (b *Backend) Kinds() []string { return []string{Kind} }
 // Rank places certificates last: DNS-01 needs the zone, deploy the guests.
 func (b *Backend) Rank(string) int { return 40 }
 
+// Identities implements steps.Identifier: a certificate is its name
+// ("cert:<name>", which names its state records) and the directory its
+// files are written to ("dir:<path>", absolute under the certificate root;
+// live/<name> unless deploy.dir says otherwise), so that two certificates
+// deploying to one directory are refused. Without a configuration the
+// directory is relative to the unknown root.
+func (b *Backend) Identities(t steps.Target) []string {
+	s, ok := specOf(t)
+	if !ok {
+		return nil
+	}
+	ids := []string{"cert:" + t.ID.Name}
+	if dir, err := deployDir(b.cfg.certRoot, s.Deploy.Dir, t.ID.Name); err == nil {
+		ids = append(ids, "dir:"+dir)
+	}
+	return ids
+}
+
 // The interfaces the pipeline and the executor look for.
 var (
-	_ steps.Backend = (*Backend)(nil)
-	_ steps.Ranker  = (*Backend)(nil)
+	_ steps.Backend    = (*Backend)(nil)
+	_ steps.Ranker     = (*Backend)(nil)
+	_ steps.Identifier = (*Backend)(nil)
 )

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,9 +181,26 @@ func (b *Backend) MaxParallel() int { return b.cfg.BatchSize }
 // Rank places DNS records after guests and identity, before certificates.
 func (b *Backend) Rank(string) int { return 30 }
 
+// Identities implements steps.Identifier: the record set a target manages
+// (the desired one, else the last applied), as
+// "rrset:<zone>/<name>/<TYPE>" with absolute lower-case names, e.g.
+// "rrset:mydomain.com./www.mydomain.com./A". Route 53 compares names
+// case-insensitively and lists them absolute, with the trailing dot
+// (api-facts §4); a record set is one zone, name and type.
+func (b *Backend) Identities(t steps.Target) []string {
+	s, ok := t.Want.(Spec)
+	if !ok {
+		if s, ok = t.Last.(Spec); !ok {
+			return nil
+		}
+	}
+	return []string{"rrset:" + lowerTrim(s.Zone) + "./" + lowerTrim(s.Name) + "./" + strings.ToUpper(s.Type)}
+}
+
 // The interfaces the pipeline and the executor look for.
 var (
 	_ steps.Backend         = (*Backend)(nil)
 	_ steps.Ranker          = (*Backend)(nil)
 	_ steps.ParallelApplier = (*Backend)(nil)
+	_ steps.Identifier      = (*Backend)(nil)
 )
