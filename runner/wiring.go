@@ -42,43 +42,45 @@ var extraBuiltins []backendFactory
 // work) and refuses to observe or apply with a message naming the section.
 func builtinBackends() []backendFactory {
 	bs := []backendFactory{
-		{name: "proxmox", build: func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
-			b, err := proxmox.New(raw, red)
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		}},
-		{name: "route53", build: func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
-			b, err := route53.New(raw, red)
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		}},
-		{name: "freeipa", build: func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (steps.Backend, error) {
-			b, err := freeipa.New(raw, red)
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		}},
-		// ACME solves DNS-01 through the Route 53 backend built above: the
-		// same credentials, and one batcher per zone for records and
-		// challenges alike.
-		{name: "acme", build: func(raw json.RawMessage, red *steps.Redactor, built map[string]steps.Backend) (steps.Backend, error) {
-			r53, ok := built["route53"].(*route53.Backend)
-			if !ok {
-				return nil, fmt.Errorf("needs the route53 backend for DNS-01")
-			}
-			b, err := acme.New(raw, red, r53.DNSProvider())
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		}},
+		factory("proxmox", proxmox.New),
+		factory("route53", route53.New),
+		factory("freeipa", freeipa.New),
+		// ACME needs the Route 53 backend built before it.
+		dependentFactory("acme", newACME),
 	}
 	return append(bs, extraBuiltins...)
+}
+
+// newACME builds the ACME backend. It solves DNS-01 through the Route 53
+// backend built before it: the same credentials, and one batcher per zone
+// for records and challenges alike.
+func newACME(raw json.RawMessage, red *steps.Redactor, built map[string]steps.Backend) (*acme.Backend, error) {
+	r53, ok := built["route53"].(*route53.Backend)
+	if !ok {
+		return nil, fmt.Errorf("needs the route53 backend for DNS-01")
+	}
+	return acme.New(raw, red, r53.DNSProvider())
+}
+
+// factory is the backendFactory of a backend built from its config section
+// alone, by its package's New.
+func factory[B steps.Backend](name string, newB func(raw json.RawMessage, red *steps.Redactor) (B, error)) backendFactory {
+	return dependentFactory(name, func(raw json.RawMessage, red *steps.Redactor, _ map[string]steps.Backend) (B, error) {
+		return newB(raw, red)
+	})
+}
+
+// dependentFactory is the backendFactory of a backend that also needs
+// backends built before it (by name).
+func dependentFactory[B steps.Backend](name string, newB func(raw json.RawMessage, red *steps.Redactor, built map[string]steps.Backend) (B, error)) backendFactory {
+	return backendFactory{name: name, build: func(raw json.RawMessage, red *steps.Redactor, built map[string]steps.Backend) (steps.Backend, error) {
+		b, err := newB(raw, red, built)
+		if err != nil {
+			// Not b: a nil *B in a steps.Backend is not a nil interface.
+			return nil, err
+		}
+		return b, nil
+	}}
 }
 
 // flags declares the flags most commands share.

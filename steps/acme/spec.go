@@ -85,6 +85,23 @@ type validated struct {
 
 const defaultRenewBefore = 30 * 24 * time.Hour
 
+// Decode implements steps.Backend: a strict Spec.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	if kind != Kind {
+		return nil, fmt.Errorf("the acme backend has no kind %q", kind)
+	}
+	return decodeSpec(raw, b.cfg)
+}
+
+// specOf is the spec a target is observed and deleted by.
+func specOf(t steps.Target) (Spec, bool) {
+	if s, ok := t.Want.(Spec); ok {
+		return s, true
+	}
+	s, ok := t.Last.(Spec)
+	return s, ok
+}
+
 func decodeSpec(raw json.RawMessage, cfg settings) (Spec, error) {
 	var s Spec
 	if err := steps.DecodeStrict(raw, &s); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
 
@@ -273,4 +274,85 @@ func writeSecret(path, content string) error {
 		return err
 	}
 	return atomicfile.Write(path, []byte(content), 0o600)
+}
+
+// members runs member commands (cmdAdd/cmdRemove with option opt) and
+// turns "failed" members into an error naming them.
+func memberCmds(cmdAdd, cmdRemove, opt string) func(ctx context.Context, b *Backend, key string, add, remove []string) error {
+	return func(ctx context.Context, b *Backend, key string, add, remove []string) error {
+		if len(remove) > 0 {
+			if err := b.members(ctx, cmdRemove, key, opt, remove); err != nil {
+				return err
+			}
+		}
+		if len(add) > 0 {
+			return b.members(ctx, cmdAdd, key, opt, add)
+		}
+		return nil
+	}
+}
+
+// memberAnswer is the output of *_add_member-like commands.
+type memberAnswer struct {
+	Completed int                       `json:"completed"`
+	Failed    map[string]map[string]any `json:"failed"`
+}
+
+// MemberError lists members a member command could not add or remove.
+type MemberError struct {
+	Command, Object string
+	// Failed maps "kind name" to FreeIPA's reason.
+	Failed []string
+}
+
+func (e *MemberError) Error() string {
+	return fmt.Sprintf("%s %s: %d member(s) failed: %s", e.Command, e.Object, len(e.Failed), strings.Join(e.Failed, "; "))
+}
+
+// benign member failures: the state is already what we want.
+var benignMemberReasons = map[string]bool{
+	"This entry is already a member": true,
+	"This entry is not a member":     true,
+}
+
+func (b *Backend) members(ctx context.Context, cmd, key, opt string, names []string) error {
+	res, err := b.call(ctx, cmd, []any{key}, map[string]any{opt: names})
+	if err != nil {
+		if isCode(err, NotFound) {
+			// Declared in the same push but not created yet: ordering.
+			return fmt.Errorf("%w (if it is declared in this push, make this resource depend on it: the lib adds dependsOn when given the resource instead of its name)", err)
+		}
+		return err
+	}
+	var a memberAnswer
+	if err := json.Unmarshal(res, &a); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", cmd, key, err)
+	}
+	// api-facts §3: failed members are not errors; failed is
+	// {attr: {kind: [[name, reason], ...]}}.
+	var failed []string
+	for _, byKind := range a.Failed {
+		for kind, l := range byKind {
+			items, _ := l.([]any)
+			for _, it := range items {
+				name, reason := fmt.Sprint(it), ""
+				if pair, ok := it.([]any); ok && len(pair) == 2 {
+					name, reason = fmt.Sprint(pair[0]), fmt.Sprint(pair[1])
+				}
+				if benignMemberReasons[reason] {
+					continue
+				}
+				if reason == "" {
+					failed = append(failed, fmt.Sprintf("%s %s", kind, name))
+				} else {
+					failed = append(failed, fmt.Sprintf("%s %s (%s)", kind, name, reason))
+				}
+			}
+		}
+	}
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		return &MemberError{Command: cmd, Object: key, Failed: failed}
+	}
+	return nil
 }

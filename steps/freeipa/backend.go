@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -98,11 +99,6 @@ func (b *Backend) Name() string { return "freeipa" }
 // Kinds implements steps.Backend.
 func (b *Backend) Kinds() []string { return append([]string(nil), allKinds...) }
 
-// Decode implements steps.Backend.
-func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
-	return b.decodeSpec(kind, raw)
-}
-
 func (b *Backend) parallelism() int {
 	if b.cfg.Parallelism > 0 {
 		return b.cfg.Parallelism
@@ -132,3 +128,31 @@ func (b *Backend) call(ctx context.Context, method string, args []any, opts map[
 // Rank places identity after guests (a host follows its guest) and before
 // DNS and certificates.
 func (b *Backend) Rank(string) int { return 20 }
+
+// Identities implements steps.Identifier: the FreeIPA object a target
+// manages (the desired one, else the last applied), as "<kind>:<name>" with
+// the name in lower case, e.g. "freeipa.user:alice",
+// "freeipa.host:web1.example.test". FreeIPA's LDAP matches uid, cn, fqdn and
+// principal names without regard to case (the host, user and group plugins
+// lower-case them outright), so names differing only in case are one object.
+func (b *Backend) Identities(t steps.Target) []string {
+	kd := kindDefs[t.ID.Kind]
+	if kd == nil {
+		return nil
+	}
+	s := t.Want
+	if s == nil {
+		s = t.Last
+	}
+	if s == nil {
+		return nil
+	}
+	return []string{kd.kind + ":" + strings.ToLower(kd.key(s))}
+}
+
+// The interfaces the pipeline and the executor look for.
+var (
+	_ steps.Backend    = (*Backend)(nil)
+	_ steps.Ranker     = (*Backend)(nil)
+	_ steps.Identifier = (*Backend)(nil)
+)

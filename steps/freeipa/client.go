@@ -41,8 +41,9 @@ type ClientOptions struct {
 	// Transport replaces the HTTP transport (tests: httptest's); CAFile and
 	// InsecureSkipVerify are then ignored.
 	Transport http.RoundTripper
-	// Attempts is how often a call is tried when the transport fails
-	// (default 3); RetryWait the first wait, doubled per retry (default 200ms).
+	// Attempts is how often a call is tried when the transport fails or
+	// the server refuses its session with a 401 (default 3); RetryWait the
+	// first wait, doubled per retry (default 200ms).
 	Attempts  int
 	RetryWait time.Duration
 	// Timeout bounds one HTTP request (default 60s).
@@ -220,8 +221,8 @@ type wireError struct {
 // returns the command's output object ({"result", "value", "summary", ...}).
 // A command error is an *APIError (errors.Is(err, NotFound) ...); a server
 // that rejects the API version a *VersionError; a wrong password a
-// *LoginError. Transport failures are retried and then marked
-// steps.Transient.
+// *LoginError. Transport failures, and 401s to sessions whose login
+// succeeded, are retried and then marked steps.Transient.
 func (c *Client) Call(ctx context.Context, method string, args []any, opts map[string]any) (json.RawMessage, error) {
 	if args == nil {
 		args = []any{}
@@ -237,11 +238,12 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 	}
 	var env envelope
 	resent := false
-	for relogged := false; ; relogged = true {
+	rejected := 0 // 401s answered to this call
+	for {
 		c.mu.Lock()
-		gen, fresh := c.session, c.session == 0
+		gen := c.session
 		c.mu.Unlock()
-		if fresh {
+		if gen == 0 {
 			if err := c.relogin(ctx, gen); err != nil {
 				return nil, err
 			}
@@ -252,17 +254,27 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method, err)
 		}
-		if status == http.StatusUnauthorized {
-			if relogged {
-				return nil, fmt.Errorf("%s: the server rejected a fresh session (401)", method)
-			}
-			// api-facts §3: an expired session is a 401 with an empty body.
-			if err := c.relogin(ctx, gen); err != nil {
+		if status != http.StatusUnauthorized {
+			break
+		}
+		// api-facts §3: an expired session is a 401 with an empty body; log
+		// in again. A 401 to the session of a login that just succeeded is
+		// not a wrong password (that fails the login itself, at once): the
+		// session was dropped or is not usable yet, which passes. So the
+		// call waits and tries again, and then gives up as transient.
+		rejected++
+		if rejected >= c.attempts {
+			return nil, steps.Transient(fmt.Errorf("%s: the server answered 401 to %d sessions in a row, although each login succeeded: "+
+				"FreeIPA drops its sessions (check the server's health and its session lifetime)", method, rejected))
+		}
+		if rejected > 1 {
+			if err := sleep(ctx, c.retryWait<<(rejected-2)); err != nil {
 				return nil, err
 			}
-			continue
 		}
-		break
+		if err := c.relogin(ctx, gen); err != nil {
+			return nil, err
+		}
 	}
 	if e := env.Error; e != nil {
 		if e.Code == 901 {
@@ -329,12 +341,8 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 	var err error
 	for i := 0; i < c.attempts; i++ {
 		if i > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
+			if err := sleep(ctx, wait); err != nil {
+				return err
 			}
 			wait *= 2
 		}
@@ -348,6 +356,18 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 		}
 	}
 	return steps.Transient(fmt.Errorf("after %d attempts: %w", c.attempts, err))
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func snippet(b []byte) string {

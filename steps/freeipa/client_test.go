@@ -201,3 +201,56 @@ func TestCAFile(t *testing.T) {
 		t.Errorf("warnings: %q", l2.warnings)
 	}
 }
+
+// A 401 right after a successful login is a dropped session, not a bad
+// password: the call logs in again after a wait, and when the server keeps
+// refusing, the error is transient (the executor retries), never a
+// permanent failure. Seen under 10–30% injected faults, where two 401s in a
+// row failed a whole Observe.
+func TestSessionRefusedAfterLogin(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil, nil)
+	newClient := func() *freeipa.Client {
+		cl, err := freeipa.NewClient(freeipa.ClientOptions{URL: l.ts.URL, User: "admin", Password: adminPassword,
+			Transport: l.ts.Client().Transport, Attempts: 3, RetryWait: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	// A fresh client: its first session is refused twice.
+	cl := newClient()
+	l.sim.FailNext(sim.FaultExpire, 2)
+	if _, err := cl.Call(ctx(t), "ping", nil, nil); err != nil {
+		t.Fatalf("first call, two 401s after the login: %v", err)
+	}
+	if n := l.logins.Load(); n != 3 {
+		t.Errorf("logins = %d, want 3 (the first and one per 401)", n)
+	}
+	// An established session: two 401s in a row.
+	l.sim.FailNext(sim.FaultExpire, 2)
+	if _, err := cl.Call(ctx(t), "ping", nil, nil); err != nil {
+		t.Fatalf("two 401s on an established session: %v", err)
+	}
+	// The server keeps refusing: transient, after Attempts tries.
+	l.sim.ResetCounters()
+	l.logins.Store(0)
+	l.sim.FailNext(sim.FaultExpire, 10)
+	_, err := cl.Call(ctx(t), "ping", nil, nil)
+	var le *freeipa.LoginError
+	if err == nil || !steps.IsTransient(err) || errors.As(err, &le) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("after 10 × 401: %v, want a transient error that is no LoginError", err)
+	}
+	if st := l.sim.Stats(); st.Total != 3 || l.logins.Load() != 2 {
+		t.Errorf("%d calls and %d logins, want 3 calls (Attempts) and 2 logins", st.Total, l.logins.Load())
+	}
+	// A bad password stays a permanent error, at once.
+	bad, err := freeipa.NewClient(freeipa.ClientOptions{URL: l.ts.URL, User: "admin", Password: "wrong",
+		Transport: l.ts.Client().Transport, Attempts: 3, RetryWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Call(ctx(t), "ping", nil, nil); !errors.As(err, &le) || steps.IsTransient(err) {
+		t.Errorf("bad password: %v, want a permanent LoginError", err)
+	}
+}

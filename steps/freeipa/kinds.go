@@ -2,69 +2,12 @@ package freeipa
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 )
-
-// entry is one object as *_find/_show return it: attributes as lists
-// (api-facts §3), some as plain values.
-type entry map[string]any
-
-func (e entry) strs(attr string) []string {
-	var out []string
-	switch v := e[attr].(type) {
-	case []any:
-		for _, x := range v {
-			switch s := x.(type) {
-			case string:
-				out = append(out, s)
-			case map[string]any:
-				// {"__datetime__": ...} and friends (ipalib/rpc.py json_encode)
-				for _, y := range s {
-					out = append(out, fmt.Sprint(y))
-				}
-			default:
-				out = append(out, fmt.Sprint(s))
-			}
-		}
-	case string:
-		out = []string{v}
-	case nil:
-	default:
-		out = []string{fmt.Sprint(v)}
-	}
-	return out
-}
-
-func (e entry) str(attr string) string {
-	if l := e.strs(attr); len(l) > 0 {
-		return l[0]
-	}
-	return ""
-}
-
-func (e entry) boolean(attr string) (bool, bool) {
-	switch v := e[attr].(type) {
-	case bool:
-		return v, true
-	case []any:
-		if len(v) > 0 {
-			switch x := v[0].(type) {
-			case bool:
-				return x, true
-			case string:
-				return strings.EqualFold(x, "TRUE"), true
-			}
-		}
-	case string:
-		return strings.EqualFold(v, "TRUE"), true
-	}
-	return false, false
-}
 
 // sorted returns a sorted, lower-cased copy, never nil.
 func sorted(l []string) []string {
@@ -149,87 +92,6 @@ func optList(m map[string]any, field string, p *[]string) {
 	if p != nil {
 		m[field] = sorted(*p)
 	}
-}
-
-// members runs member commands (cmdAdd/cmdRemove with option opt) and
-// turns "failed" members into an error naming them.
-func memberCmds(cmdAdd, cmdRemove, opt string) func(ctx context.Context, b *Backend, key string, add, remove []string) error {
-	return func(ctx context.Context, b *Backend, key string, add, remove []string) error {
-		if len(remove) > 0 {
-			if err := b.members(ctx, cmdRemove, key, opt, remove); err != nil {
-				return err
-			}
-		}
-		if len(add) > 0 {
-			return b.members(ctx, cmdAdd, key, opt, add)
-		}
-		return nil
-	}
-}
-
-// memberAnswer is the output of *_add_member-like commands.
-type memberAnswer struct {
-	Completed int                       `json:"completed"`
-	Failed    map[string]map[string]any `json:"failed"`
-}
-
-// MemberError lists members a member command could not add or remove.
-type MemberError struct {
-	Command, Object string
-	// Failed maps "kind name" to FreeIPA's reason.
-	Failed []string
-}
-
-func (e *MemberError) Error() string {
-	return fmt.Sprintf("%s %s: %d member(s) failed: %s", e.Command, e.Object, len(e.Failed), strings.Join(e.Failed, "; "))
-}
-
-// benign member failures: the state is already what we want.
-var benignMemberReasons = map[string]bool{
-	"This entry is already a member": true,
-	"This entry is not a member":     true,
-}
-
-func (b *Backend) members(ctx context.Context, cmd, key, opt string, names []string) error {
-	res, err := b.call(ctx, cmd, []any{key}, map[string]any{opt: names})
-	if err != nil {
-		if isCode(err, NotFound) {
-			// Declared in the same push but not created yet: ordering.
-			return fmt.Errorf("%w (if it is declared in this push, make this resource depend on it: the lib adds dependsOn when given the resource instead of its name)", err)
-		}
-		return err
-	}
-	var a memberAnswer
-	if err := json.Unmarshal(res, &a); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", cmd, key, err)
-	}
-	// api-facts §3: failed members are not errors; failed is
-	// {attr: {kind: [[name, reason], ...]}}.
-	var failed []string
-	for _, byKind := range a.Failed {
-		for kind, l := range byKind {
-			items, _ := l.([]any)
-			for _, it := range items {
-				name, reason := fmt.Sprint(it), ""
-				if pair, ok := it.([]any); ok && len(pair) == 2 {
-					name, reason = fmt.Sprint(pair[0]), fmt.Sprint(pair[1])
-				}
-				if benignMemberReasons[reason] {
-					continue
-				}
-				if reason == "" {
-					failed = append(failed, fmt.Sprintf("%s %s", kind, name))
-				} else {
-					failed = append(failed, fmt.Sprintf("%s %s (%s)", kind, name, reason))
-				}
-			}
-		}
-	}
-	if len(failed) > 0 {
-		slices.Sort(failed)
-		return &MemberError{Command: cmd, Object: key, Failed: failed}
-	}
-	return nil
 }
 
 func hostKind() *kindDef {

@@ -232,3 +232,59 @@ func checkTargets(targets []steps.Target, w world) error {
 	}
 	return nil
 }
+
+// entry is one object as *_find/_show return it: attributes as lists
+// (api-facts §3), some as plain values.
+type entry map[string]any
+
+func (e entry) strs(attr string) []string {
+	var out []string
+	switch v := e[attr].(type) {
+	case []any:
+		for _, x := range v {
+			switch s := x.(type) {
+			case string:
+				out = append(out, s)
+			case map[string]any:
+				// {"__datetime__": ...} and friends (ipalib/rpc.py json_encode)
+				for _, y := range s {
+					out = append(out, fmt.Sprint(y))
+				}
+			default:
+				out = append(out, fmt.Sprint(s))
+			}
+		}
+	case string:
+		out = []string{v}
+	case nil:
+	default:
+		out = []string{fmt.Sprint(v)}
+	}
+	return out
+}
+
+func (e entry) str(attr string) string {
+	if l := e.strs(attr); len(l) > 0 {
+		return l[0]
+	}
+	return ""
+}
+
+func (e entry) boolean(attr string) (bool, bool) {
+	switch v := e[attr].(type) {
+	case bool:
+		return v, true
+	case []any:
+		if len(v) > 0 {
+			switch x := v[0].(type) {
+			case bool:
+				return x, true
+			case string:
+				return strings.EqualFold(x, "TRUE"), true
+			}
+		}
+	case string:
+		return strings.EqualFold(v, "TRUE"), true
+	}
+	return false, false
+}

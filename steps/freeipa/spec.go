@@ -135,6 +135,11 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	return nil
 }
 
+// Decode implements steps.Backend.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return b.decodeSpec(kind, raw)
+}
+
 // decodeSpec strictly decodes and validates a spec of kind.
 func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {

@@ -319,3 +319,6 @@ func observed(zone, id string, s types.ResourceRecordSet) *Observed {
 func bareID(id string) string {
 	return id[strings.LastIndexByte(id, '/')+1:]
 }
+
+// lowerTrim lower-cases a name and drops its trailing dot.
+func lowerTrim(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }

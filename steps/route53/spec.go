@@ -472,3 +472,23 @@ func apiNameToPlain(n string) string {
 	}
 	return strings.ToLower(strings.TrimSuffix(b.String(), "."))
 }
+
+// Decode implements steps.Backend: a strict decode of a route53.record spec
+// into a normalized Spec.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	if kind != Kind {
+		return nil, fmt.Errorf("backend route53 has no kind %s", kind)
+	}
+	s, err := decodeSpec(raw, b.zones)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// key identifies a record set: zone, name and type.
+type key struct{ zone, name, typ string }
+
+func (k key) String() string { return k.name + " " + k.typ }
+
+func specKey(s Spec) key { return key{s.Zone, s.Name, s.Type} }

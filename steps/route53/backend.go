@@ -11,19 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -171,87 +166,12 @@ func (b *Backend) Name() string { return "route53" }
 // Kinds implements steps.Backend.
 func (b *Backend) Kinds() []string { return []string{Kind} }
 
-// Decode implements steps.Backend: a strict decode of a route53.record spec
-// into a normalized Spec.
-func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
-	if kind != Kind {
-		return nil, fmt.Errorf("backend route53 has no kind %s", kind)
-	}
-	s, err := decodeSpec(raw, b.zones)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 func (b *Backend) configured() error {
 	if b.client == nil {
 		return ErrNotConfigured
 	}
 	return nil
 }
-
-// key identifies a record set: zone, name and type.
-type key struct{ zone, name, typ string }
-
-func (k key) String() string { return k.name + " " + k.typ }
-
-func specKey(s Spec) key { return key{s.Zone, s.Name, s.Type} }
-
-// wrapAPI wraps an API error with the operation, redacting secrets, and
-// marks throttling, concurrent-change and server errors transient.
-func (b *Backend) wrapAPI(op string, err error) error {
-	text := err.Error()
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		// The code and Route 53's message say it all; the SDK's wrapping
-		// (operation, status, request ID) only adds noise to reports.
-		text = ae.ErrorCode() + ": " + ae.ErrorMessage()
-	}
-	e := &apiError{msg: op + ": " + b.red.Redact(text), err: err}
-	if isRetryable(err) {
-		return steps.Transient(e)
-	}
-	return e
-}
-
-// apiError is an API error with a redacted message; errors.As still reaches
-// the SDK's typed error.
-type apiError struct {
-	msg string
-	err error
-}
-
-func (e *apiError) Error() string { return e.msg }
-func (e *apiError) Unwrap() error { return e.err }
-
-// isRetryable reports whether an API error may pass: throttling,
-// PriorRequestNotComplete (another change of the zone is still PENDING,
-// api-facts §4), server errors, and connection failures.
-func isRetryable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded",
-			"InternalFailure", "InternalError", "ServiceUnavailable":
-			return true
-		}
-		var re *smithyhttp.ResponseError
-		return errors.As(err, &re) && re.HTTPStatusCode() >= 500
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429
-	}
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
-}
-
-func lowerTrim(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
 
 // MaxParallel implements steps.ParallelApplier: Apply only queues a change
 // into its zone's batch, so up to a full batch of changes may be in flight
@@ -260,3 +180,27 @@ func (b *Backend) MaxParallel() int { return b.cfg.BatchSize }
 
 // Rank places DNS records after guests and identity, before certificates.
 func (b *Backend) Rank(string) int { return 30 }
+
+// Identities implements steps.Identifier: the record set a target manages
+// (the desired one, else the last applied), as
+// "rrset:<zone>/<name>/<TYPE>" with absolute lower-case names, e.g.
+// "rrset:mydomain.com./www.mydomain.com./A". Route 53 compares names
+// case-insensitively and lists them absolute, with the trailing dot
+// (api-facts §4); a record set is one zone, name and type.
+func (b *Backend) Identities(t steps.Target) []string {
+	s, ok := t.Want.(Spec)
+	if !ok {
+		if s, ok = t.Last.(Spec); !ok {
+			return nil
+		}
+	}
+	return []string{"rrset:" + lowerTrim(s.Zone) + "./" + lowerTrim(s.Name) + "./" + strings.ToUpper(s.Type)}
+}
+
+// The interfaces the pipeline and the executor look for.
+var (
+	_ steps.Backend         = (*Backend)(nil)
+	_ steps.Ranker          = (*Backend)(nil)
+	_ steps.ParallelApplier = (*Backend)(nil)
+	_ steps.Identifier      = (*Backend)(nil)
+)
