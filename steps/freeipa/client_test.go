@@ -220,7 +220,7 @@ func TestSessionRefusedAfterLogin(t *testing.T) {
 	}
 	// A fresh client: its first session is refused twice.
 	cl := newClient()
-	l.sim.FailNext(sim.FaultExpire, 2)
+	l.sim.FailNext("", sim.FaultExpire, 2)
 	if _, err := cl.Call(ctx(t), "ping", nil, nil); err != nil {
 		t.Fatalf("first call, two 401s after the login: %v", err)
 	}
@@ -228,20 +228,20 @@ func TestSessionRefusedAfterLogin(t *testing.T) {
 		t.Errorf("logins = %d, want 3 (the first and one per 401)", n)
 	}
 	// An established session: two 401s in a row.
-	l.sim.FailNext(sim.FaultExpire, 2)
+	l.sim.FailNext("", sim.FaultExpire, 2)
 	if _, err := cl.Call(ctx(t), "ping", nil, nil); err != nil {
 		t.Fatalf("two 401s on an established session: %v", err)
 	}
 	// The server keeps refusing: transient, after Attempts tries.
 	l.sim.ResetCounters()
 	l.logins.Store(0)
-	l.sim.FailNext(sim.FaultExpire, 10)
+	l.sim.FailNext("", sim.FaultExpire, 10)
 	_, err := cl.Call(ctx(t), "ping", nil, nil)
 	var le *freeipa.LoginError
 	if err == nil || !steps.IsTransient(err) || errors.As(err, &le) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("after 10 × 401: %v, want a transient error that is no LoginError", err)
 	}
-	if st := l.sim.Stats(); st.Total != 3 || l.logins.Load() != 2 {
+	if st := l.sim.Counters(); st.Total != 3 || l.logins.Load() != 2 {
 		t.Errorf("%d calls and %d logins, want 3 calls (Attempts) and 2 logins", st.Total, l.logins.Load())
 	}
 	// A bad password stays a permanent error, at once.
