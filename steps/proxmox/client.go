@@ -160,3 +160,22 @@ func orFailed(exit string) string {
 	}
 	return "failed: " + exit
 }
+
+// progressf is a Progress that may be nil.
+func progressf(p steps.Progress, format string, args ...any) {
+	if p != nil {
+		p.Printf(format, args...)
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}

@@ -268,3 +268,23 @@ func guestName(t steps.Target) string {
 	}
 	return t.ID.Name
 }
+
+// LiveSummary implements steps.LiveSummarizer: the nodes seen by the last
+// Observe, with cpus and memory in bytes (policy input live.proxmox).
+func (b *Backend) LiveSummary() any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nodes := map[string]any{}
+	if b.cluster != nil {
+		for name, n := range b.cluster.nodes {
+			nodes[name] = map[string]any{"cpus": n.cpus, "memory": n.memory, "online": n.online}
+		}
+	}
+	return map[string]any{"nodes": nodes}
+}
+
+func (b *Backend) facts() *clusterFacts {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cluster
+}

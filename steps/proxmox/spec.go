@@ -248,6 +248,12 @@ var (
 	vmModels   = map[string]bool{"virtio": true, "e1000": true, "e1000e": true, "rtl8139": true, "vmxnet3": true}
 )
 
+// Decode implements steps.Backend: strict, with defaults filled and sizes
+// normalized to MiB.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return decodeSpec(kind, raw)
+}
+
 // Decode strictly decodes and validates a spec, filling defaults.
 func decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
