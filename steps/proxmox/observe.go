@@ -168,8 +168,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		g.Go(func() error {
 			conf, pending, err := b.readPending(gctx, r.Node, r.Type, vmid)
 			if err != nil {
-				var ae *APIError
-				if errors.As(err, &ae) && ae.Status == 500 && strings.Contains(ae.Message, "does not exist") {
+				if errors.Is(err, ErrGuestNotFound) {
 					return nil // deleted since /cluster/resources: absent
 				}
 				return err
