@@ -119,6 +119,7 @@ func (b *Backend) Configured() bool { return b.client != nil }
 var (
 	_ steps.Backend        = (*Backend)(nil)
 	_ steps.Ranker         = (*Backend)(nil)
+	_ steps.Identifier     = (*Backend)(nil)
 	_ steps.LiveSummarizer = (*Backend)(nil)
 	_ steps.Warner         = (*Backend)(nil)
 )
