@@ -15,17 +15,17 @@ import (
 func TestSizesZeroAndHuge(t *testing.T) {
 	t.Parallel()
 	b, _ := proxmox.New(nil, nil)
-	lxc := func(old, new string) string {
+	lxc := func(old, repl string) string {
 		if !strings.Contains(lxcSpec, old) {
 			t.Fatalf("lxcSpec has no %s", old)
 		}
-		return strings.Replace(lxcSpec, old, new, 1)
+		return strings.Replace(lxcSpec, old, repl, 1)
 	}
-	vm := func(old, new string) string {
+	vm := func(old, repl string) string {
 		if !strings.Contains(vmSpec, old) {
 			t.Fatalf("vmSpec has no %s", old)
 		}
-		return strings.Replace(vmSpec, old, new, 1)
+		return strings.Replace(vmSpec, old, repl, 1)
 	}
 	mount := func(size string) string {
 		return lxc(`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-lvm", "size": `+size+`}]`)
@@ -62,7 +62,7 @@ func TestSizeDefaults(t *testing.T) {
 	t.Parallel()
 	b, _ := proxmox.New(nil, nil)
 	for _, tc := range []struct {
-		name, spec               string
+		name, spec              string
 		memory, swap, rootfsMiB int64
 	}{
 		{"absent", strings.NewReplacer(`"memory": "4GiB",`, ``, `, "size": "8GiB"`, ``).Replace(lxcSpec), 512, 512, 8192},
