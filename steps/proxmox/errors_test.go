@@ -37,14 +37,14 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range cases {
 		got := classifyAPI(tc.status, tc.msg, tc.params)
-		if got != tc.want {
+		if (got == nil) != (tc.want == nil) || !errors.Is(got, tc.want) {
 			t.Errorf("%s: classifyAPI(%d, %q) = %v, want %v", tc.name, tc.status, tc.msg, got, tc.want)
 		}
 		// Decisions see the error wrapped by do() and Apply.
 		err := fmt.Errorf("delete lxc/x: GET /nodes/pve/lxc/101/status/current: %w", &APIError{Status: tc.status, Message: tc.msg, Params: tc.params, Kind: got})
 		for _, s := range []error{ErrGuestLocked, ErrGuestNotFound, ErrVMIDTaken, ErrNodeUnreachable} {
-			if errors.Is(err, s) != (s == tc.want) {
-				t.Errorf("%s: errors.Is(err, %v) = %v", tc.name, s, !(s == tc.want))
+			if want := errors.Is(tc.want, s); errors.Is(err, s) != want {
+				t.Errorf("%s: errors.Is(err, %v) = %v, want %v", tc.name, s, !want, want)
 			}
 		}
 	}
