@@ -162,17 +162,11 @@ func (b *Backend) make(ctx context.Context, c steps.Change, o *ops, p steps.Prog
 		if err == nil {
 			return guestRef{VMID: vmid, Node: want.Node}, nil
 		}
-		if o.VMID != 0 || attempt >= nextIDAttempts || !isVMIDTaken(err) {
+		if o.VMID != 0 || attempt >= nextIDAttempts || !errors.Is(err, ErrVMIDTaken) {
 			return guestRef{}, err
 		}
 		progressf(p, "VMID %d was taken meanwhile; allocating another", vmid)
 	}
-}
-
-// isVMIDTaken recognizes a create that lost the race for its VMID.
-func isVMIDTaken(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "already exists") || strings.Contains(msg, "config file already exists")
 }
 
 func lxcCreateParams(name string, s *LXCSpec, vmid int) map[string]any {
@@ -324,8 +318,7 @@ func (b *Backend) destroy(ctx context.Context, o *ops, p steps.Progress) error {
 		Status string `json:"status"`
 	}
 	if err := b.get(ctx, path+"/status/current", &st); err != nil {
-		var ae *APIError
-		if errors.As(err, &ae) && strings.Contains(ae.Message, "does not exist") {
+		if errors.Is(err, ErrGuestNotFound) {
 			progressf(p, "%s %d is already gone", typeWord(o.Type), o.VMID)
 			return nil
 		}

@@ -261,6 +261,16 @@ func TestReplaceAndDelete(t *testing.T) {
 	if c := e.plan(owned(tid, nil, v2, st))[0]; c.Action != steps.NoOp {
 		t.Errorf("after delete: %s", c.Action)
 	}
+
+	// The same delete again (a retry after the guest went): PVE answers
+	// "Configuration file … does not exist", which is success, not an error.
+	e.sim.ResetCounters()
+	if _, ls, err = e.apply(c); err != nil || !strings.Contains(strings.Join(ls, "\n"), "CT 101 is already gone") {
+		t.Errorf("delete of a deleted guest: err=%v progress=%q", err, ls)
+	}
+	if n := e.sim.Counters(); n.ByRoute["DELETE /nodes/{node}/lxc/{vmid}"] != 0 || n.Total != 1 {
+		t.Errorf("delete of a deleted guest made calls %+v, want one status read", n.ByRoute)
+	}
 }
 
 func asFieldError(err error, fe **steps.FieldError) bool {

@@ -108,7 +108,7 @@ func (b *Backend) wait(ctx context.Context, upid goprox.UPID) (string, error) {
 			if st.ExitStatus == "OK" || strings.HasPrefix(st.ExitStatus, "WARNINGS: ") {
 				return st.ExitStatus, nil
 			}
-			return st.ExitStatus, &taskError{upid: string(upid), exit: st.ExitStatus}
+			return st.ExitStatus, newTaskError(string(upid), st.ExitStatus)
 		}
 		if err := sleep(ctx, interval); err != nil {
 			return "", fmt.Errorf("task %s: no result within taskTimeout %s: %w", upid, time.Duration(b.cfg.TaskTimeout), err)
@@ -137,7 +137,7 @@ func (b *Backend) task(ctx context.Context, p steps.Progress, what string, start
 		}
 		progressf(p, "%s: task %s %s", what, upid, orFailed(exit))
 		var te *taskError
-		if !errors.As(err, &te) || !isLockMessage(te.exit) || attempt >= callAttempts {
+		if !errors.As(err, &te) || !errors.Is(te, ErrGuestLocked) || attempt >= callAttempts {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if serr := sleep(ctx, wait); serr != nil {
@@ -159,4 +159,23 @@ func orFailed(exit string) string {
 		return "failed"
 	}
 	return "failed: " + exit
+}
+
+// progressf is a Progress that may be nil.
+func progressf(p steps.Progress, format string, args ...any) {
+	if p != nil {
+		p.Printf(format, args...)
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
 }

@@ -73,6 +73,36 @@ func stateRef(raw json.RawMessage) guestRef {
 	return r
 }
 
+// knownVMID is the VMID of a target's guest when it is known before apply:
+// the wanted spec's vmid, else the one the runner recorded in the inventory
+// (a VMID allocated at create), else the last applied spec's. Observe finds
+// the guest by it; 0 means the guest is looked up by name.
+func knownVMID(t steps.Target) int {
+	if c := wantCommon(t.Want); c != nil && c.VMID != 0 {
+		return c.VMID
+	}
+	if v := stateRef(t.State).VMID; v != 0 {
+		return v
+	}
+	if c := wantCommon(t.Last); c != nil {
+		return c.VMID
+	}
+	return 0
+}
+
+// Identities implements steps.Identifier: the key "vmid:N" of the guest the
+// target manages (knownVMID), or none while the VMID is still to be
+// allocated. VMIDs are unique across a cluster for containers and VMs
+// together (pve-cluster Cluster.pm check_vmid_unused looks at every guest),
+// so the key names neither kind nor node: a proxmox.lxc and a proxmox.vm
+// asking for one VMID collide.
+func (b *Backend) Identities(t steps.Target) []string {
+	if v := knownVMID(t); v != 0 {
+		return []string{"vmid:" + strconv.Itoa(v)}
+	}
+	return nil
+}
+
 func wantCommon(s steps.Spec) *Common {
 	switch v := s.(type) {
 	case *LXCSpec:
@@ -118,33 +148,23 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	found := map[steps.ID]goprox.ClusterResource{}
 	wantVMID := map[int]steps.ID{}
 	for _, t := range targets {
-		vmid := 0
-		node := ""
-		if c := wantCommon(t.Want); c != nil {
-			vmid, node = c.VMID, c.Node
-			if vmid != 0 {
-				if o, dup := wantVMID[vmid]; dup {
-					facts.dupVMID[t.ID], facts.dupVMID[o] = o, t.ID
-				}
-				wantVMID[vmid] = t.ID
+		if c := wantCommon(t.Want); c != nil && c.VMID != 0 {
+			if o, dup := wantVMID[c.VMID]; dup {
+				facts.dupVMID[t.ID], facts.dupVMID[o] = o, t.ID
 			}
+			wantVMID[c.VMID] = t.ID
 		}
-		if vmid == 0 {
-			vmid = stateRef(t.State).VMID
-		}
-		if vmid == 0 {
-			if c := wantCommon(t.Last); c != nil {
-				vmid = c.VMID
-				if node == "" {
-					node = c.Node
-				}
-			}
-		}
-		if vmid != 0 {
+		if vmid := knownVMID(t); vmid != 0 {
 			if r, ok := facts.guests[vmid]; ok {
 				found[t.ID] = r
 			}
 			continue
+		}
+		node := ""
+		if c := wantCommon(t.Want); c != nil {
+			node = c.Node
+		} else if c := wantCommon(t.Last); c != nil {
+			node = c.Node
 		}
 		if ms := byName[pveType(t.ID.Kind)+"/"+node+"/"+guestName(t)]; len(ms) > 0 {
 			found[t.ID] = ms[0]
@@ -168,8 +188,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		g.Go(func() error {
 			conf, pending, err := b.readPending(gctx, r.Node, r.Type, vmid)
 			if err != nil {
-				var ae *APIError
-				if errors.As(err, &ae) && ae.Status == 500 && strings.Contains(ae.Message, "does not exist") {
+				if errors.Is(err, ErrGuestNotFound) {
 					return nil // deleted since /cluster/resources: absent
 				}
 				return err
@@ -267,4 +286,24 @@ func guestName(t steps.Target) string {
 		return s.Hostname
 	}
 	return t.ID.Name
+}
+
+// LiveSummary implements steps.LiveSummarizer: the nodes seen by the last
+// Observe, with cpus and memory in bytes (policy input live.proxmox).
+func (b *Backend) LiveSummary() any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nodes := map[string]any{}
+	if b.cluster != nil {
+		for name, n := range b.cluster.nodes {
+			nodes[name] = map[string]any{"cpus": n.cpus, "memory": n.memory, "online": n.online}
+		}
+	}
+	return map[string]any{"nodes": nodes}
+}
+
+func (b *Backend) facts() *clusterFacts {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cluster
 }

@@ -1,7 +1,9 @@
 package proxmox
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,15 +27,22 @@ const OwnerTag = "gitops-runner"
 
 // Size is a memory or disk size in MiB. In a spec it is written "4GiB",
 // "512MiB", "1TiB" or as a plain number of MiB; it always marshals as an
-// integer number of MiB (policies read spec.memory as MiB).
+// integer number of MiB (policies read spec.memory as MiB). Only an absent
+// (or null) size takes its field's default: a written 0 is a value, checked
+// like any other.
 type Size struct {
 	MiB int64
+	set bool   // the spec gives a value (or the default was filled in)
 	bad string // why the written value is not a size; reported by validate
 }
 
 // UnmarshalJSON records the size, or why it is not one (validation names the
-// field, which a json.Unmarshaler cannot).
+// field, which a json.Unmarshaler cannot). null is as good as absent.
 func (s *Size) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	s.set = true
 	mib, err := parseSize(b)
 	if err != nil {
 		s.bad = err.Error()
@@ -46,10 +55,27 @@ func (s *Size) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the size as an integer number of MiB.
 func (s Size) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, s.MiB, 10), nil }
 
+// The largest sizes a spec may ask for, in MiB. PVE's schema has no maximum
+// for them (pve-apidata.json: lxc memory "16 - N", swap "0 - N"; qemu
+// memory minimum 16; DiskSize without bounds), so without these a typo
+// ("1048576TiB") or a number that overflows bytes would reach the plan.
+const (
+	// maxMemoryMiB (4 TiB) is qemu-server's MAX_MEM, 4194304 MiB
+	// (PVE/QemuServer/Memory.pm: "Total memory is bigger than
+	// ${MAX_MEM}MB"); it bounds container memory and swap too.
+	maxMemoryMiB = 4 << 20
+	// maxDiskMiB (1 PiB) is the runner's bound for one volume: far above any
+	// homelab storage, and far below where MiB → bytes overflows int64.
+	maxDiskMiB = 1 << 30
+)
+
 func parseSize(b []byte) (int64, error) {
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err == nil {
 		v, err := strconv.ParseInt(n.String(), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%s MiB is too large", n)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("%s is not a whole number of MiB", n)
 		}
@@ -68,6 +94,9 @@ func parseSize(b []byte) (int64, error) {
 			v, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
 			if err == nil && v >= 0 && v <= (1<<40)/u.mib {
 				return v * u.mib, nil
+			}
+			if errors.Is(err, strconv.ErrRange) || (err == nil && v > 0) {
+				return 0, fmt.Errorf("%q is too large", str)
 			}
 		}
 	}
@@ -248,6 +277,12 @@ var (
 	vmModels   = map[string]bool{"virtio": true, "e1000": true, "e1000e": true, "rtl8139": true, "vmxnet3": true}
 )
 
+// Decode implements steps.Backend: strict, with defaults filled and sizes
+// normalized to MiB.
+func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return decodeSpec(kind, raw)
+}
+
 // Decode strictly decodes and validates a spec, filling defaults.
 func decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
@@ -273,14 +308,45 @@ func decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	return nil, fmt.Errorf("backend proxmox has no kind %q (kinds: %s, %s)", kind, KindLXC, KindVM)
 }
 
-func checkSize(field string, s Size, minMiB int64, wholeGiB bool) error {
+// sizeRule is what a size field accepts: at least min, at most max (MiB),
+// whole GiB for disks; def is the default of an absent field (0: required).
+type sizeRule struct {
+	min, max, def int64
+	wholeGiB      bool
+	// why explains max in messages.
+	why string
+}
+
+var (
+	memoryRule = sizeRule{min: 16, max: maxMemoryMiB, def: 512, why: "the most Proxmox gives a guest (qemu-server MAX_MEM)"}
+	swapRule   = sizeRule{min: 0, max: maxMemoryMiB, def: 512, why: "the most Proxmox gives a guest (qemu-server MAX_MEM)"}
+	rootfsRule = sizeRule{min: 1024, max: maxDiskMiB, def: 8 << 10, wholeGiB: true, why: "the runner's bound for one volume"}
+	diskRule   = sizeRule{min: 1024, max: maxDiskMiB, wholeGiB: true, why: "the runner's bound for one volume"}
+)
+
+// checkSize fills the default of an absent size and checks the size against
+// its rule.
+func checkSize(field string, s *Size, r sizeRule) error {
+	if !s.set {
+		if r.def == 0 {
+			return steps.Errorf(field, "is required: a size like \"8GiB\"")
+		}
+		*s = Size{MiB: r.def, set: true}
+	}
 	if s.bad != "" {
 		return steps.Errorf(field, "%s", s.bad)
 	}
-	if s.MiB < minMiB {
-		return steps.Errorf(field, "must be at least %s, got %s", Size{MiB: minMiB}, s)
+	if s.MiB < r.min {
+		hint := ""
+		if r.def != 0 {
+			hint = fmt.Sprintf(" (leave %s out for the default %s)", field, Size{MiB: r.def})
+		}
+		return steps.Errorf(field, "must be at least %s, got %s%s", Size{MiB: r.min}, s, hint)
 	}
-	if wholeGiB && s.MiB%1024 != 0 {
+	if s.MiB > r.max {
+		return steps.Errorf(field, "%s is more than %s, %s", s, Size{MiB: r.max}, r.why)
+	}
+	if r.wholeGiB && s.MiB%1024 != 0 {
 		return steps.Errorf(field, "disk sizes must be whole GiB (Proxmox allocates in GiB), got %s", s)
 	}
 	return nil
@@ -324,10 +390,7 @@ func (c *Common) validate(kind string) error {
 	if c.Cores < 1 || c.Cores > 8192 {
 		return steps.Errorf("cores", "must be between 1 and 8192, got %d", c.Cores)
 	}
-	if c.Memory.MiB == 0 && c.Memory.bad == "" {
-		c.Memory.MiB = 512
-	}
-	if err := checkSize("memory", c.Memory, 16, false); err != nil {
+	if err := checkSize("memory", &c.Memory, memoryRule); err != nil {
 		return err
 	}
 	if len(c.Networks) > 10 {
@@ -442,14 +505,12 @@ func (s *LXCSpec) validate() error {
 	if !storageRE.MatchString(s.RootFS.Storage) {
 		return steps.Errorf("rootfs.storage", "%q is not a storage name", s.RootFS.Storage)
 	}
-	if s.RootFS.Size.MiB == 0 && s.RootFS.Size.bad == "" {
-		s.RootFS.Size.MiB = 8 << 10
-	}
-	if err := checkSize("rootfs.size", s.RootFS.Size, 1024, true); err != nil {
+	if err := checkSize("rootfs.size", &s.RootFS.Size, rootfsRule); err != nil {
 		return err
 	}
 	paths := map[string]bool{}
-	for i, m := range s.Mounts {
+	for i := range s.Mounts {
+		m := &s.Mounts[i]
 		f := fmt.Sprintf("mounts[%d]", i)
 		if !strings.HasPrefix(m.Path, "/") || m.Path == "/" || strings.ContainsAny(m.Path, ", ") {
 			return steps.Errorf(f+".path", "want an absolute path other than / (no commas or spaces), got %q", m.Path)
@@ -461,7 +522,7 @@ func (s *LXCSpec) validate() error {
 		if !storageRE.MatchString(m.Storage) {
 			return steps.Errorf(f+".storage", "%q is not a storage name", m.Storage)
 		}
-		if err := checkSize(f+".size", m.Size, 1024, true); err != nil {
+		if err := checkSize(f+".size", &m.Size, diskRule); err != nil {
 			return err
 		}
 	}
@@ -469,9 +530,9 @@ func (s *LXCSpec) validate() error {
 		return steps.Errorf("mounts", "at most 10 mounts, got %d", len(s.Mounts))
 	}
 	if s.Swap == nil {
-		s.Swap = &Size{MiB: 512}
+		s.Swap = &Size{}
 	}
-	if err := checkSize("swap", *s.Swap, 0, false); err != nil {
+	if err := checkSize("swap", s.Swap, swapRule); err != nil {
 		return err
 	}
 	for i, k := range s.SSHPublicKeys {
@@ -532,7 +593,8 @@ func (s *VMSpec) validate() error {
 		}
 	}
 	slots := map[string]bool{}
-	for i, d := range s.Disks {
+	for i := range s.Disks {
+		d := &s.Disks[i]
 		f := fmt.Sprintf("disks[%d]", i)
 		if !slotRE.MatchString(d.Slot) {
 			return steps.Errorf(f+".slot", "%q is not a disk slot (scsi0-30, virtio0-15, sata0-5)", d.Slot)
@@ -544,7 +606,7 @@ func (s *VMSpec) validate() error {
 		if d.Storage != "" && !storageRE.MatchString(d.Storage) {
 			return steps.Errorf(f+".storage", "%q is not a storage name", d.Storage)
 		}
-		if err := checkSize(f+".size", d.Size, 1024, true); err != nil {
+		if err := checkSize(f+".size", &d.Size, diskRule); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,83 @@
+package proxmox_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox"
+)
+
+// TestSizesZeroAndHuge: only an absent size takes its default; a written 0,
+// a size larger than any node and one that overflows are decode errors that
+// name the field.
+func TestSizesZeroAndHuge(t *testing.T) {
+	t.Parallel()
+	b, _ := proxmox.New(nil, nil)
+	lxc := func(old, repl string) string {
+		if !strings.Contains(lxcSpec, old) {
+			t.Fatalf("lxcSpec has no %s", old)
+		}
+		return strings.Replace(lxcSpec, old, repl, 1)
+	}
+	vm := func(old, repl string) string {
+		if !strings.Contains(vmSpec, old) {
+			t.Fatalf("vmSpec has no %s", old)
+		}
+		return strings.Replace(vmSpec, old, repl, 1)
+	}
+	mount := func(size string) string {
+		return lxc(`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-lvm", "size": `+size+`}]`)
+	}
+	for _, tc := range []struct{ name, kind, spec, field, msg string }{
+		{"memory 0GiB", proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": "0GiB"`), "memory", "leave memory out for the default 512MiB"},
+		{"memory 0", proxmox.KindVM, vm(`"memory": "8GiB"`, `"memory": 0`), "memory", "must be at least 16MiB"},
+		{"memory beyond any node", proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": "1048576TiB"`), "memory", "more than 4096GiB"},
+		{"memory 5TiB", proxmox.KindVM, vm(`"memory": "8GiB"`, `"memory": "5TiB"`), "memory", "qemu-server MAX_MEM"},
+		{"memory overflows bytes", proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": 17592186044416`), "memory", "more than"},
+		{"memory overflows int64", proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": "9223372036854775807TiB"`), "memory", "too large"},
+		{"memory overflows json number", proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": 99999999999999999999`), "memory", "too large"},
+		{"swap huge", proxmox.KindLXC, lxc(`"cores": 2`, `"cores": 2, "swap": "8TiB"`), "swap", "more than"},
+		{"rootfs 0", proxmox.KindLXC, lxc(`"size": "8GiB"`, `"size": "0GiB"`), "rootfs.size", "leave rootfs.size out for the default 8GiB"},
+		{"rootfs huge", proxmox.KindLXC, lxc(`"size": "8GiB"`, `"size": "2048TiB"`), "rootfs.size", "more than"},
+		{"mount 0", proxmox.KindLXC, mount(`0`), "mounts[0].size", "at least 1GiB"},
+		{"mount huge", proxmox.KindLXC, mount(`"1048576TiB"`), "mounts[0].size", "more than"},
+		{"mount absent", proxmox.KindLXC, lxc(`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-lvm"}]`), "mounts[0].size", "is required"},
+		{"disk 0", proxmox.KindVM, vm(`"size": "64GiB"`, `"size": "0GiB"`), "disks[0].size", "at least 1GiB"},
+		{"disk huge", proxmox.KindVM, vm(`"size": "64GiB"`, `"size": 9007199254740992`), "disks[0].size", "more than"},
+		{"disk absent", proxmox.KindVM, vm(`, "size": "64GiB"`, ``), "disks[0].size", "is required"},
+	} {
+		_, err := b.Decode(tc.kind, json.RawMessage(tc.spec))
+		var fe *steps.FieldError
+		if !asFieldError(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Msg, tc.msg) {
+			t.Errorf("%s: err = %v, want a field error on %s saying %q", tc.name, err, tc.field, tc.msg)
+		}
+	}
+}
+
+// TestSizeDefaults: absent or null sizes take their defaults; swap 0 (no
+// swap) is a value PVE accepts (swap minimum 0).
+func TestSizeDefaults(t *testing.T) {
+	t.Parallel()
+	b, _ := proxmox.New(nil, nil)
+	for _, tc := range []struct {
+		name, spec              string
+		memory, swap, rootfsMiB int64
+	}{
+		{"absent", strings.NewReplacer(`"memory": "4GiB",`, ``, `, "size": "8GiB"`, ``).Replace(lxcSpec), 512, 512, 8192},
+		{"null", strings.NewReplacer(`"memory": "4GiB"`, `"memory": null, "swap": null`, `"size": "8GiB"`, `"size": null`).Replace(lxcSpec), 512, 512, 8192},
+		{"no swap", strings.Replace(lxcSpec, `"cores": 2`, `"cores": 2, "swap": 0`, 1), 4096, 0, 8192},
+		{"4TiB", strings.Replace(lxcSpec, `"memory": "4GiB"`, `"memory": "4TiB"`, 1), 4 << 20, 512, 8192},
+	} {
+		s, err := b.Decode(proxmox.KindLXC, json.RawMessage(tc.spec))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		l := s.(*proxmox.LXCSpec)
+		if l.Memory.MiB != tc.memory || l.Swap.MiB != tc.swap || l.RootFS.Size.MiB != tc.rootfsMiB {
+			t.Errorf("%s: memory %d swap %d rootfs %d MiB, want %d %d %d", tc.name, l.Memory.MiB, l.Swap.MiB, l.RootFS.Size.MiB, tc.memory, tc.swap, tc.rootfsMiB)
+		}
+	}
+}
