@@ -268,8 +268,8 @@ func TestReplaceAndDelete(t *testing.T) {
 	if _, ls, err = e.apply(c); err != nil || !strings.Contains(strings.Join(ls, "\n"), "CT 101 is already gone") {
 		t.Errorf("delete of a deleted guest: err=%v progress=%q", err, ls)
 	}
-	if n := e.sim.Counters(); n.ByRoute["DELETE /nodes/{node}/lxc/{vmid}"] != 0 || n.Total != 1 {
-		t.Errorf("delete of a deleted guest made calls %+v, want one status read", n.ByRoute)
+	if n := e.sim.Counters(); n.ByOp["DELETE /nodes/{node}/lxc/{vmid}"] != 0 || n.Total != 1 {
+		t.Errorf("delete of a deleted guest made calls %+v, want one status read", n.ByOp)
 	}
 }
 
