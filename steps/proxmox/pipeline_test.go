@@ -164,3 +164,71 @@ func TestPipelineRefusesForeignVMID(t *testing.T) {
 		}
 	}
 }
+
+// TestRenameKeepsTheGuest: renaming a resource while its VMID stays is a
+// rename, not an update of the new name plus a delete of the old one (which
+// used to delete the guest the new name had just adopted). Two resources on
+// one VMID are refused before anything is applied.
+func TestRenameKeepsTheGuest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	in := gitrepotest.New(t)
+	repo, err := gitstore.Open(in.Bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: policy.Checker{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
+	run := func(msg, list string) *pipeline.Report {
+		t.Helper()
+		in.Push(msg, map[string]string{
+			"homelab.libsonnet": readExample(t, "homelab.libsonnet"),
+			"guests.libsonnet":  readExample(t, "guests.libsonnet"),
+			"main.jsonnet":      mainJsonnet(list),
+		})
+		rep, err := r.Run(context.Background(), pipeline.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	unprotected := "[if g.name == 'twitterbot' then g { spec+: { protect: false } } else g for g in all]"
+	if rep := run("homelab", unprotected); rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
+	}
+
+	e.sim.ResetCounters()
+	rep := run("rename twitterbot", "[if g.name == 'twitterbot' then g { name: 'tb2', adopt: true, spec+: { protect: false } } else g for g in all]")
+	if rep.Result != pipeline.ResultOK || rep.Counts["delete"] != 0 || rep.Counts["rename"] != 1 {
+		t.Fatalf("rename: %s, counts %v, errors %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if _, _, ok := e.sim.GuestConfig(103); !ok {
+		t.Fatal("the renamed guest (VMID 103) was deleted")
+	}
+	// The hostname follows the resource's name (one config write); the
+	// guest is neither stopped nor deleted.
+	if c := e.sim.Counters(); c.ByOp["DELETE /nodes/{node}/lxc/{vmid}"] != 0 || c.ByOp["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 0 || c.Writes != 1 {
+		t.Errorf("a rename wrote more than the new hostname: %+v\n%s", c.ByOp, rep.Text())
+	}
+	inv := in.Git(in.Bare, "show", "status:inventory.json")
+	if strings.Contains(inv, "proxmox.lxc/twitterbot") || !strings.Contains(inv, "proxmox.lxc/tb2") {
+		t.Errorf("the inventory entry did not move:\n%s", inv)
+	}
+	if md := in.Git(in.Bare, "show", "status:STATUS.md"); !strings.Contains(md, "renamed from proxmox.lxc/twitterbot") {
+		t.Errorf("STATUS.md does not show the rename:\n%s", md)
+	}
+
+	// Two resources on one VMID: refused, nothing written.
+	e.sim.ResetCounters()
+	rep = run("a second guest on 103", "all + [g { name: 'copy', spec+: { hostname: 'copy' } } for g in all if g.name == 'twitterbot']")
+	if rep.Result != pipeline.ResultFailed || rep.Stage != pipeline.StagePlan ||
+		!strings.Contains(rep.Errors.Error(), "these resources manage one live object (proxmox:vmid:103)") {
+		t.Errorf("collision: %s, stage %s, errors %v", rep.Summary, rep.Stage, rep.Errors)
+	}
+	if c := e.sim.Counters(); c.Writes != 0 {
+		t.Errorf("a refused plan wrote: %+v", c.ByOp)
+	}
+}
