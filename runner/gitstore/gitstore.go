@@ -169,6 +169,9 @@ func (r *Repo) ResolveRev(rev string) (Resolved, error) {
 	switch {
 	case name == "":
 	case slices.Contains(r.pinned, name):
+		if _, err := r.Branch(name); err != nil {
+			return x, err
+		}
 		full = BranchRef(name)
 		for _, ref := range ShadowRefs(name) {
 			if h, err := r.Ref(ref); err == nil && !h.IsZero() {
