@@ -40,11 +40,20 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		return exitError{exitUsage, err}
 	}
 	rejected := false
-	branchRef := "refs/heads/" + s.repo.Branch
+	branchRef := gitstore.BranchRef(s.repo.Branch)
+	shadows := shadowRefs(s.repo.Branch, s.repo.StatusBranch)
 	for _, l := range lines {
 		switch {
-		case l.ref == "refs/heads/"+s.repo.StatusBranch || l.ref == gitstore.NotesRef:
+		case l.ref == gitstore.BranchRef(s.repo.StatusBranch) || l.ref == gitstore.NotesRef:
 			fmt.Fprintf(e.stdout, "runner: %s is written by the runner only; push rejected\n", l.ref)
+			rejected = true
+			continue
+		case shadows[l.ref] != "" && l.new == zeroHash:
+			fmt.Fprintf(e.stdout, "runner: deleting %s leaves %q meaning branch %s only; accepted\n", l.ref, shadows[l.ref], gitstore.BranchRef(shadows[l.ref]))
+			continue
+		case shadows[l.ref] != "":
+			b := shadows[l.ref]
+			fmt.Fprintf(e.stdout, "runner: %s would shadow branch %s: git resolves the name %q to it before %s; push rejected (choose another name)\n", l.ref, b, b, gitstore.BranchRef(b))
 			rejected = true
 			continue
 		case l.ref != branchRef:
@@ -77,6 +86,19 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		return exitError{code: exitFailed}
 	}
 	return nil
+}
+
+// shadowRefs maps each ref that git would resolve a configured branch's
+// short name to, before the branch itself (refs/tags/main, refs/main, ...),
+// to that branch's name.
+func shadowRefs(branches ...string) map[string]string {
+	out := map[string]string{}
+	for _, b := range branches {
+		for _, ref := range gitstore.ShadowRefs(b) {
+			out[ref] = b
+		}
+	}
+	return out
 }
 
 func at(f pipeline.Finding) string {
@@ -145,9 +167,12 @@ func cmdPolicy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rev := f.rev
+	rev, err := e.userRev(s, f.rev)
+	if err != nil {
+		return err
+	}
 	if rev == "" {
-		rev = s.repo.Branch
+		rev = s.repo.Branch // pinned: refs/heads/<branch>
 	}
 	if sub == "eval" {
 		in, rep := s.runner.PolicyInput(ctx, rev)

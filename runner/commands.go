@@ -9,6 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 )
 
@@ -24,9 +27,12 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rev := f.rev
+	rev, err := e.userRev(s, f.rev)
+	if err != nil {
+		return err
+	}
 	if rev == "" {
-		rev = s.repo.Branch
+		rev = s.repo.Branch // pinned: refs/heads/<branch>
 	}
 	loaded, err := s.runner.Load(ctx, rev, pipeline.Vars{Branch: s.repo.Branch})
 	if err != nil {
@@ -86,7 +92,11 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: f.rev, Kind: pipeline.KindPlan})
+	rev, err := e.userRev(s, f.rev)
+	if err != nil {
+		return err
+	}
+	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindPlan})
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
@@ -123,12 +133,12 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rev := f.fs.Arg(0)
-	h, err := s.git.Resolve(rev)
+	rev, err := e.userRev(s, f.fs.Arg(0))
 	if err != nil {
-		return exitError{exitFailed, err}
+		return err
 	}
-	tip, err := s.git.Resolve(s.repo.Branch)
+	h := plumbing.NewHash(rev)
+	tip, err := s.git.Branch(s.repo.Branch)
 	if err != nil {
 		return exitError{exitFailed, fmt.Errorf("deployed branch %s: %w", s.repo.Branch, err)}
 	}
@@ -137,23 +147,46 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	} else if !ok && !*force {
 		return exitError{exitUsage, fmt.Errorf("%s is not on the history of %s; replaying it would deploy something never pushed there (use --force if you mean it)", h.String()[:7], s.repo.Branch)}
 	}
-	return e.applyLocked(ctx, s, pipeline.Request{Rev: h.String(), Kind: pipeline.KindReplay}, f.output)
+	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay}, f.output)
+}
+
+// userRev resolves a revision the user named (--rev, COMMIT) as git does
+// (a configured branch is always its refs/heads/ ref) and says on stderr
+// which ref it resolved to, so a tag or another ref of the same name cannot
+// pass unnoticed. It returns the commit's full hash, or "" for "" (the
+// deployed branch).
+func (e *env) userRev(s *session, rev string) (string, error) {
+	if rev == "" {
+		return "", nil
+	}
+	x, err := s.git.ResolveRev(rev)
+	if err != nil {
+		return "", exitError{exitFailed, err}
+	}
+	if x.Named() {
+		fmt.Fprintf(e.stderr, "runner: %s\n", x)
+	}
+	return x.Hash.String(), nil
 }
 
 // applyLocked runs a deploy or replay under the repo lock and maps the
-// result to an exit code.
+// result to an exit code. A revision the user named is resolved once the
+// lock is held, so the run uses what the name means when it starts.
 func (e *env) applyLocked(ctx context.Context, s *session, req pipeline.Request, output string) error {
 	l, err := s.lock(ctx)
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
 	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
+	if req.Rev, err = e.userRev(s, req.Rev); err != nil {
+		return err
+	}
 	rep, err := s.runner.Run(ctx, req)
 	if err != nil {
 		_ = e.printReport(rep, output, "")
 		return exitError{exitRecord, fmt.Errorf("%w; the run's result is above, but it is not in the status history", err)}
 	}
-	tip, _ := s.git.Ref("refs/heads/" + s.repo.StatusBranch)
+	tip, _ := s.git.Ref(gitstore.BranchRef(s.repo.StatusBranch))
 	return e.printReport(rep, output, fmt.Sprintf("recorded: %s %s (git show %s:STATUS.md)", s.repo.StatusBranch, tip.String()[:7], s.repo.StatusBranch))
 }
 

@@ -246,8 +246,8 @@ func cmdWork(ctx context.Context, e *env, args []string) error {
 		return exitError{exitFailed, err}
 	}
 	sp.PruneLogs(7 * 24 * time.Hour)
-	// The worker writes status and notes only inside Run and Supersede,
-	// which the queue calls with the repo lock held.
+	// The worker writes status and notes only inside Run, Supersede and
+	// GiveUp, which the queue calls with the repo lock held.
 	s.git.HoldingRunnerLock(true)
 	w := &queue.Worker{Spool: sp, GitDir: s.git.Path(), Wait: !*noWait,
 		Run: func(ctx context.Context, j *queue.Job) error {
@@ -259,6 +259,14 @@ func cmdWork(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			return appendLine(sp.LogPath(old.ID), doneMarker+rep.Summary+"; its deployment includes your changes\n")
+		},
+		GiveUp: func(_ context.Context, j *queue.Job, reason string) error {
+			rep, err := s.runner.RecordGivenUp(j.New, reason, pipeline.Push{User: j.Pusher, Ref: j.Ref, Old: j.Old, New: j.New}, j.PlanOnly)
+			if err != nil {
+				return err
+			}
+			s.log.WithField("job", j.ID).Error(reason)
+			return appendLine(sp.LogPath(j.ID), "runner: "+reason+"\n"+doneMarker+rep.Summary+"\n")
 		},
 	}
 	if err := w.Drain(ctx); err != nil {

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/runner/config"
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/runner/queue"
 )
 
 // cmdServe runs the runner as a service (see hooks/systemd): for every
@@ -40,6 +43,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	child := func(args ...string) {
 		cmd := exec.CommandContext(ctx, exe, append([]string{"--config", e.configFile}, args...)...)
+		defer witnessDeath(e, cfg, args, cmd)
 		cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
 		// On stop, ask the child to stop (it starts no new change; the
 		// queue keeps its job for the next worker) rather than SIGKILL it.
@@ -75,6 +79,41 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 				child("drift", "--repo", r.Path)
 			}
 		}
+	}
+}
+
+// witnessDeath tells the queue how a `runner work` child died (a signal, a
+// crash), so that a job given up after its workers died says why; only the
+// parent of a process can learn that.
+func witnessDeath(e *env, cfg *config.Config, args []string, cmd *exec.Cmd) {
+	if len(args) == 0 || args[0] != "work" || cmd.ProcessState == nil || cmd.ProcessState.Success() {
+		return
+	}
+	how := cmd.ProcessState.String() // "exit status 2"
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		how = fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	}
+	rc, err := cfg.Repo(args[len(args)-1])
+	if err != nil {
+		return
+	}
+	g, err := gitstore.Open(rc.Path)
+	if err != nil {
+		return
+	}
+	sp, err := queue.Open(filepath.Join(cfg.StateDir, "queue", rc.Name))
+	if err != nil {
+		return
+	}
+	// Under the lock, so no worker moves the jobs meanwhile; if another
+	// worker already holds it, the job is in its hands.
+	l, ok, err := queue.TryLockRepo(g.Path())
+	if err != nil || !ok {
+		return
+	}
+	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
+	if err := sp.RecordDeath(cmd.Process.Pid, how); err != nil {
+		fmt.Fprintf(e.stderr, "runner serve: note how worker %d ended (%s) in %s: %v\n", cmd.Process.Pid, how, sp.Dir(), err)
 	}
 }
 

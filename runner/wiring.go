@@ -213,6 +213,9 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
+	// The configured branches are always their refs/heads/ refs, whatever
+	// tags or other refs of the same short name someone created.
+	g.PinBranches(rc.Branch, rc.StatusBranch)
 	reg, err := e.registry(cfg, red)
 	if err != nil {
 		return nil, exitError{exitUsage, err}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,8 @@ type Repo struct {
 	// lock file on a ref only the runner writes (status, notes) was left by
 	// a runner that died mid-write and may be broken.
 	runnerLocked bool
+	// pinned are branch names Resolve reads as refs/heads/<name> only.
+	pinned []string
 }
 
 // HoldingRunnerLock tells the repo that the caller holds the runner's
@@ -72,17 +75,148 @@ func (r *Repo) Path() string { return r.path }
 // Git is the underlying go-git repository.
 func (r *Repo) Git() *git.Repository { return r.repo }
 
-// Resolve turns a revision (branch, tag, full or abbreviated hash, `main~2`)
-// into a commit hash.
-func (r *Repo) Resolve(rev string) (plumbing.Hash, error) {
-	h, err := r.repo.ResolveRevision(plumbing.Revision(rev))
+// PinBranches names the configured branches (the deployed and the status
+// branch). Resolve reads each of these names, also at the start of a
+// revision such as main~2, as refs/heads/<name> and nothing else: git's
+// own order would prefer refs/<name>, refs/tags/<name> and a hash prefix,
+// which whoever can push could create to make the runner use a commit the
+// pre-receive check never saw.
+func (r *Repo) PinBranches(names ...string) { r.pinned = append(r.pinned, names...) }
+
+// Branch returns the tip of branch name: refs/heads/<name> exactly.
+func (r *Repo) Branch(name string) (plumbing.Hash, error) {
+	ref := BranchRef(name)
+	h, err := r.Ref(ref)
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("revision %q not found in %s (check `git log` in the repo; a short hash needs at least 4 characters)", rev, r.path)
+		return plumbing.ZeroHash, err
+	}
+	if h.IsZero() {
+		return plumbing.ZeroHash, fmt.Errorf("branch %s (%s) does not exist in %s (push it first, or check the branch in the runner config)", name, ref, r.path)
+	}
+	return h, nil
+}
+
+// BranchRef is the full ref of branch name.
+func BranchRef(name string) string { return "refs/heads/" + name }
+
+// ShadowRefs lists the refs other than refs/heads/<name> that git resolves
+// the short name name to, in git's order (refs/<name>, refs/tags/<name>,
+// refs/remotes/<name>, refs/remotes/<name>/HEAD; see gitrevisions(7)): a
+// ref at any of them makes "name" mean something other than the branch.
+func ShadowRefs(name string) []string {
+	var out []string
+	for _, rule := range plumbing.RefRevParseRules {
+		ref := fmt.Sprintf(rule, name)
+		if ref != BranchRef(name) && strings.HasPrefix(ref, "refs/") {
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+// Resolved is what a revision resolved to.
+type Resolved struct {
+	// Rev is the revision as given.
+	Rev string
+	// Hash is the commit.
+	Hash plumbing.Hash
+	// Ref is the full ref the revision's name resolved through ("" when it
+	// is a hash).
+	Ref string
+	// Also lists the other refs with the same short name, which the name
+	// did not resolve to.
+	Also []string
+}
+
+// Named reports whether the revision went through a ref name, or was
+// ambiguous, so that saying what it resolved to tells the user something.
+func (x Resolved) Named() bool { return x.Ref != "" || len(x.Also) > 0 }
+
+// String says what the revision resolved to, e.g. "rev main resolved to
+// refs/heads/main (a3f9c2e); refs/tags/main also exists".
+func (x Resolved) String() string {
+	to := x.Hash.String()[:7]
+	if x.Ref != "" {
+		to = x.Ref + " (" + to + ")"
+	}
+	s := fmt.Sprintf("rev %s resolved to %s", x.Rev, to)
+	if len(x.Also) > 0 {
+		s += "; " + strings.Join(x.Also, ", ") + " also exists (name it in full to use it)"
+	}
+	return s
+}
+
+// Resolve turns a revision (branch, tag, full or abbreviated hash, `main~2`)
+// into a commit hash: ResolveRev without the explanation.
+func (r *Repo) Resolve(rev string) (plumbing.Hash, error) {
+	x, err := r.ResolveRev(rev)
+	return x.Hash, err
+}
+
+// ResolveRev resolves a revision as git does (a full hash is the commit;
+// a name is looked up as refs/<name>, refs/tags/<name>, refs/heads/<name>,
+// refs/remotes/<name>, refs/remotes/<name>/HEAD, in that order; else an
+// abbreviated hash), except that a pinned branch name always means
+// refs/heads/<name> (PinBranches).
+func (r *Repo) ResolveRev(rev string) (Resolved, error) {
+	x := Resolved{Rev: rev}
+	name, suffix := rev, ""
+	if i := strings.IndexAny(rev, "~^"); i >= 0 {
+		name, suffix = rev[:i], rev[i:]
+	}
+	full := ""
+	var found []string
+	switch {
+	case name == "":
+	case slices.Contains(r.pinned, name):
+		if _, err := r.Branch(name); err != nil {
+			return x, err
+		}
+		full = BranchRef(name)
+		for _, ref := range ShadowRefs(name) {
+			if h, err := r.Ref(ref); err == nil && !h.IsZero() {
+				found = append(found, ref)
+			}
+		}
+	case len(name) == len(plumbing.ZeroHash.String()) && isHex(name):
+		// git takes a full hash as the object, whatever refs exist.
+	default:
+		for _, rule := range plumbing.RefRevParseRules {
+			ref := fmt.Sprintf(rule, name)
+			if h, err := r.Ref(ref); err == nil && !h.IsZero() {
+				found = append(found, ref)
+			}
+		}
+		if len(found) > 0 {
+			full, found = found[0], found[1:]
+		}
+	}
+	target := rev
+	if full != "" {
+		target = full + suffix
+		x.Ref, x.Also = full, found
+	}
+	h, err := r.repo.ResolveRevision(plumbing.Revision(target))
+	if err != nil {
+		if full != "" {
+			return x, fmt.Errorf("revision %q (%s) not found in %s: %w (check `git log %s` in the repo)", rev, target, r.path, err, full)
+		}
+		return x, fmt.Errorf("revision %q not found in %s (check `git log` in the repo; a short hash needs at least 4 characters)", rev, r.path)
 	}
 	if _, err := r.repo.CommitObject(*h); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("revision %q (%s) is not a commit: %w", rev, h, err)
+		return x, fmt.Errorf("revision %q (%s) is not a commit: %w", rev, h, err)
 	}
-	return *h, nil
+	x.Hash = *h
+	return x, nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Commit returns a commit object.

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,11 +40,12 @@ func add(t *testing.T, sp *queue.Spool, commit string, planOnly bool) *queue.Job
 	return j
 }
 
-// recorder is a worker whose runs and supersedes are recorded.
+// recorder is a worker whose runs, supersedes and give-ups are recorded.
 type recorder struct {
 	mu         sync.Mutex
 	ran        []string
 	superseded map[string]string
+	gaveUp     map[string]string
 	fail       error
 }
 
@@ -52,8 +56,14 @@ func (r *recorder) runs() string {
 }
 
 func (r *recorder) worker(sp *queue.Spool, gitDir string) *queue.Worker {
-	r.superseded = map[string]string{}
+	r.superseded, r.gaveUp = map[string]string{}, map[string]string{}
 	return &queue.Worker{Spool: sp, GitDir: gitDir, Wait: true,
+		GiveUp: func(_ context.Context, j *queue.Job, reason string) error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.gaveUp[j.New] = reason
+			return nil
+		},
 		Run: func(_ context.Context, j *queue.Job) error {
 			r.mu.Lock()
 			defer r.mu.Unlock()
@@ -169,5 +179,129 @@ func TestBusyLockLeavesWorkToHolder(t *testing.T) {
 	}
 	if err := <-done; err != nil || rec.runs() != "[deploy c1]" {
 		t.Errorf("after unlock: %v, ran %v", err, rec.ran)
+	}
+}
+
+// TestMain doubles as a worker that dies running its job (SIGKILL to
+// itself, as the OOM killer would) when QUEUE_TEST_DIE names a spool.
+func TestMain(m *testing.M) {
+	if spool := os.Getenv("QUEUE_TEST_DIE"); spool != "" {
+		sp, err := queue.Open(spool)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		rec := &recorder{}
+		w := rec.worker(sp, os.Getenv("QUEUE_TEST_GITDIR"))
+		w.Run = func(context.Context, *queue.Job) error {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+		fmt.Fprintln(os.Stderr, w.Drain(context.Background()))
+		os.Exit(1) // not reached when a job ran
+	}
+	os.Exit(m.Run())
+}
+
+// dyingWorker runs a worker process that dies running the job it takes,
+// and returns its process ID.
+func dyingWorker(t *testing.T, sp *queue.Spool, gitDir string) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "QUEUE_TEST_DIE="+sp.Dir(), "QUEUE_TEST_GITDIR="+gitDir)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("worker did not die: %v\n%s", err, out)
+	}
+	return cmd.Process.Pid
+}
+
+func TestJobThatKillsItsWorkersIsGivenUp(t *testing.T) {
+	sp, gitDir := newSpool(t)
+	add(t, sp, "c1", false)
+	dyingWorker(t, sp, gitDir)
+	js, err := sp.Running()
+	if err != nil || len(js) != 1 || js[0].Attempts != 1 {
+		t.Fatalf("after one death: running %v (%v), want c1 with 1 attempt", js, err)
+	}
+	// The second worker runs it again, and dies too; whoever started it
+	// saw how.
+	pid := dyingWorker(t, sp, gitDir)
+	l, ok, err := queue.TryLockRepo(gitDir)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := sp.RecordDeath(pid, "killed by signal 9"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, l.Unlock())
+	add(t, sp, "c2", false)
+	add(t, sp, "p1", true)
+
+	rec := &recorder{}
+	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := "the worker running this job died twice (last: killed by signal 9); not retried"
+	if rec.gaveUp["c1"] != want || len(rec.gaveUp) != 1 {
+		t.Errorf("gave up %v, want c1: %q", rec.gaveUp, want)
+	}
+	if fmt.Sprint(rec.ran) != "[plan p1 deploy c2]" {
+		t.Errorf("ran %v, want the queue to move on to p1 and c2, not c1", rec.ran)
+	}
+	for _, list := range []func() ([]*queue.Job, error){sp.Pending, sp.Running} {
+		if js, _ := list(); len(js) != 0 {
+			t.Errorf("jobs left: %v", js)
+		}
+	}
+}
+
+func TestDeathWithoutWitnessSaysWhichWorker(t *testing.T) {
+	sp, gitDir := newSpool(t)
+	add(t, sp, "c1", false)
+	dyingWorker(t, sp, gitDir)
+	pid := dyingWorker(t, sp, gitDir)
+	rec := &recorder{}
+	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := rec.gaveUp["c1"]; !strings.Contains(r, fmt.Sprintf("died twice (last: worker pid %d, which took it at ", pid)) {
+		t.Errorf("reason %q", r)
+	}
+	if len(rec.ran) != 0 {
+		t.Errorf("ran %v", rec.ran)
+	}
+}
+
+func TestStoppedRunsAreNotDeaths(t *testing.T) {
+	sp, gitDir := newSpool(t)
+	add(t, sp, "c1", false)
+	// Stopped (SIGTERM cancels the context) three times, and one run that
+	// could not be recorded: the worker lived each time, so the job is
+	// resumed, never given up.
+	for _, fail := range []error{context.Canceled, context.Canceled, errors.New("status branch unwritable"), context.Canceled} {
+		rec := &recorder{fail: fail}
+		if err := rec.worker(sp, gitDir).Drain(context.Background()); err == nil {
+			t.Fatal("Drain hid the failure")
+		}
+		if len(rec.gaveUp) != 0 {
+			t.Fatalf("gave up %v after %v", rec.gaveUp, fail)
+		}
+	}
+	js, err := sp.Running()
+	if err != nil || len(js) != 1 || js[0].Attempts != 0 {
+		t.Fatalf("running %v (%v), want c1 with no attempt counted", js, err)
+	}
+	rec := &recorder{}
+	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil || fmt.Sprint(rec.ran) != "[deploy c1]" {
+		t.Errorf("resume: %v, ran %v", err, rec.ran)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -27,6 +27,18 @@ type Job struct {
 	PushedAt time.Time `json:"pushedAt"`
 	// PlanOnly records a plan without applying (git push -o runner.plan-only).
 	PlanOnly bool `json:"planOnly,omitempty"`
+	// Attempts counts the workers that took the job and did not come back
+	// from running it: a worker that returns (done, failed to record, or
+	// stopped by a signal it handles) gives its attempt back. Written
+	// durably before each run, so a worker killed mid-run leaves it counted.
+	Attempts int `json:"attempts,omitempty"`
+	// TakenBy is the process ID of the worker that last took the job, and
+	// TakenAt when.
+	TakenBy int       `json:"takenBy,omitempty"`
+	TakenAt time.Time `json:"takenAt,omitzero"`
+	// Died says how the worker that last took the job ended, when whoever
+	// started it saw that (e.g. "killed by signal 9"; see RecordDeath).
+	Died string `json:"died,omitempty"`
 }
 
 // Spool is the durable job queue of one repository: a directory with
@@ -107,8 +119,60 @@ func (s *Spool) list(state string) ([]*Job, error) {
 	return out, nil
 }
 
-// Take moves a pending job to running/ (the worker owns it now).
-func (s *Spool) Take(j *Job) error { return s.move(j, "pending", "running") }
+// Take moves a pending job to running/ (the worker owns it now), counting
+// the attempt durably first: if the worker dies running it, the next worker
+// sees the count.
+func (s *Spool) Take(j *Job) error {
+	j.Attempts++
+	j.TakenBy, j.TakenAt, j.Died = os.Getpid(), time.Now().UTC(), ""
+	if err := s.write("pending", j); err != nil {
+		j.Attempts--
+		return err
+	}
+	return s.move(j, "pending", "running")
+}
+
+// Survived gives back the attempt of a taken job whose run returned (it
+// failed or was stopped, but the worker did not die): the job stays in
+// running/ for the next worker, which does not count it as a death.
+func (s *Spool) Survived(j *Job) error {
+	if j.Attempts > 0 {
+		j.Attempts--
+	}
+	return s.write("running", j)
+}
+
+// RecordDeath notes how the worker with process ID pid ended (e.g. "killed
+// by signal 9") on the jobs it left in running/, so that giving up on a job
+// can say why. Call it with the repo lock held (TryLockRepo), so no worker
+// moves the jobs meanwhile.
+func (s *Spool) RecordDeath(pid int, how string) error {
+	js, err := s.Running()
+	if err != nil {
+		return err
+	}
+	for _, j := range js {
+		if j.TakenBy == pid {
+			j.Died = how
+			if err := s.write("running", j); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// write replaces the job's file in state durably.
+func (s *Spool) write(state string, j *Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(s.dir, state, j.ID+".json"), b, 0o640); err != nil {
+		return fmt.Errorf("queue: update job %s in %s: %w", j.ID, state, err)
+	}
+	return nil
+}
 
 // Requeue moves a job a dead worker left in running/ back to pending/.
 func (s *Spool) Requeue(j *Job) error { return s.move(j, "running", "pending") }
