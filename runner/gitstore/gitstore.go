@@ -81,7 +81,13 @@ func (r *Repo) Git() *git.Repository { return r.repo }
 // own order would prefer refs/<name>, refs/tags/<name> and a hash prefix,
 // which whoever can push could create to make the runner use a commit the
 // pre-receive check never saw.
-func (r *Repo) PinBranches(names ...string) { r.pinned = append(r.pinned, names...) }
+func (r *Repo) PinBranches(names ...string) {
+	for _, n := range names {
+		if !slices.Contains(r.pinned, n) {
+			r.pinned = append(r.pinned, n)
+		}
+	}
+}
 
 // Branch returns the tip of branch name: refs/heads/<name> exactly.
 func (r *Repo) Branch(name string) (plumbing.Hash, error) {

@@ -20,6 +20,9 @@ const (
 	StagePolicy    Stage = "policy"    // OPA policies
 	StageApply     Stage = "apply"     // run the changes
 	StageRecord    Stage = "record"    // the status commit and note
+	// StageWorker: the workers running the job died before it ended (the
+	// queue gave it up, see RecordGivenUp).
+	StageWorker Stage = "worker"
 )
 
 // Severity says whether a diagnostic stops the run.

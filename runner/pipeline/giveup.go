@@ -1,6 +1,10 @@
 package pipeline
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+)
 
 // RecordGivenUp records that a pushed commit will not be run again because
 // the workers running it died (reason says how, e.g. "the worker running
@@ -14,10 +18,10 @@ func (r *Runner) RecordGivenUp(commit, reason string, push Push, planOnly bool) 
 	if planOnly {
 		kind = KindPlan
 	}
-	rep := &Report{Schema: StatusSchema, Kind: kind, RunID: NewRunID(now), Result: ResultFailed, Stage: "worker", Started: now, Finished: now,
-		Counts: map[string]int{}, Plan: []PlanEntry{}, Steps: []StepEntry{}, Timings: map[string]int64{},
+	rep := &Report{Schema: StatusSchema, Kind: kind, RunID: NewRunID(now), Result: ResultFailed, Stage: StageWorker, Started: now, Finished: now,
+		Counts: map[string]int{}, Plan: []PlanEntry{}, Applied: []AppliedChange{}, Timings: map[string]int64{},
 		Errors: Diagnostics{{Summary: r.Redact(reason),
-			Hint: "the commit may exhaust the worker (memory, time): run `runner plan --rev " + short(commit) + "` by hand to see where; push a fix, or `runner apply` once the cause is gone"}}}
+			Hint: "the commit may exhaust the worker (memory, time): run `runner plan --rev " + gitstore.Short(commit) + "` by hand to see where; push a fix, or `runner apply` once the cause is gone"}}}
 	rep.Source.Commit, rep.Source.Branch, rep.Source.PushedBy = commit, r.Branch, push.User
 	if h, err := r.Repo.Resolve(commit); err == nil {
 		if c, err := r.Repo.Commit(h); err == nil {

@@ -86,6 +86,9 @@ func (r *Runner) defaults() {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	// The deployed and status branches are always refs/heads/<name>, never
+	// a tag or another ref of the same short name.
+	r.Repo.PinBranches(r.Branch, r.StatusBranch)
 }
 
 type nopWriter struct{}
