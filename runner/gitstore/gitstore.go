@@ -24,6 +24,9 @@ import (
 // Repo is an opened git repository (bare or not).
 type Repo struct {
 	path string // the git directory
+	// quarantine is the pre-receive quarantine layered over the object
+	// store ("" for none), see OpenQuarantined.
+	quarantine string
 	repo *git.Repository
 	// LockTimeout is how long a ref update waits for another writer's lock
 	// file (default 5 s). git's own default, core.filesRefLockTimeout, is

@@ -43,9 +43,13 @@ func OpenQuarantined(path, quarantine string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s with quarantine: %w", path, err)
 	}
-	r.repo = repo
+	r.repo, r.quarantine = repo, filepath.Clean(quarantine)
 	return r, nil
 }
+
+// Quarantine is the quarantine directory the repository was opened with
+// (OpenQuarantined), or "".
+func (r *Repo) Quarantine() string { return r.quarantine }
 
 // overlay reads objects from the quarantine first, then the repository.
 type overlay struct {
