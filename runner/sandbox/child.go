@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -91,10 +92,28 @@ func serve(name string) int {
 // untouched runtime tables, ~70 MiB writable yet ~4 MiB resident in an idle
 // child — plus mem, so the work itself gets mem. The GC's soft limit sits
 // below so that the GC collects hard before the kernel refuses memory.
+//
+// With cgo (libc linked), threads started after this point get their stacks
+// from pthread_create, which counts a whole stack (RLIMIT_STACK, 8 MiB) per
+// thread against the limit though little is resident; such a thread start
+// near the limit fails ("pthread_create failed"), reported as the memory
+// limit too. An allowance for stacks would be spent by the heap instead and
+// break the RSS bound, so there is none; build with CGO_ENABLED=0 to give
+// the work the whole budget.
 func applyLimits(mem uint64, timeout time.Duration) error {
 	base, err := vmData()
 	if err != nil {
 		return err
+	}
+	// Free heap pages (also those returned to the OS but still mapped)
+	// count in VmData and can be refilled without a new mapping: they are
+	// part of the budget, not of the base.
+	sm := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(sm)
+	for _, x := range sm {
+		if x.Value.Kind() == metrics.KindUint64 {
+			base -= min(base, x.Value.Uint64())
+		}
 	}
 	data := base + mem
 	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: data, Max: data}); err != nil {

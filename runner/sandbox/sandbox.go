@@ -81,7 +81,7 @@ type Limits struct {
 	// Memory caps the child's private writable memory (RLIMIT_DATA: heap,
 	// stacks, runtime metadata), in bytes; the Go GC is told to work hard
 	// as the child gets close to it. The child's peak RSS stays below
-	// Memory plus its executable's resident text (see README).
+	// Memory plus its executable's resident text (see README.md).
 	Memory uint64
 	// MaxResult caps the output, in bytes; a child that writes more is
 	// killed.
@@ -90,9 +90,9 @@ type Limits struct {
 	// the limits, named in messages ("limits.policyTimeout").
 	TimeoutKey, MemoryKey, MaxResultKey string
 	// Env is added to the child's environment ("KEY=value"). The child
-	// otherwise sees only PATH, HOME, TMPDIR, GOMAXPROCS, GOMEMLIMIT-free
-	// Go settings and its own protocol variables: the parent's environment
-	// (which may hold secrets) is not passed on.
+	// otherwise sees only PATH, HOME, TMPDIR, GOMAXPROCS, GODEBUG and
+	// GOTRACEBACK (when set) and its protocol variables: the rest of the
+	// parent's environment (which may hold secrets) is not passed on.
 	Env []string
 }
 
@@ -253,7 +253,7 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 		return &Result{Output: out.buf.Bytes(), Usage: use}, nil
 	case ws.Exited() && ws.ExitStatus() == exitFuncError && msgs.err != nil:
 		return nil, &FuncError{Message: *msgs.err, LastStep: step}
-	case outOfMemory(ws, errTail.String()):
+	case outOfMemory(ws, errTail.String()) || (ws.Exited() && ws.ExitStatus() == 2 && use.MaxRSS >= lim.Memory-lim.Memory/8):
 		return nil, &LimitError{Task: lim.Task, Limit: LimitMemory, Value: formatBytes(lim.Memory),
 			Key: lim.MemoryKey, LastStep: step, Usage: use}
 	case ws.Signaled() && ws.Signal() == syscall.SIGKILL && use.CPU >= cpuLimit(lim.Timeout, 1):
@@ -301,15 +301,22 @@ func usage(st *os.ProcessState, wall time.Duration) Usage {
 	return u
 }
 
-// outOfMemory reports whether the child died at its memory limit: the Go
+// outOfMemory reports whether the child died at its memory limit (Run
+// also counts any Go runtime crash, exit status 2, above the GC's soft
+// limit of 7/8 of Memory: near the limit, a refused mapping the runtime
+// does not check shows as SIGSEGV): the Go
 // runtime, refused memory by the kernel (RLIMIT_DATA), throws "out of
-// memory" (exit status 2); a failed thread start says errno=12 (ENOMEM).
+// memory" (exit status 2); a failed thread start says errno=12 (ENOMEM),
+// or with cgo "pthread_create failed" (the child sets no RLIMIT_NPROC, so
+// the refused resource is memory).
 func outOfMemory(ws syscall.WaitStatus, stderr string) bool {
 	if !ws.Exited() || ws.ExitStatus() != 2 {
 		return false
 	}
 	for _, s := range []string{"fatal error: runtime: out of memory", "fatal error: out of memory",
-		"runtime: out of memory", "cannot allocate memory", "errno=12"} {
+		"runtime: out of memory", "cannot allocate memory", "errno=12",
+		// with cgo: the thread stack's mmap failed (glibc reports EAGAIN)
+		"runtime/cgo: pthread_create failed"} {
 		if strings.Contains(stderr, s) {
 			return true
 		}
