@@ -86,12 +86,13 @@ func formatBytes(n int64) string {
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 3; m /= unit {
-		div *= unit
-		exp++
+	div, suffix := int64(unit), "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if n/div < unit {
+			break
+		}
+		div, suffix = div*unit, u
 	}
-	suffix := []string{"KiB", "MiB", "GiB", "TiB"}[exp]
 	if n%div == 0 {
 		return fmt.Sprintf("%d %s", n/div, suffix)
 	}

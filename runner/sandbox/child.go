@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -119,8 +120,8 @@ func applyLimits(mem uint64, timeout time.Duration) error {
 	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: data, Max: data}); err != nil {
 		return fmt.Errorf("set RLIMIT_DATA to %d: %w", data, err)
 	}
-	debug.SetMemoryLimit(int64(mem - mem/8))
-	cpu := uint64(cpuLimit(timeout, runtime.GOMAXPROCS(0)) / time.Second)
+	debug.SetMemoryLimit(int64(min(mem-mem/8, math.MaxInt64)))            //nolint:gosec // clamped
+	cpu := uint64(cpuLimit(timeout, runtime.GOMAXPROCS(0)) / time.Second) //nolint:gosec // positive: timeout > 0
 	// Soft = hard: at the hard limit the kernel sends SIGKILL; at a lower
 	// soft limit it would send SIGXCPU, which the Go runtime ignores.
 	if err := syscall.Setrlimit(syscall.RLIMIT_CPU, &syscall.Rlimit{Cur: cpu, Max: cpu}); err != nil {

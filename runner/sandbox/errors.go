@@ -95,15 +95,15 @@ func formatBytes(n uint64) string {
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
+	div, suffix := uint64(unit), "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if n/div < unit {
+			break
+		}
+		div, suffix = div*unit, u
 	}
-	v := float64(n) / float64(div)
-	suffix := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}[exp]
 	if n%div == 0 {
 		return fmt.Sprintf("%d %s", n/div, suffix)
 	}
-	return fmt.Sprintf("%.1f %s", v, suffix)
+	return fmt.Sprintf("%.1f %s", float64(n)/float64(div), suffix)
 }

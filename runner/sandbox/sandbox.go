@@ -172,7 +172,7 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
-	defer msgR.Close()
+	defer func() { _ = msgR.Close() }()
 
 	tctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
@@ -215,10 +215,10 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		msgW.Close()
+		_ = msgW.Close()
 		return nil, fmt.Errorf("%s: start child: %w", lim.Task, err)
 	}
-	msgW.Close()
+	_ = msgW.Close() // the child has its copy
 	var (
 		msgs    childMessages
 		msgDone = make(chan struct{})
@@ -247,7 +247,7 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 		return nil, &LimitError{Task: lim.Task, Limit: LimitTime, Value: lim.Timeout.String(),
 			Key: lim.TimeoutKey, LastStep: step, Usage: use}
 	case why == "result":
-		return nil, &LimitError{Task: lim.Task, Limit: LimitResult, Value: formatBytes(uint64(lim.MaxResult)),
+		return nil, &LimitError{Task: lim.Task, Limit: LimitResult, Value: formatBytes(uint64(lim.MaxResult)), //nolint:gosec // MaxResult > 0 after withDefaults
 			Key: lim.MaxResultKey, LastStep: step, Usage: use}
 	case st.Success() && msgs.done:
 		return &Result{Output: out.buf.Bytes(), Usage: use}, nil
@@ -296,7 +296,7 @@ func cpuLimit(timeout time.Duration, procs int) time.Duration {
 func usage(st *os.ProcessState, wall time.Duration) Usage {
 	u := Usage{Wall: wall, CPU: st.UserTime() + st.SystemTime()}
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-		u.MaxRSS = uint64(ru.Maxrss) * 1024 // Linux reports KiB
+		u.MaxRSS = uint64(max(ru.Maxrss, 0)) * 1024 //nolint:gosec // not negative; Linux reports KiB
 	}
 	return u
 }

@@ -34,7 +34,7 @@ func init() {
 	sandbox.Register("loop", func(_ context.Context, _ []byte, progress func(string)) ([]byte, error) {
 		progress("policy/fast.rego:1")
 		progress("policy/slow.rego:2")
-		for {
+		for { //nolint:staticcheck // spinning is the point: the parent must kill it
 		}
 	})
 	sandbox.Register("grow", func(_ context.Context, _ []byte, progress func(string)) ([]byte, error) {
@@ -71,7 +71,7 @@ func init() {
 func recurse(n int) int {
 	var pad [1024]byte
 	pad[n%1024] = byte(n)
-	return recurse(n+1) + int(pad[(n+1)%1024])
+	return recurse(n+1) + int(pad[(n+1)%1024]) //nolint:staticcheck // unbounded on purpose
 }
 
 var testLimits = sandbox.Limits{
