@@ -3,6 +3,8 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/policy"
@@ -98,6 +100,31 @@ func BenchmarkTest(b *testing.B) {
 	for b.Loop() {
 		if _, err := policy.Test(ctx, repo, policy.Options{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEvalOnRule is BenchmarkEval with an OnRule hook that does what
+// a sandbox child does with it: writes a line per rule to a pipe.
+func BenchmarkEvalOnRule(b *testing.B) {
+	ctx := context.Background()
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	opts := benchOpts
+	opts.OnRule = func(file string, line int) { fmt.Fprintf(w, "step %q\n", fmt.Sprintf("%s:%d", file, line)) }
+	s, err := policy.Compile(ctx, exampleRepo(b), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := benchInput()
+	for b.Loop() {
+		res, err := s.Eval(ctx, input)
+		if err != nil || res.Denied() {
+			b.Fatalf("Eval = %+v, %v", res, err)
 		}
 	}
 }

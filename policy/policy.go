@@ -3,8 +3,10 @@
 // pipeline calls it between "plan" and "apply", and `runner check` calls it on
 // a pushed commit; a deny finding stops the run, a warn finding is reported.
 //
-// Policies run sandboxed: no network, no environment, a time limit. Compile
-// once per run, then Eval; README.md documents the input document and the
+// Policies run sandboxed: no network, no environment, limits on the size of
+// the files and on evaluation time; the runner runs this package in a child
+// process (runner/sandbox) for hard time and memory limits. Compile once per
+// run, then Eval; README.md documents the input document and the
 // rules for policy authors.
 package policy
 
@@ -64,7 +66,29 @@ type Options struct {
 	Timeout time.Duration
 	// Config becomes data.runner.config, the built-ins' parameters.
 	Config Config
+
+	// OnRule, when set, is called as work on the repo's policies starts:
+	// before each file is parsed (line 0) and, in Eval, before each deny or
+	// warn rule definition is evaluated (its file and line). A caller that
+	// runs policies in a child process reports the last call when it kills
+	// the child. It may be called concurrently when Eval is.
+	OnRule func(file string, line int)
+
+	// Limits on the repo's .rego files (tests included), checked before
+	// anything is parsed; 0 means the default. See CheckSizes.
+	MaxFiles      int   // number of files; default DefaultMaxFiles
+	MaxFileBytes  int64 // bytes of one file; default DefaultMaxFileBytes
+	MaxTotalBytes int64 // bytes of all files; default DefaultMaxTotalBytes
 }
+
+// The defaults of the Options limits on the repo's policy files: generous
+// for hand-written policies, small enough that parsing them is cheap (OPA's
+// parser needs several times a file's size in memory).
+const (
+	DefaultMaxFiles      = 200
+	DefaultMaxFileBytes  = 1 << 20 // 1 MiB
+	DefaultMaxTotalBytes = 8 << 20 // 8 MiB
+)
 
 // Config is the document policies read as data.runner.config.
 type Config struct {
@@ -158,6 +182,7 @@ func (r Result) Denied() bool { return len(r.Deny) > 0 }
 type Set struct {
 	rules   []*findingRule
 	timeout time.Duration
+	onRule  func(file string, line int)
 }
 
 // findingRule is one definition of a deny or warn rule, evaluated on its own
@@ -209,6 +234,15 @@ func load(repo []File, opts Options, withTests bool) (*loaded, error) {
 	}
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("policy: negative timeout %s", opts.Timeout)
+	}
+	var sizes []FileSize
+	for _, f := range repo {
+		if strings.HasSuffix(f.Path, ".rego") {
+			sizes = append(sizes, FileSize{Path: f.Path, Size: int64(len(f.Source))})
+		}
+	}
+	if err := opts.CheckSizes(sizes); err != nil {
+		return nil, err
 	}
 	l := &loaded{
 		modules: map[string]*ast.Module{},
@@ -268,6 +302,9 @@ func load(repo []File, opts Options, withTests bool) (*loaded, error) {
 		if !strings.HasSuffix(f.Path, ".rego") || (!withTests && isTestFile(f.Path)) {
 			continue
 		}
+		if opts.OnRule != nil {
+			opts.OnRule(f.Path, 0)
+		}
 		m := parse(f.Path, f.Source)
 		if m == nil {
 			continue
@@ -320,7 +357,7 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 	// in its own module. Evaluating the copies one by one attributes every
 	// message to the definition (file:line) that produced it, which
 	// evaluating data.pkg.deny as a whole cannot.
-	s := &Set{timeout: l.timeout}
+	s := &Set{timeout: l.timeout, onRule: opts.OnRule}
 	type copied struct {
 		fr   *findingRule
 		path ast.Ref
@@ -428,6 +465,9 @@ func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
 	var errs []error
 	seen := map[[2]string]bool{} // rule, message: a rule's messages are a set
 	for _, r := range s.rules {
+		if s.onRule != nil {
+			s.onRule(r.file, r.line)
+		}
 		rs, err := r.query.Eval(tctx, rego.EvalParsedInput(in))
 		if err != nil {
 			if ctx.Err() != nil {

@@ -1,0 +1,419 @@
+// Package sandbox runs the evaluation of a push's untrusted code (Jsonnet,
+// Rego) in a child process of the runner, with limits the kernel enforces:
+// the parent kills the child at its wall-clock limit, and the child caps its
+// own memory (RLIMIT_DATA) and CPU time (RLIMIT_CPU) before it starts the
+// work. A hostile or buggy push then costs at most its limits, never the
+// worker, its lock or the queue.
+//
+// The child is the runner's own executable, started again: a function is
+// registered by name at init time (Register), the runner's main calls Serve
+// first thing, and Run starts the child, hands it the request on stdin and
+// reads the result from stdout. Linux only (/proc/self/exe, rlimits,
+// Pdeathsig).
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Func is work that runs in the child. req is what the parent passed to Run;
+// the returned bytes are Run's Result.Output. progress records the step the
+// function starts (e.g. "policy/slow.rego:2"): when the child is killed, the
+// parent names the last step in its error. An error is returned by Run as a
+// *FuncError carrying its message; a caller that needs structured errors
+// encodes them in the output instead.
+type Func func(ctx context.Context, req []byte, progress func(step string)) ([]byte, error)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Func{}
+)
+
+// Register makes f runnable in a child under name. Call it at init time, so
+// that the child process, which runs the same executable, knows it too. It
+// panics if name is registered twice.
+func Register(name string, f Func) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("sandbox: " + name + " registered twice")
+	}
+	registry[name] = f
+}
+
+func lookup(name string) (Func, bool) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	f, ok := registry[name]
+	return f, ok
+}
+
+// The defaults for zero Limits fields.
+const (
+	DefaultTimeout   = 30 * time.Second
+	DefaultMemory    = 1 << 30  // 1 GiB
+	DefaultMaxResult = 64 << 20 // 64 MiB
+)
+
+// Limits bound one child. Zero fields take the defaults above.
+type Limits struct {
+	// Task names the work in messages: "policy evaluation" gives
+	// "policy evaluation killed after 5s (...)". Empty: "sandbox NAME".
+	Task string
+	// Timeout is the wall-clock limit: the child's process group is killed
+	// when it expires. The child's CPU time is also capped (RLIMIT_CPU) a
+	// little above Timeout × GOMAXPROCS, in case the parent is gone.
+	Timeout time.Duration
+	// Memory caps the child's private writable memory (RLIMIT_DATA: heap,
+	// stacks, runtime metadata), in bytes; the Go GC is told to work hard
+	// as the child gets close to it. The child's peak RSS stays below
+	// Memory plus its executable's resident text (see README.md).
+	Memory uint64
+	// MaxResult caps the output, in bytes; a child that writes more is
+	// killed.
+	MaxResult int
+	// TimeoutKey, MemoryKey and MaxResultKey are the configuration keys of
+	// the limits, named in messages ("limits.policyTimeout").
+	TimeoutKey, MemoryKey, MaxResultKey string
+	// Env is added to the child's environment ("KEY=value"). The child
+	// otherwise sees only PATH, HOME, TMPDIR, GOMAXPROCS, GODEBUG and
+	// GOTRACEBACK (when set) and its protocol variables: the rest of the
+	// parent's environment (which may hold secrets) is not passed on.
+	Env []string
+}
+
+func (l Limits) withDefaults(name string) Limits {
+	if l.Task == "" {
+		l.Task = "sandbox " + name
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.Memory == 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.MaxResult <= 0 {
+		l.MaxResult = DefaultMaxResult
+	}
+	return l
+}
+
+// Usage is what the child cost, from the kernel's accounting.
+type Usage struct {
+	Wall   time.Duration // from start to exit, as the parent saw it
+	CPU    time.Duration // user + system
+	MaxRSS uint64        // peak resident set size, bytes
+}
+
+// Result is a child's output and cost.
+type Result struct {
+	Output []byte
+	Usage  Usage
+}
+
+// The child's protocol: the function's name and limits in the environment,
+// the request on stdin, the output on stdout, progress and the function's
+// error as lines on fd 3 (stderr stays free for the Go runtime's own fatal
+// messages, which the parent reads).
+const (
+	envFunc    = "GITOPS_RUNNER_SANDBOX"
+	envMemory  = "GITOPS_RUNNER_SANDBOX_MEMORY"
+	envTimeout = "GITOPS_RUNNER_SANDBOX_TIMEOUT"
+	msgFD      = 3
+)
+
+// exit statuses of the child
+const (
+	exitOK        = 0
+	exitFuncError = 1
+	exitProtocol  = 3 // unknown function, bad limits, unreadable request
+)
+
+// passEnv are the parent's variables the child gets, when set.
+var passEnv = []string{"PATH", "HOME", "TMPDIR", "GOMAXPROCS", "GODEBUG", "GOTRACEBACK"}
+
+// stderrKeep is how much of the child's stderr is kept, from its start and
+// from its end: a Go fatal error names itself in its first line and is
+// followed by goroutine dumps.
+const stderrKeep = 4 << 10
+
+// msgLineMax caps one progress or error line from the child.
+const msgLineMax = 1 << 20
+
+// Run runs the function registered under name in a child process, with req
+// on its stdin, within lim. Besides the function's own error (*FuncError),
+// it fails with a *LimitError when the child hit a limit, an *ExitError when
+// it died otherwise, or ctx's error (wrapped) when ctx ended first; the
+// child is killed in every case.
+func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, error) {
+	if _, ok := lookup(name); !ok {
+		return nil, fmt.Errorf("sandbox: no function registered as %q", name)
+	}
+	lim = lim.withDefaults(name)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", lim.Task, err)
+	}
+
+	msgR, msgW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", lim.Task, err)
+	}
+	defer func() { _ = msgR.Close() }()
+
+	tctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(tctx, "/proc/self/exe")
+	// /proc/self/exe, not os.Executable(): it is the running binary even
+	// when a package upgrade has replaced the file, so parent and child
+	// always speak the same protocol. argv[0] is kept (test binaries,
+	// testscript's commands).
+	cmd.Args = []string{os.Args[0]}
+	cmd.Env = childEnv(name, lim)
+	cmd.Stdin = bytes.NewReader(req)
+	var (
+		out     = &capWriter{max: lim.MaxResult}
+		errTail = &headTail{keep: stderrKeep}
+	)
+	cmd.Stdout = out
+	cmd.Stderr = errTail
+	cmd.ExtraFiles = []*os.File{msgW} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // its own process group, killed as one
+		Pdeathsig: syscall.SIGKILL, // dies with the runner
+	}
+	var killedBy atomic.Value // "" | "timeout" | "result" | "cancel"
+	kill := func(why string) {
+		killedBy.CompareAndSwap(nil, why)
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH when gone
+		}
+	}
+	cmd.Cancel = func() error {
+		if ctx.Err() != nil {
+			kill("cancel")
+		} else {
+			kill("timeout")
+		}
+		return nil
+	}
+	cmd.WaitDelay = time.Second
+	out.overflow = func() { kill("result") }
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		_ = msgW.Close()
+		return nil, fmt.Errorf("%s: start child: %w", lim.Task, err)
+	}
+	_ = msgW.Close() // the child has its copy
+	var (
+		msgs    childMessages
+		msgDone = make(chan struct{})
+	)
+	go func() {
+		defer close(msgDone)
+		msgs.read(msgR)
+	}()
+	waitErr := cmd.Wait()
+	wall := time.Since(start)
+	<-msgDone
+
+	st := cmd.ProcessState
+	if st == nil { // Wait failed before the child ended: cannot happen after Start
+		return nil, fmt.Errorf("%s: %w", lim.Task, waitErr)
+	}
+	use := usage(st, wall)
+	step := msgs.lastStep()
+	why, _ := killedBy.Load().(string)
+	ws, _ := st.Sys().(syscall.WaitStatus)
+
+	switch {
+	case why == "cancel":
+		return nil, fmt.Errorf("%s stopped%s: %w", lim.Task, stepSuffix(step), ctx.Err())
+	case why == "timeout":
+		return nil, &LimitError{Task: lim.Task, Limit: LimitTime, Value: lim.Timeout.String(),
+			Key: lim.TimeoutKey, LastStep: step, Usage: use}
+	case why == "result":
+		return nil, &LimitError{Task: lim.Task, Limit: LimitResult, Value: formatBytes(uint64(lim.MaxResult)), //nolint:gosec // MaxResult > 0 after withDefaults
+			Key: lim.MaxResultKey, LastStep: step, Usage: use}
+	case st.Success() && msgs.done:
+		return &Result{Output: out.buf.Bytes(), Usage: use}, nil
+	case ws.Exited() && ws.ExitStatus() == exitFuncError && msgs.err != nil:
+		return nil, &FuncError{Message: *msgs.err, LastStep: step}
+	case outOfMemory(ws, errTail.String()) || (ws.Exited() && ws.ExitStatus() == 2 && use.MaxRSS >= lim.Memory-lim.Memory/8):
+		return nil, &LimitError{Task: lim.Task, Limit: LimitMemory, Value: formatBytes(lim.Memory),
+			Key: lim.MemoryKey, LastStep: step, Usage: use}
+	case ws.Signaled() && ws.Signal() == syscall.SIGKILL && use.CPU >= cpuLimit(lim.Timeout, 1):
+		// Nobody here killed it, and it used at least the CPU limit of a
+		// single-threaded child: the kernel's RLIMIT_CPU.
+		return nil, &LimitError{Task: lim.Task, Limit: LimitCPU, Value: use.CPU.Round(time.Second).String(),
+			Key: lim.TimeoutKey, LastStep: step, Usage: use}
+	}
+	e := &ExitError{Task: lim.Task, Status: st.String(), LastStep: step, Stderr: errTail.String(), Usage: use}
+	if st.Success() {
+		e.Status = "exit status 0 without a result"
+	}
+	return nil, e
+}
+
+// childEnv is the child's whole environment.
+func childEnv(name string, lim Limits) []string {
+	env := []string{
+		envFunc + "=" + name,
+		envMemory + "=" + strconv.FormatUint(lim.Memory, 10),
+		envTimeout + "=" + lim.Timeout.String(),
+	}
+	for _, k := range passEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, lim.Env...)
+}
+
+// cpuLimit is the child's RLIMIT_CPU in seconds: above what procs threads
+// can burn in timeout, so that the wall clock is the limit users meet and
+// the CPU limit only a backstop for when the parent is gone.
+func cpuLimit(timeout time.Duration, procs int) time.Duration {
+	procs = max(procs, 1)
+	secs := math.Ceil(timeout.Seconds()*float64(procs)) + 1
+	return time.Duration(secs) * time.Second
+}
+
+func usage(st *os.ProcessState, wall time.Duration) Usage {
+	u := Usage{Wall: wall, CPU: st.UserTime() + st.SystemTime()}
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		u.MaxRSS = uint64(max(ru.Maxrss, 0)) * 1024 //nolint:gosec // not negative; Linux reports KiB
+	}
+	return u
+}
+
+// outOfMemory reports whether the child died at its memory limit (Run
+// also counts any Go runtime crash, exit status 2, above the GC's soft
+// limit of 7/8 of Memory: near the limit, a refused mapping the runtime
+// does not check shows as SIGSEGV): the Go
+// runtime, refused memory by the kernel (RLIMIT_DATA), throws "out of
+// memory" (exit status 2); a failed thread start says errno=12 (ENOMEM),
+// or with cgo "pthread_create failed" (the child sets no RLIMIT_NPROC, so
+// the refused resource is memory).
+func outOfMemory(ws syscall.WaitStatus, stderr string) bool {
+	if !ws.Exited() || ws.ExitStatus() != 2 {
+		return false
+	}
+	for _, s := range []string{"fatal error: runtime: out of memory", "fatal error: out of memory",
+		"runtime: out of memory", "cannot allocate memory", "errno=12",
+		// with cgo: the thread stack's mmap failed (glibc reports EAGAIN)
+		"runtime/cgo: pthread_create failed"} {
+		if strings.Contains(stderr, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// childMessages is what the child said on fd 3.
+type childMessages struct {
+	mu   sync.Mutex
+	step string
+	err  *string
+	done bool
+}
+
+func (m *childMessages) lastStep() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.step
+}
+
+// read consumes lines "step Q", "error Q" and "ok" (Q: a Go-quoted string)
+// until EOF; unreadable lines are dropped.
+func (m *childMessages) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), msgLineMax)
+	for sc.Scan() {
+		verb, arg, _ := strings.Cut(sc.Text(), " ")
+		var s string
+		if arg != "" {
+			var err error
+			if s, err = strconv.Unquote(arg); err != nil {
+				continue
+			}
+		}
+		m.mu.Lock()
+		switch verb {
+		case "step":
+			m.step = s
+		case "error":
+			m.err = &s
+		case "ok":
+			m.done = true
+		}
+		m.mu.Unlock()
+	}
+	_, _ = io.Copy(io.Discard, r) // after an over-long line: let the child go on
+}
+
+// capWriter keeps up to max bytes and calls overflow once when more come.
+type capWriter struct {
+	buf      bytes.Buffer
+	max      int
+	overflow func()
+	over     bool
+}
+
+var errTooBig = errors.New("sandbox: result too big")
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if w.over {
+		return 0, errTooBig
+	}
+	if w.buf.Len()+len(p) > w.max {
+		w.over = true
+		w.overflow()
+		return 0, errTooBig
+	}
+	return w.buf.Write(p)
+}
+
+// headTail keeps the first and the last keep bytes written to it.
+type headTail struct {
+	keep    int
+	head    []byte
+	tail    []byte
+	dropped int64
+}
+
+func (w *headTail) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := w.keep - len(w.head); room > 0 {
+		k := min(room, len(p))
+		w.head = append(w.head, p[:k]...)
+		p = p[k:]
+	}
+	w.tail = append(w.tail, p...)
+	if over := len(w.tail) - w.keep; over > 0 {
+		w.dropped += int64(over)
+		w.tail = append(w.tail[:0], w.tail[over:]...)
+	}
+	return n, nil
+}
+
+func (w *headTail) String() string {
+	if w.dropped == 0 {
+		return string(w.head) + string(w.tail)
+	}
+	return fmt.Sprintf("%s\n[... %d bytes ...]\n%s", w.head, w.dropped, w.tail)
+}
