@@ -9,11 +9,36 @@ import (
 // Checker is the pipeline's policy step: it compiles the commit's policy
 // files with the built-ins its Options leave on, and evaluates the run's
 // input document. It implements pipeline.Policy.
-type Checker struct{ Options Options }
+type Checker struct {
+	Options Options
+	// Isolate compiles and evaluates the policies in a child process of
+	// the runner (package sandbox): killed at Options.Timeout, its memory
+	// capped at Memory bytes (0: the sandbox's default, 1 GiB).
+	Isolate bool
+	Memory  uint64
+}
 
 // Check implements pipeline.Policy.
 func (c Checker) Check(ctx context.Context, files []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
-	set, err := Compile(ctx, repoFiles(files), c.Options)
+	if c.Isolate {
+		return c.checkIn(ctx, repoFiles(files), in)
+	}
+	return check(ctx, repoFiles(files), in, c.Options)
+}
+
+// CheckSizes refuses policy files beyond the limits of the options before
+// they are read (pipeline.SizeChecker).
+func (c Checker) CheckSizes(files []pipeline.PolicyFileSize) error {
+	fs := make([]FileSize, len(files))
+	for i, f := range files {
+		fs[i] = FileSize{Path: f.Path, Size: f.Size}
+	}
+	return c.Options.CheckSizes(fs)
+}
+
+// check compiles the files and evaluates the input.
+func check(ctx context.Context, files []File, in *pipeline.PolicyInput, opts Options) (pipeline.PolicyResult, error) {
+	set, err := Compile(ctx, files, opts)
 	if err != nil {
 		return pipeline.PolicyResult{}, err
 	}

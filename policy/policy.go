@@ -72,7 +72,7 @@ type Options struct {
 	// warn rule definition is evaluated (its file and line). A caller that
 	// runs policies in a child process reports the last call when it kills
 	// the child. It may be called concurrently when Eval is.
-	OnRule func(file string, line int)
+	OnRule func(file string, line int) `json:"-"`
 
 	// Limits on the repo's .rego files (tests included), checked before
 	// anything is parsed; 0 means the default. See CheckSizes.

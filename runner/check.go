@@ -192,13 +192,13 @@ func cmdPolicy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
-	files, err := pipeline.ReadPolicyFiles(snap)
-	if err != nil {
-		return exitError{exitFailed, err}
-	}
 	p, err := newPolicy(s.cfg)
 	if err != nil {
 		return exitError{exitUsage, err}
+	}
+	files, err := pipeline.ReadPolicyFiles(snap, p)
+	if err != nil {
+		return exitError{exitFailed, err}
 	}
 	results, err := p.Test(ctx, files)
 	if err != nil {

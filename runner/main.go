@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gitops-runner/gitops-runner/runner/sandbox"
 )
 
 // Exit codes (documented in README and `runner help`).
@@ -80,6 +82,9 @@ type env struct {
 }
 
 func main() {
+	// A child started to evaluate a push's code (package sandbox) runs
+	// that and exits here.
+	sandbox.Serve()
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, nil))
 }
 

@@ -8,11 +8,13 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/queue"
+	"github.com/gitops-runner/gitops-runner/runner/sandbox"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
+	sandbox.Serve() // the runner's evaluation children are this binary too
 	testscript.Main(m, map[string]func(){
 		"runner": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, []backendFactory{testBackend})) },
 		// enqueue SPOOL REPO REV: queue a deploy job as the post-receive

@@ -25,5 +25,9 @@ func newPolicy(cfg *config.Config) (*policy.Checker, error) {
 		Disabled: cfg.Policy.Disabled,
 		Timeout:  time.Duration(cfg.Policy.Timeout),
 		Config:   policy.Config{Overcommit: cfg.Policy.Overcommit, Zones: cfg.Policy.Zones},
-	}}, nil
+	},
+		// A push's policies run in a child process the kernel limits.
+		Isolate: true,
+		Memory:  uint64(cfg.Limits.MaxMemoryMiB) << 20, //nolint:gosec // validated non-negative MiB count
+	}, nil
 }

@@ -234,8 +234,10 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		},
 		Exec: steps.ExecOptions{Concurrency: cfg.Concurrency, Attempts: cfg.Retry.Attempts,
 			Backoff: time.Duration(cfg.Retry.Backoff), MaxBackoff: time.Duration(cfg.Retry.MaxBackoff)},
-		Log:    log,
-		Redact: red.Redact,
+		// A push's Jsonnet is evaluated in a child process the kernel limits.
+		Isolate: true,
+		Log:     log,
+		Redact:  red.Redact,
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
 }

@@ -27,7 +27,7 @@ type Repo struct {
 	// quarantine is the pre-receive quarantine layered over the object
 	// store ("" for none), see OpenQuarantined.
 	quarantine string
-	repo *git.Repository
+	repo       *git.Repository
 	// LockTimeout is how long a ref update waits for another writer's lock
 	// file (default 5 s). git's own default, core.filesRefLockTimeout, is
 	// 100 ms; status writers may queue behind each other, so we wait longer.
@@ -279,18 +279,39 @@ func (s *Snapshot) ReadFile(path string) ([]byte, error) {
 
 // Files lists the files under dir (all files when dir is ""), sorted.
 func (s *Snapshot) Files(dir string) ([]string, error) {
+	infos, err := s.FileInfos(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(infos))
+	for i, f := range infos {
+		out[i] = f.Path
+	}
+	return out, nil
+}
+
+// FileInfo is a file of a commit: its path and its size in bytes.
+type FileInfo struct {
+	Path string
+	Size int64
+}
+
+// FileInfos lists the files under dir (all files when dir is "") with their
+// sizes, sorted by path, without reading their contents: a caller can
+// refuse a huge file before it reads it.
+func (s *Snapshot) FileInfos(dir string) ([]FileInfo, error) {
 	dir = strings.Trim(dir, "/")
-	var out []string
+	var out []FileInfo
 	err := s.tree.Files().ForEach(func(f *object.File) error {
 		if dir == "" || strings.HasPrefix(f.Name, dir+"/") {
-			out = append(out, f.Name)
+			out = append(out, FileInfo{Path: f.Name, Size: f.Size})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list files: %w", err)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
 }
 

@@ -96,7 +96,12 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded,
 	if vars.Branch == "" {
 		vars.Branch = r.Branch
 	}
-	out, err := Evaluate(ctx, snap, r.Entry, vars, r.Limits)
+	var out []byte
+	if r.Isolate {
+		out, err = r.evaluateIn(ctx, snap, vars)
+	} else {
+		out, err = Evaluate(ctx, snap, r.Entry, vars, r.Limits)
+	}
 	if err != nil {
 		return nil, StageLoad, diagnose(err, "")
 	}
@@ -119,6 +124,8 @@ type repoImporter struct {
 	snap  *gitstore.Snapshot
 	lib   fs.FS
 	cache map[string]jsonnet.Contents
+	// progress, when set, hears "importing PATH" for each new import.
+	progress func(string)
 }
 
 func newImporter(snap *gitstore.Snapshot) *repoImporter {
@@ -140,6 +147,9 @@ func (im *repoImporter) Import(importedFrom, importedPath string) (jsonnet.Conte
 	}
 	if c, ok := im.cache[p]; ok {
 		return c, p, nil
+	}
+	if im.progress != nil && importedFrom != "" {
+		im.progress(p + " (imported by " + importedFrom + ")")
 	}
 	b, err := im.snap.ReadFile(p)
 	switch {
@@ -189,9 +199,9 @@ func libFiles(f fs.FS) []string {
 // EvalError is a failed evaluation. Message keeps Jsonnet's file:line:column
 // positions; Hint says what to do.
 type EvalError struct {
-	File    string
-	Message string
-	Hint    string
+	File    string `json:"file"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
 }
 
 func (e *EvalError) Error() string { return e.Message }
@@ -199,10 +209,18 @@ func (e *EvalError) Error() string { return e.Message }
 // Evaluate evaluates entry (e.g. "main.jsonnet") of a commit with the
 // embedded lib, ext vars and limits, and returns the JSON output.
 func Evaluate(ctx context.Context, snap *gitstore.Snapshot, entry string, vars Vars, lim Limits) ([]byte, error) {
+	return evaluate(ctx, snap, entry, vars, lim, nil)
+}
+
+// evaluate is Evaluate; progress, when set, hears of every file imported
+// (so a killed evaluation child names the last one).
+func evaluate(ctx context.Context, snap *gitstore.Snapshot, entry string, vars Vars, lim Limits, progress func(string)) ([]byte, error) {
 	lim = lim.withDefaults()
 	vm := jsonnet.MakeVM()
 	vm.MaxStack = lim.MaxStack
-	vm.Importer(newImporter(snap))
+	im := newImporter(snap)
+	im.progress = progress
+	vm.Importer(im)
 	vm.ExtVar("commit", vars.Commit)
 	vm.ExtVar("branch", vars.Branch)
 	vm.ExtVar("pusher", vars.Pusher)

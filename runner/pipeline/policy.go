@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
@@ -87,17 +86,41 @@ type Policy interface {
 // PolicyDir is where an infra repo keeps its policies.
 const PolicyDir = "policy"
 
-// ReadPolicyFiles returns the .rego files under policy/ of a commit.
-func ReadPolicyFiles(snap *gitstore.Snapshot) ([]PolicyFile, error) {
-	paths, err := snap.Files(PolicyDir)
+// PolicyFileSize is a policy file's path and size in bytes, known before
+// the file is read.
+type PolicyFileSize struct {
+	Path string
+	Size int64
+}
+
+// SizeChecker is implemented by policies that limit the number and size of
+// a commit's policy files: ReadPolicyFiles asks before it reads a byte.
+type SizeChecker interface {
+	CheckSizes(files []PolicyFileSize) error
+}
+
+// ReadPolicyFiles returns the .rego files under policy/ of a commit. When
+// limits is set, it is asked first, with the files' sizes from git: a huge
+// file is refused without being read.
+func ReadPolicyFiles(snap *gitstore.Snapshot, limits SizeChecker) ([]PolicyFile, error) {
+	infos, err := snap.FileInfos(PolicyDir)
 	if err != nil {
 		return nil, err
 	}
-	var out []PolicyFile
-	for _, p := range paths {
-		if !strings.HasSuffix(p, ".rego") {
-			continue
+	var rego []PolicyFileSize
+	for _, f := range infos {
+		if strings.HasSuffix(f.Path, ".rego") {
+			rego = append(rego, PolicyFileSize{Path: f.Path, Size: f.Size})
 		}
+	}
+	if limits != nil {
+		if err := limits.CheckSizes(rego); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]PolicyFile, 0, len(rego))
+	for _, f := range rego {
+		p := f.Path
 		b, err := snap.ReadFile(p)
 		if err != nil {
 			return nil, err
@@ -160,9 +183,11 @@ func (r *Runner) checkPolicy(ctx context.Context, l *Loaded, in *PolicyInput) (P
 	if r.Policy == nil {
 		return PolicyResult{}, nil
 	}
-	files, err := ReadPolicyFiles(l.Snapshot)
+	sc, _ := r.Policy.(SizeChecker)
+	files, err := ReadPolicyFiles(l.Snapshot, sc)
 	if err != nil {
-		return PolicyResult{}, Diagnostics{{Summary: fmt.Sprintf("read policy files of %s: %v", l.Commit, err)}}
+		return PolicyResult{}, Diagnostics{{Summary: r.Redact(err.Error()),
+			Hint: "keep policy files few and small; nothing was applied"}}
 	}
 	res, err := r.Policy.Check(ctx, files, in)
 	if err != nil {

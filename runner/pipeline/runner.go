@@ -24,8 +24,17 @@ type Runner struct {
 	// StatusBranch holds the status history (default status).
 	StatusBranch string
 	Limits       Limits
-	Exec         steps.ExecOptions
-	Log          logrus.FieldLogger
+	// Isolate evaluates a commit's Jsonnet in a child process of the
+	// runner (package sandbox), where the kernel enforces Limits: the
+	// process is killed at Timeout, and its memory is capped at MaxMemory.
+	// Without it, evaluation runs in this process and the limits are
+	// watched, not enforced (tests, library use). Decoding stays here: it
+	// is linear in the output, which the child bounds (MaxOutput), and the
+	// backends' decoders need the configuration, secrets included, which
+	// the child does not get.
+	Isolate bool
+	Exec    steps.ExecOptions
+	Log     logrus.FieldLogger
 	// Redact removes secret values from text before it is logged or
 	// recorded; nil leaves text unchanged.
 	Redact func(string) string
