@@ -46,8 +46,10 @@ func (e *FieldError) Error() string {
 	return "field " + e.Field + ": " + e.Msg
 }
 
-// Errorf returns a *FieldError for field.
-func Errorf(field, format string, args ...any) error {
+// FieldErrorf returns a *FieldError: field names the offending field of a
+// spec or config ("memory", "disks[1].size"), the message is formatted as by
+// fmt.Sprintf.
+func FieldErrorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 

@@ -253,7 +253,7 @@ func (s *Server) chown(path string) error {
 }
 
 // rcEdits are the changes an operator makes to the default rc that
-// "gitolite setup" writes (api-facts §7 "Repo-specific hooks").
+// "gitolite setup" writes (docs/api-facts.md §7 "Repo-specific hooks").
 var rcEdits = []struct {
 	what string
 	re   *regexp.Regexp
@@ -324,7 +324,7 @@ func (s *Server) setupGitolite(ctx context.Context, opts Options, adminPub []byt
 	if err := s.writeHostFile(rcPath, rc, 0o600); err != nil {
 		return err
 	}
-	// The trigger dies if this directory is missing (api-facts §7).
+	// The trigger dies if this directory is missing (docs/api-facts.md §7).
 	if err := s.mkdirHost(filepath.Join(s.LocalCode(), "hooks", "repo-specific")); err != nil {
 		return err
 	}

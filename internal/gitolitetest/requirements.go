@@ -18,7 +18,7 @@ type component struct {
 }
 
 // components lists everything Start needs. The packages are the Debian
-// bookworm ones (api-facts §7); gitolite3 depends on openssh-server.
+// bookworm ones (docs/api-facts.md §7); gitolite3 depends on openssh-server.
 func components(root bool) []component {
 	cs := []component{
 		{program: "gitolite", pkg: "gitolite3"},

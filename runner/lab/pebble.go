@@ -16,7 +16,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/wfe"
 )
 
-// startPebble serves a Pebble ACME CA over HTTPS on loopback (api-facts §6:
+// startPebble serves a Pebble ACME CA over HTTPS on loopback (docs/api-facts.md §6:
 // in-process embedding; its VA queries the given DNS server over TCP).
 func (l *Lab) startPebble(tlsConf *tls.Config) error {
 	// Pebble reads these in its constructors: no random validation sleep,

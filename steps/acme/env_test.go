@@ -39,7 +39,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// Pebble reads these in its constructors (api-facts §6): no random VA
+	// Pebble reads these in its constructors (docs/api-facts.md §6): no random VA
 	// sleeps, no injected bad nonces, no authorization reuse (so every
 	// order really solves DNS-01). lego's CNAME following would ask the
 	// system resolver, which the sandbox does not have.

@@ -209,7 +209,7 @@ func (p *provider) CleanUp(domain, _, keyAuth string) error {
 func (p *provider) Timeout() (time.Duration, time.Duration) { return p.timeout, p.interval }
 
 // precheck returns lego's propagation check: with resolvers configured, the
-// TXT record must be visible at every one of them (api-facts §5: lego's
+// TXT record must be visible at every one of them (docs/api-facts.md §5: lego's
 // own resolver options mutate package globals shared by all clients, so we
 // query the resolvers ourselves); otherwise lego's default check.
 func (b *Backend) precheck(ctx context.Context) dns01.WrapPreCheckFunc {

@@ -124,79 +124,79 @@ func decodeSpec(raw json.RawMessage, cfg settings) (Spec, error) {
 func (s Spec) check(cfg settings) (validated, error) {
 	var v validated
 	if len(s.Domains) == 0 {
-		return v, steps.Errorf("domains", "at least one domain is required")
+		return v, steps.FieldErrorf("domains", "at least one domain is required")
 	}
 	seen := map[string]bool{}
 	for i, d := range s.Domains {
 		field := "domains[" + strconv.Itoa(i) + "]"
 		d = strings.ToLower(strings.TrimSuffix(d, "."))
 		if err := checkDomain(d); err != nil {
-			return v, steps.Errorf(field, "%q: %v", s.Domains[i], err)
+			return v, steps.FieldErrorf(field, "%q: %v", s.Domains[i], err)
 		}
 		if seen[d] {
-			return v, steps.Errorf(field, "%q is listed twice", d)
+			return v, steps.FieldErrorf(field, "%q is listed twice", d)
 		}
 		seen[d] = true
 		base := strings.TrimPrefix(d, "*.")
 		if s.Zone != "" && !inZone(base, canonicalName(s.Zone)) {
-			return v, steps.Errorf(field, "%q is not in zone %s", d, s.Zone)
+			return v, steps.FieldErrorf(field, "%q is not in zone %s", d, s.Zone)
 		}
 		if len(cfg.zones) > 0 && !slices.ContainsFunc(cfg.zones, func(z string) bool { return inZone(base, z) }) {
-			return v, steps.Errorf(field, "%q is in no DNS zone the runner manages (%s): DNS-01 needs a TXT record in a managed zone",
+			return v, steps.FieldErrorf(field, "%q is in no DNS zone the runner manages (%s): DNS-01 needs a TXT record in a managed zone",
 				d, strings.Join(cfg.zones, ", "))
 		}
 		v.domains = append(v.domains, d)
 	}
 	if s.Zone != "" && len(cfg.zones) > 0 && !slices.Contains(cfg.zones, canonicalName(s.Zone)) {
-		return v, steps.Errorf("zone", "%q is not a zone the runner manages (%s)", s.Zone, strings.Join(cfg.zones, ", "))
+		return v, steps.FieldErrorf("zone", "%q is not a zone the runner manages (%s)", s.Zone, strings.Join(cfg.zones, ", "))
 	}
 	switch s.Challenge {
 	case "", "dns-01":
 	case "http-01", "tls-alpn-01":
-		return v, steps.Errorf("challenge", "%q is not supported: this runner solves only DNS-01 (through the DNS backend), which also covers wildcards and hosts not reachable from the internet; remove the field", s.Challenge)
+		return v, steps.FieldErrorf("challenge", "%q is not supported: this runner solves only DNS-01 (through the DNS backend), which also covers wildcards and hosts not reachable from the internet; remove the field", s.Challenge)
 	default:
-		return v, steps.Errorf("challenge", "unknown challenge type %q; only dns-01 is supported", s.Challenge)
+		return v, steps.FieldErrorf("challenge", "unknown challenge type %q; only dns-01 is supported", s.Challenge)
 	}
 	v.keyType = s.KeyType
 	if v.keyType == "" {
 		v.keyType = "ec256"
 	}
 	if _, ok := keyTypes[v.keyType]; !ok {
-		return v, steps.Errorf("keyType", "unknown key type %q; want one of ec256 (default), ec384, rsa2048, rsa4096", s.KeyType)
+		return v, steps.FieldErrorf("keyType", "unknown key type %q; want one of ec256 (default), ec384, rsa2048, rsa4096", s.KeyType)
 	}
 	if s.RenewBefore != "" {
 		d, err := ParseDuration(s.RenewBefore)
 		if err != nil || d == 0 {
-			return v, steps.Errorf("renewBefore", "%q is not a positive duration; want e.g. 30d or 720h", s.RenewBefore)
+			return v, steps.FieldErrorf("renewBefore", "%q is not a positive duration; want e.g. 30d or 720h", s.RenewBefore)
 		}
 		v.renewBefore = d
 	}
 	if _, err := deployDir(cfg.certRoot, s.Deploy.Dir, "x"); err != nil {
-		return v, steps.Errorf("deploy.dir", "%v", err)
+		return v, steps.FieldErrorf("deploy.dir", "%v", err)
 	}
 	var err error
 	if v.mode, err = parseMode(s.Deploy.Mode, 0o644); err != nil {
-		return v, steps.Errorf("deploy.mode", "%v", err)
+		return v, steps.FieldErrorf("deploy.mode", "%v", err)
 	}
 	if v.keyMode, err = parseMode(s.Deploy.KeyMode, 0o600); err != nil {
-		return v, steps.Errorf("deploy.keyMode", "%v", err)
+		return v, steps.FieldErrorf("deploy.keyMode", "%v", err)
 	}
 	if v.keyMode&0o007 != 0 {
-		return v, steps.Errorf("deploy.keyMode", "%s would make the private key readable by every user; use 0600 or 0640 with a group", s.Deploy.KeyMode)
+		return v, steps.FieldErrorf("deploy.keyMode", "%s would make the private key readable by every user; use 0600 or 0640 with a group", s.Deploy.KeyMode)
 	}
 	if r := s.Deploy.Reload; r != nil {
 		if len(r.Command) == 0 || r.Command[0] == "" {
-			return v, steps.Errorf("deploy.reload.command", "give the program and its arguments, e.g. [\"systemctl\", \"reload\", \"apache2\"]")
+			return v, steps.FieldErrorf("deploy.reload.command", "give the program and its arguments, e.g. [\"systemctl\", \"reload\", \"apache2\"]")
 		}
 		if !slices.Contains(cfg.reloadAllowed, r.Command[0]) {
-			return v, steps.Errorf("deploy.reload.command", "program %q is not allowed: the runner runs only the reload programs listed in backends.acme.reloadAllowed (now: %s)",
+			return v, steps.FieldErrorf("deploy.reload.command", "program %q is not allowed: the runner runs only the reload programs listed in backends.acme.reloadAllowed (now: %s)",
 				r.Command[0], strings.Join(cfg.reloadAllowed, ", "))
 		}
 		v.reloadWait = 30 * time.Second
 		if r.Timeout != "" {
 			d, err := ParseDuration(r.Timeout)
 			if err != nil || d == 0 {
-				return v, steps.Errorf("deploy.reload.timeout", "%q is not a positive duration", r.Timeout)
+				return v, steps.FieldErrorf("deploy.reload.timeout", "%q is not a positive duration", r.Timeout)
 			}
 			v.reloadWait = d
 		}

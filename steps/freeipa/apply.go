@@ -127,7 +127,7 @@ func (b *Backend) update(ctx context.Context, kd *kindDef, key string, before, w
 	}
 	if opts := modOpts(kd, before, want); len(opts) > 0 {
 		_, err := b.call(ctx, kd.obj+"_mod", []any{key}, opts)
-		// api-facts §3: EmptyModlist means nothing to do.
+		// docs/api-facts.md §3: EmptyModlist means nothing to do.
 		if err != nil && !isCode(err, EmptyModlist) {
 			return err
 		}
@@ -328,7 +328,7 @@ func (b *Backend) members(ctx context.Context, cmd, key, opt string, names []str
 	if err := json.Unmarshal(res, &a); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", cmd, key, err)
 	}
-	// api-facts §3: failed members are not errors; failed is
+	// docs/api-facts.md §3: failed members are not errors; failed is
 	// {attr: {kind: [[name, reason], ...]}}.
 	var failed []string
 	for _, byKind := range a.Failed {

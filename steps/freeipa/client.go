@@ -22,7 +22,7 @@ import (
 
 // DefaultAPIVersion is the API version the client sends: FreeIPA 4.14's
 // (VERSION.m4 of freeipa/freeipa @b16f3b80, = sim.APIVersion). Servers
-// since FreeIPA 4.4 only reject a different major version (api-facts §3).
+// since FreeIPA 4.4 only reject a different major version (docs/api-facts.md §3).
 const DefaultAPIVersion = "2.257"
 
 // ClientOptions configure a Client.
@@ -80,7 +80,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("freeipa url %q: want https://HOST", o.URL)
 	}
 	if u.Scheme != "https" {
-		// api-facts §3: the server checks that Referer is https://<host>/ipa.
+		// docs/api-facts.md §3: the server checks that Referer is https://<host>/ipa.
 		return nil, fmt.Errorf("freeipa url %q: FreeIPA only accepts https", o.URL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/ipa")
@@ -96,7 +96,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		retryWait:  o.RetryWait,
 		now:        time.Now,
 	}
-	// api-facts §3: Referer must be https://<api.env.host>/ipa exactly.
+	// docs/api-facts.md §3: Referer must be https://<api.env.host>/ipa exactly.
 	c.referer = c.base + "/ipa"
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
@@ -161,7 +161,7 @@ func (c *Client) relogin(ctx context.Context, gen int) error {
 	}
 	if c.loginErr != nil && c.now().Sub(c.loginAt) < rejectedLoginHold {
 		// A rejected password is not retried at once: 401s are slow and
-		// repeated failures lock the account (api-facts §3).
+		// repeated failures lock the account (docs/api-facts.md §3).
 		return c.loginErr
 	}
 	form := url.Values{"user": {c.user}, "password": {c.password}}
@@ -257,7 +257,7 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 		if status != http.StatusUnauthorized {
 			break
 		}
-		// api-facts §3: an expired session is a 401 with an empty body; log
+		// docs/api-facts.md §3: an expired session is a 401 with an empty body; log
 		// in again. A 401 to the session of a login that just succeeded is
 		// not a wrong password (that fails the login itself, at once): the
 		// session was dropped or is not usable yet, which passes. So the

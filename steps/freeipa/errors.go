@@ -9,7 +9,7 @@ import (
 // match an *APIError with errors.Is: errors.Is(err, freeipa.NotFound).
 type Code int
 
-// Error codes the backend acts on (api-facts §3, ipalib/errors.py).
+// Error codes the backend acts on (docs/api-facts.md §3, ipalib/errors.py).
 const (
 	VersionMismatch Code = 901  // VersionError
 	OptionInvalid   Code = 3005 // OptionError: unknown option

@@ -143,7 +143,7 @@ func (b *Backend) find(ctx context.Context, full, refsOnly map[string]bool) (wor
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			kd := kindDefs[k]
-			// api-facts §3: without sizelimit the server's search limit
+			// docs/api-facts.md §3: without sizelimit the server's search limit
 			// (100 by default) truncates; 0 is unlimited.
 			opts := map[string]any{"all": true, "sizelimit": 0}
 			if !full[k] {
@@ -234,7 +234,7 @@ func checkTargets(targets []steps.Target, w world) error {
 }
 
 // entry is one object as *_find/_show return it: attributes as lists
-// (api-facts §3), some as plain values.
+// (docs/api-facts.md §3), some as plain values.
 type entry map[string]any
 
 func (e entry) strs(attr string) []string {

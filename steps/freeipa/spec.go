@@ -129,7 +129,7 @@ func decodeStrict(raw json.RawMessage, v any) error {
 	}
 	for k := range keys {
 		if !known[k] {
-			return steps.Errorf(k, "unknown field (names are case-sensitive; check the spelling)")
+			return steps.FieldErrorf(k, "unknown field (names are case-sensitive; check the spelling)")
 		}
 	}
 	return nil
@@ -165,7 +165,7 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 		}
 		svc, host, ok := strings.Cut(s.Principal, "/")
 		if !ok || svc == "" || host == "" || strings.Contains(s.Principal, "@") {
-			return nil, steps.Errorf("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
+			return nil, steps.FieldErrorf("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
 		}
 		if err := b.checkFQDN("principal", host); err != nil {
 			return nil, err
@@ -180,10 +180,10 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 			return nil, err
 		}
 		if s.FirstName == "" {
-			return nil, steps.Errorf("firstName", "is required")
+			return nil, steps.FieldErrorf("firstName", "is required")
 		}
 		if s.LastName == "" {
-			return nil, steps.Errorf("lastName", "is required")
+			return nil, steps.FieldErrorf("lastName", "is required")
 		}
 		return s, nil
 	case KindGroup:
@@ -201,25 +201,25 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 			return nil, err
 		}
 		if s.Name == "" {
-			return nil, steps.Errorf("name", "is required")
+			return nil, steps.FieldErrorf("name", "is required")
 		}
 		switch {
 		case s.AllHosts && (len(deref(s.Hosts)) > 0 || len(deref(s.HostGroups)) > 0):
-			return nil, steps.Errorf("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
+			return nil, steps.FieldErrorf("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
 		case s.AllUsers && (len(deref(s.Users)) > 0 || len(deref(s.Groups)) > 0):
-			return nil, steps.Errorf("allUsers", "cannot be combined with users or groups")
+			return nil, steps.FieldErrorf("allUsers", "cannot be combined with users or groups")
 		case s.AllCommands && len(deref(s.Commands)) > 0:
-			return nil, steps.Errorf("allCommands", "cannot be combined with commands")
+			return nil, steps.FieldErrorf("allCommands", "cannot be combined with commands")
 		}
 		for i, c := range deref(s.Commands) {
 			if !strings.HasPrefix(c, "/") {
-				return nil, steps.Errorf("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
+				return nil, steps.FieldErrorf("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
 			}
 		}
 		return s, firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups),
 			checkNames("users", s.Users), checkNames("groups", s.Groups))
 	}
-	return nil, steps.Errorf("", "kind %s is not a FreeIPA kind (%s)", kind, strings.Join(allKinds, ", "))
+	return nil, steps.FieldErrorf("", "kind %s is not a FreeIPA kind (%s)", kind, strings.Join(allKinds, ", "))
 }
 
 func (b *Backend) checkHost(s *HostSpec) error {
@@ -228,7 +228,7 @@ func (b *Backend) checkHost(s *HostSpec) error {
 	}
 	if s.IPAddress != "" {
 		if _, err := netip.ParseAddr(s.IPAddress); err != nil {
-			return steps.Errorf("ipAddress", "%q is not an IP address", s.IPAddress)
+			return steps.FieldErrorf("ipAddress", "%q is not an IP address", s.IPAddress)
 		}
 	}
 	return firstErr(checkNames("hostGroups", s.HostGroups), b.checkHosts("managedBy", s.ManagedBy))
@@ -238,18 +238,18 @@ func (b *Backend) checkHost(s *HostSpec) error {
 // against the config's domains when it names any.
 func (b *Backend) checkFQDN(field, h string) error {
 	if h == "" {
-		return steps.Errorf(field, "is required")
+		return steps.FieldErrorf(field, "is required")
 	}
 	if h != strings.ToLower(h) || strings.HasSuffix(h, ".") {
-		return steps.Errorf(field, "write the host name in lower case without a trailing dot, got %q", h)
+		return steps.FieldErrorf(field, "write the host name in lower case without a trailing dot, got %q", h)
 	}
 	if !strings.Contains(h, ".") {
-		return steps.Errorf(field, "%q is not fully qualified: want a name such as %s.example.test", h, h)
+		return steps.FieldErrorf(field, "%q is not fully qualified: want a name such as %s.example.test", h, h)
 	}
 	for _, l := range strings.Split(h, ".") {
 		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
 			strings.IndexFunc(l, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' }) >= 0 {
-			return steps.Errorf(field, "%q is not a valid host name (letters, digits and -, labels not starting or ending with -)", h)
+			return steps.FieldErrorf(field, "%q is not a valid host name (letters, digits and -, labels not starting or ending with -)", h)
 		}
 	}
 	if len(b.cfg.Domains) > 0 {
@@ -258,7 +258,7 @@ func (b *Backend) checkFQDN(field, h string) error {
 				return nil
 			}
 		}
-		return steps.Errorf(field, "%s is not in a domain this FreeIPA manages (%s)", h, strings.Join(b.cfg.Domains, ", "))
+		return steps.FieldErrorf(field, "%s is not in a domain this FreeIPA manages (%s)", h, strings.Join(b.cfg.Domains, ", "))
 	}
 	return nil
 }
@@ -274,13 +274,13 @@ func (b *Backend) checkHosts(field string, hs *[]string) error {
 
 func checkName(field, n string) error {
 	if n == "" {
-		return steps.Errorf(field, "is required")
+		return steps.FieldErrorf(field, "is required")
 	}
 	if n != strings.ToLower(n) {
-		return steps.Errorf(field, "write %q in lower case (FreeIPA stores names in lower case)", n)
+		return steps.FieldErrorf(field, "write %q in lower case (FreeIPA stores names in lower case)", n)
 	}
 	if strings.ContainsAny(n, " /,") {
-		return steps.Errorf(field, "%q: no spaces, slashes or commas", n)
+		return steps.FieldErrorf(field, "%q: no spaces, slashes or commas", n)
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func dupCheck(field string, l []string) error {
 	slices.Sort(s)
 	for i := 1; i < len(s); i++ {
 		if s[i] == s[i-1] {
-			return steps.Errorf(field, "%q is listed twice", s[i])
+			return steps.FieldErrorf(field, "%q is listed twice", s[i])
 		}
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 
 // nextIDAttempts bounds the retries of a create whose VMID from
 // /cluster/nextid was taken meanwhile (nextid and create are not atomic,
-// api-facts §1).
+// docs/api-facts.md §1).
 const nextIDAttempts = 8
 
 // Apply implements steps.Backend.
@@ -260,7 +260,7 @@ func (b *Backend) update(ctx context.Context, o *ops, p steps.Progress) error {
 		}
 		sort.Strings(keys)
 		// PUT is synchronous for both kinds (LXC has no async config
-		// POST; api-facts §1), so no task to wait for.
+		// POST; docs/api-facts.md §1), so no task to wait for.
 		if err := b.put(ctx, path+"/config", params); err != nil {
 			return fmt.Errorf("update config: %w", err)
 		}

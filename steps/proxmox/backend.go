@@ -90,7 +90,7 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 	tr.MaxIdleConnsPerHost = c.Parallelism * 2
 	tr.MaxIdleConns = c.Parallelism * 4
 	// HTTP/1.1 only: PVE's error message is in the reason phrase, which
-	// HTTP/2 lacks (api-facts §1).
+	// HTTP/2 lacks (docs/api-facts.md §1).
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	base := strings.TrimSuffix(c.URL, "/")

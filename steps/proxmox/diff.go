@@ -343,11 +343,11 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	l, _ := have.(*Live)
 	if t.Want != nil && facts != nil {
 		if o, dup := facts.dupVMID[t.ID]; dup {
-			return c, steps.Errorf("vmid", "%d is also asked for by %s; every guest needs its own VMID", wantCommon(t.Want).VMID, o)
+			return c, steps.FieldErrorf("vmid", "%d is also asked for by %s; every guest needs its own VMID", wantCommon(t.Want).VMID, o)
 		}
 	}
 	if l != nil && l.Type != pveType(t.ID.Kind) {
-		return c, steps.Errorf("vmid", "%d is a %s guest, not a %s", l.VMID, l.Type, pveType(t.ID.Kind))
+		return c, steps.FieldErrorf("vmid", "%d is a %s guest, not a %s", l.VMID, l.Type, pveType(t.ID.Kind))
 	}
 	switch {
 	case t.Want == nil && l == nil:
@@ -455,7 +455,7 @@ func findTemplate(ref TemplateRef, facts *clusterFacts) (templateRef, error) {
 	if len(names) == 0 {
 		names = []string{"none"}
 	}
-	return templateRef{}, steps.Errorf("clone.template", "no VM template %s in the cluster (templates: %s)", ref, strings.Join(names, ", "))
+	return templateRef{}, steps.FieldErrorf("clone.template", "no VM template %s in the cluster (templates: %s)", ref, strings.Join(names, ", "))
 }
 
 // checkPlacement checks the node and the memory against the cluster.
@@ -470,16 +470,16 @@ func checkPlacement(t steps.Target, want *Common, facts *clusterFacts) error {
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		return steps.Errorf("node", "no node %q in the cluster (nodes: %s)", want.Node, strings.Join(names, ", "))
+		return steps.FieldErrorf("node", "no node %q in the cluster (nodes: %s)", want.Node, strings.Join(names, ", "))
 	}
 	if !n.online {
-		return steps.Errorf("node", "node %q is offline", want.Node)
+		return steps.FieldErrorf("node", "node %q is offline", want.Node)
 	}
 	if n.memory > 0 && uint64(want.Memory.MiB)<<20 > n.memory { //nolint:gosec // validated positive
-		return steps.Errorf("memory", "%d MiB is more than node %s has (%d MiB)", want.Memory.MiB, want.Node, n.memory>>20)
+		return steps.FieldErrorf("memory", "%d MiB is more than node %s has (%d MiB)", want.Memory.MiB, want.Node, n.memory>>20)
 	}
 	if s, ok := t.Want.(*LXCSpec); ok && !dnsNameRE.MatchString(orName(s.Hostname, t.ID.Name)) {
-		return steps.Errorf("hostname", "the resource name %q is not a DNS name: set hostname", t.ID.Name)
+		return steps.FieldErrorf("hostname", "the resource name %q is not a DNS name: set hostname", t.ID.Name)
 	}
 	if _, ok := t.Want.(*VMSpec); ok && !dnsNameRE.MatchString(t.ID.Name) {
 		return &steps.FieldError{Msg: fmt.Sprintf("the resource name %q is not a DNS name, which a VM name must be", t.ID.Name)}
@@ -499,7 +499,7 @@ func orName(s, name string) string {
 func checkShrink(before, after steps.Spec) error {
 	shrink := func(field string, have, want int64) error {
 		if have > 0 && want < have {
-			return steps.Errorf(field, "shrinking a disk is not supported: it has %s, the spec asks for %s (grow only; to shrink, create a new guest)", Size{MiB: have}, Size{MiB: want})
+			return steps.FieldErrorf(field, "shrinking a disk is not supported: it has %s, the spec asks for %s (grow only; to shrink, create a new guest)", Size{MiB: have}, Size{MiB: want})
 		}
 		return nil
 	}
@@ -517,7 +517,7 @@ func checkShrink(before, after steps.Spec) error {
 			}
 		}
 		if len(bl.Mounts) > len(a.Mounts) {
-			return steps.Errorf("mounts", "the container has %d mount points, the spec lists %d: removing a mount point is not done by the runner (it would lose data); detach it in Proxmox first", len(bl.Mounts), len(a.Mounts))
+			return steps.FieldErrorf("mounts", "the container has %d mount points, the spec lists %d: removing a mount point is not done by the runner (it would lose data); detach it in Proxmox first", len(bl.Mounts), len(a.Mounts))
 		}
 	case *VMSpec:
 		bv := before.(*VMSpec)
@@ -627,7 +627,7 @@ func updateOps(t steps.Target, l *Live, before, after steps.Spec) (*ops, error) 
 			}
 			if !found {
 				if d.Storage == "" {
-					return nil, steps.Errorf("disks", "the VM has no disk %s yet: give its storage to create it", d.Slot)
+					return nil, steps.FieldErrorf("disks", "the VM has no disk %s yet: give its storage to create it", d.Slot)
 				}
 				o.Set[d.Slot] = fmt.Sprintf("%s:%d", d.Storage, d.Size.MiB/1024)
 			}
@@ -761,7 +761,7 @@ func propString(p map[string]string, defaultKey string) string {
 	return strings.Join(parts, ",")
 }
 
-// encodeSSHKeys URL-encodes keys as qemu's sshkeys wants (api-facts §1:
+// encodeSSHKeys URL-encodes keys as qemu's sshkeys wants (docs/api-facts.md §1:
 // qemu sshkeys is urlencoded, unlike LXC ssh-public-keys).
 func encodeSSHKeys(keys []string) string {
 	if len(keys) == 0 {

@@ -22,7 +22,7 @@ import (
 var (
 	// ErrGuestLocked is lock contention on a guest: its config file lock
 	// timed out ("can't lock file '/var/lock/qemu-server/lock-100.conf' -
-	// got timeout", pve-common Tools.pm lock_file_full, api-facts §1) or a
+	// got timeout", pve-common Tools.pm lock_file_full, docs/api-facts.md §1) or a
 	// running task holds the guest's config lock ("CT is locked (backup)",
 	// pve-guest-common AbstractConfig.pm check_lock). It passes on a retry.
 	ErrGuestLocked = errors.New("guest is locked")
@@ -34,10 +34,10 @@ var (
 	// "CT 101 already exists on node 'pve'" (pve-cluster Cluster.pm
 	// check_vmid_unused), "unable to create VM 104: config file already
 	// exists" (qemu-server clone), or nextid's 400 with errors.vmid "VM 101
-	// already exists" (api-facts §1 nextid).
+	// already exists" (docs/api-facts.md §1 nextid).
 	ErrVMIDTaken = errors.New("VMID is taken")
 	// ErrNodeUnreachable is pveproxy failing to reach the node of the path:
-	// the AnyEvent::HTTP pseudo-statuses 595 and 596 (api-facts §1).
+	// the AnyEvent::HTTP pseudo-statuses 595 and 596 (docs/api-facts.md §1).
 	ErrNodeUnreachable = errors.New("node is unreachable")
 )
 
@@ -137,7 +137,7 @@ func (e *APIError) Transient() bool {
 
 // classifier turns every HTTP error answer into an *APIError before
 // go-proxmox sees it: go-proxmox reduces 500 to its status line, 400 to a
-// string and lets 595/596 fall into JSON decoding (api-facts §2), which would
+// string and lets 595/596 fall into JSON decoding (docs/api-facts.md §2), which would
 // lose the status and the parameter names.
 type classifier struct{ next http.RoundTripper }
 
@@ -193,7 +193,7 @@ func classify(err error) error {
 }
 
 // taskError is a task that ended with an exit status other than OK or
-// WARNINGS: N (the worker's error text, api-facts §1 task status). errors.Is
+// WARNINGS: N (the worker's error text, docs/api-facts.md §1 task status). errors.Is
 // matches it against the sentinel its exit status was classified as.
 type taskError struct {
 	upid string

@@ -329,25 +329,25 @@ var (
 func checkSize(field string, s *Size, r sizeRule) error {
 	if !s.set {
 		if r.def == 0 {
-			return steps.Errorf(field, "is required: a size like \"8GiB\"")
+			return steps.FieldErrorf(field, "is required: a size like \"8GiB\"")
 		}
 		*s = Size{MiB: r.def, set: true}
 	}
 	if s.bad != "" {
-		return steps.Errorf(field, "%s", s.bad)
+		return steps.FieldErrorf(field, "%s", s.bad)
 	}
 	if s.MiB < r.min {
 		hint := ""
 		if r.def != 0 {
 			hint = fmt.Sprintf(" (leave %s out for the default %s)", field, Size{MiB: r.def})
 		}
-		return steps.Errorf(field, "must be at least %s, got %s%s", Size{MiB: r.min}, s, hint)
+		return steps.FieldErrorf(field, "must be at least %s, got %s%s", Size{MiB: r.min}, s, hint)
 	}
 	if s.MiB > r.max {
-		return steps.Errorf(field, "%s is more than %s, %s", s, Size{MiB: r.max}, r.why)
+		return steps.FieldErrorf(field, "%s is more than %s, %s", s, Size{MiB: r.max}, r.why)
 	}
 	if r.wholeGiB && s.MiB%1024 != 0 {
-		return steps.Errorf(field, "disk sizes must be whole GiB (Proxmox allocates in GiB), got %s", s)
+		return steps.FieldErrorf(field, "disk sizes must be whole GiB (Proxmox allocates in GiB), got %s", s)
 	}
 	return nil
 }
@@ -356,21 +356,21 @@ func boolPtr(b bool) *bool { return &b }
 
 func (c *Common) validate(kind string) error {
 	if c.Node == "" {
-		return steps.Errorf("node", "is required: the Proxmox node to run the guest on")
+		return steps.FieldErrorf("node", "is required: the Proxmox node to run the guest on")
 	}
 	if !nodeRE.MatchString(c.Node) {
-		return steps.Errorf("node", "%q is not a node name", c.Node)
+		return steps.FieldErrorf("node", "%q is not a node name", c.Node)
 	}
 	if c.VMID != 0 && (c.VMID < 100 || c.VMID > 999999999) {
-		return steps.Errorf("vmid", "must be between 100 and 999999999, got %d", c.VMID)
+		return steps.FieldErrorf("vmid", "must be between 100 and 999999999, got %d", c.VMID)
 	}
 	if c.Pool != "" && !poolRE.MatchString(c.Pool) {
-		return steps.Errorf("pool", "%q is not a pool name", c.Pool)
+		return steps.FieldErrorf("pool", "%q is not a pool name", c.Pool)
 	}
 	tags := map[string]bool{}
 	for i, t := range c.Tags {
 		if !tagRE.MatchString(t) {
-			return steps.Errorf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (lower case letters, digits, _ - + .)", t)
+			return steps.FieldErrorf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (lower case letters, digits, _ - + .)", t)
 		}
 		if t != OwnerTag {
 			tags[t] = true
@@ -388,13 +388,13 @@ func (c *Common) validate(kind string) error {
 		c.Cores = 1
 	}
 	if c.Cores < 1 || c.Cores > 8192 {
-		return steps.Errorf("cores", "must be between 1 and 8192, got %d", c.Cores)
+		return steps.FieldErrorf("cores", "must be between 1 and 8192, got %d", c.Cores)
 	}
 	if err := checkSize("memory", &c.Memory, memoryRule); err != nil {
 		return err
 	}
 	if len(c.Networks) > 10 {
-		return steps.Errorf("networks", "at most 10 networks, got %d", len(c.Networks))
+		return steps.FieldErrorf("networks", "at most 10 networks, got %d", len(c.Networks))
 	}
 	for i := range c.Networks {
 		if err := c.Networks[i].validate(fmt.Sprintf("networks[%d]", i), kind, i); err != nil {
@@ -402,14 +402,14 @@ func (c *Common) validate(kind string) error {
 		}
 	}
 	if c.Startup != nil && (c.Startup.Order < 0 || c.Startup.Up < 0 || c.Startup.Down < 0) {
-		return steps.Errorf("startup", "order, up and down must not be negative")
+		return steps.FieldErrorf("startup", "order, up and down must not be negative")
 	}
 	switch c.State {
 	case "":
 		c.State = "running"
 	case "running", "stopped":
 	default:
-		return steps.Errorf("state", "must be \"running\" or \"stopped\", got %q", c.State)
+		return steps.FieldErrorf("state", "must be \"running\" or \"stopped\", got %q", c.State)
 	}
 	if c.Protect == nil {
 		c.Protect = boolPtr(true)
@@ -420,33 +420,33 @@ func (c *Common) validate(kind string) error {
 func (n *Network) validate(field, kind string, i int) error {
 	if kind == KindLXC {
 		if n.Model != "" {
-			return steps.Errorf(field+".model", "is for VMs; containers have veth interfaces")
+			return steps.FieldErrorf(field+".model", "is for VMs; containers have veth interfaces")
 		}
 		if n.Name == "" {
 			n.Name = "eth" + strconv.Itoa(i)
 		}
 		if !ifnameRE.MatchString(n.Name) {
-			return steps.Errorf(field+".name", "%q is not an interface name", n.Name)
+			return steps.FieldErrorf(field+".name", "%q is not an interface name", n.Name)
 		}
 	} else {
 		if n.Name != "" {
-			return steps.Errorf(field+".name", "is for containers; a VM names its interfaces itself")
+			return steps.FieldErrorf(field+".name", "is for containers; a VM names its interfaces itself")
 		}
 		if n.Model == "" {
 			n.Model = "virtio"
 		}
 		if !vmModels[n.Model] {
-			return steps.Errorf(field+".model", "unknown NIC model %q (virtio, e1000, e1000e, rtl8139, vmxnet3)", n.Model)
+			return steps.FieldErrorf(field+".model", "unknown NIC model %q (virtio, e1000, e1000e, rtl8139, vmxnet3)", n.Model)
 		}
 	}
 	if n.Bridge == "" {
-		return steps.Errorf(field+".bridge", "is required (e.g. vmbr0)")
+		return steps.FieldErrorf(field+".bridge", "is required (e.g. vmbr0)")
 	}
 	if !bridgeRE.MatchString(n.Bridge) {
-		return steps.Errorf(field+".bridge", "%q is not a bridge name", n.Bridge)
+		return steps.FieldErrorf(field+".bridge", "%q is not a bridge name", n.Bridge)
 	}
 	if n.VLAN != 0 && (n.VLAN < 1 || n.VLAN > 4094) {
-		return steps.Errorf(field+".vlan", "must be between 1 and 4094, got %d", n.VLAN)
+		return steps.FieldErrorf(field+".vlan", "must be between 1 and 4094, got %d", n.VLAN)
 	}
 	var prefix netip.Prefix
 	switch n.IP {
@@ -454,26 +454,26 @@ func (n *Network) validate(field, kind string, i int) error {
 	default:
 		p, err := netip.ParsePrefix(n.IP)
 		if err != nil || !p.Addr().Is4() {
-			return steps.Errorf(field+".ip", "want \"dhcp\", \"manual\" or an IPv4 address with prefix length like 10.42.0.101/24, got %q", n.IP)
+			return steps.FieldErrorf(field+".ip", "want \"dhcp\", \"manual\" or an IPv4 address with prefix length like 10.42.0.101/24, got %q", n.IP)
 		}
 		prefix = p
 	}
 	if n.Gateway != "" {
 		gw, err := netip.ParseAddr(n.Gateway)
 		if err != nil || !gw.Is4() {
-			return steps.Errorf(field+".gateway", "%q is not an IPv4 address", n.Gateway)
+			return steps.FieldErrorf(field+".gateway", "%q is not an IPv4 address", n.Gateway)
 		}
 		if !prefix.IsValid() {
-			return steps.Errorf(field+".gateway", "needs a static ip (CIDR), not %q", n.IP)
+			return steps.FieldErrorf(field+".gateway", "needs a static ip (CIDR), not %q", n.IP)
 		}
 		if !prefix.Masked().Contains(gw) {
-			return steps.Errorf(field+".gateway", "%s is outside %s", gw, prefix.Masked())
+			return steps.FieldErrorf(field+".gateway", "%s is outside %s", gw, prefix.Masked())
 		}
 	}
 	if n.MAC != "" {
 		hw, err := net.ParseMAC(n.MAC)
 		if err != nil || len(hw) != 6 || hw[0]&1 == 1 {
-			return steps.Errorf(field+".mac", "%q is not a unicast MAC address", n.MAC)
+			return steps.FieldErrorf(field+".mac", "%q is not a unicast MAC address", n.MAC)
 		}
 		n.MAC = strings.ToUpper(hw.String())
 	}
@@ -485,25 +485,25 @@ func (s *LXCSpec) validate() error {
 		return err
 	}
 	if s.OSTemplate == "" {
-		return steps.Errorf("ostemplate", "is required, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
+		return steps.FieldErrorf("ostemplate", "is required, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
 	}
 	if !templateRE.MatchString(s.OSTemplate) {
-		return steps.Errorf("ostemplate", "%q is not a template volume (STORAGE:vztmpl/FILE)", s.OSTemplate)
+		return steps.FieldErrorf("ostemplate", "%q is not a template volume (STORAGE:vztmpl/FILE)", s.OSTemplate)
 	}
 	if s.Hostname != "" && !dnsNameRE.MatchString(s.Hostname) {
-		return steps.Errorf("hostname", "%q is not a DNS name", s.Hostname)
+		return steps.FieldErrorf("hostname", "%q is not a DNS name", s.Hostname)
 	}
 	if s.Unprivileged == nil {
 		s.Unprivileged = boolPtr(true)
 	}
 	if s.Features.Keyctl && !*s.Unprivileged {
-		return steps.Errorf("features.keyctl", "is only for unprivileged containers")
+		return steps.FieldErrorf("features.keyctl", "is only for unprivileged containers")
 	}
 	if s.RootFS.Storage == "" {
-		return steps.Errorf("rootfs.storage", "is required (e.g. local-lvm)")
+		return steps.FieldErrorf("rootfs.storage", "is required (e.g. local-lvm)")
 	}
 	if !storageRE.MatchString(s.RootFS.Storage) {
-		return steps.Errorf("rootfs.storage", "%q is not a storage name", s.RootFS.Storage)
+		return steps.FieldErrorf("rootfs.storage", "%q is not a storage name", s.RootFS.Storage)
 	}
 	if err := checkSize("rootfs.size", &s.RootFS.Size, rootfsRule); err != nil {
 		return err
@@ -513,21 +513,21 @@ func (s *LXCSpec) validate() error {
 		m := &s.Mounts[i]
 		f := fmt.Sprintf("mounts[%d]", i)
 		if !strings.HasPrefix(m.Path, "/") || m.Path == "/" || strings.ContainsAny(m.Path, ", ") {
-			return steps.Errorf(f+".path", "want an absolute path other than / (no commas or spaces), got %q", m.Path)
+			return steps.FieldErrorf(f+".path", "want an absolute path other than / (no commas or spaces), got %q", m.Path)
 		}
 		if paths[m.Path] {
-			return steps.Errorf(f+".path", "%s is mounted twice", m.Path)
+			return steps.FieldErrorf(f+".path", "%s is mounted twice", m.Path)
 		}
 		paths[m.Path] = true
 		if !storageRE.MatchString(m.Storage) {
-			return steps.Errorf(f+".storage", "%q is not a storage name", m.Storage)
+			return steps.FieldErrorf(f+".storage", "%q is not a storage name", m.Storage)
 		}
 		if err := checkSize(f+".size", &m.Size, diskRule); err != nil {
 			return err
 		}
 	}
 	if len(s.Mounts) > 10 {
-		return steps.Errorf("mounts", "at most 10 mounts, got %d", len(s.Mounts))
+		return steps.FieldErrorf("mounts", "at most 10 mounts, got %d", len(s.Mounts))
 	}
 	if s.Swap == nil {
 		s.Swap = &Size{}
@@ -537,15 +537,15 @@ func (s *LXCSpec) validate() error {
 	}
 	for i, k := range s.SSHPublicKeys {
 		if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
-			return steps.Errorf(fmt.Sprintf("sshPublicKeys[%d]", i), "want one key per entry, without newlines")
+			return steps.FieldErrorf(fmt.Sprintf("sshPublicKeys[%d]", i), "want one key per entry, without newlines")
 		}
 	}
 	if s.Searchdomain != "" && !dnsNameRE.MatchString(s.Searchdomain) {
-		return steps.Errorf("searchdomain", "%q is not a DNS name", s.Searchdomain)
+		return steps.FieldErrorf("searchdomain", "%q is not a DNS name", s.Searchdomain)
 	}
 	if s.Nameserver != "" {
 		if _, err := netip.ParseAddr(s.Nameserver); err != nil {
-			return steps.Errorf("nameserver", "%q is not an IP address", s.Nameserver)
+			return steps.FieldErrorf("nameserver", "%q is not an IP address", s.Nameserver)
 		}
 	}
 	return nil
@@ -558,37 +558,37 @@ func (s *VMSpec) validate() error {
 	t := s.Clone.Template
 	switch {
 	case t.VMID < 0:
-		return steps.Errorf("clone.template", "want a template VMID (number) or name (string)")
+		return steps.FieldErrorf("clone.template", "want a template VMID (number) or name (string)")
 	case t.Name == "" && t.VMID == 0:
-		return steps.Errorf("clone.template", "is required: the VMID or name of the template to clone")
+		return steps.FieldErrorf("clone.template", "is required: the VMID or name of the template to clone")
 	case t.Name == "" && (t.VMID < 100 || t.VMID > 999999999):
-		return steps.Errorf("clone.template", "VMID must be between 100 and 999999999, got %d", t.VMID)
+		return steps.FieldErrorf("clone.template", "VMID must be between 100 and 999999999, got %d", t.VMID)
 	case t.Name != "" && !dnsNameRE.MatchString(t.Name):
-		return steps.Errorf("clone.template", "%q is not a guest name", t.Name)
+		return steps.FieldErrorf("clone.template", "%q is not a guest name", t.Name)
 	}
 	if s.Clone.Full == nil {
 		s.Clone.Full = boolPtr(true)
 	}
 	if s.Clone.Storage != "" {
 		if !*s.Clone.Full {
-			return steps.Errorf("clone.storage", "only a full clone can choose its storage (set full: true or drop storage)")
+			return steps.FieldErrorf("clone.storage", "only a full clone can choose its storage (set full: true or drop storage)")
 		}
 		if !storageRE.MatchString(s.Clone.Storage) {
-			return steps.Errorf("clone.storage", "%q is not a storage name", s.Clone.Storage)
+			return steps.FieldErrorf("clone.storage", "%q is not a storage name", s.Clone.Storage)
 		}
 	}
 	if ci := s.CloudInit; ci != nil {
 		for i, k := range ci.SSHKeys {
 			if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
-				return steps.Errorf(fmt.Sprintf("cloudInit.sshKeys[%d]", i), "want one key per entry, without newlines")
+				return steps.FieldErrorf(fmt.Sprintf("cloudInit.sshKeys[%d]", i), "want one key per entry, without newlines")
 			}
 		}
 		if ci.Searchdomain != "" && !dnsNameRE.MatchString(ci.Searchdomain) {
-			return steps.Errorf("cloudInit.searchdomain", "%q is not a DNS name", ci.Searchdomain)
+			return steps.FieldErrorf("cloudInit.searchdomain", "%q is not a DNS name", ci.Searchdomain)
 		}
 		if ci.Nameserver != "" {
 			if _, err := netip.ParseAddr(ci.Nameserver); err != nil {
-				return steps.Errorf("cloudInit.nameserver", "%q is not an IP address", ci.Nameserver)
+				return steps.FieldErrorf("cloudInit.nameserver", "%q is not an IP address", ci.Nameserver)
 			}
 		}
 	}
@@ -597,14 +597,14 @@ func (s *VMSpec) validate() error {
 		d := &s.Disks[i]
 		f := fmt.Sprintf("disks[%d]", i)
 		if !slotRE.MatchString(d.Slot) {
-			return steps.Errorf(f+".slot", "%q is not a disk slot (scsi0-30, virtio0-15, sata0-5)", d.Slot)
+			return steps.FieldErrorf(f+".slot", "%q is not a disk slot (scsi0-30, virtio0-15, sata0-5)", d.Slot)
 		}
 		if slots[d.Slot] {
-			return steps.Errorf(f+".slot", "%s is listed twice", d.Slot)
+			return steps.FieldErrorf(f+".slot", "%s is listed twice", d.Slot)
 		}
 		slots[d.Slot] = true
 		if d.Storage != "" && !storageRE.MatchString(d.Storage) {
-			return steps.Errorf(f+".storage", "%q is not a storage name", d.Storage)
+			return steps.FieldErrorf(f+".storage", "%q is not a storage name", d.Storage)
 		}
 		if err := checkSize(f+".size", &d.Size, diskRule); err != nil {
 			return err

@@ -124,7 +124,7 @@ func newItem(changes []types.Change, label string, p steps.Progress) *item {
 				chars += len(aws.ToString(r.Value))
 			}
 		}
-		// api-facts §4: "UPSERT counts double" for both limits.
+		// docs/api-facts.md §4: "UPSERT counts double" for both limits.
 		if c.Action == types.ChangeActionUpsert {
 			n, chars = 2*n, 2*chars
 		}
@@ -205,7 +205,7 @@ func (bt *batcher) lead(ctx context.Context) {
 			return
 		}
 		// One batch of a zone at a time: Route 53 answers PriorRequestNotComplete
-		// to a change while the zone's previous one is PENDING (api-facts §4).
+		// to a change while the zone's previous one is PENDING (docs/api-facts.md §4).
 		// Changes arriving meanwhile join this round.
 		select {
 		case bt.slot <- struct{}{}:

@@ -60,7 +60,7 @@ const (
 	DefaultPollInterval  = 5 * time.Second
 	DefaultBatchWindow   = 20 * time.Millisecond
 	// MaxBatchRecords is Route 53's limit of ResourceRecord elements per
-	// change batch (api-facts §4).
+	// change batch (docs/api-facts.md §4).
 	MaxBatchRecords = 1000
 	// MaxBatchChars is Route 53's limit of value characters per change batch.
 	MaxBatchChars = 32000
@@ -115,30 +115,30 @@ func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Op
 	case c.BatchSize == 0:
 		c.BatchSize = MaxBatchRecords
 	case c.BatchSize < 2 || c.BatchSize > MaxBatchRecords:
-		return nil, steps.Errorf("batchSize", "%d is out of range 2–%d", c.BatchSize, MaxBatchRecords)
+		return nil, steps.FieldErrorf("batchSize", "%d is out of range 2–%d", c.BatchSize, MaxBatchRecords)
 	}
 	for i, z := range c.Zones {
 		n, err := normName(z)
 		if err != nil {
-			return nil, steps.Errorf(fmt.Sprintf("zones[%d]", i), "%v", err)
+			return nil, steps.FieldErrorf(fmt.Sprintf("zones[%d]", i), "%v", err)
 		}
 		b.zones = append(b.zones, n)
 	}
 	if (c.AccessKeyID == nil) != (c.SecretAccessKey == nil) {
-		return nil, steps.Errorf("accessKeyId", "give both accessKeyId and secretAccessKey, or neither (then profile or the standard AWS chain applies)")
+		return nil, steps.FieldErrorf("accessKeyId", "give both accessKeyId and secretAccessKey, or neither (then profile or the standard AWS chain applies)")
 	}
 	if c.AccessKeyID != nil && c.Profile != "" {
-		return nil, steps.Errorf("profile", "give either static keys (accessKeyId, secretAccessKey) or a profile, not both")
+		return nil, steps.FieldErrorf("profile", "give either static keys (accessKeyId, secretAccessKey) or a profile, not both")
 	}
 	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region)}
 	if c.AccessKeyID != nil {
 		id, err := c.AccessKeyID.Read(red)
 		if err != nil {
-			return nil, steps.Errorf("accessKeyId", "%v", err)
+			return nil, steps.FieldErrorf("accessKeyId", "%v", err)
 		}
 		secret, err := c.SecretAccessKey.Read(red)
 		if err != nil {
-			return nil, steps.Errorf("secretAccessKey", "%v", err)
+			return nil, steps.FieldErrorf("secretAccessKey", "%v", err)
 		}
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, "")))
 	}
@@ -186,7 +186,7 @@ func (b *Backend) Rank(string) int { return 30 }
 // "rrset:<zone>/<name>/<TYPE>" with absolute lower-case names, e.g.
 // "rrset:mydomain.com./www.mydomain.com./A". Route 53 compares names
 // case-insensitively and lists them absolute, with the trailing dot
-// (api-facts §4); a record set is one zone, name and type.
+// (docs/api-facts.md §4); a record set is one zone, name and type.
 func (b *Backend) Identities(t steps.Target) []string {
 	s, ok := t.Want.(Spec)
 	if !ok {

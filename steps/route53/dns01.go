@@ -160,7 +160,7 @@ func (p *DNSProvider) editOnce(ctx context.Context, name string, f func([]string
 			ResourceRecordSet: recordSet(Spec{Name: name, Type: "TXT", TTL: &ttl, Values: next}, id)}
 	}
 	// Share the zone's slot with Apply's batches: Route 53 refuses a change
-	// while another of the zone is PENDING (api-facts §4).
+	// while another of the zone is PENDING (docs/api-facts.md §4).
 	bt := p.b.batcher(zone, id)
 	select {
 	case bt.slot <- struct{}{}:

@@ -42,7 +42,7 @@ func (e *apiError) Unwrap() error { return e.err }
 
 // isRetryable reports whether an API error may pass: throttling,
 // PriorRequestNotComplete (another change of the zone is still PENDING,
-// api-facts §4), server errors, and connection failures.
+// docs/api-facts.md §4), server errors, and connection failures.
 func isRetryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false

@@ -23,7 +23,7 @@ const DefaultTTL = 300
 const maxTTL = math.MaxInt32
 
 // maxValueChars bounds the characters of one record set's values: a change
-// batch holds at most 32,000 and an UPSERT counts double (api-facts §4), so a
+// batch holds at most 32,000 and an UPSERT counts double (docs/api-facts.md §4), so a
 // larger set could never be updated.
 const maxValueChars = 16000
 
@@ -105,36 +105,36 @@ func decodeSpec(raw json.RawMessage, zones []string) (Spec, error) {
 		{"trafficPolicyInstanceId", in.TrafficPolicyInstanceID},
 	} {
 		if f.v != nil {
-			return Spec{}, steps.Errorf(f.name, "routing policies (weighted, latency, failover, geolocation, multivalue, health checks) are not supported: declare one simple record set per name and type")
+			return Spec{}, steps.FieldErrorf(f.name, "routing policies (weighted, latency, failover, geolocation, multivalue, health checks) are not supported: declare one simple record set per name and type")
 		}
 	}
 
 	var s Spec
 	zone, err := normName(in.Zone)
 	if err != nil || zone == "" {
-		return Spec{}, steps.Errorf("zone", "want the hosted zone's name, e.g. mydomain.com, got %q", in.Zone)
+		return Spec{}, steps.FieldErrorf("zone", "want the hosted zone's name, e.g. mydomain.com, got %q", in.Zone)
 	}
 	if len(zones) > 0 && !slices.Contains(zones, zone) {
-		return Spec{}, steps.Errorf("zone", "zone %s may not be changed by this runner: backends.route53.zones allows only %s", zone, strings.Join(zones, ", "))
+		return Spec{}, steps.FieldErrorf("zone", "zone %s may not be changed by this runner: backends.route53.zones allows only %s", zone, strings.Join(zones, ", "))
 	}
 	s.Zone = zone
 
 	name, err := qualify(in.Name, zone)
 	if err != nil {
-		return Spec{}, steps.Errorf("name", "%v", err)
+		return Spec{}, steps.FieldErrorf("name", "%v", err)
 	}
 	s.Name = name
 
 	s.Type = strings.ToUpper(strings.TrimSpace(in.Type))
 	switch {
 	case s.Type == "":
-		return Spec{}, steps.Errorf("type", "is required: one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS")
+		return Spec{}, steps.FieldErrorf("type", "is required: one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS")
 	case s.Type == "SOA" || (s.Type == "NS" && name == zone):
-		return Spec{}, steps.Errorf("type", "the apex %s record set of %s belongs to Route 53 and is never changed by the runner", s.Type, zone)
+		return Spec{}, steps.FieldErrorf("type", "the apex %s record set of %s belongs to Route 53 and is never changed by the runner", s.Type, zone)
 	case !supportedTypes[s.Type]:
-		return Spec{}, steps.Errorf("type", "%q is not supported: use one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS", in.Type)
+		return Spec{}, steps.FieldErrorf("type", "%q is not supported: use one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS", in.Type)
 	case s.Type == "CNAME" && name == zone:
-		return Spec{}, steps.Errorf("name", "a CNAME is not allowed at the zone apex %s (DNS forbids it beside the SOA and NS); use an alias record (alias: {name: ...}) or A records", zone)
+		return Spec{}, steps.FieldErrorf("name", "a CNAME is not allowed at the zone apex %s (DNS forbids it beside the SOA and NS); use an alias record (alias: {name: ...}) or A records", zone)
 	}
 
 	if in.Alias != nil {
@@ -146,44 +146,44 @@ func decodeSpec(raw json.RawMessage, zones []string) (Spec, error) {
 		ttl = *in.TTL
 	}
 	if ttl < 0 || ttl > maxTTL {
-		return Spec{}, steps.Errorf("ttl", "%d is out of range 0–%d seconds", ttl, maxTTL)
+		return Spec{}, steps.FieldErrorf("ttl", "%d is out of range 0–%d seconds", ttl, maxTTL)
 	}
 	s.TTL = &ttl
 
 	if len(in.Values) == 0 {
-		return Spec{}, steps.Errorf("values", "at least one value is required (or an alias)")
+		return Spec{}, steps.FieldErrorf("values", "at least one value is required (or an alias)")
 	}
 	if s.Type == "CNAME" && len(in.Values) != 1 {
-		return Spec{}, steps.Errorf("values", "a CNAME has exactly one value, got %d", len(in.Values))
+		return Spec{}, steps.FieldErrorf("values", "a CNAME has exactly one value, got %d", len(in.Values))
 	}
 	seen := map[string]bool{}
 	for i, v := range in.Values {
 		c, err := canonicalValue(s.Type, v)
 		if err != nil {
-			return Spec{}, steps.Errorf(fmt.Sprintf("values[%d]", i), "%v", err)
+			return Spec{}, steps.FieldErrorf(fmt.Sprintf("values[%d]", i), "%v", err)
 		}
 		if seen[c] {
-			return Spec{}, steps.Errorf(fmt.Sprintf("values[%d]", i), "duplicate value %q", v)
+			return Spec{}, steps.FieldErrorf(fmt.Sprintf("values[%d]", i), "duplicate value %q", v)
 		}
 		seen[c] = true
 		s.Values = append(s.Values, c)
 	}
 	slices.Sort(s.Values)
 	if n := wireChars(s.Type, s.Values); n > maxValueChars {
-		return Spec{}, steps.Errorf("values", "too long: %d characters; one record set may have at most %d (Route 53 allows 32000 per change batch and counts an update twice)", n, maxValueChars)
+		return Spec{}, steps.FieldErrorf("values", "too long: %d characters; one record set may have at most %d (Route 53 allows 32000 per change batch and counts an update twice)", n, maxValueChars)
 	}
 	return s, nil
 }
 
 func decodeAlias(s Spec, in input, raw json.RawMessage) (Spec, error) {
 	if len(in.Values) > 0 {
-		return Spec{}, steps.Errorf("values", "an alias record has no values: give either values or alias")
+		return Spec{}, steps.FieldErrorf("values", "an alias record has no values: give either values or alias")
 	}
 	if in.TTL != nil {
-		return Spec{}, steps.Errorf("ttl", "an alias record has no TTL of its own (Route 53 uses the target's)")
+		return Spec{}, steps.FieldErrorf("ttl", "an alias record has no TTL of its own (Route 53 uses the target's)")
 	}
 	if !aliasTypes[s.Type] {
-		return Spec{}, steps.Errorf("type", "an alias record of type %s is not supported", s.Type)
+		return Spec{}, steps.FieldErrorf("type", "an alias record of type %s is not supported", s.Type)
 	}
 	var a Alias
 	if err := steps.DecodeStrict(raw, &a); err != nil {
@@ -192,14 +192,14 @@ func decodeAlias(s Spec, in input, raw json.RawMessage) (Spec, error) {
 			fe.Field = "alias." + fe.Field
 			return Spec{}, fe
 		}
-		return Spec{}, steps.Errorf("alias", "%v", err)
+		return Spec{}, steps.FieldErrorf("alias", "%v", err)
 	}
 	target, err := qualify(a.Name, s.Zone)
 	if err != nil {
-		return Spec{}, steps.Errorf("alias.name", "%v (an alias must point at a record set in the same zone)", err)
+		return Spec{}, steps.FieldErrorf("alias.name", "%v (an alias must point at a record set in the same zone)", err)
 	}
 	if target == s.Name {
-		return Spec{}, steps.Errorf("alias.name", "an alias cannot point at itself")
+		return Spec{}, steps.FieldErrorf("alias.name", "an alias cannot point at itself")
 	}
 	a.Name = target
 	s.Alias = &a

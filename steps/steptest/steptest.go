@@ -128,10 +128,10 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 		return nil, err
 	}
 	if s.Value == "" {
-		return nil, steps.Errorf("value", "is required")
+		return nil, steps.FieldErrorf("value", "is required")
 	}
 	if s.Size < 0 {
-		return nil, steps.Errorf("size", "must be positive, got %d", s.Size)
+		return nil, steps.FieldErrorf("size", "must be positive, got %d", s.Size)
 	}
 	return s, nil
 }

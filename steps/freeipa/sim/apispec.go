@@ -44,7 +44,7 @@ var (
 	cliName   = regexp.MustCompile(`cli_name='([^']*)'`)
 )
 
-// parseAPI reads API.txt's line format (api-facts §3): "command: name/1",
+// parseAPI reads API.txt's line format (docs/api-facts.md §3): "command: name/1",
 // "args: nArgs,nOptions,nOutputs", then arg/option/output lines.
 func parseAPI(text string) (map[string]*command, error) {
 	cmds := make(map[string]*command)

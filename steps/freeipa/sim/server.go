@@ -64,7 +64,7 @@ type Options struct {
 	Realm  string // Kerberos realm, e.g. "INT.MYDOMAIN"
 	Domain string // DNS domain and base DN source, e.g. "int.mydomain"
 	// Host is the server's name, api.env.host: clients must send
-	// Referer: https://<Host>/ipa (api-facts §3; RefererFor returns it).
+	// Referer: https://<Host>/ipa (docs/api-facts.md §3; RefererFor returns it).
 	// Default "ipa.<Domain>". Under httptest use the name clients dial,
 	// e.g. "127.0.0.1".
 	Host string
@@ -372,7 +372,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	s.logins++
 	s.mu.Unlock()
 	// Apache turns the IPASESSION header into this cookie
-	// (install/share/ipa.conf.template l.84-85, api-facts §3).
+	// (install/share/ipa.conf.template l.84-85, docs/api-facts.md §3).
 	w.Header().Add("Set-Cookie", "ipa_session=MagBearerToken="+token+"; path=/ipa; httponly; secure; SameSite=strict")
 	w.WriteHeader(http.StatusOK)
 }

@@ -320,7 +320,7 @@ func (s *Server) guestMaxDisk(g *guest) int64 {
 }
 
 // hNextID is pve-manager API2/Cluster.pm nextid. go-proxmox decodes the
-// result into a Go string (api-facts §1 nextid), so it is sent as one.
+// result into a Go string (docs/api-facts.md §1 nextid), so it is sent as one.
 func hNextID(s *Server, c *call) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,6 +5,6 @@
 //
 // The Proxmox backend (steps/proxmox) is tested against it through the real
 // go-proxmox client, and `runner lab` serves it as a simulated homelab. It
-// follows /work/shared/reference/api-facts.md §1–2 and the PVE sources named
+// follows docs/api-facts.md §1–2 and the PVE sources named
 // in README.md.
 package sim

@@ -345,7 +345,7 @@ func TestMemoryLargerThanNode(t *testing.T) {
 	}
 	wait(t, task, "WARNINGS: 1")
 	if task.IsSuccessful {
-		t.Error("go-proxmox counts WARNINGS as success now; update api-facts §2")
+		t.Error("go-proxmox counts WARNINGS as success now; update docs/api-facts.md §2")
 	}
 	if _, running, ok := e.sim.GuestConfig(141); !ok || running {
 		t.Errorf("VM 141 exists=%v running=%v, want created and stopped", ok, running)

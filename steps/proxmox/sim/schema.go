@@ -12,7 +12,7 @@ import (
 )
 
 // pveAPIData is Proxmox VE's own API description (pve-docs api-viewer/apidata.js,
-// PVE 9.1.3, converted to JSON; api-facts §1 "Machine-readable schema").
+// PVE 9.1.3, converted to JSON; docs/api-facts.md §1 "Machine-readable schema").
 //
 //go:embed pve-apidata.json
 var pveAPIData []byte

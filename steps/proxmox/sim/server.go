@@ -39,7 +39,7 @@ const (
 const StatusReset = 0
 
 // Fault is how FailNext answers a request: HTTP Status with Message as the
-// reason phrase and error message (api-facts §1; empty = the status text),
+// reason phrase and error message (docs/api-facts.md §1; empty = the status text),
 // or, with Status StatusReset, no answer at all.
 type Fault struct {
 	Status  int
@@ -58,7 +58,7 @@ type Options struct {
 	// LockTimeout is how long an operation waits for a busy guest's lock
 	// (PVE: 10 s, lock_file_full).
 	LockTimeout time.Duration
-	// AuthFailDelay delays 401 answers (PVE: 3 s, api-facts §1); zero = none.
+	// AuthFailDelay delays 401 answers (PVE: 3 s, docs/api-facts.md §1); zero = none.
 	AuthFailDelay time.Duration
 	// FaultRate is the probability (0..1) that a call fails with one of FaultKinds.
 	FaultRate float64
@@ -139,7 +139,7 @@ func New(opts Options) (*Server, error) {
 
 // HTTPServer returns an *http.Server for addr serving the simulator over
 // HTTP/1.1 only, like pveproxy. HTTP/2 must stay off: its responses cannot
-// carry PVE's message in the reason phrase, which clients read (api-facts §1).
+// carry PVE's message in the reason phrase, which clients read (docs/api-facts.md §1).
 // Serve it with ListenAndServeTLS.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
@@ -187,7 +187,7 @@ func (s *Server) ResetCounters() {
 }
 
 // apiError is an error answered with an HTTP status; message becomes the
-// reason phrase (api-facts §1: the reason phrase carries PVE's message).
+// reason phrase (docs/api-facts.md §1: the reason phrase carries PVE's message).
 type apiError struct {
 	status  int
 	message string
@@ -327,7 +327,7 @@ func (s *Server) serve(r *http.Request, rel string, rt *route, vars, params map[
 		return errorResponse(paramErr(errs))
 	}
 	// Calls with proxyto=node are forwarded by pveproxy to the node
-	// (api-facts §1): an unknown node fails the lookup, an offline one is
+	// (docs/api-facts.md §1): an unknown node fails the lookup, an offline one is
 	// unreachable (595).
 	if info.Proxyto == "node" {
 		if e := s.checkNodeReachable(vars["node"]); e != nil {
@@ -514,7 +514,7 @@ func redact(p map[string]string) map[string]string {
 
 // writeStatus writes a status line with a custom reason phrase. net/http
 // always uses the standard text, so the connection is hijacked to write the
-// raw response when the phrase differs (api-facts §1: clients read PVE's
+// raw response when the phrase differs (docs/api-facts.md §1: clients read PVE's
 // message from the status line).
 func writeStatus(w http.ResponseWriter, status int, reason string, body []byte) {
 	reason = firstLine(reason)

@@ -26,7 +26,7 @@ type task struct {
 
 // taskEffect runs when the task's duration is over, with s.mu held. It
 // returns warnings to count (exitstatus "WARNINGS: N") or an error, whose
-// text becomes the exitstatus (api-facts §1, UPID.pm).
+// text becomes the exitstatus (docs/api-facts.md §1, UPID.pm).
 type taskEffect func(t *task) (warnings int, err error)
 
 // lockSpec says which guest locks a task takes before its effect.

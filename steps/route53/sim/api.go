@@ -58,7 +58,7 @@ type xError struct {
 
 // errorResponse renders the standard REST-XML error document
 // (<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/>), which
-// the SDK maps to its typed errors by Code (api-facts §4).
+// the SDK maps to its typed errors by Code (docs/api-facts.md §4).
 func errorResponse(e *apiError, reqID string) response {
 	typ := "Sender"
 	if e.status >= 500 {

@@ -208,7 +208,7 @@ func TestDNSTruncatesOverUDP(t *testing.T) {
 }
 
 // TestDNS01ProviderFlow replays the calls lego's route53 provider makes for
-// one DNS-01 challenge (api-facts §5) and the TCP TXT query Pebble's VA
+// one DNS-01 challenge (docs/api-facts.md §5) and the TCP TXT query Pebble's VA
 // makes (§6), and counts them.
 func TestDNS01ProviderFlow(t *testing.T) {
 	t.Parallel()

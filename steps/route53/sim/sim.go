@@ -48,7 +48,7 @@ type Fault string
 
 // Faults the simulator can inject.
 const (
-	// FaultThrottle answers 400 Throttling "Rate exceeded" (api-facts §4: 5 req/s per account).
+	// FaultThrottle answers 400 Throttling "Rate exceeded" (docs/api-facts.md §4: 5 req/s per account).
 	FaultThrottle Fault = "Throttling"
 	// FaultInternal answers 500 InternalFailure.
 	FaultInternal Fault = "InternalFailure"

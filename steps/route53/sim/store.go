@@ -141,7 +141,7 @@ var knownTypes = map[string]bool{
 // Limits of one ChangeResourceRecordSets request (Developer Guide, "Quotas":
 // 1,000 ResourceRecord elements and 32,000 characters of values; "When the
 // value of the Action element is UPSERT, each ResourceRecord element is
-// counted twice"; api-facts §4).
+// counted twice"; docs/api-facts.md §4).
 const (
 	maxRecordsPerRequest = 1000
 	maxCharsPerRequest   = 32000
