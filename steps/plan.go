@@ -24,10 +24,22 @@ type FieldChange struct {
 	After  any    `json:"after"`
 	// Sensitive values are shown as Redacted.
 	Sensitive bool `json:"sensitive,omitempty"`
-	// Effect says how the change takes effect when that is notable:
-	// "replace" (forces a replace) or "reboot" (pending until restart).
-	Effect string `json:"effect,omitempty"`
+	// Effect says how the change takes effect when that is notable.
+	Effect Effect `json:"effect,omitempty"`
 }
+
+// Effect is how a field's change takes effect, when that is notable.
+type Effect string
+
+// The effects of a field change.
+const (
+	// EffectReplace: the backend cannot change the field in place; the
+	// resource is replaced (deleted and created again).
+	EffectReplace Effect = "replace"
+	// EffectReboot: the change is pending until the resource restarts
+	// (a running guest's memory on Proxmox).
+	EffectReboot Effect = "reboot"
+)
 
 // Change is the planned change of one resource.
 type Change struct {

@@ -120,7 +120,7 @@ func fieldsLine(p PlanEntry) string {
 	for _, f := range p.Fields {
 		s := fmt.Sprintf("%s: %s → %s", f.Path, fmtValue(f.Before), fmtValue(f.After))
 		if f.Effect != "" {
-			s += " (" + f.Effect + ")"
+			s += " (" + string(f.Effect) + ")"
 		}
 		parts = append(parts, s)
 	}
@@ -201,7 +201,7 @@ func (r *Report) Text() string {
 		for _, f := range p.Fields {
 			eff := ""
 			if f.Effect != "" {
-				eff = "  (" + f.Effect + ")"
+				eff = "  (" + string(f.Effect) + ")"
 			}
 			fmt.Fprintf(&b, "      %s: %s → %s%s\n", f.Path, fmtValue(f.Before), fmtValue(f.After), eff)
 		}

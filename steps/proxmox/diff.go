@@ -276,44 +276,44 @@ func wantView(t steps.Target) steps.Spec {
 // Proxmox cannot change it in place, "reboot" when a running guest takes it
 // only at its next start (qemu-server/pve-container hotplug rules, as the
 // simulator models them), "" when it applies live.
-func effectOf(kind, path string, running bool) string {
+func effectOf(kind, path string, running bool) steps.Effect {
 	top := path
 	if i := strings.IndexAny(path, ".["); i >= 0 {
 		top = path[:i]
 	}
 	switch top {
 	case "node", "vmid", "pool", "ostemplate", "unprivileged", "clone":
-		return "replace"
+		return steps.EffectReplace
 	}
 	if kind == KindLXC {
 		if path == "rootfs.storage" || (strings.HasPrefix(path, "mounts[") && (strings.HasSuffix(path, ".storage") || strings.HasSuffix(path, ".path"))) {
-			return "replace"
+			return steps.EffectReplace
 		}
 		if !running {
 			return ""
 		}
 		switch top {
 		case "features", "nameserver", "searchdomain":
-			return "reboot"
+			return steps.EffectReboot
 		case "mounts":
 			if strings.HasSuffix(path, ".backup") {
-				return "reboot"
+				return steps.EffectReboot
 			}
 		}
 		return ""
 	}
 	if strings.HasPrefix(path, "disks[") && strings.HasSuffix(path, ".storage") {
-		return "replace"
+		return steps.EffectReplace
 	}
 	if !running {
 		return ""
 	}
 	switch {
 	case top == "cores" || top == "memory":
-		return "reboot"
+		return steps.EffectReboot
 	case top == "cloudInit", strings.HasSuffix(path, ".ip"), strings.HasSuffix(path, ".gateway"):
 		// cloud-init reads its settings at boot
-		return "reboot"
+		return steps.EffectReboot
 	}
 	return ""
 }
@@ -393,9 +393,9 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		}
 		f.Effect = effectOf(t.ID.Kind, f.Path, running && want.State == "running")
 		switch f.Effect {
-		case "replace":
+		case steps.EffectReplace:
 			replace = true
-		case "reboot":
+		case steps.EffectReboot:
 			reboot = append(reboot, f.Path)
 		}
 	}

@@ -68,7 +68,7 @@ func TestDiffClassifies(t *testing.T) {
 		}
 		got := map[string]string{}
 		for _, f := range c.Fields {
-			got[f.Path] = f.Effect
+			got[f.Path] = string(f.Effect)
 		}
 		if c.Action != tc.action || len(got) != len(tc.fields) {
 			t.Errorf("%s: %s %v, want %s %v", tc.name, c.Action, got, tc.action, tc.fields)

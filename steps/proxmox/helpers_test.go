@@ -182,7 +182,7 @@ func owned(i steps.ID, want, last steps.Spec, state json.RawMessage) steps.Targe
 func fieldPaths(c steps.Change) map[string]string {
 	m := map[string]string{}
 	for _, f := range c.Fields {
-		m[f.Path] = f.Effect
+		m[f.Path] = string(f.Effect)
 	}
 	return m
 }

@@ -185,7 +185,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		c.Fields = steps.DiffFields(before, after, "token")
 		for i := range c.Fields {
 			if c.Fields[i].Path == "immutable" {
-				c.Fields[i].Effect = "replace"
+				c.Fields[i].Effect = steps.EffectReplace
 			}
 		}
 	}
