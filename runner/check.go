@@ -22,7 +22,7 @@ const zeroHash = "0000000000000000000000000000000000000000"
 // exits non-zero to reject the push. Output reaches the pusher as "remote:"
 // lines.
 func cmdCheck(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)")
+	f := newFlags(e, "check")
 	f.repoFlag()
 	if err := f.parse(args); err != nil {
 		return err
@@ -154,10 +154,7 @@ func cmdPolicy(ctx context.Context, e *env, args []string) error {
 		return usagef("want `runner policy test` or `runner policy eval`")
 	}
 	sub := args[0]
-	f := newFlags(e, "policy "+sub, "[--repo PATH.git] [--rev REV]", map[string]string{
-		"test": "run the repo's policy tests (policy/**/*_test.rego) with OPA's test runner",
-		"eval": "print the policy input document of a commit (resources, plan, push, previous, live)",
-	}[sub])
+	f := newFlags(e, "policy "+sub)
 	f.repoFlag()
 	f.revFlag()
 	if err := f.parse(args[1:]); err != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 func cmdEval(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit")
+	f := newFlags(e, "eval")
 	f.repoFlag()
 	f.revFlag()
 	f.outputFlag("json", "table")
@@ -81,7 +81,7 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPlan(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing")
+	f := newFlags(e, "plan")
 	f.repoFlag()
 	f.revFlag()
 	f.outputFlag("text", "json")
@@ -104,7 +104,7 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdApply(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit")
+	f := newFlags(e, "apply")
 	f.repoFlag()
 	f.revFlag()
 	f.outputFlag("text", "json")
@@ -119,7 +119,7 @@ func cmdApply(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdReplay(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback")
+	f := newFlags(e, "replay")
 	f.repoFlag()
 	force := f.fs.Bool("force", false, "replay a commit that is not on the deployed branch's history")
 	f.outputFlag("text", "json")
@@ -211,7 +211,7 @@ func (e *env) printReport(rep *pipeline.Report, output, footer string) error {
 }
 
 func cmdStatus(_ context.Context, e *env, args []string) error {
-	f := newFlags(e, "status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history")
+	f := newFlags(e, "status")
 	f.repoFlag()
 	n := f.fs.Int("n", 10, "how many runs to show")
 	f.outputFlag("text", "json")

@@ -40,7 +40,7 @@ func cmdHook(ctx context.Context, e *env, args []string) error {
 			return usagef("want `runner hook post-receive` (run by hooks/post-receive)")
 		}
 	}
-	f := newFlags(e, "hook post-receive", "[--repo PATH.git] [--queue-only] < old-new-ref-lines", "queue pushed commits of the deployed branch and follow their deployment (the post-receive hook)")
+	f := newFlags(e, "hook post-receive")
 	f.repoFlag()
 	queueOnly := f.fs.Bool("queue-only", false, "queue and return at once (also: git push -o runner.queue-only)")
 	follow := f.fs.Duration("follow", 30*time.Minute, "how long to stream a deployment's progress before returning")
@@ -231,7 +231,7 @@ func copyNew(w io.Writer, path string, off *int64) (n int, done bool, err error)
 // cmdWork drains the repo's queue and exits: the worker the hook starts,
 // also usable from cron or by hand.
 func cmdWork(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty")
+	f := newFlags(e, "work")
 	f.repoFlag()
 	noWait := f.fs.Bool("no-wait", false, "if another worker holds the repo, leave the queue to it and exit at once (how the hook starts workers)")
 	if err := f.parse(args); err != nil {

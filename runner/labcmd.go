@@ -13,7 +13,7 @@ import (
 // cmdLab runs the simulated homelab: simulators, config, a seeded infra repo
 // with hooks, and the first deployment; then it serves until interrupted.
 func cmdLab(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "lab", "[--dir DIR] [--once]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA) and deploy examples/homelab to it")
+	f := newFlags(e, "lab")
 	dir := f.fs.String("dir", "runner-lab", "lab `directory`: repo, config, secrets and simulator state (kept across restarts)")
 	once := f.fs.Bool("once", false, "deploy (or re-check) and exit instead of serving until Ctrl-C")
 	if err := f.parseNoArgs(args); err != nil {
@@ -52,7 +52,7 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	}
 
 	e.configFile = l.Config
-	fl := newFlags(e, "lab", "", "")
+	fl := newFlags(e, "lab")
 	fl.repo = l.Repo
 	s, err := e.session(fl)
 	if err != nil {

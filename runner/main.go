@@ -55,17 +55,17 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"lab", "[--dir DIR] [--once]", "run the simulated homelab and deploy examples/homelab to it: start here", cmdLab},
+		{"lab", "[--dir DIR] [--once]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA, an ACME CA) and deploy examples/homelab to it: start here", cmdLab},
 		{"eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit", cmdEval},
 		{"plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing", cmdPlan},
 		{"apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit", cmdApply},
 		{"replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback", cmdReplay},
 		{"status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history", cmdStatus},
 		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
-		{"hook", "post-receive [--repo PATH.git] [--queue-only]", "queue pushed commits and stream their deployment (the post-receive hook)", cmdHook},
+		{"hook", "post-receive [--repo PATH.git] [--queue-only] < old-new-ref-lines", "queue pushed commits of the deployed branch and stream their deployment (the post-receive hook)", cmdHook},
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
-		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks, until stopped (the service)", cmdServe},
-		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit", cmdDrift},
+		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped (the service)", cmdServe},
+		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit; apply nothing", cmdDrift},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
 	}

@@ -21,7 +21,7 @@ import (
 // is a child process (`runner work`, `runner drift`), so a runaway
 // evaluation or a crash never takes the service down.
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped")
+	f := newFlags(e, "serve")
 	workEvery := f.fs.Duration("work-interval", 30*time.Second, "how often to look for queued pushes no worker took")
 	driftEvery := f.fs.Duration("drift-interval", time.Hour, "how often to compare live state with the deployed commit (0: never)")
 	if err := f.parse(args); err != nil {
@@ -121,7 +121,7 @@ func witnessDeath(e *env, cfg *config.Config, args []string, cmd *exec.Cmd) {
 // the status history applied, else the branch tip) and records a "drift
 // check" status commit when they differ. It applies nothing.
 func cmdDrift(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit; apply nothing")
+	f := newFlags(e, "drift")
 	f.repoFlag()
 	if err := f.parse(args); err != nil {
 		return err

@@ -92,15 +92,29 @@ type flags struct {
 	formats []string
 }
 
-func newFlags(e *env, name, args, summary string) *flags {
+// newFlags is the flag set of a command ("plan", or "policy test"): its
+// usage text comes from the one command table, commands().
+func newFlags(e *env, name string) *flags {
 	f := &flags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
 	f.fs.SetOutput(e.stderr)
 	globalFlags(f.fs, e)
+	c := lookupCommand(name)
 	f.fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: runner %s %s\n\n%s.\n\nFlags:\n", name, args, capitalize(summary))
+		fmt.Fprintf(e.stderr, "Usage: runner %s %s\n\n%s.\n\nFlags:\n", c.name, c.args, capitalize(c.summary))
 		f.fs.PrintDefaults()
 	}
 	return f
+}
+
+// lookupCommand finds a command of the table by its name's first word.
+func lookupCommand(name string) command {
+	first, _, _ := strings.Cut(name, " ")
+	for _, c := range commands() {
+		if c.name == first {
+			return c
+		}
+	}
+	panic("runner: no command " + name + " in commands()") // a programming error
 }
 
 func capitalize(s string) string {
