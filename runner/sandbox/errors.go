@@ -18,7 +18,7 @@ type LimitError struct {
 	Task     string // "policy evaluation"
 	Limit    string // LimitTime, LimitCPU, LimitMemory or LimitResult
 	Value    string // the configured value: "5s", "512 MiB"
-	Key      string // the configuration key, "limits.policyTimeout"; may be empty
+	Key      string // the configuration key, "policy.timeout"; may be empty
 	LastStep string // the last step the child started; may be empty
 	Usage    Usage  // what the child had used when it died
 }

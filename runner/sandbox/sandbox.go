@@ -87,7 +87,7 @@ type Limits struct {
 	// killed.
 	MaxResult int
 	// TimeoutKey, MemoryKey and MaxResultKey are the configuration keys of
-	// the limits, named in messages ("limits.policyTimeout").
+	// the limits, named in messages ("policy.timeout").
 	TimeoutKey, MemoryKey, MaxResultKey string
 	// Env is added to the child's environment ("KEY=value"). The child
 	// otherwise sees only PATH, HOME, TMPDIR, GOMAXPROCS, GODEBUG and
