@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -21,7 +20,23 @@ type rawResource struct {
 	Adopt     bool            `json:"adopt,omitempty"`
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+// validName reports whether a resource name is 1–253 characters of
+// letters, digits, '.', '_' and '-', starting with a letter or digit. (A
+// regexp with {0,252} costs 4 ms to compile at every process start,
+// evaluation children included.)
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Decode turns the evaluated JSON of entry into typed resources: the output
 // must be {resources: [...]}, every entry {kind, name, spec, dependsOn?,
@@ -72,7 +87,7 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 		if r.Name != "" && r.Kind != "" {
 			where = fmt.Sprintf("%s (%s)", id, where)
 		}
-		if !nameRE.MatchString(r.Name) {
+		if !validName(r.Name) {
 			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "name", Summary: fmt.Sprintf("%q is not a valid name", r.Name),
 				Hint: "names start with a letter or digit and use letters, digits, '.', '_' and '-'"})
 			continue
