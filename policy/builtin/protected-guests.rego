@@ -33,11 +33,15 @@ deny contains msg if {
 # At push time (`runner check`, no plan): a protected guest that was applied
 # last time is missing from the pushed commit, so the run would delete it.
 # At plan time this gives the same message as the plan rule (one finding).
+# A guest renamed in the repo (same VMID, see input.renames) is not deleted:
+# its inventory entry moves to the new name.
 deny contains msg if {
 	desired := {r.id | some r in input.resources}
+	renamed := {r.from | some r in object.get(input, "renames", [])}
 	some prev in object.get(input, ["previous", "resources"], [])
 	prev.kind in guest_kinds
 	not prev.id in desired
+	not prev.id in renamed
 	protected(prev.spec)
 	msg := delete_message(prev.id)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
@@ -128,5 +129,23 @@ func TestHugeString(t *testing.T) {
 	}
 	if rep.Stage != "load" || !strings.Contains(rep.Errors.Error(), "used more than 64 MiB of memory") {
 		t.Fatalf("stage %q, errors = %v", rep.Stage, rep.Errors)
+	}
+}
+
+// TestHugeValueInAnErrorIsCut: a value echoed from the commit (an 8 MiB
+// name) is cut in messages, so it cannot flood the pusher, logs or reports.
+func TestHugeValueInAnErrorIsCut(t *testing.T) {
+	reg, err := steps.NewRegistry(steptest.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("x", 8<<20) + "!"
+	out := `{"resources": [{"kind": "test.thing", "name": "` + name + `", "spec": {"value": "v"}}]}`
+	_, ds := pipeline.Decode(reg, "main.jsonnet", []byte(out))
+	if len(ds) != 1 || !strings.Contains(ds.Error(), "is not a valid name") {
+		t.Fatalf("diagnostics: %.200s", ds.Error())
+	}
+	if n := len(ds.Error()); n > 4000 {
+		t.Errorf("the message is %d bytes long", n)
 	}
 }

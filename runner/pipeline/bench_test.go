@@ -56,7 +56,7 @@ func BenchmarkEngineNoOp1000(b *testing.B) {
 		if len(ds) > 0 {
 			b.Fatal(ds)
 		}
-		_ = pipeline.BuildPolicyInput(desired, plan, inv.Resources, pipeline.Push{}, nil)
+		_ = pipeline.BuildPolicyInput(desired, plan, inv.Resources, nil, pipeline.Push{}, nil)
 		outs := steps.Execute(ctx, reg, plan, steps.ExecOptions{})
 		if plan.Changed() != 0 {
 			b.Fatalf("%d changes in a no-op run", plan.Changed())

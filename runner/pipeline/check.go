@@ -37,19 +37,23 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	if err != nil {
 		return nil, err
 	}
-	// Two resources managing one live object are refused at push time.
+	// Two resources managing one live object are refused at push time; a
+	// rename is told to the policies.
+	var renames []Rename
 	if targets, ds := Targets(r.Registry, loaded.Resources, inv); len(ds) == 0 {
-		if _, ds := Identities(r.Registry, targets); len(ds) > 0 {
+		targets, ds := Identities(r.Registry, targets)
+		if len(ds) > 0 {
 			res.Errors = ds
 			return res, nil
 		}
+		renames = renamesOf(targets)
 	}
 	if r.Policy == nil {
 		return res, nil
 	}
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.
-	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, r.pushOf(loaded, push), r.lastLive())
+	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), r.lastLive())
 	res.Policy, res.Errors = r.checkPolicy(ctx, loaded, in)
 	return res, nil
 }

@@ -83,14 +83,14 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 			}
 			continue
 		}
-		id := steps.ID{Kind: r.Kind, Name: r.Name}
-		if r.Name != "" && r.Kind != "" {
-			where = fmt.Sprintf("%s (%s)", id, where)
-		}
 		if !validName(r.Name) {
-			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "name", Summary: fmt.Sprintf("%q is not a valid name", r.Name),
-				Hint: "names start with a letter or digit and use letters, digits, '.', '_' and '-'"})
+			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "name", Summary: fmt.Sprintf("%s is not a valid name", quoteClipped(r.Name)),
+				Hint: "names are 1–253 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"})
 			continue
+		}
+		id := steps.ID{Kind: r.Kind, Name: r.Name}
+		if r.Kind != "" {
+			where = fmt.Sprintf("%s (%s)", id, where)
 		}
 		b, ok := reg.Backend(r.Kind)
 		if !ok {

@@ -2,8 +2,11 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Stage names a step of the pipeline; a failed run records the stage it
@@ -47,7 +50,38 @@ type Diagnostic struct {
 	Hint     string   `json:"hint,omitempty"`
 }
 
-// String renders the diagnostic on one line plus detail and hint lines.
+// maxText caps the summary and the detail of a diagnostic as rendered: a
+// value echoed from a hostile commit (an 8 MiB name) must not become 8 MiB
+// of remote: lines, logs and STATUS.md.
+const maxText = 2000
+
+// clip cuts s to maxText bytes (on a rune boundary), saying how much was cut.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
+}
+
+// quoteClipped quotes a value for a message, cut to 64 bytes.
+func quoteClipped(v string) string {
+	const most = 64
+	if len(v) <= most {
+		return strconv.Quote(v)
+	}
+	cut := most
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(v[:cut]), len(v))
+}
+
+// String renders the diagnostic on one line plus detail and hint lines;
+// summary and detail are cut to maxText bytes each.
 func (d Diagnostic) String() string {
 	var b strings.Builder
 	var where []string
@@ -55,7 +89,7 @@ func (d Diagnostic) String() string {
 		where = append(where, d.File)
 	}
 	if d.Resource != "" {
-		where = append(where, d.Resource)
+		where = append(where, clip(d.Resource))
 	}
 	if d.Field != "" {
 		where = append(where, "field "+d.Field)
@@ -64,10 +98,10 @@ func (d Diagnostic) String() string {
 		b.WriteString(strings.Join(where, ": "))
 		b.WriteString(": ")
 	}
-	b.WriteString(d.Summary)
+	b.WriteString(clip(d.Summary))
 	if d.Detail != "" {
 		b.WriteString("\n")
-		b.WriteString(d.Detail)
+		b.WriteString(clip(d.Detail))
 	}
 	if d.Hint != "" {
 		b.WriteString("\n  hint: ")

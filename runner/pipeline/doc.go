@@ -6,14 +6,17 @@
 // One file per step, in the order a run takes them:
 //
 //	load.go       1 load: resolve the commit, evaluate its Jsonnet (Evaluate, Runner.load)
+//	evalchild.go    the evaluation in a child process the kernel limits (Runner.Isolate)
 //	decode.go     2 decode: the resources, strictly, every problem at once (Decode)
 //	inventory.go    what the runner owns; delete candidates (Targets), the next inventory
-//	journal.go      the write-ahead journal of an apply's creates
 //	observe.go    3 observe: every backend in parallel (Observe), warnings, live facts
 //	plan.go       4 plan: diff and order (MakePlan)
+//	identity.go     one live object, one resource: collisions and renames (Identities)
 //	policy.go     5 policy: the input document and the policy check
 //	apply.go      6 apply: the journal, then the changes in order
+//	journal.go      the write-ahead journal of an apply's creates
 //	record.go     7 record: the status commit and the note
+//	giveup.go       the status of a job whose workers died (RecordGivenUp)
 //
 // and the compositions of those steps:
 //

@@ -91,9 +91,13 @@ func Identities(reg *steps.Registry, targets []steps.Target) ([]steps.Target, Di
 			continue
 		}
 		reported[msg] = true
-		ds = append(ds, Diagnostic{Resource: targets[idx[0]].ID.String(), Summary: msg,
-			Hint: "one live object can be managed by one resource only: remove or change all but one of them. " +
-				"To rename a resource, change its name in one commit and keep everything else; the runner moves its inventory entry."})
+		hint := "one live object can be managed by one resource only: remove or change all but one of them. " +
+			"To rename a resource, change its name in one commit and keep everything else; the runner moves its inventory entry."
+		if len(desired) == 1 && len(leaving) == 1 && targets[desired[0]].ID.Kind != targets[leaving[0]].ID.Kind {
+			hint = fmt.Sprintf("a %s cannot become a %s in place: push the removal of %s first (it is deleted), then add %s",
+				targets[leaving[0]].ID.Kind, targets[desired[0]].ID.Kind, targets[leaving[0]].ID, targets[desired[0]].ID)
+		}
+		ds = append(ds, Diagnostic{Resource: targets[idx[0]].ID.String(), Summary: msg, Hint: hint})
 	}
 	if len(ds) > 0 {
 		return nil, ds

@@ -96,3 +96,18 @@ func TestIdentities(t *testing.T) {
 		})
 	}
 }
+
+func TestKindChangeOnOneObjectSaysHow(t *testing.T) {
+	reg, err := steps.NewRegistry(keyed{steptest.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := []steps.Target{
+		{ID: id("test.other/a"), Want: steptest.Spec{Immutable: "107"}},
+		{ID: id("test.thing/a"), Last: steptest.Spec{Immutable: "107"}},
+	}
+	_, ds := pipeline.Identities(reg, ts)
+	if len(ds) != 1 || !strings.Contains(ds[0].Hint, "push the removal of test.thing/a first (it is deleted), then add test.other/a") {
+		t.Errorf("diagnostics = %v", ds)
+	}
+}

@@ -275,7 +275,7 @@ wait:
 	}
 	if len(r.out) > lim.MaxOutput {
 		return nil, &EvalError{File: entry, Message: fmt.Sprintf("%s evaluated to %d bytes of JSON, more than the limit of %d", entry, len(r.out), lim.MaxOutput),
-			Hint: "an infra repo's output is a list of resources; something generates far too much (limits.maxOutput in the runner config)"}
+			Hint: "an infra repo's output is a list of resources; something generates far too much (limits.maxOutputMiB in the runner config)"}
 	}
 	return []byte(r.out), nil
 }

@@ -33,6 +33,27 @@ type PolicyInput struct {
 		Resources []PolicyResource `json:"resources"`
 	} `json:"previous"`
 	Live map[string]any `json:"live"`
+	// Renames are the resources renamed in the repo whose live object
+	// stays (see Identities): the old name is not deleted.
+	Renames []Rename `json:"renames"`
+}
+
+// Rename is a resource renamed in the repo: its inventory entry moves from
+// From to To, and nothing is deleted.
+type Rename struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// renamesOf lists the renames among targets (Identities found them).
+func renamesOf(targets []steps.Target) []Rename {
+	out := []Rename{}
+	for _, t := range targets {
+		if t.RenamedFrom != (steps.ID{}) {
+			out = append(out, Rename{From: t.RenamedFrom.String(), To: t.ID.String()})
+		}
+	}
+	return out
 }
 
 // PolicyResource is a resource as policies see it.
@@ -132,8 +153,11 @@ func ReadPolicyFiles(snap *gitstore.Snapshot, limits SizeChecker) ([]PolicyFile,
 
 // BuildPolicyInput assembles the policy document from the run's values. It
 // is pure.
-func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []steps.Record, push Push, live map[string]any) *PolicyInput {
-	in := &PolicyInput{Version: PolicyInputVersion, Push: push, Live: live, Resources: []PolicyResource{}, Plan: []PolicyChange{}}
+func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []steps.Record, renames []Rename, push Push, live map[string]any) *PolicyInput {
+	in := &PolicyInput{Version: PolicyInputVersion, Push: push, Live: live, Resources: []PolicyResource{}, Plan: []PolicyChange{}, Renames: renames}
+	if in.Renames == nil {
+		in.Renames = []Rename{}
+	}
 	if in.Live == nil {
 		in.Live = map[string]any{}
 	}

@@ -83,8 +83,8 @@ func (r *Runner) finish(rep *Report) {
 	rep.Finished = r.Now()
 	rep.DurationMS = rep.Finished.Sub(rep.Started).Milliseconds()
 	for i := range rep.Errors {
-		rep.Errors[i].Summary = r.Redact(rep.Errors[i].Summary)
-		rep.Errors[i].Detail = r.Redact(rep.Errors[i].Detail)
+		rep.Errors[i].Summary = clip(r.Redact(rep.Errors[i].Summary))
+		rep.Errors[i].Detail = clip(r.Redact(rep.Errors[i].Detail))
 	}
 	rep.summarize()
 }
@@ -156,7 +156,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	logPlan(log, rep.Plan)
 
 	rep.Live = r.liveSummary()
-	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, r.pushOf(loaded, req.Push), rep.Live)
+	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, renamesOf(targets), r.pushOf(loaded, req.Push), rep.Live)
 	return &prepared{commit: h, loaded: loaded, inv: inv, plan: plan, input: in}, "", nil
 }
 

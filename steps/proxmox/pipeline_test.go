@@ -184,26 +184,31 @@ func TestRenameKeepsTheGuest(t *testing.T) {
 	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: policy.Checker{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
 	run := func(msg, list string) *pipeline.Report {
 		t.Helper()
-		in.Push(msg, map[string]string{
+		c := in.Push(msg, map[string]string{
 			"homelab.libsonnet": readExample(t, "homelab.libsonnet"),
 			"guests.libsonnet":  readExample(t, "guests.libsonnet"),
 			"main.jsonnet":      mainJsonnet(list),
 		})
+		// The push-time check judges the rename as the run does.
+		if res, err := r.Check(context.Background(), c, pipeline.Push{User: "alice"}); err != nil || (res.Rejected() && strings.Contains(msg, "rename")) {
+			t.Fatalf("check of %q: %v %+v", msg, err, res)
+		}
 		rep, err := r.Run(context.Background(), pipeline.Request{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rep
 	}
-	unprotected := "[if g.name == 'twitterbot' then g { spec+: { protect: false } } else g for g in all]"
-	if rep := run("homelab", unprotected); rep.Result != pipeline.ResultOK {
+	// twitterbot is protected (the default): a rename deletes nothing, so
+	// the protected-guests policy lets it pass.
+	if rep := run("homelab", "all"); rep.Result != pipeline.ResultOK {
 		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
 	}
 
 	e.sim.ResetCounters()
-	rep := run("rename twitterbot", "[if g.name == 'twitterbot' then g { name: 'tb2', adopt: true, spec+: { protect: false } } else g for g in all]")
+	rep := run("rename twitterbot", "[if g.name == 'twitterbot' then g { name: 'tb2', adopt: true } else g for g in all]")
 	if rep.Result != pipeline.ResultOK || rep.Counts["delete"] != 0 || rep.Counts["rename"] != 1 {
-		t.Fatalf("rename: %s, counts %v, errors %v", rep.Summary, rep.Counts, rep.Errors)
+		t.Fatalf("rename: %s, counts %v, errors %v, policy %v", rep.Summary, rep.Counts, rep.Errors, rep.Policy.Deny)
 	}
 	if _, _, ok := e.sim.GuestConfig(103); !ok {
 		t.Fatal("the renamed guest (VMID 103) was deleted")

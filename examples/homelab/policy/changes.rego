@@ -8,9 +8,13 @@ max_deletes := 3
 
 desired := {r.id | some r in input.resources}
 
+# A renamed resource (same live object, see input.renames) is not removed.
+renamed := {r.from | some r in object.get(input, "renames", [])}
+
 removed := {p.id |
 	some p in object.get(input, ["previous", "resources"], [])
 	not p.id in desired
+	not p.id in renamed
 }
 
 deny contains msg if {
