@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -248,10 +249,12 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		},
 		Exec: steps.ExecOptions{Concurrency: cfg.Concurrency, Attempts: cfg.Retry.Attempts,
 			Backoff: time.Duration(cfg.Retry.Backoff), MaxBackoff: time.Duration(cfg.Retry.MaxBackoff)},
-		// A push's Jsonnet is evaluated in a child process the kernel limits.
-		Isolate: true,
-		Log:     log,
-		Redact:  red.Redact,
+		// A push's Jsonnet is evaluated in a child process the kernel limits,
+		// once: the worker reuses what the push's check evaluated.
+		Isolate:   true,
+		EvalCache: filepath.Join(cfg.StateDir, "eval-cache"),
+		Log:       log,
+		Redact:    red.Redact,
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
 }

@@ -68,6 +68,9 @@ type Loaded struct {
 	Resources []steps.Resource
 	// Snapshot is the commit's tree (for reading policy files).
 	Snapshot *gitstore.Snapshot
+	// Cached says the evaluation was not run again: an earlier one of the
+	// same commit (the push's check) was kept (Runner.EvalCache).
+	Cached bool
 }
 
 // Load runs steps 1–2 for a revision: evaluate the commit's entry file and
@@ -96,14 +99,20 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded,
 	if vars.Branch == "" {
 		vars.Branch = r.Branch
 	}
-	var out []byte
-	if r.Isolate {
+	key := evalKey(h.String(), r.Entry, vars, r.Limits.withDefaults())
+	out, cached := r.cachedEval(key)
+	switch {
+	case cached:
+	case r.Isolate:
 		out, err = r.evaluateIn(ctx, snap, vars)
-	} else {
+	default:
 		out, err = Evaluate(ctx, snap, r.Entry, vars, r.Limits)
 	}
 	if err != nil {
 		return nil, StageLoad, diagnose(err, "")
+	}
+	if !cached {
+		r.storeEval(key, out)
 	}
 	rs, ds := Decode(r.Registry, r.Entry, out)
 	if len(ds) > 0 {
@@ -111,7 +120,7 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded,
 	}
 	msg := snap.Commit.Message
 	subject, _, _ := strings.Cut(msg, "\n")
-	return &Loaded{Commit: h.String(), Message: msg, Subject: subject, JSON: out, Resources: rs, Snapshot: snap}, "", nil
+	return &Loaded{Commit: h.String(), Message: msg, Subject: subject, JSON: out, Resources: rs, Snapshot: snap, Cached: cached}, "", nil
 }
 
 // libPrefix marks files found in the embedded library in error messages and

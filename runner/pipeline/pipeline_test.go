@@ -330,3 +330,39 @@ func TestCheckUsesLastLiveFacts(t *testing.T) {
 		t.Errorf("check after a run: %+v; want the push denied with the recorded node size", res)
 	}
 }
+
+// TestPushIsEvaluatedOnce: the worker reuses the evaluation of the push's
+// check; a damaged entry, another pusher (an ext var) or another commit
+// evaluates again.
+func TestPushIsEvaluatedOnce(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	r.EvalCache = t.TempDir()
+	c := in.Push("a", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	ctx := context.Background()
+	if res, err := r.Check(ctx, c, pipeline.Push{User: "alice"}); err != nil || res.Rejected() {
+		t.Fatalf("check: %v %+v", err, res)
+	}
+	l, err := r.Load(ctx, c, pipeline.Vars{Pusher: "alice"})
+	if err != nil || !l.Cached || len(l.Resources) != 1 {
+		t.Fatalf("the worker's load after the check: cached=%v, %v", l != nil && l.Cached, err)
+	}
+	if l, err := r.Load(ctx, c, pipeline.Vars{Pusher: "bob"}); err != nil || l.Cached {
+		t.Errorf("another pusher (std.extVar('pusher')) must evaluate again: %v", err)
+	}
+	// A damaged entry is not used.
+	entries, _ := filepath.Glob(filepath.Join(r.EvalCache, "*.json"))
+	if len(entries) != 2 {
+		t.Fatalf("%d cache entries, want 2", len(entries))
+	}
+	for _, e := range entries {
+		b, _ := os.ReadFile(e)
+		if err := os.WriteFile(e, []byte(strings.Replace(string(b), `\"1\"`, `\"9\"`, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err = r.Load(ctx, c, pipeline.Vars{Pusher: "alice"})
+	if err != nil || l.Cached || l.Resources[0].Spec.(steptest.Spec).Value != "1" {
+		t.Errorf("a damaged entry was used: cached=%v, %v", l != nil && l.Cached, err)
+	}
+}

@@ -121,7 +121,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	if len(ds) > 0 {
 		return nil, stage, ds
 	}
-	log.WithField("resources", len(loaded.Resources)).Info("evaluated")
+	log.WithField("resources", len(loaded.Resources)).WithField("cached", loaded.Cached).Info("evaluated")
 
 	inv, ds := r.inventory()
 	if len(ds) > 0 {

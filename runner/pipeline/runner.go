@@ -33,8 +33,11 @@ type Runner struct {
 	// backends' decoders need the configuration, secrets included, which
 	// the child does not get.
 	Isolate bool
-	Exec    steps.ExecOptions
-	Log     logrus.FieldLogger
+	// EvalCache is a directory where evaluations are kept, so the worker
+	// does not evaluate again what the push's check evaluated ("": none).
+	EvalCache string
+	Exec      steps.ExecOptions
+	Log       logrus.FieldLogger
 	// Redact removes secret values from text before it is logged or
 	// recorded; nil leaves text unchanged.
 	Redact func(string) string

@@ -1,0 +1,111 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
+	"github.com/gitops-runner/gitops-runner/lib"
+)
+
+// The evaluation cache keeps a commit's evaluated JSON between the
+// pre-receive check and the worker, so a push is evaluated once. An entry
+// is addressed by everything the output depends on — the commit, the entry
+// file, the ext vars, the limits, the embedded lib and go-jsonnet's
+// version — and carries the SHA-256 of its output, checked on read. A
+// missing, stale or damaged entry just means evaluating again.
+
+// evalCacheMaxAge is how long an entry is kept: a push's check and its
+// deploy are minutes apart; a replay of an old commit evaluates again.
+const evalCacheMaxAge = 7 * 24 * time.Hour
+
+type evalCacheEntry struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+	Output string `json:"output"`
+}
+
+// evaluatorID names what, besides the commit, decides an evaluation's
+// output: go-jsonnet's version and the embedded lib's contents.
+var evaluatorID = sync.OnceValue(func() string {
+	h := sha256.New()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/google/go-jsonnet" {
+				h.Write([]byte(d.Path + "@" + d.Version + "\n"))
+			}
+		}
+	}
+	for _, p := range libFiles(lib.FS) {
+		b, _ := fs.ReadFile(lib.FS, p)
+		h.Write([]byte(p + "\n"))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+})
+
+// evalKey is the cache key of an evaluation.
+func evalKey(commit, entry string, vars Vars, lim Limits) string {
+	b, _ := json.Marshal(struct {
+		Evaluator, Commit, Entry string
+		Vars                     Vars
+		MaxStack, MaxOutput      int
+	}{evaluatorID(), commit, entry, vars, lim.MaxStack, lim.MaxOutput})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// cachedEval returns the cached output of an evaluation, if there is a
+// sound entry.
+func (r *Runner) cachedEval(key string) ([]byte, bool) {
+	if r.EvalCache == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(filepath.Join(r.EvalCache, key+".json"))
+	if err != nil {
+		return nil, false
+	}
+	var e evalCacheEntry
+	if json.Unmarshal(b, &e) != nil || e.Key != key {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(e.Output))
+	if hex.EncodeToString(sum[:]) != e.SHA256 {
+		return nil, false
+	}
+	return []byte(e.Output), true
+}
+
+// storeEval keeps an evaluation's output and drops entries older than
+// evalCacheMaxAge. Failing to cache is not an error: the next reader
+// evaluates again.
+func (r *Runner) storeEval(key string, out []byte) {
+	if r.EvalCache == "" {
+		return
+	}
+	if err := os.MkdirAll(r.EvalCache, 0o700); err != nil {
+		r.Log.WithField("dir", r.EvalCache).Debug("evaluation cache: " + err.Error())
+		return
+	}
+	sum := sha256.Sum256(out)
+	b, err := json.Marshal(evalCacheEntry{Key: key, SHA256: hex.EncodeToString(sum[:]), Output: string(out)})
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(r.EvalCache, key+".json"), b, 0o600)
+	}
+	if err != nil {
+		r.Log.WithField("dir", r.EvalCache).Debug("evaluation cache: " + err.Error())
+	}
+	ents, _ := os.ReadDir(r.EvalCache)
+	for _, d := range ents {
+		if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > evalCacheMaxAge {
+			_ = os.Remove(filepath.Join(r.EvalCache, d.Name()))
+		}
+	}
+}
