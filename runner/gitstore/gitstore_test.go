@@ -27,6 +27,15 @@ func newRepo(t *testing.T) *gitrepotest.Repo {
 	return g
 }
 
+// openNew is newRepo and the gitstore.Repo opened on its bare repository.
+func openNew(t *testing.T) (*gitrepotest.Repo, *gitstore.Repo) {
+	t.Helper()
+	g := newRepo(t)
+	r, err := gitstore.Open(g.Bare)
+	must(t, err)
+	return g, r
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -35,9 +44,7 @@ func must(t *testing.T, err error) {
 }
 
 func TestReadAtCommit(t *testing.T) {
-	g := newRepo(t)
-	r, err := gitstore.Open(g.Bare)
-	must(t, err)
+	g, r := openNew(t)
 	head, err := r.Resolve("main")
 	must(t, err)
 	if want := g.Git(g.Work, "rev-parse", "HEAD"); head.String() != want {
@@ -91,9 +98,7 @@ func TestOpenErrors(t *testing.T) {
 // TestStatusAndNotesWithRealGit writes status commits and notes, packs refs
 // and objects with the real git in between, and reads everything back with git.
 func TestStatusAndNotesWithRealGit(t *testing.T) {
-	g := newRepo(t)
-	r, err := gitstore.Open(g.Bare)
-	must(t, err)
+	g, r := openNew(t)
 	head, err := r.Resolve("main")
 	must(t, err)
 	now := time.Unix(1_700_000_000, 0)
@@ -225,13 +230,11 @@ func TestConcurrentWritersKeepHistoryLinear(t *testing.T) {
 }
 
 func TestUpdateRefCompareAndSwap(t *testing.T) {
-	g := newRepo(t)
-	r, err := gitstore.Open(g.Bare)
-	must(t, err)
+	g, r := openNew(t)
 	head := plumbing.NewHash(g.Git(g.Work, "rev-parse", "HEAD"))
 	prev := plumbing.NewHash(g.Git(g.Work, "rev-parse", "HEAD~1"))
 	must(t, r.UpdateRef("refs/heads/x", head, plumbing.ZeroHash))
-	err = r.UpdateRef("refs/heads/x", prev, plumbing.ZeroHash)
+	err := r.UpdateRef("refs/heads/x", prev, plumbing.ZeroHash)
 	var moved *gitstore.RefChangedError
 	if !errors.As(err, &moved) {
 		t.Fatalf("create of an existing ref: err = %v, want *RefChangedError", err)
@@ -252,12 +255,10 @@ func TestUpdateRefCompareAndSwap(t *testing.T) {
 // lock file and renaming it leaves the lock behind; the next runner, holding
 // the runner's repo lock, breaks it instead of failing every run.
 func TestStaleLockOfDeadRunner(t *testing.T) {
-	g := newRepo(t)
-	r, err := gitstore.Open(g.Bare)
-	must(t, err)
+	g, r := openNew(t)
 	r.LockTimeout = 50 * time.Millisecond
 	files := map[string][]byte{"STATUS.md": []byte("x")}
-	_, err = r.AppendStatus("status", files, "one\n", time.Now())
+	_, err := r.AppendStatus("status", files, "one\n", time.Now())
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(g.Bare, "refs/heads/status.lock"), nil, 0o644))
 	if _, err := r.AppendStatus("status", files, "two\n", time.Now()); err == nil {
