@@ -23,34 +23,15 @@ import (
 // the live state converged to the pushed commit.
 func TestKillWorker(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "runner")
-	if err := os.WriteFile(bin, runnerBinary(t), 0o755); err != nil { //nolint:gosec // the binary under test
-		t.Fatal(err)
-	}
-	bare, work := filepath.Join(dir, "infra.git"), filepath.Join(dir, "work")
+	g := gitrepotest.New(t)
+	bare := g.Bare
 	world := filepath.Join(dir, "world.json")
-	cfg := filepath.Join(dir, "runner.jsonnet")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`{
+	bin, cfg := installRunner(t, dir, fmt.Sprintf(`{
   repos: [{ path: %q }],
   stateDir: 'state',
   retry: { backoff: '5ms', maxBackoff: '20ms' },
   backends: { test: { stateFile: %q, delay: '15ms' } },
-}`, bare, world)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git := func(d string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = d
-		cmd.Env = gitrepotest.Env(dir)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git(dir, "init", "-q", "--bare", "-b", "main", bare)
-	git(dir, "clone", "-q", bare, work)
+}`, bare, world))
 	sp, err := queue.Open(filepath.Join(dir, "state", "queue", "infra"))
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +57,7 @@ func TestKillWorker(t *testing.T) {
 			fmt.Fprintf(&b, "  r.resource('test.thing', 'n%d', { value: 't%d' }),\n", i, trial)
 		}
 		b.WriteString("])\n")
-		if err := os.WriteFile(filepath.Join(work, "main.jsonnet"), []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		git(work, "add", "-A")
-		git(work, "commit", "-q", "-m", fmt.Sprint("trial ", trial))
-		git(work, "push", "-q", "origin", "main")
-		head := git(work, "rev-parse", "HEAD")
+		head := g.Push(fmt.Sprint("trial ", trial), map[string]string{"main.jsonnet": b.String()})
 		commits = append(commits, head)
 		if err := sp.Add(&queue.Job{Repo: bare, Ref: "refs/heads/main", New: head, Pusher: "alice", PushedAt: time.Now()}); err != nil {
 			t.Fatal(err)
@@ -129,20 +104,35 @@ func TestKillWorker(t *testing.T) {
 				t.Errorf("trial %d: %s = %q: not converged", trial, id, v.Value)
 			}
 		}
-		if got := git(bare, "log", "-1", "--format=%s", "status"); !strings.Contains(got, head[:7]+": ok") {
+		if got := g.Git(bare, "log", "-1", "--format=%s", "status"); !strings.Contains(got, head[:7]+": ok") {
 			t.Errorf("trial %d: last status %q, want an ok deploy of %s", trial, got, head[:7])
 		}
 	}
-	if merges := git(bare, "rev-list", "--merges", "--count", "status"); merges != "0" {
+	if merges := g.Git(bare, "rev-list", "--merges", "--count", "status"); merges != "0" {
 		t.Errorf("status history has %s merges", merges)
 	}
-	recorded := git(bare, "log", "--format=%(trailers:key=Source-Commit,valueonly,separator=)", "status")
+	recorded := g.Git(bare, "log", "--format=%(trailers:key=Source-Commit,valueonly,separator=)", "status")
 	for i, c := range commits {
 		if !strings.Contains(recorded, c) {
 			t.Errorf("push %d (%s) is not in the status history", i, c[:7])
 		}
 	}
 	t.Logf("25 trials, %d workers killed, %d status commits", killed, strings.Count(recorded, "\n")+1)
+}
+
+// installRunner writes the runner binary under test and its config (the
+// text of runner.jsonnet) into dir, and returns their paths.
+func installRunner(tb testing.TB, dir, config string) (bin, cfg string) {
+	tb.Helper()
+	bin = filepath.Join(dir, "runner")
+	if err := os.WriteFile(bin, runnerBinary(tb), 0o755); err != nil { //nolint:gosec // the binary under test
+		tb.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "runner.jsonnet")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return bin, cfg
 }
 
 // BenchmarkQueueOnlyHook measures the runner's time in a queue-only push:
@@ -155,16 +145,9 @@ func BenchmarkQueueOnlyHook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bin := filepath.Join(dir, "runner")
-	if err := os.WriteFile(bin, runnerBinary(b), 0o755); err != nil { //nolint:gosec // the binary under test
-		b.Fatal(err)
-	}
+	bin, cfg := installRunner(b, dir, `{ stateDir: 'state', backends: { test: { stateFile: std.extVar('configDir') + '/world.json' } } }`)
 	bare := filepath.Join(dir, "infra.git")
 	work := filepath.Join(dir, "work")
-	cfg := filepath.Join(dir, "runner.jsonnet")
-	if err := os.WriteFile(cfg, []byte(`{ stateDir: 'state', backends: { test: { stateFile: std.extVar('configDir') + '/world.json' } } }`), 0o644); err != nil {
-		b.Fatal(err)
-	}
 	for _, args := range [][]string{{"init", "-q", "--bare", "-b", "main", bare}, {"clone", "-q", bare, work}} {
 		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
 			b.Fatalf("%s: %v", out, err)
@@ -205,41 +188,23 @@ func BenchmarkQueueOnlyHook(b *testing.B) {
 // group (git, receive-pack and the hook), and the detached worker must
 // finish the deployment anyway.
 func TestInterruptedPushStillDeploys(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "runner")
-	if err := os.WriteFile(bin, runnerBinary(t), 0o755); err != nil { //nolint:gosec // the binary under test
-		t.Fatal(err)
-	}
-	bare, work := filepath.Join(dir, "infra.git"), filepath.Join(dir, "work")
-	cfg := filepath.Join(dir, "runner.jsonnet")
-	if err := os.WriteFile(cfg, []byte(`{ stateDir: 'state', concurrency: 1,
-  backends: { test: { stateFile: std.extVar('configDir') + '/world.json', delay: '300ms' } } }`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := gitrepotest.Env(dir)
-	git := func(d string, args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir, cmd.Env = d, env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git(dir, "init", "-q", "--bare", "-b", "main", bare)
+	bin, cfg := installRunner(t, t.TempDir(), `{ stateDir: 'state', concurrency: 1,
+  backends: { test: { stateFile: std.extVar('configDir') + '/world.json', delay: '300ms' } } }`)
+	g := gitrepotest.New(t)
+	bare, work := g.Bare, g.Work
 	hook := fmt.Sprintf("#!/bin/sh\nRUNNER_CONFIG=%s exec %s hook post-receive\n", cfg, bin)
 	if err := os.WriteFile(filepath.Join(bare, "hooks", "post-receive"), []byte(hook), 0o755); err != nil { //nolint:gosec // a hook must be executable
 		t.Fatal(err)
 	}
-	git(dir, "clone", "-q", bare, work)
 	main := "local r = import 'runner.libsonnet';\nr.output([r.resource('test.thing', 'n' + i, { value: 'v' }) for i in std.range(1, 5)])\n"
 	if err := os.WriteFile(filepath.Join(work, "main.jsonnet"), []byte(main), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	git(work, "add", "-A")
-	git(work, "commit", "-q", "-m", "five things")
+	g.Git(work, "add", "-A")
+	g.Git(work, "commit", "-q", "-m", "five things")
 
 	push := exec.Command("git", "push", "origin", "main")
-	push.Dir, push.Env = work, env
+	push.Dir, push.Env = work, gitrepotest.Env(work)
 	push.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := push.StderrPipe()
 	if err != nil {

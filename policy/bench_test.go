@@ -62,10 +62,7 @@ func BenchmarkCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := s.Eval(ctx, input)
-		if err != nil || res.Denied() {
-			b.Fatalf("Eval = %+v, %v", res, err)
-		}
+		evalAllowed(ctx, b, s, input)
 	}
 }
 
@@ -80,18 +77,7 @@ func BenchmarkCompile(b *testing.B) {
 }
 
 func BenchmarkEval(b *testing.B) {
-	ctx := context.Background()
-	s, err := policy.Compile(ctx, exampleRepo(b), benchOpts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	input := benchInput()
-	for b.Loop() {
-		res, err := s.Eval(ctx, input)
-		if err != nil || res.Denied() {
-			b.Fatalf("Eval = %+v, %v", res, err)
-		}
-	}
+	benchEval(b, benchOpts)
 }
 
 func BenchmarkTest(b *testing.B) {
@@ -107,7 +93,6 @@ func BenchmarkTest(b *testing.B) {
 // BenchmarkEvalOnRule is BenchmarkEval with an OnRule hook that does what
 // a sandbox child does with it: writes a line per rule to a pipe.
 func BenchmarkEvalOnRule(b *testing.B) {
-	ctx := context.Background()
 	r, w, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)
@@ -116,15 +101,29 @@ func BenchmarkEvalOnRule(b *testing.B) {
 	go func() { _, _ = io.Copy(io.Discard, r) }()
 	opts := benchOpts
 	opts.OnRule = func(file string, line int) { fmt.Fprintf(w, "step %q\n", fmt.Sprintf("%s:%d", file, line)) }
+	benchEval(b, opts)
+}
+
+// benchEval compiles the example repo's policies with opts once, then
+// times evaluating benchInput.
+func benchEval(b *testing.B, opts policy.Options) {
+	b.Helper()
+	ctx := context.Background()
 	s, err := policy.Compile(ctx, exampleRepo(b), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	input := benchInput()
 	for b.Loop() {
-		res, err := s.Eval(ctx, input)
-		if err != nil || res.Denied() {
-			b.Fatalf("Eval = %+v, %v", res, err)
-		}
+		evalAllowed(ctx, b, s, input)
+	}
+}
+
+// evalAllowed evaluates input and fails unless it is allowed.
+func evalAllowed(ctx context.Context, b *testing.B, s *policy.Set, input map[string]any) {
+	b.Helper()
+	res, err := s.Eval(ctx, input)
+	if err != nil || res.Denied() {
+		b.Fatalf("Eval = %+v, %v", res, err)
 	}
 }

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+
+	"github.com/gitops-runner/gitops-runner/internal/bytesize"
 )
 
 // FileSize is a policy file's path and size in bytes, known before its
@@ -33,10 +35,10 @@ func (e *SizeError) Error() string {
 			e.Size, e.Limit, e.File, e.Limit+1)
 	case "MaxTotalBytes":
 		return fmt.Sprintf("policy: the policy files total %s, more than the limit of %s (policy option MaxTotalBytes); the total went over at %s",
-			formatBytes(e.Size), formatBytes(e.Limit), e.File)
+			bytesize.Format(e.Size), bytesize.Format(e.Limit), e.File)
 	}
 	return fmt.Sprintf("policy: %s is %s, more than the limit of %s per policy file (policy option %s)",
-		e.File, formatBytes(e.Size), formatBytes(e.Limit), e.Option)
+		e.File, bytesize.Format(e.Size), bytesize.Format(e.Limit), e.Option)
 }
 
 // CheckSizes checks the repo's policy files (every .rego file, tests
@@ -78,23 +80,4 @@ func (o Options) CheckSizes(files []FileSize) error {
 		}
 	}
 	return nil
-}
-
-// formatBytes renders a size for messages: "1 MiB", "150.2 MiB", "300 B".
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, suffix := int64(unit), "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB"} {
-		if n/div < unit {
-			break
-		}
-		div, suffix = div*unit, u
-	}
-	if n%div == 0 {
-		return fmt.Sprintf("%d %s", n/div, suffix)
-	}
-	return fmt.Sprintf("%.1f %s", float64(n)/float64(div), suffix)
 }

@@ -154,22 +154,13 @@ func cmdPolicy(ctx context.Context, e *env, args []string) error {
 		return usagef("want `runner policy test` or `runner policy eval`")
 	}
 	sub := args[0]
-	f := newFlags(e, "policy "+sub)
-	f.repoFlag()
-	f.revFlag()
+	f := newRevFlags(e, "policy "+sub)
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
-	s, err := e.session(f)
+	s, rev, err := e.revSession(f)
 	if err != nil {
 		return err
-	}
-	rev, err := e.userRev(s, f.rev)
-	if err != nil {
-		return err
-	}
-	if rev == "" {
-		rev = s.repo.Branch // pinned: refs/heads/<branch>
 	}
 	if sub == "eval" {
 		in, rep := s.runner.PolicyInput(ctx, rev)

@@ -16,23 +16,13 @@ import (
 )
 
 func cmdEval(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "eval")
-	f.repoFlag()
-	f.revFlag()
-	f.outputFlag("json", "table")
+	f := newRevFlags(e, "eval", "json", "table")
 	if err := f.parseNoArgs(args); err != nil {
 		return err
 	}
-	s, err := e.session(f)
+	s, rev, err := e.revSession(f)
 	if err != nil {
 		return err
-	}
-	rev, err := e.userRev(s, f.rev)
-	if err != nil {
-		return err
-	}
-	if rev == "" {
-		rev = s.repo.Branch // pinned: refs/heads/<branch>
 	}
 	loaded, err := s.runner.Load(ctx, rev, pipeline.Vars{Branch: s.repo.Branch})
 	if err != nil {
@@ -81,18 +71,11 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPlan(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "plan")
-	f.repoFlag()
-	f.revFlag()
-	f.outputFlag("text", "json")
+	f := newRevFlags(e, "plan", "text", "json")
 	if err := f.parseNoArgs(args); err != nil {
 		return err
 	}
-	s, err := e.session(f)
-	if err != nil {
-		return err
-	}
-	rev, err := e.userRev(s, f.rev)
+	s, rev, err := e.revSession(f)
 	if err != nil {
 		return err
 	}
@@ -104,10 +87,7 @@ func cmdPlan(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdApply(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "apply")
-	f.repoFlag()
-	f.revFlag()
-	f.outputFlag("text", "json")
+	f := newRevFlags(e, "apply", "text", "json")
 	if err := f.parseNoArgs(args); err != nil {
 		return err
 	}
@@ -148,6 +128,36 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 		return exitError{exitUsage, fmt.Errorf("%s is not on the history of %s; replaying it would deploy something never pushed there (use --force if you mean it)", h.String()[:7], s.repo.Branch)}
 	}
 	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay}, f.output)
+}
+
+// newRevFlags declares the flags of a command run on one revision of a
+// repo: --repo, --rev and, when formats are given, -o (see outputFlag).
+func newRevFlags(e *env, name string, formats ...string) *flags {
+	f := newFlags(e, name)
+	f.repoFlag()
+	f.revFlag()
+	if len(formats) > 0 {
+		f.outputFlag(formats...)
+	}
+	return f
+}
+
+// revSession opens the session of a command run on one revision and
+// resolves the revision the user named (see userRev): its full hash, or the
+// deployed branch (pinned: refs/heads/<branch>) when none was named.
+func (e *env) revSession(f *flags) (*session, string, error) {
+	s, err := e.session(f)
+	if err != nil {
+		return nil, "", err
+	}
+	rev, err := e.userRev(s, f.rev)
+	if err != nil {
+		return nil, "", err
+	}
+	if rev == "" {
+		rev = s.repo.Branch
+	}
+	return s, rev, nil
 }
 
 // userRev resolves a revision the user named (--rev, COMMIT) as git does

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
 
@@ -14,7 +15,7 @@ func revParse(t *testing.T, dir, rev string) string {
 	t.Helper()
 	cmd := exec.Command("git", "rev-parse", "--verify", "-q", rev+"^{commit}")
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	cmd.Env = gitrepotest.Env(dir)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("git rev-parse %s: %v", rev, err)
@@ -26,13 +27,13 @@ func revParse(t *testing.T, dir, rev string) string {
 // refs/remotes/main/HEAD at main~1: each would win git's resolution of
 // "main" over refs/heads/main (the tag first).
 func shadowed(t *testing.T) (bare string) {
-	bare, work := newRepo(t)
-	gitCmd(t, work, "checkout", "-q", "-b", "side", "main~1")
-	gitCmd(t, work, "commit", "-q", "--allow-empty", "-m", "side")
-	gitCmd(t, work, "push", "-q", "origin", "side")
-	gitCmd(t, bare, "update-ref", "refs/tags/main", "refs/heads/side")
-	gitCmd(t, bare, "update-ref", "refs/remotes/main/HEAD", "refs/heads/main~1")
-	return bare
+	g := newRepo(t)
+	g.Git(g.Work, "checkout", "-q", "-b", "side", "main~1")
+	g.Git(g.Work, "commit", "-q", "--allow-empty", "-m", "side")
+	g.Git(g.Work, "push", "-q", "origin", "side")
+	g.Git(g.Bare, "update-ref", "refs/tags/main", "refs/heads/side")
+	g.Git(g.Bare, "update-ref", "refs/remotes/main/HEAD", "refs/heads/main~1")
+	return g.Bare
 }
 
 func TestResolveAgreesWithGit(t *testing.T) {

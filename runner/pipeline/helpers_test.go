@@ -9,7 +9,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
-	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // infra is the test's infra repo (see internal/gitrepotest).
@@ -20,7 +19,9 @@ type infra struct {
 
 func newInfra(t testing.TB) *infra { return &infra{Repo: gitrepotest.New(t), t: t} }
 
-func (in *infra) runner(b *steptest.Backend) *pipeline.Runner {
+// runner is a Runner on the infra repo with backend b (steptest's, or one
+// that wraps it) and no waiting between retries.
+func (in *infra) runner(b steps.Backend) *pipeline.Runner {
 	in.t.Helper()
 	repo, err := gitstore.Open(in.Bare)
 	if err != nil {

@@ -260,12 +260,7 @@ func (warner) Warnings() []string { return []string{"TLS verification is off (in
 
 func TestBackendWarningsAreReported(t *testing.T) {
 	in := newInfra(t)
-	r := in.runner(steptest.New())
-	reg, err := steps.NewRegistry(warner{steptest.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Registry = reg
+	r := in.runner(warner{steptest.New()})
 	in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil || rep.Result != pipeline.ResultOK {
@@ -304,12 +299,8 @@ func (sizePolicy) Check(_ context.Context, _ []pipeline.PolicyFile, in *pipeline
 // so it judges with the live facts the last run recorded in status.json.
 func TestCheckUsesLastLiveFacts(t *testing.T) {
 	in := newInfra(t)
-	r := in.runner(steptest.New())
-	reg, err := steps.NewRegistry(summarizer{steptest.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Registry, r.Policy = reg, sizePolicy{}
+	r := in.runner(summarizer{steptest.New()})
+	r.Policy = sizePolicy{}
 	c := in.Push("big", map[string]string{"main.jsonnet": things(nil, "r.resource('test.thing', 'big', {value: '1'})")})
 	res, err := r.Check(context.Background(), c, pipeline.Push{User: "alice"})
 	if err != nil || res.Rejected() {

@@ -86,22 +86,20 @@ func (r *recorder) worker(sp *queue.Spool, gitDir string) *queue.Worker {
 	}
 }
 
-func TestNewestDeploySupersedesOlder(t *testing.T) {
-	sp, gitDir := newSpool(t)
-	add(t, sp, "c1", false)
-	add(t, sp, "c2", false)
-	add(t, sp, "p1", true)
-	add(t, sp, "c3", false)
+// drain runs a recording worker over the spool until nothing is left that it
+// can run, and returns what it recorded. A Drain error fails the test.
+func drain(t *testing.T, sp *queue.Spool, gitDir string) *recorder {
+	t.Helper()
 	rec := &recorder{}
 	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(rec.ran) != "[plan p1 deploy c3]" {
-		t.Errorf("ran %v, want the plan-only job and the newest deploy", rec.ran)
-	}
-	if rec.superseded["c1"] != "c3" || rec.superseded["c2"] != "c3" || len(rec.superseded) != 2 {
-		t.Errorf("superseded = %v", rec.superseded)
-	}
+	return rec
+}
+
+// wantNoJobs fails the test if a job is left pending or running.
+func wantNoJobs(t *testing.T, sp *queue.Spool) {
+	t.Helper()
 	for _, list := range []func() ([]*queue.Job, error){sp.Pending, sp.Running} {
 		if js, _ := list(); len(js) != 0 {
 			t.Errorf("jobs left: %v", js)
@@ -109,30 +107,36 @@ func TestNewestDeploySupersedesOlder(t *testing.T) {
 	}
 }
 
+func TestNewestDeploySupersedesOlder(t *testing.T) {
+	sp, gitDir := newSpool(t)
+	add(t, sp, "c1", false)
+	add(t, sp, "c2", false)
+	add(t, sp, "p1", true)
+	add(t, sp, "c3", false)
+	rec := drain(t, sp, gitDir)
+	if fmt.Sprint(rec.ran) != "[plan p1 deploy c3]" {
+		t.Errorf("ran %v, want the plan-only job and the newest deploy", rec.ran)
+	}
+	if rec.superseded["c1"] != "c3" || rec.superseded["c2"] != "c3" || len(rec.superseded) != 2 {
+		t.Errorf("superseded = %v", rec.superseded)
+	}
+	wantNoJobs(t, sp)
+}
+
 func TestKilledWorkersJobRunsAgain(t *testing.T) {
 	sp, gitDir := newSpool(t)
 	j := add(t, sp, "c1", false)
 	// A worker took the job and died (its lock died with it).
-	if err := sp.Take(j); err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	must(t, sp.Take(j))
+	rec := drain(t, sp, gitDir)
 	if fmt.Sprint(rec.ran) != "[deploy c1]" {
 		t.Errorf("ran %v, want the orphaned job run again", rec.ran)
 	}
 	// An orphan and a newer push: the newer one supersedes it.
 	j = add(t, sp, "c2", false)
-	if err := sp.Take(j); err != nil {
-		t.Fatal(err)
-	}
+	must(t, sp.Take(j))
 	add(t, sp, "c3", false)
-	rec = &recorder{}
-	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	rec = drain(t, sp, gitDir)
 	if fmt.Sprint(rec.ran) != "[deploy c3]" || rec.superseded["c2"] != "c3" {
 		t.Errorf("ran %v, superseded %v", rec.ran, rec.superseded)
 	}
@@ -239,10 +243,7 @@ func TestJobThatKillsItsWorkersIsGivenUp(t *testing.T) {
 	add(t, sp, "c2", false)
 	add(t, sp, "p1", true)
 
-	rec := &recorder{}
-	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	rec := drain(t, sp, gitDir)
 	want := "the worker running this job died twice (last: killed by signal 9); not retried"
 	if rec.gaveUp["c1"] != want || len(rec.gaveUp) != 1 {
 		t.Errorf("gave up %v, want c1: %q", rec.gaveUp, want)
@@ -250,11 +251,7 @@ func TestJobThatKillsItsWorkersIsGivenUp(t *testing.T) {
 	if fmt.Sprint(rec.ran) != "[plan p1 deploy c2]" {
 		t.Errorf("ran %v, want the queue to move on to p1 and c2, not c1", rec.ran)
 	}
-	for _, list := range []func() ([]*queue.Job, error){sp.Pending, sp.Running} {
-		if js, _ := list(); len(js) != 0 {
-			t.Errorf("jobs left: %v", js)
-		}
-	}
+	wantNoJobs(t, sp)
 }
 
 func TestDeathWithoutWitnessSaysWhichWorker(t *testing.T) {
@@ -262,10 +259,7 @@ func TestDeathWithoutWitnessSaysWhichWorker(t *testing.T) {
 	add(t, sp, "c1", false)
 	dyingWorker(t, sp, gitDir)
 	pid := dyingWorker(t, sp, gitDir)
-	rec := &recorder{}
-	if err := rec.worker(sp, gitDir).Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	rec := drain(t, sp, gitDir)
 	if r := rec.gaveUp["c1"]; !strings.Contains(r, fmt.Sprintf("died twice (last: worker pid %d, which took it at ", pid)) {
 		t.Errorf("reason %q", r)
 	}

@@ -88,22 +88,3 @@ func firstFatalLine(stderr string) string {
 	}
 	return lines[0]
 }
-
-// formatBytes renders a size for messages: "512 MiB", "1.5 GiB", "300 B".
-func formatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, suffix := uint64(unit), "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB"} {
-		if n/div < unit {
-			break
-		}
-		div, suffix = div*unit, u
-	}
-	if n%div == 0 {
-		return fmt.Sprintf("%d %s", n/div, suffix)
-	}
-	return fmt.Sprintf("%.1f %s", float64(n)/float64(div), suffix)
-}

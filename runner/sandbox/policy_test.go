@@ -3,7 +3,6 @@ package sandbox_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -83,18 +82,9 @@ deny contains msg if {
 	lim.Timeout = 2 * time.Second
 	start := time.Now()
 	_, err := runPolicy(t, lim, okPolicy, slow)
-	elapsed := time.Since(start)
-	var le *sandbox.LimitError
-	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime {
-		t.Fatalf("err = %v (%T), want a time *LimitError", err, err)
-	}
-	want := "policy evaluation killed after 2s (limits.policyTimeout); the last step started was policy/slow.rego:2"
-	if err.Error() != want {
-		t.Errorf("err = %q\nwant  %q", err, want)
-	}
-	if elapsed > lim.Timeout+time.Second {
-		t.Errorf("Run returned after %s, more than the limit %s + 1s", elapsed, lim.Timeout)
-	}
+	wantReturnedBy(t, start, lim.Timeout)
+	asLimit(t, err, sandbox.LimitTime)
+	wantError(t, err, "policy evaluation killed after 2s (limits.policyTimeout); the last step started was policy/slow.rego:2")
 }
 
 // TestPolicyMemoryBomb builds a huge value inside OPA: the child dies at
@@ -111,16 +101,7 @@ deny contains msg if {
 	lim.Memory = 96 << 20
 	lim.Timeout = 2 * time.Minute
 	_, err := runPolicy(t, lim, bomb)
-	var le *sandbox.LimitError
-	if !errors.As(err, &le) || le.Limit != sandbox.LimitMemory {
-		t.Fatalf("err = %v (%T), want a memory *LimitError", err, err)
-	}
-	want := "policy evaluation killed at the memory limit of 96 MiB (limits.policyMemory); the last step started was policy/bomb.rego:3"
-	if err.Error() != want {
-		t.Errorf("err = %q\nwant  %q", err, want)
-	}
-	t.Logf("peak RSS %.1f MiB at a limit of %d MiB; wall %s", float64(le.Usage.MaxRSS)/(1<<20), lim.Memory>>20, le.Usage.Wall)
-	if margin := idleRSS(t) + 8<<20; le.Usage.MaxRSS > lim.Memory+margin {
-		t.Errorf("peak RSS %d B, more than the limit %d B + margin %d B", le.Usage.MaxRSS, lim.Memory, margin)
-	}
+	le := asLimit(t, err, sandbox.LimitMemory)
+	wantError(t, err, "policy evaluation killed at the memory limit of 96 MiB (limits.policyMemory); the last step started was policy/bomb.rego:3")
+	wantPeakRSS(t, le.Usage, lim.Memory, idleRSS(t)+8<<20)
 }

@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/bytesize"
 )
 
 // Func is work that runs in the child. req is what the parent passed to Run;
@@ -247,14 +249,14 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 		return nil, &LimitError{Task: lim.Task, Limit: LimitTime, Value: lim.Timeout.String(),
 			Key: lim.TimeoutKey, LastStep: step, Usage: use}
 	case why == "result":
-		return nil, &LimitError{Task: lim.Task, Limit: LimitResult, Value: formatBytes(uint64(lim.MaxResult)), //nolint:gosec // MaxResult > 0 after withDefaults
+		return nil, &LimitError{Task: lim.Task, Limit: LimitResult, Value: bytesize.Format(uint64(lim.MaxResult)), //nolint:gosec // MaxResult > 0 after withDefaults
 			Key: lim.MaxResultKey, LastStep: step, Usage: use}
 	case st.Success() && msgs.done:
 		return &Result{Output: out.buf.Bytes(), Usage: use}, nil
 	case ws.Exited() && ws.ExitStatus() == exitFuncError && msgs.err != nil:
 		return nil, &FuncError{Message: *msgs.err, LastStep: step}
 	case outOfMemory(ws, errTail.String()) || (ws.Exited() && ws.ExitStatus() == 2 && use.MaxRSS >= lim.Memory-lim.Memory/8):
-		return nil, &LimitError{Task: lim.Task, Limit: LimitMemory, Value: formatBytes(lim.Memory),
+		return nil, &LimitError{Task: lim.Task, Limit: LimitMemory, Value: bytesize.Format(lim.Memory),
 			Key: lim.MemoryKey, LastStep: step, Usage: use}
 	case ws.Signaled() && ws.Signal() == syscall.SIGKILL && use.CPU >= cpuLimit(lim.Timeout, 1):
 		// Nobody here killed it, and it used at least the CPU limit of a

@@ -111,18 +111,9 @@ func TestRunTimeout(t *testing.T) {
 	lim.Timeout = time.Second
 	start := time.Now()
 	_, err := sandbox.Run(context.Background(), "loop", nil, lim)
-	elapsed := time.Since(start)
-	var le *sandbox.LimitError
-	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime {
-		t.Fatalf("err = %v (%T), want a time *LimitError", err, err)
-	}
-	want := "policy evaluation killed after 1s (limits.policyTimeout); the last step started was policy/slow.rego:2"
-	if err.Error() != want {
-		t.Errorf("err = %q\nwant  %q", err, want)
-	}
-	if elapsed > lim.Timeout+time.Second {
-		t.Errorf("Run returned after %s, more than the limit %s + 1s", elapsed, lim.Timeout)
-	}
+	wantReturnedBy(t, start, lim.Timeout)
+	asLimit(t, err, sandbox.LimitTime)
+	wantError(t, err, "policy evaluation killed after 1s (limits.policyTimeout); the last step started was policy/slow.rego:2")
 }
 
 func TestRunMemoryLimit(t *testing.T) {
@@ -138,21 +129,53 @@ func TestRunMemoryLimit(t *testing.T) {
 	for _, fn := range []string{"grow", "recurse"} {
 		t.Run(fn, func(t *testing.T) {
 			_, err := sandbox.Run(context.Background(), fn, nil, lim)
-			var le *sandbox.LimitError
-			if !errors.As(err, &le) || le.Limit != sandbox.LimitMemory {
-				t.Fatalf("err = %v (%T), want a memory *LimitError", err, err)
-			}
+			le := asLimit(t, err, sandbox.LimitMemory)
 			if !strings.HasPrefix(err.Error(), "policy evaluation killed at the memory limit of 64 MiB (limits.policyMemory); the last step started was ") {
 				t.Errorf("err = %q", err)
 			}
-			t.Logf("peak RSS %.1f MiB at a limit of %d MiB; CPU %s, wall %s", float64(le.Usage.MaxRSS)/(1<<20), lim.Memory>>20, le.Usage.CPU, le.Usage.Wall)
-			if le.Usage.MaxRSS > lim.Memory+margin {
-				t.Errorf("peak RSS %d B, more than the limit %d B + margin %d B", le.Usage.MaxRSS, lim.Memory, margin)
-			}
+			wantPeakRSS(t, le.Usage, lim.Memory, margin)
 			if le.Usage.MaxRSS < lim.Memory/2 {
 				t.Errorf("peak RSS %d B: the child did not come near the limit %d B", le.Usage.MaxRSS, lim.Memory)
 			}
 		})
+	}
+}
+
+// asLimit fails the test unless err is a *LimitError of the given limit
+// (sandbox.LimitTime, ...), and returns it.
+func asLimit(t *testing.T, err error, limit string) *sandbox.LimitError {
+	t.Helper()
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.Limit != limit {
+		t.Fatalf("err = %v (%T), want a %s *LimitError", err, err, limit)
+	}
+	return le
+}
+
+// wantError fails the test unless err's message is want.
+func wantError(t *testing.T, err error, want string) {
+	t.Helper()
+	if err.Error() != want {
+		t.Errorf("err = %q\nwant  %q", err, want)
+	}
+}
+
+// wantReturnedBy fails the test unless a run started at start and stopped
+// at its timeout returned within a second of it.
+func wantReturnedBy(t *testing.T, start time.Time, timeout time.Duration) {
+	t.Helper()
+	if elapsed := time.Since(start); elapsed > timeout+time.Second {
+		t.Errorf("Run returned after %s, more than the limit %s + 1s", elapsed, timeout)
+	}
+}
+
+// wantPeakRSS fails the test unless a child stopped at its memory limit
+// had at most margin more resident than the limit.
+func wantPeakRSS(t *testing.T, u sandbox.Usage, limit, margin uint64) {
+	t.Helper()
+	t.Logf("peak RSS %.1f MiB at a limit of %d MiB; CPU %s, wall %s", float64(u.MaxRSS)/(1<<20), limit>>20, u.CPU, u.Wall)
+	if u.MaxRSS > limit+margin {
+		t.Errorf("peak RSS %d B, more than the limit %d B + margin %d B", u.MaxRSS, limit, margin)
 	}
 }
 
@@ -185,13 +208,8 @@ func TestRunCancel(t *testing.T) {
 
 func TestRunResultTooBig(t *testing.T) {
 	_, err := sandbox.Run(context.Background(), "big", nil, testLimits)
-	var le *sandbox.LimitError
-	if !errors.As(err, &le) || le.Limit != sandbox.LimitResult {
-		t.Fatalf("err = %v (%T), want a result size *LimitError", err, err)
-	}
-	if want := "policy evaluation stopped: its result is larger than the limit of 64 KiB (limits.policyResult)"; err.Error() != want {
-		t.Errorf("err = %q\nwant  %q", err, want)
-	}
+	asLimit(t, err, sandbox.LimitResult)
+	wantError(t, err, "policy evaluation stopped: its result is larger than the limit of 64 KiB (limits.policyResult)")
 }
 
 func TestRunCrash(t *testing.T) {
@@ -200,10 +218,7 @@ func TestRunCrash(t *testing.T) {
 	if !errors.As(err, &ee) {
 		t.Fatalf("err = %v (%T), want *ExitError", err, err)
 	}
-	want := "policy evaluation failed: child process ended with exit status 2; the last step started was decode: panic: boom in a goroutine"
-	if err.Error() != want {
-		t.Errorf("err = %q\nwant  %q", err, want)
-	}
+	wantError(t, err, "policy evaluation failed: child process ended with exit status 2; the last step started was decode: panic: boom in a goroutine")
 }
 
 func TestRunEnvironment(t *testing.T) {
