@@ -31,14 +31,14 @@ type SizeError struct {
 func (e *SizeError) Error() string {
 	switch e.Option {
 	case "MaxFiles":
-		return fmt.Sprintf("policy: %d policy files, more than the limit of %d (policy option MaxFiles); %s is file %d",
+		return fmt.Sprintf("policy: %d policy files, more than the limit of %d (a fixed limit of the runner); %s is file %d",
 			e.Size, e.Limit, e.File, e.Limit+1)
 	case "MaxTotalBytes":
-		return fmt.Sprintf("policy: the policy files total %s, more than the limit of %s (policy option MaxTotalBytes); the total went over at %s",
+		return fmt.Sprintf("policy: the policy files total %s, more than the limit of %s (a fixed limit of the runner); the total went over at %s",
 			bytesize.Format(e.Size), bytesize.Format(e.Limit), e.File)
 	}
-	return fmt.Sprintf("policy: %s is %s, more than the limit of %s per policy file (policy option %s)",
-		e.File, bytesize.Format(e.Size), bytesize.Format(e.Limit), e.Option)
+	return fmt.Sprintf("policy: %s is %s, more than the limit of %s per policy file (a fixed limit of the runner)",
+		e.File, bytesize.Format(e.Size), bytesize.Format(e.Limit))
 }
 
 // CheckSizes checks the repo's policy files (every .rego file, tests

@@ -81,6 +81,10 @@ type Options struct {
 	MaxTotalBytes int64 // bytes of all files; default DefaultMaxTotalBytes
 }
 
+// CompileStep is the step OnRule names while the parsed policies are
+// compiled together (type checks, rule indexing): no one file is at work.
+const CompileStep = "compiling the policies"
+
 // The defaults of the Options limits on the repo's policy files: generous
 // for hand-written policies, small enough that parsing them is cheap (OPA's
 // parser needs several times a file's size in memory).
@@ -416,6 +420,11 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 		WithCapabilities(l.caps).
 		WithDefaultRegoVersion(ast.RegoV1).
 		WithEnablePrintStatements(false)
+	if opts.OnRule != nil {
+		// Parsing is done; a child killed while compiling names this
+		// step, not the last file parsed.
+		opts.OnRule(CompileStep, 0)
+	}
 	if compiler.Compile(l.modules); compiler.Failed() {
 		// A broken finding rule fails twice, as itself and as its copy:
 		// name the copy like the original so that the two errors merge.
