@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -14,7 +13,7 @@ import (
 // policies in a child process of the runner (Checker.Isolate).
 const checkChild = "policy.check"
 
-func init() { sandbox.Register(checkChild, serveCheck) }
+func init() { sandbox.RegisterJSON(checkChild, serveCheck) }
 
 // checkRequest is what the parent sends the policy child. OnRule is not
 // sent: the child reports rules as its progress.
@@ -31,11 +30,7 @@ type checkResponse struct {
 	Error  string                `json:"error,omitempty"`
 }
 
-func serveCheck(ctx context.Context, req []byte, progress func(string)) ([]byte, error) {
-	var r checkRequest
-	if err := json.Unmarshal(req, &r); err != nil {
-		return nil, fmt.Errorf("policy request: %w", err)
-	}
+func serveCheck(ctx context.Context, r checkRequest, progress func(string)) (checkResponse, error) {
 	r.Options.OnRule = func(file string, line int) {
 		if line > 0 {
 			progress(fmt.Sprintf("%s:%d", file, line))
@@ -45,9 +40,9 @@ func serveCheck(ctx context.Context, req []byte, progress func(string)) ([]byte,
 	}
 	res, err := check(ctx, r.Files, r.Input, r.Options)
 	if err != nil {
-		return json.Marshal(checkResponse{Error: err.Error()})
+		return checkResponse{Error: err.Error()}, nil
 	}
-	return json.Marshal(checkResponse{Result: res})
+	return checkResponse{Result: res}, nil
 }
 
 // checkIn runs check in a child process: the kernel enforces Options.Timeout
@@ -57,15 +52,11 @@ func serveCheck(ctx context.Context, req []byte, progress func(string)) ([]byte,
 func (c Checker) checkIn(ctx context.Context, files []File, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
 	opts := c.Options
 	opts.OnRule = nil
-	req, err := json.Marshal(checkRequest{Options: opts, Files: files, Input: in})
-	if err != nil {
-		return pipeline.PolicyResult{}, err
-	}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	res, err := sandbox.Run(ctx, checkChild, req, sandbox.Limits{
+	out, err := sandbox.RunJSON[checkRequest, checkResponse](ctx, checkChild, checkRequest{Options: opts, Files: files, Input: in}, sandbox.Limits{
 		Task: "policy evaluation", Timeout: timeout, TimeoutKey: "policy.timeout",
 		Memory: c.Memory, MemoryKey: "limits.maxMemoryMiB",
 	})
@@ -75,10 +66,6 @@ func (c Checker) checkIn(ctx context.Context, files []File, in *pipeline.PolicyI
 			return pipeline.PolicyResult{}, le
 		}
 		return pipeline.PolicyResult{}, fmt.Errorf("policy evaluation: %w", err)
-	}
-	var out checkResponse
-	if err := json.Unmarshal(res.Output, &out); err != nil {
-		return pipeline.PolicyResult{}, fmt.Errorf("policy evaluation: the child's answer: %w", err)
 	}
 	if out.Error != "" {
 		return pipeline.PolicyResult{}, errors.New(out.Error)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -16,7 +15,7 @@ import (
 // child process of the runner (Runner.Isolate).
 const evalChild = "pipeline.evaluate"
 
-func init() { sandbox.Register(evalChild, serveEvaluate) }
+func init() { sandbox.RegisterJSON(evalChild, serveEvaluate) }
 
 // evalRequest is what the parent sends the evaluation child: where the
 // commit is and how to evaluate it. The child opens the repository itself
@@ -37,29 +36,25 @@ type evalResponse struct {
 	Error  *EvalError `json:"error,omitempty"`
 }
 
-func serveEvaluate(ctx context.Context, req []byte, progress func(string)) ([]byte, error) {
-	var r evalRequest
-	if err := json.Unmarshal(req, &r); err != nil {
-		return nil, fmt.Errorf("evaluation request: %w", err)
-	}
+func serveEvaluate(ctx context.Context, r evalRequest, progress func(string)) (evalResponse, error) {
 	repo, err := gitstore.OpenQuarantined(r.GitDir, r.Quarantine)
 	if err != nil {
-		return nil, err
+		return evalResponse{}, err
 	}
 	snap, err := repo.Snapshot(plumbing.NewHash(r.Commit))
 	if err != nil {
-		return nil, err
+		return evalResponse{}, err
 	}
 	progress(r.Entry)
 	out, err := evaluate(ctx, snap, r.Entry, r.Vars, r.Limits, progress)
 	var ee *EvalError
 	switch {
 	case errors.As(err, &ee):
-		return json.Marshal(evalResponse{Error: ee})
+		return evalResponse{Error: ee}, nil
 	case err != nil:
-		return nil, err
+		return evalResponse{}, err
 	}
-	return json.Marshal(evalResponse{Output: string(out)})
+	return evalResponse{Output: string(out)}, nil
 }
 
 // evaluateIn evaluates the commit in a child process whose time and memory
@@ -69,17 +64,14 @@ func serveEvaluate(ctx context.Context, req []byte, progress func(string)) ([]by
 // *EvalError naming the limit, its value and its configuration key.
 func (r *Runner) evaluateIn(ctx context.Context, snap *gitstore.Snapshot, vars Vars) ([]byte, error) {
 	lim := r.Limits.withDefaults()
-	req, err := json.Marshal(evalRequest{GitDir: r.Repo.Path(), Quarantine: r.Repo.Quarantine(), Commit: snap.Commit.Hash.String(),
-		Entry: r.Entry, Vars: vars, Limits: lim})
-	if err != nil {
-		return nil, err
-	}
-	res, err := sandbox.Run(ctx, evalChild, req, sandbox.Limits{
+	req := evalRequest{GitDir: r.Repo.Path(), Quarantine: r.Repo.Quarantine(), Commit: snap.Commit.Hash.String(),
+		Entry: r.Entry, Vars: vars, Limits: lim}
+	out, err := sandbox.RunJSON[evalRequest, evalResponse](ctx, evalChild, req, sandbox.Limits{
 		Task:    "evaluating " + r.Entry,
 		Timeout: lim.Timeout, TimeoutKey: "limits.evalTimeout",
 		Memory: lim.MaxMemory, MemoryKey: "limits.maxMemoryMiB",
-		// JSON escaping at most doubles the output, plus the envelope.
-		MaxResult: 2*lim.MaxOutput + 4096, MaxResultKey: "limits.maxOutputMiB",
+		// JSON escaping makes a byte at most 6 ("\u003c"), plus the envelope.
+		MaxResult: 6*lim.MaxOutput + 4096, MaxResultKey: "limits.maxOutputMiB",
 	})
 	var le *sandbox.LimitError
 	if errors.As(err, &le) {
@@ -88,10 +80,6 @@ func (r *Runner) evaluateIn(ctx context.Context, snap *gitstore.Snapshot, vars V
 	}
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", r.Entry, err)
-	}
-	var out evalResponse
-	if err := json.Unmarshal(res.Output, &out); err != nil {
-		return nil, fmt.Errorf("evaluate %s: the child's answer: %w", r.Entry, err)
 	}
 	if out.Error != nil {
 		return nil, out.Error

@@ -1,0 +1,57 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitops-runner/gitops-runner/policy"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/runner/sandbox"
+)
+
+func TestMain(m *testing.M) {
+	sandbox.Serve() // Checker.Isolate runs this test binary as its child
+	os.Exit(m.Run())
+}
+
+// TestCheckerInChild: an isolated Checker finds what an in-process one
+// finds, and a policy stuck inside a built-in is killed at Options.Timeout
+// with the rule named.
+func TestCheckerInChild(t *testing.T) {
+	files := []pipeline.PolicyFile{{Path: "policy/guard.rego", Source: []byte(`package guard
+
+deny contains "no" if input.push.user == "mallory"
+`)}}
+	in := &pipeline.PolicyInput{Version: pipeline.PolicyInputVersion, Push: pipeline.Push{User: "mallory"},
+		Resources: []pipeline.PolicyResource{}, Plan: []pipeline.PolicyChange{}, Live: map[string]any{}}
+	opts := policy.Options{Disabled: policy.Builtins(), Timeout: 2 * time.Second}
+	want, err := policy.Checker{Options: opts}.Check(context.Background(), files, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := policy.Checker{Options: opts, Isolate: true, Memory: 256 << 20}.Check(context.Background(), files, in)
+	if err != nil || len(got.Deny) != 1 || len(want.Deny) != 1 || got.Deny[0] != want.Deny[0] {
+		t.Fatalf("in a child: %+v, %v; in process: %+v", got, err, want)
+	}
+
+	slow := append(files, pipeline.PolicyFile{Path: "policy/slow.rego", Source: []byte(`package slow
+
+deny contains msg if {
+	s := strings.render_template("{{range .a}}{{range $.a}}{{range $.a}}{{range $.a}}{{end}}{{end}}{{end}}{{end}}", {"a": numbers.range(1, 190)})
+	msg := sprintf("rendered %d", [count(s)])
+}
+`)})
+	start := time.Now()
+	_, err = policy.Checker{Options: opts, Isolate: true, Memory: 256 << 20}.Check(context.Background(), slow, in)
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "policy evaluation killed after 2s (policy.timeout); the last step started was policy/slow.rego:3") {
+		t.Errorf("err = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second+2*time.Second { // the kill is at 2 s; slack for a loaded machine
+		t.Errorf("returned after %s, more than the limit + 2 s", d)
+	}
+}
