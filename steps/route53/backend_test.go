@@ -16,9 +16,9 @@ import (
 
 var threeZones = []string{"mydomain.com", "example.org", "lab.example.net"}
 
-func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, sim.Options{}, threeZones, nil)
+// seed5000 seeds 5000 A records in e's threeZones (2500, 1500, 1000) and
+// returns them as targets the runner owns, unchanged.
+func (e *env) seed5000() []steps.Target {
 	counts := []int{2500, 1500, 1000}
 	var ts []steps.Target
 	for i, z := range threeZones {
@@ -27,6 +27,13 @@ func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
 			ts = append(ts, owned(s, s))
 		}
 	}
+	return ts
+}
+
+func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, threeZones, nil)
+	ts := e.seed5000()
 	e.sim.ResetCounters()
 	live, err := e.b.Observe(context.Background(), ts)
 	if err != nil {
