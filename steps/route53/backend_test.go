@@ -289,10 +289,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 func TestTXTSplitServedOverDNS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS()
 	long := "v=DKIM1; k=rsa; p=" + strings.Repeat("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A", 12) + ` "quoted" ünïcode`
 	s := e.spec(fmt.Sprintf(`{"zone":"mydomain.com","name":"mail._domainkey","type":"TXT","values":[%q]}`, long))
 	outs, _ := e.execute(e.plan(want(s)), 1)

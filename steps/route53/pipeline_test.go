@@ -20,10 +20,7 @@ import (
 func TestPipelineDeploysHomelabDNS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS()
 	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 16, Backoff: 1, MaxBackoff: 1}, e.b)
 	in := p.In
 	homelab := pipelinetest.Homelab(t, "homelab.libsonnet")
