@@ -183,3 +183,14 @@ const vmSpec = `{"node": "pve", "vmid": 104, "cores": 4, "memory": "8GiB",
   "cloudInit": {"user": "admin", "sshKeys": ["ssh-ed25519 AAAAC3Nza admin@laptop"], "searchdomain": "hetzner.int.mydomain"},
   "disks": [{"slot": "scsi0", "size": "64GiB"}],
   "networks": [{"bridge": "vmbr0", "ip": "10.42.0.104/24", "gateway": "10.42.0.1"}]}`
+
+// offline is a backend without a config: Decode, Identities and Diff need
+// none (Observe and Apply then fail as not configured).
+func offline(t testing.TB) *proxmox.Backend {
+	t.Helper()
+	b, err := proxmox.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
