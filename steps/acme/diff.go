@@ -216,33 +216,49 @@ func (b *Backend) fileChanges(l *Live, s Spec, v validated) []steps.FieldChange 
 // lookupOwnership resolves deploy.owner and deploy.group (names or numbers).
 func lookupOwnership(d Deploy) (ownership, error) {
 	own := ownership{uid: -1, gid: -1}
+	var err error
 	if d.Owner != "" {
-		id, err := strconv.Atoi(d.Owner)
+		own.uid, err = numericID("deploy.owner", "uid", d.Owner, func(name string) (string, error) {
+			u, err := osuser.Lookup(name)
+			if err != nil {
+				return "", err
+			}
+			return u.Uid, nil
+		})
 		if err != nil {
-			u, lerr := osuser.Lookup(d.Owner)
-			if lerr != nil {
-				return own, fmt.Errorf("deploy.owner %q: %w", d.Owner, lerr)
-			}
-			if id, err = strconv.Atoi(u.Uid); err != nil {
-				return own, fmt.Errorf("deploy.owner %q: uid %q: %w", d.Owner, u.Uid, err)
-			}
+			return own, err
 		}
-		own.uid = id
 	}
 	if d.Group != "" {
-		id, err := strconv.Atoi(d.Group)
+		own.gid, err = numericID("deploy.group", "gid", d.Group, func(name string) (string, error) {
+			g, err := osuser.LookupGroup(name)
+			if err != nil {
+				return "", err
+			}
+			return g.Gid, nil
+		})
 		if err != nil {
-			g, lerr := osuser.LookupGroup(d.Group)
-			if lerr != nil {
-				return own, fmt.Errorf("deploy.group %q: %w", d.Group, lerr)
-			}
-			if id, err = strconv.Atoi(g.Gid); err != nil {
-				return own, fmt.Errorf("deploy.group %q: gid %q: %w", d.Group, g.Gid, err)
-			}
+			return own, err
 		}
-		own.gid = id
 	}
 	return own, nil
+}
+
+// numericID is v as a number, or the number lookup gives for the name v
+// (what field names; what says uid or gid).
+func numericID(field, what, v string, lookup func(string) (string, error)) (int, error) {
+	if id, err := strconv.Atoi(v); err == nil {
+		return id, nil
+	}
+	s, err := lookup(v)
+	if err != nil {
+		return -1, fmt.Errorf("%s %q: %w", field, v, err)
+	}
+	id, err := strconv.Atoi(s)
+	if err != nil {
+		return -1, fmt.Errorf("%s %q: %s %q: %w", field, v, what, s, err)
+	}
+	return id, nil
 }
 
 // modes is the mode of each deployed file.

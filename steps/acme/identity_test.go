@@ -3,10 +3,10 @@ package acme
 import (
 	"context"
 	"encoding/json"
-	"reflect"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 type noSolver struct{}
@@ -24,35 +24,12 @@ func TestIdentities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decode := func(spec string) steps.Spec {
-		t.Helper()
-		s, err := b.Decode(Kind, json.RawMessage(spec))
-		if err != nil {
-			t.Fatalf("decode %s: %v", spec, err)
-		}
-		return s
-	}
-	tests := []struct {
-		name, want, last string
-		ids              []string
-	}{
-		{"web", `{"domains":["web.mydomain.com"]}`, "", []string{"cert:web", "dir:/etc/letsencrypt/live/web"}},
-		{"other", `{"domains":["web.mydomain.com"],"deploy":{"dir":"live/web"}}`, "", []string{"cert:other", "dir:/etc/letsencrypt/live/web"}},
-		{"abs", `{"domains":["a.mydomain.com"],"deploy":{"dir":"/etc/letsencrypt/apache/../live/web/"}}`, "", []string{"cert:abs", "dir:/etc/letsencrypt/live/web"}},
-		{"own", `{"domains":["a.mydomain.com"],"deploy":{"dir":"nginx"}}`, "", []string{"cert:own", "dir:/etc/letsencrypt/nginx"}},
-		{"gone", "", `{"domains":["old.mydomain.com"]}`, []string{"cert:gone", "dir:/etc/letsencrypt/live/gone"}},
-		{"none", "", "", nil},
-	}
-	for _, tc := range tests {
-		tg := steps.Target{ID: steps.ID{Kind: Kind, Name: tc.name}}
-		if tc.want != "" {
-			tg.Want = decode(tc.want)
-		}
-		if tc.last != "" {
-			tg.Last = decode(tc.last)
-		}
-		if got := b.Identities(tg); !reflect.DeepEqual(got, tc.ids) {
-			t.Errorf("%s: Identities = %q, want %q", tc.name, got, tc.ids)
-		}
-	}
+	steptest.CheckIdentities(t, b, Kind, []steptest.IdentityCase{
+		{Name: "web", Want: `{"domains":["web.mydomain.com"]}`, IDs: []string{"cert:web", "dir:/etc/letsencrypt/live/web"}},
+		{Name: "other", Want: `{"domains":["web.mydomain.com"],"deploy":{"dir":"live/web"}}`, IDs: []string{"cert:other", "dir:/etc/letsencrypt/live/web"}},
+		{Name: "abs", Want: `{"domains":["a.mydomain.com"],"deploy":{"dir":"/etc/letsencrypt/apache/../live/web/"}}`, IDs: []string{"cert:abs", "dir:/etc/letsencrypt/live/web"}},
+		{Name: "own", Want: `{"domains":["a.mydomain.com"],"deploy":{"dir":"nginx"}}`, IDs: []string{"cert:own", "dir:/etc/letsencrypt/nginx"}},
+		{Name: "gone", Last: `{"domains":["old.mydomain.com"]}`, IDs: []string{"cert:gone", "dir:/etc/letsencrypt/live/gone"}},
+		{Name: "none"},
+	})
 }

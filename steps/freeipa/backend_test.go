@@ -19,6 +19,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 func strs(v any) []string {
@@ -155,7 +156,7 @@ func TestLifecycle(t *testing.T) {
 				}
 			}
 			id := steps.ID{Kind: c.kind, Name: c.name}
-			p := &progress{}
+			p := &steptest.Progress{}
 			var inv inventory
 			for i, st := range []step{c.create, c.update} {
 				want := []res{{c.kind, c.name, st.spec}}
@@ -202,7 +203,7 @@ func TestLifecycle(t *testing.T) {
 func TestHostOneTimePassword(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, func(o *sim.Options) { o.DNSZones = []string{"example.test"} }, nil)
-	p := &progress{}
+	p := &steptest.Progress{}
 	want := []res{{freeipa.KindHost, "new.example.test", `{"fqdn":"new.example.test","ipAddress":"10.0.0.5"}`}}
 	cs, inv, err := l.converge(want, nil, p)
 	if err != nil || cs[0].Action != steps.Create {
@@ -218,8 +219,8 @@ func TestHostOneTimePassword(t *testing.T) {
 	if len(pw) < 8 {
 		t.Fatalf("otp %q", pw)
 	}
-	if !strings.Contains(p.text(), path) || strings.Contains(p.text(), pw) {
-		t.Errorf("progress should name the file, not the password: %q", p.text())
+	if !strings.Contains(p.Text(), path) || strings.Contains(p.Text(), pw) {
+		t.Errorf("progress should name the file, not the password: %q", p.Text())
 	}
 	var st freeipa.State
 	rec := inv[steps.ID{Kind: freeipa.KindHost, Name: "new.example.test"}]
@@ -256,7 +257,7 @@ func TestHostOneTimePassword(t *testing.T) {
 func TestEnrolledHostDelete(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, nil, nil)
-	p := &progress{}
+	p := &steptest.Progress{}
 	spec := `{"fqdn":"old.example.test","force":true}`
 	want := []res{{freeipa.KindHost, "old.example.test", spec}}
 	_, inv, err := l.converge(want, nil, p)
@@ -316,7 +317,7 @@ func TestMemberFailures(t *testing.T) {
 	}
 	// The host disappears between plan and apply.
 	l.call("host_del", []any{"ghost.example.test"}, nil)
-	_, err = b.Apply(ctx(t), c, &progress{})
+	_, err = b.Apply(ctx(t), c, &steptest.Progress{})
 	var me *freeipa.MemberError
 	if !errors.As(err, &me) || !reflect.DeepEqual(me.Failed, []string{"host ghost.example.test (no such entry)"}) {
 		t.Fatalf("err = %v, want a MemberError naming ghost", err)
@@ -344,13 +345,13 @@ func TestObserveBadReferences(t *testing.T) {
 		{"duplicate host", []res{host("h.example.test", `[]`), host("h2", `[]`)}, "both declare host h.example.test"},
 	}
 	for _, c := range cases {
-		_, _, err := l.converge(c.want, nil, &progress{})
+		_, _, err := l.converge(c.want, nil, &steptest.Progress{})
 		if err == nil || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.msg)
 		}
 	}
 	// A declared host group is fine.
-	_, _, err := l.converge([]res{host("h.example.test", `["newgroup"]`), {freeipa.KindHostGroup, "newgroup", `{"name":"newgroup"}`}}, nil, &progress{})
+	_, _, err := l.converge([]res{host("h.example.test", `["newgroup"]`), {freeipa.KindHostGroup, "newgroup", `{"name":"newgroup"}`}}, nil, &steptest.Progress{})
 	// Observe accepts it; converge applies in the order given (host
 	// first, no dependsOn), so the membership fails, saying why.
 	if err == nil || strings.Contains(err.Error(), "not declared") || !strings.Contains(err.Error(), "make this resource depend on it") {
@@ -431,7 +432,7 @@ func TestNotConfigured(t *testing.T) {
 	if !errors.Is(err, freeipa.ErrNotConfigured) || !strings.Contains(err.Error(), "add backends.freeipa to the runner config") {
 		t.Errorf("observe: %v", err)
 	}
-	if _, err := b.Apply(ctx(t), steps.Change{ID: steps.ID{Kind: freeipa.KindHost, Name: "a"}, Action: steps.Create}, &progress{}); !errors.Is(err, freeipa.ErrNotConfigured) {
+	if _, err := b.Apply(ctx(t), steps.Change{ID: steps.ID{Kind: freeipa.KindHost, Name: "a"}, Action: steps.Create}, &steptest.Progress{}); !errors.Is(err, freeipa.ErrNotConfigured) {
 		t.Errorf("apply: %v", err)
 	}
 }
@@ -470,7 +471,7 @@ func TestSudoRuleDisabledAndCategories(t *testing.T) {
 	if err := errors.Join(l.sim.AddHost("a.example.test", true), l.sim.AddUser("bob", "Bob", "B")); err != nil {
 		t.Fatal(err)
 	}
-	p := &progress{}
+	p := &steptest.Progress{}
 	steps3 := []string{
 		`{"name":"ops","enabled":false,"hosts":["a.example.test"],"users":["bob"],"commands":["/usr/bin/systemctl","/usr/bin/journalctl"]}`,
 		// From members to "all": the members go first (FreeIPA refuses a
@@ -533,14 +534,14 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.b = freeipa.NewWithClient(freeipa.Config{SecretDir: l.secretDir}, cl)
-	p := &progress{}
+	p := &steptest.Progress{}
 	want := []res{{freeipa.KindHost, "lost.example.test", `{"fqdn":"lost.example.test","force":true,"description":"d"}`}}
 	cs, inv, err := l.converge(want, nil, p)
 	if err != nil || cs[0].Action != steps.Create || !tr.dropped.Load() {
 		t.Fatalf("create with a lost answer: %v (dropped %v)", err, tr.dropped.Load())
 	}
-	if !strings.Contains(p.text(), "was lost") {
-		t.Errorf("progress: %q", p.text())
+	if !strings.Contains(p.Text(), "was lost") {
+		t.Errorf("progress: %q", p.Text())
 	}
 	otp, err := os.ReadFile(filepath.Join(l.secretDir, "lost.example.test.otp"))
 	if err != nil || len(strings.TrimSpace(string(otp))) < 8 {

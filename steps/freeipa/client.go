@@ -166,16 +166,9 @@ func (c *Client) relogin(ctx context.Context, gen int) error {
 	}
 	form := url.Values{"user": {c.user}, "password": {c.password}}
 	err := c.retry(ctx, func() error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/ipa/session/login_password", strings.NewReader(form.Encode()))
+		resp, err := c.send(ctx, "/ipa/session/login_password", "application/x-www-form-urlencoded", "text/plain", strings.NewReader(form.Encode()))
 		if err != nil {
 			return err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "text/plain")
-		req.Header.Set("Referer", c.referer)
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			return transportError{err}
 		}
 		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -285,22 +278,33 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 	return env.Result, nil
 }
 
+// send POSTs body to path once, with the Referer FreeIPA requires of every
+// POST (docs/api-facts.md §3: missing or bad is 400 "denied"). A failure to
+// get an answer at all is a transportError.
+func (c *Client) send(ctx context.Context, path, contentType, accept string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", accept)
+	req.Header.Set("Referer", c.referer)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, transportError{err}
+	}
+	return resp, nil
+}
+
 // post sends one JSON-RPC request, retrying transport failures. It returns
 // the HTTP status (200 and 401 are answers; the rest are errors).
 func (c *Client) post(ctx context.Context, body []byte, env *envelope) (status int, resent bool, err error) {
 	tries := 0
 	err = c.retry(ctx, func() error {
 		tries++
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/ipa/session/json", bytes.NewReader(body))
+		resp, err := c.send(ctx, "/ipa/session/json", "application/json", "application/json", bytes.NewReader(body))
 		if err != nil {
 			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("Referer", c.referer)
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			return transportError{err}
 		}
 		defer func() { _ = resp.Body.Close() }()
 		status = resp.StatusCode

@@ -20,6 +20,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 const adminPassword = "Secret.Admin-42"
@@ -131,24 +132,6 @@ func (l *lab) show(obj, key string) map[string]any {
 	return out.Result
 }
 
-// progress collects progress lines.
-type progress struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (p *progress) Printf(f string, a ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lines = append(p.lines, fmt.Sprintf(f, a...))
-}
-
-func (p *progress) text() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
-
 // res is a resource for converge: kind, name and spec JSON; last is the
 // spec of the previous converge (the inventory).
 type res struct {
@@ -165,7 +148,7 @@ type invRec struct {
 	state json.RawMessage
 }
 
-func (l *lab) converge(want []res, inv inventory, p *progress) ([]steps.Change, inventory, error) {
+func (l *lab) converge(want []res, inv inventory, p *steptest.Progress) ([]steps.Change, inventory, error) {
 	l.t.Helper()
 	b := l.b
 	var targets []steps.Target

@@ -5,9 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/google/go-jsonnet"
-
-	"github.com/gitops-runner/gitops-runner/lib"
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 )
 
@@ -15,17 +13,8 @@ import (
 // builds with the backend: the helpers and the kinds agree.
 func TestLibHelpers(t *testing.T) {
 	t.Parallel()
-	files := map[string]jsonnet.Contents{}
-	for _, n := range []string{"runner.libsonnet", "freeipa.libsonnet"} {
-		b, err := lib.FS.ReadFile(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[n] = jsonnet.MakeContents(string(b))
-	}
-	vm := jsonnet.MakeVM()
-	vm.Importer(&jsonnet.MemoryImporter{Data: files})
-	out, err := vm.EvaluateAnonymousSnippet("test.jsonnet", `
+	var rs []pipelinetest.Resource
+	pipelinetest.EvalLib(t, `
 local ipa = import 'freeipa.libsonnet';
 local web = ipa.hostgroup('web', { description: 'Web' });
 local h = ipa.host('web1.example.test', { force: true, hostGroups: [web, 'existing'], adopt: true });
@@ -33,20 +22,7 @@ local bob = ipa.user('bob', 'Bob', 'Builder', { email: ['bob@example.test'] });
 local ops = ipa.group('ops', { users: [bob, 'alice'] });
 [web, h, ipa.service('HTTP', h, { managedBy: ['proxy.example.test'] }), bob, ops,
  ipa.sudorule('ops', { hostGroups: [web], groups: [ops], commands: ['/usr/bin/systemctl'], dependsOn: ['freeipa.user/bob'] })]
-`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []struct {
-		Kind      string          `json:"kind"`
-		Name      string          `json:"name"`
-		Spec      json.RawMessage `json:"spec"`
-		DependsOn []string        `json:"dependsOn"`
-		Adopt     bool            `json:"adopt"`
-	}
-	if err := json.Unmarshal([]byte(out), &rs); err != nil {
-		t.Fatal(err)
-	}
+`, &rs)
 	b, _ := freeipa.New(nil, nil)
 	deps := map[string][]string{}
 	for _, r := range rs {

@@ -1,29 +1,17 @@
 package freeipa_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
-
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/policy"
-	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
-
-func readExample(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "homelab", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 const identityMain = `local r = import 'runner.libsonnet';
 local h = import 'homelab.libsonnet';
@@ -48,26 +36,13 @@ func TestPipelineHomelab(t *testing.T) {
 	if err := l.sim.AddHost("grafana.hetzner.int.mydomain", true); err != nil {
 		t.Fatal(err)
 	}
-	in := gitrepotest.New(t)
-	homelab := readExample(t, "homelab.libsonnet")
-	in.Push("identity", map[string]string{"main.jsonnet": identityMain, "homelab.libsonnet": homelab,
-		"identity.libsonnet": readExample(t, "identity.libsonnet")})
-	repo, err := gitstore.Open(in.Bare)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := steps.NewRegistry(l.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &pipeline.Runner{Repo: repo, Registry: reg, Exec: steps.ExecOptions{Backoff: 1, MaxBackoff: 1}}
-	c := context.Background()
+	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.b)
+	homelab := pipelinetest.Homelab(t, "homelab.libsonnet")
+	p.In.Push("identity", map[string]string{"main.jsonnet": identityMain, "homelab.libsonnet": homelab,
+		"identity.libsonnet": pipelinetest.Homelab(t, "identity.libsonnet")})
 
 	l.sim.ResetCounters()
-	rep, err := r.Run(c, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := p.Run()
 	// 11 guests (the IPA replica is not declared; grafana is adopted), 3
 	// host groups, 7 HTTP services, 1 sudo rule.
 	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 21 || rep.Counts["update"] != 1 {
@@ -100,10 +75,7 @@ func TestPipelineHomelab(t *testing.T) {
 
 	// Second run: nothing to do, no write call, few reads.
 	l.sim.ResetCounters()
-	rep, err = r.Run(c, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = p.Run()
 	st := l.sim.Counters()
 	if rep.Result != pipeline.ResultOK || rep.Changed != 0 || st.Writes != 0 {
 		t.Fatalf("second run: %s, %d writes %v", rep.Summary, st.Writes, st.ByOp)
@@ -117,22 +89,16 @@ func TestPipelineHomelab(t *testing.T) {
 	if err := l.sim.Enroll("nextcloud.hetzner.int.mydomain"); err != nil {
 		t.Fatal(err)
 	}
-	in.Push("drop nextcloud", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
+	p.In.Push("drop nextcloud", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
 		"{ name: 'nextcloud',", "// { name: 'nextcloud',", 1)})
-	r.Policy = policy.Checker{}
-	rep, err = r.Run(c, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p.Runner.Policy = policy.Checker{}
+	rep = p.Run()
 	if rep.Result != pipeline.ResultDenied || len(rep.Policy.Deny) != 1 ||
 		!strings.Contains(rep.Policy.Deny[0].Message, "freeipa.host/nextcloud.hetzner.int.mydomain would be deleted, but the host is enrolled") {
 		t.Fatalf("policy: %s %+v", rep.Summary, rep.Policy)
 	}
-	r.Policy = nil
-	rep, err = r.Run(c, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p.Runner.Policy = nil
+	rep = p.Run()
 	if rep.Result != pipeline.ResultFailed || l.show("host", "nextcloud.hetzner.int.mydomain") == nil {
 		t.Fatalf("dropping an enrolled host: %s %v", rep.Summary, rep.Errors)
 	}

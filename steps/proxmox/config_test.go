@@ -15,10 +15,7 @@ import (
 
 func TestNotConfigured(t *testing.T) {
 	t.Parallel()
-	b, err := proxmox.New(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := offline(t)
 	want := "backend proxmox is not configured: add backends.proxmox to the runner config"
 	if _, err := b.Observe(context.Background(), nil); err == nil || err.Error() != want {
 		t.Errorf("observe: %v", err)

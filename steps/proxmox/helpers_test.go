@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 const (
@@ -141,9 +141,9 @@ func (e *env) tryPlan(ts ...steps.Target) ([]steps.Change, error) {
 // apply applies a change and returns its state record and the progress
 // lines.
 func (e *env) apply(c steps.Change) (json.RawMessage, []string, error) {
-	p := &lines{}
+	p := &steptest.Progress{}
 	st, err := e.b.Apply(context.Background(), c, p)
-	return st, p.get(), err
+	return st, p.Lines(), err
 }
 
 func (e *env) mustApply(c steps.Change) json.RawMessage {
@@ -153,23 +153,6 @@ func (e *env) mustApply(c steps.Change) json.RawMessage {
 		e.t.Fatalf("apply %s %s: %v\n%s", c.Action, c.ID, err, strings.Join(ls, "\n"))
 	}
 	return st
-}
-
-type lines struct {
-	mu sync.Mutex
-	l  []string
-}
-
-func (p *lines) Printf(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.l = append(p.l, fmt.Sprintf(format, args...))
-}
-
-func (p *lines) get() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.l...)
 }
 
 func id(kind, name string) steps.ID { return steps.ID{Kind: kind, Name: name} }
@@ -200,3 +183,14 @@ const vmSpec = `{"node": "pve", "vmid": 104, "cores": 4, "memory": "8GiB",
   "cloudInit": {"user": "admin", "sshKeys": ["ssh-ed25519 AAAAC3Nza admin@laptop"], "searchdomain": "hetzner.int.mydomain"},
   "disks": [{"slot": "scsi0", "size": "64GiB"}],
   "networks": [{"bridge": "vmbr0", "ip": "10.42.0.104/24", "gateway": "10.42.0.1"}]}`
+
+// offline is a backend without a config: Decode, Identities and Diff need
+// none (Observe and Apply then fail as not configured).
+func offline(t testing.TB) *proxmox.Backend {
+	t.Helper()
+	b, err := proxmox.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -3,15 +3,11 @@ package proxmox_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
-
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/policy"
-	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
@@ -29,48 +25,41 @@ runner.output(` + extra + `)
 `
 }
 
-func readExample(t *testing.T, name string) string {
+// newPipeline is a pipeline with the built-in policies over e's backend.
+func newPipeline(t *testing.T, e *env) *pipelinetest.Lab {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "homelab", name))
-	if err != nil {
-		t.Fatal(err)
+	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}, e.b)
+	p.Runner.Policy = policy.Checker{}
+	return p
+}
+
+// homelabFiles are the reference homelab's guests, main.jsonnet applying
+// extra to them (see mainJsonnet).
+func homelabFiles(t *testing.T, extra string) map[string]string {
+	t.Helper()
+	return map[string]string{
+		"homelab.libsonnet": pipelinetest.Homelab(t, "homelab.libsonnet"),
+		"guests.libsonnet":  pipelinetest.Homelab(t, "guests.libsonnet"),
+		"main.jsonnet":      mainJsonnet(extra),
 	}
-	return string(b)
 }
 
 func TestHomelabThroughThePipeline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	in := gitrepotest.New(t)
-	repo, err := gitstore.Open(in.Bare)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := steps.NewRegistry(e.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: policy.Checker{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
-	ctx := context.Background()
+	p := newPipeline(t, e)
+	in := p.In
 	run := func(wantResult pipeline.Result) *pipeline.Report {
 		t.Helper()
-		rep, err := r.Run(ctx, pipeline.Request{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := p.Run()
 		if rep.Result != wantResult {
 			t.Fatalf("run: %s, want %s (errors %+v, policy %+v)", rep.Summary, wantResult, rep.Errors, rep.Policy)
 		}
 		return rep
 	}
-	files := map[string]string{
-		"homelab.libsonnet": readExample(t, "homelab.libsonnet"),
-		"guests.libsonnet":  readExample(t, "guests.libsonnet"),
-		"main.jsonnet":      mainJsonnet("all"),
-	}
 
 	// 1: every guest is created.
-	in.Push("homelab", files)
+	in.Push("homelab", homelabFiles(t, "all"))
 	rep := run(pipeline.ResultOK)
 	if rep.Counts["create"] != 12 {
 		t.Errorf("counts = %v, want 12 creates", rep.Counts)
@@ -130,7 +119,7 @@ func TestHomelabThroughThePipeline(t *testing.T) {
 			t.Errorf("guest %d was deleted too", vmid)
 		}
 	}
-	if inv := in.Git(in.Bare, "show", "status:inventory.json"); strings.Contains(inv, "proxmox.lxc/blog") || !strings.Contains(inv, `"vmid": 101`) {
+	if inv := p.Status("inventory.json"); strings.Contains(inv, "proxmox.lxc/blog") || !strings.Contains(inv, `"vmid": 101`) {
 		t.Errorf("inventory:\n%s", inv)
 	}
 }
@@ -172,32 +161,15 @@ func TestPipelineRefusesForeignVMID(t *testing.T) {
 func TestRenameKeepsTheGuest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	in := gitrepotest.New(t)
-	repo, err := gitstore.Open(in.Bare)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := steps.NewRegistry(e.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &pipeline.Runner{Repo: repo, Registry: reg, Policy: policy.Checker{}, Exec: steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}}
+	p := newPipeline(t, e)
 	run := func(msg, list string) *pipeline.Report {
 		t.Helper()
-		c := in.Push(msg, map[string]string{
-			"homelab.libsonnet": readExample(t, "homelab.libsonnet"),
-			"guests.libsonnet":  readExample(t, "guests.libsonnet"),
-			"main.jsonnet":      mainJsonnet(list),
-		})
+		c := p.In.Push(msg, homelabFiles(t, list))
 		// The push-time check judges the rename as the run does.
-		if res, err := r.Check(context.Background(), c, pipeline.Push{User: "alice"}); err != nil || (res.Rejected() && strings.Contains(msg, "rename")) {
+		if res, err := p.Runner.Check(context.Background(), c, pipeline.Push{User: "alice"}); err != nil || (res.Rejected() && strings.Contains(msg, "rename")) {
 			t.Fatalf("check of %q: %v %+v", msg, err, res)
 		}
-		rep, err := r.Run(context.Background(), pipeline.Request{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
+		return p.Run()
 	}
 	// twitterbot is protected (the default): a rename deletes nothing, so
 	// the protected-guests policy lets it pass.
@@ -218,11 +190,11 @@ func TestRenameKeepsTheGuest(t *testing.T) {
 	if c := e.sim.Counters(); c.ByOp["DELETE /nodes/{node}/lxc/{vmid}"] != 0 || c.ByOp["POST /nodes/{node}/lxc/{vmid}/status/stop"] != 0 || c.Writes != 1 {
 		t.Errorf("a rename wrote more than the new hostname: %+v\n%s", c.ByOp, rep.Text())
 	}
-	inv := in.Git(in.Bare, "show", "status:inventory.json")
+	inv := p.Status("inventory.json")
 	if strings.Contains(inv, "proxmox.lxc/twitterbot") || !strings.Contains(inv, "proxmox.lxc/tb2") {
 		t.Errorf("the inventory entry did not move:\n%s", inv)
 	}
-	if md := in.Git(in.Bare, "show", "status:STATUS.md"); !strings.Contains(md, "renamed from proxmox.lxc/twitterbot") {
+	if md := p.Status("STATUS.md"); !strings.Contains(md, "renamed from proxmox.lxc/twitterbot") {
 		t.Errorf("STATUS.md does not show the rename:\n%s", md)
 	}
 

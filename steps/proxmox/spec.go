@@ -287,25 +287,27 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 func decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
 	case KindLXC:
-		var s LXCSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		if err := s.validate(); err != nil {
-			return nil, err
-		}
-		return &s, nil
+		return decodeValid[LXCSpec](raw)
 	case KindVM:
-		var s VMSpec
-		if err := steps.DecodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		if err := s.validate(); err != nil {
-			return nil, err
-		}
-		return &s, nil
+		return decodeValid[VMSpec](raw)
 	}
 	return nil, fmt.Errorf("backend proxmox has no kind %q (kinds: %s, %s)", kind, KindLXC, KindVM)
+}
+
+// decodeValid strictly decodes raw as a *T and validates it (which fills
+// its defaults).
+func decodeValid[T any, P interface {
+	*T
+	validate() error
+}](raw json.RawMessage) (steps.Spec, error) {
+	s := P(new(T))
+	if err := steps.DecodeStrict(raw, s); err != nil {
+		return nil, err
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // sizeRule is what a size field accepts: at least min, at most max (MiB),
@@ -535,17 +537,24 @@ func (s *LXCSpec) validate() error {
 	if err := checkSize("swap", s.Swap, swapRule); err != nil {
 		return err
 	}
-	for i, k := range s.SSHPublicKeys {
+	return checkGuestInit("", "sshPublicKeys", s.SSHPublicKeys, s.Searchdomain, s.Nameserver)
+}
+
+// checkGuestInit checks what a guest is given at first boot: SSH keys (the
+// field keysField), a search domain and a nameserver; prefix is the path of
+// the object holding them ("" or "cloudInit.").
+func checkGuestInit(prefix, keysField string, keys []string, searchdomain, nameserver string) error {
+	for i, k := range keys {
 		if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
-			return steps.FieldErrorf(fmt.Sprintf("sshPublicKeys[%d]", i), "want one key per entry, without newlines")
+			return steps.FieldErrorf(fmt.Sprintf("%s%s[%d]", prefix, keysField, i), "want one key per entry, without newlines")
 		}
 	}
-	if s.Searchdomain != "" && !dnsNameRE.MatchString(s.Searchdomain) {
-		return steps.FieldErrorf("searchdomain", "%q is not a DNS name", s.Searchdomain)
+	if searchdomain != "" && !dnsNameRE.MatchString(searchdomain) {
+		return steps.FieldErrorf(prefix+"searchdomain", "%q is not a DNS name", searchdomain)
 	}
-	if s.Nameserver != "" {
-		if _, err := netip.ParseAddr(s.Nameserver); err != nil {
-			return steps.FieldErrorf("nameserver", "%q is not an IP address", s.Nameserver)
+	if nameserver != "" {
+		if _, err := netip.ParseAddr(nameserver); err != nil {
+			return steps.FieldErrorf(prefix+"nameserver", "%q is not an IP address", nameserver)
 		}
 	}
 	return nil
@@ -578,18 +587,8 @@ func (s *VMSpec) validate() error {
 		}
 	}
 	if ci := s.CloudInit; ci != nil {
-		for i, k := range ci.SSHKeys {
-			if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
-				return steps.FieldErrorf(fmt.Sprintf("cloudInit.sshKeys[%d]", i), "want one key per entry, without newlines")
-			}
-		}
-		if ci.Searchdomain != "" && !dnsNameRE.MatchString(ci.Searchdomain) {
-			return steps.FieldErrorf("cloudInit.searchdomain", "%q is not a DNS name", ci.Searchdomain)
-		}
-		if ci.Nameserver != "" {
-			if _, err := netip.ParseAddr(ci.Nameserver); err != nil {
-				return steps.FieldErrorf("cloudInit.nameserver", "%q is not an IP address", ci.Nameserver)
-			}
+		if err := checkGuestInit("cloudInit.", "sshKeys", ci.SSHKeys, ci.Searchdomain, ci.Nameserver); err != nil {
+			return err
 		}
 	}
 	slots := map[string]bool{}

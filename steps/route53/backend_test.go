@@ -16,9 +16,9 @@ import (
 
 var threeZones = []string{"mydomain.com", "example.org", "lab.example.net"}
 
-func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, sim.Options{}, threeZones, nil)
+// seed5000 seeds 5000 A records in e's threeZones (2500, 1500, 1000) and
+// returns them as targets the runner owns, unchanged.
+func (e *env) seed5000() []steps.Target {
 	counts := []int{2500, 1500, 1000}
 	var ts []steps.Target
 	for i, z := range threeZones {
@@ -27,6 +27,13 @@ func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
 			ts = append(ts, owned(s, s))
 		}
 	}
+	return ts
+}
+
+func TestObserve5000RecordsIn3ZonesInFewCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, threeZones, nil)
+	ts := e.seed5000()
 	e.sim.ResetCounters()
 	live, err := e.b.Observe(context.Background(), ts)
 	if err != nil {
@@ -282,10 +289,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 func TestTXTSplitServedOverDNS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS()
 	long := "v=DKIM1; k=rsa; p=" + strings.Repeat("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A", 12) + ` "quoted" ünïcode`
 	s := e.spec(fmt.Sprintf(`{"zone":"mydomain.com","name":"mail._domainkey","type":"TXT","values":[%q]}`, long))
 	outs, _ := e.execute(e.plan(want(s)), 1)

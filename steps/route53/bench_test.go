@@ -13,14 +13,7 @@ import (
 // with 20 ms latency per API call; it reports API calls per run.
 func BenchmarkObservePlan5000(b *testing.B) {
 	e := newEnv(b, sim.Options{}, threeZones, nil)
-	counts := []int{2500, 1500, 1000}
-	var ts []steps.Target
-	for i, z := range threeZones {
-		e.seed(z, aRecords(z, counts[i])...)
-		for _, s := range e.aSpecs(z, counts[i]) {
-			ts = append(ts, owned(s, s))
-		}
-	}
+	ts := e.seed5000()
 	slow := sim.New(sim.Options{Latency: 20 * time.Millisecond})
 	snap, err := e.sim.Snapshot()
 	if err != nil {

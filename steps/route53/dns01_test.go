@@ -15,10 +15,7 @@ import (
 func TestDNSProviderMergesValuesAndCleansUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{ChangeDelay: 10 * time.Millisecond}, []string{"mydomain.com", "lab.mydomain.com"}, nil)
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS()
 	p := e.b.DNSProvider()
 	if to, iv := p.Timeout(); to != 10*time.Second || iv != 2*time.Millisecond {
 		t.Errorf("Timeout() = %s, %s; want the configured 10s, 2ms", to, iv)

@@ -95,6 +95,17 @@ func newEnvFor(t testing.TB, s *sim.Server, extra ...map[string]any) *env {
 }
 
 // zoneID returns the simulator's ID of a zone.
+// listenDNS serves the simulator's zones over DNS (UDP and TCP) on a free
+// local port and returns its address.
+func (e *env) listenDNS() string {
+	e.t.Helper()
+	addr, err := e.sim.ListenDNS("127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return addr
+}
+
 func (e *env) zoneID(name string) string {
 	e.t.Helper()
 	for _, z := range e.sim.Zones() {

@@ -1,29 +1,19 @@
 package route53
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
-	"github.com/google/go-jsonnet"
-
-	"github.com/gitops-runner/gitops-runner/lib"
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 )
 
 // The helpers of lib/route53.libsonnet build resources this backend decodes.
 func TestLibHelpersBuildDecodableRecords(t *testing.T) {
 	t.Parallel()
-	files := map[string]jsonnet.Contents{}
-	for _, name := range []string{"runner.libsonnet", "route53.libsonnet"} {
-		b, err := lib.FS.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[name] = jsonnet.MakeContents(string(b))
+	var doc struct {
+		Resources []pipelinetest.Resource `json:"resources"`
 	}
-	vm := jsonnet.MakeVM()
-	vm.Importer(&jsonnet.MemoryImporter{Data: files})
-	out, err := vm.EvaluateAnonymousSnippet("main.jsonnet", `
+	pipelinetest.EvalLib(t, `
 local r = import 'runner.libsonnet';
 local route53 = import 'route53.libsonnet';
 local dns = route53.zone('mydomain.com');
@@ -38,22 +28,7 @@ r.output([
   dns.alias('@', 'A', 'blog'),
   dns.a('status.mydomain.com.', '203.0.113.10', { adopt: true, id: 'status' }),
   route53.record('_dmarc', 'txt', 'v=DMARC1; p=none', { zone: 'mydomain.com' }),
-])`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Resources []struct {
-			Kind      string          `json:"kind"`
-			Name      string          `json:"name"`
-			Spec      json.RawMessage `json:"spec"`
-			DependsOn []string        `json:"dependsOn"`
-			Adopt     bool            `json:"adopt"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatal(err)
-	}
+])`, &doc)
 	b, err := New(nil, nil)
 	if err != nil {
 		t.Fatal(err)

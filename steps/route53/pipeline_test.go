@@ -1,30 +1,18 @@
 package route53
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
-	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
-
 	"github.com/miekg/dns"
 
-	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 // The reference homelab's public names, pushed as an infra repo, applied by
 // the pipeline, served by the simulator's DNS; a second run changes nothing;
@@ -32,34 +20,19 @@ func readFile(t *testing.T, path string) string {
 func TestPipelineDeploysHomelabDNS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := gitrepotest.New(t)
-	homelab := readFile(t, "../../examples/homelab/homelab.libsonnet")
+	addr := e.listenDNS()
+	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 16, Backoff: 1, MaxBackoff: 1}, e.b)
+	in := p.In
+	homelab := pipelinetest.Homelab(t, "homelab.libsonnet")
 	in.Push("homelab dns", map[string]string{
 		"homelab.libsonnet": homelab,
-		"dns.libsonnet":     readFile(t, "../../examples/homelab/dns.libsonnet"),
+		"dns.libsonnet":     pipelinetest.Homelab(t, "dns.libsonnet"),
 		"main.jsonnet": `local r = import 'runner.libsonnet';
 r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 `,
 	})
-	repo, err := gitstore.Open(in.Bare)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := steps.NewRegistry(e.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &pipeline.Runner{Repo: repo, Registry: reg, Exec: steps.ExecOptions{Concurrency: 16, Backoff: 1, MaxBackoff: 1}}
-	ctx := context.Background()
 
-	rep, err := r.Run(ctx, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := p.Run()
 	// cloud, blog, www, apps, *.apps, forum, grafana, sso, git + netdata
 	if rep.Result != pipeline.ResultOK || rep.Changed != 10 {
 		t.Fatalf("first run: %s %v", rep.Summary, rep.Errors)
@@ -82,10 +55,7 @@ r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 	digAnswers(t, addr, "blog.mydomain.com", "203.0.113.10")
 
 	e.sim.ResetCounters()
-	rep, err = r.Run(ctx, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = p.Run()
 	if rep.Result != pipeline.ResultOK || rep.Changed != 0 {
 		t.Fatalf("second run: %s %v", rep.Summary, rep.Errors)
 	}
@@ -99,10 +69,7 @@ r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 	e.seed("mydomain.com", sim.RecordSet{Name: "status.mydomain.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}})
 	in.Push("drop netdata, add status", map[string]string{"homelab.libsonnet": strings.Replace(homelab,
 		"proxyNames: ['netdata']", "proxyNames: ['status']", 1)})
-	rep, err = r.Run(ctx, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = p.Run()
 	if rep.Result == pipeline.ResultOK || !strings.Contains(rep.Errors.Error(), "already exists") {
 		t.Fatalf("foreign record: %s %v", rep.Summary, rep.Errors)
 	}
@@ -113,10 +80,7 @@ r.output((import 'dns.libsonnet')(import 'homelab.libsonnet'))
 local dns = (import 'route53.libsonnet').zone('mydomain.com');
 r.output((import 'dns.libsonnet')((import 'homelab.libsonnet') + {proxyNames: []}) + [dns.a('status', '203.0.113.10', {adopt: true})])
 `})
-	rep, err = r.Run(ctx, pipeline.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = p.Run()
 	if rep.Result != pipeline.ResultOK || rep.Counts["delete"] != 1 || rep.Counts["update"] != 1 {
 		t.Fatalf("adopt run: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
 	}

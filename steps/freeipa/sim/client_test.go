@@ -10,9 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // rpcClient is a tiny test-only FreeIPA JSON-RPC client: session login with
@@ -170,22 +168,4 @@ func (c *rpcClient) fails(t testing.TB, code int, method string, args []any, opt
 		t.Fatalf("%s: want error %d, got %v (result %v)", method, code, a.Error, a.Result)
 	}
 	return *a.Error
-}
-
-// fakeClock is a settable clock for session expiry.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
 }

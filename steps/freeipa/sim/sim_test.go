@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/simapi"
 )
 
 func TestLogin(t *testing.T) {
@@ -79,12 +81,12 @@ func TestLogin(t *testing.T) {
 
 func TestSessionExpiry(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := simapi.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s, _, c := newLab(t, func(o *Options) { o.Now = clock.Now; o.SessionLifetime = time.Minute })
 	c.must(t, "ping", nil, nil)
-	clock.Add(59 * time.Second)
+	clock.Advance(59 * time.Second)
 	c.must(t, "ping", nil, nil)
-	clock.Add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	if _, err := c.call("ping", nil, nil); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
 		t.Fatalf("after lifetime: %v", err)
 	}

@@ -94,15 +94,7 @@ func TestObserve1000CallCount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	seedLarge(t, e.sim)
-	cl, err := e.client.Cluster(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sim.ResetCounters()
-	rs, err := cl.Resources(context.Background(), "vm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := e.countedGuests(t)
 	perNode := map[string]int{}
 	for _, r := range rs {
 		perNode[r.Node]++

@@ -491,47 +491,36 @@ var (
 	storeIDRE  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$`)
 )
 
-// checkNamedFormat validates the registered formats the simulator cares about
-// (JSONSchema.pm pve_verify_*); other named formats are accepted as-is.
+// namedFormats are the registered formats the simulator checks
+// (JSONSchema.pm pve_verify_*), with PVE's message for a value that fails;
+// where the message has %s, PVE names the value there.
+var namedFormats = map[string]struct {
+	re  *regexp.Regexp
+	msg string
+}{
+	"pve-vmid":       {vmidRE, "value does not look like a valid VM ID\n"},
+	"pve-node":       {nodeNameRE, "value does not look like a valid node name\n"},
+	"dns-name":       {dnsNameRE, "value does not look like a valid DNS name\n"},
+	"pve-configid":   {configIDRE, "invalid configuration ID '%s'\n"},
+	"urlencoded":     {urlencRE, "invalid urlencoded string: %s\n"},
+	"mac-addr":       {macRE, "value does not look like a valid unicast MAC address\n"},
+	"disk-size":      {sizeRE, "value does not look like a valid disk size: %s\n"},
+	"pve-storage-id": {storeIDRE, "storage ID '%s' contains illegal characters\n"},
+}
+
+// checkNamedFormat validates the named formats in namedFormats (and their
+// -list variants); other named formats are accepted as-is.
 func checkNamedFormat(name, v string) string {
 	list := strings.HasSuffix(name, "-list")
-	base := strings.TrimSuffix(name, "-list")
+	f, ok := namedFormats[strings.TrimSuffix(name, "-list")]
 	check := func(x string) string {
-		switch base {
-		case "pve-vmid":
-			if !vmidRE.MatchString(x) {
-				return "value does not look like a valid VM ID\n"
-			}
-		case "pve-node":
-			if !nodeNameRE.MatchString(x) {
-				return "value does not look like a valid node name\n"
-			}
-		case "dns-name":
-			if !dnsNameRE.MatchString(x) {
-				return "value does not look like a valid DNS name\n"
-			}
-		case "pve-configid":
-			if !configIDRE.MatchString(x) {
-				return fmt.Sprintf("invalid configuration ID '%s'\n", x)
-			}
-		case "urlencoded":
-			if !urlencRE.MatchString(x) {
-				return fmt.Sprintf("invalid urlencoded string: %s\n", x)
-			}
-		case "mac-addr":
-			if !macRE.MatchString(x) {
-				return "value does not look like a valid unicast MAC address\n"
-			}
-		case "disk-size":
-			if !sizeRE.MatchString(x) {
-				return fmt.Sprintf("value does not look like a valid disk size: %s\n", x)
-			}
-		case "pve-storage-id":
-			if !storeIDRE.MatchString(x) {
-				return fmt.Sprintf("storage ID '%s' contains illegal characters\n", x)
-			}
+		switch {
+		case !ok || f.re.MatchString(x):
+			return ""
+		case strings.Contains(f.msg, "%s"):
+			return fmt.Sprintf(f.msg, x)
 		}
-		return ""
+		return f.msg
 	}
 	if !list {
 		return check(v)

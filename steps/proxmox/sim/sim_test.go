@@ -62,6 +62,28 @@ func (e *env) node(t testing.TB) *proxmox.Node {
 	return n
 }
 
+func (e *env) cluster(t testing.TB) *proxmox.Cluster {
+	t.Helper()
+	cl, err := e.client.Cluster(context.Background())
+	if err != nil {
+		t.Fatalf("cluster: %v", err)
+	}
+	return cl
+}
+
+// countedGuests resets the counters, then lists the cluster's guests (the
+// call go-proxmox makes for them), so a test can count what that cost.
+func (e *env) countedGuests(t testing.TB) proxmox.ClusterResources {
+	t.Helper()
+	cl := e.cluster(t)
+	e.sim.ResetCounters()
+	rs, err := cl.Resources(context.Background(), "vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 // wait waits for a task and fails the test unless it ended with wantExit.
 func wait(t testing.TB, task *proxmox.Task, wantExit string) {
 	t.Helper()
@@ -134,15 +156,7 @@ func TestClusterResourcesOneCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cl, err := e.client.Cluster(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sim.ResetCounters()
-	rs, err := cl.Resources(context.Background(), "vm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := e.countedGuests(t)
 	if c := e.sim.Counters(); c.Total != 1 || c.ByOp["GET /cluster/resources"] != 1 {
 		t.Errorf("counters = %+v, want one GET /cluster/resources", c)
 	}
@@ -180,7 +194,7 @@ func TestClusterResourcesOneCall(t *testing.T) {
 	if byID[1000].Tags != "web;prod" || byID[1000].Uptime == 0 && byID[1000].Status != "running" {
 		t.Errorf("guest0 tags/uptime: %+v", byID[1000])
 	}
-	all, err := cl.Resources(context.Background())
+	all, err := e.cluster(t).Resources(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -618,36 +618,35 @@ func TestThrottlingAndFaults(t *testing.T) {
 		}
 	})
 
-	t.Run("500 InternalFailure and retry", func(t *testing.T) {
+	// A failed change (an error answer, or no answer at all) is retried by
+	// the SDK and applied once.
+	for _, fault := range []sim.Fault{sim.FaultInternal, sim.FaultReset} {
+		t.Run(string(fault)+" is retried and applied once", func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, sim.Options{})
+			id := e.createZone(t, "example.com")
+			e.sim.FailNext(sim.OpChangeResourceRecordSets, fault, 1)
+			e.mustChange(t, id, change(types.ChangeActionCreate, rrset("x.example.com", types.RRTypeA, 60, "192.0.2.1")))
+			if got := e.sim.Count(sim.OpChangeResourceRecordSets); got != 2 {
+				t.Errorf("ChangeResourceRecordSets calls = %d, want 2", got)
+			}
+			recs, err := e.sim.Records(id)
+			if err != nil || len(recs) != 3 {
+				t.Errorf("records = %v, %v; want apex NS, SOA and x", recs, err)
+			}
+		})
+	}
+
+	t.Run("500 InternalFailure without retries", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, sim.Options{})
 		id := e.createZone(t, "example.com")
-		e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultInternal, 1)
-		e.mustChange(t, id, change(types.ChangeActionCreate, rrset("x.example.com", types.RRTypeA, 60, "192.0.2.1")))
-		if got := e.sim.Count(sim.OpChangeResourceRecordSets); got != 2 {
-			t.Errorf("ChangeResourceRecordSets calls = %d, want 2", got)
-		}
 		e.sim.FailNext("", sim.FaultInternal, 1)
 		_, err := e.client.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(id)}, noRetries)
 		var re *awshttp.ResponseError
 		var ae smithy.APIError
 		if !errors.As(err, &re) || re.HTTPStatusCode() != 500 || !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailure" {
 			t.Errorf("error = %v, want 500 InternalFailure", err)
-		}
-	})
-
-	t.Run("connection reset is retried and applied once", func(t *testing.T) {
-		t.Parallel()
-		e := newEnv(t, sim.Options{})
-		id := e.createZone(t, "example.com")
-		e.sim.FailNext(sim.OpChangeResourceRecordSets, sim.FaultReset, 1)
-		e.mustChange(t, id, change(types.ChangeActionCreate, rrset("x.example.com", types.RRTypeA, 60, "192.0.2.1")))
-		if got := e.sim.Count(sim.OpChangeResourceRecordSets); got != 2 {
-			t.Errorf("ChangeResourceRecordSets calls = %d, want 2", got)
-		}
-		recs, err := e.sim.Records(id)
-		if err != nil || len(recs) != 3 {
-			t.Errorf("records = %v, %v; want apex NS, SOA and x", recs, err)
 		}
 	})
 

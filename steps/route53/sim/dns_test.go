@@ -42,10 +42,7 @@ func rrs(section []dns.RR) []string {
 func TestDNSAnswers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS(t)
 	id := e.createZone(t, "example.com")
 	sub := e.createZone(t, "sub.example.com")
 	e.mustChange(t, id,
@@ -136,10 +133,7 @@ func TestDNSAnswers(t *testing.T) {
 func TestDNSSeesChanges(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{ChangeDelay: 1 << 62})
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS(t)
 	id := e.createZone(t, "example.com")
 	e.mustChange(t, id, change(types.ChangeActionCreate, rrset("host.example.com", types.RRTypeA, 60, "192.0.2.1")))
 	const challenge = "_acme-challenge.host.example.com."
@@ -165,7 +159,7 @@ func TestDNSSeesChanges(t *testing.T) {
 			t.Fatalf("A at the challenge name over %s: %v, want NODATA with SOA", network, r)
 		}
 	}
-	_, err = e.change(context.Background(), id, change(types.ChangeActionDelete, rrset(challenge, types.RRTypeTxt, 10, `"LHDhK3oGRvkiefQnx7OOczTY5Tic_xZ6HcMOc_gmtoM"`)))
+	_, err := e.change(context.Background(), id, change(types.ChangeActionDelete, rrset(challenge, types.RRTypeTxt, 10, `"LHDhK3oGRvkiefQnx7OOczTY5Tic_xZ6HcMOc_gmtoM"`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,10 +181,7 @@ func TestDNSSeesChanges(t *testing.T) {
 func TestDNSTruncatesOverUDP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS(t)
 	id := e.createZone(t, "example.com")
 	var vals []string
 	for i := 0; i < 40; i++ {
@@ -213,10 +204,7 @@ func TestDNSTruncatesOverUDP(t *testing.T) {
 func TestDNS01ProviderFlow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := e.listenDNS(t)
 	e.createZone(t, "example.com")
 	e.sim.ResetCounters()
 	ctx := context.Background()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
+	"github.com/gitops-runner/gitops-runner/internal/simapi"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
 
-// fakeClock is a settable clock for Options.Now. It starts at the real time
-// because the SDK signs requests with the real time.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newFakeClock is a settable clock for Options.Now. It starts at the real
+// time because the SDK signs requests with the real time.
+func newFakeClock() *simapi.Clock { return simapi.NewClock(time.Now()) }
 
 // fastRetryer is the SDK's standard retryer without backoff sleeps and
 // without the client-side retry quota, so tests stay fast and deterministic.
@@ -85,6 +68,17 @@ func newClient(url, key, secret string, optFns ...func(*route53.Options)) *route
 func noRetries(o *route53.Options) { o.Retryer = aws.NopRetryer{} }
 
 // createZone creates a hosted zone through the SDK and returns its bare ID.
+// listenDNS serves the zones over DNS (UDP and TCP) on a free local port and
+// returns its address.
+func (e *env) listenDNS(t testing.TB) string {
+	t.Helper()
+	addr, err := e.sim.ListenDNS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 func (e *env) createZone(t testing.TB, name string) string {
 	t.Helper()
 	out, err := e.client.CreateHostedZone(context.Background(), &route53.CreateHostedZoneInput{

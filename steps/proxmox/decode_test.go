@@ -9,12 +9,68 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 )
 
+func TestDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := offline(t)
+	for _, tc := range []struct{ kind, spec string }{{proxmox.KindLXC, lxcSpec}, {proxmox.KindVM, vmSpec},
+		{proxmox.KindVM, `{"node":"pve","clone":{"template":"debian-12-cloudinit","full":false}}`}} {
+		s := decode(t, b, tc.kind, tc.spec)
+		out, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2 := decode(t, b, tc.kind, string(out))
+		out2, _ := json.Marshal(s2)
+		if string(out) != string(out2) {
+			t.Errorf("round trip:\n%s\n%s", out, out2)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(out, &m)
+		if m["protect"] != true || m["state"] != "running" {
+			t.Errorf("defaults missing: %s", out)
+		}
+		if tc.spec == lxcSpec && (m["memory"] != 4096.0 || m["rootfs"].(map[string]any)["size"] != 8192.0) {
+			t.Errorf("sizes not MiB: %s", out)
+		}
+	}
+}
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	b := offline(t)
+	lxc := func(r ...string) string { return strings.NewReplacer(r...).Replace(lxcSpec) }
+	for _, tc := range []struct{ kind, spec, field string }{
+		{proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": "4GB"`), "memory"},
+		{proxmox.KindLXC, lxc(`"memory": "4GiB"`, `"memory": 8`), "memory"},
+		{proxmox.KindLXC, lxc(`"size": "8GiB"`, `"size": "1536MiB"`), "rootfs.size"},
+		{proxmox.KindLXC, lxc(`"ip": "10.42.0.101/24"`, `"ip": "10.42.0.101"`), "networks[0].ip"},
+		{proxmox.KindLXC, lxc(`"gateway": "10.42.0.1"`, `"gateway": "10.43.0.1"`), "networks[0].gateway"},
+		{proxmox.KindLXC, lxc(`"bridge": "vmbr0"`, `"bridge": ""`), "networks[0].bridge"},
+		{proxmox.KindLXC, lxc(`"bridge": "vmbr0"`, `"bridge": "vmbr0", "vlan": 5000`), "networks[0].vlan"},
+		{proxmox.KindLXC, lxc(`"bridge": "vmbr0"`, `"bridge": "vmbr0", "mac": "01:00:5e:00:00:01"`), "networks[0].mac"},
+		{proxmox.KindLXC, lxc(`"node": "pve"`, `"node": "pve", "clone": {}`), "clone"},
+		{proxmox.KindLXC, lxc(`"ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"`, `"ostemplate": "debian"`), "ostemplate"},
+		{proxmox.KindLXC, lxc(`"tags": ["web"]`, `"tags": ["Web Server"]`), "tags[0]"},
+		{proxmox.KindLXC, lxc(`"vmid": 101`, `"vmid": 42`), "vmid"},
+		{proxmox.KindLXC, lxc(`"node": "pve",`, `"state": "paused",`), "node"},
+		{proxmox.KindVM, strings.Replace(vmSpec, `"template": 9000`, `"template": true`, 1), "clone.template"},
+		{proxmox.KindVM, strings.Replace(vmSpec, `"slot": "scsi0"`, `"slot": "hda"`, 1), "disks[0].slot"},
+		{proxmox.KindVM, strings.Replace(vmSpec, `"cores": 4`, `"cores": 4, "swap": 512`, 1), "swap"},
+	} {
+		_, err := b.Decode(tc.kind, json.RawMessage(tc.spec))
+		var fe *steps.FieldError
+		if !asFieldError(err, &fe) || fe.Field != tc.field {
+			t.Errorf("decode with bad %s: err = %v", tc.field, err)
+		}
+	}
+}
+
 // TestSizesZeroAndHuge: only an absent size takes its default; a written 0,
 // a size larger than any node and one that overflows are decode errors that
 // name the field.
 func TestSizesZeroAndHuge(t *testing.T) {
 	t.Parallel()
-	b, _ := proxmox.New(nil, nil)
+	b := offline(t)
 	lxc := func(old, repl string) string {
 		if !strings.Contains(lxcSpec, old) {
 			t.Fatalf("lxcSpec has no %s", old)
@@ -60,7 +116,7 @@ func TestSizesZeroAndHuge(t *testing.T) {
 // swap) is a value PVE accepts (swap minimum 0).
 func TestSizeDefaults(t *testing.T) {
 	t.Parallel()
-	b, _ := proxmox.New(nil, nil)
+	b := offline(t)
 	for _, tc := range []struct {
 		name, spec              string
 		memory, swap, rootfsMiB int64
