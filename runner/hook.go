@@ -51,13 +51,9 @@ func cmdHook(ctx context.Context, e *env, args []string) error {
 	if f.repo == "" {
 		f.repo = gitDirFromEnv()
 	}
-	s, err := e.session(f)
+	s, sp, err := e.spoolSession(f)
 	if err != nil {
 		return err
-	}
-	sp, err := s.spool()
-	if err != nil {
-		return exitError{exitFailed, err}
 	}
 	lines, err := readRefLines(e.stdin)
 	if err != nil {
@@ -237,13 +233,9 @@ func cmdWork(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	s, err := e.session(f)
+	s, sp, err := e.spoolSession(f)
 	if err != nil {
 		return err
-	}
-	sp, err := s.spool()
-	if err != nil {
-		return exitError{exitFailed, err}
 	}
 	sp.PruneLogs(7 * 24 * time.Hour)
 	// The worker writes status and notes only inside Run, Supersede and
@@ -352,4 +344,18 @@ func (pushFormatter) Format(en *logrus.Entry) ([]byte, error) {
 	}
 	b.WriteByte('\n')
 	return []byte(b.String()), nil
+}
+
+// spoolSession opens the session of a command that works on the repo's job
+// queue (the post-receive hook, the worker) and the queue itself.
+func (e *env) spoolSession(f *flags) (*session, *queue.Spool, error) {
+	s, err := e.session(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	sp, err := s.spool()
+	if err != nil {
+		return nil, nil, exitError{exitFailed, err}
+	}
+	return s, sp, nil
 }

@@ -14,13 +14,8 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
-func id(s string) steps.ID {
-	i, err := steps.ParseID(s)
-	if err != nil {
-		panic(err)
-	}
-	return i
-}
+// id parses "kind/name".
+var id = steptest.ID
 
 func TestParseID(t *testing.T) {
 	for _, tc := range []struct {

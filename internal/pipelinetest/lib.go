@@ -8,17 +8,12 @@ import (
 	"github.com/google/go-jsonnet"
 
 	"github.com/gitops-runner/gitops-runner/lib"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 )
 
 // Resource is a resource as lib/runner.libsonnet and the backends' helpers
 // build it.
-type Resource struct {
-	Kind      string          `json:"kind"`
-	Name      string          `json:"name"`
-	Spec      json.RawMessage `json:"spec"`
-	DependsOn []string        `json:"dependsOn"`
-	Adopt     bool            `json:"adopt"`
-}
+type Resource = pipeline.RawResource
 
 // EvalLib evaluates the Jsonnet snippet with every file of lib/ importable
 // by its name (e.g. 'route53.libsonnet') and decodes its output into out.

@@ -11,8 +11,9 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
-// rawResource is one entry of the evaluated `resources` list.
-type rawResource struct {
+// RawResource is one entry of the evaluated `resources` list, before its
+// spec is decoded: what lib/runner.libsonnet's resource() builds.
+type RawResource struct {
 	Kind      string          `json:"kind"`
 	Name      string          `json:"name"`
 	Spec      json.RawMessage `json:"spec"`
@@ -70,7 +71,7 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 	seen := map[steps.ID]int{}
 	for i, item := range list {
 		where := fmt.Sprintf("resources[%d]", i)
-		var r rawResource
+		var r RawResource
 		dec := json.NewDecoder(bytes.NewReader(item))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {

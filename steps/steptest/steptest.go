@@ -295,3 +295,12 @@ func (b *Backend) IDs() []steps.ID {
 	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
 	return ids
 }
+
+// ID parses "kind/name" for tests; it panics on a malformed ID.
+func ID(s string) steps.ID {
+	i, err := steps.ParseID(s)
+	if err != nil {
+		panic(err)
+	}
+	return i
+}
