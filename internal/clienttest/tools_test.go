@@ -27,10 +27,18 @@ func needTool(t *testing.T, name, debianPackage string) string {
 	return ""
 }
 
-// needPython fails or skips (as needTool) unless python3 can import module.
+// debianPython is the interpreter Debian's python3-* packages install for;
+// a python3 earlier in PATH (pyenv, a virtualenv) does not see them.
+const debianPython = "/usr/bin/python3"
+
+// needPython fails or skips (as needTool) unless Debian's python3 can import
+// module, and returns that interpreter.
 func needPython(t *testing.T, module, debianPackage string) string {
 	t.Helper()
-	py := needTool(t, "python3", "python3")
+	py := debianPython
+	if _, err := os.Stat(py); err != nil {
+		py = needTool(t, "python3", "python3")
+	}
 	out, err := exec.Command(py, "-c", "import "+module).CombinedOutput()
 	if err == nil {
 		return py
