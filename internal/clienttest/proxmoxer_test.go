@@ -18,7 +18,7 @@ import (
 type proxmoxerSeen struct {
 	Version           string
 	VMID              int
-	CreateUPID        string `json:"create_upid"`
+	CreateUPID        string  `json:"create_upid"`
 	CreateTask        pveTask `json:"create_task"`
 	StatusAfterCreate string  `json:"status_after_create"`
 	Config            map[string]any
