@@ -340,3 +340,61 @@ func TestAWSCLIInvalidChangeBatch(t *testing.T) {
 		})
 	}
 }
+
+func TestAWSCLIWildcardAliasTXT(t *testing.T) {
+	t.Parallel()
+	s := r53sim.New(r53sim.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	cli := newAWSCLI(t, s)
+	zone, err := s.CreateZone("example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := fmt.Sprintf(`{"Action":"CREATE","ResourceRecordSet":{"Name":"alias.example.com","Type":"A",`+
+		`"AliasTarget":{"HostedZoneId":%q,"DNSName":"www.example.com","EvaluateTargetHealth":false}}}`, strings.TrimPrefix(zone, "/hostedzone/"))
+	cli.json(nil, "change-resource-record-sets", "--hosted-zone-id", zone, "--change-batch", batchFile(t,
+		change("CREATE", "*.example.com", "A", 60, "192.0.2.1"),
+		change("CREATE", "www.example.com", "A", 60, "192.0.2.2"),
+		change("CREATE", "txt.example.com", "TXT", 60, `"v=spf1 -all"`, `"part one" "part two"`),
+		alias))
+	var sets struct {
+		ResourceRecordSets []struct {
+			Name            string
+			Type            string
+			ResourceRecords []struct{ Value string }
+			AliasTarget     *struct {
+				HostedZoneID string `json:"HostedZoneId"`
+				DNSName      string
+			}
+		}
+	}
+	cli.json(&sets, "list-resource-record-sets", "--hosted-zone-id", zone)
+	var got []string
+	for _, rs := range sets.ResourceRecordSets {
+		line := rs.Name + " " + rs.Type
+		for _, v := range rs.ResourceRecords {
+			line += " " + v.Value
+		}
+		if rs.AliasTarget != nil {
+			line += " alias " + rs.AliasTarget.DNSName
+		}
+		got = append(got, line)
+	}
+	// Route 53 lists "*" as \052 (Developer Guide, "DNS domain name format")
+	// and sorts by reversed labels compared as ASCII: "\052" before "alias".
+	want := []string{
+		"example.com. NS", "example.com. SOA", `\052.example.com. A 192.0.2.1`, "alias.example.com. A alias www.example.com.",
+		`txt.example.com. TXT "v=spf1 -all" "part one" "part two"`, "www.example.com. A 192.0.2.2",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listing:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range want {
+		if i < 2 {
+			got[i] = strings.Join(strings.Fields(got[i])[:2], " ") // NS and SOA values are the simulator's
+		}
+		if got[i] != want[i] {
+			t.Errorf("set %d: %s, want %s", i, got[i], want[i])
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 // documentation shows it (login_password, then /ipa/session/json with the
 // cookie and a Referer).
 type ipaCurl struct {
-	t                *testing.T
+	t                 *testing.T
 	bin, url, ca, jar string
 }
 

@@ -22,10 +22,18 @@ type proxmoxerSeen struct {
 	CreateTask        pveTask `json:"create_task"`
 	StatusAfterCreate string  `json:"status_after_create"`
 	Config            map[string]any
-	CreateAgain       *pveRefusal `json:"create_again"`
-	CreateBadParam    *pveRefusal `json:"create_bad_param"`
-	StartTask         pveTask     `json:"start_task"`
-	StatusAfterStart  string      `json:"status_after_start"`
+	CreateAgain       *pveRefusal    `json:"create_again"`
+	CreateBadParam    *pveRefusal    `json:"create_bad_param"`
+	CreateOnVMID      *pveRefusal    `json:"create_on_vm_id"`
+	CreateLogTail     []string       `json:"create_log_tail"`
+	CloneTask         pveTask        `json:"clone_task"`
+	CloneConfig       map[string]any `json:"clone_config"`
+	VMStartTask       pveTask        `json:"vm_start_task"`
+	VMStopTask        pveTask        `json:"vm_stop_task"`
+	VMDeleteTask      pveTask        `json:"vm_delete_task"`
+	DeleteMissing     *pveRefusal    `json:"delete_missing"`
+	StartTask         pveTask        `json:"start_task"`
+	StatusAfterStart  string         `json:"status_after_start"`
 	Resources         map[string]any
 	ConfigPut         any            `json:"config_put"`
 	CoresAfterPut     any            `json:"cores_after_put"`
@@ -121,6 +129,29 @@ func TestProxmoxerContainerLifecycle(t *testing.T) {
 	// without create_and_lock_config's "unable to create CT 100 -" prefix.
 	if r := seen.CreateAgain; r == nil || r.Status != 500 || r.Reason != "CT 100 already exists on node 'pve'" {
 		t.Errorf("create on a used VMID: %+v, want 500 \"CT 100 already exists on node 'pve'\"", r)
+	}
+	// check_vmid_unused names the type of the guest that holds the VMID.
+	if r := seen.CreateOnVMID; r == nil || r.Status != 500 || r.Reason != "VM 9000 already exists on node 'pve'" {
+		t.Errorf("create CT on the VMID of VM 9000: %+v, want 500 \"VM 9000 already exists on node 'pve'\"", r)
+	}
+	if len(seen.CreateLogTail) != 1 || seen.CreateLogTail[0] != "TASK OK" {
+		t.Errorf("create task log ends %q, want TASK OK", seen.CreateLogTail)
+	}
+	for name, task := range map[string]pveTask{"clone": seen.CloneTask, "vm start": seen.VMStartTask, "vm stop": seen.VMStopTask, "vm delete": seen.VMDeleteTask} {
+		if task.ExitStatus != "OK" {
+			t.Errorf("%s task: exitstatus %q, want OK", name, task.ExitStatus)
+		}
+	}
+	if seen.CloneTask.Type != "qmclone" || seen.VMDeleteTask.Type != "qmdestroy" {
+		t.Errorf("clone/delete task types %s/%s, want qmclone/qmdestroy", seen.CloneTask.Type, seen.VMDeleteTask.Type)
+	}
+	// A linked clone of a template (qemu-server API2/Qemu.pm clone_vm: full defaults to 0 for templates).
+	if seen.CloneConfig["name"] != "vm-proxmoxer" || !strings.HasPrefix(seen.CloneConfig["scsi0"].(string), "local-zfs:base-9000-disk-0/vm-101-disk-0") ||
+		seen.CloneConfig["template"] != nil {
+		t.Errorf("clone config: %v", seen.CloneConfig)
+	}
+	if r := seen.DeleteMissing; r == nil || r.Status != 500 || r.Reason != "Configuration file 'nodes/pve/lxc/555.conf' does not exist" {
+		t.Errorf("delete of a missing CT: %+v", r)
 	}
 	// proxmoxer 1.2 looks for "errors" inside "data" (JsonSerializer.loads),
 	// where PVE never puts them, so only the reason phrase reaches a script.

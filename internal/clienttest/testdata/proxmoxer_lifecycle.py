@@ -65,6 +65,9 @@ seen["config"] = {k: cfg.get(k) for k in ("hostname", "memory", "cores", "rootfs
 # The same VMID again: a script that guesses IDs must see this refusal.
 seen["create_again"] = refused(lambda: pve.nodes(NODE).lxc.create(
     vmid=vmid, ostemplate=TEMPLATE, hostname="again", storage="local-zfs"))
+seen["create_on_vm_id"] = refused(lambda: pve.nodes(NODE).lxc.create(
+    vmid=9000, ostemplate=TEMPLATE, storage="local-zfs"))
+seen["create_log_tail"] = [l["t"] for l in pve.nodes(NODE).tasks(upid).log.get()][-1:]
 seen["create_bad_param"] = refused(lambda: pve.nodes(NODE).lxc.create(
     vmid=vmid + 1, ostemplate=TEMPLATE, memory="lots"))
 
@@ -87,6 +90,16 @@ seen["stop_task"] = wait(pve, pve.nodes(NODE).lxc(vmid).status.stop.post())
 seen["status_after_stop"] = pve.nodes(NODE).lxc(vmid).status.current.get()["status"]
 seen["delete_task"] = wait(pve, pve.nodes(NODE).lxc(vmid).delete(purge=1))
 seen["config_after_delete"] = refused(lambda: pve.nodes(NODE).lxc(vmid).config.get())
+
+# A VM cloned from the homelab's template 9000, started and destroyed.
+clone_upid = pve.nodes(NODE).qemu(9000).clone.post(newid=vmid + 1, name="vm-proxmoxer")
+seen["clone_task"] = wait(pve, clone_upid)
+seen["clone_config"] = {k: v for k, v in pve.nodes(NODE).qemu(vmid + 1).config.get().items()
+                        if k in ("name", "scsi0", "template")}
+seen["vm_start_task"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).status.start.post())
+seen["vm_stop_task"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).status.stop.post())
+seen["vm_delete_task"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).delete())
+seen["delete_missing"] = refused(lambda: pve.nodes(NODE).lxc(555).delete())
 
 seen["wrong_token"] = refused(lambda: api("wrong").version.get())
 
