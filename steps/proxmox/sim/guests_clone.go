@@ -40,7 +40,7 @@ func hClone(typ string) handlerFunc {
 		}
 		if g := s.st.Guests[newid]; g != nil {
 			if typ == typeLXC {
-				return nil, fail("unable to create CT %d - %s", newid, s.vmidInUse(newid))
+				return nil, fail("%s", s.vmidInUse(newid)) // create_and_lock_config's die, unwrapped (LXC.pm clone_vm)
 			}
 			return nil, fail("unable to create VM %d: config file already exists", newid)
 		}

@@ -172,6 +172,11 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 func (s *Server) createTarget(c *call, typ string) (*node, int, *apiError) {
 	vmid := c.int("vmid")
 	if err := s.vmidInUse(vmid); err != nil {
+		if typ == typeLXC {
+			// pve-container API2/LXC.pm create_vm calls check_vmid_unused
+			// itself before create_and_lock_config: no "unable to create" prefix.
+			return nil, 0, fail("%s", err)
+		}
 		return nil, 0, fail("unable to create %s %d - %s", typeWord(typ), vmid, err)
 	}
 	return s.st.Nodes[c.vars["node"]], vmid, nil

@@ -546,7 +546,7 @@ func TestNextIDRace(t *testing.T) {
 		case errs[i] == nil:
 			ok++
 			wait(t, tasks[i], "OK")
-		case errs[i].Error() == fmt.Sprintf("500 unable to create CT %d - CT %d already exists on node 'pve'", id, id):
+		case errs[i].Error() == fmt.Sprintf("500 CT %d already exists on node 'pve'", id):
 			failed++
 		default:
 			t.Errorf("unexpected error: %v", errs[i])

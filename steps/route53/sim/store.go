@@ -346,6 +346,15 @@ func buildSet(z *zone, rs RecordSet) (*rrset, string) {
 		if msg != "" {
 			return nil, msg
 		}
+		// Route 53 refuses a set listing one value twice: "InvalidChangeBatch:
+		// [Duplicate Resource Record: '10.160.0.188']" (external-dns#1929,
+		// kubernetes#42131). Compared as DNS data (dns.IsDuplicate); whether
+		// Route 53 also matches "2001:db8::1" with "2001:DB8::1" is [U].
+		for _, prev := range s.rrs {
+			if dns.IsDuplicate(prev, rr) {
+				return nil, fmt.Sprintf("Duplicate Resource Record: '%s'", v)
+			}
+		}
 		s.rrs = append(s.rrs, rr)
 	}
 	return s, ""

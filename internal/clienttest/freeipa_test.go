@@ -1,0 +1,178 @@
+package clienttest
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
+)
+
+// ipaCurl drives FreeIPA's session API with curl, the way FreeIPA's own
+// documentation shows it (login_password, then /ipa/session/json with the
+// cookie and a Referer).
+type ipaCurl struct {
+	t                 *testing.T
+	bin, url, ca, jar string
+}
+
+// post sends body to path and returns the HTTP status, the response headers
+// and the body. referer "" sends none.
+func (c *ipaCurl) post(path, contentType, referer, body string) (int, string, string) {
+	c.t.Helper()
+	dir := c.t.TempDir()
+	hdr, out := filepath.Join(dir, "headers"), filepath.Join(dir, "body")
+	args := []string{"-sS", "--cacert", c.ca, "-c", c.jar, "-b", c.jar, "-D", hdr, "-o", out, "-w", "%{http_code}",
+		"-H", "Content-Type: " + contentType, "-H", "Accept: application/json", "--data-binary", "@-"}
+	if referer != "" {
+		args = append(args, "-H", "Referer: "+referer)
+	}
+	r := run(c.t, nil, body, c.bin, append(args, c.url+path)...)
+	if r.code != 0 {
+		c.t.Fatalf("curl %s: exit %d: %s", path, r.code, r.stderr)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+	if err != nil {
+		c.t.Fatalf("curl %s: status %q", path, r.stdout)
+	}
+	h, _ := os.ReadFile(hdr)
+	b, _ := os.ReadFile(out)
+	return code, string(h), string(b)
+}
+
+// ipaAnswer is the JSON-RPC envelope of /ipa/session/json.
+type ipaAnswer struct {
+	Result *struct {
+		Result  json.RawMessage
+		Value   any
+		Summary string
+		Count   int
+	}
+	Error *struct {
+		Code    int
+		Name    string
+		Message string
+	}
+	Principal string
+	Version   string
+}
+
+// call runs one command with the session cookie and decodes the answer.
+func (c *ipaCurl) call(method string, args []any, options map[string]any) ipaAnswer {
+	c.t.Helper()
+	if options == nil {
+		options = map[string]any{}
+	}
+	options["version"] = "2.253" // the API version of a FreeIPA 4.11 client (Debian trixie's freeipa-client)
+	req, err := json.Marshal(map[string]any{"method": method, "params": []any{args, options}, "id": 0})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	code, _, body := c.post("/ipa/session/json", "application/json", "https://127.0.0.1/ipa", string(req))
+	if code != 200 {
+		c.t.Fatalf("%s: HTTP %d\n%s", method, code, body)
+	}
+	var a ipaAnswer
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		c.t.Fatalf("%s: %v\n%s", method, err, body)
+	}
+	return a
+}
+
+func TestCurlFreeIPAJSONRPC(t *testing.T) {
+	t.Parallel()
+	bin := needTool(t, "curl", "curl")
+	s, err := ipasim.New(ipasim.Options{Realm: "EXAMPLE.TEST", Domain: "example.test", Host: "127.0.0.1",
+		Users: map[string]string{"admin": "Secret123"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(s)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = s.Close() })
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &ipaCurl{t: t, bin: bin, url: ts.URL, ca: ca, jar: filepath.Join(dir, "cookies")}
+	const form = "application/x-www-form-urlencoded"
+	login := url.Values{"user": {"admin"}, "password": {"Secret123"}}.Encode()
+
+	// ipaserver/rpcserver.py: check_referer runs first; a wrong password is
+	// 401 with X-IPA-Rejection-Reason; a call without a session is 401.
+	if code, _, body := c.post("/ipa/session/login_password", form, "", login); code != 400 {
+		t.Errorf("login without Referer: HTTP %d, want 400\n%s", code, body)
+	}
+	code, hdr, _ := c.post("/ipa/session/login_password", form, "https://127.0.0.1/ipa",
+		url.Values{"user": {"admin"}, "password": {"wrong"}}.Encode())
+	if code != 401 || !strings.Contains(strings.ToLower(hdr), "x-ipa-rejection-reason: invalid-password") {
+		t.Errorf("login with a wrong password: HTTP %d, want 401 and X-IPA-Rejection-Reason: invalid-password\n%s", code, hdr)
+	}
+	if code, _, _ := c.post("/ipa/session/json", "application/json", "https://127.0.0.1/ipa", `{"method":"ping","params":[[],{}]}`); code != 401 {
+		t.Errorf("call without a session: HTTP %d, want 401", code)
+	}
+	code, hdr, body := c.post("/ipa/session/login_password", form, "https://127.0.0.1/ipa", login)
+	if code != 200 || !strings.Contains(hdr, "ipa_session=") {
+		t.Fatalf("login: HTTP %d\n%s%s", code, hdr, body)
+	}
+
+	a := c.call("user_add", []any{"alice"}, map[string]any{"givenname": "Alice", "sn": "Liddell", "mail": "alice@example.test"})
+	if a.Error != nil || a.Result == nil || a.Result.Value != "alice" || a.Result.Summary != `Added user "alice"` {
+		t.Fatalf("user_add alice: %+v %+v", a.Result, a.Error)
+	}
+	if a.Principal != "admin@EXAMPLE.TEST" {
+		t.Errorf("principal %q, want admin@EXAMPLE.TEST", a.Principal)
+	}
+	var added struct {
+		UID  []string `json:"uid"`
+		Mail []string `json:"mail"`
+		DN   string   `json:"dn"`
+	}
+	if err := json.Unmarshal(a.Result.Result, &added); err != nil {
+		t.Fatal(err)
+	}
+	if len(added.UID) != 1 || added.UID[0] != "alice" || len(added.Mail) != 1 || added.Mail[0] != "alice@example.test" ||
+		added.DN != "uid=alice,cn=users,cn=accounts,dc=example,dc=test" {
+		t.Errorf("user_add result: %+v", added)
+	}
+
+	a = c.call("user_add", []any{"alice"}, map[string]any{"givenname": "A", "sn": "L"})
+	if a.Error == nil || a.Error.Code != 4002 || a.Error.Name != "DuplicateEntry" || a.Error.Message != `user with name "alice" already exists` {
+		t.Errorf("user_add alice again: %+v", a.Error)
+	}
+	a = c.call("user_add", []any{"bob"}, map[string]any{"givenname": "Bob"})
+	if a.Error == nil || a.Error.Code != 3007 || a.Error.Name != "RequirementError" {
+		t.Errorf("user_add without sn: %+v, want RequirementError 3007", a.Error)
+	}
+
+	a = c.call("user_find", []any{"ali"}, nil)
+	if a.Error != nil || a.Result == nil || a.Result.Count != 1 || a.Result.Summary != "1 user matched" {
+		t.Fatalf("user_find ali: %+v %+v", a.Result, a.Error)
+	}
+	var found []struct {
+		UID []string `json:"uid"`
+	}
+	if err := json.Unmarshal(a.Result.Result, &found); err != nil || len(found) != 1 || found[0].UID[0] != "alice" {
+		t.Errorf("user_find ali: %s (%v)", a.Result.Result, err)
+	}
+
+	a = c.call("user_mod", []any{"alice"}, map[string]any{"title": "Queen"})
+	if a.Error != nil || a.Result.Summary != `Modified user "alice"` {
+		t.Errorf("user_mod: %+v %+v", a.Result, a.Error)
+	}
+	a = c.call("user_del", []any{"alice"}, nil)
+	if a.Error != nil || a.Result.Summary != `Deleted user "alice"` {
+		t.Errorf("user_del: %+v %+v", a.Result, a.Error)
+	}
+	a = c.call("user_show", []any{"alice"}, nil)
+	if a.Error == nil || a.Error.Code != 4001 || a.Error.Message != "alice: user not found" {
+		t.Errorf("user_show after user_del: %+v", a.Error)
+	}
+}

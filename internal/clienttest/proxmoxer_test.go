@@ -1,0 +1,186 @@
+package clienttest
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+)
+
+// proxmoxerSeen is what testdata/proxmoxer_lifecycle.py prints.
+type proxmoxerSeen struct {
+	Version           string
+	VMID              int
+	CreateUPID        string  `json:"create_upid"`
+	CreateTask        pveTask `json:"create_task"`
+	StatusAfterCreate string  `json:"status_after_create"`
+	Config            map[string]any
+	CreateAgain       *pveRefusal    `json:"create_again"`
+	CreateBadParam    *pveRefusal    `json:"create_bad_param"`
+	CreateOnVMID      *pveRefusal    `json:"create_on_vm_id"`
+	CreateLogTail     []string       `json:"create_log_tail"`
+	CloneTask         pveTask        `json:"clone_task"`
+	CloneConfig       map[string]any `json:"clone_config"`
+	VMStartTask       pveTask        `json:"vm_start_task"`
+	VMStopTask        pveTask        `json:"vm_stop_task"`
+	VMDeleteTask      pveTask        `json:"vm_delete_task"`
+	DeleteMissing     *pveRefusal    `json:"delete_missing"`
+	StartTask         pveTask        `json:"start_task"`
+	StatusAfterStart  string         `json:"status_after_start"`
+	Resources         map[string]any
+	ConfigPut         any            `json:"config_put"`
+	CoresAfterPut     any            `json:"cores_after_put"`
+	DeleteRunning     map[string]any `json:"delete_running"`
+	StopTask          pveTask        `json:"stop_task"`
+	StatusAfterStop   string         `json:"status_after_stop"`
+	DeleteTask        pveTask        `json:"delete_task"`
+	ConfigAfterDelete *pveRefusal    `json:"config_after_delete"`
+	WrongToken        *pveRefusal    `json:"wrong_token"`
+}
+
+type pveTask struct {
+	ExitStatus string `json:"exitstatus"`
+	Type       string
+	Polls      int
+}
+
+// pveRefusal is a proxmoxer ResourceException: the HTTP status, the reason
+// phrase (where PVE puts its message) and the per-parameter errors.
+type pveRefusal struct {
+	Status int
+	Reason string
+	Errors any
+	Text   string
+}
+
+func TestProxmoxerContainerLifecycle(t *testing.T) {
+	t.Parallel()
+	py := needPython(t, "proxmoxer", "python3-proxmoxer")
+	needPython(t, "requests", "python3-requests")
+	const tokenID, secret = "runner@pve!gitops", "9d3c1f4e-proxmoxer-test"
+	s, err := pvesim.NewHomelab(pvesim.Options{
+		Tokens:       map[string]string{tokenID: secret},
+		TaskDuration: 100 * time.Millisecond,
+		LockTimeout:  200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ts := httptest.NewTLSServer(s) // proxmoxer (requests) speaks HTTP/1.1: the reason phrase arrives
+	t.Cleanup(ts.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustRun(t, []string{
+		"PVE_HOST=" + strings.TrimPrefix(ts.URL, "https://"),
+		"PVE_USER=runner@pve", "PVE_TOKEN_NAME=gitops", "PVE_TOKEN_VALUE=" + secret,
+		"PVE_CA=" + ca,
+	}, "", py, filepath.Join("testdata", "proxmoxer_lifecycle.py"))
+	var seen proxmoxerSeen
+	if err := json.Unmarshal([]byte(out), &seen); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("proxmoxer saw:\n%s", out)
+		}
+	}()
+
+	if seen.VMID != 100 {
+		t.Errorf("nextid %d, want 100 (the homelab has only template 9000)", seen.VMID)
+	}
+	// pve-common UPID.pm. PVE writes the token ID as the task's user
+	// (pve-manager HTTPServer.pm: "the token-ID is the user for token based
+	// authentication"); the simulator writes root@pam, a known difference.
+	if !regexp.MustCompile(`^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:vzcreate:100:[^:]+@[^:]+:$`).MatchString(seen.CreateUPID) {
+		t.Errorf("create UPID %q, want UPID:pve:%%08X:%%08X:%%08X:vzcreate:100:USER:", seen.CreateUPID)
+	}
+	for name, task := range map[string]pveTask{"create": seen.CreateTask, "start": seen.StartTask, "stop": seen.StopTask, "delete": seen.DeleteTask} {
+		if task.ExitStatus != "OK" {
+			t.Errorf("%s task: exitstatus %q, want OK", name, task.ExitStatus)
+		}
+	}
+	if seen.CreateTask.Type != "vzcreate" || seen.StartTask.Type != "vzstart" || seen.StopTask.Type != "vzstop" || seen.DeleteTask.Type != "vzdestroy" {
+		t.Errorf("task types %s, %s, %s, %s; want vzcreate, vzstart, vzstop, vzdestroy",
+			seen.CreateTask.Type, seen.StartTask.Type, seen.StopTask.Type, seen.DeleteTask.Type)
+	}
+	// The wait loop must have met a running task at least once, or it was
+	// not tested (a timing fact, but one of eight tasks of 100 ms suffices).
+	polls := 0
+	for _, task := range []pveTask{seen.CreateTask, seen.StartTask, seen.StopTask, seen.DeleteTask, seen.CloneTask, seen.VMStartTask, seen.VMStopTask, seen.VMDeleteTask} {
+		polls += task.Polls
+	}
+	if polls == 8 {
+		t.Errorf("every task had stopped at its first status poll: the wait loop never saw one running")
+	}
+	if seen.StatusAfterCreate != "stopped" || seen.StatusAfterStart != "running" || seen.StatusAfterStop != "stopped" {
+		t.Errorf("status after create/start/stop: %s/%s/%s", seen.StatusAfterCreate, seen.StatusAfterStart, seen.StatusAfterStop)
+	}
+	if seen.Config["hostname"] != "ct-proxmoxer" || seen.Config["rootfs"] != "local-zfs:subvol-100-disk-0,size=8G" ||
+		!strings.Contains(seen.Config["net0"].(string), "hwaddr=BC:24:11:") {
+		t.Errorf("config after create: %v", seen.Config)
+	}
+	// pve-container API2/LXC.pm create_vm calls PVE::Cluster::check_vmid_unused
+	// itself, in the API call: "CT 100 already exists on node 'pve'", HTTP 500,
+	// without create_and_lock_config's "unable to create CT 100 -" prefix.
+	if r := seen.CreateAgain; r == nil || r.Status != 500 || r.Reason != "CT 100 already exists on node 'pve'" {
+		t.Errorf("create on a used VMID: %+v, want 500 \"CT 100 already exists on node 'pve'\"", r)
+	}
+	// check_vmid_unused names the type of the guest that holds the VMID.
+	if r := seen.CreateOnVMID; r == nil || r.Status != 500 || r.Reason != "VM 9000 already exists on node 'pve'" {
+		t.Errorf("create CT on the VMID of VM 9000: %+v, want 500 \"VM 9000 already exists on node 'pve'\"", r)
+	}
+	if len(seen.CreateLogTail) != 1 || seen.CreateLogTail[0] != "TASK OK" {
+		t.Errorf("create task log ends %q, want TASK OK", seen.CreateLogTail)
+	}
+	for name, task := range map[string]pveTask{"clone": seen.CloneTask, "vm start": seen.VMStartTask, "vm stop": seen.VMStopTask, "vm delete": seen.VMDeleteTask} {
+		if task.ExitStatus != "OK" {
+			t.Errorf("%s task: exitstatus %q, want OK", name, task.ExitStatus)
+		}
+	}
+	if seen.CloneTask.Type != "qmclone" || seen.VMDeleteTask.Type != "qmdestroy" {
+		t.Errorf("clone/delete task types %s/%s, want qmclone/qmdestroy", seen.CloneTask.Type, seen.VMDeleteTask.Type)
+	}
+	// A linked clone of a template (qemu-server API2/Qemu.pm clone_vm: full defaults to 0 for templates).
+	if seen.CloneConfig["name"] != "vm-proxmoxer" || !strings.HasPrefix(seen.CloneConfig["scsi0"].(string), "local-zfs:base-9000-disk-0/vm-101-disk-0") ||
+		seen.CloneConfig["template"] != nil {
+		t.Errorf("clone config: %v", seen.CloneConfig)
+	}
+	if r := seen.DeleteMissing; r == nil || r.Status != 500 || r.Reason != "Configuration file 'nodes/pve/lxc/555.conf' does not exist" {
+		t.Errorf("delete of a missing CT: %+v", r)
+	}
+	// proxmoxer 1.2 looks for "errors" inside "data" (JsonSerializer.loads),
+	// where PVE never puts them, so only the reason phrase reaches a script.
+	if r := seen.CreateBadParam; r == nil || r.Status != 400 || r.Reason != "Parameter verification failed." {
+		t.Errorf("create with memory=lots: %+v, want 400 Parameter verification failed.", r)
+	}
+	if seen.Resources["status"] != "running" || seen.Resources["name"] != "ct-proxmoxer" || seen.Resources["type"] != "lxc" {
+		t.Errorf("/cluster/resources entry: %v", seen.Resources)
+	}
+	if seen.ConfigPut != nil {
+		t.Errorf("LXC config PUT returned %v, want null (synchronous)", seen.ConfigPut)
+	}
+	if seen.CoresAfterPut != float64(2) {
+		t.Errorf("cores after PUT on a running CT: %v, want 2 (hot-plugged)", seen.CoresAfterPut)
+	}
+	// pve-container API2/LXC.pm destroy_vm checks early, in the API call.
+	if seen.DeleteRunning["status"] != float64(500) || seen.DeleteRunning["reason"] != "unable to destroy CT 100 - container is running" {
+		t.Errorf("delete of a running CT: %v, want 500 \"unable to destroy CT 100 - container is running\"", seen.DeleteRunning)
+	}
+	if r := seen.ConfigAfterDelete; r == nil || r.Status != 500 || r.Reason != "Configuration file 'nodes/pve/lxc/100.conf' does not exist" {
+		t.Errorf("config after delete: %+v", r)
+	}
+	if r := seen.WrongToken; r == nil || r.Status != 401 {
+		t.Errorf("wrong token: %+v, want 401", r)
+	}
+}
