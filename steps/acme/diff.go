@@ -215,38 +215,38 @@ func (b *Backend) fileChanges(l *Live, s Spec, v validated) []steps.FieldChange 
 
 // lookupOwnership resolves deploy.owner and deploy.group (names or numbers).
 func lookupOwnership(d Deploy) (ownership, error) {
-	own := ownership{uid: -1, gid: -1}
-	var err error
-	if d.Owner != "" {
-		own.uid, err = numericID("deploy.owner", "uid", d.Owner, func(name string) (string, error) {
-			u, err := osuser.Lookup(name)
-			if err != nil {
-				return "", err
-			}
-			return u.Uid, nil
-		})
-		if err != nil {
-			return own, err
-		}
+	uid, err := numericID("deploy.owner", "uid", d.Owner, userID)
+	if err != nil {
+		return ownership{uid: -1, gid: -1}, err
 	}
-	if d.Group != "" {
-		own.gid, err = numericID("deploy.group", "gid", d.Group, func(name string) (string, error) {
-			g, err := osuser.LookupGroup(name)
-			if err != nil {
-				return "", err
-			}
-			return g.Gid, nil
-		})
-		if err != nil {
-			return own, err
-		}
+	gid, err := numericID("deploy.group", "gid", d.Group, groupID)
+	return ownership{uid: uid, gid: gid}, err
+}
+
+// userID is the uid of the user name, as the system gives it.
+func userID(name string) (string, error) {
+	u, err := osuser.Lookup(name)
+	if err != nil {
+		return "", err
 	}
-	return own, nil
+	return u.Uid, nil
+}
+
+// groupID is the gid of the group name, as the system gives it.
+func groupID(name string) (string, error) {
+	g, err := osuser.LookupGroup(name)
+	if err != nil {
+		return "", err
+	}
+	return g.Gid, nil
 }
 
 // numericID is v as a number, or the number lookup gives for the name v
-// (what field names; what says uid or gid).
+// (what field names; what says uid or gid); -1 when v is empty.
 func numericID(field, what, v string, lookup func(string) (string, error)) (int, error) {
+	if v == "" {
+		return -1, nil
+	}
 	if id, err := strconv.Atoi(v); err == nil {
 		return id, nil
 	}

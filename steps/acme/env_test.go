@@ -367,20 +367,30 @@ func (s *r53Solver) Present(ctx context.Context, fqdn, value string) error {
 	if s.drop.Load() {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	vs, err := s.values(ctx, fqdn)
-	if err != nil {
-		return err
-	}
-	q := `"` + value + `"`
-	if slices.Contains(vs, q) {
-		return nil
-	}
-	return s.change(ctx, fqdn, append(vs, q), types.ChangeActionUpsert)
+	return s.withValues(ctx, fqdn, value, func(vs []string, q string, has bool) error {
+		if has {
+			return nil
+		}
+		return s.change(ctx, fqdn, append(vs, q), types.ChangeActionUpsert)
+	})
 }
 
 func (s *r53Solver) CleanUp(ctx context.Context, fqdn, value string) error {
+	return s.withValues(ctx, fqdn, value, func(vs []string, q string, has bool) error {
+		if !has {
+			return nil
+		}
+		rest := slices.DeleteFunc(slices.Clone(vs), func(v string) bool { return v == q })
+		if len(rest) == 0 {
+			return s.change(ctx, fqdn, vs, types.ChangeActionDelete)
+		}
+		return s.change(ctx, fqdn, rest, types.ChangeActionUpsert)
+	})
+}
+
+// withValues runs f under s's lock with the TXT values at fqdn, value as
+// Route 53 quotes it, and whether the values hold it already.
+func (s *r53Solver) withValues(ctx context.Context, fqdn, value string, f func(vs []string, q string, has bool) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	vs, err := s.values(ctx, fqdn)
@@ -388,14 +398,7 @@ func (s *r53Solver) CleanUp(ctx context.Context, fqdn, value string) error {
 		return err
 	}
 	q := `"` + value + `"`
-	if !slices.Contains(vs, q) {
-		return nil
-	}
-	rest := slices.DeleteFunc(slices.Clone(vs), func(v string) bool { return v == q })
-	if len(rest) == 0 {
-		return s.change(ctx, fqdn, vs, types.ChangeActionDelete)
-	}
-	return s.change(ctx, fqdn, rest, types.ChangeActionUpsert)
+	return f(vs, q, slices.Contains(vs, q))
 }
 
 // run is one runner pass over the backend, as the pipeline does it:

@@ -144,82 +144,81 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
 	case KindHost:
-		var s HostSpec
-		if err := decodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		return s, b.checkHost(&s)
+		return decodeChecked(raw, b.checkHost)
 	case KindHostGroup:
-		var s HostGroupSpec
-		if err := decodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		if err := checkName("name", s.Name); err != nil {
-			return nil, err
-		}
-		return s, firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups))
+		return decodeChecked(raw, b.checkHostGroup)
 	case KindService:
-		var s ServiceSpec
-		if err := decodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		svc, host, ok := strings.Cut(s.Principal, "/")
-		if !ok || svc == "" || host == "" || strings.Contains(s.Principal, "@") {
-			return nil, steps.FieldErrorf("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
-		}
-		if err := b.checkFQDN("principal", host); err != nil {
-			return nil, err
-		}
-		return s, b.checkHosts("managedBy", s.ManagedBy)
+		return decodeChecked(raw, b.checkService)
 	case KindUser:
-		var s UserSpec
-		if err := decodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		if err := checkName("uid", s.UID); err != nil {
-			return nil, err
-		}
-		if s.FirstName == "" {
-			return nil, steps.FieldErrorf("firstName", "is required")
-		}
-		if s.LastName == "" {
-			return nil, steps.FieldErrorf("lastName", "is required")
-		}
-		return s, nil
+		return decodeChecked(raw, checkUser)
 	case KindGroup:
-		var s GroupSpec
-		if err := decodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		if err := checkName("name", s.Name); err != nil {
-			return nil, err
-		}
-		return s, firstErr(checkNames("users", s.Users), checkNames("groups", s.Groups))
+		return decodeChecked(raw, checkGroup)
 	case KindSudoRule:
-		var s SudoRuleSpec
-		if err := decodeStrict(raw, &s); err != nil {
-			return nil, err
-		}
-		if s.Name == "" {
-			return nil, steps.FieldErrorf("name", "is required")
-		}
-		switch {
-		case s.AllHosts && (len(deref(s.Hosts)) > 0 || len(deref(s.HostGroups)) > 0):
-			return nil, steps.FieldErrorf("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
-		case s.AllUsers && (len(deref(s.Users)) > 0 || len(deref(s.Groups)) > 0):
-			return nil, steps.FieldErrorf("allUsers", "cannot be combined with users or groups")
-		case s.AllCommands && len(deref(s.Commands)) > 0:
-			return nil, steps.FieldErrorf("allCommands", "cannot be combined with commands")
-		}
-		for i, c := range deref(s.Commands) {
-			if !strings.HasPrefix(c, "/") {
-				return nil, steps.FieldErrorf("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
-			}
-		}
-		return s, firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups),
-			checkNames("users", s.Users), checkNames("groups", s.Groups))
+		return decodeChecked(raw, b.checkSudoRule)
 	}
 	return nil, steps.FieldErrorf("", "kind %s is not a FreeIPA kind (%s)", kind, strings.Join(allKinds, ", "))
+}
+
+// decodeChecked strictly decodes raw as a T and validates it with check.
+func decodeChecked[T any](raw json.RawMessage, check func(*T) error) (steps.Spec, error) {
+	var s T
+	if err := decodeStrict(raw, &s); err != nil {
+		return nil, err
+	}
+	if err := check(&s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (b *Backend) checkHostGroup(s *HostGroupSpec) error {
+	return firstErr(checkName("name", s.Name), b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups))
+}
+
+func (b *Backend) checkService(s *ServiceSpec) error {
+	svc, host, ok := strings.Cut(s.Principal, "/")
+	if !ok || svc == "" || host == "" || strings.Contains(s.Principal, "@") {
+		return steps.FieldErrorf("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
+	}
+	return firstErr(b.checkFQDN("principal", host), b.checkHosts("managedBy", s.ManagedBy))
+}
+
+func checkUser(s *UserSpec) error {
+	if err := checkName("uid", s.UID); err != nil {
+		return err
+	}
+	if s.FirstName == "" {
+		return steps.FieldErrorf("firstName", "is required")
+	}
+	if s.LastName == "" {
+		return steps.FieldErrorf("lastName", "is required")
+	}
+	return nil
+}
+
+func checkGroup(s *GroupSpec) error {
+	return firstErr(checkName("name", s.Name), checkNames("users", s.Users), checkNames("groups", s.Groups))
+}
+
+func (b *Backend) checkSudoRule(s *SudoRuleSpec) error {
+	if s.Name == "" {
+		return steps.FieldErrorf("name", "is required")
+	}
+	switch {
+	case s.AllHosts && (len(deref(s.Hosts)) > 0 || len(deref(s.HostGroups)) > 0):
+		return steps.FieldErrorf("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
+	case s.AllUsers && (len(deref(s.Users)) > 0 || len(deref(s.Groups)) > 0):
+		return steps.FieldErrorf("allUsers", "cannot be combined with users or groups")
+	case s.AllCommands && len(deref(s.Commands)) > 0:
+		return steps.FieldErrorf("allCommands", "cannot be combined with commands")
+	}
+	for i, c := range deref(s.Commands) {
+		if !strings.HasPrefix(c, "/") {
+			return steps.FieldErrorf("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
+		}
+	}
+	return firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups),
+		checkNames("users", s.Users), checkNames("groups", s.Groups))
 }
 
 func (b *Backend) checkHost(s *HostSpec) error {

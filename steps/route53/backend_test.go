@@ -122,13 +122,8 @@ func TestCreateUpdateDeleteThenNoOp(t *testing.T) {
 	if r := recs["blog.mydomain.com A"]; r.TTL != 60 || r.Values[0] != "203.0.113.20" {
 		t.Errorf("blog A after update = %+v", r)
 	}
-	if _, ok := recs["mydomain.com MX"]; ok {
-		t.Error("MX not deleted")
-	}
-	// The apex SOA and NS are untouched.
-	if _, ok := recs["mydomain.com SOA"]; !ok {
-		t.Error("apex SOA is gone")
-	}
+	// The MX is deleted; the apex SOA is untouched.
+	wantSets(t, recs, map[string]bool{"mydomain.com MX": false, "mydomain.com SOA": true})
 }
 
 func TestRenameDeletesTheOldRecordSet(t *testing.T) {
@@ -146,12 +141,7 @@ func TestRenameDeletesTheOldRecordSet(t *testing.T) {
 	outs, _ = e.execute(p, 2)
 	mustOK(t, outs)
 	recs := e.records("mydomain.com")
-	if _, ok := recs["git.mydomain.com A"]; ok {
-		t.Error("old record set left behind")
-	}
-	if _, ok := recs["code.mydomain.com A"]; !ok {
-		t.Error("new record set missing")
-	}
+	wantSets(t, recs, map[string]bool{"git.mydomain.com A": false, "code.mydomain.com A": true})
 }
 
 func TestApply1000NewRecordsInFewBatches(t *testing.T) {

@@ -144,6 +144,17 @@ func (e *env) records(zone string) map[string]sim.RecordSet {
 	return out
 }
 
+// wantSets fails t for each record set key ("name type", as records gives
+// them) that is present in recs when want says false, or missing when true.
+func wantSets(t *testing.T, recs map[string]sim.RecordSet, want map[string]bool) {
+	t.Helper()
+	for key, present := range want {
+		if _, ok := recs[key]; ok != present {
+			t.Errorf("record set %s: present = %v, want %v", key, ok, present)
+		}
+	}
+}
+
 // spec decodes a spec given as JSON.
 func (e *env) spec(js string) Spec {
 	e.t.Helper()

@@ -271,12 +271,8 @@ func (s *Server) freeVolumes(g *guest, conf map[string]string) error {
 			continue
 		}
 		volid, _ := diskVolume(v)
-		stName, vol, ok := strings.Cut(volid, ":")
-		if !ok {
-			continue
-		}
-		st := n.Storages[stName]
-		if st == nil || st.Volumes[vol] == nil {
+		st, vol, found := n.findVolume(volid)
+		if found == nil {
 			continue
 		}
 		if isBaseVolume(vol) {

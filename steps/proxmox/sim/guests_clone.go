@@ -87,15 +87,13 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 			conf[k] = s.withMAC(dst.Type, stripMAC(dst.Type, v))
 		case isDiskKey(dst.Type, k) && !strings.Contains(v, "media=cdrom"):
 			volid, _ := diskVolume(v)
-			stName, volName, ok := strings.Cut(volid, ":")
-			if !ok {
+			if !strings.Contains(volid, ":") {
 				continue
 			}
-			st := n.Storages[stName]
-			if st == nil || st.Volumes[volName] == nil {
+			st, volName, srcVol := n.findVolume(volid)
+			if srcVol == nil {
 				return fmt.Errorf("volume '%s' does not exist", volid)
 			}
-			srcVol := st.Volumes[volName]
 			size := srcVol.Size
 			if full {
 				if ts := p["storage"]; ts != "" {
@@ -192,16 +190,15 @@ func hTemplate(typ string) handlerFunc {
 					continue
 				}
 				volid, _ := diskVolume(v)
-				stName, volName, ok := strings.Cut(volid, ":")
-				st := n.Storages[stName]
-				if !ok || st == nil || st.Volumes[volName] == nil {
+				st, volName, vol := n.findVolume(volid)
+				if vol == nil {
 					continue
 				}
 				base := strings.Replace(volName, "vm-", "base-", 1)
 				base = strings.Replace(base, "subvol-", "basevol-", 1)
 				st.Volumes[base] = st.Volumes[volName]
 				delete(st.Volumes, volName)
-				g.Conf[k] = replaceVolume(v, stName+":"+base)
+				g.Conf[k] = replaceVolume(v, st.Name+":"+base)
 			}
 			g.Conf["template"] = "1"
 			return nil

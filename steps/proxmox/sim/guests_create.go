@@ -21,13 +21,8 @@ var ostypeRE = regexp.MustCompile(`^(debian|devuan|ubuntu|centos|fedora|opensuse
 // hLXCCreate is pve-container API2/LXC.pm create_vm: the config is created
 // and locked ("lock: create") in the API call, so a VMID collision is an
 // HTTP 500; allocation and extraction run in a vzcreate task.
-func hLXCCreate(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, vmid, e := s.createTarget(c, typeLXC)
-	if e != nil {
-		return nil, e
-	}
+var hLXCCreate = withFound(findSlot(typeLXC), func(s *Server, c *call, at slot) (any, *apiError) {
+	n, vmid := at.n, at.vmid
 	tmpl := c.params["ostemplate"]
 	tmplStore, tmplVol, _ := strings.Cut(tmpl, ":")
 	if st := n.Storages[tmplStore]; st == nil || st.Volumes[tmplVol] == nil || st.Volumes[tmplVol].Content != "vztmpl" {
@@ -56,7 +51,7 @@ func hLXCCreate(s *Server, c *call) (any, *apiError) {
 		return 0, nil
 	})
 	return upid, nil
-}
+})
 
 func (s *Server) lxcCreateEffect(t *task, g *guest, p map[string]string, storageName string) error {
 	n := s.st.Nodes[g.Node]
@@ -108,13 +103,8 @@ var qemuCreateOnly = map[string]bool{
 
 // hQemuCreate is qemu-server API2/Qemu.pm create_vm: MACs are added and the
 // config locked in the API call; disks are allocated in a qmcreate task.
-func hQemuCreate(s *Server, c *call) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, vmid, e := s.createTarget(c, typeQemu)
-	if e != nil {
-		return nil, e
-	}
+var hQemuCreate = withFound(findSlot(typeQemu), func(s *Server, c *call, at slot) (any, *apiError) {
+	n, vmid := at.n, at.vmid
 	if p := c.params["pool"]; p != "" && s.st.Pools[p] == nil {
 		return nil, fail("pool '%s' does not exist", p)
 	}
@@ -165,6 +155,20 @@ func hQemuCreate(s *Server, c *call) (any, *apiError) {
 		return 0, nil
 	})
 	return upid, nil
+})
+
+// slot is where create_vm puts a new guest: the request's node and its VMID.
+type slot struct {
+	n    *node
+	vmid int
+}
+
+// findSlot is createTarget as a finder for withFound.
+func findSlot(typ string) func(s *Server, c *call) (slot, *apiError) {
+	return func(s *Server, c *call) (slot, *apiError) {
+		n, vmid, e := s.createTarget(c, typ)
+		return slot{n, vmid}, e
+	}
 }
 
 // createTarget is the start of create_vm: the node of the request and its

@@ -330,6 +330,16 @@ func isDiskKey(typ, k string) bool {
 
 // diskVolume returns the volume ID and size in bytes of a disk value such as
 // "local-lvm:vm-100-disk-0,size=32G".
+// findVolume finds the volume a volume ID ("storage:name") names on n: its
+// storage, its name there and the volume; the volume is nil when n has none.
+func (n *node) findVolume(volid string) (st *storage, name string, vol *volume) {
+	stName, name, ok := strings.Cut(volid, ":")
+	if st = n.Storages[stName]; !ok || st == nil {
+		return nil, name, nil
+	}
+	return st, name, st.Volumes[name]
+}
+
 func diskVolume(v string) (string, int64) {
 	parts := strings.Split(v, ",")
 	volid := parts[0]

@@ -200,13 +200,11 @@ func reversed(name string) string {
 
 func TestListStartRecord(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
-	id := e.createZone(t, "example.com")
-	e.mustChange(t, id,
-		change(types.ChangeActionCreate, rrset("b.example.com", types.RRTypeA, 60, "192.0.2.1")),
-		change(types.ChangeActionCreate, rrset("b.example.com", types.RRTypeTxt, 60, `"x"`)),
-		change(types.ChangeActionCreate, rrset("a.b.example.com", types.RRTypeA, 60, "192.0.2.2")),
-		change(types.ChangeActionCreate, rrset("*.example.com", types.RRTypeA, 60, "192.0.2.3")),
+	e, id := newZone(t, "example.com",
+		rrset("b.example.com", types.RRTypeA, 60, "192.0.2.1"),
+		rrset("b.example.com", types.RRTypeTxt, 60, `"x"`),
+		rrset("a.b.example.com", types.RRTypeA, 60, "192.0.2.2"),
+		rrset("*.example.com", types.RRTypeA, 60, "192.0.2.3"),
 	)
 	out, err := e.client.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{
 		HostedZoneId: aws.String(id), StartRecordName: aws.String("B.example.com"), StartRecordType: types.RRTypeTxt, MaxItems: aws.Int32(1),
@@ -253,8 +251,7 @@ func TestListStartRecord(t *testing.T) {
 
 func TestCreateUpsertDelete(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
-	id := e.createZone(t, "example.com")
+	e, id := newZone(t, "example.com")
 	ci := e.mustChange(t, id, change(types.ChangeActionCreate, rrset("www.example.com", types.RRTypeA, 300, "192.0.2.10", "192.0.2.11")))
 	if ci.Status != types.ChangeStatusPending || !strings.HasPrefix(aws.ToString(ci.Id), "/change/") {
 		t.Fatalf("ChangeInfo = %+v, want PENDING /change/...", ci)
@@ -311,11 +308,9 @@ func zoneNS(t *testing.T, e *env, id string) []string {
 
 func TestChangeBatchErrors(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
-	id := e.createZone(t, "example.com")
-	e.mustChange(t, id,
-		change(types.ChangeActionCreate, rrset("www.example.com", types.RRTypeA, 300, "192.0.2.1")),
-		change(types.ChangeActionCreate, rrset("web.example.com", types.RRTypeCname, 300, "www.example.com")),
+	e, id := newZone(t, "example.com",
+		rrset("www.example.com", types.RRTypeA, 300, "192.0.2.1"),
+		rrset("web.example.com", types.RRTypeCname, 300, "www.example.com"),
 	)
 	long := `"` + strings.Repeat("x", 256) + `"`
 	tests := []struct {
@@ -406,8 +401,7 @@ func soaOf(t *testing.T, e *env, id string) *types.ResourceRecordSet {
 
 func TestChangeBatchLimits(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
-	id := e.createZone(t, "example.com")
+	e, id := newZone(t, "example.com")
 	values := func(n int) []string {
 		v := make([]string, n)
 		for i := range v {
@@ -475,8 +469,7 @@ func TestChangeBatchLimits(t *testing.T) {
 
 func TestAliasRecords(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
-	id := e.createZone(t, "example.com")
+	e, id := newZone(t, "example.com")
 	alias := func(name, target string) *types.ResourceRecordSet {
 		return &types.ResourceRecordSet{Name: aws.String(name), Type: types.RRTypeA,
 			AliasTarget: &types.AliasTarget{HostedZoneId: aws.String(id), DNSName: aws.String(target), EvaluateTargetHealth: false}}

@@ -107,6 +107,22 @@ func change(action types.ChangeAction, rs *types.ResourceRecordSet) types.Change
 	return types.Change{Action: action, ResourceRecordSet: rs}
 }
 
+// newZone starts a simulator with one hosted zone, created with sets in one
+// batch, and returns it with the zone's ID.
+func newZone(t testing.TB, name string, sets ...*types.ResourceRecordSet) (*env, string) {
+	t.Helper()
+	e := newEnv(t, sim.Options{})
+	id := e.createZone(t, name)
+	if len(sets) > 0 {
+		changes := make([]types.Change, len(sets))
+		for i, rs := range sets {
+			changes[i] = change(types.ChangeActionCreate, rs)
+		}
+		e.mustChange(t, id, changes...)
+	}
+	return e, id
+}
+
 func (e *env) change(ctx context.Context, zoneID string, changes ...types.Change) (*route53.ChangeResourceRecordSetsOutput, error) {
 	return e.client.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(zoneID), ChangeBatch: &types.ChangeBatch{Changes: changes},

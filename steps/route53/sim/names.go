@@ -26,16 +26,11 @@ func normName(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '\\' {
-			if i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-				v, err := strconv.ParseUint(s[i+1:i+4], 8, 8)
-				if err != nil {
-					return "", errBadName
-				}
-				c = byte(v)
-				i += 3
-			} else {
+			v, digits, err := escape(s, i, 8)
+			if !digits || err != nil {
 				return "", errBadName
 			}
+			c, i = v, i+3
 		}
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
@@ -105,14 +100,13 @@ func fromDNSName(q string) (string, bool) {
 	for i := 0; i < len(q); i++ {
 		c := q[i]
 		if c == '\\' {
-			if i+3 < len(q) && isDigit(q[i+1]) && isDigit(q[i+2]) && isDigit(q[i+3]) {
-				v, err := strconv.ParseUint(q[i+1:i+4], 10, 8)
-				if err != nil {
-					return "", false
-				}
-				c = byte(v)
-				i += 3
-			} else if i+1 < len(q) {
+			v, digits, err := escape(q, i, 10)
+			switch {
+			case err != nil:
+				return "", false
+			case digits:
+				c, i = v, i+3
+			case i+1 < len(q):
 				i++
 				c = q[i]
 			}
@@ -129,7 +123,22 @@ func fromDNSName(q string) (string, bool) {
 	return n, true
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+// escape reads the three-digit escape after the backslash at s[i]: Route
+// 53's \ooo octal (base 8) or RFC 1035's \DDD decimal (base 10). digits is
+// false when three digits of that base do not follow; err is set when they
+// do but name a value above 255.
+func escape(s string, i, base int) (c byte, digits bool, err error) {
+	if i+3 >= len(s) {
+		return 0, false, nil
+	}
+	for _, d := range []byte(s[i+1 : i+4]) {
+		if d < '0' || int(d-'0') >= base {
+			return 0, false, nil
+		}
+	}
+	v, err := strconv.ParseUint(s[i+1:i+4], base, 8)
+	return byte(v), true, err
+}
 
 // sortKey is the key Route 53 lists names by: labels reversed, trailing dot,
 // compared as ASCII ("com.example.www."). API reference, ListResourceRecordSets
