@@ -21,6 +21,20 @@ type awsCLI struct {
 	env      []string
 }
 
+// newZoneCLI starts a Route 53 simulator with one hosted zone and an AWS
+// CLI pointed at it; it returns the zone's ID too.
+func newZoneCLI(t *testing.T, zoneName string) (*r53sim.Server, *awsCLI, string) {
+	t.Helper()
+	s := r53sim.New(r53sim.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	cli := newAWSCLI(t, s)
+	zone, err := s.CreateZone(zoneName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cli, zone
+}
+
 func newAWSCLI(t *testing.T, s *r53sim.Server) *awsCLI {
 	t.Helper()
 	bin := needTool(t, "aws", "awscli")
@@ -166,13 +180,7 @@ func TestAWSCLIHostedZones(t *testing.T) {
 
 func TestAWSCLIRecordPaging(t *testing.T) {
 	t.Parallel()
-	s := r53sim.New(r53sim.Options{})
-	t.Cleanup(func() { _ = s.Close() })
-	cli := newAWSCLI(t, s)
-	zone, err := s.CreateZone("example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cli, zone := newZoneCLI(t, "example.com")
 	var sets []r53sim.RecordSet
 	for i := range 10 {
 		sets = append(sets,
@@ -302,13 +310,7 @@ func TestAWSCLIChanges(t *testing.T) {
 
 func TestAWSCLIInvalidChangeBatch(t *testing.T) {
 	t.Parallel()
-	s := r53sim.New(r53sim.Options{})
-	t.Cleanup(func() { _ = s.Close() })
-	cli := newAWSCLI(t, s)
-	zone, err := s.CreateZone("example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cli, zone := newZoneCLI(t, "example.com")
 	if err := s.UpsertRecords(zone, r53sim.RecordSet{Name: "www.example.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -348,13 +350,7 @@ func TestAWSCLIInvalidChangeBatch(t *testing.T) {
 
 func TestAWSCLIWildcardAliasTXT(t *testing.T) {
 	t.Parallel()
-	s := r53sim.New(r53sim.Options{})
-	t.Cleanup(func() { _ = s.Close() })
-	cli := newAWSCLI(t, s)
-	zone, err := s.CreateZone("example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cli, zone := newZoneCLI(t, "example.com")
 	alias := fmt.Sprintf(`{"Action":"CREATE","ResourceRecordSet":{"Name":"alias.example.com","Type":"A",`+
 		`"AliasTarget":{"HostedZoneId":%q,"DNSName":"www.example.com","EvaluateTargetHealth":false}}}`, strings.TrimPrefix(zone, "/hostedzone/"))
 	cli.json(nil, "change-resource-record-sets", "--hosted-zone-id", zone, "--change-batch", batchFile(t,
