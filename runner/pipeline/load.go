@@ -245,8 +245,10 @@ func evaluate(ctx context.Context, snap *gitstore.Snapshot, entry string, vars V
 		err error
 	}
 	// go-jsonnet cannot be interrupted: on timeout the evaluation goroutine
-	// is abandoned and finishes on its own (a one-shot runner process exits
-	// soon after; `runner serve` runs jobs in child processes).
+	// is abandoned. In the runner this runs in an evaluation child
+	// (Runner.Isolate), which exits right after — or is killed at the same
+	// limits by its parent; in process (tests, library use) the goroutine
+	// finishes on its own.
 	ch := make(chan result, 1)
 	go func() {
 		out, err := vm.EvaluateFile(entry)
