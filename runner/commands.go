@@ -280,13 +280,39 @@ func trailer(msg, key string) string {
 
 func cmdVersion(_ context.Context, e *env, args []string) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprintln(e.stderr, "Usage: runner version\n\nPrint the runner's version.")
+		fmt.Fprintln(e.stderr, "Usage: runner version\n\nPrint the runner's version: the module version, the git revision it was built\nfrom (with \"modified\" for uncommitted changes) and that commit's time, and Go's version.")
 		return nil
 	}
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
-	}
-	fmt.Fprintf(e.stdout, "runner %s\n", v)
+	fmt.Fprintf(e.stdout, "runner %s\n", versionLine())
 	return nil
+}
+
+// versionLine is the module version, then what the Go toolchain stamped
+// into the binary (go build in a git checkout): the revision, whether the
+// tree had uncommitted changes, the commit's time; and the Go version.
+func versionLine() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	settings := map[string]string{}
+	for _, st := range bi.Settings {
+		settings[st.Key] = st.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		v += " " + gitstore.Short(rev)
+		if settings["vcs.modified"] == "true" {
+			v += " (modified)"
+		}
+		if t := settings["vcs.time"]; t != "" {
+			v += " of " + t
+		}
+	} else {
+		v += ", no git revision stamped (built with go run, or outside a git checkout)"
+	}
+	return v + ", " + bi.GoVersion
 }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/gitops-runner/gitops-runner/runner/sandbox"
 )
 
@@ -122,7 +123,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backe
 		}
 	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "runner: unknown command %q\nRun 'runner help' for the list of commands.\n", rest[0])
+		fmt.Fprintf(stderr, "runner: unknown command %q\n", rest[0])
+		if s := suggestCommand(rest[0]); s != "" {
+			fmt.Fprintf(stderr, "Did you mean 'runner %s'?\n", s)
+		}
+		fmt.Fprintln(stderr, "Run 'runner help' for the list of commands.")
 		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -199,4 +204,17 @@ Exit codes:
 
 Run 'runner COMMAND -h' for a command's flags.
 `)
+}
+
+// suggestCommand is the command a mistyped name most likely meant: the one
+// at the smallest edit distance, if that is at most 2 (a typo, a swapped
+// pair of letters); "" when none is close.
+func suggestCommand(name string) string {
+	best, bestDist := "", 3
+	for _, c := range commands() {
+		if d := levenshtein.ComputeDistance(name, c.name); d < bestDist {
+			best, bestDist = c.name, d
+		}
+	}
+	return best
 }
