@@ -55,16 +55,13 @@ type Diagnostic struct {
 // of remote: lines, logs and STATUS.md.
 const maxText = 2000
 
-// clip cuts s to maxText bytes (on a rune boundary), saying how much was cut.
+// clip cuts s to maxText bytes, saying how much was cut.
 func clip(s string) string {
 	if len(s) <= maxText {
 		return s
 	}
-	cut := maxText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
+	head := prefix(s, maxText)
+	return fmt.Sprintf("%s… (%d more bytes)", head, len(s)-len(head))
 }
 
 // quoteClipped quotes a value for a message, cut to 64 bytes.
@@ -73,11 +70,15 @@ func quoteClipped(v string) string {
 	if len(v) <= most {
 		return strconv.Quote(v)
 	}
-	cut := most
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(prefix(v, most)), len(v))
+}
+
+// prefix is s cut to at most n bytes, on a rune boundary.
+func prefix(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(v[:cut]), len(v))
+	return s[:n]
 }
 
 // String renders the diagnostic on one line plus detail and hint lines;

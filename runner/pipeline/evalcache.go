@@ -65,7 +65,7 @@ func evalKey(commit, entry string, vars Vars, lim Limits) string {
 // cachedEval returns the cached output of an evaluation, if there is a
 // sound entry.
 func (r *Runner) cachedEval(key string) ([]byte, bool) {
-	if r.EvalCache == "" {
+	if r.EvalCache == "" || key == "" {
 		return nil, false
 	}
 	b, err := os.ReadFile(filepath.Join(r.EvalCache, key+".json"))

@@ -99,7 +99,10 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded,
 	if vars.Branch == "" {
 		vars.Branch = r.Branch
 	}
-	key := evalKey(h.String(), r.Entry, vars, r.Limits.withDefaults())
+	var key string
+	if r.EvalCache != "" {
+		key = evalKey(h.String(), r.Entry, vars, r.Limits.withDefaults())
+	}
 	out, cached := r.cachedEval(key)
 	switch {
 	case cached:

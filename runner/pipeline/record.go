@@ -57,17 +57,29 @@ func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) err
 // unchanged.
 func (r *Runner) RecordSuperseded(commit, by string, push Push) (*Report, error) {
 	r.defaults()
-	now := r.Now()
-	rep := &Report{Schema: StatusSchema, Kind: KindDeploy, RunID: NewRunID(now), Result: ResultSuperseded, Started: now, Finished: now,
-		Counts: map[string]int{}, Plan: []PlanEntry{}, Applied: []AppliedChange{}, SupersededBy: by}
-	rep.Source.Commit, rep.Source.Branch, rep.Source.PushedBy = commit, r.Branch, push.User
+	rep := r.newReport(Request{Kind: KindDeploy, Push: push})
+	rep.Result, rep.SupersededBy = ResultSuperseded, by
+	return rep, r.recordNotRun(rep, commit)
+}
+
+// recordNotRun records a commit that was not run (superseded, given up):
+// the report with its source filled in, as a status commit and a note;
+// the inventory is unchanged.
+func (r *Runner) recordNotRun(rep *Report, commit string) error {
+	rep.Finished = rep.Started
+	r.setSource(rep, commit)
+	rep.summarize()
+	return r.record(rep, nil, r.Log.WithField("run", rep.RunID))
+}
+
+// setSource fills the report's source commit and its subject.
+func (r *Runner) setSource(rep *Report, commit string) {
+	rep.Source.Commit = commit
 	if h, err := r.Repo.Resolve(commit); err == nil {
 		if c, err := r.Repo.Commit(h); err == nil {
 			rep.Source.Subject, _, _ = strings.Cut(c.Message, "\n")
 		}
 	}
-	rep.summarize()
-	return rep, r.record(rep, nil, r.Log.WithField("run", rep.RunID))
 }
 
 // sameDriftRecorded reports whether the last status commit already records

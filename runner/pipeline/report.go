@@ -118,9 +118,12 @@ func (r *Report) summarize() {
 	case ResultPlanned:
 		r.Summary = fmt.Sprintf("%s: %d to change", verb, r.toChange())
 	default:
-		if r.Stage == StageApply {
+		switch r.Stage {
+		case StageApply:
 			r.Summary = fmt.Sprintf("%s: failed, %d changed, %d failed, %d skipped", verb, ok, failed, skipped)
-		} else {
+		case StageWorker:
+			r.Summary = verb + ": failed, not retried: the workers running it died"
+		default:
 			r.Summary = fmt.Sprintf("%s: failed in %s, nothing applied", verb, r.Stage)
 		}
 	}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/sirupsen/logrus"
@@ -107,10 +106,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	if err != nil {
 		return nil, StageLoad, diagnose(err, "")
 	}
-	rep.Source.Commit = h.String()
-	if c, err := r.Repo.Commit(h); err == nil {
-		rep.Source.Subject, _, _ = strings.Cut(c.Message, "\n")
-	}
+	r.setSource(rep, h.String())
 	if req.Kind.applies() {
 		log = log.WithField("commit", gitstore.Short(h.String()))
 	}
