@@ -1,0 +1,299 @@
+// Package importer writes an infra repo from what already lives in the
+// backends (`runner import`): main.jsonnet, one file per backend built with
+// the lib's helpers, every resource adopted, and IMPORT.md listing what the
+// runner cannot manage. Before it returns, it evaluates what it wrote and
+// checks that every resource decodes to exactly the spec it was read as, so
+// the first push of the repo plans no change.
+package importer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-jsonnet"
+	"github.com/google/go-jsonnet/formatter"
+
+	"github.com/gitops-runner/gitops-runner/lib"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Source is one backend to read and where in it (see steps.Importer).
+type Source struct {
+	Backend steps.Importer
+	// Name is the backend's name, for messages ("route53").
+	Name  string
+	Where []string
+}
+
+// Request is one import.
+type Request struct {
+	Sources []Source
+	// Select keeps only resources whose ID (kind/name) matches one of these
+	// path.Match patterns, e.g. "route53.record/*.mydomain.com"; empty
+	// keeps all.
+	Select []string
+	// Dir is where the repo's files are written; it must be empty or absent.
+	Dir string
+	// Progress hears one line per backend read.
+	Progress func(format string, args ...any)
+}
+
+// Result says what an import wrote.
+type Result struct {
+	// Files are the paths written, relative to Dir, sorted.
+	Files []string
+	// Resources is the number of resources written; Unmanaged the number of
+	// live objects listed in IMPORT.md instead.
+	Resources, Unmanaged int
+}
+
+// Run reads every source, writes the repo into req.Dir and verifies it
+// against reg (the same registry a push is decoded with). Errors: a
+// source's read error (nothing is written), a non-empty Dir, a bad select
+// pattern, and a verification failure (the files are kept for a bug
+// report, and the error names each resource that would not plan clean).
+func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error) {
+	for _, p := range req.Select {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("--select %q: %w", p, err)
+		}
+	}
+	if err := emptyDir(req.Dir); err != nil {
+		return nil, err
+	}
+	var parts []*steps.Imported
+	for _, s := range req.Sources {
+		im, err := s.Backend.Import(ctx, s.Where)
+		if err != nil {
+			return nil, fmt.Errorf("import from %s: %w", s.Name, err)
+		}
+		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool { return !selected(req.Select, f.ID) })
+		if req.Progress != nil {
+			req.Progress("%s: %d resources, %d left alone", s.Name, len(im.Resources), len(im.Unmanaged))
+		}
+		parts = append(parts, im)
+	}
+	files := map[string][]byte{}
+	res := &Result{}
+	var mainImports []string
+	for _, im := range parts {
+		if len(im.Resources) == 0 {
+			continue
+		}
+		src, err := format(im.File, backendFile(im))
+		if err != nil {
+			return nil, fmt.Errorf("format %s: %w (a bug in the import of these resources)", im.File, err)
+		}
+		files[im.File] = src
+		mainImports = append(mainImports, im.File)
+		res.Resources += len(im.Resources)
+	}
+	main, err := format("main.jsonnet", mainFile(mainImports))
+	if err != nil {
+		return nil, fmt.Errorf("format main.jsonnet: %w", err)
+	}
+	files["main.jsonnet"] = main
+	files["IMPORT.md"] = importMD(parts)
+	for _, im := range parts {
+		res.Unmanaged += len(im.Unmanaged)
+	}
+	if err := os.MkdirAll(req.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(req.Dir, name), b, 0o644); err != nil { //nolint:gosec // a repo's files are not secret
+			return nil, err
+		}
+		res.Files = append(res.Files, name)
+	}
+	slices.Sort(res.Files)
+	return res, verify(ctx, reg, req.Dir, parts)
+}
+
+// selected reports whether id matches one of the patterns (all when none).
+func selected(patterns []string, id steps.ID) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, id.String()); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyDir refuses a directory that has files: an import never overwrites.
+func emptyDir(dir string) error {
+	if dir == "" {
+		return errors.New("no output directory (-o DIR)")
+	}
+	ents, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case len(ents) > 0:
+		return fmt.Errorf("%s is not empty: import writes a new repo into an empty directory (it never overwrites files)", dir)
+	}
+	return nil
+}
+
+// backendFile is one backend's file: its header, then its resources as
+// one list, grouped under comments.
+func backendFile(im *steps.Imported) string {
+	var b strings.Builder
+	b.WriteString(im.Header)
+	b.WriteString("\n[")
+	group := ""
+	for i, f := range im.Resources {
+		if f.Group != group && f.Group != "" {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "\n  // %s", f.Group)
+			group = f.Group
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "  %s,", f.Jsonnet)
+	}
+	b.WriteString("\n]\n")
+	return b.String()
+}
+
+// mainFile is main.jsonnet: every backend file, through runner.output.
+func mainFile(imports []string) string {
+	var b strings.Builder
+	b.WriteString("// The infra repo, imported from the live state by `runner import`;\n")
+	b.WriteString("// every resource is adopted (see IMPORT.md for what was left alone).\n")
+	b.WriteString("local runner = import 'runner.libsonnet';\n\nrunner.output([\n")
+	for _, f := range imports {
+		fmt.Fprintf(&b, "  import %s,\n", steps.JsonnetValue(f))
+	}
+	b.WriteString("])\n")
+	return b.String()
+}
+
+// format is go-jsonnet's formatter (jsonnetfmt) with its defaults.
+func format(name, src string) ([]byte, error) {
+	out, err := formatter.Format(name, src, formatter.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	return []byte(out), nil
+}
+
+// importMD lists what was left alone and why.
+func importMD(parts []*steps.Imported) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Imported by `runner import`\n\n")
+	b.WriteString("Every resource in this repo is declared with `adopt: true`: the first deployment takes over the live objects as they are and changes nothing.\n")
+	var un []steps.Unmanaged
+	for _, im := range parts {
+		un = append(un, im.Unmanaged...)
+	}
+	if len(un) == 0 {
+		b.WriteString("\nNothing was left out: the runner manages everything it read.\n")
+		return b.Bytes()
+	}
+	b.WriteString("\n## Left alone\n\nThese live objects, or parts of them, are not in the repo; the runner does not manage them.\n\n")
+	b.WriteString("| where | why | what the runner does |\n| --- | --- | --- |\n")
+	for _, u := range un {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCell(u.Where), mdCell(u.Why), mdCell(u.Then))
+	}
+	return b.Bytes()
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// verify evaluates the written repo and checks that it declares exactly
+// the resources found, each adopted and with the spec it was read as.
+func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps.Imported) error {
+	vm := jsonnet.MakeVM()
+	vm.Importer(&dirImporter{dir: dir, cache: map[string]jsonnet.Contents{}})
+	out, err := vm.EvaluateFile("main.jsonnet")
+	if err != nil {
+		return fmt.Errorf("verify the import in %s: it does not evaluate (a bug in runner import): %w", dir, err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	got, ds := pipeline.Decode(reg, "main.jsonnet", []byte(out))
+	if slices.ContainsFunc(ds, func(d pipeline.Diagnostic) bool { return d.Severity != pipeline.SeverityWarning }) {
+		return fmt.Errorf("verify the import in %s: it does not decode (a bug in runner import): %s", dir, ds)
+	}
+	want := map[steps.ID]steps.Spec{}
+	for _, im := range parts {
+		for _, f := range im.Resources {
+			want[f.ID] = f.Spec
+		}
+	}
+	var bad []string
+	for _, r := range got {
+		w, ok := want[r.ID]
+		switch {
+		case !ok:
+			bad = append(bad, r.ID.String()+": written but not read")
+		case !r.Adopt:
+			bad = append(bad, r.ID.String()+": not adopted")
+		default:
+			a, _ := json.Marshal(r.Spec)
+			b, _ := json.Marshal(w)
+			if !bytes.Equal(a, b) {
+				bad = append(bad, fmt.Sprintf("%s: the Jsonnet gives %s, the live object is %s", r.ID, a, b))
+			}
+		}
+		delete(want, r.ID)
+	}
+	for id := range want {
+		bad = append(bad, id.String()+": read but not written")
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return fmt.Errorf("verify the import in %s: %d resources would not plan clean (a bug in runner import; the files are kept):\n  %s",
+			dir, len(bad), strings.Join(bad, "\n  "))
+	}
+	return nil
+}
+
+// dirImporter resolves imports in the output directory, then in the
+// runner's lib, as a push of the repo would.
+type dirImporter struct {
+	dir   string
+	cache map[string]jsonnet.Contents // go-jsonnet wants one Contents per path
+}
+
+// Import implements jsonnet.Importer.
+func (d *dirImporter) Import(importedFrom, importedPath string) (jsonnet.Contents, string, error) {
+	p := path.Clean(path.Join(path.Dir(importedFrom), importedPath))
+	if strings.HasPrefix(importedFrom, "lib/") {
+		p = "lib/" + path.Clean(importedPath)
+	}
+	if c, ok := d.cache[p]; ok {
+		return c, p, nil
+	}
+	b, err := os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(p))) //nolint:gosec // the directory we just wrote
+	if err != nil {
+		p = "lib/" + path.Clean(importedPath)
+		if c, ok := d.cache[p]; ok {
+			return c, p, nil
+		}
+		if b, err = fs.ReadFile(lib.FS, path.Clean(importedPath)); err != nil {
+			return jsonnet.Contents{}, "", fmt.Errorf("import %q: not in %s nor in the runner's lib", importedPath, d.dir)
+		}
+	}
+	c := jsonnet.MakeContentsRaw(b)
+	d.cache[p] = c
+	return c, p, nil
+}

@@ -1,0 +1,187 @@
+package route53
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+var _ steps.Importer = (*Backend)(nil)
+
+// Import implements steps.Importer: every record set of the named public
+// hosted zones (all the credentials see when zones is empty), as
+// route53.record resources built with route53.libsonnet's zone helpers.
+// It makes one ListHostedZonesByName call per zone (or one paged listing)
+// and pages through ListResourceRecordSets; it writes nothing.
+//
+// Left out, and listed as unmanaged: the apex SOA and NS record sets, which
+// Route 53 creates with the hosted zone and keeps (a zone's own NS and SOA
+// cannot be deleted: Route 53 Developer Guide, "NS and SOA records that
+// Amazon Route 53 creates for a public hosted zone"); record sets with a
+// routing policy (a SetIdentifier); types the backend does not support;
+// alias records whose target is outside the zone (CloudFront, ELB, S3).
+func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, error) {
+	if err := b.configured(); err != nil {
+		return nil, err
+	}
+	if len(zones) == 0 {
+		all, err := b.allZones(ctx)
+		if err != nil {
+			return nil, err
+		}
+		zones = all
+	}
+	needed := map[string]bool{}
+	for _, z := range zones {
+		n, err := normName(z)
+		if err != nil {
+			return nil, fmt.Errorf("route53 zone %q: %w", z, err)
+		}
+		needed[n] = true
+	}
+	ids, err := b.resolveZones(ctx, needed)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ids))
+	for z := range ids {
+		names = append(names, z)
+	}
+	slices.Sort(names)
+
+	im := &steps.Imported{File: "dns.libsonnet"}
+	var header strings.Builder
+	header.WriteString("// Route 53 record sets, imported by `runner import`.\nlocal route53 = import 'route53.libsonnet';\n")
+	for _, zone := range names {
+		found, err := b.listZone(ctx, zone, ids[zone])
+		if err != nil {
+			return nil, err
+		}
+		local := zoneLocal(zone)
+		fmt.Fprintf(&header, "local %s = route53.zone(%s);\n", local, steps.JsonnetValue(zone))
+		sets := make([]*Observed, 0, len(found))
+		for _, o := range found {
+			sets = append(sets, o)
+		}
+		// The apex first, then by name and type, as a person lists a zone.
+		slices.SortFunc(sets, func(a, b *Observed) int {
+			if c := compareBool(a.Name != zone, b.Name != zone); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Name+" "+a.Type, b.Name+" "+b.Type)
+		})
+		for _, o := range sets {
+			if why := unmanaged(zone, ids[zone], o); why != "" {
+				im.Unmanaged = append(im.Unmanaged, steps.Unmanaged{
+					Where: fmt.Sprintf("Route 53 zone %s: %s %s", zone, o.Name, o.Type),
+					Why:   why,
+					Then:  "left alone: the runner neither changes nor deletes it",
+				})
+				continue
+			}
+			im.Resources = append(im.Resources, steps.Found{
+				ID:      steps.ID{Kind: Kind, Name: resourceName(o.Name, o.Type)},
+				Spec:    o.Spec,
+				Group:   "zone " + zone,
+				Jsonnet: recordJsonnet(local, o.Spec),
+			})
+		}
+	}
+	im.Header = header.String()
+	return im, nil
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// unmanaged says why a listed record set is left out of an import, or "".
+func unmanaged(zone, zoneID string, o *Observed) string {
+	switch {
+	case o.Name == zone && (o.Type == "SOA" || o.Type == "NS"):
+		return "Route 53 creates the zone's own " + o.Type + " record set with the hosted zone and keeps it"
+	case o.Routing:
+		return fmt.Sprintf("it has a routing policy (set identifier %q); the runner manages simple record sets only", aws.ToString(o.set.SetIdentifier))
+	case !supportedTypes[o.Type]:
+		return "the runner does not manage " + o.Type + " records"
+	case o.Alias != nil && o.set.AliasTarget != nil && bareID(aws.ToString(o.set.AliasTarget.HostedZoneId)) != zoneID:
+		return "it is an alias to a target outside the zone (" + o.Alias.Name + "); the runner manages aliases within a zone only"
+	}
+	return ""
+}
+
+// resourceName is the resource name route53.libsonnet's id() gives a
+// record set: "A-blog.mydomain.com", a wildcard label written "_wildcard".
+func resourceName(name, typ string) string {
+	return typ + "-" + strings.ReplaceAll(name, "*", "_wildcard")
+}
+
+// zoneLocal is the Jsonnet variable bound to a zone's helpers:
+// "mydomain.com" → mydomain_com.
+func zoneLocal(zone string) string {
+	l := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, zone)
+	if l[0] >= '0' && l[0] <= '9' {
+		l = "zone_" + l
+	}
+	return l
+}
+
+// relative writes name relative to zone, the way route53.libsonnet takes it.
+func relative(zone, name string) string {
+	rel, ok := strings.CutSuffix(name, "."+zone)
+	switch {
+	case name == zone:
+		return "@"
+	case !ok || rel == zone || strings.HasSuffix(rel, "."+zone):
+		// the lib would take it as qualified already: say so with the dot
+		return name + "."
+	}
+	return rel
+}
+
+// recordJsonnet is the lib call that builds s: the type's own helper where
+// there is one, a TTL only when it is not the default, and adopt: true.
+func recordJsonnet(local string, s Spec) string {
+	opts := []string{}
+	if s.TTL != nil && *s.TTL != DefaultTTL {
+		opts = append(opts, fmt.Sprintf("ttl: %d", *s.TTL))
+	}
+	opts = append(opts, "adopt: true")
+	name := steps.JsonnetValue(relative(s.Zone, s.Name))
+	if s.Alias != nil {
+		if s.Alias.EvaluateTargetHealth {
+			return fmt.Sprintf("%s.record(%s, %s, null, { alias: %s, %s })", local, name, steps.JsonnetValue(s.Type),
+				steps.JsonnetValue(s.Alias), strings.Join(opts, ", "))
+		}
+		return fmt.Sprintf("%s.alias(%s, %s, %s, { %s })", local, name, steps.JsonnetValue(s.Type),
+			steps.JsonnetValue(relative(s.Zone, s.Alias.Name)), strings.Join(opts, ", "))
+	}
+	var values string
+	if len(s.Values) == 1 {
+		values = steps.JsonnetValue(s.Values[0])
+	} else {
+		values = steps.JsonnetValue(s.Values)
+	}
+	helper := map[string]string{"A": "a", "AAAA": "aaaa", "CNAME": "cname", "TXT": "txt", "MX": "mx", "CAA": "caa"}[s.Type]
+	if helper == "" {
+		return fmt.Sprintf("%s.record(%s, %s, %s, { %s })", local, name, steps.JsonnetValue(s.Type), values, strings.Join(opts, ", "))
+	}
+	return fmt.Sprintf("%s.%s(%s, %s, { %s })", local, helper, name, values, strings.Join(opts, ", "))
+}

@@ -1,0 +1,113 @@
+package route53
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
+	"github.com/gitops-runner/gitops-runner/runner/importer"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+)
+
+// A zone kept by hand (records of many types, a long TXT, a wildcard, an
+// alias, a delegation, a type the runner does not manage) is imported; the
+// written repo, pushed, adopts everything with no change batch, and a second
+// import writes the same bytes.
+func TestImportPlansClean(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com", "other.org"}, nil)
+	long := strings.Repeat("k", 300) // split into two strings on the wire
+	e.seed("mydomain.com",
+		sim.RecordSet{Name: "mydomain.com.", Type: "A", TTL: 3600, Values: []string{"203.0.113.10"}},
+		sim.RecordSet{Name: "mydomain.com.", Type: "MX", TTL: 300, Values: []string{"10 mx1.mail.example.net.", "20 mx2.mail.example.net."}},
+		sim.RecordSet{Name: "mydomain.com.", Type: "TXT", TTL: 300, Values: []string{`"v=spf1 include:_spf.example.net -all"`, `"google-site-verification=abc"`}},
+		sim.RecordSet{Name: "mydomain.com.", Type: "CAA", TTL: 300, Values: []string{`0 issue "letsencrypt.org"`}},
+		sim.RecordSet{Name: "dkim._domainkey.mydomain.com.", Type: "TXT", TTL: 300, Values: []string{`"v=DKIM1; p=` + long[:240] + `" "` + long[240:] + `"`}},
+		sim.RecordSet{Name: "blog.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.10"}},
+		sim.RecordSet{Name: "\\052.apps.mydomain.com.", Type: "A", TTL: 60, Values: []string{"203.0.113.11"}},
+		sim.RecordSet{Name: "www.mydomain.com.", Type: "CNAME", TTL: 300, Values: []string{"blog.mydomain.com"}},
+		sim.RecordSet{Name: "v6.mydomain.com.", Type: "AAAA", TTL: 300, Values: []string{"2001:db8::1"}},
+		sim.RecordSet{Name: "_sip._tcp.mydomain.com.", Type: "SRV", TTL: 300, Values: []string{"10 60 5060 sip.mydomain.com."}},
+		sim.RecordSet{Name: "lab.mydomain.com.", Type: "NS", TTL: 172800, Values: []string{"ns1.lab.mydomain.com."}},
+		sim.RecordSet{Name: "4.3.2.1.mydomain.com.", Type: "PTR", TTL: 300, Values: []string{"host.mydomain.com."}},
+	)
+	e.seed("mydomain.com", sim.RecordSet{Name: "shop.mydomain.com.", Type: "A",
+		Alias: &sim.Alias{HostedZoneID: e.zoneID("mydomain.com"), DNSName: "blog.mydomain.com."}})
+	e.seed("other.org", sim.RecordSet{Name: "other.org.", Type: "A", TTL: 300, Values: []string{"192.0.2.7"}})
+
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(dir string) map[string]string {
+		t.Helper()
+		e.sim.ResetCounters()
+		res, err := importer.Run(t.Context(), reg, importer.Request{
+			Sources: []importer.Source{{Backend: e.b, Name: "route53", Where: []string{"mydomain.com"}}},
+			Dir:     dir,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 0 {
+			t.Errorf("import made %d change batches", n)
+		}
+		// 11 record sets and the alias; SOA, apex NS and PTR left alone
+		if res.Resources != 12 || res.Unmanaged != 3 {
+			t.Errorf("import: %d resources, %d unmanaged; want 12 and 3", res.Resources, res.Unmanaged)
+		}
+		files := map[string]string{}
+		for _, f := range res.Files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[f] = string(b)
+		}
+		return files
+	}
+	files := read(filepath.Join(t.TempDir(), "infra"))
+	dns := files["dns.libsonnet"]
+	for _, want := range []string{
+		`local mydomain_com = route53.zone('mydomain.com');`,
+		`mydomain_com.a('@', '203.0.113.10', { ttl: 3600, adopt: true }),`,
+		`mydomain_com.a('*.apps', '203.0.113.11', { ttl: 60, adopt: true }),`,
+		`mydomain_com.alias('shop', 'A', 'blog', { adopt: true }),`,
+		`mydomain_com.record('_sip._tcp', 'SRV', '10 60 5060 sip.mydomain.com.', { adopt: true }),`,
+	} {
+		if !strings.Contains(dns, want) {
+			t.Errorf("dns.libsonnet lacks %s:\n%s", want, dns)
+		}
+	}
+	if strings.Contains(dns, "other.org") {
+		t.Errorf("a zone not asked for was imported:\n%s", dns)
+	}
+	md := files["IMPORT.md"]
+	for _, want := range []string{"mydomain.com: mydomain.com SOA", "mydomain.com: mydomain.com NS", "4.3.2.1.mydomain.com PTR"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("IMPORT.md lacks %q:\n%s", want, md)
+		}
+	}
+
+	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}, e.b)
+	p.In.Push("import mydomain.com", files)
+	e.sim.ResetCounters()
+	rep := p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("first deployment of the import: %s %v", rep.Summary, rep.Errors)
+	}
+	if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 0 {
+		t.Errorf("adopting the import made %d change batches, want 0", n)
+	}
+
+	again := read(filepath.Join(t.TempDir(), "infra"))
+	for name, b := range files {
+		if again[name] != b {
+			t.Errorf("a second import wrote %s differently:\n%s\n---\n%s", name, b, again[name])
+		}
+	}
+}
