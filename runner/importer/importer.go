@@ -231,7 +231,7 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 	}
 	got, ds := pipeline.Decode(reg, "main.jsonnet", []byte(out))
 	if slices.ContainsFunc(ds, func(d pipeline.Diagnostic) bool { return d.Severity != pipeline.SeverityWarning }) {
-		return fmt.Errorf("verify the import in %s: it does not decode (a bug in runner import): %s", dir, ds)
+		return fmt.Errorf("verify the import in %s: it does not decode (a bug in runner import): %w", dir, ds)
 	}
 	want := map[steps.ID]steps.Spec{}
 	for _, im := range parts {
