@@ -41,8 +41,9 @@ const (
 	// names are FreeIPA object names, which FreeIPA compares without case:
 	// a sorted set of lower-cased names.
 	names
-	// paths are case-sensitive strings (sudo command paths): a sorted set.
-	paths
+	// exact are case-sensitive strings (sudo command paths, sudo
+	// options): a sorted set.
+	exact
 	// category is a bool in the spec and "all" or unset in FreeIPA
 	// (hostcategory, usercategory, cmdcategory); absent means false.
 	category
@@ -71,7 +72,7 @@ func (k valueKind) read(e entry, ldap string) any {
 	switch k {
 	case names:
 		return sorted(e.strs(ldap))
-	case paths:
+	case exact:
 		l := slices.Clone(e.strs(ldap))
 		slices.Sort(l)
 		return append([]string{}, slices.Compact(l)...)
@@ -337,8 +338,9 @@ func sudoRuleKind() *kindDef {
 			{field: "hostGroups", ldap: "memberhost_hostgroup", kind: names, what: "host group", ref: "hostgroup", apply: memberCmds("sudorule_add_host", "sudorule_remove_host", "hostgroup")},
 			{field: "users", ldap: "memberuser_user", kind: names, what: "user", ref: "user", apply: memberCmds("sudorule_add_user", "sudorule_remove_user", "user")},
 			{field: "groups", ldap: "memberuser_group", kind: names, what: "group", ref: "group", apply: memberCmds("sudorule_add_user", "sudorule_remove_user", "group")},
+			{field: "options", ldap: "ipasudoopt", kind: exact, what: "sudo option", apply: sudoOptions},
 			// sudo command names are case-sensitive paths: not lower-cased.
-			{field: "commands", ldap: "memberallowcmd_sudocmd", kind: paths, what: "command", apply: func(ctx context.Context, b *Backend, rule string, add, remove []string) error {
+			{field: "commands", ldap: "memberallowcmd_sudocmd", kind: exact, what: "command", apply: func(ctx context.Context, b *Backend, rule string, add, remove []string) error {
 				for _, c := range add {
 					// A sudo rule refers to sudo command entries; create missing ones.
 					_, err := b.call(ctx, "sudocmd_add", []any{c}, map[string]any{"description": "created by gitops-runner"})
@@ -387,4 +389,21 @@ func sudoRuleKind() *kindDef {
 			return err
 		},
 	}
+}
+
+// sudoOptions removes and adds sudo options of rule with
+// sudorule_remove_option and sudorule_add_option (freeipa-API.txt: option
+// Str('ipasudoopt+'), all values in one call).
+func sudoOptions(ctx context.Context, b *Backend, rule string, add, remove []string) error {
+	if len(remove) > 0 {
+		if _, err := b.call(ctx, "sudorule_remove_option", []any{rule}, map[string]any{"ipasudoopt": remove}); err != nil {
+			return err
+		}
+	}
+	if len(add) > 0 {
+		if _, err := b.call(ctx, "sudorule_add_option", []any{rule}, map[string]any{"ipasudoopt": add}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
