@@ -66,6 +66,7 @@ local build(kind, name, base, opts, refFields) =
   group(name, opts={}):: build('freeipa.group', name, { name: name }, opts, ['users', 'groups']),
 
   // sudorule: who (users, groups or allUsers) may run what (commands, full
-  // paths, or allCommands) where (hosts, hostGroups or allHosts).
+  // paths, or allCommands) where (hosts, hostGroups or allHosts), with
+  // sudoers options (options: ['!authenticate']).
   sudorule(name, opts={}):: build('freeipa.sudorule', name, { name: name }, opts, ['hosts', 'hostGroups', 'users', 'groups']),
 }

@@ -42,21 +42,25 @@ func newAWSCLI(t *testing.T, s *r53sim.Server) *awsCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
-	return &awsCLI{t: t, bin: bin, url: url, env: []string{
-		"HOME=" + home,
-		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
-		"AWS_ACCESS_KEY_ID=" + r53sim.DefaultAccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + r53sim.DefaultSecretAccessKey,
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_PAGER=",
-		"AWS_MAX_ATTEMPTS=1",
-		"AWS_EC2_METADATA_DISABLED=true",
-	}}
+	return &awsCLI{t: t, bin: bin, url: url, env: append(awsEnv(t.TempDir()), "AWS_PAGER=", "AWS_MAX_ATTEMPTS=1")}
 }
 
 // run runs `aws route53 ARGS --endpoint-url URL --output json`.
+// awsEnv is the environment of an AWS client (botocore) that must use the
+// simulator's keys and nothing of this machine: config and credential
+// files under home, no EC2 instance metadata lookups.
+func awsEnv(home string) []string {
+	return []string{
+		"HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "aws-credentials"),
+		"AWS_ACCESS_KEY_ID=" + r53sim.DefaultAccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + r53sim.DefaultSecretAccessKey,
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
 func (a *awsCLI) run(args ...string) result {
 	a.t.Helper()
 	args = append(append([]string{"route53"}, args...), "--endpoint-url", a.url, "--output", "json")

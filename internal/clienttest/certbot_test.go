@@ -61,19 +61,12 @@ func TestCertbotDNSRoute53(t *testing.T) {
 	if err := os.WriteFile(bundle, append(pebbleTLS, ix.CAPEM...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
-		"HOME=" + dir,
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "aws-credentials"),
-		"AWS_ACCESS_KEY_ID=" + r53sim.DefaultAccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + r53sim.DefaultSecretAccessKey,
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CA_BUNDLE=" + bundle,
-		"REQUESTS_CA_BUNDLE=" + bundle,
-		"HTTPS_PROXY=" + ix.URL,
+	env := append(awsEnv(dir),
+		"AWS_CA_BUNDLE="+bundle,
+		"REQUESTS_CA_BUNDLE="+bundle,
+		"HTTPS_PROXY="+ix.URL,
 		"NO_PROXY=127.0.0.1,localhost",
-	}
+	)
 	r := run(t, env, "", certbot, "certonly", "--non-interactive", "--agree-tos", "--register-unsafely-without-email",
 		"--server", acme.URL+"/dir", "--dns-route53",
 		"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"), "--logs-dir", filepath.Join(dir, "logs"),

@@ -1,20 +1,15 @@
 package clienttest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/localca"
 )
 
 // interceptor is an HTTPS proxy (HTTPS_PROXY) that answers CONNECTs to the
@@ -34,20 +29,7 @@ type interceptor struct {
 // the test ends.
 func newInterceptor(t *testing.T, hosts map[string]http.Handler) *interceptor {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "clienttest interceptor CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
+	ca, err := localca.New("clienttest interceptor CA", 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,22 +39,14 @@ func newInterceptor(t *testing.T, hosts map[string]http.Handler) *interceptor {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		leaf, err := ca.Issue([]string{host}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-			SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certs[hostport] = &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+		certs[hostport] = &leaf.TLS
 	}
 
-	ix := &interceptor{CAPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
+	ix := &interceptor{CAPEM: ca.PEM}
 	inner := map[string]*connListener{}
 	var servers []*http.Server
 	for hostport, h := range hosts {

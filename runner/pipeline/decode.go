@@ -116,7 +116,7 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 		}
 		spec, err := b.Decode(r.Kind, r.Spec)
 		if err != nil {
-			ds = append(ds, specDiagnostic(entry, where, err))
+			ds = append(ds, specDiagnostics(entry, where, err)...)
 			continue
 		}
 		res.Spec = spec
@@ -134,6 +134,20 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].ID.Less(rs[j].ID) })
 	return rs, nil
+}
+
+// specDiagnostics turns a backend's Decode error into diagnostics: one per
+// error of an errors.Join (a backend reports every bad field at once), each
+// naming its spec field when it is a *steps.FieldError.
+func specDiagnostics(entry, where string, err error) []Diagnostic {
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the joined list itself, not an error in a chain
+		var ds []Diagnostic
+		for _, e := range j.Unwrap() {
+			ds = append(ds, specDiagnostics(entry, where, e)...)
+		}
+		return ds
+	}
+	return []Diagnostic{specDiagnostic(entry, where, err)}
 }
 
 func specDiagnostic(entry, where string, err error) Diagnostic {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -54,7 +55,7 @@ func isCode(err error, c Code) bool { return errors.Is(err, c) }
 // from before (before nil: every non-empty field).
 func modOpts(kd *kindDef, before, want map[string]any) map[string]any {
 	opts := map[string]any{}
-	for _, f := range kd.mods {
+	for _, f := range kd.attrs {
 		v, ok := want[f.field]
 		if !ok {
 			continue
@@ -65,12 +66,22 @@ func modOpts(kd *kindDef, before, want map[string]any) map[string]any {
 		if before != nil && reflect.DeepEqual(before[f.field], v) {
 			continue
 		}
-		if f.conv != nil {
-			v = f.conv(v)
+		if f.kind == category {
+			// hostcategory=all, or unset with an empty value (sudorule_mod).
+			v = categoryValue(v == true)
 		}
-		opts[f.option] = v
+		opts[f.ldap] = v
 	}
 	return opts
+}
+
+// categoryValue is the value of a category attribute (hostcategory, ...):
+// "all", or "" to unset it.
+func categoryValue(all bool) string {
+	if all {
+		return "all"
+	}
+	return ""
 }
 
 func isZero(v any) bool {
@@ -150,11 +161,7 @@ func (b *Backend) create(ctx context.Context, kd *kindDef, c steps.Change, p ste
 	key := kd.key(spec)
 	want := kd.want(spec)
 	opts := modOpts(kd, nil, want)
-	if kd.addOpts != nil {
-		for k, v := range kd.addOpts(spec) {
-			opts[k] = v
-		}
-	}
+	maps.Copy(opts, kd.addOpts(spec))
 	random, _ := opts["random"].(bool)
 	if random && b.cfg.SecretDir == "" {
 		return nil, errors.New("backends.freeipa.secretDir is not set: it is where the host's one-time enrolment password goes (or set oneTimePassword: false on the host)")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -113,13 +111,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 		if o.InsecureSkipVerify {
 			tlsConf.InsecureSkipVerify = true // explicit in the config; warned about on every run
 		} else if o.CAFile != "" {
-			pem, err := os.ReadFile(o.CAFile)
+			pool, err := steps.CertPool(o.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("freeipa caFile: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("freeipa caFile %s: no PEM certificate in it", o.CAFile)
 			}
 			tlsConf.RootCAs = pool
 		}

@@ -38,6 +38,9 @@ func TestDecodeBadInput(t *testing.T) {
 		{freeipa.KindGroup, `{"name":"ops","users":["Bob"]}`, "users[0]", "lower case"},
 		{freeipa.KindSudoRule, `{"name":"r","allHosts":true,"hosts":["a.example.test"]}`, "allHosts", "cannot be combined"},
 		{freeipa.KindSudoRule, `{"name":"r","commands":["systemctl"]}`, "commands[0]", "full path"},
+		{freeipa.KindSudoRule, `{"name":"r","options":[""]}`, "options[0]", "sudoers option"},
+		{freeipa.KindSudoRule, `{"name":"r","options":[" !authenticate"]}`, "options[0]", "surrounding spaces"},
+		{freeipa.KindSudoRule, `{"name":"r","options":["!authenticate","!authenticate"]}`, "options", "listed twice"},
 	}
 	for _, c := range cases {
 		_, err := b.Decode(c.kind, json.RawMessage(c.spec))
@@ -49,6 +52,52 @@ func TestDecodeBadInput(t *testing.T) {
 	if _, err := b.Decode("freeipa.dnsrecord", json.RawMessage(`{}`)); err == nil {
 		t.Error("unknown kind accepted")
 	}
+}
+
+// TestDecodeReportsEveryProblem: a spec with several bad fields fails with
+// one *steps.FieldError per field, in field order, so one push shows them
+// all.
+func TestDecodeReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	b, err := freeipa.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kind, spec string
+		fields     []string
+	}{
+		{freeipa.KindHost, `{"fqdn":"Web1.example.test","hostGroups":["Web","ok","DB"],"managedBy":["b"]}`,
+			[]string{"fqdn", "hostGroups[0]", "hostGroups[2]", "managedBy[0]"}},
+		{freeipa.KindUser, `{"uid":"Bob"}`, []string{"uid", "firstName", "lastName"}},
+		{freeipa.KindGroup, `{"name":"Ops","users":["Bob","bob2","bob2"]}`, []string{"name", "users[0]", "users"}},
+		{freeipa.KindSudoRule, `{"name":"r","allUsers":true,"users":["Bob"],"commands":["ls"],"options":[""]}`,
+			[]string{"allUsers", "users[0]", "commands[0]", "options[0]"}},
+	} {
+		_, err := b.Decode(tc.kind, json.RawMessage(tc.spec))
+		var got []string
+		for _, e := range flatten(err) {
+			var fe *steps.FieldError
+			if !errors.As(e, &fe) {
+				t.Fatalf("%s: %v is not a FieldError", tc.kind, e)
+			}
+			got = append(got, fe.Field)
+		}
+		if !reflect.DeepEqual(got, tc.fields) {
+			t.Errorf("%s %s: fields %q, want %q (%v)", tc.kind, tc.spec, got, tc.fields, err)
+		}
+	}
+}
+
+// flatten lists the errors of an errors.Join (err itself otherwise).
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the joined list itself
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // The inventory keeps json.Marshal(spec); it must decode to the same spec.
@@ -64,7 +113,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 		freeipa.KindService:   `{"principal":"HTTP/a.example.test","managedBy":[],"force":true}`,
 		freeipa.KindUser:      `{"uid":"bob","firstName":"Bob","lastName":"B","email":["b@example.test"],"loginShell":"/bin/bash","title":""}`,
 		freeipa.KindGroup:     `{"name":"ops","description":"d","users":["bob"],"groups":[],"nonPosix":true}`,
-		freeipa.KindSudoRule:  `{"name":"admins","description":"d","enabled":false,"allHosts":true,"users":["bob"],"groups":[],"allCommands":true}`,
+		freeipa.KindSudoRule:  `{"name":"admins","description":"d","enabled":false,"allHosts":true,"users":["bob"],"groups":[],"allCommands":true,"options":["!authenticate"]}`,
 	}
 	for kind, raw := range specs {
 		s1, err := b.Decode(kind, json.RawMessage(raw))

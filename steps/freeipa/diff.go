@@ -20,16 +20,14 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	live, _ := have.(*Live)
 	if t.Want != nil && t.Last != nil {
 		if w, l := normKey(kd.kind, kd.key(t.Want)), normKey(kd.kind, kd.key(t.Last)); w != l {
-			return c, fmt.Errorf("the %s changed from %s to %s: FreeIPA cannot rename it; declare a new resource for %s and remove this one", keyField(kd), l, w, w)
+			return c, fmt.Errorf("the %s changed from %s to %s: FreeIPA cannot rename it; declare a new resource for %s and remove this one", kd.keyField, l, w, w)
 		}
 	}
 	if live != nil {
 		c.Before = beforeView(kd, t, live)
 	}
 	if t.Want != nil {
-		after := kd.view(t.Want)
-		maps.Copy(after, kd.want(t.Want))
-		c.After = after
+		c.After = kd.view(t.Want)
 	}
 	switch {
 	case t.Want == nil && live == nil:
@@ -64,22 +62,10 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	return c, nil
 }
 
-func keyField(kd *kindDef) string {
-	switch kd.kind {
-	case KindHost:
-		return "fqdn"
-	case KindService:
-		return "principal"
-	case KindUser:
-		return "uid"
-	}
-	return "name"
-}
-
 // beforeView is the live object for reports and policies.
 func beforeView(kd *kindDef, t steps.Target, live *Live) map[string]any {
 	v := maps.Clone(live.Attrs)
-	v[keyField(kd)] = live.Key
+	v[kd.keyField] = live.Key
 	if kd.kind == KindHost {
 		v["hasKeytab"] = live.HasKeytab
 		last, _ := t.Last.(HostSpec)

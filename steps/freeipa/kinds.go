@@ -2,6 +2,7 @@ package freeipa
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,17 +32,77 @@ func stripRealm(p string) string {
 	return p
 }
 
-// modField is a scalar (or simple list) attribute set with *_mod.
-type modField struct {
-	field  string
-	option string
-	// conv turns the field's value into the option's (default: as is).
-	conv func(any) any
+// valueKind says how a spec field is compared with its entry attribute.
+type valueKind int
+
+const (
+	// text is a single string.
+	text valueKind = iota
+	// names are FreeIPA object names, which FreeIPA compares without case:
+	// a sorted set of lower-cased names.
+	names
+	// exact are case-sensitive strings (sudo command paths, sudo
+	// options): a sorted set.
+	exact
+	// category is a bool in the spec and "all" or unset in FreeIPA
+	// (hostcategory, usercategory, cmdcategory); absent means false.
+	category
+)
+
+// norm is the comparable form of a spec value of the kind.
+func (k valueKind) norm(v any) any {
+	l, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		s, _ := x.(string)
+		if k == names {
+			s = strings.ToLower(s)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// read is the comparable form of the entry attribute ldap.
+func (k valueKind) read(e entry, ldap string) any {
+	switch k {
+	case names:
+		return sorted(e.strs(ldap))
+	case exact:
+		l := slices.Clone(e.strs(ldap))
+		slices.Sort(l)
+		return append([]string{}, slices.Compact(l)...)
+	case category:
+		return e.str(ldap) == "all"
+	}
+	return e.str(ldap)
+}
+
+// attr is a spec field kept in one attribute of the FreeIPA entry and set
+// with *_mod: the option has the attribute's name (freeipa-API.txt, e.g.
+// host_mod option Str('l?') for locality).
+type attr struct {
+	field string // the spec's JSON field
+	ldap  string // the entry attribute (*_find --all) and the *_mod option
+	kind  valueKind
+}
+
+// addOption is a create-only spec field, passed as is as an option of
+// *_add (freeipa-API.txt: host_add ip_address and force, group_add
+// nonposix); option "" is a field *_add does not take.
+type addOption struct {
+	field, option string
 }
 
 // memberField is a membership changed with member commands.
 type memberField struct {
 	field string
+	ldap  string // the entry attribute listing the members: member_host, memberof_hostgroup, ...
+	kind  valueKind
 	// what names the members in messages ("host", "user group").
 	what string
 	// ref is the kind a member must exist as (for Observe's checks); ""
@@ -55,23 +116,123 @@ type memberField struct {
 type kindDef struct {
 	kind string
 	obj  string // FreeIPA object: host, hostgroup, ...
-	// key is the object's primary key in a spec.
-	key func(steps.Spec) string
-	// entryKey is the primary key of a found entry, in the spec's form.
-	entryKey func(entry) string
-	// want is the managed state of a spec, in spec field names; absent
-	// optional fields are left out. view adds create-only fields.
-	want func(steps.Spec) map[string]any
-	view func(steps.Spec) map[string]any
-	// have is the live state of an entry, in spec field names.
-	have    func(entry) map[string]any
-	mods    []modField
-	members []memberField
-	// addOpts are the create-only options of *_add.
-	addOpts func(steps.Spec) map[string]any
+	// keyField is the spec field holding the object's primary key (fqdn,
+	// principal, uid, name), keyAttr the entry attribute holding it.
+	keyField, keyAttr string
+	attrs             []attr
+	members           []memberField
+	// createOnly are spec fields set on create only; a create's After view
+	// shows those that are set.
+	createOnly []addOption
+	// wantMore and haveMore adjust the managed and the live state where a
+	// kind differs from the attribute tables; nil for most kinds.
+	wantMore func(spec, want map[string]any)
+	haveMore func(e entry, have map[string]any)
+	// addMore adds create-only options of *_add that are not a spec
+	// field's value; nil for most kinds.
+	addMore func(spec, opts map[string]any)
 	// after runs after every other step of a create or update (sudo rule
 	// enable/disable); nil for most kinds.
 	after func(ctx context.Context, b *Backend, key string, before, want map[string]any) error
+}
+
+// fields is a spec as a JSON object: its set fields by their JSON names.
+func fields(s steps.Spec) map[string]any {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("freeipa: spec %T does not encode: %v", s, err)) // specs are plain structs
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		panic(fmt.Sprintf("freeipa: spec %T is not a JSON object: %v", s, err))
+	}
+	return m
+}
+
+// key is the object's primary key in a spec.
+func (kd *kindDef) key(s steps.Spec) string {
+	k, _ := fields(s)[kd.keyField].(string)
+	return k
+}
+
+// entryKey is the primary key of a found entry, in the spec's form.
+func (kd *kindDef) entryKey(e entry) string {
+	k := e.str(kd.keyAttr)
+	if kd.kind == KindService {
+		if k == "" {
+			k = e.str("krbprincipalname")
+		}
+		k = stripRealm(k)
+	}
+	return normKey(kd.kind, k)
+}
+
+// want is the managed state of a spec, in spec field names; absent
+// optional fields are left out (an absent category is false).
+func (kd *kindDef) want(s steps.Spec) map[string]any {
+	f := fields(s)
+	m := map[string]any{}
+	put := func(field string, k valueKind) {
+		if v, ok := f[field]; ok {
+			m[field] = k.norm(v)
+		} else if k == category {
+			m[field] = false
+		}
+	}
+	for _, a := range kd.attrs {
+		put(a.field, a.kind)
+	}
+	for _, mf := range kd.members {
+		put(mf.field, mf.kind)
+	}
+	if kd.wantMore != nil {
+		kd.wantMore(f, m)
+	}
+	return m
+}
+
+// view is a create's After: want plus the key and the create-only fields
+// that are set.
+func (kd *kindDef) view(s steps.Spec) map[string]any {
+	f := fields(s)
+	m := kd.want(s)
+	m[kd.keyField] = f[kd.keyField]
+	for _, c := range kd.createOnly {
+		if v, ok := f[c.field]; ok {
+			m[c.field] = v
+		}
+	}
+	return m
+}
+
+// addOpts are the create-only options of *_add.
+func (kd *kindDef) addOpts(s steps.Spec) map[string]any {
+	f := fields(s)
+	opts := map[string]any{}
+	for _, c := range kd.createOnly {
+		if v, ok := f[c.field]; ok && c.option != "" {
+			opts[c.option] = v
+		}
+	}
+	if kd.addMore != nil {
+		kd.addMore(f, opts)
+	}
+	return opts
+}
+
+// have is the live state of an entry, in spec field names.
+func (kd *kindDef) have(e entry) map[string]any {
+	m := map[string]any{}
+	for _, a := range kd.attrs {
+		m[a.field] = a.kind.read(e, a.ldap)
+	}
+	for _, mf := range kd.members {
+		m[mf.field] = mf.kind.read(e, mf.ldap)
+	}
+	if kd.haveMore != nil {
+		kd.haveMore(e, m)
+	}
+	return m
 }
 
 var kindDefs = map[string]*kindDef{}
@@ -82,59 +243,21 @@ func init() {
 	}
 }
 
-func optStr(m map[string]any, field string, p *string) {
-	if p != nil {
-		m[field] = *p
-	}
-}
-
-func optList(m map[string]any, field string, p *[]string) {
-	if p != nil {
-		m[field] = sorted(*p)
-	}
+// notManagingItself drops the object's own host from managedBy: a host
+// always manages itself (host.py pre_callback), a service is managed by
+// its host (service.py).
+func notManagingItself(host string, have map[string]any) {
+	l, _ := have["managedBy"].([]string)
+	have["managedBy"] = without(l, host)
 }
 
 func hostKind() *kindDef {
 	return &kindDef{
-		kind: KindHost, obj: "host",
-		key:      func(s steps.Spec) string { return s.(HostSpec).FQDN },
-		entryKey: func(e entry) string { return strings.ToLower(e.str("fqdn")) },
-		want: func(sp steps.Spec) map[string]any {
-			s := sp.(HostSpec)
-			m := map[string]any{}
-			optStr(m, "description", s.Description)
-			optStr(m, "locality", s.Locality)
-			optStr(m, "location", s.Location)
-			optList(m, "hostGroups", s.HostGroups)
-			optList(m, "managedBy", s.ManagedBy)
-			return m
-		},
-		view: func(sp steps.Spec) map[string]any {
-			s := sp.(HostSpec)
-			m := map[string]any{"fqdn": s.FQDN, "deleteEnrolled": s.DeleteEnrolled}
-			if s.IPAddress != "" {
-				m["ipAddress"] = s.IPAddress
-			}
-			if s.Force {
-				m["force"] = true
-			}
-			return m
-		},
-		have: func(e entry) map[string]any {
-			fqdn := strings.ToLower(e.str("fqdn"))
-			return map[string]any{
-				"description": e.str("description"),
-				"locality":    e.str("l"),
-				"location":    e.str("nshostlocation"),
-				"hostGroups":  sorted(e.strs("memberof_hostgroup")),
-				// A host always manages itself (host.py pre_callback).
-				"managedBy": sorted(without(e.strs("managedby_host"), fqdn)),
-			}
-		},
-		mods: []modField{{field: "description", option: "description"}, {field: "locality", option: "l"}, {field: "location", option: "nshostlocation"}},
+		kind: KindHost, obj: "host", keyField: "fqdn", keyAttr: "fqdn",
+		attrs: []attr{{"description", "description", text}, {"locality", "l", text}, {"location", "nshostlocation", text}},
 		members: []memberField{
-			{field: "managedBy", what: "managing host", ref: "host", apply: memberCmds("host_add_managedby", "host_remove_managedby", "host")},
-			{field: "hostGroups", what: "host group", ref: "hostgroup", apply: func(ctx context.Context, b *Backend, fqdn string, add, remove []string) error {
+			{field: "managedBy", ldap: "managedby_host", kind: names, what: "managing host", ref: "host", apply: memberCmds("host_add_managedby", "host_remove_managedby", "host")},
+			{field: "hostGroups", ldap: "memberof_hostgroup", kind: names, what: "host group", ref: "hostgroup", apply: func(ctx context.Context, b *Backend, fqdn string, add, remove []string) error {
 				// The membership lives on the group.
 				for _, g := range remove {
 					if err := b.members(ctx, "hostgroup_remove_member", g, "host", []string{fqdn}); err != nil {
@@ -149,239 +272,75 @@ func hostKind() *kindDef {
 				return nil
 			}},
 		},
-		addOpts: func(sp steps.Spec) map[string]any {
-			s := sp.(HostSpec)
-			o := map[string]any{}
-			if s.IPAddress != "" {
-				o["ip_address"] = s.IPAddress
+		createOnly: []addOption{{"ipAddress", "ip_address"}, {"force", "force"}, {"deleteEnrolled", ""}},
+		haveMore:   func(e entry, have map[string]any) { notManagingItself(strings.ToLower(e.str("fqdn")), have) },
+		addMore: func(spec, opts map[string]any) {
+			// oneTimePassword defaults to true: host_add --random.
+			if otp, ok := spec["oneTimePassword"].(bool); otp || !ok {
+				opts["random"] = true
 			}
-			if s.Force {
-				o["force"] = true
-			}
-			if s.OneTimePassword == nil || *s.OneTimePassword {
-				o["random"] = true
-			}
-			return o
 		},
 	}
 }
 
 func hostGroupKind() *kindDef {
 	return &kindDef{
-		kind: KindHostGroup, obj: "hostgroup",
-		key:      func(s steps.Spec) string { return s.(HostGroupSpec).Name },
-		entryKey: func(e entry) string { return strings.ToLower(e.str("cn")) },
-		want: func(sp steps.Spec) map[string]any {
-			s := sp.(HostGroupSpec)
-			m := map[string]any{}
-			optStr(m, "description", s.Description)
-			optList(m, "hosts", s.Hosts)
-			optList(m, "hostGroups", s.HostGroups)
-			return m
-		},
-		view: func(sp steps.Spec) map[string]any { return map[string]any{"name": sp.(HostGroupSpec).Name} },
-		have: func(e entry) map[string]any {
-			return map[string]any{
-				"description": e.str("description"),
-				"hosts":       sorted(e.strs("member_host")),
-				"hostGroups":  sorted(e.strs("member_hostgroup")),
-			}
-		},
-		mods: []modField{{field: "description", option: "description"}},
+		kind: KindHostGroup, obj: "hostgroup", keyField: "name", keyAttr: "cn",
+		attrs: []attr{{"description", "description", text}},
 		members: []memberField{
-			{field: "hosts", what: "host", ref: "host", apply: memberCmds("hostgroup_add_member", "hostgroup_remove_member", "host")},
-			{field: "hostGroups", what: "host group", ref: "hostgroup", apply: memberCmds("hostgroup_add_member", "hostgroup_remove_member", "hostgroup")},
+			{field: "hosts", ldap: "member_host", kind: names, what: "host", ref: "host", apply: memberCmds("hostgroup_add_member", "hostgroup_remove_member", "host")},
+			{field: "hostGroups", ldap: "member_hostgroup", kind: names, what: "host group", ref: "hostgroup", apply: memberCmds("hostgroup_add_member", "hostgroup_remove_member", "hostgroup")},
 		},
 	}
 }
 
 func serviceKind() *kindDef {
 	return &kindDef{
-		kind: KindService, obj: "service",
-		key: func(s steps.Spec) string { return s.(ServiceSpec).Principal },
-		entryKey: func(e entry) string {
-			p := e.str("krbcanonicalname")
-			if p == "" {
-				p = e.str("krbprincipalname")
-			}
-			svc, host, _ := strings.Cut(stripRealm(p), "/")
-			return svc + "/" + strings.ToLower(host)
-		},
-		want: func(sp steps.Spec) map[string]any {
-			m := map[string]any{}
-			optList(m, "managedBy", sp.(ServiceSpec).ManagedBy)
-			return m
-		},
-		view: func(sp steps.Spec) map[string]any {
-			s := sp.(ServiceSpec)
-			m := map[string]any{"principal": s.Principal}
-			if s.Force {
-				m["force"] = true
-			}
-			return m
-		},
-		have: func(e entry) map[string]any {
-			p := stripRealm(e.str("krbcanonicalname"))
-			_, host, _ := strings.Cut(p, "/")
-			return map[string]any{"managedBy": sorted(without(e.strs("managedby_host"), host))}
-		},
+		kind: KindService, obj: "service", keyField: "principal", keyAttr: "krbcanonicalname",
 		members: []memberField{
-			{field: "managedBy", what: "managing host", ref: "host", apply: memberCmds("service_add_host", "service_remove_host", "host")},
+			{field: "managedBy", ldap: "managedby_host", kind: names, what: "managing host", ref: "host", apply: memberCmds("service_add_host", "service_remove_host", "host")},
 		},
-		addOpts: func(sp steps.Spec) map[string]any {
-			if sp.(ServiceSpec).Force {
-				return map[string]any{"force": true}
-			}
-			return nil
+		createOnly: []addOption{{"force", "force"}},
+		haveMore: func(e entry, have map[string]any) {
+			_, host, _ := strings.Cut(stripRealm(e.str("krbcanonicalname")), "/")
+			notManagingItself(host, have)
 		},
 	}
 }
 
 func userKind() *kindDef {
 	return &kindDef{
-		kind: KindUser, obj: "user",
-		key:      func(s steps.Spec) string { return s.(UserSpec).UID },
-		entryKey: func(e entry) string { return strings.ToLower(e.str("uid")) },
-		want: func(sp steps.Spec) map[string]any {
-			s := sp.(UserSpec)
-			m := map[string]any{"firstName": s.FirstName, "lastName": s.LastName}
-			optList(m, "email", s.Email)
-			optStr(m, "loginShell", s.LoginShell)
-			optStr(m, "title", s.Title)
-			return m
-		},
-		view: func(sp steps.Spec) map[string]any { return map[string]any{"uid": sp.(UserSpec).UID} },
-		have: func(e entry) map[string]any {
-			return map[string]any{
-				"firstName":  e.str("givenname"),
-				"lastName":   e.str("sn"),
-				"email":      sorted(e.strs("mail")),
-				"loginShell": e.str("loginshell"),
-				"title":      e.str("title"),
-			}
-		},
-		mods: []modField{{field: "firstName", option: "givenname"}, {field: "lastName", option: "sn"},
-			{field: "email", option: "mail"}, {field: "loginShell", option: "loginshell"}, {field: "title", option: "title"}},
+		kind: KindUser, obj: "user", keyField: "uid", keyAttr: "uid",
+		attrs: []attr{{"firstName", "givenname", text}, {"lastName", "sn", text}, {"email", "mail", names},
+			{"loginShell", "loginshell", text}, {"title", "title", text}},
 	}
 }
 
 func groupKind() *kindDef {
 	return &kindDef{
-		kind: KindGroup, obj: "group",
-		key:      func(s steps.Spec) string { return s.(GroupSpec).Name },
-		entryKey: func(e entry) string { return strings.ToLower(e.str("cn")) },
-		want: func(sp steps.Spec) map[string]any {
-			s := sp.(GroupSpec)
-			m := map[string]any{}
-			optStr(m, "description", s.Description)
-			optList(m, "users", s.Users)
-			optList(m, "groups", s.Groups)
-			return m
-		},
-		view: func(sp steps.Spec) map[string]any {
-			s := sp.(GroupSpec)
-			m := map[string]any{"name": s.Name}
-			if s.NonPosix {
-				m["nonPosix"] = true
-			}
-			return m
-		},
-		have: func(e entry) map[string]any {
-			return map[string]any{
-				"description": e.str("description"),
-				"users":       sorted(e.strs("member_user")),
-				"groups":      sorted(e.strs("member_group")),
-			}
-		},
-		mods: []modField{{field: "description", option: "description"}},
+		kind: KindGroup, obj: "group", keyField: "name", keyAttr: "cn",
+		attrs: []attr{{"description", "description", text}},
 		members: []memberField{
-			{field: "users", what: "user", ref: "user", apply: memberCmds("group_add_member", "group_remove_member", "user")},
-			{field: "groups", what: "group", ref: "group", apply: memberCmds("group_add_member", "group_remove_member", "group")},
+			{field: "users", ldap: "member_user", kind: names, what: "user", ref: "user", apply: memberCmds("group_add_member", "group_remove_member", "user")},
+			{field: "groups", ldap: "member_group", kind: names, what: "group", ref: "group", apply: memberCmds("group_add_member", "group_remove_member", "group")},
 		},
-		addOpts: func(sp steps.Spec) map[string]any {
-			if sp.(GroupSpec).NonPosix {
-				return map[string]any{"nonposix": true}
-			}
-			return nil
-		},
+		createOnly: []addOption{{"nonPosix", "nonposix"}},
 	}
-}
-
-func category(v any) any {
-	if b, _ := v.(bool); b {
-		return "all"
-	}
-	return ""
 }
 
 func sudoRuleKind() *kindDef {
 	return &kindDef{
-		kind: KindSudoRule, obj: "sudorule",
-		key:      func(s steps.Spec) string { return s.(SudoRuleSpec).Name },
-		entryKey: func(e entry) string { return e.str("cn") },
-		want: func(sp steps.Spec) map[string]any {
-			s := sp.(SudoRuleSpec)
-			m := map[string]any{
-				"enabled":  s.Enabled == nil || *s.Enabled,
-				"allHosts": s.AllHosts, "allUsers": s.AllUsers, "allCommands": s.AllCommands,
-			}
-			optStr(m, "description", s.Description)
-			optList(m, "hosts", s.Hosts)
-			optList(m, "hostGroups", s.HostGroups)
-			optList(m, "users", s.Users)
-			optList(m, "groups", s.Groups)
-			// sudo command names are case-sensitive paths: not lower-cased.
-			if s.Commands != nil {
-				c := slices.Clone(*s.Commands)
-				slices.Sort(c)
-				m["commands"] = slices.Compact(c)
-			}
-			// A category 'all' means no members of that kind: FreeIPA
-			// refuses the category while there are any (sudorule_mod
-			// pre_callback), so they are removed first (update's order).
-			none := []string{}
-			if s.AllHosts {
-				m["hosts"], m["hostGroups"] = none, none
-			}
-			if s.AllUsers {
-				m["users"], m["groups"] = none, none
-			}
-			if s.AllCommands {
-				m["commands"] = none
-			}
-			return m
-		},
-		view: func(sp steps.Spec) map[string]any { return map[string]any{"name": sp.(SudoRuleSpec).Name} },
-		have: func(e entry) map[string]any {
-			enabled, ok := e.boolean("ipaenabledflag")
-			cmds := slices.Clone(e.strs("memberallowcmd_sudocmd"))
-			if cmds == nil {
-				cmds = []string{}
-			}
-			slices.Sort(cmds)
-			return map[string]any{
-				"description": e.str("description"),
-				"enabled":     enabled || !ok,
-				"allHosts":    e.str("hostcategory") == "all",
-				"allUsers":    e.str("usercategory") == "all",
-				"allCommands": e.str("cmdcategory") == "all",
-				"hosts":       sorted(e.strs("memberhost_host")),
-				"hostGroups":  sorted(e.strs("memberhost_hostgroup")),
-				"users":       sorted(e.strs("memberuser_user")),
-				"groups":      sorted(e.strs("memberuser_group")),
-				"commands":    cmds,
-			}
-		},
-		mods: []modField{{field: "description", option: "description"},
-			{field: "allHosts", option: "hostcategory", conv: category},
-			{field: "allUsers", option: "usercategory", conv: category},
-			{field: "allCommands", option: "cmdcategory", conv: category}},
+		kind: KindSudoRule, obj: "sudorule", keyField: "name", keyAttr: "cn",
+		attrs: []attr{{"description", "description", text},
+			{"allHosts", "hostcategory", category}, {"allUsers", "usercategory", category}, {"allCommands", "cmdcategory", category}},
 		members: []memberField{
-			{field: "hosts", what: "host", ref: "host", apply: memberCmds("sudorule_add_host", "sudorule_remove_host", "host")},
-			{field: "hostGroups", what: "host group", ref: "hostgroup", apply: memberCmds("sudorule_add_host", "sudorule_remove_host", "hostgroup")},
-			{field: "users", what: "user", ref: "user", apply: memberCmds("sudorule_add_user", "sudorule_remove_user", "user")},
-			{field: "groups", what: "group", ref: "group", apply: memberCmds("sudorule_add_user", "sudorule_remove_user", "group")},
-			{field: "commands", what: "command", apply: func(ctx context.Context, b *Backend, rule string, add, remove []string) error {
+			{field: "hosts", ldap: "memberhost_host", kind: names, what: "host", ref: "host", apply: memberCmds("sudorule_add_host", "sudorule_remove_host", "host")},
+			{field: "hostGroups", ldap: "memberhost_hostgroup", kind: names, what: "host group", ref: "hostgroup", apply: memberCmds("sudorule_add_host", "sudorule_remove_host", "hostgroup")},
+			{field: "users", ldap: "memberuser_user", kind: names, what: "user", ref: "user", apply: memberCmds("sudorule_add_user", "sudorule_remove_user", "user")},
+			{field: "groups", ldap: "memberuser_group", kind: names, what: "group", ref: "group", apply: memberCmds("sudorule_add_user", "sudorule_remove_user", "group")},
+			{field: "options", ldap: "ipasudoopt", kind: exact, what: "sudo option", apply: sudoOptions},
+			// sudo command names are case-sensitive paths: not lower-cased.
+			{field: "commands", ldap: "memberallowcmd_sudocmd", kind: exact, what: "command", apply: func(ctx context.Context, b *Backend, rule string, add, remove []string) error {
 				for _, c := range add {
 					// A sudo rule refers to sudo command entries; create missing ones.
 					_, err := b.call(ctx, "sudocmd_add", []any{c}, map[string]any{"description": "created by gitops-runner"})
@@ -391,6 +350,27 @@ func sudoRuleKind() *kindDef {
 				}
 				return memberCmds("sudorule_add_allow_command", "sudorule_remove_allow_command", "sudocmd")(ctx, b, rule, add, remove)
 			}},
+		},
+		wantMore: func(spec, m map[string]any) {
+			enabled, ok := spec["enabled"].(bool)
+			m["enabled"] = enabled || !ok
+			// A category 'all' means no members of that kind: FreeIPA
+			// refuses the category while there are any (sudorule_mod
+			// pre_callback), so they are removed first (update's order).
+			none := []string{}
+			if m["allHosts"] == true {
+				m["hosts"], m["hostGroups"] = none, none
+			}
+			if m["allUsers"] == true {
+				m["users"], m["groups"] = none, none
+			}
+			if m["allCommands"] == true {
+				m["commands"] = none
+			}
+		},
+		haveMore: func(e entry, have map[string]any) {
+			enabled, ok := e.boolean("ipaenabledflag")
+			have["enabled"] = enabled || !ok
 		},
 		after: func(ctx context.Context, b *Backend, rule string, before, want map[string]any) error {
 			on, _ := want["enabled"].(bool)
@@ -409,4 +389,21 @@ func sudoRuleKind() *kindDef {
 			return err
 		},
 	}
+}
+
+// sudoOptions removes and adds sudo options of rule with
+// sudorule_remove_option and sudorule_add_option (freeipa-API.txt: option
+// Str('ipasudoopt+'), all values in one call).
+func sudoOptions(ctx context.Context, b *Backend, rule string, add, remove []string) error {
+	if len(remove) > 0 {
+		if _, err := b.call(ctx, "sudorule_remove_option", []any{rule}, map[string]any{"ipasudoopt": remove}); err != nil {
+			return err
+		}
+	}
+	if len(add) > 0 {
+		if _, err := b.call(ctx, "sudorule_add_option", []any{rule}, map[string]any{"ipasudoopt": add}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

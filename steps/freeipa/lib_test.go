@@ -21,7 +21,7 @@ local h = ipa.host('web1.example.test', { force: true, hostGroups: [web, 'existi
 local bob = ipa.user('bob', 'Bob', 'Builder', { email: ['bob@example.test'] });
 local ops = ipa.group('ops', { users: [bob, 'alice'] });
 [web, h, ipa.service('HTTP', h, { managedBy: ['proxy.example.test'] }), bob, ops,
- ipa.sudorule('ops', { hostGroups: [web], groups: [ops], commands: ['/usr/bin/systemctl'], dependsOn: ['freeipa.user/bob'] })]
+ ipa.sudorule('ops', { hostGroups: [web], groups: [ops], commands: ['/usr/bin/systemctl'], options: ['!authenticate'], dependsOn: ['freeipa.user/bob'] })]
 `, &rs)
 	b, _ := freeipa.New(nil, nil)
 	deps := map[string][]string{}
@@ -48,6 +48,10 @@ local ops = ipa.group('ops', { users: [bob, 'alice'] });
 	var host freeipa.HostSpec
 	if err := json.Unmarshal(rs[1].Spec, &host); err != nil || !reflect.DeepEqual(*host.HostGroups, []string{"web", "existing"}) {
 		t.Errorf("host spec %s", rs[1].Spec)
+	}
+	var rule freeipa.SudoRuleSpec
+	if err := json.Unmarshal(rs[5].Spec, &rule); err != nil || rule.Options == nil || !reflect.DeepEqual(*rule.Options, []string{"!authenticate"}) {
+		t.Errorf("sudorule spec %s", rs[5].Spec)
 	}
 	var svc freeipa.ServiceSpec
 	if err := json.Unmarshal(rs[2].Spec, &svc); err != nil || svc.Principal != "HTTP/web1.example.test" {

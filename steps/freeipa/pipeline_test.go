@@ -108,3 +108,38 @@ func TestPipelineHomelab(t *testing.T) {
 		t.Error("the HTTP service of nextcloud was not deleted")
 	}
 }
+
+// TestPipelineReportsEveryBadField: the decode step lists every bad field
+// of a FreeIPA resource in one run (mixed-case names used to take one push
+// per field), each as a diagnostic naming the resource and the spec field,
+// and nothing is applied.
+func TestPipelineReportsEveryBadField(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, nil, nil)
+	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.b)
+	p.In.Push("bad names", map[string]string{"main.jsonnet": `local r = import 'runner.libsonnet';
+local ipa = import 'freeipa.libsonnet';
+r.output([
+  ipa.host('Web1.example.test', { force: true, hostGroups: ['Web'] }),
+  ipa.user('Bob', 'Bob', ''),
+])
+`})
+	l.sim.ResetCounters()
+	rep := p.Run()
+	var got []string
+	for _, d := range rep.Errors {
+		got = append(got, d.Resource+" "+d.Field)
+	}
+	want := []string{
+		"freeipa.host/Web1.example.test (resources[0]) spec.fqdn",
+		"freeipa.host/Web1.example.test (resources[0]) spec.hostGroups[0]",
+		"freeipa.user/Bob (resources[1]) spec.uid",
+		"freeipa.user/Bob (resources[1]) spec.lastName",
+	}
+	if rep.Result != pipeline.ResultFailed || rep.Stage != pipeline.StageDecode || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("run: %s stage %s, diagnostics:\n%s\nwant:\n%s", rep.Result, rep.Stage, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := l.sim.Counters(); n.Total != 0 {
+		t.Errorf("a run that failed to decode called FreeIPA: %v", n.ByOp)
+	}
+}

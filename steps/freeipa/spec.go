@@ -2,6 +2,7 @@ package freeipa
 
 import (
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -108,6 +109,10 @@ type SudoRuleSpec struct {
 	// Commands are allowed commands (full paths); sudo command entries are
 	// created for them when missing.
 	Commands *[]string `json:"commands,omitempty"`
+	// Options are sudoers options of the rule (ipaSudoOpt), e.g.
+	// "!authenticate" or "env_keep+=SSH_AUTH_SOCK" (sudoers(5) "SUDOERS
+	// OPTIONS"); case-sensitive.
+	Options *[]string `json:"options,omitempty"`
 }
 
 // decodeStrict is steps.DecodeStrict plus exact field names: encoding/json
@@ -159,158 +164,165 @@ func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, erro
 	return nil, steps.FieldErrorf("", "kind %s is not a FreeIPA kind (%s)", kind, strings.Join(allKinds, ", "))
 }
 
-// decodeChecked strictly decodes raw as a T and validates it with check.
-func decodeChecked[T any](raw json.RawMessage, check func(*T) error) (steps.Spec, error) {
+// decodeChecked strictly decodes raw as a T and validates it with check. A
+// spec with bad values fails with every problem at once: an errors.Join of
+// *steps.FieldError, one per field.
+func decodeChecked[T any](raw json.RawMessage, check func(*problems, *T)) (steps.Spec, error) {
 	var s T
 	if err := decodeStrict(raw, &s); err != nil {
 		return nil, err
 	}
-	if err := check(&s); err != nil {
+	var p problems
+	check(&p, &s)
+	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func (b *Backend) checkHostGroup(s *HostGroupSpec) error {
-	return firstErr(checkName("name", s.Name), b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups))
+// problems collects the bad fields of one spec, in field order.
+type problems []error
+
+// add records a problem of field.
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, steps.FieldErrorf(field, format, args...))
 }
 
-func (b *Backend) checkService(s *ServiceSpec) error {
+// err is nil without problems, else the errors.Join of them.
+func (p problems) err() error { return errors.Join(p...) }
+
+func (b *Backend) checkHostGroup(p *problems, s *HostGroupSpec) {
+	checkName(p, "name", s.Name)
+	b.checkHosts(p, "hosts", s.Hosts)
+	checkNames(p, "hostGroups", s.HostGroups)
+}
+
+func (b *Backend) checkService(p *problems, s *ServiceSpec) {
 	svc, host, ok := strings.Cut(s.Principal, "/")
 	if !ok || svc == "" || host == "" || strings.Contains(s.Principal, "@") {
-		return steps.FieldErrorf("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
+		p.add("principal", "want SERVICE/HOST without the realm, e.g. HTTP/web1.example.test, got %q", s.Principal)
+	} else {
+		b.checkFQDN(p, "principal", host)
 	}
-	return firstErr(b.checkFQDN("principal", host), b.checkHosts("managedBy", s.ManagedBy))
+	b.checkHosts(p, "managedBy", s.ManagedBy)
 }
 
-func checkUser(s *UserSpec) error {
-	if err := checkName("uid", s.UID); err != nil {
-		return err
-	}
+func checkUser(p *problems, s *UserSpec) {
+	checkName(p, "uid", s.UID)
 	if s.FirstName == "" {
-		return steps.FieldErrorf("firstName", "is required")
+		p.add("firstName", "is required")
 	}
 	if s.LastName == "" {
-		return steps.FieldErrorf("lastName", "is required")
+		p.add("lastName", "is required")
 	}
-	return nil
 }
 
-func checkGroup(s *GroupSpec) error {
-	return firstErr(checkName("name", s.Name), checkNames("users", s.Users), checkNames("groups", s.Groups))
+func checkGroup(p *problems, s *GroupSpec) {
+	checkName(p, "name", s.Name)
+	checkNames(p, "users", s.Users)
+	checkNames(p, "groups", s.Groups)
 }
 
-func (b *Backend) checkSudoRule(s *SudoRuleSpec) error {
+func (b *Backend) checkSudoRule(p *problems, s *SudoRuleSpec) {
 	if s.Name == "" {
-		return steps.FieldErrorf("name", "is required")
+		p.add("name", "is required")
 	}
-	switch {
-	case s.AllHosts && (len(deref(s.Hosts)) > 0 || len(deref(s.HostGroups)) > 0):
-		return steps.FieldErrorf("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
-	case s.AllUsers && (len(deref(s.Users)) > 0 || len(deref(s.Groups)) > 0):
-		return steps.FieldErrorf("allUsers", "cannot be combined with users or groups")
-	case s.AllCommands && len(deref(s.Commands)) > 0:
-		return steps.FieldErrorf("allCommands", "cannot be combined with commands")
+	if s.AllHosts && (len(deref(s.Hosts)) > 0 || len(deref(s.HostGroups)) > 0) {
+		p.add("allHosts", "cannot be combined with hosts or hostGroups (FreeIPA refuses members when the category is all)")
+	}
+	b.checkHosts(p, "hosts", s.Hosts)
+	checkNames(p, "hostGroups", s.HostGroups)
+	if s.AllUsers && (len(deref(s.Users)) > 0 || len(deref(s.Groups)) > 0) {
+		p.add("allUsers", "cannot be combined with users or groups")
+	}
+	checkNames(p, "users", s.Users)
+	checkNames(p, "groups", s.Groups)
+	if s.AllCommands && len(deref(s.Commands)) > 0 {
+		p.add("allCommands", "cannot be combined with commands")
 	}
 	for i, c := range deref(s.Commands) {
 		if !strings.HasPrefix(c, "/") {
-			return steps.FieldErrorf("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
+			p.add("commands["+itoa(i)+"]", "want a full path such as /usr/bin/systemctl, got %q", c)
 		}
 	}
-	return firstErr(b.checkHosts("hosts", s.Hosts), checkNames("hostGroups", s.HostGroups),
-		checkNames("users", s.Users), checkNames("groups", s.Groups))
+	for i, o := range deref(s.Options) {
+		// sudorule_add_option refuses an empty option (EmptyModlist); sudo
+		// reads a Defaults entry up to white space.
+		if o == "" || strings.TrimSpace(o) != o {
+			p.add("options["+itoa(i)+"]", "want a sudoers option such as !authenticate, without surrounding spaces, got %q", o)
+		}
+	}
+	dupCheck(p, "options", deref(s.Options))
 }
 
-func (b *Backend) checkHost(s *HostSpec) error {
-	if err := b.checkFQDN("fqdn", s.FQDN); err != nil {
-		return err
-	}
+func (b *Backend) checkHost(p *problems, s *HostSpec) {
+	b.checkFQDN(p, "fqdn", s.FQDN)
 	if s.IPAddress != "" {
 		if _, err := netip.ParseAddr(s.IPAddress); err != nil {
-			return steps.FieldErrorf("ipAddress", "%q is not an IP address", s.IPAddress)
+			p.add("ipAddress", "%q is not an IP address", s.IPAddress)
 		}
 	}
-	return firstErr(checkNames("hostGroups", s.HostGroups), b.checkHosts("managedBy", s.ManagedBy))
+	checkNames(p, "hostGroups", s.HostGroups)
+	b.checkHosts(p, "managedBy", s.ManagedBy)
 }
 
 // checkFQDN checks a host name as ipalib.util.validate_hostname does, and
 // against the config's domains when it names any.
-func (b *Backend) checkFQDN(field, h string) error {
-	if h == "" {
-		return steps.FieldErrorf(field, "is required")
+func (b *Backend) checkFQDN(p *problems, field, h string) {
+	switch {
+	case h == "":
+		p.add(field, "is required")
+	case h != strings.ToLower(h) || strings.HasSuffix(h, "."):
+		p.add(field, "write the host name in lower case without a trailing dot, got %q", h)
+	case !strings.Contains(h, "."):
+		p.add(field, "%q is not fully qualified: want a name such as %s.example.test", h, h)
+	case slices.ContainsFunc(strings.Split(h, "."), badLabel):
+		p.add(field, "%q is not a valid host name (letters, digits and -, labels not starting or ending with -)", h)
+	case len(b.cfg.Domains) > 0 && !slices.ContainsFunc(b.cfg.Domains, func(d string) bool { return strings.HasSuffix(h, "."+d) }):
+		p.add(field, "%s is not in a domain this FreeIPA manages (%s)", h, strings.Join(b.cfg.Domains, ", "))
 	}
-	if h != strings.ToLower(h) || strings.HasSuffix(h, ".") {
-		return steps.FieldErrorf(field, "write the host name in lower case without a trailing dot, got %q", h)
-	}
-	if !strings.Contains(h, ".") {
-		return steps.FieldErrorf(field, "%q is not fully qualified: want a name such as %s.example.test", h, h)
-	}
-	for _, l := range strings.Split(h, ".") {
-		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
-			strings.IndexFunc(l, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' }) >= 0 {
-			return steps.FieldErrorf(field, "%q is not a valid host name (letters, digits and -, labels not starting or ending with -)", h)
-		}
-	}
-	if len(b.cfg.Domains) > 0 {
-		for _, d := range b.cfg.Domains {
-			if strings.HasSuffix(h, "."+d) {
-				return nil
-			}
-		}
-		return steps.FieldErrorf(field, "%s is not in a domain this FreeIPA manages (%s)", h, strings.Join(b.cfg.Domains, ", "))
-	}
-	return nil
 }
 
-func (b *Backend) checkHosts(field string, hs *[]string) error {
+// badLabel reports whether l is not a host name label (ipalib.util
+// validate_dns_label: letters, digits and -, not at either end, 1-63).
+func badLabel(l string) bool {
+	return l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
+		strings.IndexFunc(l, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' }) >= 0
+}
+
+func (b *Backend) checkHosts(p *problems, field string, hs *[]string) {
 	for i, h := range deref(hs) {
-		if err := b.checkFQDN(field+"["+itoa(i)+"]", h); err != nil {
-			return err
-		}
+		b.checkFQDN(p, field+"["+itoa(i)+"]", h)
 	}
-	return dupCheck(field, deref(hs))
+	dupCheck(p, field, deref(hs))
 }
 
-func checkName(field, n string) error {
-	if n == "" {
-		return steps.FieldErrorf(field, "is required")
+func checkName(p *problems, field, n string) {
+	switch {
+	case n == "":
+		p.add(field, "is required")
+	case n != strings.ToLower(n):
+		p.add(field, "write %q in lower case (FreeIPA stores names in lower case)", n)
+	case strings.ContainsAny(n, " /,"):
+		p.add(field, "%q: no spaces, slashes or commas", n)
 	}
-	if n != strings.ToLower(n) {
-		return steps.FieldErrorf(field, "write %q in lower case (FreeIPA stores names in lower case)", n)
-	}
-	if strings.ContainsAny(n, " /,") {
-		return steps.FieldErrorf(field, "%q: no spaces, slashes or commas", n)
-	}
-	return nil
 }
 
-func checkNames(field string, ns *[]string) error {
+func checkNames(p *problems, field string, ns *[]string) {
 	for i, n := range deref(ns) {
-		if err := checkName(field+"["+itoa(i)+"]", n); err != nil {
-			return err
-		}
+		checkName(p, field+"["+itoa(i)+"]", n)
 	}
-	return dupCheck(field, deref(ns))
+	dupCheck(p, field, deref(ns))
 }
 
-func dupCheck(field string, l []string) error {
+func dupCheck(p *problems, field string, l []string) {
 	s := slices.Clone(l)
 	slices.Sort(s)
 	for i := 1; i < len(s); i++ {
-		if s[i] == s[i-1] {
-			return steps.FieldErrorf(field, "%q is listed twice", s[i])
+		if s[i] == s[i-1] && (i == 1 || s[i] != s[i-2]) {
+			p.add(field, "%q is listed twice", s[i])
 		}
 	}
-	return nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 func deref(p *[]string) []string {

@@ -12,14 +12,9 @@ import (
 func TestCreateLXCThenNoOp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	want := decode(t, e.b, proxmox.KindLXC, lxcSpec)
-	tid := id(proxmox.KindLXC, "nextcloud")
-	cs := e.plan(steps.Target{ID: tid, Want: want})
-	if cs[0].Action != steps.Create {
-		t.Fatalf("action = %s, want create", cs[0].Action)
-	}
+	tid, want, c := e.planCreate(proxmox.KindLXC, "nextcloud", lxcSpec)
 	e.sim.ResetCounters()
-	st, ls, err := e.apply(cs[0])
+	st, ls, err := e.apply(c)
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, strings.Join(ls, "\n"))
 	}
@@ -56,9 +51,8 @@ func TestCreateLXCThenNoOp(t *testing.T) {
 
 	// The next run: nothing to do, and observing takes 3 calls.
 	e.sim.ResetCounters()
-	cs = e.plan(owned(tid, want, want, st))
-	if cs[0].Action != steps.NoOp {
-		t.Fatalf("second plan: %s %+v", cs[0].Action, cs[0].Fields)
+	if c := e.plan(owned(tid, want, want, st))[0]; c.Action != steps.NoOp {
+		t.Fatalf("second plan: %s %+v", c.Action, c.Fields)
 	}
 	if n := e.sim.Counters(); n.Total != 3 || n.Writes != 0 {
 		t.Errorf("observe calls = %+v, want 3 reads", n)
@@ -68,13 +62,8 @@ func TestCreateLXCThenNoOp(t *testing.T) {
 func TestCreateVMByCloneThenNoOp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	want := decode(t, e.b, proxmox.KindVM, vmSpec)
-	tid := id(proxmox.KindVM, "dokku")
-	cs := e.plan(steps.Target{ID: tid, Want: want})
-	if cs[0].Action != steps.Create {
-		t.Fatalf("action = %s", cs[0].Action)
-	}
-	st := e.mustApply(cs[0])
+	tid, want, c := e.planCreate(proxmox.KindVM, "dokku", vmSpec)
+	st := e.mustApply(c)
 	conf, running, ok := e.sim.GuestConfig(104)
 	if !ok || !running {
 		t.Fatalf("VM 104 exists=%v running=%v", ok, running)
@@ -92,18 +81,17 @@ func TestCreateVMByCloneThenNoOp(t *testing.T) {
 		t.Errorf("sshkeys = %q (want URL-encoded)", conf["sshkeys"])
 	}
 	mac := conf["net0"]
-	cs = e.plan(owned(tid, want, want, st))
-	if cs[0].Action != steps.NoOp {
-		t.Fatalf("second plan: %s %+v", cs[0].Action, cs[0].Fields)
+	if c := e.plan(owned(tid, want, want, st))[0]; c.Action != steps.NoOp {
+		t.Fatalf("second plan: %s %+v", c.Action, c.Fields)
 	}
 
 	// A bridge change keeps the MAC Proxmox assigned.
 	want2 := decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, `"bridge": "vmbr0"`, `"bridge": "vmbr1", "vlan": 42`, 1))
-	cs = e.plan(owned(tid, want2, want, st))
-	if cs[0].Action != steps.Update || fieldPaths(cs[0])["networks[0].bridge"] != "" {
-		t.Fatalf("plan: %s %+v", cs[0].Action, cs[0].Fields)
+	c = e.plan(owned(tid, want2, want, st))[0]
+	if c.Action != steps.Update || fieldPaths(c)["networks[0].bridge"] != "" {
+		t.Fatalf("plan: %s %+v", c.Action, c.Fields)
 	}
-	e.mustApply(cs[0])
+	e.mustApply(c)
 	conf, _, _ = e.sim.GuestConfig(104)
 	oldMAC := strings.TrimPrefix(strings.Split(mac, ",")[0], "virtio=")
 	if !strings.Contains(conf["net0"], oldMAC) || !strings.Contains(conf["net0"], "bridge=vmbr1") || !strings.Contains(conf["net0"], "tag=42") {
@@ -114,9 +102,7 @@ func TestCreateVMByCloneThenNoOp(t *testing.T) {
 func TestUpdateLiveAndReboot(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	tid := id(proxmox.KindVM, "dokku")
-	v1 := decode(t, e.b, proxmox.KindVM, vmSpec)
-	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+	tid, v1, st := e.created(proxmox.KindVM, "dokku", vmSpec)
 
 	// Tags and onboot apply live; cores needs a reboot of the running VM.
 	v2 := decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true,`, 1))
@@ -161,9 +147,7 @@ func TestUpdateLiveAndReboot(t *testing.T) {
 func TestUpdateLXCLiveAndResize(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	tid := id(proxmox.KindLXC, "nextcloud")
-	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
-	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
 	v2 := decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
 		`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-zfs", "size": "32GiB"}]`).Replace(lxcSpec))
 	c := e.plan(owned(tid, v2, v1, st))[0]
@@ -201,9 +185,7 @@ func TestUpdateLXCLiveAndResize(t *testing.T) {
 func TestShrinkIsAnError(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	tid := id(proxmox.KindLXC, "nextcloud")
-	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
-	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
 	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "4GiB"`, 1))
 	_, err := e.tryPlan(owned(tid, v2, v1, st))
 	var fe *steps.FieldError
@@ -215,9 +197,7 @@ func TestShrinkIsAnError(t *testing.T) {
 func TestReplaceAndDelete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	tid := id(proxmox.KindLXC, "blog")
-	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
-	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
+	tid, v1, st := e.created(proxmox.KindLXC, "blog", lxcSpec)
 
 	// Unprivileged cannot change in place: a replace, with protect in
 	// Before from the last applied spec.

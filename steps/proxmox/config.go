@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -61,13 +60,9 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
 	case c.CAFile != "":
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := steps.CertPool(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("field caFile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("field caFile: %s holds no PEM certificate", c.CAFile)
 		}
 		conf.RootCAs = pool
 	case c.Fingerprint != "":

@@ -14,20 +14,10 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 )
 
-// created makes the nextcloud container of lxcSpec and returns its target
-// for the next run.
-func created(t *testing.T, e *env) (steps.ID, steps.Spec, json.RawMessage) {
-	t.Helper()
-	tid := id(proxmox.KindLXC, "nextcloud")
-	v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
-	st := e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
-	return tid, v1, st
-}
-
 func TestLockContentionIsRetried(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
-	tid, v1, st := created(t, e)
+	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
 	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
 	c := e.plan(owned(tid, v2, v1, st))[0]
 
@@ -51,7 +41,7 @@ func TestRealLockContention(t *testing.T) {
 	// meanwhile waits 20 ms for the lock, gets PVE's lock timeout, and is
 	// retried until the resize is done.
 	e := newEnv(t, sim.Options{TaskDuration: 60 * time.Millisecond, LockTimeout: 20 * time.Millisecond}, nil)
-	tid, v1, st := created(t, e)
+	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
 	grow := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "12GiB"`, 1))
 	cores := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
 	cg := e.plan(owned(tid, grow, v1, st))[0]

@@ -155,6 +155,28 @@ func (e *env) mustApply(c steps.Change) json.RawMessage {
 	return st
 }
 
+// created plans and applies the create of resource kind/name with spec and
+// returns what the next run's target needs: its ID, the applied spec and
+// the state Apply returned.
+func (e *env) created(kind, name, spec string) (steps.ID, steps.Spec, json.RawMessage) {
+	e.t.Helper()
+	tid, v1, c := e.planCreate(kind, name, spec)
+	return tid, v1, e.mustApply(c)
+}
+
+// planCreate plans a new resource kind/name with spec; the plan must be a
+// create.
+func (e *env) planCreate(kind, name, spec string) (steps.ID, steps.Spec, steps.Change) {
+	e.t.Helper()
+	tid := id(kind, name)
+	want := decode(e.t, e.b, kind, spec)
+	c := e.plan(steps.Target{ID: tid, Want: want})[0]
+	if c.Action != steps.Create {
+		e.t.Fatalf("plan %s: %s %+v, want create", tid, c.Action, c.Fields)
+	}
+	return tid, want, c
+}
+
 func id(kind, name string) steps.ID { return steps.ID{Kind: kind, Name: name} }
 
 // owned is the target of a resource the runner applied before.

@@ -115,6 +115,8 @@ func init() {
 	for name, m := range members {
 		handlers[name] = func(c *call) (map[string]any, *Error) { return c.member(m) }
 	}
+	handlers["sudorule_add_option"] = func(c *call) (map[string]any, *Error) { return c.sudoOption(true) }
+	handlers["sudorule_remove_option"] = func(c *call) (map[string]any, *Error) { return c.sudoOption(false) }
 	handlers["sudorule_enable"] = func(c *call) (map[string]any, *Error) { return c.enable(true) }
 	handlers["sudorule_disable"] = func(c *call) (map[string]any, *Error) { return c.enable(false) }
 	handlers["ping"] = func(*call) (map[string]any, *Error) {
@@ -256,6 +258,11 @@ func (c *call) render(e *entry, v view) map[string]any {
 		case "service":
 			out["has_keytab"] = hasKey
 		}
+	}
+	if fps := sshFingerprints(e.Attrs["ipasshpubkey"]); len(fps) > 0 && (e.Kind == "host" || e.Kind == "user") {
+		// host.py and user.py post_callbacks: convert_sshpubkey_post adds
+		// sshpubkeyfp whenever the entry has keys.
+		out["sshpubkeyfp"] = fps
 	}
 	if e.Kind == "user" {
 		if b, ok := out["nsaccountlock"].([]bool); ok && len(b) == 1 {

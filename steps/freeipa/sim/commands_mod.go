@@ -223,6 +223,39 @@ func (c *call) enable(on bool) (map[string]any, *Error) {
 	return map[string]any{"result": true}, nil
 }
 
+// sudoOption is sudorule_add_option / sudorule_remove_option
+// (ipaserver/plugins/sudorule.py): ipasudoopt+ values are added (one
+// already set is DuplicateEntry) or removed (one not set is
+// AttrValueNotFound), all or none; the answer is the rule with its default
+// attributes.
+func (c *call) sudoOption(add bool) (map[string]any, *Error) {
+	k := kinds["sudorule"]
+	e, _, err := c.lookup(k, c.str("cn"))
+	if err != nil {
+		return nil, err
+	}
+	opts := c.strs("ipasudoopt")
+	if len(opts) == 0 {
+		return nil, errEmptyModlist()
+	}
+	have := slices.Clone(e.Attrs["ipasudoopt"])
+	for _, o := range opts {
+		i := slices.Index(have, o) // sudo options compare case-sensitively
+		switch {
+		case add && i >= 0:
+			return nil, errDuplicate("This entry already exists")
+		case add:
+			have = append(have, o)
+		case i < 0:
+			return nil, errAttrValueNotFound("ipasudoopt", o)
+		default:
+			have = slices.Delete(have, i, i+1)
+		}
+	}
+	e.Attrs["ipasudoopt"] = have
+	return map[string]any{"result": c.render(e, c.view(false)), "value": e.pkey(), "summary": nil}, nil
+}
+
 // sudoCategoryCheck is sudorule_mod.pre_callback (ipaserver/plugins/
 // sudorule.py): a category cannot become 'all' while the rule has members
 // of that kind.

@@ -638,6 +638,9 @@ func (s *Server) call(method string, args []any, opts map[string]any) (any, *Err
 	if err != nil {
 		return nil, err
 	}
+	if err := s.normalizeParams(name, params); err != nil {
+		return nil, err
+	}
 	c := &call{s: s, name: name, p: params, clientMinor: minor(clientVer)}
 	s.mu.Lock()
 	res, err := h(c)

@@ -21,10 +21,7 @@ func TestCloneVMTemplate(t *testing.T) {
 	if err := e.sim.AddNode("pve2", 4, 16<<30); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := e.node(t).VirtualMachine(ctx, sim.HomelabVMTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := e.vm(t, sim.HomelabVMTemplate)
 	if !bool(tmpl.Template) {
 		t.Fatalf("VM %d is not reported as a template: %+v", sim.HomelabVMTemplate, tmpl)
 	}
@@ -63,10 +60,7 @@ func TestCloneVMTemplate(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		wait(t, task, "OK")
-		vm, err := e.node(t).VirtualMachine(ctx, newid)
-		if err != nil {
-			t.Fatal(err)
-		}
+		vm := e.vm(t, newid)
 		cfg := vm.VirtualMachineConfig
 		if cfg.SCSIs["scsi0"] != tc.wantScsi0 || cfg.Name != tc.wantName || bool(cfg.Template) || bool(vm.Template) {
 			t.Errorf("%s: scsi0=%q name=%q template=%v", tc.name, cfg.SCSIs["scsi0"], cfg.Name, cfg.Template)
@@ -90,11 +84,7 @@ func TestLXCConfigLiveVsPending(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	createCT(t, e, 110)
-	ct, err := e.node(t).Container(ctx, 110)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 110)
 	wait(t, mustTask(t)(ct.Start(ctx)), "OK")
 
 	// memory is hot-pluggable for containers, hostname a fast-plug option,
@@ -162,7 +152,7 @@ func TestQemuConfigLiveVsPending(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{TaskDuration: 5 * time.Millisecond})
 	ctx := context.Background()
-	task, err := e.node(t).NewVirtualMachine(ctx, 120,
+	wait(t, mustTask(t)(e.node(t).NewVirtualMachine(ctx, 120,
 		proxmox.VirtualMachineOption{Name: "name", Value: "db"},
 		proxmox.VirtualMachineOption{Name: "memory", Value: "4096"},
 		proxmox.VirtualMachineOption{Name: "cores", Value: 2},
@@ -172,15 +162,8 @@ func TestQemuConfigLiveVsPending(t *testing.T) {
 		proxmox.VirtualMachineOption{Name: "ipconfig0", Value: "ip=10.0.0.5/24,gw=10.0.0.1"},
 		proxmox.VirtualMachineOption{Name: "sshkeys", Value: proxmox.EncodeSSHKeys("ssh-ed25519 AAAA test@host")},
 		proxmox.VirtualMachineOption{Name: "start", Value: 1},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wait(t, task, "OK")
-	vm, err := e.node(t).VirtualMachine(ctx, 120)
-	if err != nil {
-		t.Fatal(err)
-	}
+	)), "OK")
+	vm := e.vm(t, 120)
 	if vm.Status != "running" || vm.CPUs != 2 || vm.MaxMem != 4096<<20 || vm.MaxDisk != 16<<30 || vm.Uptime > 5 {
 		t.Errorf("status = %+v", vm)
 	}
@@ -192,7 +175,7 @@ func TestQemuConfigLiveVsPending(t *testing.T) {
 
 	// async POST: cores is not hot-pluggable by default (hotplug
 	// network,disk,usb), name is a fast-plug option, ipconfig a cloud-init one.
-	task, err = vm.Config(ctx,
+	task, err := vm.Config(ctx,
 		proxmox.VirtualMachineOption{Name: "cores", Value: 4},
 		proxmox.VirtualMachineOption{Name: "name", Value: "db2"},
 		proxmox.VirtualMachineOption{Name: "ipconfig0", Value: "ip=10.0.0.6/24,gw=10.0.0.1"},
@@ -288,11 +271,7 @@ func TestPowerCycle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	createCT(t, e, 130)
-	ct, err := e.node(t).Container(ctx, 130)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 130)
 	// A stopped container cannot be stopped: the API refuses before forking.
 	if _, err := ct.Stop(ctx); err == nil || err.Error() != "500 CT 130 not running" {
 		t.Errorf("stop stopped CT: %v", err)
@@ -328,11 +307,7 @@ func TestMemoryLargerThanNode(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	createCT(t, e, 140, proxmox.ContainerOption{Name: "memory", Value: 64 * 1024})
-	ct, err := e.node(t).Container(ctx, 140)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 140, proxmox.ContainerOption{Name: "memory", Value: 64 * 1024})
 	wait(t, mustTask(t)(ct.Start(ctx)), "start failed: CT 140 needs 65536 MiB of memory, node 'pve' has 49152 MiB")
 
 	// With start=1 the failed start is a warning of the create task; the
@@ -388,17 +363,14 @@ func TestResize(t *testing.T) {
 		}
 	}
 	// qemu through go-proxmox's ResizeDisk.
-	vm, err := e.node(t).VirtualMachine(ctx, sim.HomelabVMTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := e.vm(t, sim.HomelabVMTemplate)
 	wait(t, mustTask(t)(vm.ResizeDisk(ctx, "scsi0", "+1G")), "OK")
 	wait(t, mustTask(t)(vm.ResizeDisk(ctx, "scsi0", "1G")), "shrinking disks is not supported")
 	if got := readConfig(t, e, "qemu", sim.HomelabVMTemplate, true)["scsi0"]; got != "local-zfs:base-9000-disk-0,size=4G" {
 		t.Errorf("scsi0 = %v", got)
 	}
 	// A malformed size is a parameter error.
-	_, err = vm.ResizeDisk(ctx, "scsi0", "-1G")
+	_, err := vm.ResizeDisk(ctx, "scsi0", "-1G")
 	if err == nil || !strings.Contains(err.Error(), "bad request") || !strings.Contains(err.Error(), `"size"`) {
 		t.Errorf("malformed size: %v", err)
 	}
@@ -408,11 +380,7 @@ func TestDeleteWithPurge(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	createCT(t, e, 160, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
-	ct, err := e.node(t).Container(ctx, 160)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 160, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
 	wait(t, mustTask(t)(ct.Start(ctx)), "OK")
 	if _, err := ct.Delete(ctx, &proxmox.ContainerDeleteOptions{Purge: true}); err == nil || err.Error() != "500 unable to destroy CT 160 - container is running" {
 		t.Errorf("delete running: %v", err)
@@ -440,11 +408,7 @@ func TestDeleteWithPurge(t *testing.T) {
 		}
 	}
 	// Protected guests are refused before any task.
-	createCT(t, e, 161, proxmox.ContainerOption{Name: "protection", Value: 1})
-	ct, err = e.node(t).Container(ctx, 161)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct = createCT(t, e, 161, proxmox.ContainerOption{Name: "protection", Value: 1})
 	if _, err := ct.Delete(ctx, nil); err == nil || err.Error() != "500 can't remove CT 161 - protection mode enabled" {
 		t.Errorf("delete protected: %v", err)
 	}
@@ -455,19 +419,12 @@ func TestLockContention(t *testing.T) {
 	e := newEnv(t, sim.Options{TaskDuration: 400 * time.Millisecond, LockTimeout: 50 * time.Millisecond})
 	ctx := context.Background()
 	createCT(t, e, 170)
-	vmTask, err := e.node(t).NewVirtualMachine(ctx, 171, proxmox.VirtualMachineOption{Name: "memory", Value: "1024"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wait(t, vmTask, "OK")
+	wait(t, mustTask(t)(e.node(t).NewVirtualMachine(ctx, 171, proxmox.VirtualMachineOption{Name: "memory", Value: "1024"})), "OK")
 	ct, err := e.node(t).Container(ctx, 170)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := e.node(t).VirtualMachine(ctx, 171)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := e.vm(t, 171)
 	first := mustTask(t)(ct.Start(ctx))
 	vmFirst := mustTask(t)(vm.Start(ctx))
 
@@ -496,15 +453,10 @@ func TestLockWaitSucceedsWithinTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{TaskDuration: 30 * time.Millisecond, LockTimeout: 5 * time.Second})
 	ctx := context.Background()
-	createCT(t, e, 175)
-	ct, err := e.node(t).Container(ctx, 175)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 175)
 	first := mustTask(t)(ct.Start(ctx))
 	second := mustTask(t)(ct.Resize(ctx, "rootfs", "+1G"))
-	_, err = ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 3})
-	if err != nil {
+	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 3}); err != nil {
 		t.Errorf("update waiting for the lock: %v", err)
 	}
 	wait(t, first, "OK")
@@ -564,11 +516,7 @@ func TestFaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	createCT(t, e, 180)
-	ct, err := e.node(t).Container(ctx, 180)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 180)
 	tests := []struct {
 		name    string
 		arm     func()
@@ -738,11 +686,7 @@ func TestLXCTemplateAndClone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{TaskDuration: 5 * time.Millisecond})
 	ctx := context.Background()
-	createCT(t, e, 300, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
-	ct, err := e.node(t).Container(ctx, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 300, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
 	// A full clone of a normal container.
 	newid, task, err := ct.Clone(ctx, &proxmox.ContainerCloneOptions{NewID: 301, Hostname: "copy"})
 	if err != nil || newid != 301 {
@@ -780,11 +724,7 @@ func TestDigestAndRevert(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{})
 	ctx := context.Background()
-	createCT(t, e, 310)
-	ct, err := e.node(t).Container(ctx, 310)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := createCT(t, e, 310)
 	digest := ct.ContainerConfig.Digest
 	if len(digest) != 40 {
 		t.Fatalf("digest = %q", digest)
@@ -793,7 +733,7 @@ func TestDigestAndRevert(t *testing.T) {
 	if _, err := ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 3}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 4}, proxmox.ContainerOption{Name: "digest", Value: digest})
+	_, err := ct.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 4}, proxmox.ContainerOption{Name: "digest", Value: digest})
 	if err == nil || err.Error() != "500 detected modified configuration - file changed by other user? Try again." {
 		t.Errorf("stale digest: %v", err)
 	}

@@ -53,6 +53,16 @@ func newEnv(t testing.TB, opts sim.Options) *env {
 	return &env{sim: s, client: c, url: base, http: hc}
 }
 
+// vm reads VM vmid on the homelab node.
+func (e *env) vm(t testing.TB, vmid int) *proxmox.VirtualMachine {
+	t.Helper()
+	vm, err := e.node(t).VirtualMachine(context.Background(), vmid)
+	if err != nil {
+		t.Fatalf("read VM %d: %v", vmid, err)
+	}
+	return vm
+}
+
 func (e *env) node(t testing.TB) *proxmox.Node {
 	t.Helper()
 	n, err := e.client.Node(context.Background(), sim.HomelabNode)
@@ -98,7 +108,7 @@ func wait(t testing.TB, task *proxmox.Task, wantExit string) {
 	}
 }
 
-func createCT(t testing.TB, e *env, vmid int, extra ...proxmox.ContainerOption) {
+func createCT(t testing.TB, e *env, vmid int, extra ...proxmox.ContainerOption) *proxmox.Container {
 	t.Helper()
 	opts := append([]proxmox.ContainerOption{
 		{Name: "ostemplate", Value: sim.HomelabLXCTemplate},
@@ -113,6 +123,11 @@ func createCT(t testing.TB, e *env, vmid int, extra ...proxmox.ContainerOption) 
 		t.Fatalf("create CT %d: %v", vmid, err)
 	}
 	wait(t, task, "OK")
+	ct, err := e.node(t).Container(context.Background(), vmid)
+	if err != nil {
+		t.Fatalf("read CT %d: %v", vmid, err)
+	}
+	return ct
 }
 
 func TestAuth(t *testing.T) {

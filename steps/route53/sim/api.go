@@ -272,6 +272,22 @@ func maxItems(q url.Values, def, limit int) (int, *apiError) {
 	return min(n, limit), nil
 }
 
+// page is what one call of a List API returns: up to limit items from
+// items[start:], converted with conv, never nil (an empty listing is an
+// empty element); rest are the items left out: the first names the
+// response's Next* markers; none when the listing is complete
+// (IsTruncated false).
+func page[T, X any](items []T, start, limit int, conv func(T) X) (out []X, rest []T) {
+	out = []X{}
+	for i := start; i < len(items); i++ {
+		if len(out) == limit {
+			return out, items[i:]
+		}
+		out = append(out, conv(items[i]))
+	}
+	return out, nil
+}
+
 type xListHostedZonesResponse struct {
 	XMLName     xml.Name      `xml:"ListHostedZonesResponse"`
 	Xmlns       string        `xml:"xmlns,attr"`
@@ -301,13 +317,11 @@ func (s *Server) listHostedZones(q url.Values) (response, *apiError) {
 			return response{}, invalidInput("Invalid marker: %s", marker)
 		}
 	}
-	out := xListHostedZonesResponse{Xmlns: xmlns, Marker: marker, MaxItems: limit, HostedZones: []xHostedZone{}}
-	for i := start; i < len(zs); i++ {
-		if len(out.HostedZones) == limit {
-			out.IsTruncated, out.NextMarker = true, zs[i].id
-			break
-		}
-		out.HostedZones = append(out.HostedZones, hostedZoneXML(zs[i]))
+	out := xListHostedZonesResponse{Xmlns: xmlns, Marker: marker, MaxItems: limit}
+	var rest []*zone
+	out.HostedZones, rest = page(zs, start, limit, hostedZoneXML)
+	if len(rest) > 0 {
+		out.IsTruncated, out.NextMarker = true, rest[0].id
 	}
 	return xmlResponse(http.StatusOK, out), nil
 }
@@ -336,7 +350,7 @@ func (s *Server) listHostedZonesByName(q url.Values) (response, *apiError) {
 	if zoneID != "" && dnsname == "" {
 		return response{}, invalidInput("The input is not valid: HostedZoneId requires DNSName")
 	}
-	out := xListHostedZonesByNameResponse{Xmlns: xmlns, MaxItems: limit, HostedZones: []xHostedZone{}, HostedZoneID: zoneID}
+	out := xListHostedZonesByNameResponse{Xmlns: xmlns, MaxItems: limit, HostedZoneID: zoneID}
 	startKey := ""
 	if dnsname != "" {
 		n, err := normName(dnsname)
@@ -346,16 +360,15 @@ func (s *Server) listHostedZonesByName(q url.Values) (response, *apiError) {
 		out.DNSName = apiName(n)
 		startKey = sortKey(n)
 	}
-	for _, z := range s.st.zonesSorted() {
-		k := sortKey(z.name)
-		if k < startKey || (k == startKey && zoneID != "" && z.id < zoneID) {
-			continue
-		}
-		if len(out.HostedZones) == limit {
-			out.IsTruncated, out.NextDNSName, out.NextHostedZoneID = true, apiName(z.name), z.id
-			break
-		}
-		out.HostedZones = append(out.HostedZones, hostedZoneXML(z))
+	zs := s.st.zonesSorted()
+	start := sort.Search(len(zs), func(i int) bool {
+		k := sortKey(zs[i].name)
+		return k > startKey || (k == startKey && zs[i].id >= zoneID)
+	})
+	var rest []*zone
+	out.HostedZones, rest = page(zs, start, limit, hostedZoneXML)
+	if len(rest) > 0 {
+		out.IsTruncated, out.NextDNSName, out.NextHostedZoneID = true, apiName(rest[0].name), rest[0].id
 	}
 	return xmlResponse(http.StatusOK, out), nil
 }
@@ -441,13 +454,11 @@ func (s *Server) listResourceRecordSets(id string, q url.Values) (response, *api
 			return k > key || (k == key && z.sorted[i].typ >= typ)
 		})
 	}
-	out := xListResourceRecordSetsResponse{Xmlns: xmlns, MaxItems: limit, ResourceRecordSets: []xRRSet{}}
-	for i := start; i < len(z.sorted); i++ {
-		if len(out.ResourceRecordSets) == limit {
-			out.IsTruncated, out.NextRecordName, out.NextRecordType = true, apiName(z.sorted[i].name), z.sorted[i].typ
-			break
-		}
-		out.ResourceRecordSets = append(out.ResourceRecordSets, rrsetXML(z.sorted[i]))
+	out := xListResourceRecordSetsResponse{Xmlns: xmlns, MaxItems: limit}
+	var rest []*rrset
+	out.ResourceRecordSets, rest = page(z.sorted, start, limit, rrsetXML)
+	if len(rest) > 0 {
+		out.IsTruncated, out.NextRecordName, out.NextRecordType = true, apiName(rest[0].name), rest[0].typ
 	}
 	return xmlResponse(http.StatusOK, out), nil
 }

@@ -142,11 +142,7 @@ func TestListPaging5000Records(t *testing.T) {
 				wantCalls += (sets + tc.perPage - 1) / tc.perPage
 				p := route53.NewListResourceRecordSetsPaginator(e.client, &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(ids[i]), MaxItems: tc.maxItems})
 				var got []string
-				for p.HasMorePages() {
-					page, err := p.NextPage(context.Background())
-					if err != nil {
-						t.Fatal(err)
-					}
+				for _, page := range allPages(t, p) {
 					if len(page.ResourceRecordSets) > tc.perPage {
 						t.Fatalf("page of %d sets, want at most %d", len(page.ResourceRecordSets), tc.perPage)
 					}
@@ -854,11 +850,7 @@ func TestGoSetupAPI(t *testing.T) {
 	// ListHostedZones pages with Marker/NextMarker.
 	p := route53.NewListHostedZonesPaginator(e.client, &route53.ListHostedZonesInput{MaxItems: aws.Int32(2)})
 	n := 0
-	for p.HasMorePages() {
-		page, err := p.NextPage(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, page := range allPages(t, p) {
 		n += len(page.HostedZones)
 	}
 	if n != 5 || e.sim.Count(sim.OpListHostedZones) != 3 {

@@ -1,7 +1,6 @@
 package sim_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -31,11 +30,7 @@ func BenchmarkList5000Records(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		p := route53.NewListResourceRecordSetsPaginator(slow.client, &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(id)})
 		n := 0
-		for p.HasMorePages() {
-			page, err := p.NextPage(context.Background())
-			if err != nil {
-				b.Fatal(err)
-			}
+		for _, page := range allPages(b, p) {
 			n += len(page.ResourceRecordSets)
 		}
 		if n != 5002 {

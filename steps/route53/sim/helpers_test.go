@@ -148,3 +148,23 @@ func invalidChangeBatch(t *testing.T, err error) string {
 	}
 	return icb.ErrorMessage()
 }
+
+// paginator is an AWS SDK v2 paginator of route53.
+type paginator[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*route53.Options)) (O, error)
+}
+
+// allPages reads every page of p, failing the test on an error.
+func allPages[O any](tb testing.TB, p paginator[O]) []O {
+	tb.Helper()
+	var out []O
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, page)
+	}
+	return out
+}
