@@ -109,10 +109,6 @@ func logPlan(log logrus.FieldLogger, entries []PlanEntry) {
 		if e.Action == steps.NoOp {
 			continue
 		}
-		detail := fieldsLine(e)
-		if e.Action == steps.Create || e.Action == steps.Delete {
-			detail = specLine(e)
-		}
-		log.WithField("resource", e.ID).Info("plan: " + string(e.Action) + " " + detail)
+		log.WithField("resource", e.ID).Info("plan: " + string(e.Action) + " " + fieldsLine(e))
 	}
 }
