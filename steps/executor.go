@@ -192,7 +192,7 @@ func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) [
 		for k := 0; k < len(ready) && ctx.Err() == nil; {
 			i := ready[k]
 			c := plan.Changes[i]
-			if c.Action == NoOp {
+			if !c.Action.Writes() {
 				ready = append(ready[:k], ready[k+1:]...)
 				out[i].Status = StatusNoOp
 				settle(i)

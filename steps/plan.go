@@ -12,7 +12,17 @@ const (
 	Update  Action = "update"
 	Replace Action = "replace"
 	Delete  Action = "delete"
+	// Adopt takes over a resource that exists, that the runner did not
+	// create, and that already matches its spec (the resource says
+	// adopt: true): the inventory records it, nothing is written to the
+	// backend. An adoption that also changes fields is an Update (or
+	// Replace) with a note.
+	Adopt Action = "adopt"
 )
+
+// Writes reports whether applying the action calls the backend: false for
+// NoOp and Adopt.
+func (a Action) Writes() bool { return a != NoOp && a != Adopt }
 
 // Redacted stands in for the value of a sensitive field in plans and reports.
 const Redacted = "(sensitive)"

@@ -99,7 +99,7 @@ func where(f Finding) string {
 }
 
 func countsLine(c map[string]int) string {
-	order := []steps.Action{steps.Create, steps.Update, steps.Replace, steps.Delete, steps.NoOp}
+	order := []steps.Action{steps.Create, steps.Update, steps.Replace, steps.Delete, steps.Adopt, steps.NoOp}
 	var parts []string
 	for _, a := range order {
 		if n := c[string(a)]; n > 0 {
@@ -246,7 +246,7 @@ func (r *Report) Text() string {
 	if len(r.Plan) > 0 {
 		fmt.Fprintf(&b, "\n%d resources: %s\n", len(r.Plan), countsLine(r.Counts))
 	}
-	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-"}
+	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-", steps.Adopt: "="}
 	for _, p := range r.Plan {
 		if !p.shown() {
 			continue

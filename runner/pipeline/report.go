@@ -111,6 +111,9 @@ func (r *Report) summarize() {
 	switch r.Result {
 	case ResultOK:
 		r.Summary = fmt.Sprintf("%s: ok, %d changed", verb, ok)
+		if n := r.Counts[string(steps.Adopt)]; n > 0 {
+			r.Summary += fmt.Sprintf(", %d adopted", n)
+		}
 	case ResultDenied:
 		r.Summary = fmt.Sprintf("%s: denied, %d policy violation%s", verb, len(r.Policy.Deny), plural(len(r.Policy.Deny)))
 	case ResultSuperseded:

@@ -19,7 +19,7 @@ func goldenReport() *Report {
 	start := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
 	r := &Report{Schema: StatusSchema, RunID: "20261125T030000Z-abcdef", Kind: KindDeploy, Result: ResultFailed, Stage: "apply",
 		Started: start, Finished: start.Add(2345 * time.Millisecond), DurationMS: 2345,
-		Counts: map[string]int{"create": 1, "update": 1, "delete": 1, "noop": 2}, Timings: map[string]int64{"apply": 2000}}
+		Counts: map[string]int{"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 2}, Timings: map[string]int64{"apply": 2000}}
 	r.Source.Commit, r.Source.Branch, r.Source.PushedBy, r.Source.Subject = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678", "main", "alice", "Give nextcloud more memory | and a name"
 	r.Plan = []PlanEntry{
 		{ID: "proxmox.lxc/nextcloud", Action: steps.Update, Fields: []steps.FieldChange{{Path: "memory", Before: 2048.0, After: 4096.0}, {Path: "features.nesting", Before: false, After: true, Effect: "reboot"},
@@ -28,6 +28,7 @@ func goldenReport() *Report {
 		{ID: "route53.record/A-cloud.mydomain.com", Action: steps.Create, Fields: []steps.FieldChange{{Path: "type", After: "A"}, {Path: "values", After: []any{"203.0.113.10"}}}},
 		{ID: "freeipa.host/old.hetzner.int.mydomain", Action: steps.Delete},
 		{ID: "freeipa.host/web.hetzner.int.mydomain", Action: steps.NoOp},
+		{ID: "proxmox.lxc/pihole", Action: steps.Adopt},
 		{ID: "route53.record/A-blog.mydomain.com", Action: steps.NoOp},
 	}
 	outs := []steps.Outcome{
