@@ -58,6 +58,11 @@ type Change struct {
 	Fields []FieldChange
 	// Notes are facts worth reporting ("pending reboot: memory").
 	Notes []string
+	// Blocked says why the change cannot be applied in this run, as the
+	// backend saw at Observe ("CT 120 is locked (backup): try again after
+	// the backup"); "" when it can. The executor does not apply a blocked
+	// change: it and its dependents are skipped, the rest is applied.
+	Blocked string
 	// Before and After are JSON-able views of the resource for reports and
 	// policies (sensitive values redacted); nil where absent.
 	Before any

@@ -377,3 +377,28 @@ func TestExecuteParallelApplierPool(t *testing.T) {
 		t.Errorf("max concurrent = %d, want the backend's own bound 10 (not the global 2)", m)
 	}
 }
+
+// TestExecuteSkipsBlockedAndAdopt: a change blocked at plan time is skipped
+// without calling its backend, and so are its dependents (even a dependent
+// of a dependent); an Adopt calls nothing either; the rest is applied.
+func TestExecuteSkipsBlockedAndAdopt(t *testing.T) {
+	b := steptest.New()
+	p := plan(t, []string{"locked", "dep", "depdep", "free", "adopted"}, map[string][]string{"dep": {"locked"}, "depdep": {"dep"}})
+	p.Changes[0].Blocked = "CT 120 is locked (backup): try again after the backup"
+	p.Changes[4].Action = steps.Adopt
+	outs := steps.Execute(context.Background(), registry(t, b), p, steps.ExecOptions{})
+	want := map[string]string{"locked": "skipped  CT 120 is locked (backup): try again after the backup", "dep": "skipped test.thing/locked ",
+		"depdep": "skipped test.thing/locked ", "free": "ok  ", "adopted": "noop  "}
+	for _, o := range outs {
+		got := fmt.Sprintf("%s %s %s", o.Status, o.SkippedBecause, o.Blocked)
+		if o.SkippedBecause == (steps.ID{}) {
+			got = fmt.Sprintf("%s  %s", o.Status, o.Blocked)
+		}
+		if got != want[o.ID.Name] {
+			t.Errorf("%s: %q, want %q", o.ID.Name, got, want[o.ID.Name])
+		}
+	}
+	if _, applied := b.Calls(); len(applied) != 1 || applied[0] != id("test.thing/free") {
+		t.Errorf("applied %v, want only free", applied)
+	}
+}

@@ -102,7 +102,7 @@ func planEntries(p *steps.Plan) ([]PlanEntry, map[string]int) {
 	}
 	out := make([]PlanEntry, 0, len(p.Changes))
 	for _, c := range p.Changes {
-		e := PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes}
+		e := PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes, Blocked: c.Blocked}
 		if from := c.Target.RenamedFrom; from != (steps.ID{}) {
 			e.RenamedFrom = from.String()
 			counts["rename"]++
@@ -118,6 +118,11 @@ func logPlan(log logrus.FieldLogger, entries []PlanEntry) {
 		if !e.shown() {
 			continue
 		}
-		log.WithField("resource", e.ID).Info("plan: " + string(e.Action) + " " + fieldsLine(e))
+		l := log.WithField("resource", e.ID)
+		if e.Blocked != "" {
+			l.Warn("plan: " + string(e.Action) + " " + fieldsLine(e))
+			continue
+		}
+		l.Info("plan: " + string(e.Action) + " " + fieldsLine(e))
 	}
 }

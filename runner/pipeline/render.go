@@ -73,7 +73,7 @@ func (r *Report) Markdown() []byte {
 		}
 		b.WriteString("\n")
 		for _, s := range r.Applied {
-			if s.Error == "" && s.SkippedBecause == "" {
+			if s.Error == "" && s.SkippedBecause == "" && s.Blocked == "" {
 				continue
 			}
 			fmt.Fprintf(&b, "### %s %s: %s\n\n", s.Action, s.ID, s.Status)
@@ -120,10 +120,13 @@ func countsLine(c map[string]int) string {
 // change fail is always there to read. A create or delete lists its
 // values instead (specLine).
 func fieldsLine(p PlanEntry) string {
-	if p.Action == steps.Create || p.Action == steps.Delete {
-		return strings.Join(append(specParts(p), p.Notes...), "; ")
-	}
 	var parts []string
+	if p.Blocked != "" {
+		parts = append(parts, "blocked: "+p.Blocked)
+	}
+	if p.Action == steps.Create || p.Action == steps.Delete {
+		return strings.Join(append(append(parts, specParts(p)...), p.Notes...), "; ")
+	}
 	for _, f := range p.Fields {
 		parts = append(parts, changeText(f))
 	}
@@ -256,6 +259,9 @@ func (r *Report) Text() string {
 			continue
 		}
 		fmt.Fprintf(&b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
+		if p.Blocked != "" {
+			fmt.Fprintf(&b, "      blocked: %s\n", p.Blocked)
+		}
 		if p.Action == steps.Create || p.Action == steps.Delete {
 			// Every field is new (or gone): compact "k=v" lines say enough.
 			for _, line := range specLines(p, 100) {

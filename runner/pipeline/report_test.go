@@ -19,7 +19,7 @@ func goldenReport() *Report {
 	start := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
 	r := &Report{Schema: StatusSchema, RunID: "20261125T030000Z-abcdef", Kind: KindDeploy, Result: ResultFailed, Stage: "apply",
 		Started: start, Finished: start.Add(2345 * time.Millisecond), DurationMS: 2345,
-		Counts: map[string]int{"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 2}, Timings: map[string]int64{"apply": 2000}}
+		Counts: map[string]int{"create": 1, "update": 2, "delete": 1, "adopt": 1, "noop": 2}, Timings: map[string]int64{"apply": 2000}}
 	r.Source.Commit, r.Source.Branch, r.Source.PushedBy, r.Source.Subject = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678", "main", "alice", "Give nextcloud more memory | and a name"
 	r.Plan = []PlanEntry{
 		{ID: "proxmox.lxc/nextcloud", Action: steps.Update, Fields: []steps.FieldChange{{Path: "memory", Before: 2048.0, After: 4096.0}, {Path: "features.nesting", Before: false, After: true, Effect: "reboot"},
@@ -29,6 +29,8 @@ func goldenReport() *Report {
 		{ID: "freeipa.host/old.hetzner.int.mydomain", Action: steps.Delete},
 		{ID: "freeipa.host/web.hetzner.int.mydomain", Action: steps.NoOp},
 		{ID: "proxmox.lxc/pihole", Action: steps.Adopt},
+		{ID: "proxmox.lxc/gitolite", Action: steps.Update, Fields: []steps.FieldChange{{Path: "cores", Before: 1.0, After: 2.0}},
+			Blocked: "CT 112 is locked (backup): try again after the backup"},
 		{ID: "route53.record/A-blog.mydomain.com", Action: steps.NoOp},
 	}
 	outs := []steps.Outcome{
@@ -37,6 +39,8 @@ func goldenReport() *Report {
 			Err: steps.Transient(errors.New("Throttling: Rate exceeded")), Duration: 400 * time.Millisecond},
 		{ID: steps.ID{Kind: "freeipa.host", Name: "old.hetzner.int.mydomain"}, Action: steps.Delete, Status: steps.StatusSkipped,
 			SkippedBecause: steps.ID{Kind: "route53.record", Name: "A-cloud.mydomain.com"}},
+		{ID: steps.ID{Kind: "proxmox.lxc", Name: "gitolite"}, Action: steps.Update, Status: steps.StatusSkipped,
+			Blocked: "CT 112 is locked (backup): try again after the backup"},
 	}
 	r.Applied = appliedChanges(outs, func(s string) string { return s })
 	r.Policy.Warn = []Finding{{Message: "proxmox.lxc/nextcloud has protect: false", File: "policy/guests.rego", Line: 30}}
@@ -65,7 +69,7 @@ func TestReportGolden(t *testing.T) {
 			t.Errorf("%s differs; run `go test ./runner/pipeline -run TestReportGolden -update` and review the diff.\n--- got:\n%s", name, got)
 		}
 	}
-	if r.Summary != "deploy 1a2b3c4: failed, 1 changed, 1 failed, 1 skipped" {
+	if r.Summary != "deploy 1a2b3c4: failed, 1 changed, 1 failed, 2 skipped" {
 		t.Errorf("summary = %q", r.Summary)
 	}
 }

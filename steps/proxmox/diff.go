@@ -335,6 +335,12 @@ type ops struct {
 	TemplateNode string
 }
 
+// writes reports whether an update calls Proxmox at all (a change of
+// protect alone does not).
+func (o *ops) writes() bool {
+	return o != nil && (len(o.Set) > 0 || len(o.Delete) > 0 || len(o.Resize) > 0 || o.Power != "")
+}
+
 // Diff implements steps.Backend. It is pure: it reads only the target, the
 // live guest and the cluster facts of the run's Observe.
 func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
@@ -358,6 +364,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		c.Action, c.Before = steps.Delete, before
 		c.Fields = steps.DiffFields(before, nil)
 		c.Detail = &ops{Type: l.Type, VMID: l.VMID, Node: l.Node}
+		c.Blocked = lockBlocks(l, nil)
 		return c, nil
 	}
 	after := wantView(t)
@@ -418,6 +425,9 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 			c.Action = steps.Update
 		}
 	}
+	if o, _ := c.Detail.(*ops); c.Action == steps.Replace || (c.Action == steps.Update && o.writes()) {
+		c.Blocked = lockBlocks(l, o)
+	}
 	if len(reboot) > 0 && c.Action == steps.Update {
 		c.Notes = append(c.Notes, "pending reboot: "+strings.Join(reboot, ", ")+" (takes effect at the next restart of the guest)")
 	}
@@ -430,6 +440,50 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		}
 	}
 	return c, nil
+}
+
+// lockBlocks says why a change of a locked guest cannot be applied now, or
+// "" when the guest is not locked or the change passes the lock. Proxmox
+// refuses to change, start, stop or destroy a guest whose config has a lock
+// (pve-guest-common AbstractConfig check_lock: "CT 120 is locked (backup)"),
+// except that a suspended (hibernated) VM may be started, which resumes it
+// (qemu-server vm_start skips check_lock for lock "suspended"). Lock values:
+// pve-apidata.json, lock of /nodes/{node}/qemu/{vmid}/config and
+// /nodes/{node}/lxc/{vmid}/config. o is the change's ops.
+func lockBlocks(l *Live, o *ops) string {
+	if l == nil || l.Lock == "" {
+		return ""
+	}
+	if l.Lock == "suspended" && o != nil && len(o.Set) == 0 && len(o.Delete) == 0 && len(o.Resize) == 0 && o.Power == "start" {
+		return ""
+	}
+	what := map[string]string{
+		"backup":          "try again after the backup",
+		"clone":           "try again after the clone",
+		"create":          "try again once its creation has finished",
+		"destroyed":       "it is being destroyed",
+		"disk":            "try again after the disk operation",
+		"fstrim":          "try again after the fstrim",
+		"migrate":         "try again after the migration",
+		"mounted":         fmt.Sprintf("unmount it first (pct unmount %d)", l.VMID),
+		"rollback":        "try again after the snapshot rollback",
+		"snapshot":        "try again after the snapshot",
+		"snapshot-delete": "try again after the snapshot is deleted",
+		"suspending":      "try again after it is suspended, and resume it",
+		"suspended":       "resume it first (start it), then try again",
+	}[l.Lock]
+	if what == "" {
+		cmd := "qm"
+		if l.Type == "lxc" {
+			cmd = "pct"
+		}
+		what = fmt.Sprintf("try again when the lock is gone (if no task holds it any more: %s unlock %d)", cmd, l.VMID)
+	}
+	word := "VM"
+	if l.Type == "lxc" {
+		word = "CT"
+	}
+	return fmt.Sprintf("%s %d is locked (%s): %s", word, l.VMID, l.Lock, what)
 }
 
 type templateRef struct {

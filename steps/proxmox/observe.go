@@ -50,6 +50,19 @@ type Live struct {
 	Config map[string]string
 	// Pending lists the keys with changes waiting for a restart.
 	Pending []string
+	// Lock is the guest's config lock ("backup", "migrate", "snapshot", …;
+	// "" when unlocked): the lock key of its config, else the lock field of
+	// /cluster/resources (pve-apidata.json: "The guest's current config
+	// lock"). While a guest is locked Proxmox refuses changes to it
+	// (pve-guest-common AbstractConfig check_lock: "CT 120 is locked (backup)").
+	Lock string
+}
+
+// clusterResource is an entry of /cluster/resources with the lock field,
+// which go-proxmox's type leaves out.
+type clusterResource struct {
+	goprox.ClusterResource
+	Lock string `json:"lock,omitempty"`
 }
 
 // guestRef is the state record kept in the inventory.
@@ -120,7 +133,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	if b.client == nil {
 		return nil, errNotConfigured
 	}
-	var res goprox.ClusterResources
+	var res []*clusterResource
 	var nodes goprox.NodeStatuses
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.get(gctx, "/cluster/resources?type=vm", &res) })
@@ -133,13 +146,17 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		facts.nodes[n.Node] = nodeFacts{cpus: n.MaxCPU, memory: n.MaxMem, online: n.Status == "online"}
 	}
 	byName := map[string][]goprox.ClusterResource{}
+	locks := map[int]string{}
 	for _, r := range res {
 		if r == nil || (r.Type != "lxc" && r.Type != "qemu") {
 			continue
 		}
-		facts.guests[int(r.VMID)] = *r //nolint:gosec // VMIDs are below 1e9
+		facts.guests[int(r.VMID)] = r.ClusterResource //nolint:gosec // VMIDs are below 1e9
+		if r.Lock != "" {
+			locks[int(r.VMID)] = r.Lock //nolint:gosec // VMIDs are below 1e9
+		}
 		if r.Template == 0 {
-			byName[r.Type+"/"+r.Node+"/"+r.Name] = append(byName[r.Type+"/"+r.Node+"/"+r.Name], *r)
+			byName[r.Type+"/"+r.Node+"/"+r.Name] = append(byName[r.Type+"/"+r.Node+"/"+r.Name], r.ClusterResource)
 		}
 	}
 
@@ -217,8 +234,14 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		if !ok {
 			continue
 		}
+		// The config's lock (read after /cluster/resources), else the one
+		// /cluster/resources showed.
+		lock := rr.conf["lock"]
+		if _, inConf := rr.conf["lock"]; !inConf {
+			lock = locks[int(r.VMID)] //nolint:gosec // VMIDs are below 1e9
+		}
 		out[id] = &Live{Type: r.Type, VMID: int(r.VMID), Node: r.Node, Name: r.Name, Status: r.Status, Pool: r.Pool, //nolint:gosec // VMIDs are below 1e9
-			Tags: splitTags(r.Tags), Config: rr.conf, Pending: rr.pending}
+			Tags: splitTags(r.Tags), Config: rr.conf, Pending: rr.pending, Lock: lock}
 	}
 	return out, nil
 }
