@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -428,11 +429,21 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	if o, _ := c.Detail.(*ops); c.Action == steps.Replace || (c.Action == steps.Update && o.writes()) {
 		c.Blocked = lockBlocks(l, o)
 	}
+	stillPending := l.Pending
+	if o, ok := c.Detail.(*ops); ok && c.Action == steps.Update && len(l.Pending) > 0 {
+		var reverted []string
+		reboot, reverted = revertsPending(t, l, after, c.Fields)
+		var cancelled []string
+		stillPending, cancelled = pendingAfter(l, o)
+		if len(reverted) > 0 || len(cancelled) > 0 {
+			c.Notes = append(c.Notes, "cancels Proxmox's pending change of "+strings.Join(orList(cancelled, reverted), ", ")+": back to the value the guest runs with, no restart needed")
+		}
+	}
 	if len(reboot) > 0 && c.Action == steps.Update {
 		c.Notes = append(c.Notes, "pending reboot: "+strings.Join(reboot, ", ")+" (takes effect at the next restart of the guest)")
 	}
-	if len(l.Pending) > 0 {
-		c.Notes = append(c.Notes, "pending reboot: Proxmox has pending changes of "+strings.Join(l.Pending, ", ")+" (applied at the next restart)")
+	if len(stillPending) > 0 {
+		c.Notes = append(c.Notes, "pending reboot: Proxmox has pending changes of "+strings.Join(stillPending, ", ")+" (applied at the next restart)")
 	}
 	if ls, ok := t.Last.(*LXCSpec); ok {
 		if ws, ok := t.Want.(*LXCSpec); ok && !reflect.DeepEqual(ls.SSHPublicKeys, ws.SSHPublicKeys) {
@@ -484,6 +495,61 @@ func lockBlocks(l *Live, o *ops) string {
 		word = "CT"
 	}
 	return fmt.Sprintf("%s %d is locked (%s): %s", word, l.VMID, l.Lock, what)
+}
+
+// revertsPending finds the reboot fields of an update that set a value the
+// running guest already has: the view of the live guest is its config with
+// the pending changes applied, so going back to the running value shows as a
+// change, but Proxmox then drops the pending change instead of adding one
+// (pve-guest-common AbstractConfig cleanup_pending: a pending value equal to
+// the current one is removed). Their effect is cleared; it returns the
+// fields that still wait for a restart and the reverted ones.
+func revertsPending(t steps.Target, l *Live, after steps.Spec, fields []steps.FieldChange) (reboot, reverted []string) {
+	cur := *l
+	cur.Config = l.Current
+	differs := map[string]bool{}
+	for _, f := range steps.DiffFields(liveView(t, &cur), after) {
+		differs[f.Path] = true
+	}
+	for i := range fields {
+		f := &fields[i]
+		if f.Effect != steps.EffectReboot {
+			continue
+		}
+		if differs[f.Path] {
+			reboot = append(reboot, f.Path)
+			continue
+		}
+		f.Effect = ""
+		reverted = append(reverted, f.Path)
+	}
+	return reboot, reverted
+}
+
+// pendingAfter is what stays pending of l.Pending once the update's ops are
+// written: a key set back to its current value, or deleted where it is not
+// in the current config, is no longer pending (cleanup_pending). It also
+// returns those cancelled keys.
+func pendingAfter(l *Live, o *ops) (still, cancelled []string) {
+	for _, k := range l.Pending {
+		v, set := o.Set[k]
+		cur, inCur := l.Current[k]
+		switch {
+		case set && inCur && v == cur, !set && slices.Contains(o.Delete, k) && !inCur:
+			cancelled = append(cancelled, k)
+		default:
+			still = append(still, k)
+		}
+	}
+	return still, cancelled
+}
+
+// orList is a if it is not empty, else b.
+func orList(a, b []string) []string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
 }
 
 type templateRef struct {

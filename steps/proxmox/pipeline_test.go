@@ -301,3 +301,54 @@ func TestLockedGuestIsSkippedAtPlanTime(t *testing.T) {
 		t.Errorf("after the backup: %s", rep.Summary)
 	}
 }
+
+// TestRevertingAPendingChangeNeedsNoReboot (issue 17.5): setting a running
+// VM's memory back to the value it runs with cancels the pending change in
+// Proxmox; the plan says so instead of "(reboot)" and "pending reboot".
+func TestRevertingAPendingChangeNeedsNoReboot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	p := newPipeline(t, e)
+	dokku := func(memory int) map[string]string {
+		return homelabFiles(t, fmt.Sprintf("[if g.name == 'dokku' then g { spec+: { memory: %d } } else g for g in all]", memory))
+	}
+	entry := func(rep *pipeline.Report) pipeline.PlanEntry {
+		t.Helper()
+		for _, e := range rep.Plan {
+			if e.ID == "proxmox.vm/dokku" {
+				return e
+			}
+		}
+		t.Fatalf("no dokku in the plan:\n%s", rep.Text())
+		return pipeline.PlanEntry{}
+	}
+	p.In.Push("homelab", homelabFiles(t, "all"))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
+	}
+
+	// Less memory for the running VM: pending until it restarts.
+	p.In.Push("less memory", dokku(4096))
+	rep := p.Run()
+	if d := entry(rep); rep.Result != pipeline.ResultOK || len(d.Fields) != 1 || d.Fields[0].Effect != steps.EffectReboot {
+		t.Fatalf("less memory: %s\n%s", rep.Summary, rep.Text())
+	}
+	if conf, _, _ := e.sim.GuestConfig(104); conf["memory"] != "8192" {
+		t.Fatalf("the running VM's memory changed at once: %s", conf["memory"])
+	}
+
+	// Back to what it runs with: Proxmox drops the pending change.
+	p.In.Push("back", dokku(8192))
+	rep = p.Run()
+	d := entry(rep)
+	text := rep.Text()
+	if rep.Result != pipeline.ResultOK || d.Action != steps.Update || len(d.Fields) != 1 || d.Fields[0].Effect != "" ||
+		strings.Contains(text, "reboot") || !strings.Contains(text, "cancels Proxmox's pending change of memory") {
+		t.Errorf("back to the running value: %s\n%s", rep.Summary, text)
+	}
+	// Nothing is pending any more: the next plan is a no-op without notes.
+	rep = p.Run()
+	if d := entry(rep); d.Action != steps.NoOp || len(d.Notes) != 0 {
+		t.Errorf("after: %+v", d)
+	}
+}
