@@ -33,8 +33,11 @@ type Outcome struct {
 	Duration time.Duration
 	// State is the backend's record returned by Apply (for the inventory).
 	State json.RawMessage
-	// SkippedBecause names the failed dependency of a skipped change.
+	// SkippedBecause names the failed dependency of a skipped change; it is
+	// zero for a change skipped because it was blocked (Blocked).
 	SkippedBecause ID
+	// Blocked is Change.Blocked of a change skipped because of it.
+	Blocked string
 	// Log holds the backend's progress lines.
 	Log []string
 }
@@ -96,7 +99,8 @@ func (o *ExecOptions) defaults() {
 
 // Execute applies a plan: changes whose dependencies finished run
 // concurrently (bounded), transient errors are retried with backoff, and a
-// failed change skips only its dependents. Canceling ctx stops new changes;
+// failed change skips only its dependents. A blocked change (Change.Blocked)
+// is skipped without calling its backend, and so are its dependents. Canceling ctx stops new changes;
 // running ones see the canceled context. Outcomes are in plan order.
 func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) []Outcome {
 	opts.defaults()
@@ -152,7 +156,7 @@ func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) [
 		ok := out[i].Status == StatusOK || out[i].Status == StatusNoOp
 		for _, d := range dependents[i] {
 			if !ok && blocked[d] == (ID{}) {
-				if out[i].Status == StatusSkipped {
+				if out[i].Status == StatusSkipped && out[i].SkippedBecause != (ID{}) {
 					blocked[d] = out[i].SkippedBecause
 				} else {
 					blocked[d] = plan.Changes[i].ID
@@ -192,9 +196,13 @@ func Execute(ctx context.Context, reg *Registry, plan *Plan, opts ExecOptions) [
 		for k := 0; k < len(ready) && ctx.Err() == nil; {
 			i := ready[k]
 			c := plan.Changes[i]
-			if c.Action == NoOp {
+			if !c.Action.Writes() || c.Blocked != "" {
 				ready = append(ready[:k], ready[k+1:]...)
 				out[i].Status = StatusNoOp
+				if c.Action.Writes() {
+					out[i].Status, out[i].Blocked = StatusSkipped, c.Blocked
+					emit(Event{Type: EventSkipped, ID: c.ID, Action: c.Action, Status: StatusSkipped, Message: "skipped: " + c.Blocked})
+				}
 				settle(i)
 				k = 0 // settling may have readied earlier-ranked work
 				continue

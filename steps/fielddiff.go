@@ -9,9 +9,16 @@ import (
 )
 
 // DiffFields compares two JSON-able values field by field and returns the
-// leaf changes, sorted by path. Paths listed in sensitive (top-level or full
-// paths) are redacted. Lists of scalars compare as a whole; lists of objects
-// element by element.
+// leaf changes in path order (object keys sorted, list elements by index).
+// Paths listed in sensitive (top-level or full paths) are redacted.
+//
+// Objects are compared key by key ("rootfs.size"). Two lists are compared
+// element by element, in order: an element present on both sides is
+// compared in turn ("networks[0].ip", "tags[1]"), an element only in after
+// is one change with Before nil ("networks[1]" added), one only in before
+// has After nil (removed). A list that appears or disappears as a whole
+// (one side absent) is one change of the whole value. Backends whose lists
+// are sets (order does not matter) sort them before diffing.
 func DiffFields(before, after any, sensitive ...string) []FieldChange {
 	b, a := JSONValue(before), JSONValue(after)
 	var out []FieldChange
@@ -31,9 +38,12 @@ func DiffFields(before, after any, sensitive ...string) []FieldChange {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
+
+// IsElement reports whether a field path names a list element
+// ("networks[1]"), whose nil Before or After means added or removed.
+func IsElement(path string) bool { return len(path) > 0 && path[len(path)-1] == ']' }
 
 func topField(p string) string {
 	for i, r := range p {
@@ -80,36 +90,38 @@ func diffValue(path string, b, a any, out *[]FieldChange) {
 		am, aok = map[string]any{}, true
 	}
 	if bok && aok {
-		keys := map[string]bool{}
+		keys := make([]string, 0, len(bm)+len(am))
 		for k := range bm {
-			keys[k] = true
+			keys = append(keys, k)
 		}
 		for k := range am {
-			keys[k] = true
+			if _, dup := bm[k]; !dup {
+				keys = append(keys, k)
+			}
 		}
-		for k := range keys {
+		sort.Strings(keys)
+		for _, k := range keys {
 			diffValue(join(path, k), bm[k], am[k], out)
 		}
 		return
 	}
 	bl, blok := b.([]any)
 	al, alok := a.([]any)
-	if blok && alok && len(bl) == len(al) && hasObjects(bl) && hasObjects(al) {
-		for i := range bl {
-			diffValue(path+"["+strconv.Itoa(i)+"]", bl[i], al[i], out)
+	if blok && alok {
+		for i := 0; i < max(len(bl), len(al)); i++ {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			switch {
+			case i >= len(bl):
+				*out = append(*out, FieldChange{Path: p, After: al[i]})
+			case i >= len(al):
+				*out = append(*out, FieldChange{Path: p, Before: bl[i]})
+			default:
+				diffValue(p, bl[i], al[i], out)
+			}
 		}
 		return
 	}
 	if !reflect.DeepEqual(b, a) {
 		*out = append(*out, FieldChange{Path: path, Before: b, After: a})
 	}
-}
-
-func hasObjects(l []any) bool {
-	for _, v := range l {
-		if _, ok := v.(map[string]any); ok {
-			return true
-		}
-	}
-	return false
 }

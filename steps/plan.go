@@ -12,7 +12,17 @@ const (
 	Update  Action = "update"
 	Replace Action = "replace"
 	Delete  Action = "delete"
+	// Adopt takes over a resource that exists, that the runner did not
+	// create, and that already matches its spec (the resource says
+	// adopt: true): the inventory records it, nothing is written to the
+	// backend. An adoption that also changes fields is an Update (or
+	// Replace) with a note.
+	Adopt Action = "adopt"
 )
+
+// Writes reports whether applying the action calls the backend: false for
+// NoOp and Adopt.
+func (a Action) Writes() bool { return a != NoOp && a != Adopt }
 
 // Redacted stands in for the value of a sensitive field in plans and reports.
 const Redacted = "(sensitive)"
@@ -48,6 +58,11 @@ type Change struct {
 	Fields []FieldChange
 	// Notes are facts worth reporting ("pending reboot: memory").
 	Notes []string
+	// Blocked says why the change cannot be applied in this run, as the
+	// backend saw at Observe ("CT 120 is locked (backup): try again after
+	// the backup"); "" when it can. The executor does not apply a blocked
+	// change: it and its dependents are skipped, the rest is applied.
+	Blocked string
 	// Before and After are JSON-able views of the resource for reports and
 	// policies (sensitive values redacted); nil where absent.
 	Before any

@@ -82,7 +82,7 @@ func TestDiffFields(t *testing.T) {
 	want := []string{
 		"memory: 512 → 1024",
 		"nets[0].tag: <nil> → 20",
-		"tags: [a] → [a b]",
+		"tags[1]: <nil> → b",
 		"token: (sensitive) → (sensitive)",
 	}
 	var lines []string
@@ -98,6 +98,51 @@ func TestDiffFields(t *testing.T) {
 	}
 	if got := steps.DiffFields(before, before); len(got) != 0 {
 		t.Errorf("equal specs differ: %+v", got)
+	}
+}
+
+// TestDiffFieldsLists: a change inside a list names the element and field
+// that changed (issue 17.1: a new IP in net0 plus a second network showed
+// the whole list, clipped to the same text on both sides).
+func TestDiffFieldsLists(t *testing.T) {
+	net0 := map[string]any{"bridge": "vmbr0", "gateway": "10.42.0.1", "ip": "10.42.0.120/24"}
+	net0b := map[string]any{"bridge": "vmbr0", "gateway": "10.42.0.1", "ip": "10.42.0.121/24"}
+	net1 := map[string]any{"bridge": "vmbr1", "ip": "dhcp"}
+	for _, tc := range []struct {
+		name          string
+		before, after any
+		want          []string
+	}{
+		{"field inside an element, element added",
+			map[string]any{"networks": []any{net0}}, map[string]any{"networks": []any{net0b, net1}},
+			[]string{"networks[0].ip: 10.42.0.120/24 → 10.42.0.121/24", "networks[1]: <nil> → map[bridge:vmbr1 ip:dhcp]"}},
+		{"element removed",
+			map[string]any{"networks": []any{net0, net1}}, map[string]any{"networks": []any{net0}},
+			[]string{"networks[1]: map[bridge:vmbr1 ip:dhcp] → <nil>"}},
+		{"scalars, order-sensitive",
+			map[string]any{"tags": []any{"a", "b", "c"}}, map[string]any{"tags": []any{"a", "c"}},
+			[]string{"tags[1]: b → c", "tags[2]: c → <nil>"}},
+		{"list inside a map inside a list",
+			map[string]any{"l": []any{map[string]any{"k": []any{1.0, 2.0}}}}, map[string]any{"l": []any{map[string]any{"k": []any{1.0, 3.0}}}},
+			[]string{"l[0].k[1]: 2 → 3"}},
+		{"element type changes",
+			map[string]any{"l": []any{"x"}}, map[string]any{"l": []any{map[string]any{"a": 1.0}}},
+			[]string{"l[0]: x → map[a:1]"}},
+		{"list appears as a whole",
+			map[string]any{}, map[string]any{"mounts": []any{net1}},
+			[]string{"mounts: <nil> → [map[bridge:vmbr1 ip:dhcp]]"}},
+		{"index order is numeric",
+			map[string]any{"l": []any{}}, map[string]any{"l": []any{0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0}},
+			[]string{"l[0]: <nil> → 0", "l[1]: <nil> → 1", "l[2]: <nil> → 2", "l[3]: <nil> → 3", "l[4]: <nil> → 4", "l[5]: <nil> → 5",
+				"l[6]: <nil> → 6", "l[7]: <nil> → 7", "l[8]: <nil> → 8", "l[9]: <nil> → 9", "l[10]: <nil> → 10"}},
+	} {
+		var got []string
+		for _, f := range steps.DiffFields(tc.before, tc.after) {
+			got = append(got, fmt.Sprintf("%s: %v → %v", f.Path, f.Before, f.After))
+		}
+		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n%s\nwant:\n%s", tc.name, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
 	}
 }
 
@@ -330,5 +375,30 @@ func TestExecuteParallelApplierPool(t *testing.T) {
 	}
 	if m := b.MaxConcurrent(); m != 10 {
 		t.Errorf("max concurrent = %d, want the backend's own bound 10 (not the global 2)", m)
+	}
+}
+
+// TestExecuteSkipsBlockedAndAdopt: a change blocked at plan time is skipped
+// without calling its backend, and so are its dependents (even a dependent
+// of a dependent); an Adopt calls nothing either; the rest is applied.
+func TestExecuteSkipsBlockedAndAdopt(t *testing.T) {
+	b := steptest.New()
+	p := plan(t, []string{"locked", "dep", "depdep", "free", "adopted"}, map[string][]string{"dep": {"locked"}, "depdep": {"dep"}})
+	p.Changes[0].Blocked = "CT 120 is locked (backup): try again after the backup"
+	p.Changes[4].Action = steps.Adopt
+	outs := steps.Execute(context.Background(), registry(t, b), p, steps.ExecOptions{})
+	want := map[string]string{"locked": "skipped  CT 120 is locked (backup): try again after the backup", "dep": "skipped test.thing/locked ",
+		"depdep": "skipped test.thing/locked ", "free": "ok  ", "adopted": "noop  "}
+	for _, o := range outs {
+		got := fmt.Sprintf("%s %s %s", o.Status, o.SkippedBecause, o.Blocked)
+		if o.SkippedBecause == (steps.ID{}) {
+			got = fmt.Sprintf("%s  %s", o.Status, o.Blocked)
+		}
+		if got != want[o.ID.Name] {
+			t.Errorf("%s: %q, want %q", o.ID.Name, got, want[o.ID.Name])
+		}
+	}
+	if _, applied := b.Calls(); len(applied) != 1 || applied[0] != id("test.thing/free") {
+		t.Errorf("applied %v, want only free", applied)
 	}
 }

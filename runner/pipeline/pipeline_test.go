@@ -105,6 +105,54 @@ func TestOwnershipCollisionNeedsAdopt(t *testing.T) {
 	}
 }
 
+// TestAdoptionIsItsOwnAction (issue 17.2): adopting a resource that already
+// matches its spec is an "adopt", counted and shown as such, not a no-op
+// that hides it; nothing is written to the backend for it. An adoption that
+// changes fields is an update that says it adopts.
+func TestAdoptionIsItsOwnAction(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	b.Put(id("test.thing/same"), steptest.Spec{Value: "v"})
+	b.Put(id("test.thing/differs"), steptest.Spec{Value: "theirs"})
+	r := in.runner(b)
+	in.Push("adopt", map[string]string{"main.jsonnet": things(nil,
+		"r.resource('test.thing', 'same', {value: 'v'}, {adopt: true})",
+		"r.resource('test.thing', 'differs', {value: 'mine'}, {adopt: true})")})
+	rep, err := r.Run(context.Background(), pipeline.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Result != pipeline.ResultOK || rep.Counts["adopt"] != 1 || rep.Counts["update"] != 1 || rep.Counts["noop"] != 0 {
+		t.Fatalf("%s: counts %v", rep.Summary, rep.Counts)
+	}
+	if !strings.HasSuffix(rep.Summary, "ok, 1 changed, 1 adopted") {
+		t.Errorf("summary = %q", rep.Summary)
+	}
+	if _, applied := b.Calls(); len(applied) != 1 || applied[0] != id("test.thing/differs") {
+		t.Errorf("applied %v, want only the update", applied)
+	}
+	text := rep.Text()
+	for _, want := range []string{"2 resources: 1 update, 1 adopt", "= adopt   test.thing/same", "note: adopt: the runner takes over"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	if md := in.Git(in.Bare, "show", "status:STATUS.md"); !strings.Contains(md, "| adopt | `test.thing/same` |") {
+		t.Errorf("STATUS.md does not show the adoption:\n%s", md)
+	}
+	if js := in.Git(in.Bare, "show", "status:status.json"); !strings.Contains(js, `"adopt": 1`) {
+		t.Errorf("status.json does not count the adoption:\n%s", js)
+	}
+	if inv := in.Git(in.Bare, "show", "status:inventory.json"); strings.Count(inv, `"adopted": true`) != 2 {
+		t.Errorf("inventory does not record both adoptions:\n%s", inv)
+	}
+	// Owned now: the next run is a no-op.
+	rep, err = r.Run(context.Background(), pipeline.Request{})
+	if err != nil || rep.Counts["noop"] != 2 {
+		t.Errorf("second run: %s %v", rep.Summary, rep.Counts)
+	}
+}
+
 func TestPartialFailureSkipsOnlyDependents(t *testing.T) {
 	in := newInfra(t)
 	b := steptest.New()

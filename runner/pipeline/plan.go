@@ -12,7 +12,8 @@ import (
 // MakePlan diffs every target against its live state and orders the changes:
 // dependsOn first, then the kinds' default ranks; deletes run in reverse.
 // A desired resource that exists but that the runner does not own is an
-// error unless the resource says adopt: true. MakePlan does no I/O.
+// error unless the resource says adopt: true; then the change is an Adopt
+// when the resource matches its spec. MakePlan does no I/O.
 func MakePlan(reg *steps.Registry, desired []steps.Resource, inv *Inventory, targets []steps.Target, live map[steps.ID]steps.Live) (*steps.Plan, Diagnostics) {
 	var ds Diagnostics
 	changes := make(map[steps.ID]steps.Change, len(targets))
@@ -36,6 +37,14 @@ func MakePlan(reg *steps.Registry, desired []steps.Resource, inv *Inventory, tar
 				continue
 			}
 			c.ID, c.Target, c.Have = t.ID, t, have
+			if !t.Owned() && t.Adopt && have != nil {
+				switch c.Action {
+				case steps.NoOp:
+					c.Action = steps.Adopt
+				case steps.Update, steps.Replace:
+					c.Notes = append(c.Notes, "adopt: the runner takes over the existing resource with this change")
+				}
+			}
 		}
 		if t.RenamedFrom != (steps.ID{}) {
 			c.Notes = append(c.Notes, fmt.Sprintf("renamed from %s: its inventory entry moves here, nothing is deleted", t.RenamedFrom))
@@ -93,7 +102,7 @@ func planEntries(p *steps.Plan) ([]PlanEntry, map[string]int) {
 	}
 	out := make([]PlanEntry, 0, len(p.Changes))
 	for _, c := range p.Changes {
-		e := PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes}
+		e := PlanEntry{ID: c.ID.String(), Action: c.Action, Fields: c.Fields, Notes: c.Notes, Blocked: c.Blocked}
 		if from := c.Target.RenamedFrom; from != (steps.ID{}) {
 			e.RenamedFrom = from.String()
 			counts["rename"]++
@@ -106,13 +115,14 @@ func planEntries(p *steps.Plan) ([]PlanEntry, map[string]int) {
 // logPlan logs every change of the plan on one line.
 func logPlan(log logrus.FieldLogger, entries []PlanEntry) {
 	for _, e := range entries {
-		if e.Action == steps.NoOp {
+		if !e.shown() {
 			continue
 		}
-		detail := fieldsLine(e)
-		if e.Action == steps.Create || e.Action == steps.Delete {
-			detail = specLine(e)
+		l := log.WithField("resource", e.ID)
+		if e.Blocked != "" {
+			l.Warn("plan: " + string(e.Action) + " " + fieldsLine(e))
+			continue
 		}
-		log.WithField("resource", e.ID).Info("plan: " + string(e.Action) + " " + detail)
+		l.Info("plan: " + string(e.Action) + " " + fieldsLine(e))
 	}
 }

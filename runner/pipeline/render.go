@@ -73,7 +73,7 @@ func (r *Report) Markdown() []byte {
 		}
 		b.WriteString("\n")
 		for _, s := range r.Applied {
-			if s.Error == "" && s.SkippedBecause == "" {
+			if s.Error == "" && s.SkippedBecause == "" && s.Blocked == "" {
 				continue
 			}
 			fmt.Fprintf(&b, "### %s %s: %s\n\n", s.Action, s.ID, s.Status)
@@ -99,7 +99,7 @@ func where(f Finding) string {
 }
 
 func countsLine(c map[string]int) string {
-	order := []steps.Action{steps.Create, steps.Update, steps.Replace, steps.Delete, steps.NoOp}
+	order := []steps.Action{steps.Create, steps.Update, steps.Replace, steps.Delete, steps.Adopt, steps.NoOp}
 	var parts []string
 	for _, a := range order {
 		if n := c[string(a)]; n > 0 {
@@ -115,23 +115,59 @@ func countsLine(c map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
+// fieldsLine renders every field change and note of a plan entry on one
+// line, "; "-separated: nothing is left out, so the field that made a
+// change fail is always there to read. A create or delete lists its
+// values instead (specLine).
 func fieldsLine(p PlanEntry) string {
 	var parts []string
+	if p.Blocked != "" {
+		parts = append(parts, "blocked: "+p.Blocked)
+	}
+	if p.Action == steps.Create || p.Action == steps.Delete {
+		return strings.Join(append(append(parts, specParts(p)...), p.Notes...), "; ")
+	}
 	for _, f := range p.Fields {
-		s := fmt.Sprintf("%s: %s → %s", f.Path, fmtValue(f.Before), fmtValue(f.After))
-		if f.Effect != "" {
-			s += " (" + string(f.Effect) + ")"
-		}
-		parts = append(parts, s)
+		parts = append(parts, changeText(f))
 	}
-	parts = append(parts, p.Notes...)
-	if len(parts) > 8 {
-		parts = append(parts[:8], fmt.Sprintf("… %d more", len(parts)-8))
-	}
-	return strings.Join(parts, "; ")
+	return strings.Join(append(parts, p.Notes...), "; ")
 }
 
-func fmtValue(v any) string {
+// changeText renders one field change: "path: before → after", or for a
+// list element "path: added value" / "path: removed value", with its effect.
+func changeText(f steps.FieldChange) string {
+	var s string
+	switch {
+	case steps.IsElement(f.Path) && f.Before == nil:
+		s = f.Path + ": added " + fmtValue(f.After)
+	case steps.IsElement(f.Path) && f.After == nil:
+		s = f.Path + ": removed " + fmtValue(f.Before)
+	default:
+		b, a := fmtPair(f.Before, f.After)
+		s = f.Path + ": " + b + " → " + a
+	}
+	if f.Effect != "" {
+		s += " (" + string(f.Effect) + ")"
+	}
+	return s
+}
+
+const (
+	// shortValue is how long (in runes) both sides of a change may be
+	// before fmtPair elides what they have in common.
+	shortValue = 60
+	// longValue is the most of one value a report shows; longer ones end
+	// with how much was left out.
+	longValue = 300
+	// elideContext is how much common text fmtPair keeps around a difference.
+	elideContext = 12
+)
+
+// fmtValue renders a value as JSON ("∅" for none), whole unless it is
+// longer than longValue runes.
+func fmtValue(v any) string { return capRunes([]rune(jsonText(v))) }
+
+func jsonText(v any) string {
 	if v == nil {
 		return "∅"
 	}
@@ -139,11 +175,43 @@ func fmtValue(v any) string {
 	if err != nil {
 		return "?"
 	}
-	s := string(b)
-	if len([]rune(s)) > 60 {
-		s = string([]rune(s)[:57]) + "…"
+	return string(b)
+}
+
+func capRunes(r []rune) string {
+	if len(r) > longValue {
+		return fmt.Sprintf("%s… (%d more characters)", string(r[:longValue]), len(r)-longValue)
 	}
-	return s
+	return string(r)
+}
+
+// fmtPair renders the two sides of a change. Short values are shown whole;
+// of long ones, what they share at the start and the end is elided, so the
+// difference is what shows ("…-host-a.example…" → "…-host-b.example…").
+func fmtPair(before, after any) (string, string) {
+	b, a := []rune(jsonText(before)), []rune(jsonText(after))
+	if (len(b) <= shortValue && len(a) <= shortValue) || before == nil || after == nil {
+		return capRunes(b), capRunes(a)
+	}
+	pre := 0
+	for pre < len(b) && pre < len(a) && b[pre] == a[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < len(b)-pre && suf < len(a)-pre && b[len(b)-1-suf] == a[len(a)-1-suf] {
+		suf++
+	}
+	cut := func(r []rune) string {
+		start, end, head, tail := 0, len(r), "", ""
+		if pre > elideContext {
+			start, head = pre-elideContext, "…"
+		}
+		if suf > elideContext {
+			end, tail = len(r)-suf+elideContext, "…"
+		}
+		return head + capRunes(r[start:end]) + tail
+	}
+	return cut(b), cut(a)
 }
 
 func fmtMS(ms int64) string {
@@ -181,7 +249,7 @@ func (r *Report) Text() string {
 	if len(r.Plan) > 0 {
 		fmt.Fprintf(&b, "\n%d resources: %s\n", len(r.Plan), countsLine(r.Counts))
 	}
-	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-"}
+	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-", steps.Adopt: "="}
 	for _, p := range r.Plan {
 		if !p.shown() {
 			continue
@@ -191,19 +259,18 @@ func (r *Report) Text() string {
 			continue
 		}
 		fmt.Fprintf(&b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
+		if p.Blocked != "" {
+			fmt.Fprintf(&b, "      blocked: %s\n", p.Blocked)
+		}
 		if p.Action == steps.Create || p.Action == steps.Delete {
-			// Every field is new (or gone): one compact line says enough.
-			if line := specLine(p); line != "" {
+			// Every field is new (or gone): compact "k=v" lines say enough.
+			for _, line := range specLines(p, 100) {
 				fmt.Fprintf(&b, "      %s\n", line)
 			}
-			continue
-		}
-		for _, f := range p.Fields {
-			eff := ""
-			if f.Effect != "" {
-				eff = "  (" + string(f.Effect) + ")"
+		} else {
+			for _, f := range p.Fields {
+				fmt.Fprintf(&b, "      %s\n", changeText(f))
 			}
-			fmt.Fprintf(&b, "      %s: %s → %s%s\n", f.Path, fmtValue(f.Before), fmtValue(f.After), eff)
 		}
 		for _, n := range p.Notes {
 			fmt.Fprintf(&b, "      note: %s\n", n)
@@ -224,9 +291,9 @@ func (r *Report) Text() string {
 	return b.String()
 }
 
-// specLine renders the fields of a create or delete as "k=v k=v", cut to
-// one terminal line.
-func specLine(p PlanEntry) string {
+// specParts renders the fields of a create or delete as "k=v" parts, each
+// value whole (see fmtValue).
+func specParts(p PlanEntry) []string {
 	var parts []string
 	for _, f := range p.Fields {
 		v := f.After
@@ -238,11 +305,28 @@ func specLine(p PlanEntry) string {
 		}
 		parts = append(parts, f.Path+"="+fmtValue(v))
 	}
-	line := strings.Join(parts, " ")
-	if r := []rune(line); len(r) > 110 {
-		line = string(r[:109]) + "…"
+	return parts
+}
+
+// specLines renders the fields of a create or delete as "k=v k=v" lines
+// of about width runes, broken between values, never inside one.
+func specLines(p PlanEntry, width int) []string {
+	var lines []string
+	line := ""
+	for _, part := range specParts(p) {
+		if line != "" && len([]rune(line))+1+len([]rune(part)) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += part
 	}
-	return line
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 // shown reports whether a plan entry is listed: a change, or a rename.

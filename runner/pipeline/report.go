@@ -69,6 +69,9 @@ type PlanEntry struct {
 	// RenamedFrom is the resource's previous name when the repo renamed
 	// it and the runner moved its inventory entry (same live object).
 	RenamedFrom string `json:"renamedFrom,omitempty"`
+	// Blocked says why the change cannot be applied in this run (a guest
+	// locked by a backup); the apply skips it and its dependents.
+	Blocked string `json:"blocked,omitempty"`
 }
 
 // AppliedChange is one applied change in a report.
@@ -81,7 +84,9 @@ type AppliedChange struct {
 	Error          string       `json:"error,omitempty"`
 	Hint           string       `json:"hint,omitempty"`
 	SkippedBecause string       `json:"skippedBecause,omitempty"`
-	Log            []string     `json:"log,omitempty"`
+	// Blocked is why a change skipped at plan time was not attempted.
+	Blocked string   `json:"blocked,omitempty"`
+	Log     []string `json:"log,omitempty"`
 }
 
 // summarize sets Summary and Changed from the rest of the report.
@@ -111,6 +116,9 @@ func (r *Report) summarize() {
 	switch r.Result {
 	case ResultOK:
 		r.Summary = fmt.Sprintf("%s: ok, %d changed", verb, ok)
+		if n := r.Counts[string(steps.Adopt)]; n > 0 {
+			r.Summary += fmt.Sprintf(", %d adopted", n)
+		}
 	case ResultDenied:
 		r.Summary = fmt.Sprintf("%s: denied, %d policy violation%s", verb, len(r.Policy.Deny), plural(len(r.Policy.Deny)))
 	case ResultSuperseded:
@@ -167,8 +175,9 @@ func (r *Report) JSON() []byte {
 	return append(b, '\n')
 }
 
-// stepHint says what to do about a failed or skipped step.
-func stepHint(o steps.Outcome) string {
+// stepHint says what to do about a failed or skipped step; blocked maps the
+// changes skipped at plan time to why.
+func stepHint(o steps.Outcome, blocked map[steps.ID]string) string {
 	switch o.Status {
 	case steps.StatusFailed:
 		if steps.IsTransient(o.Err) {
@@ -176,6 +185,12 @@ func stepHint(o steps.Outcome) string {
 		}
 		return "fix the spec or the backend as the error says, then push again; resources that did not depend on this one were applied"
 	case steps.StatusSkipped:
+		if o.Blocked != "" {
+			return "not attempted: " + o.Blocked + "; then push again or run `runner replay` of this commit (changes that depend on it were skipped too, the rest was applied)"
+		}
+		if why, ok := blocked[o.SkippedBecause]; ok {
+			return "not attempted because " + o.SkippedBecause.String() + " was not: " + why
+		}
 		return "not attempted because " + o.SkippedBecause.String() + " failed; fix that one first"
 	case steps.StatusCanceled:
 		return "the run was stopped before this change started; the next run applies it"
@@ -185,12 +200,18 @@ func stepHint(o steps.Outcome) string {
 
 func appliedChanges(outs []steps.Outcome, redact func(string) string) []AppliedChange {
 	out := []AppliedChange{}
+	blocked := map[steps.ID]string{}
+	for _, o := range outs {
+		if o.Blocked != "" {
+			blocked[o.ID] = o.Blocked
+		}
+	}
 	for _, o := range outs {
 		if o.Status == steps.StatusNoOp {
 			continue
 		}
 		e := AppliedChange{ID: o.ID.String(), Action: o.Action, Status: o.Status, Attempts: o.Attempts,
-			DurationMS: o.Duration.Milliseconds(), Hint: stepHint(o), Log: o.Log}
+			DurationMS: o.Duration.Milliseconds(), Hint: stepHint(o, blocked), Blocked: o.Blocked, Log: o.Log}
 		if o.Err != nil {
 			e.Error = redact(o.Err.Error())
 		}

@@ -216,7 +216,7 @@ func lxcCreateParams(name string, s *LXCSpec, vmid int) map[string]any {
 // (for a clone: the whole config, disks and power state).
 func (b *Backend) converge(ctx context.Context, c steps.Change, ref guestRef, p steps.Progress) error {
 	typ := pveType(c.ID.Kind)
-	conf, pending, err := b.readPending(ctx, ref.Node, typ, ref.VMID)
+	conf, current, pending, err := b.readPending(ctx, ref.Node, typ, ref.VMID)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (b *Backend) converge(ctx context.Context, c steps.Change, ref guestRef, p 
 		return err
 	}
 	tags := splitTags(conf["tags"])
-	l := &Live{Type: typ, VMID: ref.VMID, Node: ref.Node, Name: c.ID.Name, Status: st.Status, Tags: tags, Config: conf, Pending: pending}
+	l := &Live{Type: typ, VMID: ref.VMID, Node: ref.Node, Name: c.ID.Name, Status: st.Status, Tags: tags, Config: conf, Current: current, Pending: pending}
 	if want := wantCommon(c.Target.Want); want.Pool != "" {
 		l.Pool = want.Pool // set by the create or clone call
 	}

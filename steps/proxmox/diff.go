@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -335,6 +336,12 @@ type ops struct {
 	TemplateNode string
 }
 
+// writes reports whether an update calls Proxmox at all (a change of
+// protect alone does not).
+func (o *ops) writes() bool {
+	return o != nil && (len(o.Set) > 0 || len(o.Delete) > 0 || len(o.Resize) > 0 || o.Power != "")
+}
+
 // Diff implements steps.Backend. It is pure: it reads only the target, the
 // live guest and the cluster facts of the run's Observe.
 func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
@@ -358,6 +365,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		c.Action, c.Before = steps.Delete, before
 		c.Fields = steps.DiffFields(before, nil)
 		c.Detail = &ops{Type: l.Type, VMID: l.VMID, Node: l.Node}
+		c.Blocked = lockBlocks(l, nil)
 		return c, nil
 	}
 	after := wantView(t)
@@ -418,11 +426,24 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 			c.Action = steps.Update
 		}
 	}
+	if o, _ := c.Detail.(*ops); c.Action == steps.Replace || (c.Action == steps.Update && o.writes()) {
+		c.Blocked = lockBlocks(l, o)
+	}
+	stillPending := l.Pending
+	if o, ok := c.Detail.(*ops); ok && c.Action == steps.Update && len(l.Pending) > 0 {
+		var reverted []string
+		reboot, reverted = revertsPending(t, l, after, c.Fields)
+		var cancelled []string
+		stillPending, cancelled = pendingAfter(l, o)
+		if len(reverted) > 0 || len(cancelled) > 0 {
+			c.Notes = append(c.Notes, "cancels Proxmox's pending change of "+strings.Join(orList(cancelled, reverted), ", ")+": back to the value the guest runs with, no restart needed")
+		}
+	}
 	if len(reboot) > 0 && c.Action == steps.Update {
 		c.Notes = append(c.Notes, "pending reboot: "+strings.Join(reboot, ", ")+" (takes effect at the next restart of the guest)")
 	}
-	if len(l.Pending) > 0 {
-		c.Notes = append(c.Notes, "pending reboot: Proxmox has pending changes of "+strings.Join(l.Pending, ", ")+" (applied at the next restart)")
+	if len(stillPending) > 0 {
+		c.Notes = append(c.Notes, "pending reboot: Proxmox has pending changes of "+strings.Join(stillPending, ", ")+" (applied at the next restart)")
 	}
 	if ls, ok := t.Last.(*LXCSpec); ok {
 		if ws, ok := t.Want.(*LXCSpec); ok && !reflect.DeepEqual(ls.SSHPublicKeys, ws.SSHPublicKeys) {
@@ -430,6 +451,105 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		}
 	}
 	return c, nil
+}
+
+// lockBlocks says why a change of a locked guest cannot be applied now, or
+// "" when the guest is not locked or the change passes the lock. Proxmox
+// refuses to change, start, stop or destroy a guest whose config has a lock
+// (pve-guest-common AbstractConfig check_lock: "CT 120 is locked (backup)"),
+// except that a suspended (hibernated) VM may be started, which resumes it
+// (qemu-server vm_start skips check_lock for lock "suspended"). Lock values:
+// pve-apidata.json, lock of /nodes/{node}/qemu/{vmid}/config and
+// /nodes/{node}/lxc/{vmid}/config. o is the change's ops.
+func lockBlocks(l *Live, o *ops) string {
+	if l == nil || l.Lock == "" {
+		return ""
+	}
+	if l.Lock == "suspended" && o != nil && len(o.Set) == 0 && len(o.Delete) == 0 && len(o.Resize) == 0 && o.Power == "start" {
+		return ""
+	}
+	what := map[string]string{
+		"backup":          "try again after the backup",
+		"clone":           "try again after the clone",
+		"create":          "try again once its creation has finished",
+		"destroyed":       "it is being destroyed",
+		"disk":            "try again after the disk operation",
+		"fstrim":          "try again after the fstrim",
+		"migrate":         "try again after the migration",
+		"mounted":         fmt.Sprintf("unmount it first (pct unmount %d)", l.VMID),
+		"rollback":        "try again after the snapshot rollback",
+		"snapshot":        "try again after the snapshot",
+		"snapshot-delete": "try again after the snapshot is deleted",
+		"suspending":      "try again after it is suspended, and resume it",
+		"suspended":       "resume it first (start it), then try again",
+	}[l.Lock]
+	if what == "" {
+		cmd := "qm"
+		if l.Type == "lxc" {
+			cmd = "pct"
+		}
+		what = fmt.Sprintf("try again when the lock is gone (if no task holds it any more: %s unlock %d)", cmd, l.VMID)
+	}
+	word := "VM"
+	if l.Type == "lxc" {
+		word = "CT"
+	}
+	return fmt.Sprintf("%s %d is locked (%s): %s", word, l.VMID, l.Lock, what)
+}
+
+// revertsPending finds the reboot fields of an update that set a value the
+// running guest already has: the view of the live guest is its config with
+// the pending changes applied, so going back to the running value shows as a
+// change, but Proxmox then drops the pending change instead of adding one
+// (pve-guest-common AbstractConfig cleanup_pending: a pending value equal to
+// the current one is removed). Their effect is cleared; it returns the
+// fields that still wait for a restart and the reverted ones.
+func revertsPending(t steps.Target, l *Live, after steps.Spec, fields []steps.FieldChange) (reboot, reverted []string) {
+	cur := *l
+	cur.Config = l.Current
+	differs := map[string]bool{}
+	for _, f := range steps.DiffFields(liveView(t, &cur), after) {
+		differs[f.Path] = true
+	}
+	for i := range fields {
+		f := &fields[i]
+		if f.Effect != steps.EffectReboot {
+			continue
+		}
+		if differs[f.Path] {
+			reboot = append(reboot, f.Path)
+			continue
+		}
+		f.Effect = ""
+		reverted = append(reverted, f.Path)
+	}
+	return reboot, reverted
+}
+
+// pendingAfter is what stays pending of l.Pending once the update's ops are
+// written: a key set back to its current value, or deleted where it is not
+// in the current config, is no longer pending (cleanup_pending). It also
+// returns those cancelled keys.
+func pendingAfter(l *Live, o *ops) (still, cancelled []string) {
+	for _, k := range l.Pending {
+		v, set := o.Set[k]
+		cur, inCur := l.Current[k]
+		switch {
+		case set && inCur && v == cur, !set && slices.Contains(o.Delete, k) && !inCur:
+			cancelled = append(cancelled, k)
+		default:
+			still = append(still, k)
+		}
+	}
+	return still, cancelled
+}
+
+// orList is a if it is not empty, else b.
+func orList(a, b []string) []string {
+	if len(a) > 0 {
+		return a
+	}
+	return b
 }
 
 type templateRef struct {

@@ -50,6 +50,22 @@ type Live struct {
 	Config map[string]string
 	// Pending lists the keys with changes waiting for a restart.
 	Pending []string
+	// Current is the config as the guest runs now, without its pending
+	// changes (each /pending item's value).
+	Current map[string]string
+	// Lock is the guest's config lock ("backup", "migrate", "snapshot", …;
+	// "" when unlocked): the lock key of its config, else the lock field of
+	// /cluster/resources (pve-apidata.json: "The guest's current config
+	// lock"). While a guest is locked Proxmox refuses changes to it
+	// (pve-guest-common AbstractConfig check_lock: "CT 120 is locked (backup)").
+	Lock string
+}
+
+// clusterResource is an entry of /cluster/resources with the lock field,
+// which go-proxmox's type leaves out.
+type clusterResource struct {
+	goprox.ClusterResource
+	Lock string `json:"lock,omitempty"`
 }
 
 // guestRef is the state record kept in the inventory.
@@ -120,7 +136,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	if b.client == nil {
 		return nil, errNotConfigured
 	}
-	var res goprox.ClusterResources
+	var res []*clusterResource
 	var nodes goprox.NodeStatuses
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.get(gctx, "/cluster/resources?type=vm", &res) })
@@ -133,13 +149,17 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		facts.nodes[n.Node] = nodeFacts{cpus: n.MaxCPU, memory: n.MaxMem, online: n.Status == "online"}
 	}
 	byName := map[string][]goprox.ClusterResource{}
+	locks := map[int]string{}
 	for _, r := range res {
 		if r == nil || (r.Type != "lxc" && r.Type != "qemu") {
 			continue
 		}
-		facts.guests[int(r.VMID)] = *r //nolint:gosec // VMIDs are below 1e9
+		facts.guests[int(r.VMID)] = r.ClusterResource //nolint:gosec // VMIDs are below 1e9
+		if r.Lock != "" {
+			locks[int(r.VMID)] = r.Lock //nolint:gosec // VMIDs are below 1e9
+		}
 		if r.Template == 0 {
-			byName[r.Type+"/"+r.Node+"/"+r.Name] = append(byName[r.Type+"/"+r.Node+"/"+r.Name], *r)
+			byName[r.Type+"/"+r.Node+"/"+r.Name] = append(byName[r.Type+"/"+r.Node+"/"+r.Name], r.ClusterResource)
 		}
 	}
 
@@ -177,8 +197,8 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		vmids[int(r.VMID)] = r //nolint:gosec // VMIDs are below 1e9
 	}
 	type result struct {
-		conf    map[string]string
-		pending []string
+		conf, current map[string]string
+		pending       []string
 	}
 	results := make(map[int]result, len(vmids))
 	var mu sync.Mutex
@@ -186,7 +206,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	g.SetLimit(b.cfg.Parallelism)
 	for vmid, r := range vmids {
 		g.Go(func() error {
-			conf, pending, err := b.readPending(gctx, r.Node, r.Type, vmid)
+			conf, current, pending, err := b.readPending(gctx, r.Node, r.Type, vmid)
 			if err != nil {
 				if errors.Is(err, ErrGuestNotFound) {
 					return nil // deleted since /cluster/resources: absent
@@ -194,7 +214,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 				return err
 			}
 			mu.Lock()
-			results[vmid] = result{conf, pending}
+			results[vmid] = result{conf, current, pending}
 			mu.Unlock()
 			return nil
 		})
@@ -217,28 +237,38 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		if !ok {
 			continue
 		}
+		// The config's lock (read after /cluster/resources), else the one
+		// /cluster/resources showed.
+		lock := rr.conf["lock"]
+		if _, inConf := rr.conf["lock"]; !inConf {
+			lock = locks[int(r.VMID)] //nolint:gosec // VMIDs are below 1e9
+		}
 		out[id] = &Live{Type: r.Type, VMID: int(r.VMID), Node: r.Node, Name: r.Name, Status: r.Status, Pool: r.Pool, //nolint:gosec // VMIDs are below 1e9
-			Tags: splitTags(r.Tags), Config: rr.conf, Pending: rr.pending}
+			Tags: splitTags(r.Tags), Config: rr.conf, Current: rr.current, Pending: rr.pending, Lock: lock}
 	}
 	return out, nil
 }
 
 // readPending reads a guest's config with its pending changes
 // (GuestHelpers config_with_pending_array): one call gives both what is
-// current and what waits for a restart.
-func (b *Backend) readPending(ctx context.Context, node, typ string, vmid int) (map[string]string, []string, error) {
+// current and what waits for a restart. It returns the config with the
+// pending changes applied, the current config without them, and the keys
+// with a pending change.
+func (b *Backend) readPending(ctx context.Context, node, typ string, vmid int) (conf, current map[string]string, pending []string, err error) {
 	var items []struct {
 		Key     string          `json:"key"`
 		Value   json.RawMessage `json:"value"`
 		Pending json.RawMessage `json:"pending"`
 		Delete  int             `json:"delete"`
 	}
-	if err := b.get(ctx, fmt.Sprintf("/nodes/%s/%s/%d/pending", url.PathEscape(node), typ, vmid), &items); err != nil {
-		return nil, nil, err
+	if err = b.get(ctx, fmt.Sprintf("/nodes/%s/%s/%d/pending", url.PathEscape(node), typ, vmid), &items); err != nil {
+		return nil, nil, nil, err
 	}
-	conf := map[string]string{}
-	var pending []string
+	conf, current = map[string]string{}, map[string]string{}
 	for _, it := range items {
+		if len(it.Value) > 0 {
+			current[it.Key] = rawString(it.Value)
+		}
 		switch {
 		case it.Delete != 0:
 			pending = append(pending, it.Key)
@@ -250,7 +280,7 @@ func (b *Backend) readPending(ctx context.Context, node, typ string, vmid int) (
 		}
 	}
 	sort.Strings(pending)
-	return conf, pending, nil
+	return conf, current, pending, nil
 }
 
 // rawString renders a JSON scalar as PVE's config text (numbers as written).

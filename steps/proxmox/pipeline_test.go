@@ -2,7 +2,9 @@ package proxmox_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -207,5 +209,146 @@ func TestRenameKeepsTheGuest(t *testing.T) {
 	}
 	if c := e.sim.Counters(); c.Writes != 0 {
 		t.Errorf("a refused plan wrote: %+v", c.ByOp)
+	}
+}
+
+// lockGuest sets (or, with "", clears) the config lock of a simulated guest,
+// as a running backup or migration does.
+func lockGuest(t *testing.T, e *env, vmid int, lock string) {
+	t.Helper()
+	b, err := e.sim.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	conf := st["guests"].(map[string]any)[strconv.Itoa(vmid)].(map[string]any)["conf"].(map[string]any)
+	if lock == "" {
+		delete(conf, "lock")
+	} else {
+		conf["lock"] = lock
+	}
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockedGuestIsSkippedAtPlanTime (issue 17.4): a guest locked by a
+// backup is said to be locked in the plan; its change and its dependents
+// are skipped without a single call, the rest is applied, and the run is
+// failed (a skipped change leaves the commit not fully applied, as when a
+// dependency fails) with what to do. It used to burn four attempts on the
+// lock and end with "the error looked transient … check the backend's
+// health".
+func TestLockedGuestIsSkippedAtPlanTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	p := newPipeline(t, e)
+	p.In.Push("homelab", homelabFiles(t, "all"))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
+	}
+	lockGuest(t, e, 101, "backup")
+
+	p.In.Push("more memory", homelabFiles(t, `[
+  if g.name == 'nextcloud' then g { spec+: { memory: 6144 } }
+  else if g.name == 'twitterbot' then g { spec+: { memory: 1024 }, dependsOn: ['proxmox.lxc/nextcloud'] }
+  else if g.name == 'grafana' then g { spec+: { memory: 2048 } }
+  else g
+  for g in all]`))
+	e.sim.ResetCounters()
+	rep := p.Run()
+	const msg = "CT 101 is locked (backup): try again after the backup"
+	if rep.Result != pipeline.ResultFailed || rep.Stage != pipeline.StageApply {
+		t.Fatalf("run: %s, want failed in apply", rep.Summary)
+	}
+	byID := map[string]pipeline.AppliedChange{}
+	for _, s := range rep.Applied {
+		byID[s.ID] = s
+	}
+	nc, tb, gr := byID["proxmox.lxc/nextcloud"], byID["proxmox.lxc/twitterbot"], byID["proxmox.lxc/grafana"]
+	if nc.Status != "skipped" || nc.Attempts != 0 || nc.Blocked != msg || !strings.Contains(nc.Hint, msg) {
+		t.Errorf("nextcloud: %+v", nc)
+	}
+	if tb.Status != "skipped" || tb.SkippedBecause != "proxmox.lxc/nextcloud" || !strings.Contains(tb.Hint, msg) {
+		t.Errorf("twitterbot (depends on nextcloud): %+v", tb)
+	}
+	if gr.Status != "ok" {
+		t.Errorf("grafana: %+v", gr)
+	}
+	if c := e.sim.Counters(); c.ByOp["PUT /nodes/{node}/lxc/{vmid}/config"] != 1 {
+		t.Errorf("config writes = %d, want 1 (grafana's only): %+v", c.ByOp["PUT /nodes/{node}/lxc/{vmid}/config"], c.ByOp)
+	}
+	if conf, _, _ := e.sim.GuestConfig(108); conf["memory"] != "2048" {
+		t.Errorf("grafana's memory = %s", conf["memory"])
+	}
+	text := rep.Text()
+	if !strings.Contains(text, "~ update  proxmox.lxc/nextcloud\n      blocked: "+msg) || strings.Contains(text, "transient") {
+		t.Errorf("the push output does not say the guest is locked at plan time:\n%s", text)
+	}
+	if md := p.Status("STATUS.md"); !strings.Contains(md, "blocked: "+msg) {
+		t.Errorf("STATUS.md:\n%s", md)
+	}
+
+	// The backup is over: the next run applies the rest.
+	lockGuest(t, e, 101, "")
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Changed != 2 {
+		t.Errorf("after the backup: %s", rep.Summary)
+	}
+}
+
+// TestRevertingAPendingChangeNeedsNoReboot (issue 17.5): setting a running
+// VM's memory back to the value it runs with cancels the pending change in
+// Proxmox; the plan says so instead of "(reboot)" and "pending reboot".
+func TestRevertingAPendingChangeNeedsNoReboot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	p := newPipeline(t, e)
+	dokku := func(memory int) map[string]string {
+		return homelabFiles(t, fmt.Sprintf("[if g.name == 'dokku' then g { spec+: { memory: %d } } else g for g in all]", memory))
+	}
+	entry := func(rep *pipeline.Report) pipeline.PlanEntry {
+		t.Helper()
+		for _, e := range rep.Plan {
+			if e.ID == "proxmox.vm/dokku" {
+				return e
+			}
+		}
+		t.Fatalf("no dokku in the plan:\n%s", rep.Text())
+		return pipeline.PlanEntry{}
+	}
+	p.In.Push("homelab", homelabFiles(t, "all"))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
+	}
+
+	// Less memory for the running VM: pending until it restarts.
+	p.In.Push("less memory", dokku(4096))
+	rep := p.Run()
+	if d := entry(rep); rep.Result != pipeline.ResultOK || len(d.Fields) != 1 || d.Fields[0].Effect != steps.EffectReboot {
+		t.Fatalf("less memory: %s\n%s", rep.Summary, rep.Text())
+	}
+	if conf, _, _ := e.sim.GuestConfig(104); conf["memory"] != "8192" {
+		t.Fatalf("the running VM's memory changed at once: %s", conf["memory"])
+	}
+
+	// Back to what it runs with: Proxmox drops the pending change.
+	p.In.Push("back", dokku(8192))
+	rep = p.Run()
+	d := entry(rep)
+	text := rep.Text()
+	if rep.Result != pipeline.ResultOK || d.Action != steps.Update || len(d.Fields) != 1 || d.Fields[0].Effect != "" ||
+		strings.Contains(text, "reboot") || !strings.Contains(text, "cancels Proxmox's pending change of memory") {
+		t.Errorf("back to the running value: %s\n%s", rep.Summary, text)
+	}
+	// Nothing is pending any more: the next plan is a no-op without notes.
+	rep = p.Run()
+	if d := entry(rep); d.Action != steps.NoOp || len(d.Notes) != 0 {
+		t.Errorf("after: %+v", d)
 	}
 }
