@@ -30,6 +30,7 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "import")
 	var zones, sel listFlag
 	f.fs.Var(&zones, "route53", "import the record sets of this hosted `zone` (repeatable; '*': every public zone the credentials see)")
+	ipa := f.fs.Bool("freeipa", false, "import FreeIPA's hosts, host groups, services, users, groups and sudo rules")
 	f.fs.Var(&sel, "select", "keep only resources whose kind/name matches this `pattern` (path.Match syntax, repeatable)")
 	out := f.fs.String("o", "", "write the repo into this new or empty `directory`")
 	if err := f.parseNoArgs(args); err != nil {
@@ -62,8 +63,15 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		}
 		req.Sources = append(req.Sources, src)
 	}
+	if *ipa {
+		src, err := importSource(reg, "freeipa", nil)
+		if err != nil {
+			return err
+		}
+		req.Sources = append(req.Sources, src)
+	}
 	if len(req.Sources) == 0 {
-		return usagef("nothing to import: name what to read, e.g. --route53 mydomain.com")
+		return usagef("nothing to import: name what to read, e.g. --route53 mydomain.com or --freeipa")
 	}
 	req.Select, req.Dir = sel, *out
 	req.Progress = func(format string, args ...any) { fmt.Fprintf(e.stderr, "runner import: "+format+"\n", args...) }

@@ -67,7 +67,7 @@ func commands() []command {
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
 		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped (the service)", cmdServe},
 		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit; apply nothing", cmdDrift},
-		{"import", "--route53 ZONE... [--select PATTERN...] -o DIR", "write an infra repo from what already lives in the backends, every resource adopted: the first push changes nothing", cmdImport},
+		{"import", "[--route53 ZONE...] [--freeipa] [--select PATTERN...] -o DIR", "write an infra repo from what already lives in the backends, every resource adopted: the first push changes nothing", cmdImport},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
 	}

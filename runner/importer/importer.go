@@ -78,6 +78,14 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 			return nil, fmt.Errorf("import from %s: %w", s.Name, err)
 		}
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool { return !selected(req.Select, f.ID) })
+		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool {
+			why := declarable(reg, f)
+			if why != "" {
+				im.Unmanaged = append(im.Unmanaged, steps.Unmanaged{Where: f.ID.String(), Why: why,
+					Then: "left alone: the runner neither changes nor deletes it"})
+			}
+			return why != ""
+		})
 		if req.Progress != nil {
 			req.Progress("%s: %d resources, %d left alone", s.Name, len(im.Resources), len(im.Unmanaged))
 		}
@@ -118,6 +126,31 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	}
 	slices.Sort(res.Files)
 	return res, verify(ctx, reg, req.Dir, parts)
+}
+
+// declarable says why a found object cannot be a resource of a repo (its
+// name is not a valid resource name, its spec does not decode), or "".
+func declarable(reg *steps.Registry, f steps.Found) string {
+	doc, err := json.Marshal(map[string]any{"resources": []any{map[string]any{
+		"kind": f.ID.Kind, "name": f.ID.Name, "spec": f.Spec, "adopt": true}}})
+	if err != nil {
+		return err.Error()
+	}
+	_, ds := pipeline.Decode(reg, "", doc)
+	for _, d := range ds {
+		if d.Severity != pipeline.SeverityWarning {
+			why := "the runner cannot declare it: " + d.Field + " " + d.Summary
+			if d.Hint != "" {
+				why += " (" + d.Hint + ")"
+			}
+			return why
+		}
+	}
+	return ""
+}
+
+func hasErrors(ds pipeline.Diagnostics) bool {
+	return slices.ContainsFunc(ds, func(d pipeline.Diagnostic) bool { return d.Severity != pipeline.SeverityWarning })
 }
 
 // selected reports whether id matches one of the patterns (all when none).
@@ -215,7 +248,9 @@ func importMD(parts []*steps.Imported) []byte {
 	return b.Bytes()
 }
 
-func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
 
 // verify evaluates the written repo and checks that it declares exactly
 // the resources found, each adopted and with the spec it was read as.
@@ -230,7 +265,7 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 		return ctx.Err()
 	}
 	got, ds := pipeline.Decode(reg, "main.jsonnet", []byte(out))
-	if slices.ContainsFunc(ds, func(d pipeline.Diagnostic) bool { return d.Severity != pipeline.SeverityWarning }) {
+	if hasErrors(ds) {
 		return fmt.Errorf("verify the import in %s: it does not decode (a bug in runner import): %w", dir, ds)
 	}
 	want := map[steps.ID]steps.Spec{}

@@ -1,0 +1,125 @@
+package freeipa_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
+	"github.com/gitops-runner/gitops-runner/runner/importer"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
+)
+
+// A FreeIPA kept by hand (hosts, host groups with members, a service,
+// users, groups with nested groups, sudo rules with options, a disabled
+// rule) is imported: FreeIPA's own objects are left alone, the written
+// repo adopts the rest with no write call, and a second import writes the
+// same bytes.
+func TestImportPlansClean(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, func(o *sim.Options) {
+		*o = sim.HomelabOptions(adminPassword)
+		o.Host = "127.0.0.1"
+	}, func(c map[string]any) { c["domains"] = []string{sim.HomelabDomain} })
+	if err := l.sim.SeedHomelab(); err != nil {
+		t.Fatal(err)
+	}
+	const web, db = "web1.hetzner.int.mydomain", "db1.hetzner.int.mydomain"
+	for _, h := range []string{web, db} {
+		if err := l.sim.AddHost(h, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.call("host_mod", []any{db}, map[string]any{"description": "PostgreSQL", "l": "Hetzner"})
+	l.call("hostgroup_add", []any{"webservers"}, map[string]any{"description": "Web servers"})
+	l.call("hostgroup_add_member", []any{"webservers"}, map[string]any{"host": []string{web}})
+	l.call("service_add", []any{"HTTP/" + web}, map[string]any{"force": true})
+	l.call("user_add", []any{"alice"}, map[string]any{"givenname": "Alice", "sn": "Liddell", "mail": "alice@mydomain.com", "loginshell": "/bin/zsh"})
+	l.call("user_add", []any{"bob"}, map[string]any{"givenname": "Bob", "sn": "Builder"})
+	l.call("group_add", []any{"devs"}, map[string]any{"description": "Developers"})
+	l.call("group_add_member", []any{"devs"}, map[string]any{"user": []string{"alice", "bob"}})
+	l.call("group_add", []any{"ops"}, nil)
+	l.call("group_add_member", []any{"ops"}, map[string]any{"group": []string{"devs"}})
+	l.call("sudorule_add", []any{"ops-all"}, map[string]any{"cmdcategory": "all"})
+	l.call("sudorule_add_user", []any{"ops-all"}, map[string]any{"group": []string{"ops"}})
+	l.call("sudorule_add_host", []any{"ops-all"}, map[string]any{"hostgroup": []string{"webservers"}})
+	l.call("sudorule_add_option", []any{"ops-all"}, map[string]any{"ipasudoopt": []string{"!authenticate"}})
+	l.call("sudorule_add", []any{"old-rule"}, map[string]any{"hostcategory": "all"})
+	l.call("sudorule_disable", []any{"old-rule"}, nil)
+	l.call("sudorule_add", []any{"with space"}, nil)
+
+	reg, err := steps.NewRegistry(l.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() map[string]string {
+		t.Helper()
+		l.sim.ResetCounters()
+		dir := filepath.Join(t.TempDir(), "infra")
+		res, err := importer.Run(t.Context(), reg, importer.Request{
+			Sources: []importer.Source{{Backend: l.b, Name: "freeipa"}}, Dir: dir,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := l.sim.Counters(); st.Writes != 0 {
+			t.Errorf("import made %d write calls: %v", st.Writes, st.ByOp)
+		}
+		// 2 hosts, 1 host group, 1 service, 2 users, 2 groups, 2 rules;
+		// left alone: 2 servers, their 4 services, ipaservers, admin,
+		// admins, ipausers, "with space".
+		if res.Resources != 10 || res.Unmanaged != 11 {
+			t.Errorf("import: %d resources, %d left alone; want 10 and 11", res.Resources, res.Unmanaged)
+		}
+		files := map[string]string{}
+		for _, f := range res.Files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[f] = string(b)
+		}
+		return files
+	}
+	files := read()
+	ipa := files["identity.libsonnet"]
+	for _, want := range []string{
+		`ipa.hostgroup('webservers', { description: 'Web servers', hosts: ['web1.hetzner.int.mydomain'], adopt: true }),`,
+		`ipa.host('db1.hetzner.int.mydomain', { description: 'PostgreSQL', locality: 'Hetzner', adopt: true }),`,
+		`ipa.service('HTTP', 'web1.hetzner.int.mydomain', { adopt: true }),`,
+		`ipa.user('alice', 'Alice', 'Liddell', { email: ['alice@mydomain.com'], loginShell: '/bin/zsh', adopt: true }),`,
+		`ipa.group('ops', { groups: ['devs'], adopt: true }),`,
+		`options: ['!authenticate']`,
+		`ipa.sudorule('old-rule', { allHosts: true, enabled: false, adopt: true }),`,
+	} {
+		if !strings.Contains(ipa, want) {
+			t.Errorf("identity.libsonnet lacks %s:\n%s", want, ipa)
+		}
+	}
+	md := files["IMPORT.md"]
+	for _, want := range []string{"FreeIPA user admin | FreeIPA's own administrator", "FreeIPA group admins", "with space"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("IMPORT.md lacks %q:\n%s", want, md)
+		}
+	}
+
+	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.b)
+	p.In.Push("import FreeIPA", files)
+	l.sim.ResetCounters()
+	rep := p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("first deployment of the import: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if st := l.sim.Counters(); st.Writes != 0 {
+		t.Errorf("adopting the import made %d write calls: %v", st.Writes, st.ByOp)
+	}
+	again := read()
+	for name, b := range files {
+		if again[name] != b {
+			t.Errorf("a second import wrote %s differently:\n%s\n---\n%s", name, b, again[name])
+		}
+	}
+}
