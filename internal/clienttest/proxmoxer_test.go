@@ -3,6 +3,7 @@ package clienttest
 import (
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -100,10 +101,10 @@ func TestProxmoxerContainerLifecycle(t *testing.T) {
 		t.Errorf("nextid %d, want 100 (the homelab has only template 9000)", seen.VMID)
 	}
 	// pve-common UPID.pm. PVE writes the token ID as the task's user
-	// (pve-manager HTTPServer.pm: "the token-ID is the user for token based
-	// authentication"); the simulator writes root@pam, a known difference.
-	if !regexp.MustCompile(`^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:vzcreate:100:[^:]+@[^:]+:$`).MatchString(seen.CreateUPID) {
-		t.Errorf("create UPID %q, want UPID:pve:%%08X:%%08X:%%08X:vzcreate:100:USER:", seen.CreateUPID)
+	// (pve-manager HTTPServer.pm: "the token-ID `<user>@<realm>!<tokenname>`
+	// is the user for token based authentication").
+	if !regexp.MustCompile(`^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:vzcreate:100:runner@pve!gitops:$`).MatchString(seen.CreateUPID) {
+		t.Errorf("create UPID %q, want UPID:pve:%%08X:%%08X:%%08X:vzcreate:100:runner@pve!gitops:", seen.CreateUPID)
 	}
 	for name, task := range map[string]pveTask{"create": seen.CreateTask, "start": seen.StartTask, "stop": seen.StopTask, "delete": seen.DeleteTask} {
 		if task.ExitStatus != "OK" {
@@ -182,5 +183,85 @@ func TestProxmoxerContainerLifecycle(t *testing.T) {
 	}
 	if r := seen.WrongToken; r == nil || r.Status != 401 {
 		t.Errorf("wrong token: %+v, want 401", r)
+	}
+}
+
+// TestProxmoxerTicketLogin: proxmoxer logs in with a password (POST
+// /access/ticket, then cookie PVEAuthCookie and, on writes, the
+// CSRFPreventionToken header), creates and starts a container, and lists
+// the node's tasks (GET /nodes/{node}/tasks), the cluster's storage (GET
+// /storage) and the container's interfaces.
+func TestProxmoxerTicketLogin(t *testing.T) {
+	t.Parallel()
+	py := needPython(t, "proxmoxer", "python3-proxmoxer")
+	needPython(t, "requests", "python3-requests")
+	s, err := pvesim.NewHomelab(pvesim.Options{Users: map[string]string{"root@pam": "hunter2-ticket"}, TaskDuration: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ts := httptest.NewTLSServer(s)
+	t.Cleanup(ts.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, []string{"PVE_HOST=" + strings.TrimPrefix(ts.URL, "https://"), "PVE_USER=root@pam",
+		"PVE_PASSWORD=hunter2-ticket", "PVE_CA=" + ca}, "", py, filepath.Join("testdata", "proxmoxer_ticket.py"))
+	var seen struct {
+		WrongPassword     string         `json:"wrong_password"`
+		CreateUPID        string         `json:"create_upid"`
+		CreateStatus      map[string]any `json:"create_status"`
+		StartStatus       map[string]any `json:"start_status"`
+		InterfacesStopped any            `json:"interfaces_stopped"`
+		Interfaces        []map[string]any
+		Tasks             []map[string]any
+		TasksVzstart      []map[string]any `json:"tasks_vzstart"`
+		Storage           []map[string]any
+		StorageDir        []map[string]any `json:"storage_dir"`
+	}
+	if err := json.Unmarshal([]byte(out), &seen); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("proxmoxer saw:\n%s", out)
+		}
+	}()
+	if !strings.HasPrefix(seen.WrongPassword, "Couldn't authenticate user: root@pam") {
+		t.Errorf("wrong password: %q, want proxmoxer's AuthenticationError", seen.WrongPassword)
+	}
+	// The ticket's user starts the task (pve-common UPID.pm: ...:$user:).
+	if !regexp.MustCompile(`^UPID:pve:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:vzcreate:100:root@pam:$`).MatchString(seen.CreateUPID) {
+		t.Errorf("create UPID %q", seen.CreateUPID)
+	}
+	if seen.CreateStatus["exitstatus"] != "OK" || seen.StartStatus["exitstatus"] != "OK" || seen.StartStatus["user"] != "root@pam" {
+		t.Errorf("task status: create %v, start %v", seen.CreateStatus, seen.StartStatus)
+	}
+	if seen.InterfacesStopped != nil {
+		t.Errorf("interfaces of a stopped container: %v, want null", seen.InterfacesStopped)
+	}
+	if len(seen.Interfaces) != 2 || seen.Interfaces[1]["name"] != "eth0" || seen.Interfaces[1]["inet"] != "10.42.0.150/24" {
+		t.Errorf("interfaces: %v, want lo and eth0 10.42.0.150/24", seen.Interfaces)
+	}
+	var types []string
+	for _, tk := range seen.Tasks {
+		types = append(types, fmt.Sprint(tk["type"], " ", tk["status"]))
+	}
+	if strings.Join(types, ",") != "vzstart OK,vzcreate OK" {
+		t.Errorf("tasks %q, want vzstart then vzcreate, finished OK", types)
+	}
+	if len(seen.TasksVzstart) != 1 || seen.TasksVzstart[0]["upid"] == seen.CreateUPID {
+		t.Errorf("typefilter=vzstart: %v", seen.TasksVzstart)
+	}
+	var ids []string
+	for _, st := range seen.Storage {
+		ids = append(ids, fmt.Sprint(st["storage"], ":", st["type"]))
+	}
+	if strings.Join(ids, ",") != "local:dir,local-lvm:lvmthin,local-zfs:zfspool" {
+		t.Errorf("storage %q", ids)
+	}
+	if len(seen.StorageDir) != 1 || seen.StorageDir[0]["path"] != "/var/lib/vz" {
+		t.Errorf("storage type=dir: %v", seen.StorageDir)
 	}
 }
