@@ -128,6 +128,8 @@ func New(opts Options) (*Server, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 10 * time.Second
 	}
+	// G404: fault injection wants a seeded, reproducible generator.
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)) //nolint:gosec // see above
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		opts:    opts,
@@ -136,10 +138,9 @@ func New(opts Options) (*Server, error) {
 		tasks:   map[string]*task{},
 		locks:   map[int]*configLock{},
 		tickets: map[string]ticket{},
-		// G404: fault injection wants a seeded, reproducible generator.
-		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), //nolint:gosec // see above
-		ctx:    ctx,
-		cancel: cancel,
+		rng:     rng,
+		ctx:     ctx,
+		cancel:  cancel,
 	}, nil
 }
 
