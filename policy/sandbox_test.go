@@ -92,34 +92,28 @@ func TestRefusedBuiltinsList(t *testing.T) {
 
 func TestCompileErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
+	type compileCase struct {
 		name string
 		repo []policy.File
 		want []policy.Position // Message is matched as a substring
-	}{
-		{
-			name: "syntax error",
-			repo: []policy.File{rego("policy/a.rego", "package main\n\ndeny contains msg if {\n\tmsg := \"x\" +\n}\n")},
-			want: []policy.Position{{File: "policy/a.rego", Line: 5, Col: 1, Message: "rego_parse_error"}},
-		},
-		{
-			name: "v0 syntax",
-			repo: []policy.File{rego("policy/old.rego", "package main\n\ndeny[msg] {\n\tmsg := \"x\"\n}\n")},
-			want: []policy.Position{
-				{File: "policy/old.rego", Line: 3, Col: 1, Message: "`if` keyword is required"},
-				{File: "policy/old.rego", Line: 3, Col: 1, Message: "`contains` keyword is required"},
-			},
-		},
-		{
-			name: "unsafe variable",
-			repo: []policy.File{rego("policy/b.rego", "package main\n\ndeny contains msg if {\n\tinput.x == y\n\tmsg := \"x\"\n}\n")},
-			want: []policy.Position{{File: "policy/b.rego", Line: 4, Col: 2, Message: "var y is unsafe in rule deny"}},
-		},
-		{
-			name: "unknown function",
-			repo: []policy.File{rego("policy/c.rego", "package main\n\ndeny contains msg if {\n\tmsg := no.such_fn(1)\n}\n")},
-			want: []policy.Position{{File: "policy/c.rego", Line: 4, Col: 9, Message: "undefined function no.such_fn"}},
-		},
+	}
+	// inFile is a case of one file whose errors are all in that file.
+	inFile := func(name, path, src string, want ...policy.Position) compileCase {
+		for i := range want {
+			want[i].File = path
+		}
+		return compileCase{name: name, repo: []policy.File{rego(path, src)}, want: want}
+	}
+	tests := []compileCase{
+		inFile("syntax error", "policy/a.rego", "package main\n\ndeny contains msg if {\n\tmsg := \"x\" +\n}\n",
+			policy.Position{Line: 5, Col: 1, Message: "rego_parse_error"}),
+		inFile("v0 syntax", "policy/old.rego", "package main\n\ndeny[msg] {\n\tmsg := \"x\"\n}\n",
+			policy.Position{Line: 3, Col: 1, Message: "`if` keyword is required"},
+			policy.Position{Line: 3, Col: 1, Message: "`contains` keyword is required"}),
+		inFile("unsafe variable", "policy/b.rego", "package main\n\ndeny contains msg if {\n\tinput.x == y\n\tmsg := \"x\"\n}\n",
+			policy.Position{Line: 4, Col: 2, Message: "var y is unsafe in rule deny"}),
+		inFile("unknown function", "policy/c.rego", "package main\n\ndeny contains msg if {\n\tmsg := no.such_fn(1)\n}\n",
+			policy.Position{Line: 4, Col: 9, Message: "undefined function no.such_fn"}),
 		{
 			name: "parse errors in two files, sorted",
 			repo: []policy.File{
@@ -142,16 +136,9 @@ func TestCompileErrors(t *testing.T) {
 				{File: "policy/z.rego", Line: 4, Col: 2, Message: "var q is unsafe in rule warn"},
 			},
 		},
-		{
-			name: "reserved package",
-			repo: []policy.File{rego("policy/r.rego", "package runner.config\n\novercommit := 9\n")},
-			want: []policy.Position{{File: "policy/r.rego", Line: 1, Col: 1, Message: "package runner.config is reserved"}},
-		},
-		{
-			name: "empty file",
-			repo: []policy.File{rego("policy/e.rego", "# nothing here\n")},
-			want: []policy.Position{{File: "policy/e.rego", Message: "needs a package"}},
-		},
+		inFile("reserved package", "policy/r.rego", "package runner.config\n\novercommit := 9\n",
+			policy.Position{Line: 1, Col: 1, Message: "package runner.config is reserved"}),
+		inFile("empty file", "policy/e.rego", "# nothing here\n", policy.Position{Message: "needs a package"}),
 		{
 			name: "file given twice",
 			repo: []policy.File{rego("policy/d.rego", "package main\n"), rego("policy/d.rego", "package main\n")},

@@ -85,8 +85,11 @@ func (c *ipaCurl) call(method string, args []any, options map[string]any) ipaAns
 	return a
 }
 
-func TestCurlFreeIPAJSONRPC(t *testing.T) {
-	t.Parallel()
+// newIPACurl serves a FreeIPA simulator over HTTPS (realm EXAMPLE.TEST, user
+// admin) and returns a curl client that trusts its certificate, not yet
+// logged in, and the login form for admin.
+func newIPACurl(t *testing.T) (*ipaCurl, string) {
+	t.Helper()
 	bin := needTool(t, "curl", "curl")
 	s, err := ipasim.New(ipasim.Options{Realm: "EXAMPLE.TEST", Domain: "example.test", Host: "127.0.0.1",
 		Users: map[string]string{"admin": "Secret123"}})
@@ -101,9 +104,24 @@ func TestCurlFreeIPAJSONRPC(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := &ipaCurl{t: t, bin: bin, url: ts.URL, ca: ca, jar: filepath.Join(dir, "cookies")}
+	return &ipaCurl{t: t, bin: bin, url: ts.URL, ca: ca, jar: filepath.Join(dir, "cookies")},
+		url.Values{"user": {"admin"}, "password": {"Secret123"}}.Encode()
+}
+
+// login logs in with the form and fails the test unless a session cookie
+// comes back.
+func (c *ipaCurl) login(form string) {
+	c.t.Helper()
+	code, hdr, body := c.post("/ipa/session/login_password", "application/x-www-form-urlencoded", "https://127.0.0.1/ipa", form)
+	if code != 200 || !strings.Contains(hdr, "ipa_session=") {
+		c.t.Fatalf("login: HTTP %d\n%s%s", code, hdr, body)
+	}
+}
+
+func TestCurlFreeIPAJSONRPC(t *testing.T) {
+	t.Parallel()
+	c, login := newIPACurl(t)
 	const form = "application/x-www-form-urlencoded"
-	login := url.Values{"user": {"admin"}, "password": {"Secret123"}}.Encode()
 
 	// ipaserver/rpcserver.py: check_referer runs first; a wrong password is
 	// 401 with X-IPA-Rejection-Reason; a call without a session is 401.
@@ -118,10 +136,7 @@ func TestCurlFreeIPAJSONRPC(t *testing.T) {
 	if code, _, _ := c.post("/ipa/session/json", "application/json", "https://127.0.0.1/ipa", `{"method":"ping","params":[[],{}]}`); code != 401 {
 		t.Errorf("call without a session: HTTP %d, want 401", code)
 	}
-	code, hdr, body := c.post("/ipa/session/login_password", form, "https://127.0.0.1/ipa", login)
-	if code != 200 || !strings.Contains(hdr, "ipa_session=") {
-		t.Fatalf("login: HTTP %d\n%s%s", code, hdr, body)
-	}
+	c.login(login)
 
 	a := c.call("user_add", []any{"alice"}, map[string]any{"givenname": "Alice", "sn": "Liddell", "mail": "alice@example.test"})
 	if a.Error != nil || a.Result == nil || a.Result.Value != "alice" || a.Result.Summary != `Added user "alice"` {
@@ -174,5 +189,75 @@ func TestCurlFreeIPAJSONRPC(t *testing.T) {
 	a = c.call("user_show", []any{"alice"}, nil)
 	if a.Error == nil || a.Error.Code != 4001 || a.Error.Message != "alice: user not found" {
 		t.Errorf("user_show after user_del: %+v", a.Error)
+	}
+}
+
+// TestCurlFreeIPAKeysServicesSudoOptions checks, with plain JSON-RPC, what
+// FreeIPA does and the simulator once did not: service_find by a principal
+// without @REALM (service.py normalize_principal applies to search options
+// too), ipasshpubkey validation and sshpubkeyfp (ipalib/util.py
+// validate_sshpubkey, convert_sshpubkey_post; the fingerprint is checked
+// against ssh-keygen -l), and sudorule_add_option / sudorule_remove_option.
+func TestCurlFreeIPAKeysServicesSudoOptions(t *testing.T) {
+	t.Parallel()
+	keygen := needTool(t, "ssh-keygen", "openssh-client")
+	c, login := newIPACurl(t)
+	c.login(login)
+
+	key := filepath.Join(t.TempDir(), "id")
+	if r := run(t, nil, "", keygen, "-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", key); r.code != 0 {
+		t.Fatalf("ssh-keygen: %s", r.stderr)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := strings.Fields(run(t, nil, "", keygen, "-l", "-f", key+".pub").stdout) // 256 SHA256:… alice@laptop (ED25519)
+	if len(fp) < 2 {
+		t.Fatalf("ssh-keygen -l: %q", fp)
+	}
+	if a := c.call("host_add", []any{"web1.example.test"}, map[string]any{"force": true, "ipasshpubkey": []any{string(pub)}}); a.Error != nil {
+		t.Fatalf("host_add with a key: %+v", a.Error)
+	}
+	a := c.call("host_show", []any{"web1.example.test"}, map[string]any{"all": true})
+	var host struct {
+		FP []string `json:"sshpubkeyfp"`
+	}
+	if a.Error != nil || json.Unmarshal(a.Result.Result, &host) != nil || len(host.FP) != 1 ||
+		host.FP[0] != fp[1]+" alice@laptop (ssh-ed25519)" {
+		t.Errorf("host_show sshpubkeyfp %q, want %q (%+v)", host.FP, fp[1]+" alice@laptop (ssh-ed25519)", a.Error)
+	}
+	c.call("user_add", []any{"alice"}, map[string]any{"givenname": "Alice", "sn": "Liddell"})
+	a = c.call("user_mod", []any{"alice"}, map[string]any{"ipasshpubkey": "ssh-ed25519 this-is-not-a-key alice@laptop"})
+	if a.Error == nil || a.Error.Code != 3009 || a.Error.Message != "invalid 'sshpubkey': invalid SSH public key" {
+		t.Errorf("user_mod with a bad key: %+v, want ValidationError 3009 invalid 'sshpubkey': invalid SSH public key", a.Error)
+	}
+
+	if a := c.call("service_add", []any{"HTTP/web1.example.test"}, map[string]any{"force": true}); a.Error != nil {
+		t.Fatalf("service_add: %+v", a.Error)
+	}
+	for _, p := range []string{"HTTP/web1.example.test", "HTTP/web1.example.test@EXAMPLE.TEST"} {
+		if a := c.call("service_find", []any{}, map[string]any{"krbprincipalname": p}); a.Error != nil || a.Result.Count != 1 {
+			t.Errorf("service_find krbprincipalname=%s: %+v %+v, want 1 match", p, a.Result, a.Error)
+		}
+	}
+
+	c.call("sudorule_add", []any{"ops"}, nil)
+	a = c.call("sudorule_add_option", []any{"ops"}, map[string]any{"ipasudoopt": "!authenticate"})
+	var rule struct {
+		Opts []string `json:"ipasudoopt"`
+	}
+	if a.Error != nil || json.Unmarshal(a.Result.Result, &rule) != nil || len(rule.Opts) != 1 || rule.Opts[0] != "!authenticate" {
+		t.Errorf("sudorule_add_option: %+v %+v", a.Result, a.Error)
+	}
+	if a := c.call("sudorule_add_option", []any{"ops"}, map[string]any{"ipasudoopt": "!authenticate"}); a.Error == nil || a.Error.Code != 4002 {
+		t.Errorf("sudorule_add_option again: %+v, want DuplicateEntry 4002", a.Error)
+	}
+	if a := c.call("sudorule_remove_option", []any{"ops"}, map[string]any{"ipasudoopt": "!authenticate"}); a.Error != nil {
+		t.Errorf("sudorule_remove_option: %+v", a.Error)
+	}
+	a = c.call("sudorule_remove_option", []any{"ops"}, map[string]any{"ipasudoopt": "!authenticate"})
+	if a.Error == nil || a.Error.Code != 4026 || a.Error.Message != "ipasudoopt does not contain '!authenticate'" {
+		t.Errorf("sudorule_remove_option again: %+v, want AttrValueNotFound 4026", a.Error)
 	}
 }

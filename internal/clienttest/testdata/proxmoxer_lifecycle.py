@@ -47,6 +47,9 @@ def refused(fn):
 
 
 seen = {}
+tasks = {}     # name → what wait() saw
+refusals = {}  # name → the ResourceException, or None
+seen["tasks"], seen["refusals"] = tasks, refusals
 pve = api(os.environ["PVE_TOKEN_VALUE"])
 seen["version"] = pve.version.get()["version"]
 
@@ -57,21 +60,21 @@ upid = pve.nodes(NODE).lxc.create(
     rootfs="local-zfs:8", memory=512, cores=1, unprivileged=1,
     net0="name=eth0,bridge=vmbr0,ip=dhcp", tags="proxmoxer")
 seen["create_upid"] = upid
-seen["create_task"] = wait(pve, upid)
+tasks["create"] = wait(pve, upid)
 seen["status_after_create"] = pve.nodes(NODE).lxc(vmid).status.current.get()["status"]
 cfg = pve.nodes(NODE).lxc(vmid).config.get()
 seen["config"] = {k: cfg.get(k) for k in ("hostname", "memory", "cores", "rootfs", "net0")}
 
 # The same VMID again: a script that guesses IDs must see this refusal.
-seen["create_again"] = refused(lambda: pve.nodes(NODE).lxc.create(
+refusals["create_again"] = refused(lambda: pve.nodes(NODE).lxc.create(
     vmid=vmid, ostemplate=TEMPLATE, hostname="again", storage="local-zfs"))
-seen["create_on_vm_id"] = refused(lambda: pve.nodes(NODE).lxc.create(
+refusals["create_on_vm_id"] = refused(lambda: pve.nodes(NODE).lxc.create(
     vmid=9000, ostemplate=TEMPLATE, storage="local-zfs"))
 seen["create_log_tail"] = [l["t"] for l in pve.nodes(NODE).tasks(upid).log.get()][-1:]
-seen["create_bad_param"] = refused(lambda: pve.nodes(NODE).lxc.create(
+refusals["create_bad_param"] = refused(lambda: pve.nodes(NODE).lxc.create(
     vmid=vmid + 1, ostemplate=TEMPLATE, memory="lots"))
 
-seen["start_task"] = wait(pve, pve.nodes(NODE).lxc(vmid).status.start.post())
+tasks["start"] = wait(pve, pve.nodes(NODE).lxc(vmid).status.start.post())
 seen["status_after_start"] = pve.nodes(NODE).lxc(vmid).status.current.get()["status"]
 in_list = [g for g in pve.cluster.resources.get(type="vm") if g.get("vmid") == vmid]
 seen["resources"] = in_list[0] if in_list else None
@@ -86,21 +89,21 @@ try:
 except ResourceException as e:
     seen["delete_running"] = {"status": e.status_code, "reason": e.content}
 
-seen["stop_task"] = wait(pve, pve.nodes(NODE).lxc(vmid).status.stop.post())
+tasks["stop"] = wait(pve, pve.nodes(NODE).lxc(vmid).status.stop.post())
 seen["status_after_stop"] = pve.nodes(NODE).lxc(vmid).status.current.get()["status"]
-seen["delete_task"] = wait(pve, pve.nodes(NODE).lxc(vmid).delete(purge=1))
-seen["config_after_delete"] = refused(lambda: pve.nodes(NODE).lxc(vmid).config.get())
+tasks["delete"] = wait(pve, pve.nodes(NODE).lxc(vmid).delete(purge=1))
+refusals["config_after_delete"] = refused(lambda: pve.nodes(NODE).lxc(vmid).config.get())
 
 # A VM cloned from the homelab's template 9000, started and destroyed.
 clone_upid = pve.nodes(NODE).qemu(9000).clone.post(newid=vmid + 1, name="vm-proxmoxer")
-seen["clone_task"] = wait(pve, clone_upid)
+tasks["clone"] = wait(pve, clone_upid)
 seen["clone_config"] = {k: v for k, v in pve.nodes(NODE).qemu(vmid + 1).config.get().items()
                         if k in ("name", "scsi0", "template")}
-seen["vm_start_task"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).status.start.post())
-seen["vm_stop_task"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).status.stop.post())
-seen["vm_delete_task"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).delete())
-seen["delete_missing"] = refused(lambda: pve.nodes(NODE).lxc(555).delete())
+tasks["vm_start"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).status.start.post())
+tasks["vm_stop"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).status.stop.post())
+tasks["vm_delete"] = wait(pve, pve.nodes(NODE).qemu(vmid + 1).delete())
+refusals["delete_missing"] = refused(lambda: pve.nodes(NODE).lxc(555).delete())
 
-seen["wrong_token"] = refused(lambda: api("wrong").version.get())
+refusals["wrong_token"] = refused(lambda: api("wrong").version.get())
 
 json.dump(seen, sys.stdout, indent=1, default=str)

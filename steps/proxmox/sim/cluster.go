@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -59,6 +62,10 @@ var handlers = map[string]handlerFunc{
 	"GET /nodes/{node}/qemu/{vmid}/cloudinit":              hCloudInitGet,
 	"PUT /nodes/{node}/qemu/{vmid}/cloudinit":              hCloudInitRegen,
 	"GET /nodes/{node}/storage/{storage}/content/{volume}": hVolumeGet,
+	"GET /nodes/{node}/tasks":                              hTaskList,
+	"GET /nodes/{node}/lxc/{vmid}/interfaces":              hLXCInterfaces,
+	"GET /storage":                                         hStorageConfig,
+	"POST /access/ticket":                                  hTicket,
 }
 
 // pveVersion is the release the embedded schema was dumped from.
@@ -350,6 +357,62 @@ func storageEntry(st *storage) map[string]any {
 		"active": 1, "enabled": 1, "shared": 0,
 		"total": st.Total, "used": used, "avail": st.Total - used, "used_fraction": frac,
 	}
+}
+
+// hStorageConfig is pve-storage API2/Storage/Config.pm index: the
+// cluster's storage definitions (storage.cfg), optionally of one type, by
+// ID. Each carries its type, content (comma-separated, sorted), the digest of
+// the configuration and, for a storage not defined on every node, nodes;
+// plus the property its type requires: path (dir), vgname and thinpool
+// (lvmthin), pool (zfspool), as a default install writes them.
+func hStorageConfig(s *Server, c *call) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type def struct {
+		st    *storage
+		nodes []string
+	}
+	defs := map[string]*def{}
+	for _, nn := range sortedKeys(s.st.Nodes) {
+		for name, st := range s.st.Nodes[nn].Storages {
+			if defs[name] == nil {
+				defs[name] = &def{st: st}
+			}
+			defs[name].nodes = append(defs[name].nodes, nn)
+		}
+	}
+	var all []map[string]any
+	for _, name := range sortedKeys(defs) {
+		d := defs[name]
+		content := slices.Clone(d.st.Content)
+		slices.Sort(content)
+		e := map[string]any{"storage": name, "type": d.st.Type, "content": strings.Join(content, ",")}
+		switch d.st.Type {
+		case "dir":
+			e["path"] = "/var/lib/vz"
+			if name != "local" {
+				e["path"] = "/mnt/pve/" + name
+			}
+		case "lvmthin":
+			e["vgname"], e["thinpool"] = "pve", "data"
+		case "zfspool":
+			e["pool"], e["sparse"] = "rpool/data", 1
+		}
+		if len(d.nodes) < len(s.st.Nodes) {
+			e["nodes"] = strings.Join(d.nodes, ",")
+		}
+		all = append(all, e)
+	}
+	sum := sha1.Sum([]byte(fmt.Sprint(all)))
+	out := []map[string]any{}
+	for _, e := range all {
+		if t := c.params["type"]; t != "" && e["type"] != t {
+			continue
+		}
+		e["digest"] = hex.EncodeToString(sum[:])
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func hStorageList(s *Server, c *call) (any, *apiError) {

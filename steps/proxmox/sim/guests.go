@@ -70,7 +70,7 @@ func withGuest(typ string, h func(s *Server, c *call, g *guest) (any, *apiError)
 // turns that off). Call with s.mu held; it returns the UPID.
 func (s *Server) startGuestTask(c *call, g *guest, kind string, checkLocked bool, effect func(t *task, g *guest) (int, error)) string {
 	vmid, typ, node := g.VMID, g.Type, c.vars["node"]
-	return s.startTask(g.Node, kind, strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
+	return s.startTask(g.Node, kind, strconv.Itoa(vmid), c.user, []lockSpec{{vmid: vmid, typ: typ}}, func(t *task) (int, error) {
 		g := s.st.Guests[vmid]
 		if g == nil {
 			return 0, pveErrorf("Configuration file '%s' does not exist", configPath(typ, node, vmid))

@@ -54,7 +54,7 @@ func hClone(typ string) handlerFunc {
 		s.st.Guests[newid] = dst
 		params := c.params
 		locks := []lockSpec{{vmid: vmid, typ: typ, shared: !src.Running}, {vmid: newid, typ: typ}}
-		upid := s.startTask(src.Node, taskPrefix(typ)+"clone", strconv.Itoa(vmid), "", locks, func(t *task) (int, error) {
+		upid := s.startTask(src.Node, taskPrefix(typ)+"clone", strconv.Itoa(vmid), c.user, locks, func(t *task) (int, error) {
 			err := s.cloneEffect(t, vmid, dst, full, params)
 			if err != nil {
 				_ = s.freeVolumes(dst, dst.Conf)

@@ -38,7 +38,7 @@ var hLXCCreate = withFound(findSlot(typeLXC), func(s *Server, c *call, at slot) 
 	g := &guest{VMID: vmid, Type: typeLXC, Node: n.Name, Conf: map[string]string{"lock": "create"}, Pool: c.params["pool"]}
 	s.st.Guests[vmid] = g
 	params := c.params
-	upid := s.startTask(n.Name, "vzcreate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeLXC}}, func(t *task) (int, error) {
+	upid := s.startTask(n.Name, "vzcreate", strconv.Itoa(vmid), c.user, []lockSpec{{vmid: vmid, typ: typeLXC}}, func(t *task) (int, error) {
 		err := s.lxcCreateEffect(t, g, params, storageName)
 		if err != nil {
 			_ = s.freeVolumes(g, g.Conf)
@@ -128,7 +128,7 @@ var hQemuCreate = withFound(findSlot(typeQemu), func(s *Server, c *call, at slot
 	g := &guest{VMID: vmid, Type: typeQemu, Node: n.Name, Conf: map[string]string{"lock": "create"}, Pool: c.params["pool"]}
 	s.st.Guests[vmid] = g
 	start := c.bool("start")
-	upid := s.startTask(n.Name, "qmcreate", strconv.Itoa(vmid), "", []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
+	upid := s.startTask(n.Name, "qmcreate", strconv.Itoa(vmid), c.user, []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
 		for _, k := range sortedKeys(conf) {
 			if isDiskKey(typeQemu, k) {
 				nv, err := s.allocDisk(n, typeQemu, vmid, k, conf[k])

@@ -51,6 +51,9 @@ type Fault struct {
 type Options struct {
 	// Tokens maps API token IDs ("user@realm!name") to their secrets.
 	Tokens map[string]string
+	// Users maps user IDs ("root@pam") to passwords for ticket login
+	// (POST /access/ticket, then the PVEAuthCookie cookie).
+	Users map[string]string
 	// Latency is added to every API call.
 	Latency time.Duration
 	// TaskDuration is how long every task runs before its effect lands.
@@ -104,6 +107,8 @@ type Server struct {
 	taskOrder []string
 	taskSeq   int64
 	rng       *rand.Rand
+	// tickets are the tickets POST /access/ticket issued.
+	tickets map[string]ticket
 
 	locksMu sync.Mutex
 	locks   map[int]*configLock
@@ -123,17 +128,19 @@ func New(opts Options) (*Server, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 10 * time.Second
 	}
+	// G404: fault injection wants a seeded, reproducible generator.
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)) //nolint:gosec // see above
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		opts:   opts,
-		schema: sc,
-		st:     newState(),
-		tasks:  map[string]*task{},
-		locks:  map[int]*configLock{},
-		// G404: fault injection wants a seeded, reproducible generator.
-		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), //nolint:gosec // see above
-		ctx:    ctx,
-		cancel: cancel,
+		opts:    opts,
+		schema:  sc,
+		st:      newState(),
+		tasks:   map[string]*task{},
+		locks:   map[int]*configLock{},
+		tickets: map[string]ticket{},
+		rng:     rng,
+		ctx:     ctx,
+		cancel:  cancel,
 	}, nil
 }
 
@@ -209,6 +216,10 @@ func paramErr(errs map[string]string) *apiError {
 
 // call is one API request after routing and validation.
 type call struct {
+	// user is who the request authenticated as: the user ID of a ticket,
+	// or for an API token the token ID "user@realm!name", which PVE writes
+	// as the user of the tasks it starts.
+	user   string
 	method string
 	route  string
 	vars   map[string]string
@@ -283,7 +294,8 @@ func errorResponse(e *apiError) (int, responder) {
 func (s *Server) serve(r *http.Request, rel string, rt *route, vars, params map[string]string, perr error) (int, responder) {
 	// Authentication comes first in pve-http-server (AnyEvent.pm), before the
 	// handler lookup: texts from pve-manager PVE/HTTPServer.pm auth_handler.
-	if msg := s.authenticate(r); msg != "" {
+	user, msg := s.authenticate(r, rel)
+	if msg != "" {
 		if s.opts.AuthFailDelay > 0 {
 			t := time.NewTimer(s.opts.AuthFailDelay)
 			select {
@@ -338,7 +350,7 @@ func (s *Server) serve(r *http.Request, rel string, rt *route, vars, params map[
 	if h == nil {
 		return notImpl()
 	}
-	data, e := h(s, &call{method: r.Method, route: rt.template, vars: vars, params: params, info: info})
+	data, e := h(s, &call{user: user, method: r.Method, route: rt.template, vars: vars, params: params, info: info})
 	if e != nil {
 		return errorResponse(e)
 	}
@@ -366,24 +378,43 @@ func (s *Server) checkNodeReachable(node string) *apiError {
 	return nil
 }
 
-// authenticate returns "" when the request carries a valid API token, else
-// the 401 reason phrase.
-func (s *Server) authenticate(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "PVEAPIToken=")
+// authenticate is pve-manager PVE/HTTPServer.pm auth_handler: it returns
+// who the request authenticated as, or the 401 reason phrase. An API token
+// (Authorization: PVEAPIToken=ID=SECRET) authenticates as the token ID and
+// needs no CSRF token; a ticket (cookie PVEAuthCookie) as its user, and a
+// request other than GET must carry the ticket's CSRFPreventionToken header.
+// POST and GET /access/ticket need no authentication.
+func (s *Server) authenticate(r *http.Request, rel string) (user, msg string) {
+	if rel == "/access/ticket" && (r.Method == http.MethodPost || r.Method == http.MethodGet) {
+		return "", ""
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "PVEAPIToken="); ok {
+		id, secret, ok := strings.Cut(tok, "=")
+		if !ok {
+			return "", "Authentication failed!"
+		}
+		want, known := s.opts.Tokens[id]
+		if !known || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
+			return "", "Authentication failed!"
+		}
+		return id, ""
+	}
+	c, err := r.Cookie("PVEAuthCookie")
+	if err != nil || c.Value == "" {
+		return "", "No ticket"
+	}
+	ticket, err := url.PathUnescape(c.Value) // pve-http-server uri_unescape
+	if err != nil {
+		return "", "No ticket"
+	}
+	tk, ok := s.validTicket(ticket)
 	if !ok {
-		// a missing token falls through to the ticket check: "No ticket".
-		return "No ticket"
+		return "", "authentication failure"
 	}
-	id, secret, ok := strings.Cut(tok, "=")
-	if !ok {
-		return "Authentication failed!"
+	if r.Method != http.MethodGet && subtle.ConstantTimeCompare([]byte(r.Header.Get("CSRFPreventionToken")), []byte(tk.csrf)) != 1 {
+		return "", "Permission denied - invalid csrf token"
 	}
-	want, known := s.opts.Tokens[id]
-	if !known || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
-		return "Authentication failed!"
-	}
-	return ""
+	return tk.user, ""
 }
 
 // takeFault returns the armed fault for this request, else a random one

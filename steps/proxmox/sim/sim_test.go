@@ -286,8 +286,15 @@ func TestCreateLXCTaskIsRunningFirst(t *testing.T) {
 	if task.Status != "running" || task.Type != "vzcreate" || task.ID != "102" || task.Node != "pve" {
 		t.Errorf("task = %+v", task)
 	}
-	if !strings.HasPrefix(string(task.UPID), "UPID:pve:") || !strings.HasSuffix(string(task.UPID), ":vzcreate:102:root@pam:") {
-		t.Errorf("UPID = %s", task.UPID)
+	// The UPID's user is who asked: for an API token, the token ID
+	// (pve-manager PVE/HTTPServer.pm: "the token-ID `<user>@<realm>!<tokenname>`
+	// is the user for token based authentication"); the task status splits
+	// it into user and tokenid (API2/Tasks.pm $convert_token_task).
+	if !strings.HasPrefix(string(task.UPID), "UPID:pve:") || !strings.HasSuffix(string(task.UPID), ":vzcreate:102:"+tokenID+":") {
+		t.Errorf("UPID = %s, want the user %s", task.UPID, tokenID)
+	}
+	if task.User != "runner@pve" {
+		t.Errorf("task status user = %q, want runner@pve (the token ID without !gitops)", task.User)
 	}
 	// While the task runs the guest exists, locked.
 	rs, err := (&proxmox.Cluster{}).New(e.client).Resources(context.Background(), "vm")

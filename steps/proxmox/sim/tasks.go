@@ -38,13 +38,15 @@ type lockSpec struct {
 	timeout time.Duration
 }
 
+// taskUser is the user of tasks not started by an API call (seeding).
 const taskUser = "root@pam"
 
 // startTask creates a running task and returns its UPID. The worker waits
 // for the locks, then for Options.TaskDuration, then applies effect. The
 // UPID format is pve-common src/PVE/UPID.pm:
 // UPID:$node:$pid(%08X):$pstart(%08X):$starttime(%08X):$type:$id:$user:
-// Call with s.mu held.
+// where user is who asked (call.user; a token writes its token ID). Call
+// with s.mu held.
 func (s *Server) startTask(nodeName, typ, id, user string, locks []lockSpec, effect taskEffect) string {
 	if user == "" {
 		user = taskUser
@@ -170,23 +172,121 @@ func (s *Server) findTask(c *call) (*task, *apiError) {
 }
 
 var hTaskStatus = withFound((*Server).findTask, func(s *Server, c *call, t *task) (any, *apiError) {
-	out := map[string]any{
-		"upid":      t.upid,
-		"node":      t.node,
-		"pid":       t.pid,
-		"pstart":    t.pstart,
-		"starttime": t.starttime,
-		"type":      t.typ,
-		"id":        t.id,
-		"user":      t.user,
-		"status":    "running",
-	}
+	out := t.decoded()
+	out["status"] = "running"
 	if !t.running {
 		out["status"] = "stopped"
 		out["exitstatus"] = t.exitstatus
 	}
 	return out, nil
 })
+
+// decoded is the task as pve-manager API2/Tasks.pm answers it: the fields
+// of its UPID (PVE::Tools::upid_decode) with a token's user split into
+// user and tokenid ($convert_token_task: "runner@pve!gitops" is user
+// "runner@pve", tokenid "gitops").
+func (t *task) decoded() map[string]any {
+	out := map[string]any{
+		"upid": t.upid, "node": t.node, "pid": t.pid, "pstart": t.pstart, "starttime": t.starttime,
+		"type": t.typ, "id": t.id, "user": t.user,
+	}
+	if user, tokenid, ok := strings.Cut(t.user, "!"); ok {
+		out["user"], out["tokenid"] = user, tokenid
+	}
+	return out
+}
+
+// hTaskList is pve-manager API2/Tasks.pm node_tasks: the node's tasks,
+// newest first. source "archive" (the default) lists finished tasks with
+// their endtime and status (the exit status), "active" running ones (status
+// "RUNNING"), "all" both, running first; then the filters typefilter, vmid,
+// userfilter (a case-insensitive substring of the user), since/until (start
+// time), errors or statusfilter (ok, warning, error, unknown), and start and
+// limit (default 50) over what passes. The simulator has no permissions:
+// every login sees every task, as one with Sys.Audit on the node does.
+func hTaskList(s *Server, c *call) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	source := c.params["source"]
+	if source == "" {
+		source = "archive"
+	}
+	start, limit := atoiDefault(c.params["start"], 0), atoiDefault(c.params["limit"], 50)
+	status := map[string]bool{"ok": true, "warning": true, "error": true, "unknown": true}
+	switch {
+	case c.bool("errors"):
+		status["ok"] = false
+	case c.params["statusfilter"] != "":
+		status = map[string]bool{}
+		for _, f := range strings.FieldsFunc(c.params["statusfilter"], func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
+			status[strings.ToLower(f)] = true
+		}
+	}
+	var running, finished []*task
+	for i := len(s.taskOrder) - 1; i >= 0; i-- {
+		t := s.tasks[s.taskOrder[i]]
+		if t == nil || t.node != c.vars["node"] {
+			continue
+		}
+		if t.running {
+			running = append(running, t)
+		} else {
+			finished = append(finished, t)
+		}
+	}
+	var listed []*task
+	if source == "active" || source == "all" {
+		listed = append(listed, running...)
+	}
+	if source != "active" {
+		listed = append(listed, finished...)
+	}
+	out := []map[string]any{}
+	count := 0
+	for _, t := range listed {
+		e := t.decoded()
+		switch {
+		case c.params["userfilter"] != "" && !strings.Contains(strings.ToLower(t.user), strings.ToLower(c.params["userfilter"])):
+			continue
+		case c.params["typefilter"] != "" && t.typ != c.params["typefilter"]:
+			continue
+		case c.params["vmid"] != "" && t.id != c.params["vmid"]:
+			continue
+		case c.params["since"] != "" && t.starttime < int64(atoiDefault(c.params["since"], 0)):
+			continue
+		case c.params["until"] != "" && t.starttime > int64(atoiDefault(c.params["until"], 0)):
+			continue
+		}
+		if t.running {
+			e["status"] = "RUNNING"
+		} else {
+			e["status"], e["endtime"] = t.exitstatus, t.endtime
+		}
+		if !status[statusType(e["status"].(string))] {
+			continue
+		}
+		count++
+		if count <= start || len(out) >= limit {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// statusType is pve-common PVE::Tools::upid_normalize_status_type: "OK" is
+// ok, "WARNINGS: n" warning, any other text error, none unknown.
+func statusType(status string) string {
+	switch {
+	case status == "" || status == "RUNNING":
+		return "unknown"
+	case status == "OK":
+		return "ok"
+	case strings.HasPrefix(status, "WARNINGS: "):
+		return "warning"
+	}
+	return "error"
+}
 
 var hTaskLog = withFound((*Server).findTask, func(s *Server, c *call, t *task) (any, *apiError) {
 	start := c.int("start")
