@@ -100,15 +100,13 @@ func FieldErrors(err error) []*FieldError {
 		}
 		return out
 	}
+	if w := errors.Unwrap(err); w != nil {
+		if _, ok := w.(interface{ Unwrap() []error }); ok {
+			return FieldErrors(w) // a wrapped join: its parts
+		}
+	}
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		// errors.As looks through single wraps only; a wrapped join is
-		// flattened by its parts.
-		if w := errors.Unwrap(err); w != nil && w != error(fe) {
-			if _, ok := w.(interface{ Unwrap() []error }); ok {
-				return FieldErrors(w)
-			}
-		}
 		return []*FieldError{fe}
 	}
 	return []*FieldError{{Msg: err.Error()}}

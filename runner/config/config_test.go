@@ -17,7 +17,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	src := `{
   concurency: 8,
   repos: [{path: 'a.git'}, {path: 'b/a.git', branch: 'status'}],
-  log: {format: 'yaml', levle: 'warn'},
+  log: {format: 'yaml', levl: 'warn'},
   limits: {evalTimeout: 'soon'},
 }`
 	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
@@ -30,7 +30,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		`field concurency: unknown field (did you mean "concurrency"?)`,
-		`field log.levle: unknown field (did you mean "level"?)`,
+		`field log.levl: unknown field (did you mean "level"?)`,
 		`field limits.evalTimeout: `,
 		`field log.format: "yaml" is not text or json`,
 		`field repos[1].name: "a" is used twice`,
