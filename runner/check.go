@@ -69,6 +69,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 		for _, d := range res.Errors {
 			fmt.Fprintf(e.stdout, "runner: error: %s\n", strings.ReplaceAll(d.String(), "\n", "\nrunner:   "))
 		}
+		for _, d := range res.Warnings {
+			fmt.Fprintf(e.stdout, "runner: warning: %s\n", strings.ReplaceAll(d.String(), "\n", "\nrunner:   "))
+		}
 		for _, f := range res.Policy.Deny {
 			fmt.Fprintf(e.stdout, "runner: denied: %s%s\n", f.Message, at(f))
 		}

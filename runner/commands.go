@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/user"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -127,7 +129,20 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	} else if !ok && !*force {
 		return exitError{exitUsage, fmt.Errorf("%s is not on the history of %s; replaying it would deploy something never pushed there (use --force if you mean it)", h.String()[:7], s.repo.Branch)}
 	}
-	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay}, f.output)
+	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay, ReplayedBy: replayer()}, f.output)
+}
+
+// replayer is who runs `runner replay`: the Gitolite user ($GL_USER, set
+// by gitolite for commands run through it, gitolite3 docs "environment
+// variables"), else the OS user running the command.
+func replayer() string {
+	if u := os.Getenv("GL_USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // newRevFlags declares the flags of a command run on one revision of a

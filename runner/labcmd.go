@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/gitops-runner/gitops-runner/runner/lab"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -60,14 +62,17 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, "\nDeploying examples/homelab (the same as a push would)…")
 	runErr := e.applyLocked(ctx, s, pipeline.Request{Kind: pipeline.KindDeploy, Push: pipeline.Push{User: "lab"}}, "text")
+	wd, _ := os.Getwd()
+	runner := runnerCommand(exe, wd, exec.LookPath)
 	fmt.Fprintf(e.stdout, `
 Next:
   git clone %s infra && cd infra
   $EDITOR homelab.libsonnet        # e.g. give a guest more memory, add a public name
   git commit -am 'my change' && git push
   git fetch origin status && git log --oneline origin/status && git show origin/status:STATUS.md
-  runner --config %s status        # the deployment history
-`, l.Repo, l.Config)
+  %s --config %s status    # the deployment history
+  %s --config %s plan      # what deploying main would change now
+`, shellQuote(l.Repo), runner, shellQuote(l.Config), runner, shellQuote(l.Config))
 	if *once {
 		return runErr
 	}
@@ -84,4 +89,48 @@ func portOf(addr string) string {
 		}
 	}
 	return addr
+}
+
+// runnerCommand is how a person runs this runner from a shell, wherever
+// they are: "runner" when that name on $PATH is this binary; when this is
+// the temporary binary of `go run` (which the go command builds under its
+// work directory, $GOTMPDIR/go-build…, and deletes when the program exits:
+// `go help run`, `go help environment`), `go -C DIR run ./runner` with DIR
+// the module directory above wd; else the binary's path.
+func runnerCommand(exe, wd string, lookPath func(string) (string, error)) string {
+	if p, err := lookPath("runner"); err == nil {
+		if a, err := filepath.EvalSymlinks(p); err == nil {
+			if b, err := filepath.EvalSymlinks(exe); err == nil && a == b {
+				return "runner"
+			}
+		}
+	}
+	if !strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		return shellQuote(exe)
+	}
+	for dir := wd; dir != ""; {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			if strings.HasPrefix(string(b), "module github.com/gitops-runner/gitops-runner\n") {
+				return "go -C " + shellQuote(dir) + " run ./runner"
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "go run github.com/gitops-runner/gitops-runner/runner"
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	safe := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+=:,@%", r)
+	}
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !safe(r) }) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -220,6 +220,9 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
+	// lego logs through a process-wide logger of its own: route it here, so
+	// its lines follow --log-level and --log-format too.
+	acme.RouteLegoLog(log)
 	rc, err := cfg.Repo(f.repo)
 	if err != nil {
 		return nil, usageError{err.Error()}

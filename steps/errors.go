@@ -53,33 +53,31 @@ func FieldErrorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// DecodeStrict decodes raw into v, refusing unknown fields, trailing data and
-// type mismatches with a *FieldError that names the field.
+// DecodeStrict decodes raw into v (a non-nil pointer), refusing unknown
+// fields, keys that match a field only when case is ignored (encoding/json
+// would accept "keytype" for `json:"keyType"`), trailing data and values of
+// the wrong type. It reports every such problem, not only the first: nil,
+// one *FieldError, or an errors.Join of them (see Problems), each naming
+// the field by its JSON path. What decodes is stored in v either way.
 func DecodeStrict(raw json.RawMessage, v any) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = json.RawMessage("{}")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fieldErrorFromJSON(err)
+	var whole json.RawMessage
+	if err := dec.Decode(&whole); err != nil {
+		return &FieldError{Msg: strings.TrimPrefix(err.Error(), "json: ")}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &FieldError{Msg: "unexpected data after the spec object"}
 	}
-	return checkKeyCase(raw, reflect.TypeOf(v), "")
-}
-
-func fieldErrorFromJSON(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return &FieldError{Field: te.Field, Msg: fmt.Sprintf("got a JSON %s, want %s", te.Value, goTypeName(te.Type.String()))}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("DecodeStrict: want a non-nil pointer, got %T", v)
 	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &FieldError{Field: strings.Trim(f, `"`), Msg: "unknown field (check the spelling; `runner eval` shows decoded specs)"}
-	}
-	return &FieldError{Msg: strings.TrimPrefix(msg, "json: ")}
+	var p Problems
+	decodeAll(whole, rv.Elem(), "", &p)
+	return p.Err()
 }
 
 func goTypeName(t string) string {

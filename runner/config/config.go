@@ -138,13 +138,8 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %s", path, strings.TrimSpace(err.Error()))
 	}
 	c := &Config{}
-	if err := steps.DecodeStrict(json.RawMessage(out), c); err != nil {
-		var fe *steps.FieldError
-		if errors.As(err, &fe) {
-			return nil, fmt.Errorf("config %s: field %s: %s", path, fe.Field, fe.Msg)
-		}
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
+	var p steps.Problems
+	p.Add(steps.DecodeStrict(json.RawMessage(out), c))
 	c.File = path
 	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
 		c.StateDir = filepath.Join(dir, c.StateDir)
@@ -155,38 +150,55 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	c.applyDefaults()
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	var checked steps.Problems
+	c.validate(&checked)
+	p.AddNew(checked.Err())
+	if err := configError(path, p.Err()); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-func (c *Config) validate() error {
+// configError names the file in each of the problems in err, one line
+// each ("config FILE: field F: MSG"); nil when err is nil.
+func configError(path string, err error) error {
+	var lines []error
+	for _, fe := range steps.FieldErrors(err) {
+		if fe.Field == "" {
+			lines = append(lines, fmt.Errorf("config %s: %s", path, fe.Msg))
+			continue
+		}
+		lines = append(lines, fmt.Errorf("config %s: field %s: %s", path, fe.Field, fe.Msg))
+	}
+	return errors.Join(lines...)
+}
+
+// validate adds every bad value of c (defaults applied) to p.
+func (c *Config) validate(p *steps.Problems) {
 	names := map[string]bool{}
 	for i, r := range c.Repos {
 		if r.Path == "" {
-			return fmt.Errorf("field repos[%d].path: is required (the bare repository on disk)", i)
+			p.Addf(fmt.Sprintf("repos[%d].path", i), "is required (the bare repository on disk)")
 		}
 		if names[r.Name] {
-			return fmt.Errorf("field repos[%d].name: %q is used twice; give each repo a unique name", i, r.Name)
+			p.Addf(fmt.Sprintf("repos[%d].name", i), "%q is used twice; give each repo a unique name", r.Name)
 		}
 		names[r.Name] = true
 		if r.Branch == r.StatusBranch {
-			return fmt.Errorf("field repos[%d].statusBranch: must differ from branch %q", i, r.Branch)
+			p.Addf(fmt.Sprintf("repos[%d].statusBranch", i), "must differ from branch %q", r.Branch)
 		}
 	}
 	if c.Concurrency < 1 || c.Concurrency > 256 {
-		return fmt.Errorf("field concurrency: %d is out of range 1–256", c.Concurrency)
+		p.Addf("concurrency", "%d is out of range 1–256", c.Concurrency)
 	}
 	if c.Policy.Overcommit < 0 {
-		return fmt.Errorf("field policy.overcommit: must be positive")
+		p.Addf("policy.overcommit", "must be positive")
 	}
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
-		return fmt.Errorf("field log.format: %q is not text or json", c.Log.Format)
+		p.Addf("log.format", "%q is not text or json", c.Log.Format)
 	}
-	return nil
 }
 
 // Repo picks the repo a command works on: by --repo (a path or a name), or

@@ -37,6 +37,8 @@ func TestBadInput(t *testing.T) {
 			"", "decode", []string{"test.thing/a (resources[0]): field spec.vaule: unknown field"}},
 		{"wrong type", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1', size: 'big'})])"},
 			"", "decode", []string{"field spec.size: got a JSON string, want a whole number"}},
+		{"every problem of a spec at once", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1', vaule: '2', size: 'big'})])"},
+			"", "decode", []string{"field spec.vaule: unknown field (did you mean \"value\"?)", "field spec.size: got a JSON string, want a whole number"}},
 		{"bad value", map[string]string{"main.jsonnet": lib + "r.output([r.resource('test.thing', 'a', {value: '1', size: -3})])"},
 			"", "decode", []string{"field spec.size: must be positive, got -3"}},
 		{"unknown resource field", map[string]string{"main.jsonnet": "{resources: [{kind: 'test.thing', name: 'a', spec: {value: '1'}, dependOn: []}]}"},

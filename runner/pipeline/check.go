@@ -9,7 +9,10 @@ type CheckResult struct {
 	Commit    string
 	Resources int
 	Errors    Diagnostics
-	Policy    PolicyResult
+	// Warnings do not reject the push: e.g. that the branch still contains
+	// what a replay rolled back.
+	Warnings Diagnostics
+	Policy   PolicyResult
 }
 
 // Rejected reports whether the push should be refused.
@@ -36,6 +39,9 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	inv, err := ReadInventory(r.Repo, r.StatusBranch)
 	if err != nil {
 		return nil, err
+	}
+	if w := r.replayWarning(inv, h); w.Summary != "" {
+		res.Warnings = append(res.Warnings, w)
 	}
 	// Two resources managing one live object are refused at push time; a
 	// rename is told to the policies.

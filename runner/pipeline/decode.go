@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -75,12 +74,9 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 		dec := json.NewDecoder(bytes.NewReader(item))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			fe := &steps.FieldError{}
-			if errors.As(steps.DecodeStrict(item, &r), &fe) {
+			for _, fe := range steps.FieldErrors(steps.DecodeStrict(item, &r)) {
 				ds = append(ds, Diagnostic{File: entry, Resource: where, Field: fe.Field, Summary: fe.Msg,
 					Hint: "a resource is {kind, name, spec, dependsOn?, adopt?}"})
-			} else {
-				ds = append(ds, Diagnostic{File: entry, Resource: where, Summary: err.Error()})
 			}
 			continue
 		}
@@ -136,28 +132,22 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 	return rs, nil
 }
 
-// specDiagnostics turns a backend's Decode error into diagnostics: one per
-// error of an errors.Join (a backend reports every bad field at once), each
-// naming its spec field when it is a *steps.FieldError.
-func specDiagnostics(entry, where string, err error) []Diagnostic {
-	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the joined list itself, not an error in a chain
-		var ds []Diagnostic
-		for _, e := range j.Unwrap() {
-			ds = append(ds, specDiagnostics(entry, where, e)...)
-		}
-		return ds
-	}
-	return []Diagnostic{specDiagnostic(entry, where, err)}
-}
-
-func specDiagnostic(entry, where string, err error) Diagnostic {
-	var fe *steps.FieldError
-	if errors.As(err, &fe) {
+// specDiagnostics turns a backend's Decode error into one diagnostic per
+// problem: Decode returns one *steps.FieldError or an errors.Join of
+// several (steps.Problems), each becoming a diagnostic on spec.FIELD; any
+// other error is one diagnostic on spec.
+func specDiagnostics(entry, where string, err error) Diagnostics {
+	var ds Diagnostics
+	for _, fe := range steps.FieldErrors(err) {
 		field := "spec"
 		if fe.Field != "" {
 			field = "spec." + fe.Field
 		}
-		return Diagnostic{File: entry, Resource: where, Field: field, Summary: fe.Msg}
+		d := Diagnostic{File: entry, Resource: where, Field: field, Summary: fe.Msg}
+		if strings.HasPrefix(fe.Msg, "unknown field") {
+			d.Hint = "`runner eval` shows the decoded specs; the backend's README lists every field"
+		}
+		ds = append(ds, d)
 	}
-	return Diagnostic{File: entry, Resource: where, Field: "spec", Summary: err.Error()}
+	return ds
 }

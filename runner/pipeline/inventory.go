@@ -19,6 +19,20 @@ type Inventory struct {
 	Schema    string         `json:"schema"`
 	Commit    string         `json:"commit,omitempty"`
 	Resources []steps.Record `json:"resources"`
+	// Replay is set while the deployed commit (Commit) was deployed by
+	// `runner replay`; the next deploy clears it.
+	Replay *Replay `json:"replay,omitempty"`
+}
+
+// Replay says that a run was a replay (`runner replay`): who ran it and
+// which deployed commit it replaced. status.json and inventory.json hold it
+// as "replay": {"by", "replaced"}.
+type Replay struct {
+	// By is who replayed: the Gitolite user ($GL_USER), else the OS user.
+	By string `json:"by,omitempty"`
+	// Replaced is the commit deployed before the replay (the full hash;
+	// "" when nothing was deployed yet).
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // ReadInventory reads inventory.json from the tip of the status branch; an

@@ -22,6 +22,17 @@ func (r *Report) Markdown() []byte {
 	if r.Source.PushedBy != "" {
 		fmt.Fprintf(&b, "| Pushed by | %s |\n", mdEscape(r.Source.PushedBy))
 	}
+	if r.Replay != nil {
+		by := r.Replay.By
+		if by == "" {
+			by = "(unknown)"
+		}
+		replaced := "nothing deployed before"
+		if r.Replay.Replaced != "" {
+			replaced = "replacing `" + gitstore.Short(r.Replay.Replaced) + "`"
+		}
+		fmt.Fprintf(&b, "| Replayed by | %s, %s |\n", mdEscape(by), replaced)
+	}
 	fmt.Fprintf(&b, "| Run | `%s`, %s, %s |\n", r.RunID, r.Started.UTC().Format(time.RFC3339), fmtMS(r.DurationMS))
 	if r.Stage != "" && r.Result == ResultFailed {
 		fmt.Fprintf(&b, "| Stopped in | %s |\n", r.Stage)

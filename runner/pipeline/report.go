@@ -58,6 +58,9 @@ type Report struct {
 	Timings map[string]int64 `json:"timingsMs,omitempty"`
 	// SupersededBy is the newer commit that made this push not run.
 	SupersededBy string `json:"supersededBy,omitempty"`
+	// Replay says who ran a replay and which deployed commit it replaced
+	// (kind replay only).
+	Replay *Replay `json:"replay,omitempty"`
 }
 
 // PlanEntry is one planned change in a report.
@@ -155,6 +158,9 @@ func (r *Report) CommitMessage() string {
 	fmt.Fprintf(&b, "Source-Commit: %s\n", r.Source.Commit)
 	if r.Source.PushedBy != "" {
 		fmt.Fprintf(&b, "Pushed-By: %s\n", r.Source.PushedBy)
+	}
+	if r.Replay != nil && r.Replay.By != "" {
+		fmt.Fprintf(&b, "Replayed-By: %s\n", r.Replay.By)
 	}
 	fmt.Fprintf(&b, "Run-ID: %s\n", r.RunID)
 	return b.String()

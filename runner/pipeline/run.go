@@ -74,6 +74,9 @@ func (r *Runner) newReport(req Request) *Report {
 	}
 	rep.Source.Branch = r.Branch
 	rep.Source.PushedBy = req.Push.User
+	if req.Kind == KindReplay {
+		rep.Replay = &Replay{By: oneLine(req.ReplayedBy)}
+	}
 	return rep
 }
 
@@ -123,6 +126,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	if len(ds) > 0 {
 		return nil, StageInventory, ds
 	}
+	if rep.Replay != nil {
+		rep.Replay.Replaced = inv.Commit
+	}
 	targets, ds := Targets(r.Registry, loaded.Resources, inv)
 	if len(ds) > 0 {
 		return nil, StageInventory, ds
@@ -150,6 +156,10 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	}
 	rep.Plan, rep.Counts = planEntries(plan)
 	logPlan(log, rep.Plan)
+	if w := r.replayWarning(inv, h); w.Summary != "" && rep.toChange() > 0 {
+		rep.Warnings = append(rep.Warnings, w.String())
+		log.Warn(w.Summary)
+	}
 
 	rep.Live = r.liveSummary()
 	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, renamesOf(targets), r.pushOf(loaded, req.Push), rep.Live)
@@ -203,7 +213,11 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 	if !applied(outs) {
 		rep.Result, rep.Stage = ResultFailed, StageApply
 	}
-	return NextInventory(p.inv, p.loaded.Resources, p.plan, outs, p.commit.String())
+	next, err := NextInventory(p.inv, p.loaded.Resources, p.plan, outs, p.commit.String())
+	if next != nil {
+		next.Replay = rep.Replay // a deploy clears it
+	}
+	return next, err
 }
 
 // time times one stage of a run into the report's timings.

@@ -73,6 +73,10 @@ type Request struct {
 	PlanOnly bool
 	// Push describes the push, when the run comes from one.
 	Push Push
+	// ReplayedBy is who ran `runner replay` (KindReplay): the Gitolite
+	// user, else the OS user. It goes into the status commit's Replayed-By
+	// trailer and status.json replay.by.
+	ReplayedBy string
 	// RunID names the run (default: generated).
 	RunID string
 }

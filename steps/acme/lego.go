@@ -23,8 +23,10 @@ import (
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/lego"
+	legolog "github.com/go-acme/lego/v4/log"
 	"github.com/go-acme/lego/v4/registration"
 	"github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -262,3 +264,34 @@ func txtVisible(ctx context.Context, server, fqdn, value string) (found bool, ot
 }
 
 func splitHostPort(s string) (string, string, error) { return net.SplitHostPort(s) }
+
+// RouteLegoLog sends lego's own log lines to l, so that they follow the
+// runner's --log-level and --log-format like every other line. lego logs
+// through one process-wide github.com/go-acme/lego/v4/log.Logger, a
+// StdLogger (Print*, Fatal*) that defaults to the standard library's
+// logger on stderr; its Infof and Warnf prefix the line with "[INFO] " and
+// "[WARN] " (lego v4.28.1 log/logger.go). Those lines go to l at info and
+// warn level with the prefix removed and component=lego; lines without a
+// prefix at info. Fatal* log at fatal level, which exits as lego expects.
+func RouteLegoLog(l logrus.FieldLogger) {
+	legolog.Logger = legoLogger{l.WithField("component", "lego")}
+}
+
+// legoLogger adapts a logrus logger to lego's log.StdLogger.
+type legoLogger struct{ l logrus.FieldLogger }
+
+func (g legoLogger) Print(args ...any)                 { g.line(fmt.Sprint(args...)) }
+func (g legoLogger) Println(args ...any)               { g.line(fmt.Sprintln(args...)) }
+func (g legoLogger) Printf(format string, args ...any) { g.line(fmt.Sprintf(format, args...)) }
+func (g legoLogger) Fatal(args ...any)                 { g.l.Fatal(args...) }
+func (g legoLogger) Fatalln(args ...any)               { g.l.Fatalln(args...) }
+func (g legoLogger) Fatalf(format string, args ...any) { g.l.Fatalf(format, args...) }
+
+func (g legoLogger) line(s string) {
+	s = strings.TrimRight(s, "\n")
+	if m, ok := strings.CutPrefix(s, "[WARN] "); ok {
+		g.l.Warn(m)
+		return
+	}
+	g.l.Info(strings.TrimPrefix(s, "[INFO] "))
+}

@@ -104,10 +104,18 @@ func specOf(t steps.Target) (Spec, bool) {
 
 func decodeSpec(raw json.RawMessage, cfg settings) (Spec, error) {
 	var s Spec
-	if err := steps.DecodeStrict(raw, &s); err != nil {
-		return s, err
+	err := steps.DecodeStrict(raw, &s)
+	var p steps.Problems
+	for _, fe := range steps.FieldErrors(err) {
+		if fe.Field == "" {
+			return s, err // not an object: nothing to check
+		}
+		p.Add(fe)
 	}
-	if _, err := s.check(cfg); err != nil {
+	// Every problem at once: the checks of the fields that decoded, too.
+	_, err = s.check(cfg)
+	p.AddNew(err)
+	if err := p.Err(); err != nil {
 		return s, err
 	}
 	// Normalise so that the inventory and diffs compare like with like.
@@ -120,88 +128,93 @@ func decodeSpec(raw json.RawMessage, cfg settings) (Spec, error) {
 	return s, nil
 }
 
-// check validates the spec; it does no I/O.
+// check validates the spec; it does no I/O. The error names every bad
+// field (one *steps.FieldError, or an errors.Join of them).
 func (s Spec) check(cfg settings) (validated, error) {
 	var v validated
+	var p steps.Problems
 	if len(s.Domains) == 0 {
-		return v, steps.FieldErrorf("domains", "at least one domain is required")
+		p.Addf("domains", "at least one domain is required")
 	}
 	seen := map[string]bool{}
 	for i, d := range s.Domains {
 		field := "domains[" + strconv.Itoa(i) + "]"
 		d = strings.ToLower(strings.TrimSuffix(d, "."))
 		if err := checkDomain(d); err != nil {
-			return v, steps.FieldErrorf(field, "%q: %v", s.Domains[i], err)
+			p.Addf(field, "%q: %v", s.Domains[i], err)
+			continue
 		}
 		if seen[d] {
-			return v, steps.FieldErrorf(field, "%q is listed twice", d)
+			p.Addf(field, "%q is listed twice", d)
+			continue
 		}
 		seen[d] = true
 		base := strings.TrimPrefix(d, "*.")
 		if s.Zone != "" && !inZone(base, canonicalName(s.Zone)) {
-			return v, steps.FieldErrorf(field, "%q is not in zone %s", d, s.Zone)
+			p.Addf(field, "%q is not in zone %s", d, s.Zone)
+			continue
 		}
 		if len(cfg.zones) > 0 && !slices.ContainsFunc(cfg.zones, func(z string) bool { return inZone(base, z) }) {
-			return v, steps.FieldErrorf(field, "%q is in no DNS zone the runner manages (%s): DNS-01 needs a TXT record in a managed zone",
+			p.Addf(field, "%q is in no DNS zone the runner manages (%s): DNS-01 needs a TXT record in a managed zone",
 				d, strings.Join(cfg.zones, ", "))
+			continue
 		}
 		v.domains = append(v.domains, d)
 	}
 	if s.Zone != "" && len(cfg.zones) > 0 && !slices.Contains(cfg.zones, canonicalName(s.Zone)) {
-		return v, steps.FieldErrorf("zone", "%q is not a zone the runner manages (%s)", s.Zone, strings.Join(cfg.zones, ", "))
+		p.Addf("zone", "%q is not a zone the runner manages (%s)", s.Zone, strings.Join(cfg.zones, ", "))
 	}
 	switch s.Challenge {
 	case "", "dns-01":
 	case "http-01", "tls-alpn-01":
-		return v, steps.FieldErrorf("challenge", "%q is not supported: this runner solves only DNS-01 (through the DNS backend), which also covers wildcards and hosts not reachable from the internet; remove the field", s.Challenge)
+		p.Addf("challenge", "%q is not supported: this runner solves only DNS-01 (through the DNS backend), which also covers wildcards and hosts not reachable from the internet; remove the field", s.Challenge)
 	default:
-		return v, steps.FieldErrorf("challenge", "unknown challenge type %q; only dns-01 is supported", s.Challenge)
+		p.Addf("challenge", "unknown challenge type %q; only dns-01 is supported", s.Challenge)
 	}
 	v.keyType = s.KeyType
 	if v.keyType == "" {
 		v.keyType = "ec256"
 	}
 	if _, ok := keyTypes[v.keyType]; !ok {
-		return v, steps.FieldErrorf("keyType", "unknown key type %q; want one of ec256 (default), ec384, rsa2048, rsa4096", s.KeyType)
+		p.Addf("keyType", "unknown key type %q; want one of ec256 (default), ec384, rsa2048, rsa4096", s.KeyType)
 	}
 	if s.RenewBefore != "" {
 		d, err := ParseDuration(s.RenewBefore)
 		if err != nil || d == 0 {
-			return v, steps.FieldErrorf("renewBefore", "%q is not a positive duration; want e.g. 30d or 720h", s.RenewBefore)
+			p.Addf("renewBefore", "%q is not a positive duration; want e.g. 30d or 720h", s.RenewBefore)
 		}
 		v.renewBefore = d
 	}
 	if _, err := deployDir(cfg.certRoot, s.Deploy.Dir, "x"); err != nil {
-		return v, steps.FieldErrorf("deploy.dir", "%v", err)
+		p.Addf("deploy.dir", "%v", err)
 	}
 	var err error
 	if v.mode, err = parseMode(s.Deploy.Mode, 0o644); err != nil {
-		return v, steps.FieldErrorf("deploy.mode", "%v", err)
+		p.Addf("deploy.mode", "%v", err)
 	}
 	if v.keyMode, err = parseMode(s.Deploy.KeyMode, 0o600); err != nil {
-		return v, steps.FieldErrorf("deploy.keyMode", "%v", err)
-	}
-	if v.keyMode&0o007 != 0 {
-		return v, steps.FieldErrorf("deploy.keyMode", "%s would make the private key readable by every user; use 0600 or 0640 with a group", s.Deploy.KeyMode)
+		p.Addf("deploy.keyMode", "%v", err)
+	} else if v.keyMode&0o007 != 0 {
+		p.Addf("deploy.keyMode", "%s would make the private key readable by every user; use 0600 or 0640 with a group", s.Deploy.KeyMode)
 	}
 	if r := s.Deploy.Reload; r != nil {
-		if len(r.Command) == 0 || r.Command[0] == "" {
-			return v, steps.FieldErrorf("deploy.reload.command", "give the program and its arguments, e.g. [\"systemctl\", \"reload\", \"apache2\"]")
-		}
-		if !slices.Contains(cfg.reloadAllowed, r.Command[0]) {
-			return v, steps.FieldErrorf("deploy.reload.command", "program %q is not allowed: the runner runs only the reload programs listed in backends.acme.reloadAllowed (now: %s)",
+		switch {
+		case len(r.Command) == 0 || r.Command[0] == "":
+			p.Addf("deploy.reload.command", "give the program and its arguments, e.g. [\"systemctl\", \"reload\", \"apache2\"]")
+		case !slices.Contains(cfg.reloadAllowed, r.Command[0]):
+			p.Addf("deploy.reload.command", "program %q is not allowed: the runner runs only the reload programs listed in backends.acme.reloadAllowed (now: %s)",
 				r.Command[0], strings.Join(cfg.reloadAllowed, ", "))
 		}
 		v.reloadWait = 30 * time.Second
 		if r.Timeout != "" {
 			d, err := ParseDuration(r.Timeout)
 			if err != nil || d == 0 {
-				return v, steps.FieldErrorf("deploy.reload.timeout", "%q is not a positive duration", r.Timeout)
+				p.Addf("deploy.reload.timeout", "%q is not a positive duration", r.Timeout)
 			}
 			v.reloadWait = d
 		}
 	}
-	return v, nil
+	return v, p.Err()
 }
 
 // checkDomain accepts a DNS name, with an optional leading "*." label.

@@ -2,6 +2,7 @@ package proxmox_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,10 +59,36 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		{proxmox.KindVM, strings.Replace(vmSpec, `"cores": 4`, `"cores": 4, "swap": 512`, 1), "swap"},
 	} {
 		_, err := b.Decode(tc.kind, json.RawMessage(tc.spec))
-		var fe *steps.FieldError
-		if !asFieldError(err, &fe) || fe.Field != tc.field {
+		if !slices.ContainsFunc(steps.FieldErrors(err), func(fe *steps.FieldError) bool { return fe.Field == tc.field }) {
 			t.Errorf("decode with bad %s: err = %v", tc.field, err)
 		}
+	}
+}
+
+// TestDecodeReportsEveryProblem: a spec with several bad fields — a
+// misspelled one, a bad size, a bad network, a bad mount — gets one
+// FieldError for each, not only the first (issue 17, item 3).
+func TestDecodeReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	b := offline(t)
+	spec := strings.NewReplacer(
+		`"memory": "4GiB"`, `"memory": "4GB", "corse": 2`,
+		`"ip": "10.42.0.101/24"`, `"ip": "10.42.0.101"`,
+		`"vmid": 101`, `"vmid": 42`,
+		`"ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"`, `"ostemplate": 7`,
+	).Replace(lxcSpec)
+	_, err := b.Decode(proxmox.KindLXC, json.RawMessage(spec))
+	var got []string
+	for _, fe := range steps.FieldErrors(err) {
+		got = append(got, fe.Field)
+	}
+	slices.Sort(got)
+	want := []string{"corse", "memory", "networks[0].ip", "ostemplate", "vmid"}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems in fields %v, want %v:\n%v", got, want, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, `did you mean "cores"?`) || strings.Contains(msg, "ostemplate: is required") {
+		t.Errorf("messages:\n%s", msg)
 	}
 }
 

@@ -295,16 +295,25 @@ func decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 }
 
 // decodeValid strictly decodes raw as a *T and validates it (which fills
-// its defaults).
+// its defaults). Every problem is reported: a field that did not decode is
+// not validated again.
 func decodeValid[T any, P interface {
 	*T
-	validate() error
+	validate(*steps.Problems)
 }](raw json.RawMessage) (steps.Spec, error) {
 	s := P(new(T))
-	if err := steps.DecodeStrict(raw, s); err != nil {
-		return nil, err
+	err := steps.DecodeStrict(raw, s)
+	var p steps.Problems
+	for _, fe := range steps.FieldErrors(err) {
+		if fe.Field == "" {
+			return nil, err // not an object: nothing to validate
+		}
+		p.Add(fe)
 	}
-	if err := s.validate(); err != nil {
+	var v steps.Problems
+	s.validate(&v)
+	p.AddNew(v.Err())
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -356,23 +365,23 @@ func checkSize(field string, s *Size, r sizeRule) error {
 
 func boolPtr(b bool) *bool { return &b }
 
-func (c *Common) validate(kind string) error {
-	if c.Node == "" {
-		return steps.FieldErrorf("node", "is required: the Proxmox node to run the guest on")
-	}
-	if !nodeRE.MatchString(c.Node) {
-		return steps.FieldErrorf("node", "%q is not a node name", c.Node)
+func (c *Common) validate(kind string, p *steps.Problems) {
+	switch {
+	case c.Node == "":
+		p.Addf("node", "is required: the Proxmox node to run the guest on")
+	case !nodeRE.MatchString(c.Node):
+		p.Addf("node", "%q is not a node name", c.Node)
 	}
 	if c.VMID != 0 && (c.VMID < 100 || c.VMID > 999999999) {
-		return steps.FieldErrorf("vmid", "must be between 100 and 999999999, got %d", c.VMID)
+		p.Addf("vmid", "must be between 100 and 999999999, got %d", c.VMID)
 	}
 	if c.Pool != "" && !poolRE.MatchString(c.Pool) {
-		return steps.FieldErrorf("pool", "%q is not a pool name", c.Pool)
+		p.Addf("pool", "%q is not a pool name", c.Pool)
 	}
 	tags := map[string]bool{}
 	for i, t := range c.Tags {
 		if !tagRE.MatchString(t) {
-			return steps.FieldErrorf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (lower case letters, digits, _ - + .)", t)
+			p.Addf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (lower case letters, digits, _ - + .)", t)
 		}
 		if t != OwnerTag {
 			tags[t] = true
@@ -390,224 +399,206 @@ func (c *Common) validate(kind string) error {
 		c.Cores = 1
 	}
 	if c.Cores < 1 || c.Cores > 8192 {
-		return steps.FieldErrorf("cores", "must be between 1 and 8192, got %d", c.Cores)
+		p.Addf("cores", "must be between 1 and 8192, got %d", c.Cores)
 	}
-	if err := checkSize("memory", &c.Memory, memoryRule); err != nil {
-		return err
-	}
+	p.Add(checkSize("memory", &c.Memory, memoryRule))
 	if len(c.Networks) > 10 {
-		return steps.FieldErrorf("networks", "at most 10 networks, got %d", len(c.Networks))
+		p.Addf("networks", "at most 10 networks, got %d", len(c.Networks))
 	}
 	for i := range c.Networks {
-		if err := c.Networks[i].validate(fmt.Sprintf("networks[%d]", i), kind, i); err != nil {
-			return err
-		}
+		c.Networks[i].validate(fmt.Sprintf("networks[%d]", i), kind, i, p)
 	}
 	if c.Startup != nil && (c.Startup.Order < 0 || c.Startup.Up < 0 || c.Startup.Down < 0) {
-		return steps.FieldErrorf("startup", "order, up and down must not be negative")
+		p.Addf("startup", "order, up and down must not be negative")
 	}
 	switch c.State {
 	case "":
 		c.State = "running"
 	case "running", "stopped":
 	default:
-		return steps.FieldErrorf("state", "must be \"running\" or \"stopped\", got %q", c.State)
+		p.Addf("state", "must be \"running\" or \"stopped\", got %q", c.State)
 	}
 	if c.Protect == nil {
 		c.Protect = boolPtr(true)
 	}
-	return nil
 }
 
-func (n *Network) validate(field, kind string, i int) error {
+func (n *Network) validate(field, kind string, i int, p *steps.Problems) {
 	if kind == KindLXC {
 		if n.Model != "" {
-			return steps.FieldErrorf(field+".model", "is for VMs; containers have veth interfaces")
+			p.Addf(field+".model", "is for VMs; containers have veth interfaces")
 		}
 		if n.Name == "" {
 			n.Name = "eth" + strconv.Itoa(i)
 		}
 		if !ifnameRE.MatchString(n.Name) {
-			return steps.FieldErrorf(field+".name", "%q is not an interface name", n.Name)
+			p.Addf(field+".name", "%q is not an interface name", n.Name)
 		}
 	} else {
 		if n.Name != "" {
-			return steps.FieldErrorf(field+".name", "is for containers; a VM names its interfaces itself")
+			p.Addf(field+".name", "is for containers; a VM names its interfaces itself")
 		}
 		if n.Model == "" {
 			n.Model = "virtio"
 		}
 		if !vmModels[n.Model] {
-			return steps.FieldErrorf(field+".model", "unknown NIC model %q (virtio, e1000, e1000e, rtl8139, vmxnet3)", n.Model)
+			p.Addf(field+".model", "unknown NIC model %q (virtio, e1000, e1000e, rtl8139, vmxnet3)", n.Model)
 		}
 	}
-	if n.Bridge == "" {
-		return steps.FieldErrorf(field+".bridge", "is required (e.g. vmbr0)")
-	}
-	if !bridgeRE.MatchString(n.Bridge) {
-		return steps.FieldErrorf(field+".bridge", "%q is not a bridge name", n.Bridge)
+	switch {
+	case n.Bridge == "":
+		p.Addf(field+".bridge", "is required (e.g. vmbr0)")
+	case !bridgeRE.MatchString(n.Bridge):
+		p.Addf(field+".bridge", "%q is not a bridge name", n.Bridge)
 	}
 	if n.VLAN != 0 && (n.VLAN < 1 || n.VLAN > 4094) {
-		return steps.FieldErrorf(field+".vlan", "must be between 1 and 4094, got %d", n.VLAN)
+		p.Addf(field+".vlan", "must be between 1 and 4094, got %d", n.VLAN)
 	}
 	var prefix netip.Prefix
+	ipOK := true
 	switch n.IP {
 	case "", "dhcp", "manual":
 	default:
-		p, err := netip.ParsePrefix(n.IP)
-		if err != nil || !p.Addr().Is4() {
-			return steps.FieldErrorf(field+".ip", "want \"dhcp\", \"manual\" or an IPv4 address with prefix length like 10.42.0.101/24, got %q", n.IP)
+		pf, err := netip.ParsePrefix(n.IP)
+		if err != nil || !pf.Addr().Is4() {
+			p.Addf(field+".ip", "want \"dhcp\", \"manual\" or an IPv4 address with prefix length like 10.42.0.101/24, got %q", n.IP)
+			ipOK = false
 		}
-		prefix = p
+		prefix = pf
 	}
 	if n.Gateway != "" {
 		gw, err := netip.ParseAddr(n.Gateway)
-		if err != nil || !gw.Is4() {
-			return steps.FieldErrorf(field+".gateway", "%q is not an IPv4 address", n.Gateway)
-		}
-		if !prefix.IsValid() {
-			return steps.FieldErrorf(field+".gateway", "needs a static ip (CIDR), not %q", n.IP)
-		}
-		if !prefix.Masked().Contains(gw) {
-			return steps.FieldErrorf(field+".gateway", "%s is outside %s", gw, prefix.Masked())
+		switch {
+		case err != nil || !gw.Is4():
+			p.Addf(field+".gateway", "%q is not an IPv4 address", n.Gateway)
+		case !ipOK:
+			// the ip is reported; the gateway cannot be checked against it
+		case !prefix.IsValid():
+			p.Addf(field+".gateway", "needs a static ip (CIDR), not %q", n.IP)
+		case !prefix.Masked().Contains(gw):
+			p.Addf(field+".gateway", "%s is outside %s", gw, prefix.Masked())
 		}
 	}
 	if n.MAC != "" {
 		hw, err := net.ParseMAC(n.MAC)
 		if err != nil || len(hw) != 6 || hw[0]&1 == 1 {
-			return steps.FieldErrorf(field+".mac", "%q is not a unicast MAC address", n.MAC)
+			p.Addf(field+".mac", "%q is not a unicast MAC address", n.MAC)
+		} else {
+			n.MAC = strings.ToUpper(hw.String())
 		}
-		n.MAC = strings.ToUpper(hw.String())
 	}
-	return nil
 }
 
-func (s *LXCSpec) validate() error {
-	if err := s.Common.validate(KindLXC); err != nil {
-		return err
-	}
-	if s.OSTemplate == "" {
-		return steps.FieldErrorf("ostemplate", "is required, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
-	}
-	if !templateRE.MatchString(s.OSTemplate) {
-		return steps.FieldErrorf("ostemplate", "%q is not a template volume (STORAGE:vztmpl/FILE)", s.OSTemplate)
+func (s *LXCSpec) validate(p *steps.Problems) {
+	s.Common.validate(KindLXC, p)
+	switch {
+	case s.OSTemplate == "":
+		p.Addf("ostemplate", "is required, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
+	case !templateRE.MatchString(s.OSTemplate):
+		p.Addf("ostemplate", "%q is not a template volume (STORAGE:vztmpl/FILE)", s.OSTemplate)
 	}
 	if s.Hostname != "" && !dnsNameRE.MatchString(s.Hostname) {
-		return steps.FieldErrorf("hostname", "%q is not a DNS name", s.Hostname)
+		p.Addf("hostname", "%q is not a DNS name", s.Hostname)
 	}
 	if s.Unprivileged == nil {
 		s.Unprivileged = boolPtr(true)
 	}
 	if s.Features.Keyctl && !*s.Unprivileged {
-		return steps.FieldErrorf("features.keyctl", "is only for unprivileged containers")
+		p.Addf("features.keyctl", "is only for unprivileged containers")
 	}
-	if s.RootFS.Storage == "" {
-		return steps.FieldErrorf("rootfs.storage", "is required (e.g. local-lvm)")
+	switch {
+	case s.RootFS.Storage == "":
+		p.Addf("rootfs.storage", "is required (e.g. local-lvm)")
+	case !storageRE.MatchString(s.RootFS.Storage):
+		p.Addf("rootfs.storage", "%q is not a storage name", s.RootFS.Storage)
 	}
-	if !storageRE.MatchString(s.RootFS.Storage) {
-		return steps.FieldErrorf("rootfs.storage", "%q is not a storage name", s.RootFS.Storage)
-	}
-	if err := checkSize("rootfs.size", &s.RootFS.Size, rootfsRule); err != nil {
-		return err
-	}
+	p.Add(checkSize("rootfs.size", &s.RootFS.Size, rootfsRule))
 	paths := map[string]bool{}
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
 		f := fmt.Sprintf("mounts[%d]", i)
-		if !strings.HasPrefix(m.Path, "/") || m.Path == "/" || strings.ContainsAny(m.Path, ", ") {
-			return steps.FieldErrorf(f+".path", "want an absolute path other than / (no commas or spaces), got %q", m.Path)
-		}
-		if paths[m.Path] {
-			return steps.FieldErrorf(f+".path", "%s is mounted twice", m.Path)
+		switch {
+		case !strings.HasPrefix(m.Path, "/") || m.Path == "/" || strings.ContainsAny(m.Path, ", "):
+			p.Addf(f+".path", "want an absolute path other than / (no commas or spaces), got %q", m.Path)
+		case paths[m.Path]:
+			p.Addf(f+".path", "%s is mounted twice", m.Path)
 		}
 		paths[m.Path] = true
 		if !storageRE.MatchString(m.Storage) {
-			return steps.FieldErrorf(f+".storage", "%q is not a storage name", m.Storage)
+			p.Addf(f+".storage", "%q is not a storage name", m.Storage)
 		}
-		if err := checkSize(f+".size", &m.Size, diskRule); err != nil {
-			return err
-		}
+		p.Add(checkSize(f+".size", &m.Size, diskRule))
 	}
 	if len(s.Mounts) > 10 {
-		return steps.FieldErrorf("mounts", "at most 10 mounts, got %d", len(s.Mounts))
+		p.Addf("mounts", "at most 10 mounts, got %d", len(s.Mounts))
 	}
 	if s.Swap == nil {
 		s.Swap = &Size{}
 	}
-	if err := checkSize("swap", s.Swap, swapRule); err != nil {
-		return err
-	}
-	return checkGuestInit("", "sshPublicKeys", s.SSHPublicKeys, s.Searchdomain, s.Nameserver)
+	p.Add(checkSize("swap", s.Swap, swapRule))
+	checkGuestInit("", "sshPublicKeys", s.SSHPublicKeys, s.Searchdomain, s.Nameserver, p)
 }
 
 // checkGuestInit checks what a guest is given at first boot: SSH keys (the
 // field keysField), a search domain and a nameserver; prefix is the path of
 // the object holding them ("" or "cloudInit.").
-func checkGuestInit(prefix, keysField string, keys []string, searchdomain, nameserver string) error {
+func checkGuestInit(prefix, keysField string, keys []string, searchdomain, nameserver string, p *steps.Problems) {
 	for i, k := range keys {
 		if strings.TrimSpace(k) == "" || strings.Contains(k, "\n") {
-			return steps.FieldErrorf(fmt.Sprintf("%s%s[%d]", prefix, keysField, i), "want one key per entry, without newlines")
+			p.Addf(fmt.Sprintf("%s%s[%d]", prefix, keysField, i), "want one key per entry, without newlines")
 		}
 	}
 	if searchdomain != "" && !dnsNameRE.MatchString(searchdomain) {
-		return steps.FieldErrorf(prefix+"searchdomain", "%q is not a DNS name", searchdomain)
+		p.Addf(prefix+"searchdomain", "%q is not a DNS name", searchdomain)
 	}
 	if nameserver != "" {
 		if _, err := netip.ParseAddr(nameserver); err != nil {
-			return steps.FieldErrorf(prefix+"nameserver", "%q is not an IP address", nameserver)
+			p.Addf(prefix+"nameserver", "%q is not an IP address", nameserver)
 		}
 	}
-	return nil
 }
 
-func (s *VMSpec) validate() error {
-	if err := s.Common.validate(KindVM); err != nil {
-		return err
-	}
+func (s *VMSpec) validate(p *steps.Problems) {
+	s.Common.validate(KindVM, p)
 	t := s.Clone.Template
 	switch {
 	case t.VMID < 0:
-		return steps.FieldErrorf("clone.template", "want a template VMID (number) or name (string)")
+		p.Addf("clone.template", "want a template VMID (number) or name (string)")
 	case t.Name == "" && t.VMID == 0:
-		return steps.FieldErrorf("clone.template", "is required: the VMID or name of the template to clone")
+		p.Addf("clone.template", "is required: the VMID or name of the template to clone")
 	case t.Name == "" && (t.VMID < 100 || t.VMID > 999999999):
-		return steps.FieldErrorf("clone.template", "VMID must be between 100 and 999999999, got %d", t.VMID)
+		p.Addf("clone.template", "VMID must be between 100 and 999999999, got %d", t.VMID)
 	case t.Name != "" && !dnsNameRE.MatchString(t.Name):
-		return steps.FieldErrorf("clone.template", "%q is not a guest name", t.Name)
+		p.Addf("clone.template", "%q is not a guest name", t.Name)
 	}
 	if s.Clone.Full == nil {
 		s.Clone.Full = boolPtr(true)
 	}
 	if s.Clone.Storage != "" {
-		if !*s.Clone.Full {
-			return steps.FieldErrorf("clone.storage", "only a full clone can choose its storage (set full: true or drop storage)")
-		}
-		if !storageRE.MatchString(s.Clone.Storage) {
-			return steps.FieldErrorf("clone.storage", "%q is not a storage name", s.Clone.Storage)
+		switch {
+		case !*s.Clone.Full:
+			p.Addf("clone.storage", "only a full clone can choose its storage (set full: true or drop storage)")
+		case !storageRE.MatchString(s.Clone.Storage):
+			p.Addf("clone.storage", "%q is not a storage name", s.Clone.Storage)
 		}
 	}
 	if ci := s.CloudInit; ci != nil {
-		if err := checkGuestInit("cloudInit.", "sshKeys", ci.SSHKeys, ci.Searchdomain, ci.Nameserver); err != nil {
-			return err
-		}
+		checkGuestInit("cloudInit.", "sshKeys", ci.SSHKeys, ci.Searchdomain, ci.Nameserver, p)
 	}
 	slots := map[string]bool{}
 	for i := range s.Disks {
 		d := &s.Disks[i]
 		f := fmt.Sprintf("disks[%d]", i)
-		if !slotRE.MatchString(d.Slot) {
-			return steps.FieldErrorf(f+".slot", "%q is not a disk slot (scsi0-30, virtio0-15, sata0-5)", d.Slot)
-		}
-		if slots[d.Slot] {
-			return steps.FieldErrorf(f+".slot", "%s is listed twice", d.Slot)
+		switch {
+		case !slotRE.MatchString(d.Slot):
+			p.Addf(f+".slot", "%q is not a disk slot (scsi0-30, virtio0-15, sata0-5)", d.Slot)
+		case slots[d.Slot]:
+			p.Addf(f+".slot", "%s is listed twice", d.Slot)
 		}
 		slots[d.Slot] = true
 		if d.Storage != "" && !storageRE.MatchString(d.Storage) {
-			return steps.FieldErrorf(f+".storage", "%q is not a storage name", d.Storage)
+			p.Addf(f+".storage", "%q is not a storage name", d.Storage)
 		}
-		if err := checkSize(f+".size", &d.Size, diskRule); err != nil {
-			return err
-		}
+		p.Add(checkSize(f+".size", &d.Size, diskRule))
 	}
-	return nil
 }

@@ -2,7 +2,6 @@ package route53
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -88,11 +87,17 @@ var supportedTypes = map[string]bool{
 var aliasTypes = map[string]bool{"A": true, "AAAA": true, "CNAME": true, "TXT": true, "MX": true, "SRV": true, "CAA": true}
 
 // decodeSpec strictly decodes and normalizes a spec. zones, when not empty,
-// restricts the zones a record may be in.
+// restricts the zones a record may be in. The error names every bad field:
+// one *steps.FieldError, or an errors.Join of them.
 func decodeSpec(raw json.RawMessage, zones []string) (Spec, error) {
 	var in input
-	if err := steps.DecodeStrict(raw, &in); err != nil {
-		return Spec{}, err
+	err := steps.DecodeStrict(raw, &in)
+	var p steps.Problems
+	for _, fe := range steps.FieldErrors(err) {
+		if fe.Field == "" {
+			return Spec{}, err // not an object: nothing to check
+		}
+		p.Add(fe)
 	}
 	for _, f := range []struct {
 		name string
@@ -105,40 +110,60 @@ func decodeSpec(raw json.RawMessage, zones []string) (Spec, error) {
 		{"trafficPolicyInstanceId", in.TrafficPolicyInstanceID},
 	} {
 		if f.v != nil {
-			return Spec{}, steps.FieldErrorf(f.name, "routing policies (weighted, latency, failover, geolocation, multivalue, health checks) are not supported: declare one simple record set per name and type")
+			p.Addf(f.name, "routing policies (weighted, latency, failover, geolocation, multivalue, health checks) are not supported: declare one simple record set per name and type")
 		}
 	}
+	var checked steps.Problems
+	s := checkFields(in, zones, &checked)
+	p.AddNew(checked.Err())
+	if err := p.Err(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
 
+// checkFields validates and normalizes in; the Spec is meaningful only when
+// p stays empty. A field whose check depends on one found bad (the name on
+// the zone, the values on the type) is not checked.
+func checkFields(in input, zones []string, p *steps.Problems) Spec {
 	var s Spec
 	zone, err := normName(in.Zone)
-	if err != nil || zone == "" {
-		return Spec{}, steps.FieldErrorf("zone", "want the hosted zone's name, e.g. mydomain.com, got %q", in.Zone)
-	}
-	if len(zones) > 0 && !slices.Contains(zones, zone) {
-		return Spec{}, steps.FieldErrorf("zone", "zone %s may not be changed by this runner: backends.route53.zones allows only %s", zone, strings.Join(zones, ", "))
+	zoneOK := err == nil && zone != ""
+	switch {
+	case !zoneOK:
+		p.Addf("zone", "want the hosted zone's name, e.g. mydomain.com, got %q", in.Zone)
+	case len(zones) > 0 && !slices.Contains(zones, zone):
+		p.Addf("zone", "zone %s may not be changed by this runner: backends.route53.zones allows only %s", zone, strings.Join(zones, ", "))
 	}
 	s.Zone = zone
 
-	name, err := qualify(in.Name, zone)
-	if err != nil {
-		return Spec{}, steps.FieldErrorf("name", "%v", err)
+	nameOK := zoneOK
+	if zoneOK {
+		name, err := qualify(in.Name, zone)
+		if err != nil {
+			p.Addf("name", "%v", err)
+			nameOK = false
+		}
+		s.Name = name
 	}
-	s.Name = name
 
 	s.Type = strings.ToUpper(strings.TrimSpace(in.Type))
+	typeOK := false
 	switch {
 	case s.Type == "":
-		return Spec{}, steps.FieldErrorf("type", "is required: one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS")
-	case s.Type == "SOA" || (s.Type == "NS" && name == zone):
-		return Spec{}, steps.FieldErrorf("type", "the apex %s record set of %s belongs to Route 53 and is never changed by the runner", s.Type, zone)
+		p.Addf("type", "is required: one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS")
+	case nameOK && (s.Type == "SOA" || (s.Type == "NS" && s.Name == zone)):
+		p.Addf("type", "the apex %s record set of %s belongs to Route 53 and is never changed by the runner", s.Type, zone)
 	case !supportedTypes[s.Type]:
-		return Spec{}, steps.FieldErrorf("type", "%q is not supported: use one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS", in.Type)
-	case s.Type == "CNAME" && name == zone:
-		return Spec{}, steps.FieldErrorf("name", "a CNAME is not allowed at the zone apex %s (DNS forbids it beside the SOA and NS); use an alias record (alias: {name: ...}) or A records", zone)
+		p.Addf("type", "%q is not supported: use one of A, AAAA, CNAME, TXT, MX, SRV, CAA, NS", in.Type)
+	case nameOK && s.Type == "CNAME" && s.Name == zone:
+		p.Addf("name", "a CNAME is not allowed at the zone apex %s (DNS forbids it beside the SOA and NS); use an alias record (alias: {name: ...}) or A records", zone)
+	default:
+		typeOK = true
 	}
 
 	if in.Alias != nil {
-		return decodeAlias(s, in, *in.Alias)
+		return checkAlias(s, in, *in.Alias, typeOK, nameOK, p)
 	}
 
 	ttl := int64(DefaultTTL)
@@ -146,64 +171,74 @@ func decodeSpec(raw json.RawMessage, zones []string) (Spec, error) {
 		ttl = *in.TTL
 	}
 	if ttl < 0 || ttl > maxTTL {
-		return Spec{}, steps.FieldErrorf("ttl", "%d is out of range 0–%d seconds", ttl, maxTTL)
+		p.Addf("ttl", "%d is out of range 0–%d seconds", ttl, maxTTL)
 	}
 	s.TTL = &ttl
 
-	if len(in.Values) == 0 {
-		return Spec{}, steps.FieldErrorf("values", "at least one value is required (or an alias)")
-	}
-	if s.Type == "CNAME" && len(in.Values) != 1 {
-		return Spec{}, steps.FieldErrorf("values", "a CNAME has exactly one value, got %d", len(in.Values))
+	switch {
+	case len(in.Values) == 0:
+		p.Addf("values", "at least one value is required (or an alias)")
+		return s
+	case !typeOK:
+		return s // the values are checked against the type
+	case s.Type == "CNAME" && len(in.Values) != 1:
+		p.Addf("values", "a CNAME has exactly one value, got %d", len(in.Values))
+		return s
 	}
 	seen := map[string]bool{}
+	valuesOK := true
 	for i, v := range in.Values {
 		c, err := canonicalValue(s.Type, v)
 		if err != nil {
-			return Spec{}, steps.FieldErrorf(fmt.Sprintf("values[%d]", i), "%v", err)
+			p.Addf(fmt.Sprintf("values[%d]", i), "%v", err)
+			valuesOK = false
+			continue
 		}
 		if seen[c] {
-			return Spec{}, steps.FieldErrorf(fmt.Sprintf("values[%d]", i), "duplicate value %q", v)
+			p.Addf(fmt.Sprintf("values[%d]", i), "duplicate value %q", v)
+			valuesOK = false
+			continue
 		}
 		seen[c] = true
 		s.Values = append(s.Values, c)
 	}
 	slices.Sort(s.Values)
-	if n := wireChars(s.Type, s.Values); n > maxValueChars {
-		return Spec{}, steps.FieldErrorf("values", "too long: %d characters; one record set may have at most %d (Route 53 allows 32000 per change batch and counts an update twice)", n, maxValueChars)
+	if n := wireChars(s.Type, s.Values); valuesOK && n > maxValueChars {
+		p.Addf("values", "too long: %d characters; one record set may have at most %d (Route 53 allows 32000 per change batch and counts an update twice)", n, maxValueChars)
 	}
-	return s, nil
+	return s
 }
 
-func decodeAlias(s Spec, in input, raw json.RawMessage) (Spec, error) {
+// checkAlias checks an alias record; typeOK and nameOK say whether the
+// type and name passed their checks.
+func checkAlias(s Spec, in input, raw json.RawMessage, typeOK, nameOK bool, p *steps.Problems) Spec {
 	if len(in.Values) > 0 {
-		return Spec{}, steps.FieldErrorf("values", "an alias record has no values: give either values or alias")
+		p.Addf("values", "an alias record has no values: give either values or alias")
 	}
 	if in.TTL != nil {
-		return Spec{}, steps.FieldErrorf("ttl", "an alias record has no TTL of its own (Route 53 uses the target's)")
+		p.Addf("ttl", "an alias record has no TTL of its own (Route 53 uses the target's)")
 	}
-	if !aliasTypes[s.Type] {
-		return Spec{}, steps.FieldErrorf("type", "an alias record of type %s is not supported", s.Type)
+	if typeOK && !aliasTypes[s.Type] {
+		p.Addf("type", "an alias record of type %s is not supported", s.Type)
 	}
 	var a Alias
 	if err := steps.DecodeStrict(raw, &a); err != nil {
-		var fe *steps.FieldError
-		if errors.As(err, &fe) && fe.Field != "" {
-			fe.Field = "alias." + fe.Field
-			return Spec{}, fe
-		}
-		return Spec{}, steps.FieldErrorf("alias", "%v", err)
+		p.Add(steps.PrefixFields("alias", err))
+		return s
+	}
+	if !nameOK {
+		return s // the target is qualified in the record's zone
 	}
 	target, err := qualify(a.Name, s.Zone)
-	if err != nil {
-		return Spec{}, steps.FieldErrorf("alias.name", "%v (an alias must point at a record set in the same zone)", err)
-	}
-	if target == s.Name {
-		return Spec{}, steps.FieldErrorf("alias.name", "an alias cannot point at itself")
+	switch {
+	case err != nil:
+		p.Addf("alias.name", "%v (an alias must point at a record set in the same zone)", err)
+	case target == s.Name:
+		p.Addf("alias.name", "an alias cannot point at itself")
 	}
 	a.Name = target
 	s.Alias = &a
-	return s, nil
+	return s
 }
 
 // qualify turns a record name as written (relative to the zone, "@" or ""

@@ -1,0 +1,92 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
+)
+
+// TestReplayIsRecordedAndWarnedAbout: a replay records who ran it and which
+// deployed commit it replaced (Replayed-By trailer, status.json replay);
+// while the deployed commit is a replay, every plan and check of a branch
+// that still has the rolled-back changes says so, the deploy that
+// re-applies them too; a revert on the branch or a deploy ends the warning
+// (issue 17, item 6).
+func TestReplayIsRecordedAndWarnedAbout(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	r := in.runner(b)
+	ctx := context.Background()
+	v1 := things(map[string]string{"a": "1"})
+	c1 := in.Push("v1", map[string]string{"main.jsonnet": v1})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	c2 := in.Push("v2", map[string]string{"main.jsonnet": things(map[string]string{"a": "2"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	rep, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindReplay, ReplayedBy: "alice\nSigned-off-by: mallory"})
+	if err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("replay: %v %v", err, rep.Errors)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("the replay itself warns: %v", rep.Warnings)
+	}
+
+	msg := in.Git(in.Bare, "log", "-1", "--format=%B", "status")
+	if !strings.Contains(msg, "\nReplayed-By: alice Signed-off-by: mallory\n") || strings.Contains(msg, "\nSigned-off-by") {
+		t.Errorf("status commit message lacks the Replayed-By trailer on one line:\n%s", msg)
+	}
+	var st struct {
+		Replay *pipeline.Replay `json:"replay"`
+	}
+	if err := json.Unmarshal([]byte(in.Git(in.Bare, "show", "status:status.json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Replay == nil || st.Replay.By != "alice Signed-off-by: mallory" || st.Replay.Replaced != c2 {
+		t.Errorf("status.json replay = %+v, want by alice, replaced %s", st.Replay, c2)
+	}
+	if md := in.Git(in.Bare, "show", "status:STATUS.md"); !strings.Contains(md, "| Replayed by | alice Signed-off-by: mallory, replacing `"+c2[:7]+"` |") {
+		t.Errorf("STATUS.md does not say who replayed:\n%s", md)
+	}
+
+	want := "main still contains the changes rolled back by replay of " + c1[:7]
+	// A plan of the branch (still at c2) says so.
+	rep, err = r.Run(ctx, pipeline.Request{Kind: pipeline.KindPlan})
+	if err != nil || !strings.Contains(strings.Join(rep.Warnings, "\n"), want) || !strings.Contains(rep.Text(), "warning: "+want) {
+		t.Fatalf("plan of main after the replay: %v, warnings %q", err, rep.Warnings)
+	}
+	if !strings.Contains(rep.Warnings[0], "git revert --no-commit "+c1[:7]+".."+c2[:7]) {
+		t.Errorf("the warning does not say what to revert: %s", rep.Warnings[0])
+	}
+	// So does the push-time check of a new commit.
+	c3 := in.Push("v3", map[string]string{"main.jsonnet": things(map[string]string{"a": "3"})})
+	res, err := r.Check(ctx, c3, pipeline.Push{User: "bob"})
+	if err != nil || res.Rejected() || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0].String(), want) {
+		t.Fatalf("check of %s: %v, rejected %v, warnings %v", c3[:7], err, res != nil && res.Rejected(), res.Warnings)
+	}
+	// A commit that reverts to what the replay deployed: no warning.
+	c4 := in.Push("revert", map[string]string{"main.jsonnet": v1})
+	if res, err := r.Check(ctx, c4, pipeline.Push{User: "bob"}); err != nil || len(res.Warnings) != 0 {
+		t.Errorf("check of the revert %s: %v, warnings %v", c4[:7], err, res.Warnings)
+	}
+	// The deploy that re-applies the changes says so too; after it, the
+	// deployed commit is no replay and nothing warns.
+	in.Push("v5", map[string]string{"main.jsonnet": things(map[string]string{"a": "5"})})
+	rep, err = r.Run(ctx, pipeline.Request{})
+	if err != nil || rep.Result != pipeline.ResultOK || !strings.Contains(strings.Join(rep.Warnings, "\n"), want) {
+		t.Fatalf("deploy after the replay: %v %v, warnings %q", err, rep.Errors, rep.Warnings)
+	}
+	if md := in.Git(in.Bare, "show", "status:STATUS.md"); !strings.Contains(md, want) {
+		t.Errorf("STATUS.md of the deploy lacks the warning:\n%s", md)
+	}
+	in.Push("v6", map[string]string{"main.jsonnet": things(map[string]string{"a": "6"})})
+	if rep, err = r.Run(ctx, pipeline.Request{Kind: pipeline.KindPlan}); err != nil || len(rep.Warnings) != 0 {
+		t.Errorf("plan after a deploy still warns: %v %q", err, rep.Warnings)
+	}
+}
