@@ -38,6 +38,9 @@ type Repo struct {
 	runnerLocked bool
 	// pinned are branch names Resolve reads as refs/heads/<name> only.
 	pinned []string
+	// shared is core.sharedRepository (permUmask, permGroup, ...): the
+	// permissions of every file and directory the runner creates.
+	shared int
 }
 
 // HoldingRunnerLock tells the repo that the caller holds the runner's
@@ -69,7 +72,15 @@ func Open(path string) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open repo %s: %w", path, err)
 	}
-	return &Repo{path: gitDir, repo: r, LockTimeout: 5 * time.Second}, nil
+	cfg, err := r.Config()
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: read config: %w", path, err)
+	}
+	shared, err := parseSharedRepository(cfg.Raw.Section("core").Option("sharedRepository"))
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: %s: %w", path, filepath.Join(gitDir, "config"), err)
+	}
+	return &Repo{path: gitDir, repo: r, shared: shared, LockTimeout: 5 * time.Second}, nil
 }
 
 // Path is the repository's git directory.
