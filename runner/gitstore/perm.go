@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	gitconfig "github.com/go-git/go-git/v5/plumbing/format/config"
 )
 
 // The values of core.sharedRepository as git holds them (git's
@@ -223,4 +224,39 @@ func (r *Repo) tempFile(dir, prefix string, perm fs.FileMode) (string, *os.File,
 		}
 		return p, f, err
 	}
+}
+
+// ShareFile gives path, a file the caller created in the repository at
+// gitDir with mode 0666 (less the umask), the permissions git would give
+// it under the repository's core.sharedRepository (see adjustPerm). For
+// files of the runner's own in the git directory, such as the queue's
+// lock file.
+func ShareFile(gitDir, path string) error {
+	shared, err := readSharedRepository(gitDir)
+	if err != nil {
+		return err
+	}
+	return (&Repo{shared: shared}).adjustPerm(path)
+}
+
+// readSharedRepository reads core.sharedRepository from gitDir/config
+// (permUmask when there is no such file or setting).
+func readSharedRepository(gitDir string) (int, error) {
+	f, err := os.Open(filepath.Join(gitDir, "config")) //nolint:gosec // the repository's own config
+	if errors.Is(err, fs.ErrNotExist) {
+		return permUmask, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	cfg := gitconfig.New()
+	if err := gitconfig.NewDecoder(f).Decode(cfg); err != nil {
+		return 0, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	shared, err := parseSharedRepository(cfg.Section("core").Option("sharedRepository"))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return shared, nil
 }
