@@ -2,7 +2,10 @@
 // a commit from a bare repository without a checkout (go-git), and writes the
 // status history (commits on the status branch) and notes on source commits
 // under refs/notes/runner. Ref updates follow git's own lock-file protocol,
-// so they are safe beside the real git binary writing the same repository.
+// and every file and directory it creates gets the mode git would give it
+// (core.sharedRepository, the umask), so they are safe beside the real git
+// binary writing the same repository. CheckOwner tells a command about to
+// write whether it runs as the repository's owner.
 package gitstore
 
 import (
