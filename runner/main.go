@@ -81,6 +81,12 @@ type env struct {
 	logFormat      string
 	logLevel       string
 	backends       []backendFactory // extra backends (tests)
+	// allowOtherUser lets a command write to a repository owned by
+	// another user (--allow-other-user).
+	allowOtherUser bool
+	// args is the command line after the program name, for the command
+	// a refusal suggests instead.
+	args []string
 }
 
 func main() {
@@ -93,7 +99,7 @@ func main() {
 // run is main without the process: it parses global flags, picks the
 // command and maps its error to an exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backendFactory) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, backends: extra, configFile: defaultConfigFile()}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, backends: extra, configFile: defaultConfigFile(), args: args}
 	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	globalFlags(fs, e)
@@ -176,6 +182,7 @@ func globalFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.configFile, "config", e.configFile, "runner configuration `file` (Jsonnet or JSON; default $RUNNER_CONFIG, else /etc/gitops-runner/runner.jsonnet if it exists)")
 	fs.StringVar(&e.logFormat, "log-format", e.logFormat, "log format: text (the default) or json")
 	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log level: debug, info (default), warn, error")
+	fs.BoolVar(&e.allowOtherUser, "allow-other-user", e.allowOtherUser, "let a command that writes to the repository (apply, replay, work, drift, hook, serve) run as another user than the repository's owner")
 }
 
 func printHelp(w io.Writer) {
@@ -195,6 +202,9 @@ Global flags (before or after the command):
                       else /etc/gitops-runner/runner.jsonnet if it exists
   --log-format FMT    text or json (logs go to stderr)
   --log-level LEVEL   debug, info, warn or error
+  --allow-other-user  let apply, replay, work, drift, hook and serve write to a
+                      repository owned by another user (by default they refuse
+                      and name the owner to run them as, e.g. sudo -u gitolite3)
 
 Exit codes:
   0  success

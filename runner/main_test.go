@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,6 +57,30 @@ func TestScripts(t *testing.T) {
 			env.Setenv("GIT_COMMITTER_EMAIL", "alice@example.org")
 			env.Setenv("HOME", env.WorkDir)
 			return nil
+		},
+		// [root]: the test runs as root (CI does); a script that needs it
+		// fails, not skips, in CI when it is not.
+		Condition: func(cond string) (bool, error) {
+			if cond != "root" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			if os.Geteuid() != 0 && os.Getenv("CI") == "true" {
+				return false, fmt.Errorf("[root]: CI must run the tests as root")
+			}
+			return os.Geteuid() == 0, nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// chown UID PATH...: give files to another user (needs root).
+			"chown": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: chown UID PATH...")
+				}
+				uid, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				for _, p := range args[1:] {
+					ts.Check(os.Chown(ts.MkAbs(p), uid, -1))
+				}
+			},
 		},
 	})
 }

@@ -37,12 +37,22 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if len(cfg.Repos) == 0 {
 		return exitError{exitUsage, fmt.Errorf("config %s lists no repos", e.configFile)}
 	}
+	// Its children write to the repos: refuse now, not every 30 s.
+	for _, r := range cfg.Repos {
+		if err := e.mayWrite(r.Path); err != nil {
+			return err
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
+	global := []string{"--config", e.configFile}
+	if e.allowOtherUser {
+		global = append(global, "--allow-other-user")
+	}
 	child := func(args ...string) {
-		cmd := exec.CommandContext(ctx, exe, append([]string{"--config", e.configFile}, args...)...)
+		cmd := exec.CommandContext(ctx, exe, append(global, args...)...)
 		defer witnessDeath(e, cfg, args, cmd)
 		cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
 		// On stop, ask the child to stop (it starts no new change; the

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -231,6 +232,11 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
+	if writesRepo[lookupCommand(f.fs.Name()).name] {
+		if err := e.mayWrite(g.Path()); err != nil {
+			return nil, err
+		}
+	}
 	// The configured branches are always their refs/heads/ refs, whatever
 	// tags or other refs of the same short name someone created.
 	g.PinBranches(rc.Branch, rc.StatusBranch)
@@ -260,6 +266,57 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		Redact:    red.Redact,
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
+}
+
+// writesRepo are the commands that write to the repository (status
+// commits, notes), directly or through the worker they start.
+var writesRepo = map[string]bool{"apply": true, "replay": true, "work": true, "drift": true, "hook": true, "lab": true, "serve": true}
+
+// mayWrite refuses, unless --allow-other-user, to let this command write
+// to the repository at gitDir as another user than its owner
+// (gitstore.CheckOwner), and says how to run the same command as the owner.
+func (e *env) mayWrite(gitDir string) error {
+	if e.allowOtherUser {
+		return nil
+	}
+	err := gitstore.CheckOwner(gitDir)
+	var oe *gitstore.OwnerError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	who := oe.Owner
+	if strings.HasPrefix(who, "uid ") {
+		who = "#" + strconv.Itoa(oe.OwnerUID) // sudo's form of a uid without a name
+	}
+	cmd := []string{"sudo", "-u", who, "runner"}
+	if e.configFile != "" && !hasFlag(e.args, "config") {
+		// sudo does not pass $RUNNER_CONFIG on.
+		cmd = append(cmd, "--config", e.configFile)
+	}
+	cmd = append(cmd, e.args...)
+	return exitError{exitUsage, fmt.Errorf("%w.\nRun it as the owner:\n  %s\n(or, to write as %s anyway, add --allow-other-user)", err, shellJoin(cmd), oe.User)}
+}
+
+// hasFlag reports whether args set the flag name (-name, --name, with or
+// without =value).
+func hasFlag(args []string, name string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		a, _, _ = strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		return a == "-"+name || a == name
+	})
+}
+
+// shellJoin quotes args for a POSIX shell where needed and joins them.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%#") == "" {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 func (e *env) registry(cfg *config.Config, red *steps.Redactor) (*steps.Registry, error) {

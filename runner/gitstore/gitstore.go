@@ -2,7 +2,10 @@
 // a commit from a bare repository without a checkout (go-git), and writes the
 // status history (commits on the status branch) and notes on source commits
 // under refs/notes/runner. Ref updates follow git's own lock-file protocol,
-// so they are safe beside the real git binary writing the same repository.
+// and every file and directory it creates gets the mode git would give it
+// (core.sharedRepository, the umask), so they are safe beside the real git
+// binary writing the same repository. CheckOwner tells a command about to
+// write whether it runs as the repository's owner.
 package gitstore
 
 import (
@@ -38,6 +41,9 @@ type Repo struct {
 	runnerLocked bool
 	// pinned are branch names Resolve reads as refs/heads/<name> only.
 	pinned []string
+	// shared is core.sharedRepository (permUmask, permGroup, ...): the
+	// permissions of every file and directory the runner creates.
+	shared int
 }
 
 // HoldingRunnerLock tells the repo that the caller holds the runner's
@@ -69,7 +75,15 @@ func Open(path string) (*Repo, error) {
 		}
 		return nil, fmt.Errorf("open repo %s: %w", path, err)
 	}
-	return &Repo{path: gitDir, repo: r, LockTimeout: 5 * time.Second}, nil
+	cfg, err := r.Config()
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: read config: %w", path, err)
+	}
+	shared, err := parseSharedRepository(cfg.Raw.Section("core").Option("sharedRepository"))
+	if err != nil {
+		return nil, fmt.Errorf("open repo %s: %s: %w", path, filepath.Join(gitDir, "config"), err)
+	}
+	return &Repo{path: gitDir, repo: r, shared: shared, LockTimeout: 5 * time.Second}, nil
 }
 
 // Path is the repository's git directory.

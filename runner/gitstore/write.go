@@ -53,7 +53,7 @@ func (r *Repo) UpdateRef(name string, newH, oldH plumbing.Hash) error {
 // branch, the notes), which allows breaking a stale lock file.
 func (r *Repo) updateRef(name string, newH, oldH plumbing.Hash, own bool) error {
 	refPath := filepath.Join(r.path, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(refPath), 0o755); err != nil {
+	if err := r.mkdirAll(filepath.Dir(refPath)); err != nil {
 		return fmt.Errorf("update ref %s: %w", name, err)
 	}
 	lock := refPath + ".lock"
@@ -62,7 +62,7 @@ func (r *Repo) updateRef(name string, newH, oldH plumbing.Hash, own bool) error 
 		// file here is from a runner killed mid-write.
 		_ = os.Remove(lock)
 	}
-	f, err := acquire(lock, r.LockTimeout)
+	f, err := r.acquire(lock, r.LockTimeout)
 	if err != nil {
 		return fmt.Errorf("update ref %s: %w", name, err)
 	}
@@ -96,11 +96,14 @@ func (r *Repo) updateRef(name string, newH, oldH plumbing.Hash, own bool) error 
 	return atomicfile.SyncDir(filepath.Dir(refPath))
 }
 
-func acquire(lock string, timeout time.Duration) (*os.File, error) {
+// acquire creates the lock file lock as git does (lock_file, lockfile.c:
+// mode 0666 less the umask, adjusted for core.sharedRepository), waiting up
+// to timeout while another writer holds it.
+func (r *Repo) acquire(lock string, timeout time.Duration) (*os.File, error) {
 	deadline := time.Now().Add(timeout)
 	wait := 5 * time.Millisecond
 	for {
-		f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := r.createExclusive(lock, 0o666)
 		if err == nil {
 			return f, nil
 		}
@@ -167,7 +170,7 @@ func (r *Repo) writeBlob(data []byte) (plumbing.Hash, error) {
 	if err := w.Close(); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.repo.Storer.SetEncodedObject(obj)
+	return r.writeObject(obj)
 }
 
 func (r *Repo) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
@@ -177,7 +180,7 @@ func (r *Repo) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.repo.Storer.SetEncodedObject(obj)
+	return r.writeObject(obj)
 }
 
 // treeKey is git's tree order: directories sort as if their name ended in "/".
@@ -199,7 +202,7 @@ func (r *Repo) writeCommit(tree plumbing.Hash, parent plumbing.Hash, msg string,
 	if err := c.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.repo.Storer.SetEncodedObject(obj)
+	return r.writeObject(obj)
 }
 
 // casAttempts bounds how often a status or note write retries after losing a

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
 
 // LockFile is the lock's name inside the git directory.
@@ -50,9 +52,17 @@ func LockRepo(ctx context.Context, gitDir string, waiting func()) (*Lock, error)
 // holds it.
 func TryLockRepo(gitDir string) (l *Lock, ok bool, err error) {
 	path := filepath.Join(gitDir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// Read-only is enough for flock(2), so a lock file another user
+	// created (a run as root with --allow-other-user) does not lock the
+	// owner out; created like git's lock files: 0666 less the umask,
+	// adjusted for core.sharedRepository.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, false, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := gitstore.ShareFile(gitDir, path); err != nil && !errors.Is(err, os.ErrPermission) {
+		_ = f.Close()
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}
 	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	if errors.Is(err, syscall.EWOULDBLOCK) {

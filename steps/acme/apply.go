@@ -44,6 +44,9 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 		if err := b.writeRecord(c.ID.Name, record{}); err != nil {
 			return nil, fmt.Errorf("delete %s: %w", c.ID, err)
 		}
+		if err := b.dropIssued(c.ID.Name); err != nil {
+			return nil, fmt.Errorf("delete %s: %w", c.ID, err)
+		}
 		p.Printf("deleted the files in %s", w.Dir)
 		return nil, nil
 	}
@@ -71,17 +74,46 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 	}
 	var st *issued
 	reload := w.Reload
+	if w.Issue || w.Deploy != nil || w.Fix {
+		// Before any order: a deploy that cannot succeed must not cost
+		// one on every run.
+		if err := preflight(s, w.Dir, own); err != nil {
+			return nil, fmt.Errorf("%s: %w (nothing was ordered or changed)", c.ID, err)
+		}
+	}
 	switch {
-	case w.Issue:
-		st, err = b.issue(ctx, c.ID, v, w, &rec, p)
-		if err != nil {
-			return nil, err
+	case w.Issue || w.Deploy != nil:
+		kept := true
+		if w.Issue {
+			st, err = b.issue(ctx, c.ID, v, w, &rec, p)
+			if err != nil {
+				return nil, err
+			}
+			if err := b.keepIssued(c.ID.Name, st, v); err != nil {
+				p.Printf("could not keep the issued certificate in %s until it is deployed: %v", b.issuedPath(c.ID.Name), err)
+				kept = false
+			}
+		} else {
+			if st, err = b.loadIssued(c.ID.Name, w.Deploy); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.ID, err)
+			}
+			p.Printf("deploying the certificate issued at %s (serial %s); no new order", w.Deploy.IssuedAt.UTC().Format(time.RFC3339), st.Serial)
 		}
 		if err := writeDeploy(w.Dir, st.files(v), own, b.deployHook); err != nil {
-			return nil, fmt.Errorf("%s: deploy to %s: %w (the previous files are unchanged or the next run finishes the deploy)", c.ID, w.Dir, err)
+			next := "the next run orders again"
+			if kept {
+				next = "the issued certificate is kept in " + b.issuedPath(c.ID.Name) + ", so the next run deploys it without a new order"
+			}
+			return nil, fmt.Errorf("%s: deploy to %s: %w (the previous files are unchanged or the next run finishes the deploy; %s)", c.ID, w.Dir, err, next)
 		}
 		p.Printf("deployed to %s: serial %s, valid until %s", w.Dir, st.Serial, st.NotAfter.UTC().Format(time.RFC3339))
 		rec = record{Directory: b.cfg.directory, CertURL: st.CertURL}
+		if err := b.writeRecord(c.ID.Name, rec); err != nil {
+			return nil, err
+		}
+		if err := b.dropIssued(c.ID.Name); err != nil {
+			p.Printf("deployed, but removing the kept copy in %s failed: %v", b.issuedPath(c.ID.Name), err)
+		}
 		reload = true
 	default:
 		if w.Finish {
@@ -113,10 +145,6 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 		}
 		if rerr != nil {
 			return nil, fmt.Errorf("%s: the files in %s are in place, but the reload command failed: %w (the next run runs it again)", c.ID, w.Dir, rerr)
-		}
-	} else if w.Issue {
-		if err := b.writeRecord(c.ID.Name, rec); err != nil {
-			return nil, err
 		}
 	}
 	if st == nil {

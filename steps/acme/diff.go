@@ -20,6 +20,9 @@ type work struct {
 	// it replaces (RFC 9773), if any.
 	Issue    bool
 	Replaces string
+	// Deploy the certificate issued earlier whose deploy did not succeed
+	// (Live.Undeployed) instead of ordering one.
+	Deploy *Undeployed
 	// Finish an interrupted deploy, Fix ownership and modes, Reload again.
 	Finish bool
 	Fix    bool
@@ -106,6 +109,18 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	}
 
 	if len(reasons) > 0 {
+		if u := l.undeployed(); u.usable(want, v, b.cfg.directory, now) {
+			w.Deploy = u
+			c.Notes = append(c.Notes, reasons...)
+			c.Notes = append(c.Notes, fmt.Sprintf("deploys the certificate issued at %s (serial %s) whose deploy did not succeed; no new order",
+				u.IssuedAt.UTC().Format(time.RFC3339), u.Serial))
+			c.Fields = steps.DiffFields(view{Domains: beforeDomains(l), KeyType: beforeKeyType(l)}, view{Domains: want.Domains, KeyType: want.KeyType})
+			c.Action = steps.Create
+			if l.Exists {
+				c.Action = steps.Update
+			}
+			return c, nil
+		}
 		if f := l.failure(); f != nil && slices.Equal(sortedDomains(f.Domains), want.Domains) && f.KeyType == want.KeyType {
 			next := f.Time.Add(b.cfg.backoffAfter(f.Attempts))
 			if now.Before(next) {
@@ -152,6 +167,13 @@ func (l *Live) failure() *Failure {
 		return nil
 	}
 	return l.Failure
+}
+
+func (l *Live) undeployed() *Undeployed {
+	if l == nil {
+		return nil
+	}
+	return l.Undeployed
 }
 
 func beforeDomains(l *Live) []string {

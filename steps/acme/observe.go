@@ -25,7 +25,7 @@ type Window struct {
 // Live is what Observe found of one certificate.
 type Live struct {
 	// Exists: the deploy directory holds a certificate. A Live that does
-	// not exist carries only a failure record.
+	// not exist carries only a failure record or an undeployed certificate.
 	Exists    bool      `json:"exists"`
 	Domains   []string  `json:"domains,omitempty"`
 	KeyType   string    `json:"keyType,omitempty"`
@@ -47,6 +47,9 @@ type Live struct {
 
 	// ARIError says why the ARI window is unknown (the default applies).
 	ARIError string `json:"ariError,omitempty"`
+	// Undeployed is a certificate the CA issued whose deploy has not
+	// succeeded; the next deploy uses it instead of ordering again.
+	Undeployed *Undeployed `json:"undeployed,omitempty"`
 
 	certID string     // ARI CertID of the leaf, for ReplacesCertID
 	own    *ownership // the wanted owner and group, resolved by Observe
@@ -141,13 +144,19 @@ func (b *Backend) Observe(ctx context.Context, ts []steps.Target) (map[steps.ID]
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.ID, err)
 		}
-		// A failure record alone counts only for a certificate the runner
+		// A failure record or an undeployed certificate alone counts only for a certificate the runner
 		// owns (a failed create is in the inventory); for any other it
 		// would read as "already exists" to the pipeline.
-		if d == nil && (rec.Failure == nil || !t.Owned()) {
+		var u *Undeployed
+		if t.Want != nil {
+			if u, err = b.readUndeployed(t.ID.Name); err != nil {
+				return nil, fmt.Errorf("%s: %w", t.ID, err)
+			}
+		}
+		if d == nil && ((rec.Failure == nil && u == nil) || !t.Owned()) {
 			continue
 		}
-		l := &Live{Failure: rec.Failure}
+		l := &Live{Failure: rec.Failure, Undeployed: u}
 		if d != nil {
 			l.Exists = true
 			l.Domains = certNames(d.leaf)
