@@ -58,8 +58,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		cmd.WaitDelay = 5 * time.Minute
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == exitDrift {
-			return // drift left: recorded in the status history, as it should be
+		if errors.As(err, &ee) && (ee.ExitCode() == exitDrift || ee.ExitCode() == exitDenied) {
+			return // drift left, or a denial: recorded in the status history
 		}
 		if err != nil && ctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "runner serve: runner %v: %v\n", args, err)

@@ -188,4 +188,12 @@ func TestReconcileRenewsAndHealsOnlyWhatItMay(t *testing.T) {
 	if got := in.Git(in.Bare, "log", "-1", "--format=%s", "status"); !strings.HasPrefix(got, "renew "+c[:7]+": denied") {
 		t.Errorf("last status %q, want the denied renewal", got)
 	}
+	// The same denial next pass is not recorded again.
+	before = status()
+	if rep, err = r.Run(ctx, pipeline.Request{Kind: pipeline.KindDrift, Reconcile: &pipeline.Reconcile{Renewals: true}}); err != nil || rep.Result != pipeline.ResultDenied {
+		t.Fatalf("second denied pass: %s (%v)", rep.Summary, err)
+	}
+	if status() != before {
+		t.Errorf("the same denial was recorded twice")
+	}
 }

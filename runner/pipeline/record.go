@@ -83,15 +83,15 @@ func (r *Runner) setSource(rep *Report, commit string) {
 }
 
 // sameDriftRecorded reports whether the last status commit already records
-// this drift (the same changes of the same commit), so a periodic check does
-// not repeat it every interval.
+// this drift (the same kind and result, the same changes of the same
+// commit), so a periodic check does not repeat it every interval.
 func (r *Runner) sameDriftRecorded(rep *Report) bool {
 	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
 	if err != nil || b == nil {
 		return false
 	}
 	var last Report
-	if err := json.Unmarshal(b, &last); err != nil || last.Kind != KindDrift || last.Source.Commit != rep.Source.Commit {
+	if err := json.Unmarshal(b, &last); err != nil || last.Kind != rep.Kind || last.Result != rep.Result || last.Source.Commit != rep.Source.Commit {
 		return false
 	}
 	key := func(ps []PlanEntry) string {
