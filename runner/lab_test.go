@@ -69,8 +69,8 @@ func TestLabRenewsADueCertificate(t *testing.T) {
 	if code, out := runner("reconcile", "--repo", l.Repo); code != 0 || !strings.Contains(out, "drift check") {
 		t.Fatalf("nothing is due yet, want a drift check in sync: exit %d\n%s", code, out)
 	}
-	if n := l.Orders(); n != orders {
-		t.Fatalf("%d orders with nothing due", n-orders)
+	if n, st := l.Orders(), git("rev-list", "--count", "status"); n != orders || st != statuses {
+		t.Fatalf("nothing due: %d orders, status commits %s → %s", n-orders, statuses, st)
 	}
 
 	if _, err := l.MakeRenewalsDue("blog"); err != nil {

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -195,5 +196,46 @@ func TestReconcileRenewsAndHealsOnlyWhatItMay(t *testing.T) {
 	}
 	if status() != before {
 		t.Errorf("the same denial was recorded twice")
+	}
+}
+
+// unreachable is the test backend whose Observe fails while err is set.
+type unreachable struct {
+	*steptest.Backend
+	err error
+}
+
+func (u *unreachable) Observe(ctx context.Context, ts []steps.Target) (map[steps.ID]steps.Live, error) {
+	if u.err != nil {
+		return nil, u.err
+	}
+	return u.Backend.Observe(ctx, ts)
+}
+
+// A drift check that fails the same way every interval is recorded once.
+func TestFailingDriftCheckIsRecordedOnce(t *testing.T) {
+	in := newInfra(t)
+	b := &unreachable{Backend: steptest.New()}
+	r := in.runner(b)
+	ctx := context.Background()
+	in.Push("one", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %v %v", rep.Summary, err)
+	}
+	status := func() string { return in.Git(in.Bare, "rev-list", "--count", "status") }
+	for i, tc := range []struct {
+		err  string
+		want string // status commits after the pass
+	}{
+		{"connection refused", "2"}, {"connection refused", "2"}, {"401 authentication failure", "3"}, {"401 authentication failure", "3"},
+	} {
+		b.err = errors.New(tc.err)
+		rep, err := r.Run(ctx, pipeline.Request{Kind: pipeline.KindDrift, Reconcile: &pipeline.Reconcile{Renewals: true}})
+		if err != nil || rep.Result != pipeline.ResultFailed {
+			t.Fatalf("pass %d: %s (%v)", i, rep.Summary, err)
+		}
+		if got := status(); got != tc.want {
+			t.Errorf("pass %d (%s): %s status commits, want %s", i, tc.err, got, tc.want)
+		}
 	}
 }

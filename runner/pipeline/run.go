@@ -40,8 +40,8 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Report, error) {
 	if rep.Kind == KindDrift && rep.Result == ResultPlanned && (rep.toChange() == 0 || r.sameDriftRecorded(rep)) {
 		return rep, nil // in sync, or this drift is already the last status: nothing new to record
 	}
-	if req.Reconcile != nil && rep.Result == ResultDenied && r.sameDriftRecorded(rep) {
-		return rep, nil // the policies deny what they denied last pass: recorded once
+	if (rep.Kind == KindDrift && rep.Result == ResultFailed || req.Reconcile != nil && rep.Result == ResultDenied) && r.sameDriftRecorded(rep) {
+		return rep, nil // the check fails, or the policies deny, as last time: recorded once
 	}
 	return rep, r.record(rep, inv, log)
 }
