@@ -66,7 +66,7 @@ func commands() []command {
 		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
 		{"hook", "post-receive [--repo PATH.git] [--queue-only] < old-new-ref-lines", "queue pushed commits of the deployed branch and stream their deployment (the post-receive hook)", cmdHook},
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
-		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped (the service)", cmdServe},
+		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and, periodically, renewals, self-heal and drift checks (runner reconcile) for every configured repo, until stopped (the service)", cmdServe},
 		{"drift", "[--repo PATH.git] [--changes-only]", "record a status commit if the live state drifted from the deployed commit; apply nothing (exit 5: drift)", cmdDrift},
 		{"reconcile", "[--repo PATH.git] [--changes-only]", "renew what time made due and heal the drift the config's reconcile section allows; record the rest as drift (exit 5: drift left)", cmdReconcile},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
