@@ -226,6 +226,12 @@ func (e *env) printReport(rep *pipeline.Report, output, footer string) error {
 			fmt.Fprintf(e.stdout, "\n%s\n", footer)
 		}
 	}
+	return reportExit(rep)
+}
+
+// reportExit is the exit of a command that ran rep: exitDenied,
+// exitFailed, or nil.
+func reportExit(rep *pipeline.Report) error {
 	switch rep.Result {
 	case pipeline.ResultDenied:
 		return exitError{code: exitDenied}

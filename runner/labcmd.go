@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/gitops-runner/gitops-runner/runner/lab"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -18,6 +20,8 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "lab")
 	dir := f.fs.String("dir", "runner-lab", "lab `directory`: repo, config, secrets and simulator state (kept across restarts)")
 	once := f.fs.Bool("once", false, "deploy (or re-check) and exit instead of serving until Ctrl-C")
+	renewDue := f.fs.String("renew-due", "", "after the deploy, the lab's CA asks for these certificates to be renewed now (comma-separated `names` from certs/live, or all): the lab's runner serve renews them without a push")
+	every := f.fs.Duration("drift-interval", time.Minute, "how often the lab's runner serve reconciles: renews what is due, records drift")
 	if err := f.parseNoArgs(args); err != nil {
 		return err
 	}
@@ -73,11 +77,28 @@ Next:
   %s --config %s status    # the deployment history
   %s --config %s plan      # what deploying main would change now
 `, shellQuote(l.Repo), runner, shellQuote(l.Config), runner, shellQuote(l.Config))
+	if *renewDue != "" {
+		var names []string
+		if *renewDue != "all" {
+			names = strings.Split(*renewDue, ",")
+		}
+		due, err := l.MakeRenewalsDue(names...)
+		if err != nil {
+			return exitError{exitFailed, fmt.Errorf("lab: --renew-due: %w", err)}
+		}
+		fmt.Fprintf(e.stdout, "\nThe lab's CA now asks for %s to be renewed (ARI window in the past).\n", strings.Join(due, ", "))
+	}
 	if *once {
 		return runErr
 	}
-	fmt.Fprintln(e.stdout, "\nThe lab runs until Ctrl-C; its state is saved in", l.Dir)
-	<-ctx.Done()
+	fmt.Fprintf(e.stdout, "\nThe lab runs until Ctrl-C, with `runner serve` reconciling every %s; its state is saved in %s\n", *every, l.Dir)
+	serve := exec.CommandContext(ctx, exe, append(e.childFlags(), "serve", "--drift-interval", every.String())...)
+	serve.Stdout, serve.Stderr = e.stderr, e.stderr
+	serve.Cancel = func() error { return serve.Process.Signal(syscall.SIGTERM) }
+	serve.WaitDelay = time.Minute
+	if err := serve.Run(); err != nil && ctx.Err() == nil {
+		return exitError{exitFailed, fmt.Errorf("lab: runner serve: %w", err)}
+	}
 	fmt.Fprintln(e.stdout, "\nStopping the lab (state saved).")
 	return nil
 }

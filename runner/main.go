@@ -25,6 +25,7 @@ const (
 	exitUsage  = 2 // bad command line or configuration
 	exitDenied = 3 // a policy denied the plan; nothing was applied
 	exitRecord = 4 // the run could not be recorded (status branch or note)
+	exitDrift  = 5 // drift, reconcile: the live state drifted from the deployed commit (and the drift was not applied)
 )
 
 // usageError is a command-line mistake: printed with the usage hint, exit 2.
@@ -56,7 +57,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"lab", "[--dir DIR] [--once]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA, an ACME CA) and deploy examples/homelab to it: start here", cmdLab},
+		{"lab", "[--dir DIR] [--once] [--renew-due NAMES] [--drift-interval 1m]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA, an ACME CA) and deploy examples/homelab to it: start here", cmdLab},
 		{"eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit", cmdEval},
 		{"plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing", cmdPlan},
 		{"apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit", cmdApply},
@@ -65,8 +66,9 @@ func commands() []command {
 		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
 		{"hook", "post-receive [--repo PATH.git] [--queue-only] < old-new-ref-lines", "queue pushed commits of the deployed branch and stream their deployment (the post-receive hook)", cmdHook},
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
-		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped (the service)", cmdServe},
-		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit; apply nothing", cmdDrift},
+		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and, periodically, renewals, self-heal and drift checks (runner reconcile) for every configured repo, until stopped (the service)", cmdServe},
+		{"drift", "[--repo PATH.git] [--changes-only]", "record a status commit if the live state drifted from the deployed commit; apply nothing (exit 5: drift)", cmdDrift},
+		{"reconcile", "[--repo PATH.git] [--changes-only]", "renew what time made due and heal the drift the config's reconcile section allows; record the rest as drift (exit 5: drift left)", cmdReconcile},
 		{"import", "[--route53 ZONE...] [--freeipa] [--select PATTERN...] -o DIR", "write an infra repo from what already lives in the backends, every resource adopted: the first push changes nothing", cmdImport},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
@@ -194,7 +196,7 @@ Usage:
 Commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Global flags (before or after the command):
@@ -212,6 +214,8 @@ Exit codes:
   2  bad command line or configuration
   3  a policy denied the plan; nothing was applied
   4  the run could not be recorded on the status branch
+  5  drift, reconcile: the live state drifted from the deployed commit
+     (recorded, not applied)
 
 Run 'runner COMMAND -h' for a command's flags.
 `)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,17 +15,22 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/runner/queue"
+	"github.com/gitops-runner/gitops-runner/steps"
 )
 
 // cmdServe runs the runner as a service (see hooks/systemd): for every
 // configured repo it drains the queue now and then (pushes whose hook could
-// not start a worker) and runs a periodic drift check. Each piece of work
-// is a child process (`runner work`, `runner drift`), so a runaway
-// evaluation or a crash never takes the service down.
+// not start a worker) and, every --drift-interval, reconciles the deployed
+// commit: it renews what time made due, heals the drift the config's
+// reconcile section allows, and records the rest as drift (`runner
+// reconcile`). Each piece of work is a child process, so a runaway
+// evaluation or a crash never takes the service down. The children's
+// outcomes are in the status history (status.json of each status commit);
+// serve prints a report only when a child recorded something new.
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "serve")
 	workEvery := f.fs.Duration("work-interval", 30*time.Second, "how often to look for queued pushes no worker took")
-	driftEvery := f.fs.Duration("drift-interval", time.Hour, "how often to compare live state with the deployed commit (0: never)")
+	driftEvery := f.fs.Duration("drift-interval", time.Hour, "how often to reconcile: renew what is due, heal allowed drift, record the rest (0: never)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -47,23 +54,29 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
-	global := []string{"--config", e.configFile}
-	if e.allowOtherUser {
-		global = append(global, "--allow-other-user")
-	}
 	child := func(args ...string) {
-		cmd := exec.CommandContext(ctx, exe, append(global, args...)...)
+		cmd := exec.CommandContext(ctx, exe, append(e.childFlags(), args...)...)
 		defer witnessDeath(e, cfg, args, cmd)
 		cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
 		// On stop, ask the child to stop (it starts no new change; the
 		// queue keeps its job for the next worker) rather than SIGKILL it.
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		cmd.WaitDelay = 5 * time.Minute
-		if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && (ee.ExitCode() == exitDrift || ee.ExitCode() == exitDenied) {
+			return // drift left, or a denial: recorded in the status history
+		}
+		if err != nil && ctx.Err() == nil {
 			fmt.Fprintf(e.stderr, "runner serve: runner %v: %v\n", args, err)
 		}
 	}
-	fmt.Fprintf(e.stderr, "runner serve: %d repos; queue every %s, drift check every %s\n", len(cfg.Repos), *workEvery, *driftEvery)
+	renew := "renewals off"
+	if *cfg.Reconcile.Renewals {
+		renew = "renewals on"
+	}
+	fmt.Fprintf(e.stderr, "runner serve: %d repos; queue every %s, reconcile every %s (%s, self-heal: %s)\n",
+		len(cfg.Repos), *workEvery, *driftEvery, renew, orNone(cfg.Reconcile.SelfHeal))
 	work := time.NewTicker(*workEvery)
 	defer work.Stop()
 	var drift <-chan time.Time
@@ -86,10 +99,33 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 			}
 		case <-drift:
 			for _, r := range cfg.Repos {
-				child("drift", "--repo", r.Path)
+				child("reconcile", "--changes-only", "--repo", r.Path)
 			}
 		}
 	}
+}
+
+// childFlags are the global flags serve's children get: its configuration
+// and its logging.
+func (e *env) childFlags() []string {
+	fl := []string{"--config", e.configFile}
+	if e.allowOtherUser {
+		fl = append(fl, "--allow-other-user")
+	}
+	if e.logFormat != "" {
+		fl = append(fl, "--log-format", e.logFormat)
+	}
+	if e.logLevel != "" {
+		fl = append(fl, "--log-level", e.logLevel)
+	}
+	return fl
+}
+
+func orNone(ss []string) string {
+	if len(ss) == 0 {
+		return "none"
+	}
+	return strings.Join(ss, ", ")
 }
 
 // witnessDeath tells the queue how a `runner work` child died (a signal, a
@@ -129,10 +165,24 @@ func witnessDeath(e *env, cfg *config.Config, args []string, cmd *exec.Cmd) {
 
 // cmdDrift compares the live state with the deployed commit (the last one
 // the status history applied, else the branch tip) and records a "drift
-// check" status commit when they differ. It applies nothing.
+// check" status commit when they differ (once per distinct drift). It
+// applies nothing. Exit code exitDrift when there is drift.
 func cmdDrift(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "drift")
+	return driftRun(ctx, e, "drift", args, false)
+}
+
+// cmdReconcile is cmdDrift that also applies what the configuration's
+// reconcile section allows without a push: renewals time made due and the
+// drift of the self-heal kinds. It is what `runner serve` runs every
+// --drift-interval.
+func cmdReconcile(ctx context.Context, e *env, args []string) error {
+	return driftRun(ctx, e, "reconcile", args, true)
+}
+
+func driftRun(ctx context.Context, e *env, name string, args []string, reconcile bool) error {
+	f := newFlags(e, name)
 	f.repoFlag()
+	changesOnly := f.fs.Bool("changes-only", false, "print the report only when the run records a status commit (runner serve: a drift already recorded is not printed again)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -140,13 +190,25 @@ func cmdDrift(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	req := pipeline.Request{Kind: pipeline.KindDrift}
+	if reconcile {
+		rc := pipeline.Reconcile{Renewals: *s.cfg.Reconcile.Renewals, SelfHeal: s.cfg.Reconcile.SelfHeal}
+		for i, k := range rc.SelfHeal {
+			if _, ok := s.runner.Registry.Backend(k); !ok {
+				return exitError{exitUsage, fmt.Errorf("config %s: field reconcile.selfHeal[%d]: %q is not a kind of this runner (%s)",
+					s.cfg.File, i, k, strings.Join(s.runner.Registry.Kinds(), ", "))}
+			}
+		}
+		req.Reconcile = &rc
+	}
 	inv, err := pipeline.ReadInventory(s.git, s.repo.StatusBranch)
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
-	rev := inv.Commit
-	if rev == "" {
-		fmt.Fprintln(e.stdout, "nothing deployed yet; no drift to check")
+	if req.Rev = inv.Commit; req.Rev == "" {
+		if !*changesOnly {
+			fmt.Fprintln(e.stdout, "nothing deployed yet; no drift to check")
+		}
 		return nil
 	}
 	l, err := s.lock(ctx)
@@ -154,9 +216,36 @@ func cmdDrift(ctx context.Context, e *env, args []string) error {
 		return exitError{exitFailed, err}
 	}
 	defer l.Unlock() //nolint:errcheck // closing the lock file cannot lose data
-	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindDrift})
+	before, _ := s.git.Branch(s.repo.StatusBranch)
+	rep, err := s.runner.Run(ctx, req)
 	if err != nil {
 		return exitError{exitRecord, err}
 	}
-	return e.printReport(rep, "text", "")
+	if after, _ := s.git.Branch(s.repo.StatusBranch); *changesOnly && after == before {
+		err = reportExit(rep) // nothing new: the same drift was printed when it was recorded
+	} else {
+		err = e.printReport(rep, "text", "")
+	}
+	if err == nil && unapplied(rep) > 0 {
+		return exitError{code: exitDrift}
+	}
+	return err
+}
+
+// unapplied counts a drift or reconcile run's planned changes that it did
+// not apply: the drift left.
+func unapplied(rep *pipeline.Report) int {
+	done := map[string]bool{}
+	for _, a := range rep.Applied {
+		if a.Status == steps.StatusOK {
+			done[a.ID] = true
+		}
+	}
+	n := 0
+	for _, p := range rep.Plan {
+		if p.Action != steps.NoOp && !done[p.ID] {
+			n++
+		}
+	}
+	return n
 }

@@ -72,6 +72,15 @@ type Config struct {
 		// is queued, instead of streaming the deployment.
 		QueueOnly bool `json:"queueOnly,omitempty"`
 	} `json:"hook"`
+	// Reconcile says what `runner serve` (and `runner reconcile`) apply
+	// of the deployed commit without a push.
+	Reconcile struct {
+		// Renewals: renew certificates that time made due (default true).
+		Renewals *bool `json:"renewals,omitempty"`
+		// SelfHeal lists the kinds whose drift is applied (default none:
+		// drift is only recorded).
+		SelfHeal []string `json:"selfHeal,omitempty"`
+	} `json:"reconcile"`
 	Log struct {
 		Format string `json:"format,omitempty"` // text or json
 		Level  string `json:"level,omitempty"`
@@ -97,6 +106,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Policy.Overcommit == 0 {
 		c.Policy.Overcommit = 1.0
+	}
+	if c.Reconcile.Renewals == nil {
+		on := true
+		c.Reconcile.Renewals = &on
 	}
 	for i := range c.Repos {
 		c.Repos[i].fill()

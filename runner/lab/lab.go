@@ -22,7 +22,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/letsencrypt/pebble/v2/db"
 
 	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
 
@@ -61,6 +64,8 @@ type Lab struct {
 	r53     *r53sim.Server
 	ipa     *ipasim.Server
 	servers []*http.Server
+	pebble  *db.MemoryStore // the ACME CA's store
+	orders  atomic.Int64    // newOrder requests the CA received
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }

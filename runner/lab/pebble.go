@@ -2,6 +2,10 @@ package lab
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -32,6 +36,7 @@ func (l *Lab) startPebble(tlsConf *tls.Config) error {
 
 	logger := log.New(io.Discard, "", 0)
 	store := db.NewMemoryStore()
+	l.pebble = store
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "runner lab", ValidityPeriod: uint64((90 * 24 * time.Hour).Seconds())}})
 	v := va.New(logger, 0, 0, false, l.DNSAddr, store)
 	w := wfe.New(logger, store, v, authority, nil, false, false, 0, 0)
@@ -42,6 +47,9 @@ func (l *Lab) startPebble(tlsConf *tls.Config) error {
 	}
 	srv := &http.Server{ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConf,
 		Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
+				l.orders.Add(1)
+			}
 			if strings.HasPrefix(r.URL.Path, "/chalZ/") {
 				// lego waits for a challenge as long as Retry-After says,
 				// 5 s when absent; Pebble's VA answers in milliseconds.
@@ -52,4 +60,62 @@ func (l *Lab) startPebble(tlsConf *tls.Config) error {
 	l.serve(srv, tls.NewListener(ln, tlsConf))
 	l.ACMEURL = "https://" + ln.Addr().String()
 	return nil
+}
+
+// Orders is how many orders (newOrder requests, RFC 8555 §7.4) the lab's
+// CA received since the lab started.
+func (l *Lab) Orders() int { return int(l.orders.Load()) }
+
+// MakeRenewalsDue asks the lab's CA to have the named certificates (their
+// certbot-layout directory names under certs/live; all when none is
+// named) renewed now, as a CA does when it must replace certificates
+// early: their ARI suggested window (RFC 9773 §4.2) moves into the past,
+// which tells a client to renew at once. The certificates that replace
+// them get the CA's ordinary window again. It returns the names changed;
+// a certificate this CA did not issue (from before a lab restart: Pebble
+// keeps nothing) is an error.
+func (l *Lab) MakeRenewalsDue(names ...string) ([]string, error) {
+	live := filepath.Join(l.Dir, "certs", "live")
+	if len(names) == 0 {
+		ents, err := os.ReadDir(live)
+		if err != nil {
+			return nil, fmt.Errorf("certificates to renew: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	now := time.Now().UTC()
+	var w struct {
+		SuggestedWindow struct {
+			Start time.Time `json:"start"`
+			End   time.Time `json:"end"`
+		} `json:"suggestedWindow"`
+	}
+	w.SuggestedWindow.Start, w.SuggestedWindow.End = now.Add(-2*time.Hour), now.Add(-time.Hour)
+	ari, err := json.Marshal(w)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		file := filepath.Join(live, n, "cert.pem")
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", n, err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("certificate %s: %s holds no PEM certificate", n, file)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", n, err)
+		}
+		if err := l.pebble.SetARIResponse(c.SerialNumber, string(ari)); err != nil {
+			return nil, fmt.Errorf("certificate %s (serial %x): the lab's CA did not issue it (%w); deploy first", n, c.SerialNumber, err)
+		}
+	}
+	return names, nil
 }

@@ -83,15 +83,16 @@ func (r *Runner) setSource(rep *Report, commit string) {
 }
 
 // sameDriftRecorded reports whether the last status commit already records
-// this drift (the same changes of the same commit), so a periodic check does
-// not repeat it every interval.
+// this drift (the same kind and result, the same changes of the same
+// commit, the same errors), so a periodic check does not repeat it every
+// interval.
 func (r *Runner) sameDriftRecorded(rep *Report) bool {
 	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
 	if err != nil || b == nil {
 		return false
 	}
 	var last Report
-	if err := json.Unmarshal(b, &last); err != nil || last.Kind != KindDrift || last.Source.Commit != rep.Source.Commit {
+	if err := json.Unmarshal(b, &last); err != nil || last.Kind != rep.Kind || last.Result != rep.Result || last.Source.Commit != rep.Source.Commit {
 		return false
 	}
 	key := func(ps []PlanEntry) string {
@@ -104,7 +105,14 @@ func (r *Runner) sameDriftRecorded(rep *Report) bool {
 		}
 		return strings.Join(parts, "\n")
 	}
-	return key(last.Plan) == key(rep.Plan)
+	errs := func(ds Diagnostics) string {
+		var parts []string
+		for _, d := range ds {
+			parts = append(parts, d.Summary)
+		}
+		return strings.Join(parts, "\n")
+	}
+	return key(last.Plan) == key(rep.Plan) && last.Stage == rep.Stage && errs(last.Errors) == errs(rep.Errors)
 }
 
 // lastLive is the live summary recorded by the last run (status.json), or

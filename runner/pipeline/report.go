@@ -94,7 +94,7 @@ type AppliedChange struct {
 
 // summarize sets Summary and Changed from the rest of the report.
 func (r *Report) summarize() {
-	verb := "deploy " + gitstore.Short(r.Source.Commit)
+	verb, changed := "deploy "+gitstore.Short(r.Source.Commit), "changed"
 	switch r.Kind {
 	case KindDeploy:
 	case KindReplay:
@@ -103,6 +103,10 @@ func (r *Report) summarize() {
 		verb = "plan " + gitstore.Short(r.Source.Commit)
 	case KindDrift:
 		verb = "drift check " + gitstore.Short(r.Source.Commit)
+	case KindRenew:
+		verb, changed = "renew "+gitstore.Short(r.Source.Commit), "renewed"
+	case KindHeal:
+		verb = "self-heal " + gitstore.Short(r.Source.Commit)
 	}
 	ok, failed, skipped := 0, 0, 0
 	for _, s := range r.Applied {
@@ -118,7 +122,7 @@ func (r *Report) summarize() {
 	r.Changed = ok
 	switch r.Result {
 	case ResultOK:
-		r.Summary = fmt.Sprintf("%s: ok, %d changed", verb, ok)
+		r.Summary = fmt.Sprintf("%s: ok, %d %s", verb, ok, changed)
 		if n := r.Counts[string(steps.Adopt)]; n > 0 {
 			r.Summary += fmt.Sprintf(", %d adopted", n)
 		}
@@ -131,7 +135,7 @@ func (r *Report) summarize() {
 	default:
 		switch r.Stage {
 		case StageApply:
-			r.Summary = fmt.Sprintf("%s: failed, %d changed, %d failed, %d skipped", verb, ok, failed, skipped)
+			r.Summary = fmt.Sprintf("%s: failed, %d %s, %d failed, %d skipped", verb, ok, changed, failed, skipped)
 		case StageWorker:
 			r.Summary = verb + ": failed, not retried: the workers running it died"
 		default:

@@ -34,11 +34,14 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Report, error) {
 	if (req.Kind == KindPlan && !req.PlanOnly) || rep.Source.Commit == "" {
 		return rep, nil
 	}
-	if req.Kind == KindDrift && ctx.Err() != nil {
+	if rep.Kind == KindDrift && ctx.Err() != nil {
 		return rep, nil // an interrupted check found nothing worth recording
 	}
-	if req.Kind == KindDrift && rep.Result == ResultPlanned && (rep.toChange() == 0 || r.sameDriftRecorded(rep)) {
+	if rep.Kind == KindDrift && rep.Result == ResultPlanned && (rep.toChange() == 0 || r.sameDriftRecorded(rep)) {
 		return rep, nil // in sync, or this drift is already the last status: nothing new to record
+	}
+	if (rep.Kind == KindDrift && rep.Result == ResultFailed || req.Reconcile != nil && rep.Result == ResultDenied) && r.sameDriftRecorded(rep) {
+		return rep, nil // the check fails, or the policies deny, as last time: recorded once
 	}
 	return rep, r.record(rep, inv, log)
 }
@@ -99,6 +102,10 @@ type prepared struct {
 	inv    *Inventory
 	plan   *steps.Plan
 	input  *PolicyInput
+	// renames and push are the rest of the policy input (restrict
+	// rebuilds it).
+	renames []Rename
+	push    Push
 }
 
 // prepare runs load, decode, inventory, observe and plan, fills the report's
@@ -162,8 +169,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	}
 
 	rep.Live = r.liveSummary()
-	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, renamesOf(targets), r.pushOf(loaded, req.Push), rep.Live)
-	return &prepared{commit: h, loaded: loaded, inv: inv, plan: plan, input: in}, "", nil
+	renames, push := renamesOf(targets), r.pushOf(loaded, req.Push)
+	in := BuildPolicyInput(loaded.Resources, plan, inv.Resources, renames, push, rep.Live)
+	return &prepared{commit: h, loaded: loaded, inv: inv, plan: plan, input: in, renames: renames, push: push}, "", nil
 }
 
 // run composes the steps and fills rep. It returns the inventory to record
@@ -174,6 +182,9 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 	if len(ds) > 0 {
 		r.fail(rep, stage, ds)
 		return nil, nil
+	}
+	if req.Kind == KindDrift && req.Reconcile != nil {
+		r.restrict(p, *req.Reconcile, rep, log)
 	}
 
 	if r.Policy != nil {
@@ -196,7 +207,7 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 			return nil, nil
 		}
 	}
-	if !req.Kind.applies() || req.PlanOnly {
+	if !rep.Kind.applies() || req.PlanOnly {
 		rep.Result = ResultPlanned
 		return nil, nil
 	}

@@ -56,10 +56,16 @@ const (
 	// KindDrift is a periodic plan of the deployed commit: recorded only
 	// when the live state drifted from it, never applied.
 	KindDrift RunKind = "drift"
+	// KindRenew is a drift run that applied only renewals time made due
+	// (Request.Reconcile); KindHeal one that also healed drift.
+	KindRenew RunKind = "renew"
+	KindHeal  RunKind = "heal"
 )
 
 // applies reports whether a run of this kind applies its plan.
-func (k RunKind) applies() bool { return k == KindDeploy || k == KindReplay }
+func (k RunKind) applies() bool {
+	return k == KindDeploy || k == KindReplay || k == KindRenew || k == KindHeal
+}
 
 // Request says which commit to run and how.
 type Request struct {
@@ -79,6 +85,10 @@ type Request struct {
 	ReplayedBy string
 	// RunID names the run (default: generated).
 	RunID string
+	// Reconcile, with KindDrift, lets the run apply what it allows of
+	// the deployed commit's plan (the run's kind becomes KindRenew or
+	// KindHeal); the rest is recorded as drift. Nil applies nothing.
+	Reconcile *Reconcile
 }
 
 func (r *Runner) defaults() {

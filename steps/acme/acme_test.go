@@ -148,12 +148,18 @@ func TestLifecycle(t *testing.T) {
 	if c.Action != steps.Update || !strings.Contains(strings.Join(c.Notes, " "), "ARI window") {
 		t.Fatalf("ARI window in the past: %s %q", c.Action, c.Notes)
 	}
+	if !w.b.Renewal(c) {
+		t.Error("a renewal the ARI window made due is not a Renewal (runner serve would not apply it)")
+	}
 	e.verify("www", "www.example.com", "example.com")
 
 	// SAN change, then key type change.
 	desired["apps"] = spec("apps.example.com", "*.apps.example.com", "api.example.com")
 	r = w.run(t, desired)
 	action(t, r, "apps", steps.Update)
+	if c, _ := r.change(t, "apps"); w.b.Renewal(c) {
+		t.Error("a change of names is a Renewal")
+	}
 	action(t, r, "www", steps.NoOp)
 	e.verify("apps", "apps.example.com", "*.apps.example.com", "api.example.com")
 

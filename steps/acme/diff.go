@@ -23,6 +23,9 @@ type work struct {
 	// Deploy the certificate issued earlier whose deploy did not succeed
 	// (Live.Undeployed) instead of ordering one.
 	Deploy *Undeployed
+	// Renewal: Issue only because time made it due (expired, or inside
+	// the renewal window); names, key type and CA are as deployed.
+	Renewal bool
 	// Finish an interrupted deploy, Fix ownership and modes, Reload again.
 	Finish bool
 	Fix    bool
@@ -96,6 +99,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		if l.Directory != "" && l.Directory != b.cfg.directory {
 			reasons = append(reasons, "issued through "+l.Directory+", now configured: "+b.cfg.directory)
 		}
+		changed := len(reasons) > 0
 		renewAt, why := b.renewAt(l, v)
 		switch {
 		case !now.Before(l.NotAfter):
@@ -103,6 +107,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		case !now.Before(renewAt):
 			reasons = append(reasons, fmt.Sprintf("inside the renewal window (%s): expires %s", why, l.NotAfter.UTC().Format(time.RFC3339)))
 		}
+		w.Renewal = !changed && len(reasons) > 0
 		if l.ARIError != "" && s.RenewBefore == "" && len(reasons) == 0 {
 			c.Notes = append(c.Notes, "ARI window unknown ("+l.ARIError+"); renewing 30 days before expiry")
 		}
@@ -160,6 +165,16 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		c.Action = steps.Update
 	}
 	return c, nil
+}
+
+// Renewal reports whether a planned change only renews a certificate that
+// time made due: expired or inside its renewal window (renewBefore, the
+// CA's ARI window, RFC 9773 §4.2, else 30 days before expiry), with the
+// names, key type and CA it was deployed with. `runner serve` applies such
+// changes without a push.
+func (b *Backend) Renewal(c steps.Change) bool {
+	w, ok := c.Detail.(*work)
+	return ok && c.Action == steps.Update && w.Issue && w.Renewal
 }
 
 func (l *Live) failure() *Failure {

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/runner/lab"
+)
+
+// TestLabRenewsADueCertificate: with the lab's real ACME CA (Pebble), a
+// certificate whose renewal the CA asks for (ARI window in the past) is
+// renewed by `runner reconcile` — what `runner serve` runs every interval —
+// without a push: one order, a new certificate in certbot's layout, a
+// status commit of kind renew; a second pass orders nothing and records
+// nothing.
+func TestLabRenewsADueCertificate(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("the lab needs git")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled := map[string]bool{}
+	for _, b := range builtinBackends() {
+		compiled[b.name] = true
+	}
+	var progress bytes.Buffer
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
+	if err != nil {
+		t.Fatalf("lab: %v\n%s", err, progress.String())
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	runner := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := run(append([]string{"--config", l.Config}, args...), strings.NewReader(""), &out, &out, nil)
+		return code, out.String()
+	}
+	git := func(args ...string) string {
+		b, err := exec.Command("git", append([]string{"-C", l.Repo}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	file := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(l.Dir, "certs", "live", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	if code, out := runner("apply", "--repo", l.Repo); code != 0 {
+		t.Fatalf("deploy: exit %d\n%s", code, out)
+	}
+	orders, statuses := l.Orders(), git("rev-list", "--count", "status")
+	blogCert, blogKey, other := file("blog/cert.pem"), file("blog/privkey.pem"), file("nagios-internal/cert.pem")
+	if code, out := runner("reconcile", "--repo", l.Repo); code != 0 || !strings.Contains(out, "drift check") {
+		t.Fatalf("nothing is due yet, want a drift check in sync: exit %d\n%s", code, out)
+	}
+	if n, st := l.Orders(), git("rev-list", "--count", "status"); n != orders || st != statuses {
+		t.Fatalf("nothing due: %d orders, status commits %s → %s", n-orders, statuses, st)
+	}
+
+	if _, err := l.MakeRenewalsDue("blog"); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runner("reconcile", "--repo", l.Repo)
+	if code != 0 {
+		t.Fatalf("renewal: exit %d\n%s", code, out)
+	}
+	if n := l.Orders(); n != orders+1 {
+		t.Errorf("the renewal placed %d orders, want 1", n-orders)
+	}
+	if subj := git("log", "-1", "--format=%s", "status"); !strings.HasPrefix(subj, "renew ") || !strings.HasSuffix(subj, ": ok, 1 renewed") {
+		t.Errorf("status commit %q, want renew …: ok, 1 renewed\n%s", subj, out)
+	}
+	var st struct {
+		Kind  string `json:"kind"`
+		Steps []struct{ ID, Status string }
+	}
+	if err := json.Unmarshal([]byte(git("show", "status:status.json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Kind != "renew" || len(st.Steps) != 1 || st.Steps[0].ID != "acme.certificate/blog" || st.Steps[0].Status != "ok" {
+		t.Errorf("status.json: kind %q, steps %+v; want renew, acme.certificate/blog ok", st.Kind, st.Steps)
+	}
+	if bytes.Equal(file("blog/cert.pem"), blogCert) || bytes.Equal(file("blog/privkey.pem"), blogKey) {
+		t.Error("live/blog/cert.pem or privkey.pem did not change")
+	}
+	if !bytes.Equal(file("nagios-internal/cert.pem"), other) {
+		t.Error("a certificate that was not due changed")
+	}
+
+	// The new certificate has the CA's ordinary window: nothing is due.
+	statuses = git("rev-list", "--count", "status")
+	code, out = runner("reconcile", "--repo", l.Repo)
+	if n := l.Orders(); code != 0 || n != orders+1 {
+		t.Errorf("second pass: exit %d, %d orders in all, want 0 and 1\n%s", code, n-orders, out)
+	}
+	if got := git("rev-list", "--count", "status"); got != statuses {
+		t.Errorf("second pass recorded a status (%s → %s commits)", statuses, got)
+	}
+}
