@@ -54,6 +54,11 @@ func (b *Backend) issuedPath(name string) string {
 // the runner's alone) and the metadata last.
 func (b *Backend) keepIssued(name string, st *issued, v validated) error {
 	dir := b.issuedPath(name)
+	// An older kept certificate (one no longer usable) goes first, so its
+	// metadata never describes the new files.
+	if err := b.dropIssued(name); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
