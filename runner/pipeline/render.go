@@ -129,7 +129,7 @@ func countsLine(c map[string]int) string {
 // fieldsLine renders every field change and note of a plan entry on one
 // line, "; "-separated: nothing is left out, so the field that made a
 // change fail is always there to read. A create or delete lists its
-// values instead (specLine).
+// values instead (specParts).
 func fieldsLine(p PlanEntry) string {
 	var parts []string
 	if p.Blocked != "" {

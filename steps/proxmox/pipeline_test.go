@@ -352,3 +352,38 @@ func TestRevertingAPendingChangeNeedsNoReboot(t *testing.T) {
 		t.Errorf("after: %+v", d)
 	}
 }
+
+// TestListChangeShowsTheElement (issue 17.1): a new IP on net0 and a second
+// network show as the element and field that differ, in the push output
+// and STATUS.md (both sides of the whole list used to read the same).
+func TestListChangeShowsTheElement(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	p := newPipeline(t, e)
+	p.In.Push("homelab", homelabFiles(t, "all"))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
+	}
+	p.In.Push("second network", homelabFiles(t, `[
+  if g.name == 'nextcloud' then g { spec+: { networks: [
+    { bridge: 'vmbr0', ip: '10.42.0.121/24', gateway: '10.42.0.1' },
+    { bridge: 'vmbr0', ip: '10.42.1.101/24' },
+  ] } } else g
+  for g in all]`))
+	rep := p.Run()
+	if rep.Result != pipeline.ResultOK {
+		t.Fatalf("run: %s %v", rep.Summary, rep.Errors)
+	}
+	text, md := rep.Text(), p.Status("STATUS.md")
+	for _, want := range []string{
+		`networks[0].ip: "10.42.0.101/24" → "10.42.0.121/24"`,
+		`networks[1]: added {"bridge":"vmbr0","ip":"10.42.1.101/24"`,
+	} {
+		if !strings.Contains(text, want) || !strings.Contains(md, want) {
+			t.Errorf("%s is not shown:\n%s\n%s", want, text, md)
+		}
+	}
+	if conf, _, _ := e.sim.GuestConfig(101); !strings.Contains(conf["net0"], "ip=10.42.0.121/24") || !strings.Contains(conf["net1"], "ip=10.42.1.101/24") {
+		t.Errorf("net0 = %s, net1 = %s", conf["net0"], conf["net1"])
+	}
+}
