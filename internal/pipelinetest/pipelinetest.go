@@ -7,11 +7,14 @@ package pipelinetest
 import (
 	"context"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/examples"
 	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -66,4 +69,37 @@ func Homelab(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// Import runs `runner import` of sources into a new directory, checked
+// against a registry of their backends, and returns what it wrote: the
+// result and each file's content by name.
+func Import(tb testing.TB, sources ...importer.Source) (*importer.Result, map[string]string) {
+	tb.Helper()
+	var bs []steps.Backend
+	for _, s := range sources {
+		b, ok := s.Backend.(steps.Backend)
+		if !ok {
+			tb.Fatalf("import source %s is not a backend", s.Name)
+		}
+		bs = append(bs, b)
+	}
+	reg, err := steps.NewRegistry(bs...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Join(tb.TempDir(), "infra")
+	res, err := importer.Run(tb.Context(), reg, importer.Request{Sources: sources, Dir: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, f := range res.Files {
+		b, err := os.ReadFile(filepath.Join(dir, f)) //nolint:gosec // the test's own directory
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	return res, files
 }

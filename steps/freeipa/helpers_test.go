@@ -93,6 +93,20 @@ func newLab(t testing.TB, mod func(*sim.Options), cfg func(map[string]any)) *lab
 	return l
 }
 
+// newHomelabLab is newLab for the reference homelab's FreeIPA, seeded as
+// freshly installed (sim.SeedHomelab), the backend allowed its domain.
+func newHomelabLab(t testing.TB) *lab {
+	t.Helper()
+	l := newLab(t, func(o *sim.Options) {
+		*o = sim.HomelabOptions(adminPassword)
+		o.Host = "127.0.0.1"
+	}, func(c map[string]any) { c["domains"] = []string{sim.HomelabDomain} })
+	if err := l.sim.SeedHomelab(); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

@@ -1,8 +1,6 @@
 package freeipa_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,7 +8,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
-	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
 
 // A FreeIPA kept by hand (hosts, host groups with members, a service,
@@ -20,13 +17,7 @@ import (
 // same bytes.
 func TestImportPlansClean(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, func(o *sim.Options) {
-		*o = sim.HomelabOptions(adminPassword)
-		o.Host = "127.0.0.1"
-	}, func(c map[string]any) { c["domains"] = []string{sim.HomelabDomain} })
-	if err := l.sim.SeedHomelab(); err != nil {
-		t.Fatal(err)
-	}
+	l := newHomelabLab(t)
 	const web, db = "web1.hetzner.int.mydomain", "db1.hetzner.int.mydomain"
 	for _, h := range []string{web, db} {
 		if err := l.sim.AddHost(h, true); err != nil {
@@ -51,20 +42,10 @@ func TestImportPlansClean(t *testing.T) {
 	l.call("sudorule_disable", []any{"old-rule"}, nil)
 	l.call("sudorule_add", []any{"with space"}, nil)
 
-	reg, err := steps.NewRegistry(l.b)
-	if err != nil {
-		t.Fatal(err)
-	}
 	read := func() map[string]string {
 		t.Helper()
 		l.sim.ResetCounters()
-		dir := filepath.Join(t.TempDir(), "infra")
-		res, err := importer.Run(t.Context(), reg, importer.Request{
-			Sources: []importer.Source{{Backend: l.b, Name: "freeipa"}}, Dir: dir,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, files := pipelinetest.Import(t, importer.Source{Backend: l.b, Name: "freeipa"})
 		if st := l.sim.Counters(); st.Writes != 0 {
 			t.Errorf("import made %d write calls: %v", st.Writes, st.ByOp)
 		}
@@ -73,14 +54,6 @@ func TestImportPlansClean(t *testing.T) {
 		// admins, ipausers, "with space".
 		if res.Resources != 10 || res.Unmanaged != 11 {
 			t.Errorf("import: %d resources, %d left alone; want 10 and 11", res.Resources, res.Unmanaged)
-		}
-		files := map[string]string{}
-		for _, f := range res.Files {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[f] = string(b)
 		}
 		return files
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/policy"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
-	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
 
 const identityMain = `local r = import 'runner.libsonnet';
@@ -25,13 +24,7 @@ r.output(identity(h))
 // hosts, the second writes nothing, and removing an enrolled host fails.
 func TestPipelineHomelab(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, func(o *sim.Options) {
-		*o = sim.HomelabOptions(adminPassword)
-		o.Host = "127.0.0.1"
-	}, func(c map[string]any) { c["domains"] = []string{sim.HomelabDomain} })
-	if err := l.sim.SeedHomelab(); err != nil {
-		t.Fatal(err)
-	}
+	l := newHomelabLab(t)
 	// grafana was enrolled by an Ansible playbook before the runner.
 	if err := l.sim.AddHost("grafana.hetzner.int.mydomain", true); err != nil {
 		t.Fatal(err)

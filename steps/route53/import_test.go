@@ -1,8 +1,6 @@
 package route53
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -39,20 +37,10 @@ func TestImportPlansClean(t *testing.T) {
 		Alias: &sim.Alias{HostedZoneID: e.zoneID("mydomain.com"), DNSName: "blog.mydomain.com."}})
 	e.seed("other.org", sim.RecordSet{Name: "other.org.", Type: "A", TTL: 300, Values: []string{"192.0.2.7"}})
 
-	reg, err := steps.NewRegistry(e.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(dir string) map[string]string {
+	read := func() map[string]string {
 		t.Helper()
 		e.sim.ResetCounters()
-		res, err := importer.Run(t.Context(), reg, importer.Request{
-			Sources: []importer.Source{{Backend: e.b, Name: "route53", Where: []string{"mydomain.com"}}},
-			Dir:     dir,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, files := pipelinetest.Import(t, importer.Source{Backend: e.b, Name: "route53", Where: []string{"mydomain.com"}})
 		if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 0 {
 			t.Errorf("import made %d change batches", n)
 		}
@@ -60,17 +48,9 @@ func TestImportPlansClean(t *testing.T) {
 		if res.Resources != 12 || res.Unmanaged != 3 {
 			t.Errorf("import: %d resources, %d unmanaged; want 12 and 3", res.Resources, res.Unmanaged)
 		}
-		files := map[string]string{}
-		for _, f := range res.Files {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[f] = string(b)
-		}
 		return files
 	}
-	files := read(filepath.Join(t.TempDir(), "infra"))
+	files := read()
 	dns := files["dns.libsonnet"]
 	for _, want := range []string{
 		`local mydomain_com = route53.zone('mydomain.com');`,
@@ -104,7 +84,7 @@ func TestImportPlansClean(t *testing.T) {
 		t.Errorf("adopting the import made %d change batches, want 0", n)
 	}
 
-	again := read(filepath.Join(t.TempDir(), "infra"))
+	again := read()
 	for name, b := range files {
 		if again[name] != b {
 			t.Errorf("a second import wrote %s differently:\n%s\n---\n%s", name, b, again[name])
