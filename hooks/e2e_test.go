@@ -153,7 +153,7 @@ func TestPushDeploysAndRejects(t *testing.T) {
 		"remote: runner: " + c1[:7] + " checked: 2 resources",
 		"remote: runner: queued deploy of " + c1[:7],
 		"remote: runner: test.thing/db (create): started",
-		"remote: deploy " + c1[:7] + ": ok, 2 changed",
+		"remote: runner: deploy " + c1[:7] + ": ok, 2 changed",
 		"remote: ==> status recorded on branch status",
 	} {
 		if !strings.Contains(out, want) {

@@ -58,7 +58,7 @@ func TestRootRunLeavesPushesWorking(t *testing.T) {
 	// alice's next push: checked, queued and deployed by the hosting user.
 	c3 := commit(l, dir, "third", map[string]string{"db": "v3"})
 	out = l.git(dir, "push", "origin", "HEAD:main")
-	if !strings.Contains(out, "remote: deploy "+c3[:7]+": ok, 1 changed") {
+	if !strings.Contains(out, "remote: runner: deploy "+c3[:7]+": ok, 1 changed") {
 		t.Fatalf("push after a root run:\n%s", out)
 	}
 	if got := l.bare("notes", "--ref=runner", "show", c1); !strings.Contains(got, "replay of "+c1[:7]) {

@@ -286,8 +286,13 @@ func (e *env) runJob(ctx context.Context, s *session, sp *queue.Spool, j *queue.
 		req.Kind, req.PlanOnly = pipeline.KindPlan, true
 	}
 	rep, err := r.Run(ctx, req)
+	// At info level the pusher already saw the plan and the summary stream
+	// by as log lines: end with only what is new.
+	streamed := jl.IsLevelEnabled(logrus.InfoLevel)
 	text := ""
-	if rep != nil {
+	if rep != nil && streamed {
+		text = rep.Outcome()
+	} else if rep != nil {
 		text = rep.Text()
 	}
 	if err != nil {
@@ -302,8 +307,11 @@ func (e *env) runJob(ctx context.Context, s *session, sp *queue.Spool, j *queue.
 		_, _ = fmt.Fprintf(lf, "runner: the worker was stopped mid-deployment; the next worker resumes it\n")
 		return fmt.Errorf("deployment of %s interrupted: %w", j.New[:min(7, len(j.New))], context.Cause(ctx))
 	}
-	_, err = fmt.Fprintf(lf, "%s\n%sstatus recorded on branch %s: git fetch origin %s && git show origin/%s:STATUS.md\n",
-		strings.TrimRight(text, "\n"), doneMarker, s.repo.StatusBranch, s.repo.StatusBranch, s.repo.StatusBranch)
+	if text = strings.TrimRight(text, "\n"); text != "" {
+		text += "\n"
+	}
+	_, err = fmt.Fprintf(lf, "%s%sstatus recorded on branch %s: git fetch origin %s && git show origin/%s:STATUS.md\n",
+		text, doneMarker, s.repo.StatusBranch, s.repo.StatusBranch, s.repo.StatusBranch)
 	return err
 }
 

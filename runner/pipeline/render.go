@@ -242,9 +242,19 @@ func mdIndent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
 
 // Text renders the report for a terminal: the summary, the plan with
 // field-level changes, failed steps and errors with hints.
-func (r *Report) Text() string {
+func (r *Report) Text() string { return r.text(true) }
+
+// Outcome is Text without the summary line and the plan: what a pusher
+// who watched the plan and the summary stream by as log lines has not
+// seen (errors, warnings, policy findings, steps that did not succeed).
+// Empty when there is nothing more to say.
+func (r *Report) Outcome() string { return strings.TrimLeft(r.text(false), "\n") }
+
+func (r *Report) text(full bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", r.Summary)
+	if full {
+		fmt.Fprintf(&b, "%s\n", r.Summary)
+	}
 	for _, d := range r.Errors {
 		fmt.Fprintf(&b, "\nerror: %s\n", mdIndent(d.String()))
 	}
@@ -257,35 +267,8 @@ func (r *Report) Text() string {
 	for _, f := range r.Policy.Warn {
 		fmt.Fprintf(&b, "\nwarning: %s%s\n", f.Message, strings.ReplaceAll(where(f), "`", ""))
 	}
-	if len(r.Plan) > 0 {
-		fmt.Fprintf(&b, "\n%d resources: %s\n", len(r.Plan), countsLine(r.Counts))
-	}
-	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-", steps.Adopt: "="}
-	for _, p := range r.Plan {
-		if !p.shown() {
-			continue
-		}
-		if p.RenamedFrom != "" && p.Action == steps.NoOp {
-			fmt.Fprintf(&b, "  → %-7s %s (was %s)\n", "rename", p.ID, p.RenamedFrom)
-			continue
-		}
-		fmt.Fprintf(&b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
-		if p.Blocked != "" {
-			fmt.Fprintf(&b, "      blocked: %s\n", p.Blocked)
-		}
-		if p.Action == steps.Create || p.Action == steps.Delete {
-			// Every field is new (or gone): compact "k=v" lines say enough.
-			for _, line := range specLines(p, 100) {
-				fmt.Fprintf(&b, "      %s\n", line)
-			}
-		} else {
-			for _, f := range p.Fields {
-				fmt.Fprintf(&b, "      %s\n", changeText(f))
-			}
-		}
-		for _, n := range p.Notes {
-			fmt.Fprintf(&b, "      note: %s\n", n)
-		}
+	if full {
+		r.planText(&b)
 	}
 	for _, s := range r.Applied {
 		if s.Status == steps.StatusOK {
@@ -300,6 +283,41 @@ func (r *Report) Text() string {
 		}
 	}
 	return b.String()
+}
+
+// planText writes the plan: the counts, then each shown entry with its
+// fields.
+func (r *Report) planText(b *strings.Builder) {
+	if len(r.Plan) > 0 {
+		fmt.Fprintf(b, "\n%d resources: %s\n", len(r.Plan), countsLine(r.Counts))
+	}
+	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-", steps.Adopt: "="}
+	for _, p := range r.Plan {
+		if !p.shown() {
+			continue
+		}
+		if p.RenamedFrom != "" && p.Action == steps.NoOp {
+			fmt.Fprintf(b, "  → %-7s %s (was %s)\n", "rename", p.ID, p.RenamedFrom)
+			continue
+		}
+		fmt.Fprintf(b, "  %s %-7s %s\n", sigils[p.Action], p.Action, p.ID)
+		if p.Blocked != "" {
+			fmt.Fprintf(b, "      blocked: %s\n", p.Blocked)
+		}
+		if p.Action == steps.Create || p.Action == steps.Delete {
+			// Every field is new (or gone): compact "k=v" lines say enough.
+			for _, line := range specLines(p, 100) {
+				fmt.Fprintf(b, "      %s\n", line)
+			}
+		} else {
+			for _, f := range p.Fields {
+				fmt.Fprintf(b, "      %s\n", changeText(f))
+			}
+		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(b, "      note: %s\n", n)
+		}
+	}
 }
 
 // specParts renders the fields of a create or delete as "k=v" parts, each
