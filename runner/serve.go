@@ -73,6 +73,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		case <-work.C:
 			for _, r := range cfg.Repos {
 				child("work", "--no-wait", "--repo", r.Path)
+				checkStuck(ctx, e, cfg, r)
 			}
 		case <-drift:
 			for _, r := range cfg.Repos {

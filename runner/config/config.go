@@ -14,6 +14,7 @@ import (
 
 	jsonnet "github.com/google/go-jsonnet"
 
+	"github.com/gitops-runner/gitops-runner/runner/notify"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -76,6 +77,9 @@ type Config struct {
 		Format string `json:"format,omitempty"` // text or json
 		Level  string `json:"level,omitempty"`
 	} `json:"log"`
+	// Notify says whom to tell about failed or denied deployments, drift,
+	// failed renewals and stuck jobs, and how (package notify).
+	Notify notify.Config `json:"notify"`
 
 	// File is where the configuration was read from ("" for defaults).
 	File string `json:"-"`
@@ -180,6 +184,9 @@ func (c *Config) validate() error {
 	}
 	if c.Policy.Overcommit < 0 {
 		return fmt.Errorf("field policy.overcommit: must be positive")
+	}
+	if err := c.Notify.Validate(); err != nil {
+		return fmt.Errorf("field notify.%w", err)
 	}
 	switch c.Log.Format {
 	case "", "text", "json":
