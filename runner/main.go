@@ -67,6 +67,7 @@ func commands() []command {
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
 		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped (the service)", cmdServe},
 		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit; apply nothing", cmdDrift},
+		{"monitor", "[--repo NAME] [--nagios] [--drift-warning 1] [--cert-warning 21] [--cert-critical 7] [--queue-warning 15m] [--queue-critical 1h]", "report the last deployment, drift, certificate expiry and the queue from what the runner recorded; --nagios: as a Nagios plugin", cmdMonitor},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"version", "", "print the runner's version", cmdVersion},
 	}

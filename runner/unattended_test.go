@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,10 +68,52 @@ func (u *unattended) runner(args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// TestFailedDeployMailsOnce: a failed deployment produces exactly one mail,
-// with the failing step and its hint, and without the resource's secret;
-// the deployment that fixes it produces none.
-func TestFailedDeployMailsOnce(t *testing.T) {
+var pluginBuild struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// plugin builds the runner as Nagios runs it: a program on disk.
+func plugin(t *testing.T) string {
+	t.Helper()
+	pluginBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "runner-plugin-")
+		if err != nil {
+			pluginBuild.err = err
+			return
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) }) // one test uses it
+		pluginBuild.path = filepath.Join(dir, "runner")
+		if out, err := exec.Command("go", "build", "-o", pluginBuild.path, ".").CombinedOutput(); err != nil {
+			pluginBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if pluginBuild.err != nil {
+		t.Fatal(pluginBuild.err)
+	}
+	return pluginBuild.path
+}
+
+// nagios runs `runner monitor --nagios` as Nagios runs a plugin: a process
+// whose exit code is the state and whose first output line is the status.
+func (u *unattended) nagios(args ...string) (int, string) {
+	u.t.Helper()
+	cmd := exec.Command(plugin(u.t), append([]string{"--config", u.config, "monitor", "--nagios"}, args...)...)
+	cmd.Env = gitrepotest.CleanEnv()
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		u.t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
+}
+
+// TestTellTheOperator: a failed deployment produces exactly one mail (with
+// the failing step and its hint, without the resource's secret) and turns
+// the Nagios plugin CRITICAL; the deployment that fixes it mails nothing
+// and turns it OK; drift found by a hand edit is one mail and a WARNING.
+func TestTellTheOperator(t *testing.T) {
 	u := newUnattended(t)
 	u.writeConfig("test.thing/web")
 	code, out, errOut := u.runner("apply")
@@ -85,9 +130,11 @@ func TestFailedDeployMailsOnce(t *testing.T) {
 			t.Errorf("mail lacks %q:\n%s", want, body)
 		}
 	}
-	raw := fmt.Sprint(msgs[0].Header) + body
-	if strings.Contains(raw, tokenSecret) {
+	if raw := fmt.Sprint(msgs[0].Header) + body; strings.Contains(raw, tokenSecret) {
 		t.Errorf("the resource's secret token is in the mail:\n%s", body)
+	}
+	if code, out := u.nagios(); code != 2 || !strings.HasPrefix(out, "RUNNER CRITICAL - infra: last deployment deploy ") {
+		t.Errorf("plugin after the failed deployment: exit %d, want 2 (CRITICAL):\n%s", code, out)
 	}
 
 	u.writeConfig()
@@ -96,5 +143,37 @@ func TestFailedDeployMailsOnce(t *testing.T) {
 	}
 	if msgs := u.pf.Settle(t, time.Minute); len(msgs) != 1 {
 		t.Fatalf("%d mails after the fixing deployment, want still 1", len(msgs))
+	}
+	if code, out := u.nagios(); code != 0 || !strings.HasPrefix(out, "RUNNER OK - ") || !strings.Contains(out, "'deploy_failed'=0;;0;0;1") {
+		t.Errorf("plugin after the fix: exit %d, want 0 (OK):\n%s", code, out)
+	}
+
+	// A hand edit of the live state: the drift check records it and mails
+	// once; the same drift found again mails nothing.
+	world := filepath.Join(u.dir, "world.json")
+	b, err := os.ReadFile(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(world, bytes.Replace(b, []byte(`"v1"`), []byte(`"by-hand"`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code, out, errOut := u.runner("drift"); code != exitOK || !strings.Contains(out, "1 to change") {
+			t.Fatalf("drift: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	msgs = u.pf.Settle(t, time.Minute)
+	if len(msgs) != 2 {
+		t.Fatalf("%d mails after drift was found twice, want 2", len(msgs))
+	}
+	if ev := msgs[1].Header.Get("X-Gitops-Runner-Event"); ev != "drift" {
+		t.Errorf("second mail is about %q, want drift", ev)
+	}
+	if code, out := u.nagios(); code != 1 || !strings.HasPrefix(out, "RUNNER WARNING - infra: 1 resource drifted") {
+		t.Errorf("plugin after drift: exit %d, want 1 (WARNING):\n%s", code, out)
+	}
+	if code, out := u.nagios("--queue-warning", "soon"); code != 3 || !strings.HasPrefix(out, "RUNNER UNKNOWN - ") {
+		t.Errorf("plugin with a bad flag: exit %d, want 3 (UNKNOWN):\n%s", code, out)
 	}
 }
