@@ -101,6 +101,12 @@ func (e *env) monitorSources(repo string) ([]monitor.Source, error) {
 		}
 		cfg = c
 	}
+	return monitorSources(cfg, repo)
+}
+
+// monitorSources opens the durable state of the repo named, or of every
+// repo of cfg when none is.
+func monitorSources(cfg *config.Config, repo string) ([]monitor.Source, error) {
 	repos := cfg.Repos
 	if repo != "" || len(repos) == 0 {
 		rc, err := cfg.Repo(repo)

@@ -24,6 +24,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "serve")
 	workEvery := f.fs.Duration("work-interval", 30*time.Second, "how often to look for queued pushes no worker took")
 	driftEvery := f.fs.Duration("drift-interval", time.Hour, "how often to compare live state with the deployed commit (0: never)")
+	metricsAddr := f.fs.String("metrics-listen", "", "serve Prometheus metrics at http://`addr`/metrics (host:port; empty: none)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -36,6 +37,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if len(cfg.Repos) == 0 {
 		return exitError{exitUsage, fmt.Errorf("config %s lists no repos", e.configFile)}
+	}
+	if *metricsAddr != "" {
+		stop, err := startMetrics(e, cfg, *metricsAddr)
+		if err != nil {
+			return exitError{exitUsage, err}
+		}
+		defer stop()
 	}
 	exe, err := os.Executable()
 	if err != nil {
