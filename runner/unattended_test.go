@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,7 +78,8 @@ var pluginBuild struct {
 	err  error
 }
 
-// plugin builds the runner as Nagios runs it: a program on disk.
+// plugin builds the runner as Nagios runs it: a program on disk (with the
+// test backend compiled in, for `runner serve`'s workers).
 func plugin(t *testing.T) string {
 	t.Helper()
 	pluginBuild.Do(func() {
@@ -85,7 +90,7 @@ func plugin(t *testing.T) string {
 		}
 		t.Cleanup(func() { _ = os.RemoveAll(dir) }) // one test uses it
 		pluginBuild.path = filepath.Join(dir, "runner")
-		if out, err := exec.Command("go", "build", "-o", pluginBuild.path, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-tags", "e2etest", "-o", pluginBuild.path, ".").CombinedOutput(); err != nil {
 			pluginBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
@@ -106,6 +111,7 @@ func (u *unattended) nagios(args ...string) (int, string) {
 	if err != nil && !errors.As(err, &ee) {
 		u.t.Fatal(err)
 	}
+	u.t.Logf("runner monitor --nagios %s: exit %d\n%s", strings.Join(args, " "), cmd.ProcessState.ExitCode(), out)
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
@@ -137,6 +143,10 @@ func TestTellTheOperator(t *testing.T) {
 		t.Errorf("plugin after the failed deployment: exit %d, want 2 (CRITICAL):\n%s", code, out)
 	}
 
+	u.metrics(`gitops_runner_last_deployment_failed{repo="infra"} 1`,
+		`gitops_runner_last_run_result{kind="deploy",repo="infra",result="failed"} 1`,
+		`gitops_runner_changes_total{repo="infra",resource_kind="test.thing",status="failed"} 1`)
+
 	u.writeConfig()
 	if code, out, errOut := u.runner("apply"); code != exitOK {
 		t.Fatalf("apply after the fix: exit %d\n%s\n%s", code, out, errOut)
@@ -147,6 +157,9 @@ func TestTellTheOperator(t *testing.T) {
 	if code, out := u.nagios(); code != 0 || !strings.HasPrefix(out, "RUNNER OK - ") || !strings.Contains(out, "'deploy_failed'=0;;0;0;1") {
 		t.Errorf("plugin after the fix: exit %d, want 0 (OK):\n%s", code, out)
 	}
+	u.metrics(`gitops_runner_last_deployment_failed{repo="infra"} 0`,
+		`gitops_runner_runs_total{kind="deploy",repo="infra",result="failed"} 1`,
+		`gitops_runner_runs_total{kind="deploy",repo="infra",result="ok"} 1`)
 
 	// A hand edit of the live state: the drift check records it and mails
 	// once; the same drift found again mails nothing.
@@ -175,5 +188,66 @@ func TestTellTheOperator(t *testing.T) {
 	}
 	if code, out := u.nagios("--queue-warning", "soon"); code != 3 || !strings.HasPrefix(out, "RUNNER UNKNOWN - ") {
 		t.Errorf("plugin with a bad flag: exit %d, want 3 (UNKNOWN):\n%s", code, out)
+	}
+}
+
+// metrics starts `runner serve --metrics-listen` (the built runner, as the
+// service runs), scrapes /metrics once it answers, checks that it holds the
+// lines wanted and passes `promtool check metrics`, and stops the service.
+func (u *unattended) metrics(want ...string) {
+	u.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command(plugin(u.t), "--config", u.config, "serve", "--metrics-listen", addr, "--work-interval", "1h", "--drift-interval", "0")
+	cmd.Env, cmd.Stderr = gitrepotest.CleanEnv(), &stderr
+	if err := cmd.Start(); err != nil {
+		u.t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	var body string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				body = string(b)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			u.t.Fatalf("runner serve --metrics-listen %s never answered: %v\n%s", addr, err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			u.t.Errorf("metrics lack %s", w)
+		}
+	}
+	if u.t.Failed() {
+		u.t.Logf("metrics:\n%s", body)
+	}
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		msg := "promtool not installed; install the Debian package: apt-get install -y prometheus"
+		if os.Getenv("CI") == "true" {
+			u.t.Fatal(msg + " (CI=true: not skipping)")
+		}
+		u.t.Skip(msg)
+	}
+	check := exec.Command(p, "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		u.t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
