@@ -48,10 +48,11 @@ type Thresholds struct {
 	QueueWarning, QueueCritical time.Duration
 }
 
-// DefaultThresholds: any drift warns; a certificate warns 21 days before
-// it expires (renewal starts at 30 days: Let's Encrypt's 90-day certificates
-// are renewed with a third of their life left) and is critical 7 days
-// before; a job waiting 15 minutes warns, an hour is critical.
+// DefaultThresholds are the plugin's defaults: any drift warns; a
+// certificate warns 21 days before it expires (renewal starts at 30 days:
+// Let's Encrypt's 90-day certificates are renewed with a third of their
+// life left) and is critical 7 days before; a job waiting 15 minutes warns,
+// an hour is critical.
 var DefaultThresholds = Thresholds{DriftWarning: 1, CertWarning: 21, CertCritical: 7,
 	QueueWarning: 15 * time.Minute, QueueCritical: time.Hour}
 
