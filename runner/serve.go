@@ -31,6 +31,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "serve")
 	workEvery := f.fs.Duration("work-interval", 30*time.Second, "how often to look for queued pushes no worker took")
 	driftEvery := f.fs.Duration("drift-interval", time.Hour, "how often to reconcile: renew what is due, heal allowed drift, record the rest (0: never)")
+	metricsAddr := f.fs.String("metrics-listen", "", "serve Prometheus metrics at http://`addr`/metrics (host:port; empty: none)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -49,6 +50,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		if err := e.mayWrite(r.Path); err != nil {
 			return err
 		}
+	}
+	if *metricsAddr != "" {
+		stop, err := startMetrics(e, cfg, *metricsAddr)
+		if err != nil {
+			return exitError{exitUsage, err}
+		}
+		defer stop()
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -96,6 +104,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		case <-work.C:
 			for _, r := range cfg.Repos {
 				child("work", "--no-wait", "--repo", r.Path)
+				checkStuck(ctx, e, cfg, r)
 			}
 		case <-drift:
 			for _, r := range cfg.Repos {

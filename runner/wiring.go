@@ -264,6 +264,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		EvalCache: filepath.Join(cfg.StateDir, "eval-cache"),
 		Log:       log,
 		Redact:    red.Redact,
+		Observer:  observer(cfg, rc, log, red),
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
 }

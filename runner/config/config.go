@@ -14,6 +14,7 @@ import (
 
 	jsonnet "github.com/google/go-jsonnet"
 
+	"github.com/gitops-runner/gitops-runner/runner/notify"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -85,6 +86,9 @@ type Config struct {
 		Format string `json:"format,omitempty"` // text or json
 		Level  string `json:"level,omitempty"`
 	} `json:"log"`
+	// Notify says whom to tell about failed or denied deployments, drift,
+	// failed renewals and stuck jobs, and how (package notify).
+	Notify notify.Config `json:"notify"`
 
 	// File is where the configuration was read from ("" for defaults).
 	File string `json:"-"`
@@ -206,6 +210,11 @@ func (c *Config) validate(p *steps.Problems) {
 	}
 	if c.Policy.Overcommit < 0 {
 		p.Addf("policy.overcommit", "must be positive")
+	}
+	if err := c.Notify.Validate(); err != nil {
+		// "mail.to[0]: msg": the field inside notify, then the problem
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		p.Addf("notify."+field, "%s", msg)
 	}
 	switch c.Log.Format {
 	case "", "text", "json":

@@ -37,6 +37,9 @@ func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) err
 	if err != nil {
 		return fmt.Errorf("record status on branch %s: %w", r.StatusBranch, err)
 	}
+	if r.Observer != nil {
+		r.Observer.Recorded(rep, c.String())
+	}
 	// The inventory of an apply is committed, with whatever the journal of
 	// an interrupted run added: the journal is no longer needed. (A run
 	// that stopped before applying kept the old inventory: keep the journal.)

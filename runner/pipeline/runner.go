@@ -43,6 +43,16 @@ type Runner struct {
 	Redact func(string) string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Observer, when set, is told about each run once its status commit is
+	// written (e.g. to mail the operator about a failure); nil: nobody.
+	Observer Observer
+}
+
+// Observer is told about each run recorded on the status branch, after its
+// status commit is written. It must not fail the run: it handles (logs) its
+// own errors.
+type Observer interface {
+	Recorded(rep *Report, statusCommit string)
 }
 
 // RunKind says what a run is for; it names the run in its status commit.

@@ -1,0 +1,145 @@
+// Package notify tells the operator about what needs them: one mail per
+// event — a deployment failed or was denied, drift was found, a certificate
+// renewal failed, a job is stuck in the queue — through the host's MTA (the
+// sendmail interface Postfix provides) or an SMTP server. The pipeline calls
+// a Notifier after it records a run (pipeline.Observer); `runner serve`
+// looks for stuck jobs. A failure to send is logged, never fails the run.
+package notify
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// Event is a kind of thing the operator is told about.
+type Event string
+
+// The events. Each is one mail, sent once: a run is recorded once, drift
+// only when it differs from the last recorded drift (as the status history
+// does), a stuck job once per job.
+const (
+	// DeployFailed: a deploy or replay failed (bad input, an observe error,
+	// a failed change, a job given up after its workers died).
+	DeployFailed Event = "deploy-failed"
+	// DeployDenied: a policy denied a deploy or replay; nothing applied.
+	DeployDenied Event = "deploy-denied"
+	// Drift: a drift check found the live state differing from the
+	// deployed commit.
+	Drift Event = "drift"
+	// RenewFailed: a certificate renewal run (run kind "renew") failed.
+	RenewFailed Event = "renew-failed"
+	// QueueStuck: a queued job waited longer than mail.stuckAfter.
+	QueueStuck Event = "queue-stuck"
+)
+
+// Events lists every event, in the order the README documents them.
+var Events = []Event{DeployFailed, DeployDenied, Drift, RenewFailed, QueueStuck}
+
+// KindRenew is the run kind of a certificate renewal run (see pipeline's
+// run kinds); named here by its string so this package does not depend on
+// when that kind lands.
+const KindRenew pipeline.RunKind = "renew"
+
+// Config is the notify section of the runner configuration.
+type Config struct {
+	// Mail sends mail; nil: no mail.
+	Mail *MailConfig `json:"mail,omitempty"`
+}
+
+// MailConfig says whom to mail, about what, and how.
+type MailConfig struct {
+	// To lists the recipients (RFC 5322 addresses); at least one.
+	To []string `json:"to"`
+	// From is the sender (default gitops-runner@<host name>).
+	From string `json:"from,omitempty"`
+	// Events lists the events mailed (default: all of Events).
+	Events []Event `json:"events,omitempty"`
+	// Sendmail is the sendmail program that submits mail to the host's MTA
+	// (default /usr/sbin/sendmail, which Postfix provides).
+	Sendmail string `json:"sendmail,omitempty"`
+	// SMTP ("host:port"), when set, submits over SMTP to that server
+	// instead of running sendmail (no authentication; STARTTLS when the
+	// server offers it).
+	SMTP string `json:"smtp,omitempty"`
+	// StuckAfter is how long a job may wait in the queue before it is
+	// reported as stuck (default 1h).
+	StuckAfter steps.Duration `json:"stuckAfter,omitempty"`
+	// Timeout bounds one submission (default 30s).
+	Timeout steps.Duration `json:"timeout,omitempty"`
+}
+
+// Validate checks the section; its errors name the field below notify
+// ("mail.to: ...").
+func (c *Config) Validate() error {
+	m := c.Mail
+	if m == nil {
+		return nil
+	}
+	if len(m.To) == 0 {
+		return fmt.Errorf("mail.to: give at least one recipient (or remove notify.mail)")
+	}
+	for i, a := range m.To {
+		if _, err := mail.ParseAddress(a); err != nil {
+			return fmt.Errorf("mail.to[%d]: %q is not a mail address: %w", i, a, err)
+		}
+	}
+	if m.From != "" {
+		if _, err := mail.ParseAddress(m.From); err != nil {
+			return fmt.Errorf("mail.from: %q is not a mail address: %w", m.From, err)
+		}
+	}
+	for i, e := range m.Events {
+		if !slices.Contains(Events, e) {
+			names := make([]string, len(Events))
+			for j, e := range Events {
+				names[j] = string(e)
+			}
+			return fmt.Errorf("mail.events[%d]: unknown event %q (want one of %s)", i, e, strings.Join(names, ", "))
+		}
+	}
+	if m.Sendmail != "" && m.SMTP != "" {
+		return fmt.Errorf("mail.smtp: give either sendmail or smtp, not both")
+	}
+	if m.StuckAfter < 0 || m.Timeout < 0 {
+		return fmt.Errorf("mail.stuckAfter, mail.timeout: durations must be positive")
+	}
+	return nil
+}
+
+// Wants reports whether the configuration mails about e.
+func (m *MailConfig) Wants(e Event) bool {
+	return m != nil && (len(m.Events) == 0 || slices.Contains(m.Events, e))
+}
+
+// EventOf is the event a recorded run is, if any: failed or denied deploys
+// and replays, drift found, failed renewals. Successful, planned and
+// superseded runs, and drift checks that failed, are not events.
+func EventOf(rep *pipeline.Report) (Event, bool) {
+	switch {
+	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultFailed:
+		return DeployFailed, true
+	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultDenied:
+		return DeployDenied, true
+	case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && toChange(rep) > 0:
+		return Drift, true
+	case rep.Kind == KindRenew && rep.Result == pipeline.ResultFailed:
+		return RenewFailed, true
+	}
+	return "", false
+}
+
+// toChange counts the plan's changes (not no-ops).
+func toChange(rep *pipeline.Report) int {
+	n := 0
+	for _, p := range rep.Plan {
+		if p.Action != steps.NoOp {
+			n++
+		}
+	}
+	return n
+}
