@@ -68,6 +68,7 @@ func commands() []command {
 		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and periodic drift checks for every configured repo, until stopped (the service)", cmdServe},
 		{"drift", "[--repo PATH.git]", "record a status commit if the live state drifted from the deployed commit; apply nothing", cmdDrift},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
+		{"doctor", "[--repo PATH.git] [--offline]", "check the installation: config, user, directories, hooks, each backend (credentials, TLS, clock); exit 1 if a check fails", cmdDoctor},
 		{"version", "", "print the runner's version", cmdVersion},
 	}
 }
