@@ -347,7 +347,11 @@ func HooksCheck(c config.Repo) Result {
 func hookRuns(path, cmd string) (string, bool) {
 	cands := []string{path}
 	more, _ := filepath.Glob(path + ".*")
-	cands = append(cands, more...)
+	for _, m := range more {
+		if !strings.HasSuffix(m, ".sample") { // git's own examples
+			cands = append(cands, m)
+		}
+	}
 	why := "no hook at " + path
 	for _, p := range cands {
 		fi, err := os.Stat(p) // follows Gitolite's symlinks
@@ -366,7 +370,7 @@ func hookRuns(path, cmd string) (string, bool) {
 			why = err.Error()
 			continue
 		}
-		if strings.Contains(string(b), cmd) {
+		if runsRunner(string(b), cmd) {
 			if target, err := filepath.EvalSymlinks(p); err == nil && target != p {
 				return fmt.Sprintf("→ %s", target), true
 			}
@@ -419,6 +423,23 @@ func CertRootCheck(c *config.Config) Result {
 		r.Fix = "chmod o-w " + sec.CertRoot
 	}
 	return r
+}
+
+// runsRunner reports whether a hook script runs the runner's command cmd
+// ("runner check"): the packaged hook says exactly that; others call the
+// binary by path ('/usr/local/bin/runner' check) or with global flags first.
+func runsRunner(script, cmd string) bool {
+	prog, args, _ := strings.Cut(cmd, " ")
+	for line := range strings.Lines(script) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.Index(line, prog); i >= 0 && strings.Contains(line[i:], " "+args) {
+			return true
+		}
+	}
+	return false
 }
 
 // currentUser names this process's user: "gitolite3 (uid 110)".
