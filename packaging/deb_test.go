@@ -142,6 +142,19 @@ func TestDebInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	preflight(t, m)
+	// A state directory left by runs outside the package (root's default
+	// stateDir) is kept aside and put back: the purge removes the package's.
+	const state, aside = "/var/lib/gitops-runner", "/var/lib/gitops-runner.deb-e2e-aside"
+	if _, err := os.Stat(state); err == nil {
+		if err := os.Rename(state, aside); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := os.Rename(aside, state); err != nil {
+				t.Errorf("put back %s: %v", state, err)
+			}
+		})
+	}
 	t.Cleanup(func() { teardown(t, m) })
 
 	// Build the package as the README says: make deb.
@@ -324,7 +337,7 @@ func TestDebInstall(t *testing.T) {
 	first := strings.TrimSpace(alice.git(m, port, work, "rev-parse", "HEAD"))
 
 	// The status branch is the runner's: the pre-receive hook refuses it.
-	if out, err := alice.run(m, port, work, "push", "origin", "HEAD:refs/heads/status"); err == nil || !strings.Contains(out, "remote: runner: refs/heads/status is written by the runner only; push rejected") {
+	if out, err := alice.run(m, port, work, "push", "origin", "+HEAD:refs/heads/status"); err == nil || !strings.Contains(out, "remote: runner: refs/heads/status is written by the runner only; push rejected") {
 		t.Errorf("push to status: want the runner's refusal, got err=%v\n%s", err, out)
 	}
 
@@ -463,7 +476,9 @@ func (c *client) git(m *machine, port int, dir string, args ...string) string {
 
 // startSSHD runs /usr/sbin/sshd as root on a free loopback port with its
 // own host key, allowing only public-key logins of the hosting user, and
-// stops it at cleanup. It returns the port.
+// stops it at cleanup. It returns the port. UsePAM yes, as in Debian's
+// sshd_config: without PAM, sshd refuses gitolite3 because its password is
+// locked ("account is locked").
 func (m *machine) startSSHD() int {
 	m.t.Helper()
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // sshd's privilege separation directory
@@ -482,7 +497,7 @@ func (m *machine) startSSHD() int {
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
 	conf := filepath.Join(dir, "sshd_config")
-	text := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile none\nAllowUsers %s\nAuthenticationMethods publickey\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin no\nLogLevel VERBOSE\n", port, hostKey, hostUser)
+	text := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile none\nAllowUsers %s\nAuthenticationMethods publickey\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\nPermitRootLogin no\nLogLevel VERBOSE\n", port, hostKey, hostUser)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		m.t.Fatal(err)
 	}
