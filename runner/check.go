@@ -31,6 +31,11 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	if f.repo == "" {
 		f.repo = os.Getenv("GIT_DIR") // inside a hook: the repository being pushed to
 	}
+	// Refuse a push the post-receive hook could not queue or deploy: it
+	// would be accepted into a void.
+	if err := e.deployPathFails(f.repo, refusedPreReceive); err != nil {
+		return err
+	}
 	s, err := e.session(f, withQuarantine(os.Getenv("GIT_QUARANTINE_PATH")))
 	if err != nil {
 		return err

@@ -212,7 +212,9 @@ func (e *env) applyLocked(ctx context.Context, s *session, req pipeline.Request,
 		return exitError{exitRecord, fmt.Errorf("%w; the run's result is above, but it is not in the status history", err)}
 	}
 	tip, _ := s.git.Ref(gitstore.BranchRef(s.repo.StatusBranch))
-	return e.printReport(rep, output, fmt.Sprintf("recorded: %s %s (git show %s:STATUS.md)", s.repo.StatusBranch, tip.String()[:7], s.repo.StatusBranch))
+	// The hint names the repo: it must work wherever it is pasted, also in
+	// a clone, where only origin/<status> exists.
+	return e.printReport(rep, output, fmt.Sprintf("recorded: %s %s (git -C %s show %s:STATUS.md)", s.repo.StatusBranch, tip.String()[:7], s.git.Path(), gitstore.BranchRef(s.repo.StatusBranch)))
 }
 
 func (e *env) printReport(rep *pipeline.Report, output, footer string) error {

@@ -51,6 +51,11 @@ func cmdHook(ctx context.Context, e *env, args []string) error {
 	if f.repo == "" {
 		f.repo = gitDirFromEnv()
 	}
+	// Say why a push cannot be queued in terms of its cause (no config
+	// found, repo not configured) rather than as a failed mkdir.
+	if err := e.deployPathFails(f.repo, refusedPostReceive); err != nil {
+		return err
+	}
 	s, sp, err := e.spoolSession(f)
 	if err != nil {
 		return err
