@@ -12,8 +12,9 @@ import (
 // notRepoPaths are backticked names in the READMEs that look like repo
 // paths but name something else.
 var notRepoPaths = map[string]string{
-	"freeipa/freeipa":         "the FreeIPA container image",
-	"internal/customizations": "a package of the AWS SDK's Route 53 module",
+	"freeipa/freeipa":                    "the FreeIPA container image",
+	"internal/customizations":            "a package of the AWS SDK's Route 53 module",
+	"hooks/pre-receive.h00-runner-check": "the link Gitolite makes in a hosted repository's hooks",
 }
 
 var (

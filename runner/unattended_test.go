@@ -172,7 +172,7 @@ func TestTellTheOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if code, out, errOut := u.runner("drift"); code != exitOK || !strings.Contains(out, "1 to change") {
+		if code, out, errOut := u.runner("drift"); code != exitDrift || !strings.Contains(out, "1 to change") {
 			t.Fatalf("drift: exit %d\n%s\n%s", code, out, errOut)
 		}
 	}
