@@ -108,6 +108,14 @@ func wait(t testing.TB, task *proxmox.Task, wantExit string) {
 	}
 }
 
+// newEnvWithCT is a simulator with default options and a container vmid
+// created in it (createCT).
+func newEnvWithCT(t testing.TB, vmid int, extra ...proxmox.ContainerOption) (*env, *proxmox.Container) {
+	t.Helper()
+	e := newEnv(t, sim.Options{})
+	return e, createCT(t, e, vmid, extra...)
+}
+
 func createCT(t testing.TB, e *env, vmid int, extra ...proxmox.ContainerOption) *proxmox.Container {
 	t.Helper()
 	opts := append([]proxmox.ContainerOption{
