@@ -20,9 +20,7 @@ func TestImportPlansClean(t *testing.T) {
 	l := newHomelabLab(t)
 	const web, db = "web1.hetzner.int.mydomain", "db1.hetzner.int.mydomain"
 	for _, h := range []string{web, db} {
-		if err := l.sim.AddHost(h, true); err != nil {
-			t.Fatal(err)
-		}
+		l.seed(l.sim.AddHost(h, true))
 	}
 	l.call("host_mod", []any{db}, map[string]any{"description": "PostgreSQL", "l": "Hetzner"})
 	l.call("hostgroup_add", []any{"webservers"}, map[string]any{"description": "Web servers"})
