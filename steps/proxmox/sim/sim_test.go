@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	proxmox "github.com/luthermonson/go-proxmox"
 
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim/simtest"
 )
 
 const (
@@ -32,17 +32,7 @@ type env struct {
 func newEnv(t testing.TB, opts sim.Options) *env {
 	t.Helper()
 	opts.Tokens = map[string]string{tokenID: tokenSecret}
-	s, err := sim.NewHomelab(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(s)
-	t.Cleanup(func() {
-		ts.Close()
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	s, ts := simtest.ServeHomelab(t, opts)
 	base := ts.URL + "/api2/json"
 	hc := ts.Client()
 	if tr, ok := hc.Transport.(*http.Transport); ok {
