@@ -3,7 +3,6 @@ package clienttest
 import (
 	"encoding/json"
 	"encoding/pem"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	pvesimtest "github.com/gitops-runner/gitops-runner/steps/proxmox/sim/simtest"
 )
 
 // proxmoxerSeen is what testdata/proxmoxer_lifecycle.py prints.
@@ -53,17 +53,11 @@ func TestProxmoxerContainerLifecycle(t *testing.T) {
 	py := needPython(t, "proxmoxer", "python3-proxmoxer")
 	needPython(t, "requests", "python3-requests")
 	const tokenID, secret = "runner@pve!gitops", "9d3c1f4e-proxmoxer-test"
-	s, err := pvesim.NewHomelab(pvesim.Options{
+	_, ts := pvesimtest.ServeHomelab(t, pvesim.Options{
 		Tokens:       map[string]string{tokenID: secret},
 		TaskDuration: 100 * time.Millisecond,
 		LockTimeout:  200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	ts := httptest.NewTLSServer(s) // proxmoxer (requests) speaks HTTP/1.1: the reason phrase arrives
-	t.Cleanup(ts.Close)
+	}) // proxmoxer (requests) speaks HTTP/1.1: the reason phrase arrives
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
@@ -172,13 +166,7 @@ func TestProxmoxerTicketLogin(t *testing.T) {
 	t.Parallel()
 	py := needPython(t, "proxmoxer", "python3-proxmoxer")
 	needPython(t, "requests", "python3-requests")
-	s, err := pvesim.NewHomelab(pvesim.Options{Users: map[string]string{"root@pam": "hunter2-ticket"}, TaskDuration: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	ts := httptest.NewTLSServer(s)
-	t.Cleanup(ts.Close)
+	_, ts := pvesimtest.ServeHomelab(t, pvesim.Options{Users: map[string]string{"root@pam": "hunter2-ticket"}, TaskDuration: 20 * time.Millisecond})
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/examples"
@@ -102,4 +103,26 @@ func Import(tb testing.TB, sources ...importer.Source) (*importer.Result, map[st
 		files[f] = string(b)
 	}
 	return res, files
+}
+
+// FileHas fails the test unless the file name of files (as Import returns
+// them) contains each of wants.
+func FileHas(tb testing.TB, files map[string]string, name string, wants ...string) {
+	tb.Helper()
+	for _, want := range wants {
+		if !strings.Contains(files[name], want) {
+			tb.Errorf("%s lacks %q:\n%s", name, want, files[name])
+		}
+	}
+}
+
+// SameFiles fails the test unless again holds the files of first with the
+// same content: a second import of an adopted import writes nothing new.
+func SameFiles(tb testing.TB, first, again map[string]string) {
+	tb.Helper()
+	for name, b := range first {
+		if again[name] != b {
+			tb.Errorf("a second import wrote %s differently:\n%s\n---\n%s", name, b, again[name])
+		}
+	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // TestDecodeReportsEveryProblem: a certificate spec with several bad fields
@@ -15,11 +15,7 @@ func TestDecodeReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	spec := `{"domains":["a.mydomain.com","www.other.org"],"keyTyp":"rsa2048","challenge":"http-01","deploy":{"keyMode":"0644","mode":"rw"}}`
 	_, err := decodeSpec(json.RawMessage(spec), testSettings(t))
-	var got []string
-	for _, fe := range steps.FieldErrors(err) {
-		got = append(got, fe.Field)
-	}
-	slices.Sort(got)
+	got := steptest.ProblemFields(err)
 	want := []string{"challenge", "deploy.keyMode", "deploy.mode", "domains[1]", "keyTyp"}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems in fields %v, want %v:\n%v", got, want, err)

@@ -297,9 +297,7 @@ func TestEnrolledHostDelete(t *testing.T) {
 func TestMemberFailures(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, nil, nil)
-	if err := errors.Join(l.sim.AddHost("a.example.test", false), l.sim.AddHost("ghost.example.test", false)); err != nil {
-		t.Fatal(err)
-	}
+	l.seed(l.sim.AddHost("a.example.test", false), l.sim.AddHost("ghost.example.test", false))
 	b := l.b
 	id := steps.ID{Kind: freeipa.KindHostGroup, Name: "g"}
 	s, err := b.Decode(id.Kind, json.RawMessage(`{"name":"g","hosts":["a.example.test","ghost.example.test"]}`))
@@ -330,9 +328,7 @@ func TestMemberFailures(t *testing.T) {
 func TestObserveBadReferences(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, nil, nil)
-	if err := l.sim.AddHostGroup("exists"); err != nil {
-		t.Fatal(err)
-	}
+	l.seed(l.sim.AddHostGroup("exists"))
 	host := func(name, groups string) res {
 		return res{freeipa.KindHost, name, `{"fqdn":"h.example.test","force":true,"hostGroups":` + groups + `}`}
 	}
@@ -367,15 +363,11 @@ func TestObserve500Hosts(t *testing.T) {
 	l := newLab(t, nil, nil)
 	var targets []steps.Target
 	for g := range 50 {
-		if err := l.sim.AddHostGroup(fmt.Sprintf("g%02d", g)); err != nil {
-			t.Fatal(err)
-		}
+		l.seed(l.sim.AddHostGroup(fmt.Sprintf("g%02d", g)))
 	}
 	for i := range 500 {
 		fqdn := fmt.Sprintf("h%03d.example.test", i)
-		if err := l.sim.AddHost(fqdn, i%2 == 0); err != nil {
-			t.Fatal(err)
-		}
+		l.seed(l.sim.AddHost(fqdn, i%2 == 0))
 		s, err := l.b.Decode(freeipa.KindHost, json.RawMessage(fmt.Sprintf(`{"fqdn":%q,"hostGroups":["g%02d"]}`, fqdn, i%50)))
 		if err != nil {
 			t.Fatal(err)
@@ -468,9 +460,7 @@ func TestConfig(t *testing.T) {
 func TestSudoRuleDisabledAndCategories(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, nil, nil)
-	if err := errors.Join(l.sim.AddHost("a.example.test", true), l.sim.AddUser("bob", "Bob", "B")); err != nil {
-		t.Fatal(err)
-	}
+	l.seed(l.sim.AddHost("a.example.test", true), l.sim.AddUser("bob", "Bob", "B"))
 	p := &steptest.Progress{}
 	steps3 := []string{
 		`{"name":"ops","enabled":false,"hosts":["a.example.test"],"users":["bob"],"commands":["/usr/bin/systemctl","/usr/bin/journalctl"]}`,

@@ -25,16 +25,12 @@ func BenchmarkObservePlan500Hosts(b *testing.B) {
 	}
 	for g := range 50 {
 		name := fmt.Sprintf("g%02d", g)
-		if err := l.sim.AddHostGroup(name); err != nil {
-			b.Fatal(err)
-		}
+		l.seed(l.sim.AddHostGroup(name))
 		add(freeipa.KindHostGroup, name, fmt.Sprintf(`{"name":%q}`, name))
 	}
 	for i := range 500 {
 		fqdn := fmt.Sprintf("h%03d.example.test", i)
-		if err := l.sim.AddHost(fqdn, i%2 == 0); err != nil {
-			b.Fatal(err)
-		}
+		l.seed(l.sim.AddHost(fqdn, i%2 == 0))
 		l.call("hostgroup_add_member", []any{fmt.Sprintf("g%02d", i%50)}, map[string]any{"host": []string{fqdn}})
 		add(freeipa.KindHost, fqdn, fmt.Sprintf(`{"fqdn":%q,"hostGroups":["g%02d"]}`, fqdn, i%50))
 	}

@@ -78,9 +78,7 @@ func TestBadPassword(t *testing.T) {
 func TestTypedErrors(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, nil, nil)
-	if err := l.sim.AddHostGroup("web"); err != nil {
-		t.Fatal(err)
-	}
+	l.seed(l.sim.AddHostGroup("web"))
 	cl := l.b.Client()
 	l.sim.ResetCounters()
 	cases := []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -34,6 +35,15 @@ type lab struct {
 	secretDir string
 	logins    atomic.Int64 // requests to login_password
 	warnings  []string
+}
+
+// seed fails the test if adding fixtures to the simulator (sim.Server's
+// AddHost, AddHostGroup, AddUser) failed.
+func (l *lab) seed(errs ...error) {
+	l.t.Helper()
+	if err := errors.Join(errs...); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
 // newLab starts the simulator (realm EXAMPLE.TEST) under

@@ -1,7 +1,6 @@
 package freeipa_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
@@ -20,9 +19,7 @@ func TestImportPlansClean(t *testing.T) {
 	l := newHomelabLab(t)
 	const web, db = "web1.hetzner.int.mydomain", "db1.hetzner.int.mydomain"
 	for _, h := range []string{web, db} {
-		if err := l.sim.AddHost(h, true); err != nil {
-			t.Fatal(err)
-		}
+		l.seed(l.sim.AddHost(h, true))
 	}
 	l.call("host_mod", []any{db}, map[string]any{"description": "PostgreSQL", "l": "Hetzner"})
 	l.call("hostgroup_add", []any{"webservers"}, map[string]any{"description": "Web servers"})
@@ -58,8 +55,7 @@ func TestImportPlansClean(t *testing.T) {
 		return files
 	}
 	files := read()
-	ipa := files["identity.libsonnet"]
-	for _, want := range []string{
+	pipelinetest.FileHas(t, files, "identity.libsonnet",
 		`ipa.hostgroup('webservers', { description: 'Web servers', hosts: ['web1.hetzner.int.mydomain'], adopt: true }),`,
 		`ipa.host('db1.hetzner.int.mydomain', { description: 'PostgreSQL', locality: 'Hetzner', adopt: true }),`,
 		`ipa.service('HTTP', 'web1.hetzner.int.mydomain', { adopt: true }),`,
@@ -67,17 +63,8 @@ func TestImportPlansClean(t *testing.T) {
 		`ipa.group('ops', { groups: ['devs'], adopt: true }),`,
 		`options: ['!authenticate']`,
 		`ipa.sudorule('old-rule', { allHosts: true, enabled: false, adopt: true }),`,
-	} {
-		if !strings.Contains(ipa, want) {
-			t.Errorf("identity.libsonnet lacks %s:\n%s", want, ipa)
-		}
-	}
-	md := files["IMPORT.md"]
-	for _, want := range []string{"FreeIPA user admin | FreeIPA's own administrator", "FreeIPA group admins", "with space"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("IMPORT.md lacks %q:\n%s", want, md)
-		}
-	}
+	)
+	pipelinetest.FileHas(t, files, "IMPORT.md", "FreeIPA user admin | FreeIPA's own administrator", "FreeIPA group admins", "with space")
 
 	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.b)
 	p.In.Push("import FreeIPA", files)
@@ -89,10 +76,5 @@ func TestImportPlansClean(t *testing.T) {
 	if st := l.sim.Counters(); st.Writes != 0 {
 		t.Errorf("adopting the import made %d write calls: %v", st.Writes, st.ByOp)
 	}
-	again := read()
-	for name, b := range files {
-		if again[name] != b {
-			t.Errorf("a second import wrote %s differently:\n%s\n---\n%s", name, b, again[name])
-		}
-	}
+	pipelinetest.SameFiles(t, files, read())
 }

@@ -283,15 +283,25 @@ func hostKind() *kindDef {
 	}
 }
 
-func hostGroupKind() *kindDef {
-	return &kindDef{
-		kind: KindHostGroup, obj: "hostgroup", keyField: "name", keyAttr: "cn",
-		attrs: []attr{{"description", "description", text}},
-		members: []memberField{
-			{field: "hosts", ldap: "member_host", kind: names, what: "host", ref: "host", apply: memberCmds("hostgroup_add_member", "hostgroup_remove_member", "host")},
-			{field: "hostGroups", ldap: "member_hostgroup", kind: names, what: "host group", ref: "hostgroup", apply: memberCmds("hostgroup_add_member", "hostgroup_remove_member", "hostgroup")},
-		},
+// memberGroupKind is a group-like kind: keyed by name (cn), with a
+// description, whose members of each listed kind are added and removed with
+// <obj>_add_member and <obj>_remove_member (host groups and user groups).
+func memberGroupKind(kind, obj string, members ...memberField) *kindDef {
+	for i := range members {
+		members[i].kind = names
+		members[i].apply = memberCmds(obj+"_add_member", obj+"_remove_member", members[i].ref)
 	}
+	return &kindDef{
+		kind: kind, obj: obj, keyField: "name", keyAttr: "cn",
+		attrs:   []attr{{"description", "description", text}},
+		members: members,
+	}
+}
+
+func hostGroupKind() *kindDef {
+	return memberGroupKind(KindHostGroup, "hostgroup",
+		memberField{field: "hosts", ldap: "member_host", what: "host", ref: "host"},
+		memberField{field: "hostGroups", ldap: "member_hostgroup", what: "host group", ref: "hostgroup"})
 }
 
 func serviceKind() *kindDef {
@@ -317,15 +327,11 @@ func userKind() *kindDef {
 }
 
 func groupKind() *kindDef {
-	return &kindDef{
-		kind: KindGroup, obj: "group", keyField: "name", keyAttr: "cn",
-		attrs: []attr{{"description", "description", text}},
-		members: []memberField{
-			{field: "users", ldap: "member_user", kind: names, what: "user", ref: "user", apply: memberCmds("group_add_member", "group_remove_member", "user")},
-			{field: "groups", ldap: "member_group", kind: names, what: "group", ref: "group", apply: memberCmds("group_add_member", "group_remove_member", "group")},
-		},
-		createOnly: []addOption{{"nonPosix", "nonposix"}},
-	}
+	k := memberGroupKind(KindGroup, "group",
+		memberField{field: "users", ldap: "member_user", what: "user", ref: "user"},
+		memberField{field: "groups", ldap: "member_group", what: "group", ref: "group"})
+	k.createOnly = []addOption{{"nonPosix", "nonposix"}}
+	return k
 }
 
 func sudoRuleKind() *kindDef {

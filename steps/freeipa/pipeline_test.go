@@ -26,9 +26,7 @@ func TestPipelineHomelab(t *testing.T) {
 	t.Parallel()
 	l := newHomelabLab(t)
 	// grafana was enrolled by an Ansible playbook before the runner.
-	if err := l.sim.AddHost("grafana.hetzner.int.mydomain", true); err != nil {
-		t.Fatal(err)
-	}
+	l.seed(l.sim.AddHost("grafana.hetzner.int.mydomain", true))
 	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.b)
 	homelab := pipelinetest.Homelab(t, "homelab.libsonnet")
 	p.In.Push("identity", map[string]string{"main.jsonnet": identityMain, "homelab.libsonnet": homelab,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 func TestDecodeRoundTrip(t *testing.T) {
@@ -78,11 +79,7 @@ func TestDecodeReportsEveryProblem(t *testing.T) {
 		`"ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"`, `"ostemplate": 7`,
 	).Replace(lxcSpec)
 	_, err := b.Decode(proxmox.KindLXC, json.RawMessage(spec))
-	var got []string
-	for _, fe := range steps.FieldErrors(err) {
-		got = append(got, fe.Field)
-	}
-	slices.Sort(got)
+	got := steptest.ProblemFields(err)
 	want := []string{"corse", "memory", "networks[0].ip", "ostemplate", "vmid"}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems in fields %v, want %v:\n%v", got, want, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim/simtest"
 	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
@@ -44,15 +45,7 @@ func newEnv(t testing.TB, opts sim.Options, extra map[string]any) *env {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = 50 * time.Millisecond
 	}
-	s, err := sim.NewHomelab(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(s)
-	t.Cleanup(func() {
-		ts.Close()
-		_ = s.Close()
-	})
+	s, ts := simtest.ServeHomelab(t, opts)
 	dir := t.TempDir()
 	e := &env{t: t, sim: s, ts: ts, dir: dir}
 	e.b = e.backend(extra)

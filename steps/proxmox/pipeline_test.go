@@ -35,6 +35,19 @@ func newPipeline(t *testing.T, e *env) *pipelinetest.Lab {
 	return p
 }
 
+// deployHomelab is a simulated homelab with the reference guests pushed
+// and applied through the pipeline.
+func deployHomelab(t *testing.T) (*env, *pipelinetest.Lab) {
+	t.Helper()
+	e := newEnv(t, sim.Options{}, nil)
+	p := newPipeline(t, e)
+	p.In.Push("homelab", homelabFiles(t, "all"))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK {
+		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
+	}
+	return e, p
+}
+
 // homelabFiles are the reference homelab's guests, main.jsonnet applying
 // extra to them (see mainJsonnet).
 func homelabFiles(t *testing.T, extra string) map[string]string {
@@ -247,12 +260,7 @@ func lockGuest(t *testing.T, e *env, vmid int, lock string) {
 // health".
 func TestLockedGuestIsSkippedAtPlanTime(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{}, nil)
-	p := newPipeline(t, e)
-	p.In.Push("homelab", homelabFiles(t, "all"))
-	if rep := p.Run(); rep.Result != pipeline.ResultOK {
-		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
-	}
+	e, p := deployHomelab(t)
 	lockGuest(t, e, 101, "backup")
 
 	p.In.Push("more memory", homelabFiles(t, `[
@@ -307,8 +315,7 @@ func TestLockedGuestIsSkippedAtPlanTime(t *testing.T) {
 // Proxmox; the plan says so instead of "(reboot)" and "pending reboot".
 func TestRevertingAPendingChangeNeedsNoReboot(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{}, nil)
-	p := newPipeline(t, e)
+	e, p := deployHomelab(t)
 	dokku := func(memory int) map[string]string {
 		return homelabFiles(t, fmt.Sprintf("[if g.name == 'dokku' then g { spec+: { memory: %d } } else g for g in all]", memory))
 	}
@@ -321,10 +328,6 @@ func TestRevertingAPendingChangeNeedsNoReboot(t *testing.T) {
 		}
 		t.Fatalf("no dokku in the plan:\n%s", rep.Text())
 		return pipeline.PlanEntry{}
-	}
-	p.In.Push("homelab", homelabFiles(t, "all"))
-	if rep := p.Run(); rep.Result != pipeline.ResultOK {
-		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
 	}
 
 	// Less memory for the running VM: pending until it restarts.
@@ -358,12 +361,7 @@ func TestRevertingAPendingChangeNeedsNoReboot(t *testing.T) {
 // and STATUS.md (both sides of the whole list used to read the same).
 func TestListChangeShowsTheElement(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{}, nil)
-	p := newPipeline(t, e)
-	p.In.Push("homelab", homelabFiles(t, "all"))
-	if rep := p.Run(); rep.Result != pipeline.ResultOK {
-		t.Fatalf("deploy: %s %v", rep.Summary, rep.Errors)
-	}
+	e, p := deployHomelab(t)
 	p.In.Push("second network", homelabFiles(t, `[
   if g.name == 'nextcloud' then g { spec+: { networks: [
     { bridge: 'vmbr0', ip: '10.42.0.121/24', gateway: '10.42.0.1' },

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // TestDecodeReportsEveryProblem: a record set with several bad fields gets
@@ -26,11 +26,7 @@ func TestDecodeReportsEveryProblem(t *testing.T) {
 			[]string{"type", "values", "zone"}},
 	} {
 		_, err := decodeSpec(json.RawMessage(tc.spec), nil)
-		var got []string
-		for _, fe := range steps.FieldErrors(err) {
-			got = append(got, fe.Field)
-		}
-		slices.Sort(got)
+		got := steptest.ProblemFields(err)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\nproblems in fields %v, want %v:\n%v", tc.spec, got, tc.want, err)
 		}

@@ -83,9 +83,8 @@ func TestTicketLogin(t *testing.T) {
 // API2/Tasks.pm node_tasks).
 func TestTaskList(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 130)
 	ctx := context.Background()
-	ct := createCT(t, e, 130)
 	wait(t, mustTask(t)(ct.Start(ctx)), "OK")
 	wait(t, mustTask(t)(ct.Resize(ctx, "rootfs", "4G")), "unable to shrink disk size")
 
@@ -167,9 +166,8 @@ func TestClusterStorage(t *testing.T) {
 // running one (pve-container PVE::LXC::get_interfaces).
 func TestLXCInterfaces(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 140, proxmox.ContainerOption{Name: "net0", Value: "name=eth0,bridge=vmbr0,ip=10.42.0.140/24,gw=10.42.0.1,ip6=fd00::140/64"})
 	ctx := context.Background()
-	ct := createCT(t, e, 140, proxmox.ContainerOption{Name: "net0", Value: "name=eth0,bridge=vmbr0,ip=10.42.0.140/24,gw=10.42.0.1,ip6=fd00::140/64"})
 	ifs, err := ct.Interfaces(ctx)
 	if err != nil || ifs != nil {
 		t.Errorf("stopped: %v %v, want null", ifs, err)

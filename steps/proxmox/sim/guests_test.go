@@ -82,9 +82,8 @@ func TestCloneVMTemplate(t *testing.T) {
 
 func TestLXCConfigLiveVsPending(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 110)
 	ctx := context.Background()
-	ct := createCT(t, e, 110)
 	wait(t, mustTask(t)(ct.Start(ctx)), "OK")
 
 	// memory is hot-pluggable for containers, hostname a fast-plug option,
@@ -269,9 +268,8 @@ func readPending(t testing.TB, e *env, typ string, vmid int) map[string]any {
 
 func TestPowerCycle(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	_, ct := newEnvWithCT(t, 130)
 	ctx := context.Background()
-	ct := createCT(t, e, 130)
 	// A stopped container cannot be stopped: the API refuses before forking.
 	if _, err := ct.Stop(ctx); err == nil || err.Error() != "500 CT 130 not running" {
 		t.Errorf("stop stopped CT: %v", err)
@@ -305,9 +303,8 @@ func TestPowerCycle(t *testing.T) {
 
 func TestMemoryLargerThanNode(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 140, proxmox.ContainerOption{Name: "memory", Value: 64 * 1024})
 	ctx := context.Background()
-	ct := createCT(t, e, 140, proxmox.ContainerOption{Name: "memory", Value: 64 * 1024})
 	wait(t, mustTask(t)(ct.Start(ctx)), "start failed: CT 140 needs 65536 MiB of memory, node 'pve' has 49152 MiB")
 
 	// With start=1 the failed start is a warning of the create task; the
@@ -336,9 +333,8 @@ func TestMemoryLargerThanNode(t *testing.T) {
 
 func TestResize(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, _ := newEnvWithCT(t, 150)
 	ctx := context.Background()
-	createCT(t, e, 150)
 	tests := []struct {
 		typ, disk, size string
 		wantExit        string
@@ -378,9 +374,8 @@ func TestResize(t *testing.T) {
 
 func TestDeleteWithPurge(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 160, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
 	ctx := context.Background()
-	ct := createCT(t, e, 160, proxmox.ContainerOption{Name: "mp0", Value: "local-lvm:2,mp=/srv"})
 	wait(t, mustTask(t)(ct.Start(ctx)), "OK")
 	if _, err := ct.Delete(ctx, &proxmox.ContainerDeleteOptions{Purge: true}); err == nil || err.Error() != "500 unable to destroy CT 160 - container is running" {
 		t.Errorf("delete running: %v", err)
@@ -514,9 +509,8 @@ func TestNextIDRace(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 180)
 	ctx := context.Background()
-	ct := createCT(t, e, 180)
 	tests := []struct {
 		name    string
 		arm     func()
@@ -575,9 +569,8 @@ func TestFaultRate(t *testing.T) {
 
 func TestSchemaValidation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, _ := newEnvWithCT(t, 190)
 	ctx := context.Background()
-	createCT(t, e, 190)
 	tests := []struct {
 		name      string
 		method    string
@@ -659,9 +652,8 @@ func TestSchemaValidation(t *testing.T) {
 
 func TestSnapshotRestore(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, _ := newEnvWithCT(t, 195)
 	ctx := context.Background()
-	createCT(t, e, 195)
 	snap, err := e.sim.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -722,9 +714,8 @@ func TestLXCTemplateAndClone(t *testing.T) {
 
 func TestDigestAndRevert(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, ct := newEnvWithCT(t, 310)
 	ctx := context.Background()
-	ct := createCT(t, e, 310)
 	digest := ct.ContainerConfig.Digest
 	if len(digest) != 40 {
 		t.Fatalf("digest = %q", digest)

@@ -12,9 +12,8 @@ import (
 
 func TestReadEndpoints(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{})
+	e, _ := newEnvWithCT(t, 101)
 	ctx := context.Background()
-	createCT(t, e, 101)
 
 	nodes, err := e.client.Nodes(ctx)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	proxmox "github.com/luthermonson/go-proxmox"
 
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim/simtest"
 )
 
 const (
@@ -32,17 +32,7 @@ type env struct {
 func newEnv(t testing.TB, opts sim.Options) *env {
 	t.Helper()
 	opts.Tokens = map[string]string{tokenID: tokenSecret}
-	s, err := sim.NewHomelab(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(s)
-	t.Cleanup(func() {
-		ts.Close()
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	s, ts := simtest.ServeHomelab(t, opts)
 	base := ts.URL + "/api2/json"
 	hc := ts.Client()
 	if tr, ok := hc.Transport.(*http.Transport); ok {
@@ -106,6 +96,14 @@ func wait(t testing.TB, task *proxmox.Task, wantExit string) {
 	if !task.IsCompleted || task.ExitStatus != wantExit {
 		t.Fatalf("task %s: completed=%v exitstatus=%q, want %q", task.UPID, task.IsCompleted, task.ExitStatus, wantExit)
 	}
+}
+
+// newEnvWithCT is a simulator with default options and a container vmid
+// created in it (createCT).
+func newEnvWithCT(t testing.TB, vmid int, extra ...proxmox.ContainerOption) (*env, *proxmox.Container) {
+	t.Helper()
+	e := newEnv(t, sim.Options{})
+	return e, createCT(t, e, vmid, extra...)
 }
 
 func createCT(t testing.TB, e *env, vmid int, extra ...proxmox.ContainerOption) *proxmox.Container {

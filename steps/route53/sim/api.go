@@ -467,12 +467,10 @@ type xIgnored struct {
 	Inner string `xml:",innerxml"`
 }
 
+// xInRRSet is a record set in a change batch: what ListResourceRecordSets
+// answers (xRRSet) and the routing-policy elements, read only to refuse them.
 type xInRRSet struct {
-	Name                    string    `xml:"Name"`
-	Type                    string    `xml:"Type"`
-	TTL                     *int64    `xml:"TTL"`
-	ResourceRecords         *xRecords `xml:"ResourceRecords"`
-	AliasTarget             *xAlias   `xml:"AliasTarget"`
+	xRRSet
 	SetIdentifier           *xIgnored `xml:"SetIdentifier"`
 	Weight                  *xIgnored `xml:"Weight"`
 	Region                  *xIgnored `xml:"Region"`
