@@ -44,6 +44,10 @@ type Repo struct {
 	// shared is core.sharedRepository (permUmask, permGroup, ...): the
 	// permissions of every file and directory the runner creates.
 	shared int
+	// owner, when root writes to a repository another user owns (only with
+	// --allow-other-user), is whom every created file and directory is
+	// given to, so the owner's later pushes can write beside them.
+	owner *fileOwner
 }
 
 // HoldingRunnerLock tells the repo that the caller holds the runner's
@@ -83,7 +87,7 @@ func Open(path string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open repo %s: %s: %w", path, filepath.Join(gitDir, "config"), err)
 	}
-	return &Repo{path: gitDir, repo: r, shared: shared, LockTimeout: 5 * time.Second}, nil
+	return &Repo{path: gitDir, repo: r, shared: shared, owner: ownerToKeep(gitDir), LockTimeout: 5 * time.Second}, nil
 }
 
 // Path is the repository's git directory.

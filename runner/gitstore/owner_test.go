@@ -2,9 +2,13 @@ package gitstore_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
@@ -37,4 +41,41 @@ func TestCheckOwner(t *testing.T) {
 	if err := gitstore.CheckOwner(dir + "/no-such-dir"); err == nil || errors.As(err, &oe) {
 		t.Errorf("CheckOwner(missing directory) = %v, want an error that is not an *OwnerError", err)
 	}
+}
+
+// A root run in a repository another user owns (--allow-other-user) gives
+// every file and directory it creates to that user: a status commit's
+// objects, their fan-out directories and the ref, so the owner's next push
+// can write beside them. (git as root would leave them root's.)
+func TestRootWritesAsTheOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (CI runs as root)")
+		}
+		t.Skip("needs root to write as root into another user's repository")
+	}
+	g := newRepo(t)
+	must(t, filepath.WalkDir(g.Bare, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 65534, 65534)
+	}))
+	r, err := gitstore.Open(g.Bare)
+	must(t, err)
+	_, err = r.AppendStatus("status", map[string][]byte{"STATUS.md": []byte("# ok\n")}, "deploy abc1234: ok", time.Now())
+	must(t, err)
+	must(t, filepath.WalkDir(g.Bare, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 {
+			t.Errorf("%s is owned by uid %d after a root run, want the repository's owner 65534", p, st.Uid)
+		}
+		return nil
+	}))
 }

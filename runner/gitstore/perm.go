@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	gitconfig "github.com/go-git/go-git/v5/plumbing/format/config"
@@ -96,6 +97,11 @@ func sharedPerm(shared int, mode fs.FileMode) fs.FileMode {
 // adjustPerm gives path the mode git would (adjust_shared_perm): nothing
 // to do with the default core.sharedRepository=umask.
 func (r *Repo) adjustPerm(path string) error {
+	if r.owner != nil {
+		if err := os.Lchown(path, r.owner.uid, r.owner.gid); err != nil {
+			return fmt.Errorf("give %s to the repository's owner: %w", path, err)
+		}
+	}
 	if r.shared == permUmask {
 		return nil
 	}
@@ -236,7 +242,30 @@ func ShareFile(gitDir, path string) error {
 	if err != nil {
 		return err
 	}
-	return (&Repo{shared: shared}).adjustPerm(path)
+	return (&Repo{shared: shared, owner: ownerToKeep(gitDir)}).adjustPerm(path)
+}
+
+// fileOwner is a user and group ID.
+type fileOwner struct{ uid, gid int }
+
+// ownerToKeep returns the owner of gitDir when this process runs as root
+// and gitDir belongs to another user: a root run (allowed only with
+// --allow-other-user) then gives what it creates to that user, as if the
+// owner had written it. git itself does not (root's objects stay root's
+// and break the owner's next push); nil otherwise.
+func ownerToKeep(gitDir string) *fileOwner {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(gitDir)
+	if err != nil {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	return &fileOwner{uid: int(st.Uid), gid: int(st.Gid)}
 }
 
 // readSharedRepository reads core.sharedRepository from gitDir/config
