@@ -118,6 +118,11 @@ func TestAdoptionIsItsOwnAction(t *testing.T) {
 	in.Push("adopt", map[string]string{"main.jsonnet": things(nil,
 		"r.resource('test.thing', 'same', {value: 'v'}, {adopt: true})",
 		"r.resource('test.thing', 'differs', {value: 'mine'}, {adopt: true})")})
+	// A plan counts the adoption apart: it changes nothing.
+	plan, err := r.Run(context.Background(), pipeline.Request{Kind: pipeline.KindPlan, PlanOnly: true})
+	if err != nil || !strings.HasSuffix(plan.Summary, ": 1 to change, 1 to adopt") {
+		t.Errorf("plan summary = %q (%v), want 1 to change, 1 to adopt", plan.Summary, err)
+	}
 	rep, err := r.Run(context.Background(), pipeline.Request{})
 	if err != nil {
 		t.Fatal(err)

@@ -132,6 +132,9 @@ func (r *Report) summarize() {
 		r.Summary = fmt.Sprintf("%s: superseded by %s", verb, gitstore.Short(r.SupersededBy))
 	case ResultPlanned:
 		r.Summary = fmt.Sprintf("%s: %d to change", verb, r.toChange())
+		if n := r.Counts[string(steps.Adopt)]; n > 0 {
+			r.Summary += fmt.Sprintf(", %d to adopt", n)
+		}
 	default:
 		switch r.Stage {
 		case StageApply:
@@ -237,4 +240,6 @@ func appliedChanges(outs []steps.Outcome, redact func(string) string) []AppliedC
 }
 
 // toChange is how many of the plan's changes are not no-ops.
-func (r *Report) toChange() int { return len(r.Plan) - r.Counts[string(steps.NoOp)] }
+func (r *Report) toChange() int {
+	return len(r.Plan) - r.Counts[string(steps.NoOp)] - r.Counts[string(steps.Adopt)]
+}
