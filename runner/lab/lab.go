@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/letsencrypt/pebble/v2/db"
@@ -59,6 +60,7 @@ type Lab struct {
 	Env []string
 
 	opts    Options
+	held    *os.File // dir/lab.lock, flocked while this lab runs
 	ports   *ports
 	pve     *pvesim.Server
 	r53     *r53sim.Server
@@ -90,7 +92,11 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab directory: %w", err)
 		}
 	}
-	l := &Lab{Dir: dir, Config: filepath.Join(dir, "runner.jsonnet"), Repo: filepath.Join(dir, "infra.git"), opts: o, stop: make(chan struct{})}
+	held, err := holdDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{Dir: dir, Config: filepath.Join(dir, "runner.jsonnet"), Repo: filepath.Join(dir, "infra.git"), opts: o, held: held, stop: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -311,7 +317,33 @@ func (l *Lab) Close() error {
 		_ = l.ipa.Close()
 	}
 	l.wg.Wait()
+	if l.held != nil {
+		_ = l.held.Close() // releases the flock
+	}
 	return err
+}
+
+// holdDir takes an exclusive flock(2) on dir/lab.lock for as long as the
+// lab runs: a second lab on the same directory would start simulators on
+// new ports and rewrite the configuration under the first one.
+func holdDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "lab.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // the lab's own directory
+	if err != nil {
+		return nil, fmt.Errorf("lab directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := io.ReadAll(f)
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another runner lab (pid %s) is running on %s: stop it (Ctrl-C) or use another --dir", strings.TrimSpace(string(pid)), dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
+	return f, nil
 }
 
 // writeConfig writes the runner configuration for the simulators.
