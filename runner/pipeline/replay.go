@@ -27,11 +27,13 @@ func (r *Runner) replayWarning(inv *Inventory, commit plumbing.Hash) Diagnostic 
 	if inv.Replay.By != "" {
 		about = append(about, "by "+inv.Replay.By)
 	}
-	how := ""
 	if rep := inv.Replay.Replaced; rep != "" && rep != inv.Commit {
 		about = append(about, "replacing "+gitstore.Short(rep))
-		how = fmt.Sprintf(" (`git revert --no-commit %s..%s`, commit, push)", replayed, gitstore.Short(rep))
 	}
+	// Every commit after the replayed one up to the commit at hand: what
+	// the replay rolled back plus whatever came since. (The replaced commit
+	// is no bound: it may itself be a replay of an older one.)
+	how := fmt.Sprintf(" (`git revert --no-commit %s..%s`, commit, push)", replayed, gitstore.Short(commit.String()))
 	who := ""
 	if len(about) > 0 {
 		who = " (" + strings.Join(about, ", ") + ")"

@@ -90,3 +90,29 @@ func TestReplayIsRecordedAndWarnedAbout(t *testing.T) {
 		t.Errorf("plan after a deploy still warns: %v %q", err, rep.Warnings)
 	}
 }
+
+// A replay after a replay: the replay itself does not warn, and the hint's
+// revert range runs from the replayed commit to the branch, not to the
+// commit it replaced (an older replay, which gave an empty range).
+func TestReplayOfAReplay(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	ctx := context.Background()
+	var cs []string
+	for _, v := range []string{"1", "2", "3"} {
+		cs = append(cs, in.Push("v"+v, map[string]string{"main.jsonnet": things(map[string]string{"a": v})}))
+		if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+			t.Fatalf("deploy v%s: %v %v", v, err, rep.Errors)
+		}
+	}
+	for _, c := range []string{cs[0], cs[1]} {
+		rep, err := r.Run(ctx, pipeline.Request{Rev: c, Kind: pipeline.KindReplay, ReplayedBy: "alice"})
+		if err != nil || rep.Result != pipeline.ResultOK || len(rep.Warnings) != 0 {
+			t.Fatalf("replay of %s: %v %v, warnings %q", c[:7], err, rep.Errors, rep.Warnings)
+		}
+	}
+	rep, err := r.Run(ctx, pipeline.Request{Kind: pipeline.KindPlan})
+	if err != nil || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "git revert --no-commit "+cs[1][:7]+".."+cs[2][:7]) {
+		t.Fatalf("plan of main after two replays: %v, warnings %q", err, rep.Warnings)
+	}
+}

@@ -163,7 +163,8 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	}
 	rep.Plan, rep.Counts = planEntries(plan)
 	logPlan(log, rep.Plan)
-	if w := r.replayWarning(inv, h); w.Summary != "" && rep.toChange() > 0 {
+	// A replay is the rollback itself: the warning is for what comes after.
+	if w := r.replayWarning(inv, h); w.Summary != "" && rep.toChange() > 0 && req.Kind != KindReplay {
 		rep.Warnings = append(rep.Warnings, w.String())
 		log.Warn(w.Summary)
 	}
