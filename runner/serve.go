@@ -201,13 +201,8 @@ func driftRun(ctx context.Context, e *env, name string, args []string, reconcile
 	}
 	req := pipeline.Request{Kind: pipeline.KindDrift}
 	if reconcile {
+		// The kinds of selfHeal were checked when the session was made.
 		rc := pipeline.Reconcile{Renewals: *s.cfg.Reconcile.Renewals, SelfHeal: s.cfg.Reconcile.SelfHeal}
-		for i, k := range rc.SelfHeal {
-			if _, ok := s.runner.Registry.Backend(k); !ok {
-				return exitError{exitUsage, fmt.Errorf("config %s: field reconcile.selfHeal[%d]: %q is not a kind of this runner (%s)",
-					s.cfg.File, i, k, strings.Join(s.runner.Registry.Kinds(), ", "))}
-			}
-		}
 		req.Reconcile = &rc
 	}
 	inv, err := pipeline.ReadInventory(s.git, s.repo.StatusBranch)

@@ -344,7 +344,19 @@ func (e *env) registry(cfg *config.Config, red *steps.Redactor) (*steps.Registry
 			return nil, fmt.Errorf("config: backends.%s: no such backend (this runner has: %s)", name, strings.Join(names, ", "))
 		}
 	}
-	return steps.NewRegistry(bs...)
+	reg, err := steps.NewRegistry(bs...)
+	if err != nil {
+		return nil, err
+	}
+	// Checked with the kinds at hand, so every command (the push check,
+	// runner doctor) refuses what would fail each pass of runner serve.
+	var bad []error
+	for i, k := range cfg.Reconcile.SelfHeal {
+		if _, ok := reg.Backend(k); !ok {
+			bad = append(bad, fmt.Errorf("config: reconcile.selfHeal[%d]: %q is not a kind of this runner (%s)", i, k, strings.Join(reg.Kinds(), ", ")))
+		}
+	}
+	return reg, errors.Join(bad...)
 }
 
 // logger logs to stderr: text on a terminal, or JSON; secrets redacted.
