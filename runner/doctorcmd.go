@@ -71,7 +71,15 @@ func cmdDoctor(ctx context.Context, e *env, args []string) error {
 	}
 	in := e.install(f.repo)
 	rs := doctor.Local(in)
-	if !*offline && in.Config != nil {
+	switch {
+	case in.Config == nil:
+	case *offline:
+		// Building the backends contacts none, and checks the config the
+		// way every run will (backends.*, reconcile.selfHeal).
+		if _, err := e.registry(in.Config, &steps.Redactor{}); err != nil {
+			rs = append(rs, doctor.Result{Check: "backends", Status: doctor.Fail, Detail: err.Error(), Fix: "correct the config file: the message names the field"})
+		}
+	default:
 		rs = append(rs, e.backendChecks(ctx, in.Config)...)
 	}
 	failed := 0
@@ -95,7 +103,7 @@ func (e *env) backendChecks(ctx context.Context, cfg *config.Config) []doctor.Re
 	red := &steps.Redactor{}
 	reg, err := e.registry(cfg, red)
 	if err != nil {
-		return []doctor.Result{{Check: "backends", Status: doctor.Fail, Detail: red.Redact(err.Error()), Fix: "correct the backends section of the config"}}
+		return []doctor.Result{{Check: "backends", Status: doctor.Fail, Detail: red.Redact(err.Error()), Fix: "correct the config file: the message names the field"}}
 	}
 	probers := map[string]doctor.Prober{}
 	for _, b := range reg.Backends() {
