@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/monitor"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -47,10 +48,7 @@ func scrape(t *testing.T, c *Collector) string {
 // text passes `promtool check metrics` (Debian package prometheus).
 func TestCollector(t *testing.T) {
 	dir := t.TempDir()
-	bare := filepath.Join(dir, "infra.git")
-	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
-		t.Fatalf("git init: %v\n%s", err, out)
-	}
+	bare := gitrepotest.New(t).Bare
 	g, err := gitstore.Open(bare)
 	if err != nil {
 		t.Fatal(err)

@@ -9,12 +9,12 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -50,11 +50,7 @@ func writeCert(t *testing.T, path string, notAfter time.Time) {
 // the certificates the inventory lists, read from their deploy directories.
 func TestRead(t *testing.T) {
 	dir := t.TempDir()
-	bare := filepath.Join(dir, "infra.git")
-	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
-		t.Fatalf("git init: %v\n%s", err, out)
-	}
-	g, err := gitstore.Open(bare)
+	g, err := gitstore.Open(gitrepotest.New(t).Bare)
 	if err != nil {
 		t.Fatal(err)
 	}
