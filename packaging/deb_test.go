@@ -319,7 +319,7 @@ func TestDebInstall(t *testing.T) {
 		`remote: runner: [0-9a-f]{7} checked: 1 resources`,
 		`remote: runner: queued deploy of [0-9a-f]{7} as job`,
 		`remote: runner: route53.record/A-blog.mydomain.com \(create\): started`,
-		`remote: deploy [0-9a-f]{7}: ok, 1 changed`,
+		`remote: runner: deploy [0-9a-f]{7}: ok, 1 changed`,
 		`remote: ==> status recorded on branch status: git fetch origin status && git show origin/status:STATUS.md`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
@@ -368,7 +368,7 @@ func TestDebInstall(t *testing.T) {
 	alice.git(m, port, work, "add", "-A")
 	alice.git(m, port, work, "commit", "-q", "-m", "www")
 	out = alice.git(m, port, work, "push", "origin", "HEAD:main")
-	if !regexp.MustCompile(`remote: deploy [0-9a-f]{7}: ok, 2 changed`).MatchString(out) {
+	if !regexp.MustCompile(`remote: runner: deploy [0-9a-f]{7}: ok, 2 changed`).MatchString(out) {
 		t.Errorf("last push:\n%s", out)
 	}
 	if out, err := m.run(nil, "find", hostHome, "/var/lib/gitops-runner", "-not", "-user", hostUser, "-not", "-path", hostHome+"/.gitolite.rc"); err != nil || strings.TrimSpace(out) != "" {
