@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/runner/config"
@@ -38,6 +39,11 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	}
 	if *out == "" {
 		return usagef("import needs -o DIR, an empty directory for the new repo")
+	}
+	for _, p := range sel {
+		if _, err := path.Match(p, ""); err != nil {
+			return usagef("--select %q: %v (path.Match syntax, e.g. 'route53.record/A-*')", p, err)
+		}
 	}
 	cfg := config.Default()
 	if e.configFile != "" {

@@ -118,7 +118,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backe
 	rest := fs.Args()
 	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
 		if len(rest) > 1 {
-			return run([]string{rest[1], "-h"}, stdin, stdout, stderr, extra)
+			// Asked for: the usage is the output (stdout), as for runner help.
+			return run([]string{rest[1], "-h"}, stdin, stdout, stdout, extra)
 		}
 		printHelp(stdout)
 		if len(rest) == 0 {
