@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -110,10 +111,21 @@ func Read(src Source) (*State, error) {
 	if max <= 0 {
 		max = 1000
 	}
+	// settled: a later reconcile pass (renew, heal) applied part of the
+	// drift and held back the rest; older drift records no longer count.
+	settled := false
 	err := History(src.Repo, src.StatusBranch, plumbing.ZeroHash, max, func(_ plumbing.Hash, rep *pipeline.Report) bool {
 		r := runOf(rep)
+		if (rep.Kind == KindRenew || rep.Kind == pipeline.KindHeal) && rep.Result == pipeline.ResultOK && !settled {
+			settled = true
+			if st.Drift == nil {
+				if n := held(rep); n > 0 {
+					st.Drift = &Drift{Resources: n, Summary: rep.Summary, Since: rep.Finished}
+				}
+			}
+		}
 		switch {
-		case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned:
+		case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && !settled:
 			n := changes(rep)
 			if st.Drift == nil {
 				st.Drift = &Drift{Resources: n, Summary: rep.Summary}
@@ -184,6 +196,24 @@ func History(repo *gitstore.Repo, branch string, stop plumbing.Hash, max int, fn
 func runOf(rep *pipeline.Report) *Run {
 	return &Run{Kind: rep.Kind, Result: rep.Result, Summary: rep.Summary, Commit: rep.Source.Commit,
 		Finished: rep.Finished, Duration: time.Duration(rep.DurationMS) * time.Millisecond}
+}
+
+// held counts the changes a reconcile pass left for a push: plan
+// entries it noted "not applied: …" (pipeline's restrict).
+func held(rep *pipeline.Report) int {
+	n := 0
+	for _, p := range rep.Plan {
+		if p.Action == steps.NoOp {
+			continue
+		}
+		for _, note := range p.Notes {
+			if strings.HasPrefix(note, "not applied: ") {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // changes counts a report's planned changes (not no-ops).

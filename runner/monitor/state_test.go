@@ -110,6 +110,29 @@ func TestRead(t *testing.T) {
 		t.Errorf("check: %s\n%s", res.Status, res.Output())
 	}
 
+	// A self-heal pass applied part of the drift and held one change back:
+	// that is the drift now; a pass that held nothing back ends it.
+	heal := func(at time.Time, heldBack int) {
+		t.Helper()
+		rep := &pipeline.Report{Schema: pipeline.StatusSchema, Kind: pipeline.KindHeal, Result: pipeline.ResultOK, Summary: "self-heal: ok", Finished: at,
+			Plan: []pipeline.PlanEntry{{ID: "route53.record/A-x", Action: steps.Update}}}
+		for range heldBack {
+			rep.Plan = append(rep.Plan, pipeline.PlanEntry{ID: "test.thing/b", Action: steps.Update,
+				Notes: []string{"not applied: drift; reconcile.selfHeal does not list test.thing"}})
+		}
+		if _, err := g.AppendStatus("status", map[string][]byte{"status.json": rep.JSON(), "inventory.json": []byte(inventory)}, rep.Summary, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heal(now.Add(-30*time.Minute), 1)
+	if st, err = Read(src); err != nil || st.Drift == nil || st.Drift.Resources != 1 || !st.Drift.Since.Equal(now.Add(-30*time.Minute)) {
+		t.Errorf("after a heal that held one back: drift %+v, %v", st.Drift, err)
+	}
+	heal(now.Add(-20*time.Minute), 0)
+	if st, err = Read(src); err != nil || st.Drift != nil {
+		t.Errorf("after a heal that applied everything: drift %+v, %v", st.Drift, err)
+	}
+
 	// A deployment after the drift ends it.
 	record(pipeline.KindDeploy, pipeline.ResultFailed, now, 1)
 	if st, err = Read(src); err != nil || st.Drift != nil || !st.LastDeploy.Failed() {
