@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/runner/config"
@@ -40,10 +39,8 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("import needs -o DIR, an empty directory for the new repo")
 	}
-	for _, p := range sel {
-		if _, err := path.Match(p, ""); err != nil {
-			return usagef("--select %q: %v (path.Match syntax, e.g. 'route53.record/A-*')", p, err)
-		}
+	if err := importer.CheckSelect(sel); err != nil {
+		return usageError{err.Error()}
 	}
 	cfg := config.Default()
 	if e.configFile != "" {

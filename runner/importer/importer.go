@@ -63,10 +63,8 @@ type Result struct {
 // pattern, and a verification failure (the files are kept for a bug
 // report, and the error names each resource that would not plan clean).
 func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error) {
-	for _, p := range req.Select {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("--select %q: %w", p, err)
-		}
+	if err := CheckSelect(req.Select); err != nil {
+		return nil, err
 	}
 	if err := emptyDir(req.Dir); err != nil {
 		return nil, err
@@ -126,6 +124,16 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	}
 	slices.Sort(res.Files)
 	return res, verify(ctx, reg, req.Dir, parts)
+}
+
+// CheckSelect refuses a select pattern path.Match cannot use.
+func CheckSelect(patterns []string) error {
+	for _, p := range patterns {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("--select %q: %w (path.Match syntax, e.g. 'route53.record/A-*')", p, err)
+		}
+	}
+	return nil
 }
 
 // declarable says why a found object cannot be a resource of a repo (its

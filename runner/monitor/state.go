@@ -199,7 +199,7 @@ func runOf(rep *pipeline.Report) *Run {
 }
 
 // held counts the changes a reconcile pass left for a push: plan
-// entries it noted "not applied: …" (pipeline's restrict).
+// entries it noted pipeline.HeldNote.
 func held(rep *pipeline.Report) int {
 	n := 0
 	for _, p := range rep.Plan {
@@ -207,7 +207,7 @@ func held(rep *pipeline.Report) int {
 			continue
 		}
 		for _, note := range p.Notes {
-			if strings.HasPrefix(note, "not applied: ") {
+			if strings.HasPrefix(note, pipeline.HeldNote) {
 				n++
 				break
 			}

@@ -129,6 +129,10 @@ func sameSpec(a, b steps.Spec) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
+// HeldNote starts the plan note of a change a renew or heal pass held
+// back for a push ("not applied: drift; …").
+const HeldNote = "not applied: "
+
 // restrict narrows a prepared drift run to what rc lets it apply: the
 // plan and the policy input become the selection, the report's kind
 // renew or heal. Each held change gets a note saying why; with nothing
@@ -149,7 +153,7 @@ func (r *Runner) restrict(p *prepared, rc Reconcile, rep *Report, log logrus.Fie
 			continue
 		}
 		if why, ok := sel.Held[id]; ok {
-			rep.Plan[i].Notes = append(rep.Plan[i].Notes, "not applied: "+why)
+			rep.Plan[i].Notes = append(rep.Plan[i].Notes, HeldNote+why)
 		}
 	}
 	if len(sel.Plan.Changes) == 0 {
