@@ -129,7 +129,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	c.hc = &http.Client{Transport: tr, Jar: jar, Timeout: timeout,
+	c.hc = &http.Client{Transport: steps.APITransport("freeipa", tr), Jar: jar, Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c, nil
 }
