@@ -117,8 +117,9 @@ func (u *unattended) nagios(args ...string) (int, string) {
 
 // TestTellTheOperator: a failed deployment produces exactly one mail (with
 // the failing step and its hint, without the resource's secret) and turns
-// the Nagios plugin CRITICAL; the deployment that fixes it mails nothing
-// and turns it OK; drift found by a hand edit is one mail and a WARNING.
+// the Nagios plugin CRITICAL; the deployment that fixes it mails once that
+// it recovered and turns it OK; the next deployment mails nothing; drift
+// found by a hand edit is one mail and a WARNING.
 func TestTellTheOperator(t *testing.T) {
 	u := newUnattended(t)
 	u.writeConfig("test.thing/web")
@@ -151,8 +152,16 @@ func TestTellTheOperator(t *testing.T) {
 	if code, out, errOut := u.runner("apply"); code != exitOK {
 		t.Fatalf("apply after the fix: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if msgs := u.pf.Settle(t, time.Minute); len(msgs) != 1 {
-		t.Fatalf("%d mails after the fixing deployment, want still 1", len(msgs))
+	msgs = u.pf.Settle(t, time.Minute)
+	if len(msgs) != 2 {
+		t.Fatalf("%d mails after the fixing deployment, want 2 (failed, recovered)", len(msgs))
+	}
+	if ev := msgs[1].Header.Get("X-Gitops-Runner-Event"); ev != "recovered" {
+		t.Errorf("second mail is about %q, want recovered", ev)
+	}
+	if subj, body := postfixtest.Subject(t, msgs[1]), postfixtest.Body(t, msgs[1]); !strings.HasPrefix(subj, "[infra] deploy ") || !strings.Contains(subj, ": ok") ||
+		!strings.Contains(body, "Recovered: the deployment before, deploy ") || strings.Contains(body, tokenSecret) {
+		t.Errorf("recovery mail %q:\n%s", subj, body)
 	}
 	if code, out := u.nagios(); code != 0 || !strings.HasPrefix(out, "RUNNER OK - ") || !strings.Contains(out, "'deploy_failed'=0;;0;0;1") {
 		t.Errorf("plugin after the fix: exit %d, want 0 (OK):\n%s", code, out)
@@ -160,6 +169,14 @@ func TestTellTheOperator(t *testing.T) {
 	u.metrics(`gitops_runner_last_deployment_failed{repo="infra"} 0`,
 		`gitops_runner_runs_total{kind="deploy",repo="infra",result="failed"} 1`,
 		`gitops_runner_runs_total{kind="deploy",repo="infra",result="ok"} 1`)
+
+	// Deployed again, fine before and after: no mail.
+	if code, out, errOut := u.runner("apply"); code != exitOK {
+		t.Fatalf("apply again: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if msgs := u.pf.Settle(t, time.Minute); len(msgs) != 2 {
+		t.Fatalf("%d mails after a second good deployment, want still 2", len(msgs))
+	}
 
 	// A hand edit of the live state: the drift check records it and mails
 	// once; the same drift found again mails nothing.
@@ -177,10 +194,10 @@ func TestTellTheOperator(t *testing.T) {
 		}
 	}
 	msgs = u.pf.Settle(t, time.Minute)
-	if len(msgs) != 2 {
-		t.Fatalf("%d mails after drift was found twice, want 2", len(msgs))
+	if len(msgs) != 3 {
+		t.Fatalf("%d mails after drift was found twice, want 3", len(msgs))
 	}
-	if ev := msgs[1].Header.Get("X-Gitops-Runner-Event"); ev != "drift" {
+	if ev := msgs[2].Header.Get("X-Gitops-Runner-Event"); ev != "drift" {
 		t.Errorf("second mail is about %q, want drift", ev)
 	}
 	if code, out := u.nagios(); code != 1 || !strings.HasPrefix(out, "RUNNER WARNING - infra: 1 resource drifted") {

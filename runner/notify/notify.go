@@ -1,6 +1,6 @@
 // Package notify tells the operator about what needs them: one mail per
-// event — a deployment failed or was denied, drift was found, a certificate
-// renewal failed, a job is stuck in the queue — through the host's MTA (the
+// event — a deployment failed or was denied, then recovered; drift was
+// found; a certificate renewal failed; a job is stuck in the queue — through the host's MTA (the
 // sendmail interface Postfix provides) or an SMTP server. The pipeline calls
 // a Notifier after it records a run (pipeline.Observer); `runner serve`
 // looks for stuck jobs. A failure to send is logged, never fails the run.
@@ -33,12 +33,16 @@ const (
 	Drift Event = "drift"
 	// RenewFailed: a certificate renewal run (run kind "renew") failed.
 	RenewFailed Event = "renew-failed"
+	// Recovered: a deploy or replay succeeded after the deployment before
+	// it had failed or been denied (the all-clear of DeployFailed and
+	// DeployDenied).
+	Recovered Event = "recovered"
 	// QueueStuck: a queued job waited longer than mail.stuckAfter.
 	QueueStuck Event = "queue-stuck"
 )
 
 // Events lists every event, in the order the README documents them.
-var Events = []Event{DeployFailed, DeployDenied, Drift, RenewFailed, QueueStuck}
+var Events = []Event{DeployFailed, DeployDenied, Recovered, Drift, RenewFailed, QueueStuck}
 
 // KindRenew is the run kind of a certificate renewal run (see pipeline's
 // run kinds); named here by its string so this package does not depend on
@@ -117,10 +121,15 @@ func (m *MailConfig) Wants(e Event) bool {
 }
 
 // EventOf is the event a recorded run is, if any: failed or denied deploys
-// and replays, drift found, failed renewals. Successful, planned and
-// superseded runs, and drift checks that failed, are not events.
-func EventOf(rep *pipeline.Report) (Event, bool) {
+// and replays, drift found, failed renewals; a successful deploy or replay
+// is Recovered when prev — the deployment before it (nil: none) — failed
+// or was denied. Other successful, planned and superseded runs, and drift
+// checks that failed, are not events.
+func EventOf(rep, prev *pipeline.Report) (Event, bool) {
 	switch {
+	case isDeployment(rep) && rep.Result == pipeline.ResultOK && prev != nil &&
+		(prev.Result == pipeline.ResultFailed || prev.Result == pipeline.ResultDenied):
+		return Recovered, true
 	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultFailed:
 		return DeployFailed, true
 	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultDenied:
@@ -131,6 +140,17 @@ func EventOf(rep *pipeline.Report) (Event, bool) {
 		return RenewFailed, true
 	}
 	return "", false
+}
+
+// isDeployment reports whether a run is a deploy or replay (of any result).
+func isDeployment(rep *pipeline.Report) bool {
+	return rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay
+}
+
+// ranDeployment reports whether a run is a deployment that ran: a deploy or
+// replay not superseded by a newer push and not plan-only.
+func ranDeployment(rep *pipeline.Report) bool {
+	return isDeployment(rep) && rep.Result != pipeline.ResultSuperseded && rep.Result != pipeline.ResultPlanned
 }
 
 // toChange counts the plan's changes (not no-ops).
