@@ -59,14 +59,16 @@ type Message struct {
 
 // Recorded mails the event a recorded run is, if the configuration wants
 // it (pipeline.Observer). For a successful deployment it reads the status
-// history for the deployment before (Recovered). Errors are logged: a mail
+// history for the deployment before (Recovered), and so for drift (which
+// may be only what a failed deployment left). Errors are logged: a mail
 // that cannot be sent never fails the run.
 func (n *Notifier) Recorded(rep *pipeline.Report, statusCommit string) {
 	var prev *pipeline.Report
-	if isDeployment(rep) && rep.Result == pipeline.ResultOK && n.Mail.Wants(Recovered) {
+	if isDeployment(rep) && rep.Result == pipeline.ResultOK && n.Mail.Wants(Recovered) ||
+		rep.Kind == pipeline.KindDrift && n.Mail.Wants(Drift) {
 		var err error
 		if prev, err = n.previousDeployment(statusCommit); err != nil {
-			n.log().WithField("event", string(Recovered)).Warnf("notify: %v", err)
+			n.log().Warnf("notify: %v", err)
 		}
 	}
 	ev, ok := EventOf(rep, prev)

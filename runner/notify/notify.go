@@ -120,16 +120,19 @@ func (m *MailConfig) Wants(e Event) bool {
 	return m != nil && (len(m.Events) == 0 || slices.Contains(m.Events, e))
 }
 
-// EventOf is the event a recorded run is, if any: failed or denied deploys
-// and replays, drift found, failed renewals; a successful deploy or replay
-// is Recovered when prev — the deployment before it (nil: none) — failed
-// or was denied. Other successful, planned and superseded runs, and drift
-// checks that failed, are not events.
+// EventOf is the event a recorded run is, if any, given prev, the
+// deployment recorded before it (nil: none or not known): failed or denied
+// deploys and replays, drift found, failed renewals; a successful deploy or
+// replay is Recovered when prev failed or was denied. Drift that is no more
+// than what prev, a failed or denied deployment, left unapplied is not an
+// event: the failure's mail told it. Other successful, planned and
+// superseded runs, and drift checks that failed, are not events.
 func EventOf(rep, prev *pipeline.Report) (Event, bool) {
 	switch {
-	case isDeployment(rep) && rep.Result == pipeline.ResultOK && prev != nil &&
-		(prev.Result == pipeline.ResultFailed || prev.Result == pipeline.ResultDenied):
+	case isDeployment(rep) && rep.Result == pipeline.ResultOK && failed(prev):
 		return Recovered, true
+	case rep.Kind == pipeline.KindDrift && failed(prev) && leftOver(rep, prev):
+		return "", false
 	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultFailed:
 		return DeployFailed, true
 	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultDenied:
@@ -140,6 +143,34 @@ func EventOf(rep, prev *pipeline.Report) (Event, bool) {
 		return RenewFailed, true
 	}
 	return "", false
+}
+
+// failed reports whether a run failed or was denied.
+func failed(rep *pipeline.Report) bool {
+	return rep != nil && (rep.Result == pipeline.ResultFailed || rep.Result == pipeline.ResultDenied)
+}
+
+// leftOver reports whether every change a drift check planned is one the
+// deployment dep planned and did not apply.
+func leftOver(drift, dep *pipeline.Report) bool {
+	done := map[string]bool{}
+	for _, a := range dep.Applied {
+		if a.Status == steps.StatusOK {
+			done[a.ID] = true
+		}
+	}
+	left := map[string]bool{}
+	for _, p := range dep.Plan {
+		if p.Action != steps.NoOp && !done[p.ID] {
+			left[p.ID] = true
+		}
+	}
+	for _, p := range drift.Plan {
+		if p.Action != steps.NoOp && !left[p.ID] {
+			return false
+		}
+	}
+	return true
 }
 
 // isDeployment reports whether a run is a deploy or replay (of any result).

@@ -25,6 +25,8 @@ func report(kind pipeline.RunKind, result pipeline.Result, changes int) *pipelin
 }
 
 func TestEventOf(t *testing.T) {
+	otherDrift := report(pipeline.KindDrift, pipeline.ResultPlanned, 1)
+	otherDrift.Plan = append(otherDrift.Plan, pipeline.PlanEntry{ID: "test.thing/c", Action: steps.Delete})
 	failed, denied, fine := report(pipeline.KindDeploy, pipeline.ResultFailed, 1), report(pipeline.KindReplay, pipeline.ResultDenied, 1), report(pipeline.KindDeploy, pipeline.ResultOK, 1)
 	for _, tc := range []struct {
 		rep, prev *pipeline.Report
@@ -37,6 +39,11 @@ func TestEventOf(t *testing.T) {
 		{failed, failed, DeployFailed},
 		{report(KindRenew, pipeline.ResultOK, 1), failed, ""},
 		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), failed, ""},
+		// Drift that is what the failed deployment left: told by its mail.
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), failed, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), denied, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), fine, Drift},
+		{otherDrift, failed, Drift},
 		{report(pipeline.KindDeploy, pipeline.ResultFailed, 1), nil, DeployFailed},
 		{report(pipeline.KindReplay, pipeline.ResultFailed, 1), nil, DeployFailed},
 		{report(pipeline.KindDeploy, pipeline.ResultDenied, 1), nil, DeployDenied},
