@@ -213,39 +213,9 @@ func TestTellTheOperator(t *testing.T) {
 // lines wanted and passes `promtool check metrics`, and stops the service.
 func (u *unattended) metrics(want ...string) {
 	u.t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	var stderr bytes.Buffer
-	cmd := exec.Command(plugin(u.t), "--config", u.config, "serve", "--metrics-listen", addr, "--work-interval", "1h", "--drift-interval", "0")
-	cmd.Env, cmd.Stderr = gitrepotest.CleanEnv(), &stderr
-	if err := cmd.Start(); err != nil {
-		u.t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	var body string
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				body = string(b)
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			u.t.Fatalf("runner serve --metrics-listen %s never answered: %v\n%s", addr, err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	scrape, stop := serveMetrics(u.t, u.config, freeAddr(u.t), gitrepotest.CleanEnv())
+	defer stop()
+	body := scrape()
 	for _, w := range want {
 		if !strings.Contains(body, w) {
 			u.t.Errorf("metrics lack %s", w)
@@ -254,17 +224,73 @@ func (u *unattended) metrics(want ...string) {
 	if u.t.Failed() {
 		u.t.Logf("metrics:\n%s", body)
 	}
+	promtool(u.t, body)
+}
+
+// freeAddr is a loopback address free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() //nolint:errcheck // only its port was wanted
+	return l.Addr().String()
+}
+
+// serveMetrics starts `runner serve --metrics-listen addr` with config (the
+// built runner, no queue or reconcile passes to speak of) and returns a
+// function that scrapes /metrics, waiting until it answers, and one that
+// stops the service.
+func serveMetrics(t *testing.T, config, addr string, env []string) (scrape func() string, stop func()) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(plugin(t), "--config", config, "serve", "--metrics-listen", addr, "--work-interval", "1h", "--drift-interval", "0")
+	cmd.Env, cmd.Stderr = env, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	scrape = func() string {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return string(b)
+				}
+			}
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("runner serve --metrics-listen %s never answered: %v\n%s", addr, err, stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return scrape, stop
+}
+
+// promtool checks a scrape with `promtool check metrics` (Debian package
+// prometheus).
+func promtool(t *testing.T, body string) {
+	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
 		msg := "promtool not installed; install the Debian package: apt-get install -y prometheus"
 		if os.Getenv("CI") == "true" {
-			u.t.Fatal(msg + " (CI=true: not skipping)")
+			t.Fatal(msg + " (CI=true: not skipping)")
 		}
-		u.t.Skip(msg)
+		t.Skip(msg)
 	}
 	check := exec.Command(p, "check", "metrics")
 	check.Stdin = strings.NewReader(body)
 	if out, err := check.CombinedOutput(); err != nil {
-		u.t.Errorf("promtool check metrics: %v\n%s", err, out)
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
