@@ -55,7 +55,8 @@ func TestAPICalls(t *testing.T) {
 					}
 					_ = res.Body.Close()
 				}
-				if _, err := hc.Get(deadURL); err == nil {
+				if res, err := hc.Get(deadURL); err == nil {
+					_ = res.Body.Close()
 					t.Error("a closed server answered")
 				}
 				if err := calls.Flush(file); err != nil {
