@@ -113,3 +113,36 @@ func TestAPICalls(t *testing.T) {
 		t.Errorf("an idle flush wrote %v, %v", rows, err)
 	}
 }
+
+// stubTransport answers every request at once, so a benchmark measures
+// what the counting adds, not a network.
+type stubTransport struct{}
+
+func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+}
+
+// BenchmarkAPITransport: one round trip through a backend's transport,
+// bare and counted (steps.APITransport with APICalls.Observe).
+func BenchmarkAPITransport(b *testing.B) {
+	req, err := http.NewRequest("GET", "https://pve.example.net:8006/api2/json/version", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"bare", stubTransport{}}, {"counted", steps.APITransport("proxmox", stubTransport{})}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var calls APICalls
+			steps.ObserveAPICalls(calls.Observe)
+			defer steps.ObserveAPICalls(nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
