@@ -196,7 +196,14 @@ type session struct {
 // sessionOption adjusts how a session opens the repo.
 type sessionOption func(*sessionOptions)
 
-type sessionOptions struct{ quarantine string }
+type sessionOptions struct {
+	quarantine string
+	readOnly   bool
+}
+
+// readOnly opens the repo for a run that writes nothing (replay
+// --dry-run), so the owner check of writing commands does not apply.
+func readOnly() sessionOption { return func(o *sessionOptions) { o.readOnly = true } }
 
 // withQuarantine also reads the objects of a push in progress (pre-receive).
 func withQuarantine(dir string) sessionOption {
@@ -232,7 +239,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
-	if writesRepo[lookupCommand(f.fs.Name()).name] {
+	if writesRepo[lookupCommand(f.fs.Name()).name] && !so.readOnly {
 		if err := e.mayWrite(g.Path()); err != nil {
 			return nil, err
 		}

@@ -99,6 +99,10 @@ type Target struct {
 	// resource was renamed in the repo while its live object stayed (same
 	// identity, see Identifier). Zero when not renamed.
 	RenamedFrom ID
+	// Release, on a resource that left the repo (Want nil), plans a
+	// Release instead of a Delete: a replay of a commit from before the
+	// runner adopted it.
+	Release bool
 }
 
 // Owned reports whether the runner created or adopted the resource earlier.
