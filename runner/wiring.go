@@ -251,6 +251,11 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
+	for _, b := range reg.Backends() {
+		if wl, ok := b.(steps.WarnLogger); ok {
+			wl.SetWarnf(log.Warnf)
+		}
+	}
 	pol, err := newPolicy(cfg)
 	if err != nil {
 		return nil, exitError{exitUsage, err}

@@ -210,6 +210,14 @@ type Warner interface {
 	Warnings() []string
 }
 
+// WarnLogger is implemented by backends that log notable events of their
+// own (a FreeIPA replica taking over from a failed server): the runner
+// hands them its run log's Warnf, so the lines carry the run's fields and
+// redaction.
+type WarnLogger interface {
+	SetWarnf(warnf func(format string, args ...any))
+}
+
 // Ranker is implemented by backends that place their kinds in the default
 // apply order: lower ranks first (guests 10, identity 20, DNS 30,
 // certificates 40), DefaultRank for a backend without one.
