@@ -239,10 +239,14 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
-	if writesRepo[lookupCommand(f.fs.Name()).name] && !so.readOnly {
+	name := lookupCommand(f.fs.Name()).name
+	if writesRepo[name] && !so.readOnly {
 		if err := e.mayWrite(g.Path()); err != nil {
 			return nil, err
 		}
+	}
+	if writesRepo[name] || name == "reconcile" {
+		e.countAPICalls(cfg)
 	}
 	// The configured branches are always their refs/heads/ refs, whatever
 	// tags or other refs of the same short name someone created.
@@ -276,7 +280,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		EvalCache: filepath.Join(cfg.StateDir, "eval-cache"),
 		Log:       log,
 		Redact:    red.Redact,
-		Observer:  observer(cfg, rc, log, red),
+		Observer:  observer(cfg, rc, log, red, e.apiCallsFile),
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
 }

@@ -1,7 +1,8 @@
 // Package lab runs the simulated homelab that `runner lab` gives a new user:
 // the Proxmox VE, Route 53 (with its authoritative DNS) and FreeIPA
-// simulators on loopback, a runner configuration pointing at them, and a
-// bare infra repo seeded from examples/homelab with the git hooks installed.
+// simulators on loopback, a local mailbox the runner mails its events to, a
+// runner configuration pointing at them, and a bare infra repo seeded from
+// examples/homelab with the git hooks installed.
 // Simulator state is saved in the lab directory, so a restart keeps it.
 package lab
 
@@ -56,6 +57,12 @@ type Lab struct {
 	Repo   string // the bare infra repository
 	// Endpoints of the simulators, for the user.
 	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr, ACMEURL string
+	// Mailbox is the mbox file the lab's SMTP server (SMTPAddr) appends
+	// the runner's mail to (ReadMailbox reads it).
+	Mailbox, SMTPAddr string
+	// MetricsAddr is a free loopback address kept for the lab's `runner
+	// serve --metrics-listen` (host:port).
+	MetricsAddr string
 	// Env is what the runner's processes need in their environment here.
 	Env []string
 
@@ -66,6 +73,7 @@ type Lab struct {
 	r53     *r53sim.Server
 	ipa     *ipasim.Server
 	servers []*http.Server
+	mail    *mailbox
 	pebble  *db.MemoryStore // the ACME CA's store
 	orders  atomic.Int64    // newOrder requests the CA received
 	stop    chan struct{}
@@ -190,6 +198,23 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 		return nil, err
 	}
 
+	// The mailbox, and the metrics address runner serve will listen on.
+	ml, err := l.ports.listen("smtp")
+	if err != nil {
+		return nil, err
+	}
+	l.SMTPAddr, l.Mailbox = ml.Addr().String(), filepath.Join(dir, "mail", "mbox")
+	if l.mail, err = startMailbox(ml, l.Mailbox, o.Out); err != nil {
+		_ = ml.Close()
+		return nil, err
+	}
+	metl, err := l.ports.listen("metrics")
+	if err != nil {
+		return nil, err
+	}
+	l.MetricsAddr = metl.Addr().String()
+	_ = metl.Close()
+
 	if err := l.ports.save(); err != nil {
 		return nil, err
 	}
@@ -255,6 +280,15 @@ func (l *Lab) restore(name string, restore func([]byte) error) error {
 	return err
 }
 
+// APIRequests counts the HTTP API requests each simulator received since
+// the lab started, by backend name (proxmox, route53, freeipa), as the
+// simulators count them (FreeIPA's counts its logins apart from the JSON-RPC
+// requests).
+func (l *Lab) APIRequests() map[string]int {
+	ipa := l.ipa.Counters()
+	return map[string]int{"proxmox": l.pve.Counters().Total, "route53": l.r53.Counters().Total, "freeipa": ipa.Total + ipa.Logins}
+}
+
 // Save writes every simulator's state into the lab directory.
 func (l *Lab) Save() error {
 	var errs []error
@@ -316,6 +350,9 @@ func (l *Lab) Close() error {
 	if l.ipa != nil {
 		_ = l.ipa.Close()
 	}
+	if l.mail != nil {
+		l.mail.close()
+	}
 	l.wg.Wait()
 	if l.held != nil {
 		_ = l.held.Close() // releases the flock
@@ -373,6 +410,8 @@ func (l *Lab) writeConfig(caFile string) error {
 		"stateDir": filepath.Join(l.Dir, "state"),
 		"policy":   map[string]any{"zones": []string{zone}},
 		"backends": backends,
+		// Every event, to the lab's mailbox.
+		"notify": map[string]any{"mail": map[string]any{"to": []string{MailTo}, "from": "gitops-runner@lab." + zone, "smtp": l.SMTPAddr, "stuckAfter": "5m"}},
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

@@ -168,7 +168,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.hc = &http.Client{Transport: tr, Jar: jar, Timeout: timeout,
+		s.hc = &http.Client{Transport: steps.APITransport("freeipa", tr), Jar: jar, Timeout: timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		c.servers = append(c.servers, s)
 	}

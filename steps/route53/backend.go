@@ -149,6 +149,7 @@ func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Op
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %s", red.Redact(err.Error()))
 	}
+	awsCfg.HTTPClient = steps.APIDoer("route53", awsCfg.HTTPClient)
 	b.client = r53.NewFromConfig(awsCfg, func(o *r53.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
