@@ -115,8 +115,10 @@ func TestReplicaDownMidRun(t *testing.T) {
 	if rep.Result != pipeline.ResultOK {
 		t.Fatalf("run with a replica going down: %s %v %+v", rep.Summary, rep.Errors, rep.Applied)
 	}
-	if !a.down.Load() || a.count("host_add") != 1 || b.count("host_add") == 0 {
-		t.Fatalf("host_add at the first server %d (down %v), at the second %d; want 1, down, the rest",
+	// The executor runs 4 changes at a time: the host_adds in flight when
+	// the first server went down were answered there.
+	if !a.down.Load() || a.count("host_add") == 0 || b.count("host_add") == 0 {
+		t.Fatalf("host_add at the first server %d (down %v), at the second %d; want some, down, the rest",
 			a.count("host_add"), a.down.Load(), b.count("host_add"))
 	}
 	if n := l.sim.Count("host_add"); n != a.count("host_add")+b.count("host_add") {
