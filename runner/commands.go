@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -104,6 +105,7 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "replay")
 	f.repoFlag()
 	force := f.fs.Bool("force", false, "replay a commit that is not on the deployed branch's history")
+	dryRun := f.fs.Bool("dry-run", false, "print the replay's plan (what it would delete, change and release) and apply nothing")
 	f.outputFlag("text", "json")
 	if err := f.parse(args); err != nil {
 		return err
@@ -111,7 +113,11 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	if f.fs.NArg() != 1 {
 		return usagef("give exactly one COMMIT to replay (see `runner status` or `git log` for candidates)")
 	}
-	s, err := e.session(f)
+	var opts []sessionOption
+	if *dryRun {
+		opts = append(opts, readOnly())
+	}
+	s, err := e.session(f, opts...)
 	if err != nil {
 		return err
 	}
@@ -128,6 +134,13 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 		return exitError{exitFailed, err}
 	} else if !ok && !*force {
 		return exitError{exitUsage, fmt.Errorf("%s is not on the history of %s; replaying it would deploy something never pushed there (use --force if you mean it)", h.String()[:7], s.repo.Branch)}
+	}
+	if *dryRun {
+		rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindPlan, ReplayPlan: true})
+		if err != nil {
+			return exitError{exitFailed, err}
+		}
+		return e.printReport(rep, f.output, "")
 	}
 	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay, ReplayedBy: replayer()}, f.output)
 }
@@ -185,6 +198,9 @@ func (e *env) userRev(s *session, rev string) (string, error) {
 		return "", nil
 	}
 	x, err := s.git.ResolveRev(rev)
+	if errors.Is(err, gitstore.ErrNoRevision) {
+		return "", exitError{exitUsage, err}
+	}
 	if err != nil {
 		return "", exitError{exitFailed, err}
 	}

@@ -196,7 +196,14 @@ type session struct {
 // sessionOption adjusts how a session opens the repo.
 type sessionOption func(*sessionOptions)
 
-type sessionOptions struct{ quarantine string }
+type sessionOptions struct {
+	quarantine string
+	readOnly   bool
+}
+
+// readOnly opens the repo for a run that writes nothing (replay
+// --dry-run), so the owner check of writing commands does not apply.
+func readOnly() sessionOption { return func(o *sessionOptions) { o.readOnly = true } }
 
 // withQuarantine also reads the objects of a push in progress (pre-receive).
 func withQuarantine(dir string) sessionOption {
@@ -233,7 +240,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		return nil, exitError{exitUsage, err}
 	}
 	name := lookupCommand(f.fs.Name()).name
-	if writesRepo[name] {
+	if writesRepo[name] && !so.readOnly {
 		if err := e.mayWrite(g.Path()); err != nil {
 			return nil, err
 		}
@@ -247,6 +254,11 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	reg, err := e.registry(cfg, red)
 	if err != nil {
 		return nil, exitError{exitUsage, err}
+	}
+	for _, b := range reg.Backends() {
+		if wl, ok := b.(steps.WarnLogger); ok {
+			wl.SetWarnf(log.Warnf)
+		}
 	}
 	pol, err := newPolicy(cfg)
 	if err != nil {
