@@ -139,9 +139,11 @@ func BenchmarkAPITransport(b *testing.B) {
 			defer steps.ObserveAPICalls(nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := bc.rt.RoundTrip(req); err != nil {
+				res, err := bc.rt.RoundTrip(req)
+				if err != nil {
 					b.Fatal(err)
 				}
+				_ = res.Body.Close()
 			}
 		})
 	}
