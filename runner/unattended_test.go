@@ -74,8 +74,8 @@ func (u *unattended) runner(args ...string) (int, string, string) {
 
 var pluginBuild struct {
 	sync.Once
-	path string
-	err  error
+	dir, path string
+	err       error
 }
 
 // plugin builds the runner as Nagios runs it: a program on disk (with the
@@ -88,7 +88,7 @@ func plugin(t *testing.T) string {
 			pluginBuild.err = err
 			return
 		}
-		t.Cleanup(func() { _ = os.RemoveAll(dir) }) // one test uses it
+		pluginBuild.dir = dir // removed after all tests (TestMain): several use it
 		pluginBuild.path = filepath.Join(dir, "runner")
 		if out, err := exec.Command("go", "build", "-tags", "e2etest", "-o", pluginBuild.path, ".").CombinedOutput(); err != nil {
 			pluginBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
