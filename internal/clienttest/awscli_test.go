@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
 
@@ -37,7 +38,7 @@ func newZoneCLI(t *testing.T, zoneName string) (*r53sim.Server, *awsCLI, string)
 
 func newAWSCLI(t *testing.T, s *r53sim.Server) *awsCLI {
 	t.Helper()
-	bin := needTool(t, "aws", "awscli")
+	bin := testenv.Program(t, "aws", "awscli")
 	url, err := s.ListenHTTP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

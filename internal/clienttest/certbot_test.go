@@ -18,6 +18,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
 
@@ -29,7 +30,7 @@ import (
 // through HTTPS_PROXY (see interceptor).
 func TestCertbotDNSRoute53(t *testing.T) {
 	t.Parallel()
-	certbot := needTool(t, "certbot", "certbot")
+	certbot := testenv.Program(t, "certbot", "certbot")
 	needPython(t, "certbot_dns_route53", "python3-certbot-dns-route53")
 
 	s := r53sim.New(r53sim.Options{})

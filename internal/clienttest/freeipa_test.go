@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
 
@@ -90,7 +91,7 @@ func (c *ipaCurl) call(method string, args []any, options map[string]any) ipaAns
 // logged in, and the login form for admin.
 func newIPACurl(t *testing.T) (*ipaCurl, string) {
 	t.Helper()
-	bin := needTool(t, "curl", "curl")
+	bin := testenv.Program(t, "curl", "curl")
 	s, err := ipasim.New(ipasim.Options{Realm: "EXAMPLE.TEST", Domain: "example.test", Host: "127.0.0.1",
 		Users: map[string]string{"admin": "Secret123"}})
 	if err != nil {
@@ -200,7 +201,7 @@ func TestCurlFreeIPAJSONRPC(t *testing.T) {
 // against ssh-keygen -l), and sudorule_add_option / sudorule_remove_option.
 func TestCurlFreeIPAKeysServicesSudoOptions(t *testing.T) {
 	t.Parallel()
-	keygen := needTool(t, "ssh-keygen", "openssh-client")
+	keygen := testenv.Program(t, "ssh-keygen", "openssh-client")
 	c, login := newIPACurl(t)
 	c.login(login)
 
