@@ -2,7 +2,6 @@ package clienttest
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/internal/testenv"
+	"github.com/gitops-runner/gitops-runner/internal/tlstest"
 	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
 
@@ -101,10 +101,7 @@ func newIPACurl(t *testing.T) (*ipaCurl, string) {
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() { _ = s.Close() })
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := tlstest.CAFile(t, ts.Certificate().Raw)
 	return &ipaCurl{t: t, bin: bin, url: ts.URL, ca: ca, jar: filepath.Join(dir, "cookies")},
 		url.Values{"user": {"admin"}, "password": {"Secret123"}}.Encode()
 }
