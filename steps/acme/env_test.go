@@ -37,6 +37,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/internal/tlstest"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 func TestMain(m *testing.M) {
@@ -88,27 +89,14 @@ type envOpts struct {
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, root: t.TempDir(), state: t.TempDir()}
-	e.sim = sim.New(sim.Options{})
-	t.Cleanup(func() {
-		if err := e.sim.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	apiURL, err := e.sim.ListenHTTP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.dnsAddr, err = e.sim.ListenDNS("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	e.sim = simtest.Start(t, sim.Options{})
+	apiURL := simtest.Listen(t, e.sim.ListenHTTP)
+	e.dnsAddr = simtest.Listen(t, e.sim.ListenDNS)
 	if o.zone == "" {
 		o.zone = "example.com"
 	}
 	e.zone = o.zone
-	zoneID, err := e.sim.CreateZone(o.zone)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zoneID := simtest.Zone(t, e.sim, o.zone)
 	logger := log.New(io.Discard, "", 0)
 	e.store = db.NewMemoryStore()
 	e.ca = ca.New(logger, e.store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: o.validity}})
