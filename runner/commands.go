@@ -19,11 +19,7 @@ import (
 )
 
 func cmdEval(ctx context.Context, e *env, args []string) error {
-	f := newRevFlags(e, "eval", "json", "table")
-	if err := f.parseNoArgs(args); err != nil {
-		return err
-	}
-	s, rev, err := e.revSession(f)
+	f, s, rev, err := e.revCommand(args, "eval", "json", "table")
 	if err != nil {
 		return err
 	}
@@ -74,11 +70,7 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPlan(ctx context.Context, e *env, args []string) error {
-	f := newRevFlags(e, "plan", "text", "json")
-	if err := f.parseNoArgs(args); err != nil {
-		return err
-	}
-	s, rev, err := e.revSession(f)
+	f, s, rev, err := e.revCommand(args, "plan", "text", "json")
 	if err != nil {
 		return err
 	}
@@ -168,6 +160,18 @@ func newRevFlags(e *env, name string, formats ...string) *flags {
 		f.outputFlag(formats...)
 	}
 	return f
+}
+
+// revCommand starts a command that runs on one revision and takes no
+// positional arguments: it declares its flags (newRevFlags), parses args
+// and opens the session (revSession). A bad command line is a usage error.
+func (e *env) revCommand(args []string, name string, formats ...string) (*flags, *session, string, error) {
+	f := newRevFlags(e, name, formats...)
+	if err := f.parseNoArgs(args); err != nil {
+		return nil, nil, "", err
+	}
+	s, rev, err := e.revSession(f)
+	return f, s, rev, err
 }
 
 // revSession opens the session of a command run on one revision and

@@ -46,12 +46,12 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, `  Proxmox VE   %s   (node pve, 48 GiB; token in %s)
   Route 53     %s   (zone mydomain.com)
   DNS          %s   (dig @127.0.0.1 -p %s blog.mydomain.com)
-  FreeIPA      %s   (realm INT.MYDOMAIN, user admin)
+  FreeIPA      %s and its replica %s   (realm INT.MYDOMAIN, user admin)
   ACME CA      %s/dir   (Pebble; certificates go to %s)
   mailbox      %s   (the runner mails %s over SMTP to %s)
   config       %s
   infra repo   %s
-`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.ACMEURL, filepath.Join(l.Dir, "certs"),
+`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.FreeIPAReplicaURL, l.ACMEURL, filepath.Join(l.Dir, "certs"),
 		l.Mailbox, lab.MailTo, l.SMTPAddr, l.Config, l.Repo)
 	for _, b := range []string{"proxmox", "route53", "freeipa", "acme"} {
 		if !compiled[b] {

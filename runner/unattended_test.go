@@ -72,38 +72,32 @@ func (u *unattended) runner(args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// plugins are the runners plugin built, by test name.
-var plugins struct {
-	sync.Mutex
-	path map[string]string
+var pluginBuild struct {
+	sync.Once
+	dir, path string
+	err       error
 }
 
 // plugin builds the runner as Nagios runs it: a program on disk (with the
-// test backend compiled in, for `runner serve`'s workers), once per test,
-// in the test's temporary directory (the go command's cache makes the
-// second build a link).
+// test backend compiled in, for `runner serve`'s workers).
 func plugin(t *testing.T) string {
 	t.Helper()
-	plugins.Lock()
-	defer plugins.Unlock()
-	if p, ok := plugins.path[t.Name()]; ok {
-		return p
-	}
-	p := filepath.Join(t.TempDir(), "runner")
-	if out, err := exec.Command("go", "build", "-tags", "e2etest", "-o", p, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	if plugins.path == nil {
-		plugins.path = map[string]string{}
-	}
-	plugins.path[t.Name()] = p
-	name := t.Name()
-	t.Cleanup(func() {
-		plugins.Lock()
-		defer plugins.Unlock()
-		delete(plugins.path, name)
+	pluginBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "runner-plugin-")
+		if err != nil {
+			pluginBuild.err = err
+			return
+		}
+		pluginBuild.dir = dir // removed after all tests (TestMain): several use it
+		pluginBuild.path = filepath.Join(dir, "runner")
+		if out, err := exec.Command("go", "build", "-tags", "e2etest", "-o", pluginBuild.path, ".").CombinedOutput(); err != nil {
+			pluginBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
 	})
-	return p
+	if pluginBuild.err != nil {
+		t.Fatal(pluginBuild.err)
+	}
+	return pluginBuild.path
 }
 
 // nagios runs `runner monitor --nagios` as Nagios runs a plugin: a process

@@ -57,6 +57,8 @@ type Lab struct {
 	Repo   string // the bare infra repository
 	// Endpoints of the simulators, for the user.
 	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr, ACMEURL string
+	// FreeIPAReplicaURL is the second FreeIPA server (the same directory).
+	FreeIPAReplicaURL string
 	// Mailbox is the mbox file the lab's SMTP server (SMTPAddr) appends
 	// the runner's mail to (ReadMailbox reads it).
 	Mailbox, SMTPAddr string
@@ -190,6 +192,16 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	isrv := &http.Server{Handler: l.ipa, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConf}
 	l.serve(isrv, tls.NewListener(il, tlsConf))
 	l.FreeIPAURL = "https://" + il.Addr().String()
+	// Its replica (ipa.hetzner): a second server of the same directory, as
+	// if replication were instantaneous; the runner is configured with
+	// both (urls) and goes on to it when the first fails.
+	rl, err := l.ports.listen("freeipa-replica")
+	if err != nil {
+		return nil, err
+	}
+	rsrv := &http.Server{Handler: l.ipa, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConf}
+	l.serve(rsrv, tls.NewListener(rl, tlsConf))
+	l.FreeIPAReplicaURL = "https://" + rl.Addr().String()
 
 	// An ACME CA: Pebble in-process, validating DNS-01 against the Route 53
 	// simulator's DNS. Pebble keeps no state: each lab start is a new CA
@@ -402,7 +414,7 @@ func (l *Lab) writeConfig(caFile string) error {
 			"caFile": caFile, "propagationTimeout": "30s", "pollInterval": "200ms"}
 	}
 	if l.opts.Backends["freeipa"] {
-		backends["freeipa"] = map[string]any{"url": l.FreeIPAURL, "user": "admin", "password": sec("ipa-password"), "caFile": caFile,
+		backends["freeipa"] = map[string]any{"urls": []string{l.FreeIPAURL, l.FreeIPAReplicaURL}, "user": "admin", "password": sec("ipa-password"), "caFile": caFile,
 			"secretDir": filepath.Join(l.Dir, "state", "ipa-otp")}
 	}
 	cfg := map[string]any{
