@@ -1,0 +1,89 @@
+package dnsmasq_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+)
+
+// A push declaring the forwarding between four sites and a host on flat1,
+// through the real pipeline into four real dnsmasq instances: every site
+// resolves the host's name and its reverse; a second run writes nothing;
+// removing the host removes its lines, and every site answers NXDOMAIN.
+// The hand-written file of each site's conf-dir is never touched.
+func TestPipelineSitesResolveEachOther(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	hand := map[string]snapshot{}
+	for _, s := range l.sites {
+		hand[s.name] = snap(t, s.handWritten)
+	}
+	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 8, Backoff: 1, MaxBackoff: 1}, l.backend())
+	main := func(withHost bool) string {
+		host := ""
+		if withHost {
+			host = `, r.resource('dnsmasq.host', 'web.flat1.int.mydomain', {site: 'flat1', name: 'web.flat1.int.mydomain', ipv4: '10.18.2.5'}),
+  r.resource('dnsmasq.dhcpHost', 'web.flat1.int.mydomain', {site: 'flat1', mac: '02:00:5e:10:00:05', ip: '10.18.2.5', hostname: 'web'})`
+		}
+		return "local r = import 'runner.libsonnet';\nlocal forwards = " + l.forwards() + ";\nr.output([forwards" + host + "])\n"
+	}
+	p.In.Push("sites and web", map[string]string{"main.jsonnet": main(true)})
+	rep := p.Run()
+	// 4×3 forwards, the host, the reservation.
+	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 14 {
+		t.Fatalf("first run: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	l.waitAnswer("web.flat1.int.mydomain", dns.TypeA, "10.18.2.5")
+	l.waitAnswer("5.2.18.10.in-addr.arpa", dns.TypePTR, "web.flat1.int.mydomain.")
+	flat1 := l.site("flat1")
+	if got := read(t, flat1.dhcpHosts); !strings.Contains(got, "\n02:00:5e:10:00:05,10.18.2.5,web\n") {
+		t.Errorf("flat1 dhcp-hosts:\n%s", got)
+	}
+	hetzner := l.site("hetzner")
+	if got := read(t, hetzner.servers); strings.Count(got, "server=/") != 3 || strings.Count(got, "rev-server=") != 3 ||
+		!strings.Contains(got, "rev-server=10.18.2.0/24,127.0.18.2#") {
+		t.Errorf("hetzner servers-file:\n%s", got)
+	}
+	files := map[string]snapshot{}
+	for _, f := range []string{flat1.hosts, flat1.dhcpHosts, hetzner.servers, flat1.servers} {
+		files[f] = snap(t, f)
+	}
+
+	rep = p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("second run: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	for f, s := range files {
+		if !snap(t, f).same(s) {
+			t.Errorf("second run rewrote %s", f)
+		}
+	}
+
+	p.In.Push("web leaves", map[string]string{"main.jsonnet": main(false)})
+	rep = p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Counts["delete"] != 2 || rep.Changed != 2 {
+		t.Fatalf("third run: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	l.waitAnswer("web.flat1.int.mydomain", dns.TypeA, "")
+	l.waitAnswer("5.2.18.10.in-addr.arpa", dns.TypePTR, "")
+	for _, s := range l.sites {
+		for _, f := range []string{s.hosts, s.dhcpHosts} {
+			if got := read(t, f); strings.Contains(got, "web") {
+				t.Errorf("%s still has web:\n%s", f, got)
+			}
+		}
+		if !snap(t, s.handWritten).same(hand[s.name]) {
+			t.Errorf("%s was touched", s.handWritten)
+		}
+		// And dnsmasq still serves it.
+		r, err := query(s.addr, l.port, "handwritten."+s.domain, dns.TypeTXT)
+		if got := answer(r, err); got != "kept" {
+			t.Errorf("site %s: handwritten TXT = %q", s.name, got)
+		}
+	}
+}
