@@ -111,9 +111,8 @@ func New(raw json.RawMessage, _ *steps.Redactor) (*Backend, error) {
 			p.Addf("sites."+n, "is null: give the site's settings")
 			continue
 		}
-		err := s.setup()
-		p.Add(steps.PrefixFields("sites."+n, err))
-		if err == nil {
+		p.Add(steps.PrefixFields("sites."+n, s.setup()))
+		if s.Domain != "" {
 			if o, dup := domains[s.Domain]; dup {
 				p.Addf("sites."+n+".domain", "%s is also site %s's domain: each site has its own", s.Domain, o)
 			}

@@ -230,7 +230,13 @@ func (l *lab) forwards() string {
 // asynchronously after SIGHUP.
 func (l *lab) waitAnswer(name string, qtype uint16, want string) {
 	l.t.Helper()
-	for _, s := range l.sites {
+	l.waitAnswerAt(l.sites, name, qtype, want)
+}
+
+// waitAnswerAt is waitAnswer at some sites.
+func (l *lab) waitAnswerAt(sites []*labSite, name string, qtype uint16, want string) {
+	l.t.Helper()
+	for _, s := range sites {
 		var got string
 		deadline := time.Now().Add(5 * time.Second)
 		for {
