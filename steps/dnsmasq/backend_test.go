@@ -1,6 +1,7 @@
 package dnsmasq_test
 
 import (
+	"errors"
 	"encoding/json"
 	"os"
 	"strings"
@@ -104,7 +105,8 @@ func TestTestRefusalChangesNothing(t *testing.T) {
 	before, logBefore := snap(t, flat1.servers), read(t, flat1.log)
 	want := decode(t, b, dnsmasq.KindForward, `{"site": "flat1", "domain": "flat2.int.mydomain", "server": "127.0.18.3", "port": 5353}`)
 	_, err := step(t, b, steps.Target{ID: steps.ID{Kind: dnsmasq.KindForward, Name: "flat1-to-flat2"}, Want: want})
-	if err == nil || !strings.Contains(err.Error(), "dnsmasq --test refused the new servers-file (nothing was changed)") ||
+	var te *dnsmasq.TestError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "dnsmasq --test refused the new servers-file (nothing was changed)") ||
 		!strings.Contains(err.Error(), "bad option at line") {
 		t.Fatalf("err = %v", err)
 	}

@@ -348,5 +348,6 @@ func snap(t *testing.T, path string) snapshot {
 	return snapshot{b, st.ModTime()}
 }
 
-func (s snapshot) same(o snapshot) bool { return bytes.Equal(s.content, o.content) && s.mtime.Equal(o.mtime) }
-
+func (s snapshot) same(o snapshot) bool {
+	return bytes.Equal(s.content, o.content) && s.mtime.Equal(o.mtime)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -26,8 +28,8 @@ type siteFile struct {
 	f    file
 }
 
-// Observe implements steps.Backend: it reads each file the targets touch
-// once (one read per file and site, in parallel across sites) and returns
+// Observe implements steps.Backend: it reads the files the targets touch
+// once (one read per site, sites in parallel) and returns
 // each target's lines. A target without lines is absent.
 func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[steps.ID]steps.Live, error) {
 	if b.sites == nil {
@@ -58,26 +60,40 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		}
 		return files[i].f < files[j].f
 	})
-	contents := make([][]string, len(files))
+	// One read per site (one remote command over SSH), sites in parallel.
+	bySite := map[string][]siteFile{}
+	var siteOrder []string
+	for _, sf := range files {
+		if len(bySite[sf.site]) == 0 {
+			siteOrder = append(siteOrder, sf.site)
+		}
+		bySite[sf.site] = append(bySite[sf.site], sf)
+	}
+	byFile := map[siteFile][]string{}
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, sf := range files {
+	for _, name := range siteOrder {
 		g.Go(func() error {
-			s := b.sites[sf.site]
-			data, err := s.tr.read(gctx, s.path(sf.f))
-			if err != nil {
-				return fmt.Errorf("site %s: read %s (%s): %w", sf.site, s.path(sf.f), s.tr.where(), err)
+			s := b.sites[name]
+			var paths []string
+			for _, sf := range bySite[name] {
+				paths = append(paths, s.path(sf.f))
 			}
-			contents[i] = splitLines(data)
+			data, err := s.tr.read(gctx, paths)
+			if err != nil {
+				return fmt.Errorf("site %s: read %s (%s): %w", name, strings.Join(paths, ", "), s.tr.where(), err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, sf := range bySite[name] {
+				byFile[sf] = splitLines(data[i])
+			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
-	}
-	byFile := map[siteFile][]string{}
-	for i, sf := range files {
-		byFile[sf] = contents[i]
 	}
 	out := map[steps.ID]steps.Live{}
 	for _, t := range targets {

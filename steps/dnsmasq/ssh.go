@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +39,12 @@ type SSH struct {
 }
 
 // sshFS is the transport of a site reached over SSH. Files are read and
-// written with remote commands (cat, mv, rm through the login shell) on
-// one connection, opened on first use and opened again when it broke:
-// dnsmasq --test and the reload run as remote commands anyway, so SFTP
-// would add a second protocol (and a subsystem the host must enable)
-// without saving a round trip.
+// replaced with remote shell commands on one connection, opened on first
+// use and opened again when it broke: one command reads all files an
+// Observe needs, one script replaces a file (write, dnsmasq --test, mv,
+// reload). dnsmasq --test and the reload must run as remote commands
+// anyway, so SFTP would add a second protocol (and a subsystem the host
+// must enable) and more round trips, not fewer.
 type sshFS struct {
 	addr   string
 	config *ssh.ClientConfig
@@ -212,6 +214,15 @@ func (s *sshFS) conn(ctx context.Context) (*ssh.Client, error) {
 	return s.client, nil
 }
 
+// commandError is a remote command that exited with a non-zero status.
+type commandError struct {
+	status int
+	out    []byte // its stderr
+	err    error
+}
+
+func (e *commandError) Error() string { return e.err.Error() }
+
 // drop forgets a broken connection.
 func (s *sshFS) drop(c *ssh.Client) {
 	s.mu.Lock()
@@ -257,7 +268,8 @@ func (s *sshFS) exec(ctx context.Context, cmd string, stdin []byte) ([]byte, err
 		case err == nil:
 			return stdout.Bytes(), nil
 		case errors.As(err, &ee):
-			return stdout.Bytes(), &commandError{argv: []string{cmd}, out: stderr.Bytes(), err: fmt.Errorf("on %s: exit status %d", s.addr, ee.ExitStatus())}
+			return stdout.Bytes(), &commandError{status: ee.ExitStatus(), out: stderr.Bytes(),
+				err: fmt.Errorf("ssh %s: remote command exited with status %d: %s", s.addr, ee.ExitStatus(), strings.TrimSpace(stderr.String()))}
 		default:
 			s.drop(c)
 			return nil, steps.Transient(fmt.Errorf("ssh %s: %s: %w", s.addr, cmd, err))
@@ -265,38 +277,98 @@ func (s *sshFS) exec(ctx context.Context, cmd string, stdin []byte) ([]byte, err
 	}
 }
 
-func (s *sshFS) read(ctx context.Context, path string) ([]byte, error) {
-	q := shellQuote(path)
-	return s.exec(ctx, "if [ -e "+q+" ]; then cat -- "+q+"; fi", nil)
-}
-
-func (s *sshFS) write(ctx context.Context, path string, data []byte) error {
-	q := shellQuote(path)
-	_, err := s.exec(ctx, "umask 022 && cat > "+q, data)
-	return err
-}
-
-func (s *sshFS) rename(ctx context.Context, from, to string) error {
-	_, err := s.exec(ctx, "mv -f -- "+shellQuote(from)+" "+shellQuote(to), nil)
-	return err
-}
-
-func (s *sshFS) remove(ctx context.Context, path string) error {
-	_, err := s.exec(ctx, "rm -f -- "+shellQuote(path), nil)
-	return err
-}
-
-func (s *sshFS) run(ctx context.Context, argv []string) ([]byte, error) {
-	out, err := s.exec(ctx, shellJoin(argv)+" 2>&1", nil)
-	var ce *commandError
-	if errors.As(err, &ce) {
-		ce.argv, ce.out = argv, out
+// read prints each file as its size in bytes on a line, then its bytes
+// (-1: missing), all in one remote command.
+func (s *sshFS) read(ctx context.Context, paths []string) ([][]byte, error) {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = shellQuote(p)
 	}
-	return out, err
+	out, err := s.exec(ctx, `for f in `+strings.Join(q, " ")+`; do if [ -e "$f" ]; then wc -c < "$f" && cat -- "$f" || exit 1; else echo -1; fi; done`, nil)
+	if err != nil {
+		return nil, err
+	}
+	res := make([][]byte, len(paths))
+	for i := range paths {
+		line, rest, ok := bytes.Cut(out, []byte("\n"))
+		n, err := strconv.Atoi(strings.TrimSpace(string(line)))
+		if !ok || err != nil || n > len(rest) {
+			return nil, fmt.Errorf("ssh %s: reading %s: unexpected output of the remote shell", s.addr, paths[i])
+		}
+		if n >= 0 {
+			res[i] = rest[:n:n]
+			rest = rest[n:]
+		}
+		out = rest
+	}
+	return res, nil
 }
 
-func (s *sshFS) hup(ctx context.Context, pidFile string) error {
-	q := shellQuote(pidFile)
-	_, err := s.exec(ctx, `pid=$(cat -- `+q+`) && kill -HUP "$pid"`, nil)
+// Exit statuses of the install script.
+const (
+	exitTestRefused = 10
+	exitRename      = 11
+	exitReload      = 12
+	exitWrite       = 13
+)
+
+// install runs one shell script on the host (sh -s, the script on stdin):
+// the new file and the check configuration are here-documents, then
+// dnsmasq --test, mv, and the reload. One session per file replacement:
+// each session costs a login shell on the host.
+func (s *sshFS) install(ctx context.Context, in installation) error {
+	delim := heredocDelimiter(in.content, in.check)
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("umask 022")
+	line("dst=%s; tmp=%s; chk=%s", shellQuote(in.path), shellQuote(in.path+newSuffix), shellQuote(in.path+checkSuffix))
+	line(`cat > "$tmp" <<'%s' || { rm -f -- "$tmp"; exit %d; }`, delim, exitWrite)
+	b.Write(in.content)
+	line("%s", delim)
+	line(`cat > "$chk" <<'%s' || { rm -f -- "$tmp" "$chk"; exit %d; }`, delim, exitWrite)
+	b.Write(in.check)
+	line("%s", delim)
+	line(`out=$(%s --conf-file="$chk" 2>&1); rc=$?`, shellJoin(in.test))
+	line(`rm -f -- "$chk"`)
+	line(`if [ "$rc" -ne 0 ]; then rm -f -- "$tmp"; printf '%%s\n' "$out" >&2; exit %d; fi`, exitTestRefused)
+	line(`mv -f -- "$tmp" "$dst" || { rm -f -- "$tmp"; exit %d; }`, exitRename)
+	if len(in.reload) > 0 {
+		line(`%s >&2 || exit %d`, shellJoin(in.reload), exitReload)
+	} else {
+		line(`pid=$(cat -- %s) && kill -HUP "$pid" || exit %d`, shellQuote(in.pidFile), exitReload)
+	}
+	_, err := s.exec(ctx, "sh -s", []byte(b.String()))
+	var ce *commandError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	out := strings.TrimSpace(string(ce.out))
+	switch ce.status {
+	case exitTestRefused:
+		return &TestError{What: in.what, Output: out}
+	case exitReload:
+		return steps.Transient(&ReloadError{fmt.Errorf("on %s: %s", s.addr, out)})
+	case exitRename:
+		return fmt.Errorf("on %s: rename %s into place: %s", s.addr, in.path+newSuffix, out)
+	case exitWrite:
+		return fmt.Errorf("on %s: write next to %s: %s", s.addr, in.path, out)
+	}
 	return err
+}
+
+// heredocDelimiter is a here-document delimiter that is no line of the
+// documents.
+func heredocDelimiter(docs ...[]byte) string {
+	for i := 0; ; i++ {
+		d := "RUNNER_EOF_" + strconv.Itoa(i)
+		clash := false
+		for _, doc := range docs {
+			for _, l := range strings.Split(string(doc), "\n") {
+				clash = clash || l == d
+			}
+		}
+		if !clash {
+			return d
+		}
+	}
 }

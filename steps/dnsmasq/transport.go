@@ -13,45 +13,123 @@ import (
 	"syscall"
 
 	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
+	"github.com/gitops-runner/gitops-runner/steps"
 )
 
-// transport reaches a site's files and runs its commands: on the runner's
-// host (localFS) or on the site's DNS host over SSH (sshFS). Paths are
-// absolute paths on that host.
+// transport reaches a site's files: on the runner's host (localFS) or on
+// the site's DNS host over SSH (sshFS). Paths are absolute paths there.
 type transport interface {
-	// read returns a file's content; a missing file reads as empty.
-	read(ctx context.Context, path string) ([]byte, error)
-	// write creates or truncates path with data (mode 0644) and makes it
-	// durable.
-	write(ctx context.Context, path string, data []byte) error
-	// rename moves from over to atomically (same directory).
-	rename(ctx context.Context, from, to string) error
-	// remove deletes a file; a missing file is no error.
-	remove(ctx context.Context, path string) error
-	// run runs argv and returns its combined output; a non-zero exit is an
-	// error carrying that output.
-	run(ctx context.Context, argv []string) ([]byte, error)
-	// hup sends SIGHUP to the process whose PID is in pidFile.
-	hup(ctx context.Context, pidFile string) error
+	// read returns the content of each path; a missing file reads as nil.
+	read(ctx context.Context, paths []string) ([][]byte, error)
+	// install replaces a file as described by in: write the new content
+	// next to it, check it, rename it into place, reload dnsmasq.
+	install(ctx context.Context, in installation) error
 	// where names the host for messages ("local", "ssh runner@flat1:22").
 	where() string
 }
+
+// installation is one file replacement.
+type installation struct {
+	path    string
+	content []byte
+	// check is the new lines as dnsmasq configuration (see checkConf), and
+	// test the argv of the check without the --conf-file of check.
+	check []byte
+	test  []string
+	// pidFile or reload make dnsmasq re-read its files (Site.PidFile,
+	// Site.Reload).
+	pidFile string
+	reload  []string
+	// what names the file for messages ("servers-file").
+	what string
+}
+
+// Suffixes of the files install writes next to the file it replaces; they
+// are gone when install returns.
+const (
+	newSuffix   = ".runner-new"        // the new content, renamed into place
+	checkSuffix = ".runner-check.conf" // the new lines as configuration, for dnsmasq --test
+)
+
+// TestError is `dnsmasq --test` refusing a new file: nothing was changed.
+type TestError struct {
+	What   string // the file's dnsmasq option, e.g. "servers-file"
+	Output string // what dnsmasq said
+}
+
+func (e *TestError) Error() string {
+	return fmt.Sprintf("dnsmasq --test refused the new %s (nothing was changed): %s", e.What, e.Output)
+}
+
+// ReloadError is a failed reload: the new file is in place but dnsmasq may
+// still serve the old one until it is reloaded (the change is retried).
+type ReloadError struct{ Err error }
+
+func (e *ReloadError) Error() string {
+	return "the new file is in place, but reloading dnsmasq failed: " + e.Err.Error()
+}
+
+func (e *ReloadError) Unwrap() error { return e.Err }
 
 // localFS is the transport of a site whose dnsmasq runs on the runner's host.
 type localFS struct{}
 
 func (localFS) where() string { return "local" }
 
-func (localFS) read(_ context.Context, path string) ([]byte, error) {
-	b, err := os.ReadFile(path) //nolint:gosec // a path of the runner config
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+func (localFS) read(_ context.Context, paths []string) ([][]byte, error) {
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		b, err := os.ReadFile(p) //nolint:gosec // a path of the runner config
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		out[i] = b
 	}
-	return b, err
+	return out, nil
 }
 
-func (localFS) write(_ context.Context, path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644) //nolint:gosec // dnsmasq must read it after dropping privileges
+func (localFS) install(ctx context.Context, in installation) error {
+	tmp, check := in.path+newSuffix, in.path+checkSuffix
+	if err := writeSynced(tmp, in.content); err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp) }() // gone after the rename
+	if err := writeSynced(check, in.check); err != nil {
+		return err
+	}
+	argv := append(append([]string(nil), in.test...), "--conf-file="+check)
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput() //nolint:gosec // dnsmasq of the runner config
+	_ = os.Remove(check)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return &TestError{What: in.what, Output: strings.TrimSpace(string(out))}
+	case err != nil:
+		return fmt.Errorf("run %s: %w", argv[0], err)
+	}
+	if err := os.Rename(tmp, in.path); err != nil {
+		return err
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(in.path)); err != nil {
+		return err
+	}
+	if len(in.reload) > 0 {
+		out, err := exec.CommandContext(ctx, in.reload[0], in.reload[1:]...).CombinedOutput() //nolint:gosec // a command of the runner config
+		if err != nil {
+			return steps.Transient(&ReloadError{fmt.Errorf("%s: %w: %s", strings.Join(in.reload, " "), err, strings.TrimSpace(string(out)))})
+		}
+		return nil
+	}
+	if err := hupPIDFile(in.pidFile); err != nil {
+		return steps.Transient(&ReloadError{err})
+	}
+	return nil
+}
+
+// writeSynced creates or truncates path with data (mode 0644: dnsmasq
+// reads it after dropping privileges) and syncs it.
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644) //nolint:gosec // see above
 	if err != nil {
 		return err
 	}
@@ -66,68 +144,21 @@ func (localFS) write(_ context.Context, path string, data []byte) error {
 	return f.Close()
 }
 
-func (localFS) rename(_ context.Context, from, to string) error {
-	if err := os.Rename(from, to); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(to))
-}
-
-func (localFS) remove(_ context.Context, path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-func (localFS) run(ctx context.Context, argv []string) ([]byte, error) {
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput() //nolint:gosec // a command of the runner config
-	if err != nil {
-		return out, &commandError{argv: argv, out: out, err: err}
-	}
-	return out, nil
-}
-
-func (localFS) hup(_ context.Context, pidFile string) error {
+// hupPIDFile sends SIGHUP to the process whose PID is in pidFile.
+func hupPIDFile(pidFile string) error {
 	b, err := os.ReadFile(pidFile) //nolint:gosec // a path of the runner config
 	if err != nil {
 		return fmt.Errorf("read pid file: %w", err)
 	}
-	pid, err := parsePID(b)
-	if err != nil {
-		return fmt.Errorf("pid file %s: %w", pidFile, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("pid file %s: want one process ID, got %q", pidFile, strings.TrimSpace(string(b)))
 	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("SIGHUP to dnsmasq (pid %d from %s): %w", pid, pidFile, err)
 	}
 	return nil
 }
-
-// parsePID reads a pid file's content: one positive decimal number.
-func parsePID(b []byte) (int, error) {
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return 0, fmt.Errorf("want one process ID, got %q", strings.TrimSpace(string(b)))
-	}
-	return pid, nil
-}
-
-// commandError is a command that failed, with its output.
-type commandError struct {
-	argv []string
-	out  []byte
-	err  error
-}
-
-func (e *commandError) Error() string {
-	out := strings.TrimSpace(string(e.out))
-	if out == "" {
-		return fmt.Sprintf("%s: %v", strings.Join(e.argv, " "), e.err)
-	}
-	return fmt.Sprintf("%s: %v: %s", strings.Join(e.argv, " "), e.err, out)
-}
-
-func (e *commandError) Unwrap() error { return e.err }
 
 // shellQuote quotes one word for a POSIX shell.
 func shellQuote(s string) string {
