@@ -53,7 +53,7 @@ lease other
 // have outside a namespace.)
 func TestDHCPReservationLeases(t *testing.T) {
 	t.Parallel()
-	prog := needProgram(t, "dnsmasq", "dnsmasq")
+	prog := needProgram(t, "dnsmasq", "dnsmasq-base")
 	dhclient := needProgram(t, "dhclient", "isc-dhcp-client")
 	unshare := needProgram(t, "unshare", "util-linux")
 	needProgram(t, "ip", "iproute2")

@@ -66,7 +66,7 @@ var siteNames = []string{"hetzner", "flat1", "flat2", "ovh"}
 // says (no-resolv).
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	prog := needProgram(t, "dnsmasq", "dnsmasq")
+	prog := needProgram(t, "dnsmasq", "dnsmasq-base")
 	l := &lab{t: t}
 	root := t.TempDir()
 	// dnsmasq started as root drops to user nobody, who could not read the

@@ -27,7 +27,8 @@ import (
 // one key.
 type sshd struct {
 	port    int
-	hostPub ssh.PublicKey
+	hostPub ssh.PublicKey // the ed25519 host key, which known_hosts files pin
+	ecdsa   ssh.PublicKey // the other host key
 	key     string // the client's private key file
 	dir     string
 }
@@ -44,13 +45,17 @@ func startSSHD(t *testing.T) *sshd {
 	}
 	s := &sshd{dir: t.TempDir()}
 	hostKey := filepath.Join(s.dir, "host_ed25519")
+	// A second host key of another type, which the client prefers: the
+	// known_hosts files pin the ed25519 key only, so the client must offer
+	// only that type.
+	ecdsaKey := filepath.Join(s.dir, "host_ecdsa")
 	s.key = filepath.Join(s.dir, "runner_ed25519")
-	for _, k := range []string{hostKey, s.key} {
-		if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", "dnsmasq test", "-f", k).CombinedOutput(); err != nil { //nolint:gosec // the test's keys
+	for _, k := range []struct{ path, typ string }{{hostKey, "ed25519"}, {ecdsaKey, "ecdsa"}, {s.key, "ed25519"}} {
+		if out, err := exec.Command(keygen, "-q", "-t", k.typ, "-N", "", "-C", "dnsmasq test", "-f", k.path).CombinedOutput(); err != nil { //nolint:gosec // the test's keys
 			t.Fatalf("ssh-keygen: %v: %s", err, out)
 		}
 	}
-	s.hostPub = readPub(t, hostKey+".pub")
+	s.hostPub, s.ecdsa = readPub(t, hostKey+".pub"), readPub(t, ecdsaKey+".pub")
 	pub, err := os.ReadFile(s.key + ".pub")
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +75,7 @@ func startSSHD(t *testing.T) *sshd {
 		cfg := filepath.Join(s.dir, "sshd_config")
 		write(t, cfg, strings.Join([]string{
 			fmt.Sprintf("ListenAddress 127.0.0.1:%d", s.port),
-			"HostKey " + hostKey, "PidFile none",
+			"HostKey " + ecdsaKey, "HostKey " + hostKey, "PidFile none",
 			"AuthorizedKeysFile " + authorized,
 			"AllowUsers " + u.Username,
 			"AuthenticationMethods publickey", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
@@ -272,7 +277,8 @@ func TestSSHRefusesHostKey(t *testing.T) {
 		name, knownHosts, want string
 	}{
 		{"changed", s.knownHosts(t, "known_hosts.other", other), "has CHANGED: it presents ssh-ed25519 key " + fp},
-		{"unknown", unknown, "is unknown: ssh-ed25519 key " + fp + " is not in " + unknown},
+		// Nothing pinned: the client takes the type it prefers.
+		{"unknown", unknown, "is unknown: ecdsa-sha2-nistp256 key " + ssh.FingerprintSHA256(s.ecdsa) + " is not in " + unknown},
 	} {
 		b, err := dnsmasq.New(s.sshConfig(t, l, tc.knownHosts), nil)
 		if err != nil {
