@@ -1,8 +1,8 @@
 package dnsmasq_test
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"

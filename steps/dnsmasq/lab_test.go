@@ -155,7 +155,7 @@ func (l *lab) start(prog string, s *labSite, n int, extra []string) error {
 		select {
 		case err := <-done:
 			b, _ := os.ReadFile(s.log)
-			return fmt.Errorf("dnsmasq of %s exited: %v\n%s", s.name, err, b)
+			return fmt.Errorf("dnsmasq of %s exited: %w\n%s", s.name, err, b)
 		default:
 		}
 		r, err := query(s.addr, l.port, "handwritten."+s.domain, dns.TypeTXT)
@@ -166,7 +166,7 @@ func (l *lab) start(prog string, s *labSite, n int, extra []string) error {
 		if time.Now().After(deadline) {
 			stop()
 			b, _ := os.ReadFile(s.log)
-			return fmt.Errorf("dnsmasq of %s does not answer on %s:%d: %v\n%s", s.name, s.addr, l.port, err, b)
+			return fmt.Errorf("dnsmasq of %s does not answer on %s:%d: %s\n%s", s.name, s.addr, l.port, answer(r, err), b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

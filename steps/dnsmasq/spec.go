@@ -299,7 +299,7 @@ func normMAC(s string) (string, error) {
 	}
 	hw, err := net.ParseMAC(strings.ReplaceAll(s, "-", ":"))
 	if err != nil {
-		return "", fmt.Errorf("%q is not an Ethernet address: %v", s, err)
+		return "", fmt.Errorf("%q is not an Ethernet address: %w", s, err)
 	}
 	if hw[0]&1 == 1 {
 		return "", fmt.Errorf("%s is a multicast address: a client's address has the low bit of the first octet clear", s)

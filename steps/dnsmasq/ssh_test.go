@@ -29,7 +29,7 @@ type sshd struct {
 	port    int
 	hostPub ssh.PublicKey // the ed25519 host key, which known_hosts files pin
 	ecdsa   ssh.PublicKey // the other host key
-	key     string // the client's private key file
+	key     string        // the client's private key file
 	dir     string
 }
 
