@@ -55,6 +55,11 @@ func TestHostMovesBetweenSites(t *testing.T) {
 	on1 := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "db.int.mydomain", "ipv4": "10.18.2.7"}`)
 	on2 := decode(t, b, dnsmasq.KindHost, `{"site": "flat2", "name": "db.int.mydomain", "ipv4": "10.18.3.7"}`)
 
+	// runner doctor's probe: every site's files and configuration.
+	if call, _, err := b.Probe(t.Context()); err != nil ||
+		call != "files readable and dnsmasq --test passes at flat1 (local), flat2 (local), hetzner (local), ovh (local)" {
+		t.Errorf("probe: %q %v", call, err)
+	}
 	c, err := step(t, b, steps.Target{ID: id, Want: on1})
 	if err != nil || c.Action != steps.Create {
 		t.Fatalf("create: %s %v", c.Action, err)
@@ -120,6 +125,10 @@ func TestTestRefusalChangesNothing(t *testing.T) {
 		if _, err := os.Stat(flat1.servers + suffix); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", flat1.servers+suffix, err)
 		}
+	}
+	if _, _, err := b.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), "site flat1: dnsmasq --test (local)") ||
+		!strings.Contains(err.Error(), "bad option") {
+		t.Errorf("probe: %v", err)
 	}
 	if log := read(t, flat1.log); log != logBefore {
 		t.Errorf("dnsmasq logged (was it reloaded?):\n%s", strings.TrimPrefix(log, logBefore))

@@ -356,6 +356,10 @@ func (s *sshFS) install(ctx context.Context, in installation) error {
 	return err
 }
 
+func (s *sshFS) run(ctx context.Context, argv []string) ([]byte, error) {
+	return s.exec(ctx, shellJoin(argv)+" 2>&1", nil)
+}
+
 // heredocDelimiter is a here-document delimiter that is no line of the
 // documents.
 func heredocDelimiter(docs ...[]byte) string {

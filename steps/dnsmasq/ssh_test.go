@@ -172,6 +172,15 @@ func (s *sshd) sshConfig(t *testing.T, l *lab, knownHosts string) json.RawMessag
 	return b
 }
 
+func currentUser(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
+}
+
 func readPub(t *testing.T, path string) ssh.PublicKey {
 	t.Helper()
 	b, err := os.ReadFile(path) //nolint:gosec // the test's key
@@ -208,6 +217,9 @@ func TestSSHTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	flat1 := l.site("flat1")
+	if call, _, err := b.Probe(t.Context()); err != nil || !strings.Contains(call, fmt.Sprintf("flat1 (ssh %s@127.0.0.1:%d)", currentUser(t), s.port)) {
+		t.Errorf("probe: %q %v", call, err)
+	}
 	id := steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}
 	want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
 	c, err := step(t, b, steps.Target{ID: id, Want: want})
@@ -289,6 +301,9 @@ func TestSSHRefusesHostKey(t *testing.T) {
 		var he *dnsmasq.HostKeyError
 		if !errors.As(err, &he) || !strings.Contains(err.Error(), tc.want) || steps.IsTransient(err) {
 			t.Errorf("%s: err = %v, want a permanent *HostKeyError with %q", tc.name, err, tc.want)
+		}
+		if _, _, err := b.Probe(t.Context()); !errors.As(err, &he) {
+			t.Errorf("%s: probe: %v, want a *HostKeyError", tc.name, err)
 		}
 	}
 	if _, err := os.Stat(l.site("flat1").hosts); !os.IsNotExist(err) {

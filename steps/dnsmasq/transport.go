@@ -24,6 +24,9 @@ type transport interface {
 	// install replaces a file as described by in: write the new content
 	// next to it, check it, rename it into place, reload dnsmasq.
 	install(ctx context.Context, in installation) error
+	// run runs argv and returns its output (stdout and stderr); a non-zero
+	// exit is an error with that output.
+	run(ctx context.Context, argv []string) ([]byte, error)
 	// where names the host for messages ("local", "ssh runner@flat1:22").
 	where() string
 }
@@ -124,6 +127,14 @@ func (localFS) install(ctx context.Context, in installation) error {
 		return steps.Transient(&ReloadError{err})
 	}
 	return nil
+}
+
+func (localFS) run(ctx context.Context, argv []string) ([]byte, error) {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput() //nolint:gosec // a program of the runner config
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	return out, nil
 }
 
 // writeSynced creates or truncates path with data (mode 0644: dnsmasq
