@@ -123,37 +123,40 @@ func (d decoder) site(name string, p *steps.Problems) *Site {
 func (d decoder) decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
 	case KindHost:
-		return d.decodeHost(raw)
+		return decodeAs(raw, d.checkHost)
 	case KindDHCPHost:
-		return d.decodeDHCPHost(raw)
+		return decodeAs(raw, d.checkDHCPHost)
 	case KindForward:
-		return d.decodeForward(raw)
+		return decodeAs(raw, d.checkForward)
 	}
 	return nil, fmt.Errorf("kind %s is not a dnsmasq kind", kind)
 }
 
-// strict runs DecodeStrict and returns its field problems; ok is false when
-// raw is not an object at all.
-func strict(raw json.RawMessage, v any, p *steps.Problems) bool {
-	err := steps.DecodeStrict(raw, v)
+// decodeAs strictly decodes raw into a T and validates it with check,
+// which returns the normalized spec and records problems in c. Every
+// problem is reported: the decoding's, then the checks' on fields that
+// decoded.
+func decodeAs[T any](raw json.RawMessage, check func(in T, c *steps.Problems) T) (steps.Spec, error) {
+	var in T
+	var p, c steps.Problems
+	err := steps.DecodeStrict(raw, &in)
 	for _, fe := range steps.FieldErrors(err) {
 		if fe.Field == "" {
-			p.Add(err)
-			return false
+			return nil, err // not an object: nothing to check
 		}
 		p.Add(fe)
 	}
-	return true
+	s := check(in, &c)
+	p.AddNew(c.Err())
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-func (d decoder) decodeHost(raw json.RawMessage) (steps.Spec, error) {
-	var in HostSpec
-	var p, c steps.Problems
-	if !strict(raw, &in, &p) {
-		return nil, p.Err()
-	}
+func (d decoder) checkHost(in HostSpec, c *steps.Problems) HostSpec {
 	s := HostSpec{Site: in.Site}
-	site := d.site(in.Site, &c)
+	site := d.site(in.Site, c)
 	var err error
 	if s.Name, err = checkName(in.Name); err != nil {
 		c.Addf("name", "%v", err)
@@ -183,21 +186,12 @@ func (d decoder) decodeHost(raw json.RawMessage) (steps.Spec, error) {
 			s.IPv6 = a.String()
 		}
 	}
-	p.AddNew(c.Err())
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s
 }
 
-func (d decoder) decodeDHCPHost(raw json.RawMessage) (steps.Spec, error) {
-	var in DHCPHostSpec
-	var p, c steps.Problems
-	if !strict(raw, &in, &p) {
-		return nil, p.Err()
-	}
+func (d decoder) checkDHCPHost(in DHCPHostSpec, c *steps.Problems) DHCPHostSpec {
 	s := DHCPHostSpec{Site: in.Site}
-	site := d.site(in.Site, &c)
+	site := d.site(in.Site, c)
 	if m, err := normMAC(in.MAC); err != nil {
 		c.Addf("mac", "%v", err)
 	} else {
@@ -225,21 +219,12 @@ func (d decoder) decodeDHCPHost(raw json.RawMessage) (steps.Spec, error) {
 	default:
 		s.Hostname = h
 	}
-	p.AddNew(c.Err())
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s
 }
 
-func (d decoder) decodeForward(raw json.RawMessage) (steps.Spec, error) {
-	var in ForwardSpec
-	var p, c steps.Problems
-	if !strict(raw, &in, &p) {
-		return nil, p.Err()
-	}
+func (d decoder) checkForward(in ForwardSpec, c *steps.Problems) ForwardSpec {
 	s := ForwardSpec{Site: in.Site, Port: in.Port}
-	site := d.site(in.Site, &c)
+	site := d.site(in.Site, c)
 	dom, err := checkName(in.Domain)
 	switch {
 	case err != nil:
@@ -282,11 +267,7 @@ func (d decoder) decodeForward(raw json.RawMessage) (steps.Spec, error) {
 			s.Reverse = append(s.Reverse, pr.String())
 		}
 	}
-	p.AddNew(c.Err())
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s
 }
 
 // normMAC returns a MAC address lower case and colon-separated.

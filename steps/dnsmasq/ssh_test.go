@@ -39,10 +39,6 @@ func startSSHD(t *testing.T) *sshd {
 	t.Helper()
 	prog := needProgram(t, "sshd", "openssh-server")
 	keygen := needProgram(t, "ssh-keygen", "openssh-client")
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &sshd{dir: t.TempDir()}
 	hostKey := filepath.Join(s.dir, "host_ed25519")
 	// A second host key of another type, which the client prefers: the
@@ -77,7 +73,7 @@ func startSSHD(t *testing.T) *sshd {
 			fmt.Sprintf("ListenAddress 127.0.0.1:%d", s.port),
 			"HostKey " + ecdsaKey, "HostKey " + hostKey, "PidFile none",
 			"AuthorizedKeysFile " + authorized,
-			"AllowUsers " + u.Username,
+			"AllowUsers " + currentUser(t),
 			"AuthenticationMethods publickey", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
 			"UsePAM no", "PermitRootLogin prohibit-password",
 			// The key lies in the test's temp dir, below world-writable /tmp.
@@ -152,12 +148,8 @@ func (s *sshd) sshConfig(t *testing.T, l *lab, knownHosts string) json.RawMessag
 	if err := json.Unmarshal(l.config(), &c); err != nil {
 		t.Fatal(err)
 	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
 	flat1 := c["sites"]["flat1"]
-	flat1["ssh"] = map[string]any{"host": "127.0.0.1", "port": s.port, "user": u.Username,
+	flat1["ssh"] = map[string]any{"host": "127.0.0.1", "port": s.port, "user": currentUser(t),
 		"identityFile": s.key, "knownHostsFile": knownHosts, "timeout": "5s"}
 	// The login shell's PATH may lack /usr/sbin.
 	prog, err := exec.LookPath("dnsmasq")
@@ -259,11 +251,7 @@ func TestSSHTransport(t *testing.T) {
 	if !snap(t, flat1.hosts).same(before) {
 		t.Errorf("hosts file changed")
 	}
-	for _, suffix := range []string{".runner-new", ".runner-check.conf"} {
-		if _, err := os.Stat(flat1.hosts + suffix); !os.IsNotExist(err) {
-			t.Errorf("%s left behind: %v", flat1.hosts+suffix, err)
-		}
-	}
+	noLeftovers(t, flat1.hosts)
 }
 
 // A host key that is not the pinned one (the host was reinstalled, or

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,7 +47,8 @@ type installation struct {
 }
 
 // Suffixes of the files install writes next to the file it replaces; they
-// are gone when install returns.
+// are gone when install returns. (The local transport writes the new
+// content under atomicfile's temporary name instead of newSuffix.)
 const (
 	newSuffix   = ".runner-new"        // the new content, renamed into place
 	checkSuffix = ".runner-check.conf" // the new lines as configuration, for dnsmasq --test
@@ -92,12 +92,10 @@ func (localFS) read(_ context.Context, paths []string) ([][]byte, error) {
 }
 
 func (localFS) install(ctx context.Context, in installation) error {
-	tmp, check := in.path+newSuffix, in.path+checkSuffix
-	if err := writeSynced(tmp, in.content); err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp) }() // gone after the rename
-	if err := writeSynced(check, in.check); err != nil {
+	// dnsmasq --test reads only the check configuration: the new content
+	// is written (next to the file, synced, renamed over it) once it passed.
+	check := in.path + checkSuffix
+	if err := os.WriteFile(check, in.check, 0o644); err != nil { //nolint:gosec // dnsmasq's own lines, no secret
 		return err
 	}
 	argv := append(append([]string(nil), in.test...), "--conf-file="+check)
@@ -110,10 +108,8 @@ func (localFS) install(ctx context.Context, in installation) error {
 	case err != nil:
 		return fmt.Errorf("run %s: %w", argv[0], err)
 	}
-	if err := os.Rename(tmp, in.path); err != nil {
-		return err
-	}
-	if err := atomicfile.SyncDir(filepath.Dir(in.path)); err != nil {
+	// 0644: dnsmasq reads it after dropping privileges.
+	if err := atomicfile.Write(in.path, in.content, 0o644); err != nil {
 		return err
 	}
 	if len(in.reload) > 0 {
@@ -135,24 +131,6 @@ func (localFS) run(ctx context.Context, argv []string) ([]byte, error) {
 		return out, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
 	}
 	return out, nil
-}
-
-// writeSynced creates or truncates path with data (mode 0644: dnsmasq
-// reads it after dropping privileges) and syncs it.
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644) //nolint:gosec // see above
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // hupPIDFile sends SIGHUP to the process whose PID is in pidFile.
