@@ -209,20 +209,18 @@ func (l *lab) backend() *dnsmasq.Backend {
 	return b
 }
 
-// forwards is Jsonnet for the forwarding between all the lab's sites:
-// each site forwards every other site's domain and reverse zone.
-func (l *lab) forwards() string {
-	var sites []string
+// sitesJsonnet declares the lab's sites with lib/dnsmasq.libsonnet, as
+// Jsonnet locals named after the sites, and `sites`, the list of them.
+func (l *lab) sitesJsonnet() string {
+	var b strings.Builder
+	b.WriteString("local dnsmasq = import 'dnsmasq.libsonnet';\n")
+	var names []string
 	for _, s := range l.sites {
-		sites = append(sites, fmt.Sprintf("{name: %q, domain: %q, subnet: %q, dns: %q}", s.name, s.domain, s.subnet, s.addr))
+		fmt.Fprintf(&b, "local %s = dnsmasq.site(%q, %q, %q, %q, { port: %d });\n", s.name, s.name, s.domain, s.subnet, s.addr, l.port)
+		names = append(names, s.name)
 	}
-	return fmt.Sprintf(`local sites = [%s];
-[
-  r.resource('dnsmasq.forward', from.name + '-to-' + to.name, {
-    site: from.name, domain: to.domain, server: to.dns, port: %d, reverse: [to.subnet],
-  })
-  for from in sites for to in sites if from.name != to.name
-]`, strings.Join(sites, ", "), l.port)
+	fmt.Fprintf(&b, "local sites = [%s];\n", strings.Join(names, ", "))
+	return b.String()
 }
 
 // waitAnswer queries every site until name's answer of type qtype is want
