@@ -67,6 +67,8 @@ type Site struct {
 	subnet, subnet6 netip.Prefix
 	tr              transport
 	mu              sync.Mutex // serializes rewrites of the site's files
+	bmu             sync.Mutex // guards batches
+	batches         map[file]*batch
 }
 
 // path is the file f of the site.
@@ -259,4 +261,6 @@ var (
 	_ steps.Backend    = (*Backend)(nil)
 	_ steps.Ranker     = (*Backend)(nil)
 	_ steps.Identifier = (*Backend)(nil)
+
+	_ steps.ParallelApplier = (*Backend)(nil)
 )

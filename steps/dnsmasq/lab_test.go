@@ -21,7 +21,7 @@ import (
 
 // needProgram returns the path of a program the test needs. Missing, the
 // test fails under CI=true (.ci/run installs it) and is skipped elsewhere.
-func needProgram(t *testing.T, name, pkg string) string {
+func needProgram(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
@@ -52,7 +52,7 @@ type labSite struct {
 
 // lab is one dnsmasq per site, all on one port.
 type lab struct {
-	t     *testing.T
+	t     testing.TB
 	port  int
 	sites []*labSite
 }
@@ -64,7 +64,7 @@ var siteNames = []string{"hetzner", "flat1", "flat2", "ovh"}
 // runner's files, answers NXDOMAIN for unknown names of its own domain and
 // reverse zone (local=), and forwards nothing but what the servers-file
 // says (no-resolv).
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	prog := needProgram(t, "dnsmasq", "dnsmasq-base")
 	l := &lab{t: t}
@@ -285,7 +285,7 @@ func query(addr string, port int, name string, qtype uint16) (*dns.Msg, error) {
 }
 
 // freeUDPPort finds a port free on all the lab's addresses.
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		c, err := net.ListenPacket("udp", "127.0.18.1:0")
@@ -311,14 +311,14 @@ func freeUDPPort(t *testing.T) int {
 	return 0
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil { //nolint:gosec // dnsmasq reads it
 		t.Fatal(err)
 	}
 }
 
-func read(t *testing.T, path string) string {
+func read(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path) //nolint:gosec // the test's own file
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -333,7 +333,7 @@ type snapshot struct {
 	mtime   time.Time
 }
 
-func snap(t *testing.T, path string) snapshot {
+func snap(t testing.TB, path string) snapshot {
 	t.Helper()
 	b, err := os.ReadFile(path) //nolint:gosec // the test's own file
 	if err != nil {
