@@ -1,6 +1,7 @@
 package dnsmasq_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -88,5 +89,61 @@ func TestPipelineSitesResolveEachOther(t *testing.T) {
 		if got := answer(r, err); got != "kept" {
 			t.Errorf("site %s: handwritten TXT = %q", s.name, got)
 		}
+	}
+}
+
+// A push with a bad reservation (a MAC that is no Ethernet address, an
+// address outside the site's subnet) and two reservations of one MAC is
+// refused by the push-time check, naming file, resource and field; the
+// run applies nothing and no site's file is written.
+func TestPushTimeErrors(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.backend())
+	commit := p.In.Push("bad", map[string]string{"main.jsonnet": "local r = import 'runner.libsonnet';\n" + l.sitesJsonnet() + `r.output([
+  flat1.reservation('a', '10.18.2.5', { mac: '02:00:5e:10:00:0g' }),
+  flat1.reservation('b', '10.18.9.5'),
+  flat1.reservation('c', '10.18.2.6', { mac: flat1.mac('b') }),
+])
+`})
+	res, err := p.Runner.Check(t.Context(), commit, pipeline.Push{User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range res.Errors {
+		got = append(got, d.String())
+	}
+	text := strings.Join(got, "\n")
+	t.Logf("push check:\n%s", text)
+	for _, want := range []string{
+		`dnsmasq.dhcpHost/a.flat1.int.mydomain`, `field spec.mac: "02:00:5e:10:00:0g" is not an Ethernet address`,
+		`dnsmasq.dhcpHost/b.flat1.int.mydomain`, `field spec.ip: 10.18.9.5 is outside site flat1's subnet 10.18.2.0/24`,
+		"main.jsonnet",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("check errors lack %q:\n%s", want, text)
+		}
+	}
+	// The MAC clash is found once the specs decode.
+	commit = p.In.Push("clash", map[string]string{"main.jsonnet": "local r = import 'runner.libsonnet';\n" + l.sitesJsonnet() + `r.output([
+  flat1.reservation('b', '10.18.2.5'),
+  flat1.reservation('c', '10.18.2.6', { mac: flat1.mac('b') }),
+])
+`})
+	res, err = p.Runner.Check(t.Context(), commit, pipeline.Push{User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0].String(), "dnsmasq.dhcpHost/b.flat1.int.mydomain (desired), dnsmasq.dhcpHost/c.flat1.int.mydomain (desired)") ||
+		!strings.Contains(res.Errors[0].String(), "dnsmasq:flat1/dhcp-mac/"+libMAC("b.flat1.int.mydomain")) {
+		t.Errorf("clash: %v", res.Errors)
+	}
+	rep := p.Run()
+	if rep.Result == pipeline.ResultOK || rep.Changed != 0 {
+		t.Errorf("run: %s", rep.Summary)
+	}
+	if _, err := os.Stat(l.site("flat1").dhcpHosts); !os.IsNotExist(err) {
+		t.Errorf("flat1's dhcp-hosts file was written: %v", err)
 	}
 }
