@@ -3,6 +3,7 @@ package dnsmasq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -111,6 +112,18 @@ func (s *Site) rewrite(ctx context.Context, f file, edits []fileEdit, logs []ste
 		content, _ = edit(content, f, e.drop, e.add)
 	}
 	if string(content) == string(old[0]) {
+		if !s.reloadOwed {
+			return nil
+		}
+		// The file is in place from an earlier attempt whose reload
+		// failed: reload now, or dnsmasq keeps serving the old file.
+		if err := s.reload(ctx); err != nil {
+			return steps.Transient(&ReloadError{err})
+		}
+		s.reloadOwed = false
+		for _, p := range logs {
+			p.Printf("dnsmasq %s: %s was in place already; reloaded dnsmasq (%s)", s.Domain, target, s.tr.where())
+		}
 		return nil
 	}
 	// dnsmasq --test checks only configuration files, not the files
@@ -121,6 +134,8 @@ func (s *Site) rewrite(ctx context.Context, f file, edits []fileEdit, logs []ste
 		test:    []string{s.Dnsmasq, "--test", "--conf-file=" + s.ConfFile},
 		pidFile: s.PidFile, reload: s.Reload, what: f.option(),
 	})
+	var re *ReloadError
+	s.reloadOwed = errors.As(err, &re)
 	if err != nil {
 		return fmt.Errorf("replace %s (%s): %w", target, s.tr.where(), err)
 	}
@@ -134,4 +149,15 @@ func (s *Site) rewrite(ctx context.Context, f file, edits []fileEdit, logs []ste
 		p.Printf("dnsmasq %s: replaced %s (%s; %d change(s) in one rewrite) and reloaded dnsmasq", s.Domain, target, s.tr.where(), len(edits))
 	}
 	return nil
+}
+
+// reload makes dnsmasq re-read its files: the reload command, or SIGHUP to
+// the process in the pid file (through sh, on the site's host).
+func (s *Site) reload(ctx context.Context) error {
+	argv := s.Reload
+	if len(argv) == 0 {
+		argv = []string{"sh", "-c", `kill -HUP "$(cat -- "$1")"`, "sh", s.PidFile}
+	}
+	_, err := s.tr.run(ctx, argv)
+	return err
 }

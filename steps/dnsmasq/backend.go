@@ -67,6 +67,7 @@ type Site struct {
 	subnet, subnet6 netip.Prefix
 	tr              transport
 	mu              sync.Mutex // serializes rewrites of the site's files
+	reloadOwed      bool       // a file was replaced but the reload failed (guarded by mu)
 	bmu             sync.Mutex // guards batches
 	batches         map[file]*batch
 }

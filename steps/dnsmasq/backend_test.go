@@ -146,3 +146,55 @@ func TestTestRefusalChangesNothing(t *testing.T) {
 		t.Errorf("dnsmasq logged (was it reloaded?):\n%s", strings.TrimPrefix(log, logBefore))
 	}
 }
+
+// A reload that fails leaves the new file in place and fails the change as
+// transient; the executor's retry, which finds the file already right,
+// must still reload dnsmasq (regression: it returned without reloading,
+// and dnsmasq kept serving the old file).
+func TestFailedReloadIsRetried(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	flat1 := l.site("flat1")
+	var c map[string]map[string]map[string]any
+	if err := json.Unmarshal(l.config(), &c); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "reload-fails")
+	write(t, marker, "")
+	delete(c["sites"]["flat1"], "pidFile")
+	c["sites"]["flat1"]["reload"] = []string{"sh", "-c", `test ! -e "$1" && kill -HUP "$(cat "$2")"`, "sh", marker, flat1.pidFile}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := dnsmasq.New(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "tv.flat1.int.mydomain", "ipv4": "10.18.2.40"}`)
+	tg := steps.Target{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "tv"}, Want: want}
+	live, err := b.Observe(t.Context(), []steps.Target{tg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := b.Diff(tg, live[tg.ID])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Apply(t.Context(), ch, &steptest.Progress{})
+	var re *dnsmasq.ReloadError
+	if !errors.As(err, &re) || !steps.IsTransient(err) {
+		t.Fatalf("first attempt: %v, want a transient *ReloadError", err)
+	}
+	if !strings.Contains(read(t, flat1.hosts), "10.18.2.40 tv.flat1.int.mydomain") {
+		t.Fatalf("the file is not in place:\n%s", read(t, flat1.hosts))
+	}
+	if err := os.Remove(marker); err != nil {
+		t.Fatal(err)
+	}
+	// The executor retries the same change.
+	if _, err := b.Apply(t.Context(), ch, &steptest.Progress{}); err != nil {
+		t.Fatal(err)
+	}
+	l.waitAnswerAt([]*labSite{flat1}, "tv.flat1.int.mydomain", dns.TypeA, "10.18.2.40")
+}
