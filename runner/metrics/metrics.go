@@ -1,16 +1,19 @@
 // Package metrics serves Prometheus metrics about the runner — runs by kind
 // and result, the last run of each kind, drift, the queue, certificate
-// expiry, applied changes and their attempts — computed at scrape time from
-// what the runner recorded (the status history, the queue, the deployed
-// certificates), for `runner serve --metrics-listen`.
+// expiry, applied changes and their attempts, backend API calls — computed
+// at scrape time from what the runner recorded (the status history, the
+// queue, the deployed certificates, the API call counts), for `runner serve
+// --metrics-listen`.
 //
 // Why not in-process counters: the service's work runs in child processes
-// (`runner work`, `runner drift`), and deployments also run in workers the
-// post-receive hook starts, so counters in the serve process would see
+// (`runner work`, `runner reconcile`), and deployments also run in workers
+// the post-receive hook starts, so counters in the serve process would see
 // little, and would restart at zero with it. The status history is the
 // record of every run, append-only, so counters derived from it are
 // monotonic and survive restarts; the collector walks only the status
-// commits added since the last scrape.
+// commits added since the last scrape. The API calls, which the status
+// history does not hold, each process counts (APICalls) and adds to one
+// file in the state directory, which the collector reads.
 package metrics
 
 import (
@@ -71,6 +74,12 @@ var (
 	descCertErrors = prometheus.NewDesc(ns+"_certificate_read_errors",
 		"Certificates the inventory lists that could not be read (missing or unparsable cert.pem).",
 		[]string{"repo"}, nil)
+	descAPICalls = prometheus.NewDesc(ns+"_backend_api_calls_total",
+		"HTTP requests the backends sent to their APIs (Proxmox VE, Route 53, FreeIPA, the ACME CA) in every runner process, by backend, method and outcome (2xx, 3xx, 4xx, 5xx; error: no response).",
+		[]string{"backend", "method", "outcome"}, nil)
+	descAPIErrors = prometheus.NewDesc(ns+"_backend_api_errors_total",
+		"Backend API requests that failed on the server's or the network's side: no response, or a 5xx status.",
+		[]string{"backend"}, nil)
 	descUp = prometheus.NewDesc(ns+"_state_up",
 		"1 when the repo's recorded state could be read at this scrape, else 0.",
 		[]string{"repo"}, nil)
@@ -85,6 +94,10 @@ type Collector struct {
 	// Sources opens the repos' state; called at every scrape, so the git
 	// directories are read afresh.
 	Sources func() ([]monitor.Source, error)
+	// APICallsFile is the file of backend API call counts the runner's
+	// processes flush to (APICallsFile of the state directory; "": no API
+	// call metrics).
+	APICallsFile string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -104,7 +117,7 @@ type history struct {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRuns, descChanges, descAttempts, descLastTime, descLastDuration, descLastResult,
-		descDeployFailed, descDrifted, descQueueJobs, descQueueAge, descCertNotAfter, descCertErrors, descUp} {
+		descDeployFailed, descDrifted, descQueueJobs, descQueueAge, descCertNotAfter, descCertErrors, descUp, descAPICalls, descAPIErrors} {
 		ch <- d
 	}
 }
@@ -126,6 +139,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	if c.history == nil {
 		c.history = map[string]*history{}
+	}
+	if c.APICallsFile != "" {
+		c.collectAPICalls(ch)
 	}
 	for _, src := range srcs {
 		if err := c.collectRepo(ch, src, now()); err != nil {
@@ -200,6 +216,28 @@ func (c *Collector) collectRepo(ch chan<- prometheus.Metric, src monitor.Source,
 	}
 	gauge(descCertErrors, errs)
 	return nil
+}
+
+// collectAPICalls sends the backend API call counts of the file.
+func (c *Collector) collectAPICalls(ch chan<- prometheus.Metric) {
+	rows, err := ReadAPICalls(c.APICallsFile)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descAPICalls, err)
+		return
+	}
+	errs := map[string]float64{}
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(descAPICalls, prometheus.CounterValue, r.Count, r.Backend, r.Method, r.Outcome)
+		if _, ok := errs[r.Backend]; !ok {
+			errs[r.Backend] = 0
+		}
+		if r.Outcome == "error" || r.Outcome == "5xx" {
+			errs[r.Backend] += r.Count
+		}
+	}
+	for b, n := range errs {
+		ch <- prometheus.MustNewConstMetric(descAPIErrors, prometheus.CounterValue, n, b)
+	}
 }
 
 // update adds the status commits recorded since the last scrape to the

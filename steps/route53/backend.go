@@ -156,6 +156,10 @@ func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Op
 		for _, f := range optFns {
 			f(o)
 		}
+		// Set by now: the SDK resolves its client (its default, or the
+		// config's, e.g. for AWS_CA_BUNDLE) before it applies the options,
+		// so the counting wraps what is used, never nil.
+		o.HTTPClient = steps.APIDoer("route53", o.HTTPClient)
 	})
 	return b, nil
 }
