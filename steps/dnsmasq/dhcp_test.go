@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
 )
@@ -53,15 +54,12 @@ lease other
 // have outside a namespace.)
 func TestDHCPReservationLeases(t *testing.T) {
 	t.Parallel()
-	prog := needProgram(t, "dnsmasq", "dnsmasq-base")
-	dhclient := needProgram(t, "dhclient", "isc-dhcp-client")
-	unshare := needProgram(t, "unshare", "util-linux")
-	needProgram(t, "ip", "iproute2")
+	prog := testenv.Program(t, "dnsmasq", "dnsmasq-base")
+	dhclient := testenv.Program(t, "dhclient", "isc-dhcp-client")
+	unshare := testenv.Program(t, "unshare", "util-linux")
+	testenv.Program(t, "ip", "iproute2")
 	if out, err := exec.Command(unshare, "-rn", "true").CombinedOutput(); err != nil { //nolint:gosec // unshare from LookPath
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("unshare -rn: %v: %s", err, out)
-		}
-		t.Skipf("no user namespaces here (unshare -rn: %v: %s)", err, out)
+		testenv.Missing(t, "no unprivileged user and network namespaces here (unshare -rn: %v: %s)", err, out)
 	}
 	l := newLab(t)
 	b := l.backend()

@@ -16,23 +16,10 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
+
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
 )
-
-// needProgram returns the path of a program the test needs. Missing, the
-// test fails under CI=true (.ci/run installs it) and is skipped elsewhere.
-func needProgram(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (Debian package %s): .ci/run installs it", name, pkg)
-	}
-	t.Skipf("%s is not installed (Debian package %s)", name, pkg)
-	return ""
-}
 
 // labSite is one site's real dnsmasq, serving DNS on a loopback address
 // and an unprivileged port, started by the test as the test's user.
@@ -66,7 +53,7 @@ var siteNames = []string{"hetzner", "flat1", "flat2", "ovh"}
 // says (no-resolv).
 func newLab(t testing.TB) *lab {
 	t.Helper()
-	prog := needProgram(t, "dnsmasq", "dnsmasq-base")
+	prog := testenv.Program(t, "dnsmasq", "dnsmasq-base")
 	l := &lab{t: t}
 	root := t.TempDir()
 	// dnsmasq started as root drops to user nobody, who could not read the

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
 )
@@ -37,8 +38,8 @@ type sshd struct {
 // with its key only) on a free port of 127.0.0.1.
 func startSSHD(t *testing.T) *sshd {
 	t.Helper()
-	prog := needProgram(t, "sshd", "openssh-server")
-	keygen := needProgram(t, "ssh-keygen", "openssh-client")
+	prog := testenv.Program(t, "sshd", "openssh-server")
+	keygen := testenv.Program(t, "ssh-keygen", "openssh-client")
 	s := &sshd{dir: t.TempDir()}
 	hostKey := filepath.Join(s.dir, "host_ed25519")
 	// A second host key of another type, which the client prefers: the
