@@ -15,8 +15,8 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
-// step observes, diffs and applies one target, as the pipeline does.
-func step(t *testing.T, b *dnsmasq.Backend, tg steps.Target) (steps.Change, error) {
+// plan observes and diffs one target, as the pipeline does.
+func plan(t *testing.T, b *dnsmasq.Backend, tg steps.Target) steps.Change {
 	t.Helper()
 	live, err := b.Observe(t.Context(), []steps.Target{tg})
 	if err != nil {
@@ -26,10 +26,17 @@ func step(t *testing.T, b *dnsmasq.Backend, tg steps.Target) (steps.Change, erro
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// step plans and applies one target.
+func step(t *testing.T, b *dnsmasq.Backend, tg steps.Target) (steps.Change, error) {
+	t.Helper()
+	c := plan(t, b, tg)
 	if !c.Action.Writes() {
 		return c, nil
 	}
-	_, err = b.Apply(t.Context(), c, &steptest.Progress{})
+	_, err := b.Apply(t.Context(), c, &steptest.Progress{})
 	return c, err
 }
 
@@ -173,14 +180,7 @@ func TestFailedReloadIsRetried(t *testing.T) {
 	}
 	want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "tv.flat1.int.mydomain", "ipv4": "10.18.2.40"}`)
 	tg := steps.Target{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "tv"}, Want: want}
-	live, err := b.Observe(t.Context(), []steps.Target{tg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := b.Diff(tg, live[tg.ID])
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := plan(t, b, tg)
 	_, err = b.Apply(t.Context(), ch, &steptest.Progress{})
 	var re *dnsmasq.ReloadError
 	if !errors.As(err, &re) || !steps.IsTransient(err) {
