@@ -23,6 +23,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/runner/queue"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/acme"
+	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/route53"
@@ -47,6 +48,7 @@ func builtinBackends() []backendFactory {
 		factory("proxmox", proxmox.New),
 		factory("route53", route53.New),
 		factory("freeipa", freeipa.New),
+		factory("dnsmasq", dnsmasq.New),
 		// ACME needs the Route 53 backend built before it.
 		dependentFactory("acme", newACME),
 	}
