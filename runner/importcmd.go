@@ -30,6 +30,7 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "import")
 	var zones, sel listFlag
 	f.fs.Var(&zones, "route53", "import the record sets of this hosted `zone` (repeatable; '*': every public zone the credentials see)")
+	pve := f.fs.Bool("proxmox", false, "import the Proxmox VE guests (LXC containers and VMs, not templates)")
 	ipa := f.fs.Bool("freeipa", false, "import FreeIPA's hosts, host groups, services, users, groups and sudo rules")
 	f.fs.Var(&sel, "select", "keep only resources whose kind/name matches this `pattern` (path.Match syntax, repeatable)")
 	out := f.fs.String("o", "", "write the repo into this new or empty `directory`")
@@ -56,6 +57,13 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		return exitError{exitUsage, err}
 	}
 	var req importer.Request
+	if *pve {
+		src, err := importSource(reg, "proxmox", nil)
+		if err != nil {
+			return err
+		}
+		req.Sources = append(req.Sources, src)
+	}
 	if len(zones) > 0 {
 		if zones[0] == "*" {
 			zones = nil
@@ -74,7 +82,7 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		req.Sources = append(req.Sources, src)
 	}
 	if len(req.Sources) == 0 {
-		return usagef("nothing to import: name what to read, e.g. --route53 mydomain.com or --freeipa")
+		return usagef("nothing to import: name what to read, e.g. --proxmox, --route53 mydomain.com or --freeipa")
 	}
 	req.Select, req.Dir = sel, *out
 	req.Progress = func(format string, args ...any) { fmt.Fprintf(e.stderr, "runner import: "+format+"\n", args...) }

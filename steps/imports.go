@@ -31,6 +31,11 @@ type Imported struct {
 	// Unmanaged are live objects (or parts of them) the runner cannot
 	// manage: they are listed in IMPORT.md and left alone.
 	Unmanaged []Unmanaged
+	// Confirm are values the import had to choose because the service does
+	// not record them (the template a guest was made from): the written
+	// repo plans clean with them, but they matter the day the object is
+	// made anew. IMPORT.md lists them for the operator to confirm.
+	Confirm []Unmanaged
 }
 
 // Found is one live object as a resource.
@@ -51,6 +56,10 @@ type Found struct {
 
 // Unmanaged is a live object, or a part of one, that an import leaves out.
 type Unmanaged struct {
+	// ID is the resource the entry is about, when it is one the import
+	// writes (a value to confirm, an option left alone on a written guest);
+	// zero otherwise. An entry whose resource --select leaves out is dropped.
+	ID ID
 	// Where names the object in the service's terms, e.g. "Route 53 zone
 	// mydomain.com: api.mydomain.com A (weighted routing, set identifier eu)".
 	Where string

@@ -76,6 +76,9 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 			return nil, fmt.Errorf("import from %s: %w", s.Name, err)
 		}
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool { return !selected(req.Select, f.ID) })
+		aboutLeftOut := func(u steps.Unmanaged) bool { return u.ID != (steps.ID{}) && !selected(req.Select, u.ID) }
+		im.Unmanaged = slices.DeleteFunc(im.Unmanaged, aboutLeftOut)
+		im.Confirm = slices.DeleteFunc(im.Confirm, aboutLeftOut)
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool {
 			why := declarable(reg, f)
 			if why != "" {
@@ -240,9 +243,17 @@ func importMD(parts []*steps.Imported) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Imported by `runner import`\n\n")
 	b.WriteString("Every resource in this repo is declared with `adopt: true`: the first deployment takes over the live objects as they are and changes nothing.\n")
-	var un []steps.Unmanaged
+	var un, confirm []steps.Unmanaged
 	for _, im := range parts {
 		un = append(un, im.Unmanaged...)
+		confirm = append(confirm, im.Confirm...)
+	}
+	if len(confirm) > 0 {
+		b.WriteString("\n## To confirm\n\nThe services do not record these values, so the import chose them. The first deployment does not use them (it changes nothing); they matter only when the object is made anew. Check each, and correct the repo where the choice is wrong.\n\n")
+		b.WriteString("| where | why | what to do |\n| --- | --- | --- |\n")
+		for _, u := range confirm {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCell(u.Where), mdCell(u.Why), mdCell(u.Then))
+		}
 	}
 	if len(un) == 0 {
 		b.WriteString("\nNothing was left out: the runner manages everything it read.\n")
