@@ -32,6 +32,7 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	f.fs.Var(&zones, "route53", "import the record sets of this hosted `zone` (repeatable; '*': every public zone the credentials see)")
 	pve := f.fs.Bool("proxmox", false, "import the Proxmox VE guests (LXC containers and VMs, not templates)")
 	ipa := f.fs.Bool("freeipa", false, "import FreeIPA's hosts, host groups, services, users, groups and sudo rules")
+	certs := f.fs.String("certs", "", "import the certificates certbot keeps in this configuration `directory` (e.g. /etc/letsencrypt: live/, renewal/); it must be inside backends.acme.certRoot")
 	f.fs.Var(&sel, "select", "keep only resources whose kind/name matches this `pattern` (path.Match syntax, repeatable)")
 	out := f.fs.String("o", "", "write the repo into this new or empty `directory`")
 	if err := f.parseNoArgs(args); err != nil {
@@ -81,8 +82,15 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 		}
 		req.Sources = append(req.Sources, src)
 	}
+	if *certs != "" {
+		src, err := importSource(reg, "acme", []string{*certs})
+		if err != nil {
+			return err
+		}
+		req.Sources = append(req.Sources, src)
+	}
 	if len(req.Sources) == 0 {
-		return usagef("nothing to import: name what to read, e.g. --proxmox, --route53 mydomain.com or --freeipa")
+		return usagef("nothing to import: name what to read, e.g. --proxmox, --route53 mydomain.com, --freeipa or --certs /etc/letsencrypt")
 	}
 	req.Select, req.Dir = sel, *out
 	req.Progress = func(format string, args ...any) { fmt.Fprintf(e.stderr, "runner import: "+format+"\n", args...) }
