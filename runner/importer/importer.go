@@ -92,6 +92,7 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		}
 		parts = append(parts, im)
 	}
+	linkMachines(parts)
 	files := map[string][]byte{}
 	res := &Result{}
 	var mainImports []string
@@ -127,6 +128,40 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	}
 	slices.Sort(res.Files)
 	return res, verify(ctx, reg, req.Dir, parts)
+}
+
+// linkMachines makes each resource that enrols a machine (a FreeIPA host)
+// depend on the resource that is that machine (its guest), found by name:
+// the machine's name equals the host's fqdn or the fqdn's first label
+// ("web1" for web1.hetzner.int.mydomain). A name two guests share links
+// neither.
+func linkMachines(parts []*steps.Imported) {
+	machines := map[string][]steps.ID{}
+	for _, im := range parts {
+		for _, f := range im.Resources {
+			if f.Machine != "" && !f.Enrols {
+				m := strings.ToLower(f.Machine)
+				machines[m] = append(machines[m], f.ID)
+			}
+		}
+	}
+	for _, im := range parts {
+		for i := range im.Resources {
+			f := &im.Resources[i]
+			if !f.Enrols || f.Machine == "" {
+				continue
+			}
+			fqdn := strings.ToLower(f.Machine)
+			first, _, _ := strings.Cut(fqdn, ".")
+			cands := machines[fqdn]
+			if first != fqdn {
+				cands = append(slices.Clone(cands), machines[first]...)
+			}
+			if len(cands) == 1 {
+				f.SetDependsOn(cands)
+			}
+		}
+	}
 }
 
 // CheckSelect refuses a select pattern path.Match cannot use.
@@ -288,9 +323,11 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 		return fmt.Errorf("verify the import in %s: it does not decode (a bug in runner import): %w", dir, ds)
 	}
 	want := map[steps.ID]steps.Spec{}
+	deps := map[steps.ID][]steps.ID{}
 	for _, im := range parts {
 		for _, f := range im.Resources {
 			want[f.ID] = f.Spec
+			deps[f.ID] = f.DependsOn
 		}
 	}
 	var bad []string
@@ -301,6 +338,8 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 			bad = append(bad, r.ID.String()+": written but not read")
 		case !r.Adopt:
 			bad = append(bad, r.ID.String()+": not adopted")
+		case !slices.Equal(r.DependsOn, deps[r.ID]):
+			bad = append(bad, fmt.Sprintf("%s: the Jsonnet depends on %v, the import found %v", r.ID, r.DependsOn, deps[r.ID]))
 		default:
 			a, _ := json.Marshal(r.Spec)
 			b, _ := json.Marshal(w)

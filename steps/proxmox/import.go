@@ -292,10 +292,15 @@ func (g *guestImport) found() (steps.Found, error) {
 	if kind == KindVM {
 		helper = "vm"
 	}
+	machine := l.Config["hostname"]
+	if kind == KindVM {
+		machine = l.Config["name"]
+	}
 	return steps.Found{
 		ID:      g.id,
 		Spec:    s,
 		Group:   "node " + l.Node,
+		Machine: machine,
 		Jsonnet: fmt.Sprintf("proxmox.%s(%s, {%s\n}, { adopt: true })", helper, steps.JsonnetValue(g.id.Name), opts.String()),
 	}, nil
 }
