@@ -44,6 +44,11 @@ type Request struct {
 	Select []string
 	// Dir is where the repo's files are written; it must be empty or absent.
 	Dir string
+	// Into, instead of Dir, is the work tree of an existing infra repo:
+	// only resources it does not declare yet (by ID or by the live object
+	// they manage) are written, into new files that its main.jsonnet
+	// imports (see into.go).
+	Into string
 	// Progress hears one line per backend read.
 	Progress func(format string, args ...any)
 }
@@ -55,6 +60,9 @@ type Result struct {
 	// Resources is the number of resources written; Unmanaged the number of
 	// live objects listed in IMPORT.md instead.
 	Resources, Unmanaged int
+	// Skipped (--into) are the resources found that the repo declares
+	// already: "kind/name" or "kind/name (declared as kind/other)".
+	Skipped []string
 }
 
 // Run reads every source, writes the repo into req.Dir and verifies it
@@ -66,10 +74,18 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	if err := CheckSelect(req.Select); err != nil {
 		return nil, err
 	}
-	if err := emptyDir(req.Dir); err != nil {
+	var repo *existing
+	if req.Into != "" {
+		var err error
+		if repo, err = readExisting(ctx, reg, req.Into); err != nil {
+			return nil, err
+		}
+		req.Dir = req.Into
+	} else if err := emptyDir(req.Dir); err != nil {
 		return nil, err
 	}
 	var parts []*steps.Imported
+	var skippedAll []string
 	for _, s := range req.Sources {
 		im, err := s.Backend.Import(ctx, s.Where)
 		if err != nil {
@@ -87,19 +103,25 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 			}
 			return why != ""
 		})
+		skipped := repo.skip(reg, im)
 		if req.Progress != nil {
 			req.Progress("%s: %d resources, %d left alone", s.Name, len(im.Resources), len(im.Unmanaged))
+			if len(skipped) > 0 {
+				req.Progress("%s: %d declared in %s already: %s", s.Name, len(skipped), req.Into, strings.Join(skipped, ", "))
+			}
 		}
+		skippedAll = append(skippedAll, skipped...)
 		parts = append(parts, im)
 	}
 	linkMachines(parts)
 	files := map[string][]byte{}
-	res := &Result{}
+	res := &Result{Skipped: skippedAll}
 	var mainImports []string
 	for _, im := range parts {
 		if len(im.Resources) == 0 {
 			continue
 		}
+		im.File = repo.newName(im.File)
 		src, err := format(im.File, backendFile(im))
 		if err != nil {
 			return nil, fmt.Errorf("format %s: %w (a bug in the import of these resources)", im.File, err)
@@ -108,12 +130,17 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		mainImports = append(mainImports, im.File)
 		res.Resources += len(im.Resources)
 	}
-	main, err := format("main.jsonnet", mainFile(mainImports))
-	if err != nil {
-		return nil, fmt.Errorf("format main.jsonnet: %w", err)
+	importFile := repo.newName("IMPORT.md")
+	if repo != nil {
+		files["main.jsonnet"] = repo.mainWith(mainImports, importFile)
+	} else {
+		main, err := format("main.jsonnet", mainFile(mainImports))
+		if err != nil {
+			return nil, fmt.Errorf("format main.jsonnet: %w", err)
+		}
+		files["main.jsonnet"] = main
 	}
-	files["main.jsonnet"] = main
-	files["IMPORT.md"] = importMD(parts)
+	files[importFile] = importMD(parts, skippedAll)
 	for _, im := range parts {
 		res.Unmanaged += len(im.Unmanaged)
 	}
@@ -127,7 +154,7 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		res.Files = append(res.Files, name)
 	}
 	slices.Sort(res.Files)
-	return res, verify(ctx, reg, req.Dir, parts)
+	return res, verify(ctx, reg, req.Dir, parts, repo)
 }
 
 // linkMachines makes each resource that enrols a machine (a FreeIPA host)
@@ -274,7 +301,7 @@ func format(name, src string) ([]byte, error) {
 }
 
 // importMD lists what was left alone and why.
-func importMD(parts []*steps.Imported) []byte {
+func importMD(parts []*steps.Imported, skipped []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Imported by `runner import`\n\n")
 	b.WriteString("Every resource in this repo is declared with `adopt: true`: the first deployment takes over the live objects as they are and changes nothing.\n")
@@ -288,6 +315,12 @@ func importMD(parts []*steps.Imported) []byte {
 		b.WriteString("| where | why | what to do |\n| --- | --- | --- |\n")
 		for _, u := range confirm {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCell(u.Where), mdCell(u.Why), mdCell(u.Then))
+		}
+	}
+	if len(skipped) > 0 {
+		b.WriteString("\n## Declared already\n\nThe repo this import was added to declares these; they were not written again.\n\n")
+		for _, s := range skipped {
+			fmt.Fprintf(&b, "- %s\n", s)
 		}
 	}
 	if len(un) == 0 {
@@ -308,10 +341,8 @@ func mdCell(s string) string {
 
 // verify evaluates the written repo and checks that it declares exactly
 // the resources found, each adopted and with the spec it was read as.
-func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps.Imported) error {
-	vm := jsonnet.MakeVM()
-	vm.Importer(&dirImporter{dir: dir, cache: map[string]jsonnet.Contents{}})
-	out, err := vm.EvaluateFile("main.jsonnet")
+func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps.Imported, repo *existing) error {
+	out, err := evalDir(dir)
 	if err != nil {
 		return fmt.Errorf("verify the import in %s: it does not evaluate (a bug in runner import): %w", dir, err)
 	}
@@ -334,6 +365,9 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 	for _, r := range got {
 		w, ok := want[r.ID]
 		switch {
+		case !ok && repo.declares(r):
+			delete(repo.specs, r.ID)
+			continue
 		case !ok:
 			bad = append(bad, r.ID.String()+": written but not read")
 		case !r.Adopt:
@@ -352,12 +386,28 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 	for id := range want {
 		bad = append(bad, id.String()+": read but not written")
 	}
+	if repo != nil {
+		for id := range repo.specs {
+			bad = append(bad, id.String()+": declared by the repo before, missing after the import")
+		}
+	}
 	if len(bad) > 0 {
 		slices.Sort(bad)
 		return fmt.Errorf("verify the import in %s: %d resources would not plan clean (a bug in runner import; the files are kept):\n  %s",
 			dir, len(bad), strings.Join(bad, "\n  "))
 	}
 	return nil
+}
+
+// evalDir evaluates a repo's main.jsonnet in dir as a push would (the
+// ext vars a push sets are empty).
+func evalDir(dir string) (string, error) {
+	vm := jsonnet.MakeVM()
+	vm.Importer(&dirImporter{dir: dir, cache: map[string]jsonnet.Contents{}})
+	for _, v := range []string{"commit", "branch", "pusher"} {
+		vm.ExtVar(v, "")
+	}
+	return vm.EvaluateFile("main.jsonnet")
 }
 
 // dirImporter resolves imports in the output directory, then in the

@@ -1,6 +1,9 @@
 package route53
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,4 +78,75 @@ func TestImportPlansClean(t *testing.T) {
 	}
 
 	pipelinetest.SameFiles(t, files, read())
+}
+
+// An import --into a repo that declares some record sets already (one by
+// another resource name) adds only the others, in a new file its
+// main.jsonnet imports (its own files untouched), says what it skipped,
+// and the repo then adopts the rest with no change batch.
+func TestImportInto(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
+	e.seed("mydomain.com",
+		sim.RecordSet{Name: "blog.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.10"}},
+		sim.RecordSet{Name: "www.mydomain.com.", Type: "CNAME", TTL: 300, Values: []string{"blog.mydomain.com"}},
+		sim.RecordSet{Name: "shop.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.12"}},
+	)
+	mine := map[string]string{
+		"main.jsonnet": `local runner = import 'runner.libsonnet';
+runner.output([import 'dns.libsonnet'])
+`,
+		"dns.libsonnet": `local route53 = import 'route53.libsonnet';
+local z = route53.zone('mydomain.com');
+[
+  z.a('blog', '203.0.113.10', { adopt: true }),
+  z.cname('www', 'blog.mydomain.com', { id: 'www-alias', adopt: true }),
+]
+`,
+	}
+	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, e.b)
+	p.In.Push("by hand", mine)
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("the repo before: %s %v", rep.Summary, rep.Errors)
+	}
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := importer.Run(t.Context(), reg, importer.Request{Into: p.In.Work,
+		Sources: []importer.Source{{Backend: e.b, Name: "route53", Where: []string{"mydomain.com"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resources != 1 || !slices.Equal(res.Skipped, []string{"route53.record/A-blog.mydomain.com", "route53.record/CNAME-www.mydomain.com (declared as route53.record/www-alias)"}) {
+		t.Errorf("import --into: %d resources, skipped %q", res.Resources, res.Skipped)
+	}
+	if !slices.Equal(res.Files, []string{"IMPORT.md", "dns-imported.libsonnet", "main.jsonnet"}) {
+		t.Errorf("import --into wrote %v", res.Files)
+	}
+	files := map[string]string{}
+	for _, f := range res.Files {
+		b, err := os.ReadFile(filepath.Join(p.In.Work, f)) //nolint:gosec // the test's repo
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	if got, err := os.ReadFile(filepath.Join(p.In.Work, "dns.libsonnet")); err != nil || string(got) != mine["dns.libsonnet"] { //nolint:gosec // the test's repo
+		t.Errorf("the repo's own dns.libsonnet changed: %s %v", got, err)
+	}
+	pipelinetest.FileHas(t, files, "main.jsonnet", mine["main.jsonnet"]+"\n// Added by `runner import --into`",
+		"+ { resources+: (import 'dns-imported.libsonnet') }")
+	pipelinetest.FileHas(t, files, "dns-imported.libsonnet", `mydomain_com.a('shop', '203.0.113.12', { adopt: true }),`)
+	pipelinetest.FileHas(t, files, "IMPORT.md", "## Declared already", "- route53.record/CNAME-www.mydomain.com (declared as route53.record/www-alias)")
+
+	p.In.Push("import --into", files)
+	e.sim.ResetCounters()
+	rep := p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 || rep.Counts["adopt"] != 1 {
+		t.Fatalf("after the import: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 0 {
+		t.Errorf("adopting the import made %d change batches, want 0", n)
+	}
 }
