@@ -1,99 +1,22 @@
 package acme
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/importtest"
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
-
-// CertbotLineage writes one certificate the way certbot 2.x keeps it under
-// root (its configuration directory): archive/<name>/{cert,chain,
-// fullchain,privkey}1.pem, live/<name>/*.pem as relative symlinks to them,
-// live/<name>/README, and renewal/<name>.conf with params in its
-// [renewalparams] (certbot/_internal/storage.py: new_lineage,
-// write_renewal_config). The leaf is signed by a throwaway CA (a
-// certificate the runner did not obtain) and valid for validFor from now.
-// It returns the private key's PEM.
-func CertbotLineage(tb testing.TB, root, name string, domains []string, key crypto.Signer, validFor time.Duration, params string) []byte {
-	tb.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now()
-	caTpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Hand CA"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(3 * validFor), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTpl, caTpl, caKey.Public(), caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leafTpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: domains[0]}, DNSNames: domains,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validFor), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTpl, caTpl, key.Public(), caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
-	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	archive := filepath.Join(root, "archive", name)
-	live := filepath.Join(root, "live", name)
-	for _, d := range []string{archive, live, filepath.Join(root, "renewal")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	// certbot: archive/ and live/ are 0700 and privkey 0600, the rest 0644.
-	if err := os.Chmod(filepath.Join(root, "archive"), 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	files := map[string][]byte{"cert": cert, "chain": chain, "fullchain": append(append([]byte{}, cert...), chain...), "privkey": keyPEM}
-	for kind, data := range files {
-		mode := os.FileMode(0o644)
-		if kind == "privkey" {
-			mode = 0o600
-		}
-		if err := os.WriteFile(filepath.Join(archive, kind+"1.pem"), data, mode); err != nil {
-			tb.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join("..", "..", "archive", name, kind+"1.pem"), filepath.Join(live, kind+".pem")); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(live, "README"), []byte("This directory contains your keys and certificates.\n"), 0o644); err != nil { //nolint:gosec // as certbot writes it
-		tb.Fatal(err)
-	}
-	conf := "# renew_before_expiry = 30 days\nversion = 2.1.0\narchive_dir = " + archive + "\n"
-	for _, kind := range []string{"cert", "privkey", "chain", "fullchain"} {
-		conf += kind + " = " + filepath.Join(live, kind+".pem") + "\n"
-	}
-	conf += "\n# Options used in the renewal process\n[renewalparams]\naccount = 0f9a3c2d1e4b5a6978c8d7e6f5a4b3c2\n" + params
-	if err := os.WriteFile(filepath.Join(root, "renewal", name+".conf"), []byte(conf), 0o644); err != nil { //nolint:gosec // as certbot writes it
-		tb.Fatal(err)
-	}
-	return keyPEM
-}
 
 // Certificates certbot keeps are imported with their names, key type and
 // renewal interval; the written repo adopts them with no order; the keys
@@ -118,12 +41,12 @@ func TestImportCertbot(t *testing.T) {
 	}
 	const params = "authenticator = dns-route53\nserver = https://acme-v02.api.letsencrypt.org/directory\nkey_type = ecdsa\n"
 	var keys [][]byte
-	keys = append(keys, CertbotLineage(t, e.root, "example.com", []string{"example.com", "www.example.com", "*.apps.example.com"}, ec, 80*24*time.Hour,
+	keys = append(keys, importtest.CertbotLineage(t, e.root, "example.com", []string{"example.com", "www.example.com", "*.apps.example.com"}, ec, 80*24*time.Hour,
 		params+"renew_hook = systemctl reload nginx\n"))
-	keys = append(keys, CertbotLineage(t, e.root, "mail.example.com", []string{"mail.example.com"}, rsaKey, 90*24*time.Hour,
+	keys = append(keys, importtest.CertbotLineage(t, e.root, "mail.example.com", []string{"mail.example.com"}, rsaKey, 90*24*time.Hour,
 		"authenticator = webroot\nkey_type = rsa\nrsa_key_size = 2048\n"))
 	// renew_before_expiry set (not the commented default)
-	keys = append(keys, CertbotLineage(t, e.root, "old.example.com", []string{"old.example.com"}, ec2, 10*24*time.Hour, params))
+	keys = append(keys, importtest.CertbotLineage(t, e.root, "old.example.com", []string{"old.example.com"}, ec2, 10*24*time.Hour, params))
 	conf := filepath.Join(e.root, "renewal", "mail.example.com.conf")
 	b0, err := os.ReadFile(conf) //nolint:gosec // the test's file
 	if err != nil {
@@ -161,8 +84,7 @@ func TestImportCertbot(t *testing.T) {
 	)
 	for name, f := range files {
 		for _, k := range keys {
-			body := strings.Split(string(k), "\n")[1]
-			if strings.Contains(f, body) {
+			if strings.Contains(f, importtest.KeyBody(k)) {
 				t.Errorf("%s holds a private key", name)
 			}
 		}

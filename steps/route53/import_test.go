@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/importtest"
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -21,23 +22,7 @@ import (
 func TestImportPlansClean(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com", "other.org"}, nil)
-	long := strings.Repeat("k", 300) // split into two strings on the wire
-	e.seed("mydomain.com",
-		sim.RecordSet{Name: "mydomain.com.", Type: "A", TTL: 3600, Values: []string{"203.0.113.10"}},
-		sim.RecordSet{Name: "mydomain.com.", Type: "MX", TTL: 300, Values: []string{"10 mx1.mail.example.net.", "20 mx2.mail.example.net."}},
-		sim.RecordSet{Name: "mydomain.com.", Type: "TXT", TTL: 300, Values: []string{`"v=spf1 include:_spf.example.net -all"`, `"google-site-verification=abc"`}},
-		sim.RecordSet{Name: "mydomain.com.", Type: "CAA", TTL: 300, Values: []string{`0 issue "letsencrypt.org"`}},
-		sim.RecordSet{Name: "dkim._domainkey.mydomain.com.", Type: "TXT", TTL: 300, Values: []string{`"v=DKIM1; p=` + long[:240] + `" "` + long[240:] + `"`}},
-		sim.RecordSet{Name: "blog.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.10"}},
-		sim.RecordSet{Name: "\\052.apps.mydomain.com.", Type: "A", TTL: 60, Values: []string{"203.0.113.11"}},
-		sim.RecordSet{Name: "www.mydomain.com.", Type: "CNAME", TTL: 300, Values: []string{"blog.mydomain.com"}},
-		sim.RecordSet{Name: "v6.mydomain.com.", Type: "AAAA", TTL: 300, Values: []string{"2001:db8::1"}},
-		sim.RecordSet{Name: "_sip._tcp.mydomain.com.", Type: "SRV", TTL: 300, Values: []string{"10 60 5060 sip.mydomain.com."}},
-		sim.RecordSet{Name: "lab.mydomain.com.", Type: "NS", TTL: 172800, Values: []string{"ns1.lab.mydomain.com."}},
-		sim.RecordSet{Name: "4.3.2.1.mydomain.com.", Type: "PTR", TTL: 300, Values: []string{"host.mydomain.com."}},
-	)
-	e.seed("mydomain.com", sim.RecordSet{Name: "shop.mydomain.com.", Type: "A",
-		Alias: &sim.Alias{HostedZoneID: e.zoneID("mydomain.com"), DNSName: "blog.mydomain.com."}})
+	e.seed("mydomain.com", importtest.Route53Sets(e.zoneID("mydomain.com"))...)
 	e.seed("other.org", sim.RecordSet{Name: "other.org.", Type: "A", TTL: 300, Values: []string{"192.0.2.7"}})
 
 	read := func() map[string]string {
