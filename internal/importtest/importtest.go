@@ -27,7 +27,7 @@ import (
 
 // CIPassword is the hashed cloud-init password of the gitlab VM: it must
 // never reach an imported file.
-const CIPassword = "$5$secret$Zm9vYmFy"
+const CIPassword = "$5$secret$Zm9vYmFy" //nolint:gosec // a test fixture, checked never to leak
 
 // ProxmoxGuests are guests made by hand on sim.HomelabNode (next to the
 // homelab's templates): options the runner does not manage, an LXC with
