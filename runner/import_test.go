@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/internal/importtest"
+	"github.com/gitops-runner/gitops-runner/runner/lab"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
@@ -291,5 +294,79 @@ func TestImportHomelabPlansZeroChanges(t *testing.T) {
 	}
 	if len(again) != len(files) {
 		t.Errorf("a second import wrote %d files, the first %d", len(again), len(files))
+	}
+}
+
+// The lab round trip: the reference homelab the lab deploys is imported
+// from the lab's simulators and certificate root into a fresh repo, which
+// plans 0 changes and adopts everything (README, "Moving an existing
+// homelab in").
+func TestImportLabRoundTrip(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatal("the lab needs git")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled := map[string]bool{}
+	for _, b := range builtinBackends() {
+		compiled[b.name] = true
+	}
+	var progress bytes.Buffer
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
+	if err != nil {
+		t.Fatalf("lab: %v\n%s", err, progress.String())
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	runner := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := run(append([]string{"--config", l.Config}, args...), strings.NewReader(""), &out, &out, nil)
+		return code, out.String()
+	}
+	if code, out := runner("apply", "--repo", l.Repo); code != 0 {
+		t.Fatalf("deploy the lab: exit %d\n%s", code, out)
+	}
+	dir := filepath.Join(t.TempDir(), "infra")
+	code, out := runner("import", "--proxmox", "--route53", "mydomain.com", "--freeipa", "--certs", filepath.Join(l.Dir, "certs"), "-o", dir)
+	if code != 0 {
+		t.Fatalf("runner import: exit %d\n%s", code, out)
+	}
+	files := map[string]string{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name())) //nolint:gosec // the test's directory
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = string(b)
+	}
+	// Each FreeIPA host of a guest is ordered after it, as the lab's own
+	// identity.libsonnet writes it.
+	if !strings.Contains(files["identity.libsonnet"], "dependsOn: ['proxmox.lxc/nextcloud']") {
+		t.Errorf("identity.libsonnet: nextcloud's host does not depend on its guest:\n%s", files["identity.libsonnet"])
+	}
+	fresh := gitrepotest.New(t)
+	fresh.Push("runner import of the lab", files)
+	code, out = runner("plan", "--repo", fresh.Bare)
+	if code != 0 || !strings.Contains(out, ": 0 to change, ") {
+		t.Fatalf("plan of the lab's import: exit %d, want 0 to change\n%s\n%s", code, out, files["IMPORT.md"])
+	}
+	orders := l.Orders()
+	if code, out = runner("apply", "--repo", fresh.Bare); code != 0 {
+		t.Fatalf("apply of the lab's import: exit %d\n%s", code, out)
+	}
+	if st := fresh.Git(fresh.Bare, "log", "-1", "--format=%s", "status"); !strings.Contains(st, ": ok, 0 changed") {
+		t.Errorf("status commit %q, want ok, 0 changed", st)
+	}
+	if n := l.Orders() - orders; n != 0 {
+		t.Errorf("adopting the lab's certificates made %d orders", n)
 	}
 }

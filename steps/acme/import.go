@@ -264,8 +264,7 @@ func (c renewalConf) notes(name, directory string) []steps.Unmanaged {
 	var out []steps.Unmanaged
 	conf := "renewal/" + name + ".conf"
 	if !c.found {
-		return []steps.Unmanaged{{Where: "renewal conf", Why: "certbot has no " + conf + ": it does not renew this certificate",
-			Then: "the runner renews it from now on (30 days before expiry)"}}
+		return nil // certbot does not renew it: nothing to hand over
 	}
 	out = append(out, steps.Unmanaged{Where: conf,
 		Why:  "certbot's timer (certbot renew) renews every lineage with a renewal conf, and would replace the files the runner deploys",
