@@ -297,40 +297,54 @@ func TestImportHomelabPlansZeroChanges(t *testing.T) {
 	}
 }
 
-// The lab round trip: the reference homelab the lab deploys is imported
-// from the lab's simulators and certificate root into a fresh repo, which
-// plans 0 changes and adopts everything (README, "Moving an existing
-// homelab in").
-func TestImportLabRoundTrip(t *testing.T) {
+// deployedLab starts `runner lab` in a new directory and deploys the
+// reference homelab; run runs a runner command with the lab's
+// configuration. The lab is closed with the test.
+func deployedLab(tb testing.TB) (l *lab.Lab, run func(args ...string) (int, string)) {
+	tb.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatal("the lab needs git")
+		tb.Fatal("the lab needs git")
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	compiled := map[string]bool{}
 	for _, b := range builtinBackends() {
 		compiled[b.name] = true
 	}
 	var progress bytes.Buffer
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
+	l, err = lab.Start(context.Background(), lab.Options{Dir: tb.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
 	if err != nil {
-		t.Fatalf("lab: %v\n%s", err, progress.String())
+		tb.Fatalf("lab: %v\n%s", err, progress.String())
 	}
-	defer func() {
+	tb.Cleanup(func() {
 		if err := l.Close(); err != nil {
-			t.Error(err)
+			tb.Error(err)
 		}
-	}()
-	runner := func(args ...string) (int, string) {
+	})
+	run = func(args ...string) (int, string) {
 		var out bytes.Buffer
-		code := run(append([]string{"--config", l.Config}, args...), strings.NewReader(""), &out, &out, nil)
+		code := runCommand(append([]string{"--config", l.Config}, args...), &out)
 		return code, out.String()
 	}
-	if code, out := runner("apply", "--repo", l.Repo); code != 0 {
-		t.Fatalf("deploy the lab: exit %d\n%s", code, out)
+	if code, out := run("apply", "--repo", l.Repo); code != 0 {
+		tb.Fatalf("deploy the lab: exit %d\n%s", code, out)
 	}
+	return l, run
+}
+
+// runCommand is the runner's main with args, no input, out for both outputs.
+func runCommand(args []string, out io.Writer) int {
+	return run(args, strings.NewReader(""), out, out, nil)
+}
+
+// The lab round trip: the reference homelab the lab deploys is imported
+// from the lab's simulators and certificate root into a fresh repo, which
+// plans 0 changes and adopts everything (README, "Moving an existing
+// homelab in").
+func TestImportLabRoundTrip(t *testing.T) {
+	l, runner := deployedLab(t)
 	dir := filepath.Join(t.TempDir(), "infra")
 	code, out := runner("import", "--proxmox", "--route53", "mydomain.com", "--freeipa", "--certs", filepath.Join(l.Dir, "certs"), "-o", dir)
 	if code != 0 {
