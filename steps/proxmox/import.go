@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -369,7 +370,7 @@ func (g *guestImport) lxc() error {
 		g.put("features", f, "")
 	}
 	var extra []string
-	for _, k := range sortedKeys(fp) {
+	for _, k := range slices.Sorted(maps.Keys(fp)) {
 		if k != "nesting" && k != "keyctl" && k != "fuse" {
 			extra = append(extra, k+"="+fp[k])
 		}
@@ -381,12 +382,11 @@ func (g *guestImport) lxc() error {
 	g.put("rootfs", object{}.with("storage", storageOf(rp["volume"])).with("size", Size{MiB: diskSizeMiB(rp["size"])}.String()), "")
 	g.extraProps("rootfs", rp, "volume", "size")
 	var mounts []object
-	for n, i := range indexed(c, "mp") {
-		key := "mp" + strconv.Itoa(i)
-		g.used[key] = true
-		if n != i {
-			return fmt.Errorf("its mount points are not numbered from mp0 without a gap (%s): the runner numbers them by their order in mounts", key)
-		}
+	keys, err := g.numbered("mp", "mount points", "mounts")
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
 		mp := props(c[key], "volume")
 		if v := mp["volume"]; strings.HasPrefix(v, "/") || !strings.Contains(v, ":") {
 			return fmt.Errorf("%s is a bind mount or device (%s at %s): the runner manages volume mount points only", key, v, mp["mp"])
@@ -520,7 +520,7 @@ func (g *guestImport) vm() error {
 		g.put("cloudInit", ci, "")
 	}
 	var disks []object
-	for _, k := range sortedKeys(c) {
+	for _, k := range slices.Sorted(maps.Keys(c)) {
 		if !slotRE.MatchString(k) {
 			continue
 		}
@@ -553,7 +553,7 @@ func (g *guestImport) vm() error {
 // else any template of the cluster, else a placeholder name. All but the
 // linked case are listed to confirm.
 func (g *guestImport) cloneTemplate() (any, bool) {
-	for _, k := range sortedKeys(g.l.Config) {
+	for _, k := range slices.Sorted(maps.Keys(g.l.Config)) {
 		if !slotRE.MatchString(k) {
 			continue
 		}
@@ -622,12 +622,11 @@ func (g *guestImport) networks(kind string) error {
 	c := g.l.Config
 	var nets []any
 	var exprs []string
-	for n, i := range indexed(c, "net") {
-		key := "net" + strconv.Itoa(i)
-		g.used[key] = true
-		if n != i {
-			return fmt.Errorf("its interfaces are not numbered from net0 without a gap (%s): the runner numbers them by their order in networks", key)
-		}
+	keys, err := g.numbered("net", "interfaces", "networks")
+	if err != nil {
+		return err
+	}
+	for i, key := range keys {
 		p := props(c[key], "")
 		net := map[string]any{"bridge": p["bridge"]}
 		known := []string{"bridge", "tag", "firewall"}
@@ -710,6 +709,22 @@ func (g *guestImport) networks(kind string) error {
 	return nil
 }
 
+// numbered are the config keys prefix0, prefix1… in order, marked as
+// covered by the spec; a gap (net0, net2) is refused: the spec numbers them
+// by their order in its list (field), so it cannot say the gap.
+func (g *guestImport) numbered(prefix, what, field string) ([]string, error) {
+	var keys []string
+	for n, i := range indexed(g.l.Config, prefix) {
+		key := prefix + strconv.Itoa(i)
+		g.used[key] = true
+		if n != i {
+			return nil, fmt.Errorf("its %s are not numbered from %s0 without a gap (%s): the runner numbers them by their order in %s", what, prefix, key, field)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
 // listLines writes a list one element a line, as a person writes a list
 // of objects.
 func listLines[T any](xs []T) string {
@@ -729,7 +744,7 @@ func listLines[T any](xs []T) string {
 // cover (a mount point's ro=1, a NIC's rate or mtu) as left alone.
 func (g *guestImport) extraProps(key string, p map[string]string, known ...string) {
 	var extra []string
-	for _, k := range sortedKeys(p) {
+	for _, k := range slices.Sorted(maps.Keys(p)) {
 		if !slices.Contains(known, k) {
 			extra = append(extra, k+"="+p[k])
 		}
@@ -745,7 +760,7 @@ func (g *guestImport) leftAlone(kind string) {
 	if kind == KindLXC {
 		managed = lxcManaged
 	}
-	for _, k := range sortedKeys(g.l.Config) {
+	for _, k := range slices.Sorted(maps.Keys(g.l.Config)) {
 		if managed[k] || autoKeys[k] || g.used[k] {
 			continue
 		}
@@ -761,13 +776,4 @@ func (g *guestImport) leftAlone(kind string) {
 		}
 		g.others = append(g.others, k+"="+v)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
