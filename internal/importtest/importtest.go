@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/runner/importer"
 	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
@@ -241,3 +242,13 @@ func CertbotLineage(tb testing.TB, root, name string, domains []string, key cryp
 // KeyBody is a line from the middle of a PEM key: a file that holds it
 // holds the key.
 func KeyBody(keyPEM []byte) string { return strings.Split(string(keyPEM), "\n")[1] }
+
+// Counts fails the test unless an import wrote resources resources and
+// listed leftAlone live objects as left alone; the error shows IMPORT.md
+// (files as pipelinetest.Import returns them).
+func Counts(tb testing.TB, res *importer.Result, files map[string]string, resources, leftAlone int) {
+	tb.Helper()
+	if res.Resources != resources || res.Unmanaged != leftAlone {
+		tb.Errorf("import: %d resources, %d left alone; want %d and %d\n%s", res.Resources, res.Unmanaged, resources, leftAlone, files["IMPORT.md"])
+	}
+}

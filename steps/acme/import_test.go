@@ -65,9 +65,7 @@ func TestImportCertbot(t *testing.T) {
 		}
 		// old.example.com (due for renewal) left alone; renewal confs,
 		// a hook, a webroot authenticator, a server listed.
-		if res.Resources != 2 || res.Unmanaged != 6 {
-			t.Errorf("import: %d resources, %d left alone; want 2 and 6\n%s", res.Resources, res.Unmanaged, files["IMPORT.md"])
-		}
+		importtest.Counts(t, res, files, 2, 6)
 		return files
 	}
 	files := read()

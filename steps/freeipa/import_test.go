@@ -35,9 +35,7 @@ func TestImportPlansClean(t *testing.T) {
 		// 3 hosts, 1 host group, 1 service, 2 users, 2 groups, 2 rules;
 		// left alone: 2 servers, their 4 services, ipaservers, admin,
 		// admins, ipausers, "with space".
-		if res.Resources != 11 || res.Unmanaged != 11 {
-			t.Errorf("import: %d resources, %d left alone; want 11 and 11", res.Resources, res.Unmanaged)
-		}
+		importtest.Counts(t, res, files, 11, 11)
 		return files
 	}
 	files := read()

@@ -28,9 +28,7 @@ func TestImportPlansClean(t *testing.T) {
 		}
 		// 4 guests; left alone: the template, jellyfin (bind mount),
 		// unlimited, and the hand-set options of 101, 102 and 104.
-		if res.Resources != 4 || res.Unmanaged != 6 {
-			t.Errorf("import: %d resources, %d left alone; want 4 and 6\n%s", res.Resources, res.Unmanaged, files["IMPORT.md"])
-		}
+		importtest.Counts(t, res, files, 4, 6)
 		return files
 	}
 	files := read()
