@@ -1,6 +1,8 @@
 package proxmox_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 )
 
@@ -92,4 +95,37 @@ func TestImportPlansClean(t *testing.T) {
 		t.Fatalf("second deployment: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
 	}
 	pipelinetest.SameFiles(t, files, read())
+}
+
+// --select keeps the guests it names, and with them only their notes in
+// IMPORT.md: a left-out container's guessed template and options are not
+// listed; what belongs to no resource (the template) still is.
+func TestImportSelect(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	importtest.SeedProxmox(t, e.sim)
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "infra")
+	res, err := importer.Run(t.Context(), reg, importer.Request{Dir: dir, Select: []string{"proxmox.vm/*"},
+		Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "IMPORT.md")) //nolint:gosec // the test's directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"IMPORT.md": string(md)}
+	// gitlab and ci-runner; left alone: the template, gitlab's options,
+	// and the two containers that cannot be declared (not resources).
+	importtest.Counts(t, res, files, 2, 4)
+	pipelinetest.FileHas(t, files, "IMPORT.md", "VM 104 (gitlab) on pve: clone.template 9000", "Proxmox VM template 9000", "CT 110 (jellyfin)")
+	for _, not := range []string{"CT 101 (nextcloud)", "CT 102 (pihole)"} {
+		if strings.Contains(files["IMPORT.md"], not) {
+			t.Errorf("IMPORT.md lists %s, which --select left out:\n%s", not, files["IMPORT.md"])
+		}
+	}
 }
