@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 )
 
 // TestRootRunLeavesPushesWorking is issue 13's fault 2 end to end: root
@@ -14,12 +16,7 @@ import (
 // what it writes (objects, refs, notes) gets git's modes, so alice's next
 // push through Gitolite is still accepted and deployed.
 func TestRootRunLeavesPushesWorking(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root (CI runs the tests as root)")
-		}
-		t.Skip("needs root: the hosting user must differ from the user running the runner")
-	}
+	testenv.Root(t, "the hosting user must differ from the user running the runner")
 	l := newLab(t)
 	dir := l.clone()
 	c1 := commit(l, dir, "first", map[string]string{"db": "v1"})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -18,11 +19,7 @@ import (
 )
 
 func cmdEval(ctx context.Context, e *env, args []string) error {
-	f := newRevFlags(e, "eval", "json", "table")
-	if err := f.parseNoArgs(args); err != nil {
-		return err
-	}
-	s, rev, err := e.revSession(f)
+	f, s, rev, err := e.revCommand(args, "eval", "json", "table")
 	if err != nil {
 		return err
 	}
@@ -73,11 +70,7 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPlan(ctx context.Context, e *env, args []string) error {
-	f := newRevFlags(e, "plan", "text", "json")
-	if err := f.parseNoArgs(args); err != nil {
-		return err
-	}
-	s, rev, err := e.revSession(f)
+	f, s, rev, err := e.revCommand(args, "plan", "text", "json")
 	if err != nil {
 		return err
 	}
@@ -104,6 +97,7 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "replay")
 	f.repoFlag()
 	force := f.fs.Bool("force", false, "replay a commit that is not on the deployed branch's history")
+	dryRun := f.fs.Bool("dry-run", false, "print the replay's plan (what it would delete, change and release) and apply nothing")
 	f.outputFlag("text", "json")
 	if err := f.parse(args); err != nil {
 		return err
@@ -111,7 +105,11 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	if f.fs.NArg() != 1 {
 		return usagef("give exactly one COMMIT to replay (see `runner status` or `git log` for candidates)")
 	}
-	s, err := e.session(f)
+	var opts []sessionOption
+	if *dryRun {
+		opts = append(opts, readOnly())
+	}
+	s, err := e.session(f, opts...)
 	if err != nil {
 		return err
 	}
@@ -128,6 +126,13 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 		return exitError{exitFailed, err}
 	} else if !ok && !*force {
 		return exitError{exitUsage, fmt.Errorf("%s is not on the history of %s; replaying it would deploy something never pushed there (use --force if you mean it)", h.String()[:7], s.repo.Branch)}
+	}
+	if *dryRun {
+		rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindPlan, ReplayPlan: true})
+		if err != nil {
+			return exitError{exitFailed, err}
+		}
+		return e.printReport(rep, f.output, "")
 	}
 	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay, ReplayedBy: replayer()}, f.output)
 }
@@ -155,6 +160,18 @@ func newRevFlags(e *env, name string, formats ...string) *flags {
 		f.outputFlag(formats...)
 	}
 	return f
+}
+
+// revCommand starts a command that runs on one revision and takes no
+// positional arguments: it declares its flags (newRevFlags), parses args
+// and opens the session (revSession). A bad command line is a usage error.
+func (e *env) revCommand(args []string, name string, formats ...string) (*flags, *session, string, error) {
+	f := newRevFlags(e, name, formats...)
+	if err := f.parseNoArgs(args); err != nil {
+		return nil, nil, "", err
+	}
+	s, rev, err := e.revSession(f)
+	return f, s, rev, err
 }
 
 // revSession opens the session of a command run on one revision and
@@ -185,6 +202,9 @@ func (e *env) userRev(s *session, rev string) (string, error) {
 		return "", nil
 	}
 	x, err := s.git.ResolveRev(rev)
+	if errors.Is(err, gitstore.ErrNoRevision) {
+		return "", exitError{exitUsage, err}
+	}
 	if err != nil {
 		return "", exitError{exitFailed, err}
 	}

@@ -46,11 +46,13 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, `  Proxmox VE   %s   (node pve, 48 GiB; token in %s)
   Route 53     %s   (zone mydomain.com)
   DNS          %s   (dig @127.0.0.1 -p %s blog.mydomain.com)
-  FreeIPA      %s   (realm INT.MYDOMAIN, user admin)
+  FreeIPA      %s and its replica %s   (realm INT.MYDOMAIN, user admin)
   ACME CA      %s/dir   (Pebble; certificates go to %s)
+  mailbox      %s   (the runner mails %s over SMTP to %s)
   config       %s
   infra repo   %s
-`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.ACMEURL, filepath.Join(l.Dir, "certs"), l.Config, l.Repo)
+`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.FreeIPAReplicaURL, l.ACMEURL, filepath.Join(l.Dir, "certs"),
+		l.Mailbox, lab.MailTo, l.SMTPAddr, l.Config, l.Repo)
 	for _, b := range []string{"proxmox", "route53", "freeipa", "acme"} {
 		if !compiled[b] {
 			fmt.Fprintf(e.stdout, "  (the %s backend is not in this build yet: its resources are not part of the lab)\n", b)
@@ -76,7 +78,9 @@ Next:
   git fetch origin status && git log --oneline origin/status && git show origin/status:STATUS.md
   %s --config %s status    # the deployment history
   %s --config %s plan      # what deploying main would change now
-`, shellQuote(l.Repo), runner, shellQuote(l.Config), runner, shellQuote(l.Config))
+  %s --config %s monitor --nagios; echo $?   # the Nagios check: 0 OK, 1 WARNING, 2 CRITICAL
+  mail -f %s                    # what the runner mailed (a failed deployment, drift, …)
+`, shellQuote(l.Repo), runner, shellQuote(l.Config), runner, shellQuote(l.Config), runner, shellQuote(l.Config), shellQuote(l.Mailbox))
 	if *renewDue != "" {
 		var names []string
 		if *renewDue != "all" {
@@ -92,7 +96,8 @@ Next:
 		return runErr
 	}
 	fmt.Fprintf(e.stdout, "\nThe lab runs until Ctrl-C, with `runner serve` reconciling every %s; its state is saved in %s\n", *every, l.Dir)
-	serve := exec.CommandContext(ctx, exe, append(e.childFlags(), "serve", "--drift-interval", every.String())...)
+	fmt.Fprintf(e.stdout, "  metrics      http://%s/metrics   (runner serve --metrics-listen; Prometheus text)\n", l.MetricsAddr)
+	serve := exec.CommandContext(ctx, exe, append(e.childFlags(), "serve", "--drift-interval", every.String(), "--metrics-listen", l.MetricsAddr)...)
 	serve.Stdout, serve.Stderr = e.stderr, e.stderr
 	serve.Cancel = func() error { return serve.Process.Signal(syscall.SIGTERM) }
 	serve.WaitDelay = time.Minute

@@ -91,6 +91,9 @@ type env struct {
 	// args is the command line after the program name, for the command
 	// a refusal suggests instead.
 	args []string
+	// apiCallsFile receives this process's backend API call counts when
+	// the command ends ("": not counted; see countAPICalls).
+	apiCallsFile string
 }
 
 func main() {
@@ -145,6 +148,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, extra []backe
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := cmd.run(ctx, e, rest[1:])
+	e.flushAPICalls()
 	var ue usageError
 	var ee exitError
 	switch {

@@ -16,7 +16,7 @@ import (
 
 func TestMain(m *testing.M) {
 	sandbox.Serve() // the runner's evaluation children are this binary too
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleaningM{m}, map[string]func(){
 		"runner": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, []backendFactory{testBackend})) },
 		// enqueue SPOOL REPO REV: queue a deploy job as the post-receive
 		// hook does, without starting a worker (scripts start their own).
@@ -83,4 +83,16 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// cleaningM runs the tests, then removes what they shared across tests
+// (the runner binary plugin builds once).
+type cleaningM struct{ m *testing.M }
+
+func (c cleaningM) Run() int {
+	code := c.m.Run()
+	if pluginBuild.dir != "" {
+		_ = os.RemoveAll(pluginBuild.dir)
+	}
+	return code
 }

@@ -14,14 +14,33 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
-// observer is what the pipeline tells about each recorded run: the mail
-// notifier when the config has notify.mail, else nil.
-func observer(cfg *config.Config, rc config.Repo, log logrus.FieldLogger, red *steps.Redactor) pipeline.Observer {
-	n := notifier(cfg, rc, log, red)
-	if n == nil {
-		return nil // not a nil *Notifier in a non-nil interface
+// observer is what the pipeline tells about each recorded run: the API
+// call counts are flushed to apiCallsFile (when not ""), and the mail
+// notifier mails when the config has notify.mail; nil when neither.
+func observer(cfg *config.Config, rc config.Repo, log logrus.FieldLogger, red *steps.Redactor, apiCallsFile string) pipeline.Observer {
+	var obs observers
+	if apiCallsFile != "" {
+		obs = append(obs, apiCallsFlusher(apiCallsFile))
 	}
-	return n
+	if n := notifier(cfg, rc, log, red); n != nil { // not a nil *Notifier in a non-nil interface
+		obs = append(obs, n)
+	}
+	switch len(obs) {
+	case 0:
+		return nil
+	case 1:
+		return obs[0]
+	}
+	return obs
+}
+
+// observers tells each of its observers, in order.
+type observers []pipeline.Observer
+
+func (o observers) Recorded(rep *pipeline.Report, statusCommit string) {
+	for _, x := range o {
+		x.Recorded(rep, statusCommit)
+	}
 }
 
 func notifier(cfg *config.Config, rc config.Repo, log logrus.FieldLogger, red *steps.Redactor) *notify.Notifier {

@@ -74,8 +74,8 @@ func (u *unattended) runner(args ...string) (int, string, string) {
 
 var pluginBuild struct {
 	sync.Once
-	path string
-	err  error
+	dir, path string
+	err       error
 }
 
 // plugin builds the runner as Nagios runs it: a program on disk (with the
@@ -88,7 +88,7 @@ func plugin(t *testing.T) string {
 			pluginBuild.err = err
 			return
 		}
-		t.Cleanup(func() { _ = os.RemoveAll(dir) }) // one test uses it
+		pluginBuild.dir = dir // removed after all tests (TestMain): several use it
 		pluginBuild.path = filepath.Join(dir, "runner")
 		if out, err := exec.Command("go", "build", "-tags", "e2etest", "-o", pluginBuild.path, ".").CombinedOutput(); err != nil {
 			pluginBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
@@ -117,8 +117,9 @@ func (u *unattended) nagios(args ...string) (int, string) {
 
 // TestTellTheOperator: a failed deployment produces exactly one mail (with
 // the failing step and its hint, without the resource's secret) and turns
-// the Nagios plugin CRITICAL; the deployment that fixes it mails nothing
-// and turns it OK; drift found by a hand edit is one mail and a WARNING.
+// the Nagios plugin CRITICAL; the deployment that fixes it mails once that
+// it recovered and turns it OK; the next deployment mails nothing; drift
+// found by a hand edit is one mail and a WARNING.
 func TestTellTheOperator(t *testing.T) {
 	u := newUnattended(t)
 	u.writeConfig("test.thing/web")
@@ -151,8 +152,16 @@ func TestTellTheOperator(t *testing.T) {
 	if code, out, errOut := u.runner("apply"); code != exitOK {
 		t.Fatalf("apply after the fix: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if msgs := u.pf.Settle(t, time.Minute); len(msgs) != 1 {
-		t.Fatalf("%d mails after the fixing deployment, want still 1", len(msgs))
+	msgs = u.pf.Settle(t, time.Minute)
+	if len(msgs) != 2 {
+		t.Fatalf("%d mails after the fixing deployment, want 2 (failed, recovered)", len(msgs))
+	}
+	if ev := msgs[1].Header.Get("X-Gitops-Runner-Event"); ev != "recovered" {
+		t.Errorf("second mail is about %q, want recovered", ev)
+	}
+	if subj, body := postfixtest.Subject(t, msgs[1]), postfixtest.Body(t, msgs[1]); !strings.HasPrefix(subj, "[infra] deploy ") || !strings.Contains(subj, ": ok") ||
+		!strings.Contains(body, "Recovered: the deployment before, deploy ") || strings.Contains(body, tokenSecret) {
+		t.Errorf("recovery mail %q:\n%s", subj, body)
 	}
 	if code, out := u.nagios(); code != 0 || !strings.HasPrefix(out, "RUNNER OK - ") || !strings.Contains(out, "'deploy_failed'=0;;0;0;1") {
 		t.Errorf("plugin after the fix: exit %d, want 0 (OK):\n%s", code, out)
@@ -160,6 +169,14 @@ func TestTellTheOperator(t *testing.T) {
 	u.metrics(`gitops_runner_last_deployment_failed{repo="infra"} 0`,
 		`gitops_runner_runs_total{kind="deploy",repo="infra",result="failed"} 1`,
 		`gitops_runner_runs_total{kind="deploy",repo="infra",result="ok"} 1`)
+
+	// Deployed again, fine before and after: no mail.
+	if code, out, errOut := u.runner("apply"); code != exitOK {
+		t.Fatalf("apply again: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if msgs := u.pf.Settle(t, time.Minute); len(msgs) != 2 {
+		t.Fatalf("%d mails after a second good deployment, want still 2", len(msgs))
+	}
 
 	// A hand edit of the live state: the drift check records it and mails
 	// once; the same drift found again mails nothing.
@@ -177,10 +194,10 @@ func TestTellTheOperator(t *testing.T) {
 		}
 	}
 	msgs = u.pf.Settle(t, time.Minute)
-	if len(msgs) != 2 {
-		t.Fatalf("%d mails after drift was found twice, want 2", len(msgs))
+	if len(msgs) != 3 {
+		t.Fatalf("%d mails after drift was found twice, want 3", len(msgs))
 	}
-	if ev := msgs[1].Header.Get("X-Gitops-Runner-Event"); ev != "drift" {
+	if ev := msgs[2].Header.Get("X-Gitops-Runner-Event"); ev != "drift" {
 		t.Errorf("second mail is about %q, want drift", ev)
 	}
 	if code, out := u.nagios(); code != 1 || !strings.HasPrefix(out, "RUNNER WARNING - infra: 1 resource drifted") {
@@ -196,39 +213,9 @@ func TestTellTheOperator(t *testing.T) {
 // lines wanted and passes `promtool check metrics`, and stops the service.
 func (u *unattended) metrics(want ...string) {
 	u.t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	var stderr bytes.Buffer
-	cmd := exec.Command(plugin(u.t), "--config", u.config, "serve", "--metrics-listen", addr, "--work-interval", "1h", "--drift-interval", "0")
-	cmd.Env, cmd.Stderr = gitrepotest.CleanEnv(), &stderr
-	if err := cmd.Start(); err != nil {
-		u.t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	var body string
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				body = string(b)
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			u.t.Fatalf("runner serve --metrics-listen %s never answered: %v\n%s", addr, err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	scrape, stop := serveMetrics(u.t, u.config, freeAddr(u.t), gitrepotest.CleanEnv())
+	defer stop()
+	body := scrape()
 	for _, w := range want {
 		if !strings.Contains(body, w) {
 			u.t.Errorf("metrics lack %s", w)
@@ -237,17 +224,73 @@ func (u *unattended) metrics(want ...string) {
 	if u.t.Failed() {
 		u.t.Logf("metrics:\n%s", body)
 	}
+	promtool(u.t, body)
+}
+
+// freeAddr is a loopback address free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close() //nolint:errcheck // only its port was wanted
+	return l.Addr().String()
+}
+
+// serveMetrics starts `runner serve --metrics-listen addr` with config (the
+// built runner, no queue or reconcile passes to speak of) and returns a
+// function that scrapes /metrics, waiting until it answers, and one that
+// stops the service.
+func serveMetrics(t *testing.T, config, addr string, env []string) (scrape func() string, stop func()) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := exec.Command(plugin(t), "--config", config, "serve", "--metrics-listen", addr, "--work-interval", "1h", "--drift-interval", "0")
+	cmd.Env, cmd.Stderr = env, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	scrape = func() string {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return string(b)
+				}
+			}
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("runner serve --metrics-listen %s never answered: %v\n%s", addr, err, stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return scrape, stop
+}
+
+// promtool checks a scrape with `promtool check metrics` (Debian package
+// prometheus).
+func promtool(t *testing.T, body string) {
+	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
 		msg := "promtool not installed; install the Debian package: apt-get install -y prometheus"
 		if os.Getenv("CI") == "true" {
-			u.t.Fatal(msg + " (CI=true: not skipping)")
+			t.Fatal(msg + " (CI=true: not skipping)")
 		}
-		u.t.Skip(msg)
+		t.Skip(msg)
 	}
 	check := exec.Command(p, "check", "metrics")
 	check.Stdin = strings.NewReader(body)
 	if out, err := check.CombinedOutput(); err != nil {
-		u.t.Errorf("promtool check metrics: %v\n%s", err, out)
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }

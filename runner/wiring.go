@@ -196,7 +196,14 @@ type session struct {
 // sessionOption adjusts how a session opens the repo.
 type sessionOption func(*sessionOptions)
 
-type sessionOptions struct{ quarantine string }
+type sessionOptions struct {
+	quarantine string
+	readOnly   bool
+}
+
+// readOnly opens the repo for a run that writes nothing (replay
+// --dry-run), so the owner check of writing commands does not apply.
+func readOnly() sessionOption { return func(o *sessionOptions) { o.readOnly = true } }
 
 // withQuarantine also reads the objects of a push in progress (pre-receive).
 func withQuarantine(dir string) sessionOption {
@@ -232,10 +239,14 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	if err != nil {
 		return nil, exitError{exitUsage, err}
 	}
-	if writesRepo[lookupCommand(f.fs.Name()).name] {
+	name := lookupCommand(f.fs.Name()).name
+	if writesRepo[name] && !so.readOnly {
 		if err := e.mayWrite(g.Path()); err != nil {
 			return nil, err
 		}
+	}
+	if writesRepo[name] || name == "reconcile" {
+		e.countAPICalls(cfg)
 	}
 	// The configured branches are always their refs/heads/ refs, whatever
 	// tags or other refs of the same short name someone created.
@@ -243,6 +254,11 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	reg, err := e.registry(cfg, red)
 	if err != nil {
 		return nil, exitError{exitUsage, err}
+	}
+	for _, b := range reg.Backends() {
+		if wl, ok := b.(steps.WarnLogger); ok {
+			wl.SetWarnf(log.Warnf)
+		}
 	}
 	pol, err := newPolicy(cfg)
 	if err != nil {
@@ -264,7 +280,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		EvalCache: filepath.Join(cfg.StateDir, "eval-cache"),
 		Log:       log,
 		Redact:    red.Redact,
-		Observer:  observer(cfg, rc, log, red),
+		Observer:  observer(cfg, rc, log, red, e.apiCallsFile),
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
 }

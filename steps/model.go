@@ -99,6 +99,10 @@ type Target struct {
 	// resource was renamed in the repo while its live object stayed (same
 	// identity, see Identifier). Zero when not renamed.
 	RenamedFrom ID
+	// Release, on a resource that left the repo (Want nil), plans a
+	// Release instead of a Delete: a replay of a commit from before the
+	// runner adopted it.
+	Release bool
 }
 
 // Owned reports whether the runner created or adopted the resource earlier.
@@ -204,6 +208,14 @@ type ParallelApplier interface {
 // every run (e.g. TLS verification switched off in the config).
 type Warner interface {
 	Warnings() []string
+}
+
+// WarnLogger is implemented by backends that log notable events of their
+// own (a FreeIPA replica taking over from a failed server): the runner
+// hands them its run log's Warnf, so the lines carry the run's fields and
+// redaction.
+type WarnLogger interface {
+	SetWarnf(warnf func(format string, args ...any))
 }
 
 // Ranker is implemented by backends that place their kinds in the default

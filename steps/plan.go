@@ -18,11 +18,17 @@ const (
 	// backend. An adoption that also changes fields is an Update (or
 	// Replace) with a note.
 	Adopt Action = "adopt"
+	// Release stops managing a resource the runner adopted and leaves its
+	// live object as it is: the inventory drops it, nothing is written to
+	// the backend. A replay plans it for an adopted resource that the
+	// replayed commit does not declare (the object existed, unmanaged, at
+	// that commit); any other run deletes a resource that left the repo.
+	Release Action = "release"
 )
 
 // Writes reports whether applying the action calls the backend: false for
-// NoOp and Adopt.
-func (a Action) Writes() bool { return a != NoOp && a != Adopt }
+// NoOp, Adopt and Release.
+func (a Action) Writes() bool { return a != NoOp && a != Adopt && a != Release }
 
 // Redacted stands in for the value of a sensitive field in plans and reports.
 const Redacted = "(sensitive)"

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	r53simtest "github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 // awsCLI is the AWS CLI v2 (Debian package awscli) pointed at a Route 53
@@ -25,24 +27,14 @@ type awsCLI struct {
 // CLI pointed at it; it returns the zone's ID too.
 func newZoneCLI(t *testing.T, zoneName string) (*r53sim.Server, *awsCLI, string) {
 	t.Helper()
-	s := r53sim.New(r53sim.Options{})
-	t.Cleanup(func() { _ = s.Close() })
-	cli := newAWSCLI(t, s)
-	zone, err := s.CreateZone(zoneName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, cli, zone
+	s := r53simtest.Start(t, r53sim.Options{})
+	return s, newAWSCLI(t, s), r53simtest.Zone(t, s, zoneName)
 }
 
 func newAWSCLI(t *testing.T, s *r53sim.Server) *awsCLI {
 	t.Helper()
-	bin := needTool(t, "aws", "awscli")
-	url, err := s.ListenHTTP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &awsCLI{t: t, bin: bin, url: url, env: append(awsEnv(t.TempDir()), "AWS_PAGER=", "AWS_MAX_ATTEMPTS=1")}
+	bin := testenv.Program(t, "aws", "awscli")
+	return &awsCLI{t: t, bin: bin, url: r53simtest.Listen(t, s.ListenHTTP), env: append(awsEnv(t.TempDir()), "AWS_PAGER=", "AWS_MAX_ATTEMPTS=1")}
 }
 
 // run runs `aws route53 ARGS --endpoint-url URL --output json`.
@@ -129,16 +121,11 @@ func change(action, name, typ string, ttl int, values ...string) string {
 
 func TestAWSCLIHostedZones(t *testing.T) {
 	t.Parallel()
-	s := r53sim.New(r53sim.Options{})
-	t.Cleanup(func() { _ = s.Close() })
+	s := r53simtest.Start(t, r53sim.Options{})
 	cli := newAWSCLI(t, s)
 	var ids []string
 	for _, z := range []string{"example.com", "example.org", "example.net"} {
-		id, err := s.CreateZone(z)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
+		ids = append(ids, r53simtest.Zone(t, s, z))
 	}
 
 	var zones struct {
@@ -253,15 +240,11 @@ func TestAWSCLIChanges(t *testing.T) {
 	// CLI starts, and INSYNC once the clock passes ChangeDelay (two minutes
 	// stay within SigV4's five-minute skew).
 	var ahead atomic.Int64
-	s := r53sim.New(r53sim.Options{ChangeDelay: time.Minute, Now: func() time.Time {
+	s := r53simtest.Start(t, r53sim.Options{ChangeDelay: time.Minute, Now: func() time.Time {
 		return time.Now().Add(time.Duration(ahead.Load()))
 	}})
-	t.Cleanup(func() { _ = s.Close() })
 	cli := newAWSCLI(t, s)
-	zone, err := s.CreateZone("example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	zone := r53simtest.Zone(t, s, "example.com")
 	type changeInfo struct {
 		ChangeInfo struct {
 			ID          string `json:"Id"`

@@ -18,7 +18,9 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	r53simtest "github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 // TestCertbotDNSRoute53 is what the homelab runs today: certbot with the
@@ -29,22 +31,13 @@ import (
 // through HTTPS_PROXY (see interceptor).
 func TestCertbotDNSRoute53(t *testing.T) {
 	t.Parallel()
-	certbot := needTool(t, "certbot", "certbot")
+	certbot := testenv.Program(t, "certbot", "certbot")
 	needPython(t, "certbot_dns_route53", "python3-certbot-dns-route53")
 
-	s := r53sim.New(r53sim.Options{})
-	t.Cleanup(func() { _ = s.Close() })
-	dnsAddr, err := s.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zoneID, err := s.CreateZone("example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateZone("other.example.org"); err != nil { // a zone the plugin must pass over
-		t.Fatal(err)
-	}
+	s := r53simtest.Start(t, r53sim.Options{})
+	dnsAddr := r53simtest.Listen(t, s.ListenDNS)
+	zoneID := r53simtest.Zone(t, s, "example.com")
+	r53simtest.Zone(t, s, "other.example.org") // a zone the plugin must pass over
 	ix := newInterceptor(t, map[string]http.Handler{"route53.amazonaws.com:443": s})
 
 	logger := log.New(io.Discard, "", 0)

@@ -2,7 +2,6 @@ package clienttest
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
+	"github.com/gitops-runner/gitops-runner/internal/tlstest"
 	ipasim "github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
 )
 
@@ -90,7 +91,7 @@ func (c *ipaCurl) call(method string, args []any, options map[string]any) ipaAns
 // logged in, and the login form for admin.
 func newIPACurl(t *testing.T) (*ipaCurl, string) {
 	t.Helper()
-	bin := needTool(t, "curl", "curl")
+	bin := testenv.Program(t, "curl", "curl")
 	s, err := ipasim.New(ipasim.Options{Realm: "EXAMPLE.TEST", Domain: "example.test", Host: "127.0.0.1",
 		Users: map[string]string{"admin": "Secret123"}})
 	if err != nil {
@@ -100,10 +101,7 @@ func newIPACurl(t *testing.T) (*ipaCurl, string) {
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() { _ = s.Close() })
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := tlstest.CAFile(t, ts.Certificate().Raw)
 	return &ipaCurl{t: t, bin: bin, url: ts.URL, ca: ca, jar: filepath.Join(dir, "cookies")},
 		url.Values{"user": {"admin"}, "password": {"Secret123"}}.Encode()
 }
@@ -200,7 +198,7 @@ func TestCurlFreeIPAJSONRPC(t *testing.T) {
 // against ssh-keygen -l), and sudorule_add_option / sudorule_remove_option.
 func TestCurlFreeIPAKeysServicesSudoOptions(t *testing.T) {
 	t.Parallel()
-	keygen := needTool(t, "ssh-keygen", "openssh-client")
+	keygen := testenv.Program(t, "ssh-keygen", "openssh-client")
 	c, login := newIPACurl(t)
 	c.login(login)
 

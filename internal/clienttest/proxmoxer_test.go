@@ -2,14 +2,13 @@ package clienttest
 
 import (
 	"encoding/json"
-	"encoding/pem"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/tlstest"
 	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 	pvesimtest "github.com/gitops-runner/gitops-runner/steps/proxmox/sim/simtest"
 )
@@ -58,10 +57,7 @@ func TestProxmoxerContainerLifecycle(t *testing.T) {
 		TaskDuration: 100 * time.Millisecond,
 		LockTimeout:  200 * time.Millisecond,
 	}) // proxmoxer (requests) speaks HTTP/1.1: the reason phrase arrives
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := tlstest.CAFile(t, ts.Certificate().Raw)
 
 	out := mustRun(t, []string{
 		"PVE_HOST=" + strings.TrimPrefix(ts.URL, "https://"),
@@ -167,10 +163,7 @@ func TestProxmoxerTicketLogin(t *testing.T) {
 	py := needPython(t, "proxmoxer", "python3-proxmoxer")
 	needPython(t, "requests", "python3-requests")
 	_, ts := pvesimtest.ServeHomelab(t, pvesim.Options{Users: map[string]string{"root@pam": "hunter2-ticket"}, TaskDuration: 20 * time.Millisecond})
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := tlstest.CAFile(t, ts.Certificate().Raw)
 	out := mustRun(t, []string{"PVE_HOST=" + strings.TrimPrefix(ts.URL, "https://"), "PVE_USER=root@pam",
 		"PVE_PASSWORD=hunter2-ticket", "PVE_CA=" + ca}, "", py, filepath.Join("testdata", "proxmoxer_ticket.py"))
 	var seen struct {

@@ -9,44 +9,27 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needTool returns the path of an installed program. A missing program
-// fails the test in CI (CI=true, where .ci/run installs it) and skips it
-// elsewhere.
-func needTool(t *testing.T, name, debianPackage string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (Debian package %s, installed by .ci/run): %v", name, debianPackage, err)
-	}
-	t.Skipf("%s not installed (Debian package %s); CI=true makes this a failure", name, debianPackage)
-	return ""
-}
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
+)
 
 // debianPython is the interpreter Debian's python3-* packages install for;
 // a python3 earlier in PATH (pyenv, a virtualenv) does not see them.
 const debianPython = "/usr/bin/python3"
 
-// needPython fails or skips (as needTool) unless Debian's python3 can import
+// needPython fails or skips (testenv.Missing) unless Debian's python3 can import
 // module, and returns that interpreter.
 func needPython(t *testing.T, module, debianPackage string) string {
 	t.Helper()
 	py := debianPython
 	if _, err := os.Stat(py); err != nil {
-		py = needTool(t, "python3", "python3")
+		py = testenv.Program(t, "python3", "python3")
 	}
 	out, err := exec.Command(py, "-c", "import "+module).CombinedOutput()
 	if err == nil {
 		return py
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("python3 cannot import %s (Debian package %s, installed by .ci/run): %v\n%s", module, debianPackage, err, out)
-	}
-	t.Skipf("python3 module %s not installed (Debian package %s); CI=true makes this a failure", module, debianPackage)
+	testenv.Missing(t, "python3 cannot import %s: apt-get install -y %s\n%s", module, debianPackage, out)
 	return ""
 }
 

@@ -75,7 +75,7 @@ type Server struct {
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	isRoot := os.Geteuid() == 0
-	progs := requirePrograms(tb, os.Getenv("CI"), isRoot)
+	progs := requirePrograms(tb, isRoot)
 	if err := validEnv(opts.Env); err != nil {
 		tb.Fatalf("gitolitetest: %v", err)
 	}

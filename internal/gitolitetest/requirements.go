@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 )
 
 // component is one program the harness runs, with the Debian package that
@@ -68,19 +70,15 @@ func findPrograms(cs []component, lookPath func(string) (string, error)) (map[st
 		strings.Join(missing, ", "), strings.Join(pkgs, " "))
 }
 
-// requirePrograms stops the test when a component is missing: a failure
-// when CI=true (CI must never silently skip end-to-end tests), a skip
-// otherwise, so that a developer without the packages can still run the
-// rest of the module's tests.
-func requirePrograms(tb testing.TB, ci string, root bool) map[string]string {
+// requirePrograms stops the test when a component is missing
+// (testenv.Missing: a failure when CI=true, CI must never silently skip
+// end-to-end tests; a skip otherwise).
+func requirePrograms(tb testing.TB, root bool) map[string]string {
 	tb.Helper()
 	paths, msg := findPrograms(components(root), exec.LookPath)
 	if msg == "" {
 		return paths
 	}
-	if ci == "true" {
-		tb.Fatalf("%s (CI=true: not skipping)", msg)
-	}
-	tb.Skipf("%s (skipped because CI is not true)", msg)
+	testenv.Missing(tb, "%s", msg)
 	return nil
 }

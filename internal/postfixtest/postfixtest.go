@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
@@ -250,6 +251,16 @@ func Body(tb testing.TB, m *mail.Message) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// Subject is a message's Subject header, RFC 2047 decoded.
+func Subject(tb testing.TB, m *mail.Message) string {
+	tb.Helper()
+	s, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 // makeQueue creates the queue directories as Postfix's post-install would

@@ -180,6 +180,17 @@ func (r *Repo) Resolve(rev string) (plumbing.Hash, error) {
 	return x.Hash, err
 }
 
+// ErrNoRevision is the error (wrapped) of a revision that names no commit
+// of the repository.
+var ErrNoRevision = errors.New("revision not found")
+
+// noRevision is ResolveRev's error for a revision that names no commit: its
+// own message, matching ErrNoRevision.
+type noRevision struct{ err error }
+
+func (e noRevision) Error() string   { return e.err.Error() }
+func (e noRevision) Unwrap() []error { return []error{ErrNoRevision, e.err} }
+
 // ResolveRev resolves a revision as git does (a full hash is the commit;
 // a name is looked up as refs/<name>, refs/tags/<name>, refs/heads/<name>,
 // refs/remotes/<name>, refs/remotes/<name>/HEAD, in that order; else an
@@ -226,9 +237,9 @@ func (r *Repo) ResolveRev(rev string) (Resolved, error) {
 	h, err := r.repo.ResolveRevision(plumbing.Revision(target))
 	if err != nil {
 		if full != "" {
-			return x, fmt.Errorf("revision %q (%s) not found in %s: %w (check `git log %s` in the repo)", rev, target, r.path, err, full)
+			return x, noRevision{fmt.Errorf("revision %q (%s) not found in %s: %w (check `git log %s` in the repo)", rev, target, r.path, err, full)}
 		}
-		return x, fmt.Errorf("revision %q not found in %s (check `git log` in the repo; a short hash needs at least 4 characters)", rev, r.path)
+		return x, noRevision{fmt.Errorf("revision %q not found in %s (check `git log` in the repo; a short hash needs at least 4 characters)", rev, r.path)}
 	}
 	if _, err := r.repo.CommitObject(*h); err != nil {
 		return x, fmt.Errorf("revision %q (%s) is not a commit: %w", rev, h, err)

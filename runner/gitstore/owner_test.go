@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
 
@@ -48,12 +49,7 @@ func TestCheckOwner(t *testing.T) {
 // objects, their fan-out directories and the ref, so the owner's next push
 // can write beside them. (git as root would leave them root's.)
 func TestRootWritesAsTheOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root (CI runs as root)")
-		}
-		t.Skip("needs root to write as root into another user's repository")
-	}
+	testenv.Root(t, "to write as root into another user's repository")
 	g := newRepo(t)
 	must(t, filepath.WalkDir(g.Bare, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {

@@ -1,7 +1,8 @@
 // Package lab runs the simulated homelab that `runner lab` gives a new user:
 // the Proxmox VE, Route 53 (with its authoritative DNS) and FreeIPA
-// simulators on loopback, a runner configuration pointing at them, and a
-// bare infra repo seeded from examples/homelab with the git hooks installed.
+// simulators on loopback, a local mailbox the runner mails its events to, a
+// runner configuration pointing at them, and a bare infra repo seeded from
+// examples/homelab with the git hooks installed.
 // Simulator state is saved in the lab directory, so a restart keeps it.
 package lab
 
@@ -56,6 +57,14 @@ type Lab struct {
 	Repo   string // the bare infra repository
 	// Endpoints of the simulators, for the user.
 	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr, ACMEURL string
+	// FreeIPAReplicaURL is the second FreeIPA server (the same directory).
+	FreeIPAReplicaURL string
+	// Mailbox is the mbox file the lab's SMTP server (SMTPAddr) appends
+	// the runner's mail to (ReadMailbox reads it).
+	Mailbox, SMTPAddr string
+	// MetricsAddr is a free loopback address kept for the lab's `runner
+	// serve --metrics-listen` (host:port).
+	MetricsAddr string
 	// Env is what the runner's processes need in their environment here.
 	Env []string
 
@@ -66,6 +75,7 @@ type Lab struct {
 	r53     *r53sim.Server
 	ipa     *ipasim.Server
 	servers []*http.Server
+	mail    *mailbox
 	pebble  *db.MemoryStore // the ACME CA's store
 	orders  atomic.Int64    // newOrder requests the CA received
 	stop    chan struct{}
@@ -182,6 +192,16 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	isrv := &http.Server{Handler: l.ipa, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConf}
 	l.serve(isrv, tls.NewListener(il, tlsConf))
 	l.FreeIPAURL = "https://" + il.Addr().String()
+	// Its replica (ipa.hetzner): a second server of the same directory, as
+	// if replication were instantaneous; the runner is configured with
+	// both (urls) and goes on to it when the first fails.
+	rl, err := l.ports.listen("freeipa-replica")
+	if err != nil {
+		return nil, err
+	}
+	rsrv := &http.Server{Handler: l.ipa, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConf}
+	l.serve(rsrv, tls.NewListener(rl, tlsConf))
+	l.FreeIPAReplicaURL = "https://" + rl.Addr().String()
 
 	// An ACME CA: Pebble in-process, validating DNS-01 against the Route 53
 	// simulator's DNS. Pebble keeps no state: each lab start is a new CA
@@ -189,6 +209,23 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	if err := l.startPebble(tlsConf); err != nil {
 		return nil, err
 	}
+
+	// The mailbox, and the metrics address runner serve will listen on.
+	ml, err := l.ports.listen("smtp")
+	if err != nil {
+		return nil, err
+	}
+	l.SMTPAddr, l.Mailbox = ml.Addr().String(), filepath.Join(dir, "mail", "mbox")
+	if l.mail, err = startMailbox(ml, l.Mailbox, o.Out); err != nil {
+		_ = ml.Close()
+		return nil, err
+	}
+	metl, err := l.ports.listen("metrics")
+	if err != nil {
+		return nil, err
+	}
+	l.MetricsAddr = metl.Addr().String()
+	_ = metl.Close()
 
 	if err := l.ports.save(); err != nil {
 		return nil, err
@@ -255,6 +292,15 @@ func (l *Lab) restore(name string, restore func([]byte) error) error {
 	return err
 }
 
+// APIRequests counts the HTTP API requests each simulator received since
+// the lab started, by backend name (proxmox, route53, freeipa), as the
+// simulators count them (FreeIPA's counts its logins apart from the JSON-RPC
+// requests).
+func (l *Lab) APIRequests() map[string]int {
+	ipa := l.ipa.Counters()
+	return map[string]int{"proxmox": l.pve.Counters().Total, "route53": l.r53.Counters().Total, "freeipa": ipa.Total + ipa.Logins}
+}
+
 // Save writes every simulator's state into the lab directory.
 func (l *Lab) Save() error {
 	var errs []error
@@ -316,6 +362,9 @@ func (l *Lab) Close() error {
 	if l.ipa != nil {
 		_ = l.ipa.Close()
 	}
+	if l.mail != nil {
+		l.mail.close()
+	}
 	l.wg.Wait()
 	if l.held != nil {
 		_ = l.held.Close() // releases the flock
@@ -365,7 +414,7 @@ func (l *Lab) writeConfig(caFile string) error {
 			"caFile": caFile, "propagationTimeout": "30s", "pollInterval": "200ms"}
 	}
 	if l.opts.Backends["freeipa"] {
-		backends["freeipa"] = map[string]any{"url": l.FreeIPAURL, "user": "admin", "password": sec("ipa-password"), "caFile": caFile,
+		backends["freeipa"] = map[string]any{"urls": []string{l.FreeIPAURL, l.FreeIPAReplicaURL}, "user": "admin", "password": sec("ipa-password"), "caFile": caFile,
 			"secretDir": filepath.Join(l.Dir, "state", "ipa-otp")}
 	}
 	cfg := map[string]any{
@@ -373,6 +422,8 @@ func (l *Lab) writeConfig(caFile string) error {
 		"stateDir": filepath.Join(l.Dir, "state"),
 		"policy":   map[string]any{"zones": []string{zone}},
 		"backends": backends,
+		// Every event, to the lab's mailbox.
+		"notify": map[string]any{"mail": map[string]any{"to": []string{MailTo}, "from": "gitops-runner@lab." + zone, "smtp": l.SMTPAddr, "stuckAfter": "5m"}},
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

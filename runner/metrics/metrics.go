@@ -71,6 +71,12 @@ var (
 	descCertErrors = prometheus.NewDesc(ns+"_certificate_read_errors",
 		"Certificates the inventory lists that could not be read (missing or unparsable cert.pem).",
 		[]string{"repo"}, nil)
+	descAPICalls = prometheus.NewDesc(ns+"_backend_api_calls_total",
+		"HTTP requests the backends sent to their APIs (Proxmox VE, Route 53, FreeIPA, the ACME CA) in every runner process, by backend, method and outcome (2xx, 3xx, 4xx, 5xx; error: no response).",
+		[]string{"backend", "method", "outcome"}, nil)
+	descAPIErrors = prometheus.NewDesc(ns+"_backend_api_errors_total",
+		"Backend API requests that failed on the server's or the network's side: no response, or a 5xx status.",
+		[]string{"backend"}, nil)
 	descUp = prometheus.NewDesc(ns+"_state_up",
 		"1 when the repo's recorded state could be read at this scrape, else 0.",
 		[]string{"repo"}, nil)
@@ -85,6 +91,10 @@ type Collector struct {
 	// Sources opens the repos' state; called at every scrape, so the git
 	// directories are read afresh.
 	Sources func() ([]monitor.Source, error)
+	// APICallsFile is the file of backend API call counts the runner's
+	// processes flush to (APICallsFile of the state directory; "": no API
+	// call metrics).
+	APICallsFile string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 
@@ -104,7 +114,7 @@ type history struct {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRuns, descChanges, descAttempts, descLastTime, descLastDuration, descLastResult,
-		descDeployFailed, descDrifted, descQueueJobs, descQueueAge, descCertNotAfter, descCertErrors, descUp} {
+		descDeployFailed, descDrifted, descQueueJobs, descQueueAge, descCertNotAfter, descCertErrors, descUp, descAPICalls, descAPIErrors} {
 		ch <- d
 	}
 }
@@ -126,6 +136,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	if c.history == nil {
 		c.history = map[string]*history{}
+	}
+	if c.APICallsFile != "" {
+		c.collectAPICalls(ch)
 	}
 	for _, src := range srcs {
 		if err := c.collectRepo(ch, src, now()); err != nil {
@@ -200,6 +213,28 @@ func (c *Collector) collectRepo(ch chan<- prometheus.Metric, src monitor.Source,
 	}
 	gauge(descCertErrors, errs)
 	return nil
+}
+
+// collectAPICalls sends the backend API call counts of the file.
+func (c *Collector) collectAPICalls(ch chan<- prometheus.Metric) {
+	rows, err := ReadAPICalls(c.APICallsFile)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descAPICalls, err)
+		return
+	}
+	errs := map[string]float64{}
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(descAPICalls, prometheus.CounterValue, r.Count, r.Backend, r.Method, r.Outcome)
+		if _, ok := errs[r.Backend]; !ok {
+			errs[r.Backend] = 0
+		}
+		if r.Outcome == "error" || r.Outcome == "5xx" {
+			errs[r.Backend] += r.Count
+		}
+	}
+	for b, n := range errs {
+		ch <- prometheus.MustNewConstMetric(descAPIErrors, prometheus.CounterValue, n, b)
+	}
 }
 
 // update adds the status commits recorded since the last scrape to the

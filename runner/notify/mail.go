@@ -19,7 +19,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/monitor"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 )
 
@@ -55,14 +58,24 @@ type Message struct {
 }
 
 // Recorded mails the event a recorded run is, if the configuration wants
-// it (pipeline.Observer). Errors are logged: a mail that cannot be sent
-// never fails the run.
+// it (pipeline.Observer). For a successful deployment it reads the status
+// history for the deployment before (Recovered), and so for drift (which
+// may be only what a failed deployment left). Errors are logged: a mail
+// that cannot be sent never fails the run.
 func (n *Notifier) Recorded(rep *pipeline.Report, statusCommit string) {
-	ev, ok := EventOf(rep)
+	var prev *pipeline.Report
+	if isDeployment(rep) && rep.Result == pipeline.ResultOK && n.Mail.Wants(Recovered) ||
+		rep.Kind == pipeline.KindDrift && n.Mail.Wants(Drift) {
+		var err error
+		if prev, err = n.previousDeployment(statusCommit); err != nil {
+			n.log().Warnf("notify: %v", err)
+		}
+	}
+	ev, ok := EventOf(rep, prev)
 	if !ok || !n.Mail.Wants(ev) {
 		return
 	}
-	msg := n.RunMessage(ev, rep, statusCommit)
+	msg := n.RunMessage(ev, rep, prev, statusCommit)
 	if err := n.Send(context.Background(), msg); err != nil {
 		n.log().WithField("event", string(ev)).Warnf("notify: %v", err)
 		return
@@ -70,10 +83,37 @@ func (n *Notifier) Recorded(rep *pipeline.Report, statusCommit string) {
 	n.log().WithField("event", string(ev)).WithField("to", strings.Join(n.Mail.To, ",")).Info("notify: mailed")
 }
 
+// previousDeployment is the deployment (a deploy or replay that ran)
+// recorded on the status branch before statusCommit; nil: none.
+func (n *Notifier) previousDeployment(statusCommit string) (*pipeline.Report, error) {
+	g, err := gitstore.Open(n.RepoPath)
+	if err != nil {
+		return nil, fmt.Errorf("read the deployment before: %w", err)
+	}
+	var prev *pipeline.Report
+	passed := false
+	err = monitor.History(g, n.StatusBranch, plumbing.ZeroHash, 1000, func(h plumbing.Hash, rep *pipeline.Report) bool {
+		if !passed {
+			passed = h.String() == statusCommit
+			return true
+		}
+		if ranDeployment(rep) {
+			prev = rep
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the deployment before: %w", err)
+	}
+	return prev, nil
+}
+
 // RunMessage renders the mail about a recorded run: subject as the status
 // commit's, body with where to look, the report's text (the failing steps
-// with their hints, the errors, the plan) and how to read the status.
-func (n *Notifier) RunMessage(ev Event, rep *pipeline.Report, statusCommit string) Message {
+// with their hints, the errors, the plan) and how to read the status. prev
+// is the deployment before (Recovered says what it was; else unused).
+func (n *Notifier) RunMessage(ev Event, rep, prev *pipeline.Report, statusCommit string) Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", rep.Summary)
 	fmt.Fprintf(&b, "Repository: %s (%s), branch %s\n", n.Repo, n.RepoPath, rep.Source.Branch)
@@ -99,6 +139,10 @@ func (n *Notifier) RunMessage(ev Event, rep *pipeline.Report, statusCommit strin
 		fmt.Fprintf(&b, "\nThe live state differs from the deployed commit: change it back, or change the\nrepo to match and push; `runner replay %s` puts the deployed state back.\n", gitstore.Short(rep.Source.Commit))
 	case DeployDenied:
 		b.WriteString("\nNothing was applied. Change the commit (or the policy) and push again.\n")
+	case Recovered:
+		if prev != nil {
+			fmt.Fprintf(&b, "\nRecovered: the deployment before, %s (run %s), had %s; this one deployed.\n", prev.Summary, prev.RunID, prev.Result)
+		}
 	}
 	fmt.Fprintf(&b, "\nHow to look:\n  git fetch origin %s && git show origin/%s:STATUS.md\n  git log --format='%%h %%s' origin/%s    # the run history\n", n.StatusBranch, n.StatusBranch, n.StatusBranch)
 	return Message{Event: ev, Subject: fmt.Sprintf("[%s] %s", n.Repo, rep.Summary), Body: b.String(), ID: rep.RunID}

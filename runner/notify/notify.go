@@ -1,6 +1,6 @@
 // Package notify tells the operator about what needs them: one mail per
-// event — a deployment failed or was denied, drift was found, a certificate
-// renewal failed, a job is stuck in the queue — through the host's MTA (the
+// event — a deployment failed or was denied, then recovered; drift was
+// found; a certificate renewal failed; a job is stuck in the queue — through the host's MTA (the
 // sendmail interface Postfix provides) or an SMTP server. The pipeline calls
 // a Notifier after it records a run (pipeline.Observer); `runner serve`
 // looks for stuck jobs. A failure to send is logged, never fails the run.
@@ -33,12 +33,16 @@ const (
 	Drift Event = "drift"
 	// RenewFailed: a certificate renewal run (run kind "renew") failed.
 	RenewFailed Event = "renew-failed"
+	// Recovered: a deploy or replay succeeded after the deployment before
+	// it had failed or been denied (the all-clear of DeployFailed and
+	// DeployDenied).
+	Recovered Event = "recovered"
 	// QueueStuck: a queued job waited longer than mail.stuckAfter.
 	QueueStuck Event = "queue-stuck"
 )
 
 // Events lists every event, in the order the README documents them.
-var Events = []Event{DeployFailed, DeployDenied, Drift, RenewFailed, QueueStuck}
+var Events = []Event{DeployFailed, DeployDenied, Recovered, Drift, RenewFailed, QueueStuck}
 
 // KindRenew is the run kind of a certificate renewal run (see pipeline's
 // run kinds); named here by its string so this package does not depend on
@@ -116,11 +120,19 @@ func (m *MailConfig) Wants(e Event) bool {
 	return m != nil && (len(m.Events) == 0 || slices.Contains(m.Events, e))
 }
 
-// EventOf is the event a recorded run is, if any: failed or denied deploys
-// and replays, drift found, failed renewals. Successful, planned and
+// EventOf is the event a recorded run is, if any, given prev, the
+// deployment recorded before it (nil: none or not known): failed or denied
+// deploys and replays, drift found, failed renewals; a successful deploy or
+// replay is Recovered when prev failed or was denied. Drift that is no more
+// than what prev, a failed or denied deployment, left unapplied is not an
+// event: the failure's mail told it. Other successful, planned and
 // superseded runs, and drift checks that failed, are not events.
-func EventOf(rep *pipeline.Report) (Event, bool) {
+func EventOf(rep, prev *pipeline.Report) (Event, bool) {
 	switch {
+	case isDeployment(rep) && rep.Result == pipeline.ResultOK && failed(prev):
+		return Recovered, true
+	case rep.Kind == pipeline.KindDrift && failed(prev) && leftOver(rep, prev):
+		return "", false
 	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultFailed:
 		return DeployFailed, true
 	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultDenied:
@@ -131,6 +143,45 @@ func EventOf(rep *pipeline.Report) (Event, bool) {
 		return RenewFailed, true
 	}
 	return "", false
+}
+
+// failed reports whether a run failed or was denied.
+func failed(rep *pipeline.Report) bool {
+	return rep != nil && (rep.Result == pipeline.ResultFailed || rep.Result == pipeline.ResultDenied)
+}
+
+// leftOver reports whether every change a drift check planned is one the
+// deployment dep planned and did not apply.
+func leftOver(drift, dep *pipeline.Report) bool {
+	done := map[string]bool{}
+	for _, a := range dep.Applied {
+		if a.Status == steps.StatusOK {
+			done[a.ID] = true
+		}
+	}
+	left := map[string]bool{}
+	for _, p := range dep.Plan {
+		if p.Action != steps.NoOp && !done[p.ID] {
+			left[p.ID] = true
+		}
+	}
+	for _, p := range drift.Plan {
+		if p.Action != steps.NoOp && !left[p.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// isDeployment reports whether a run is a deploy or replay (of any result).
+func isDeployment(rep *pipeline.Report) bool {
+	return rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay
+}
+
+// ranDeployment reports whether a run is a deployment that ran: a deploy or
+// replay not superseded by a newer push and not plan-only.
+func ranDeployment(rep *pipeline.Report) bool {
+	return isDeployment(rep) && rep.Result != pipeline.ResultSuperseded && rep.Result != pipeline.ResultPlanned
 }
 
 // toChange counts the plan's changes (not no-ops).

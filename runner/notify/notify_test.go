@@ -25,23 +25,38 @@ func report(kind pipeline.RunKind, result pipeline.Result, changes int) *pipelin
 }
 
 func TestEventOf(t *testing.T) {
+	otherDrift := report(pipeline.KindDrift, pipeline.ResultPlanned, 1)
+	otherDrift.Plan = append(otherDrift.Plan, pipeline.PlanEntry{ID: "test.thing/c", Action: steps.Delete})
+	failed, denied, fine := report(pipeline.KindDeploy, pipeline.ResultFailed, 1), report(pipeline.KindReplay, pipeline.ResultDenied, 1), report(pipeline.KindDeploy, pipeline.ResultOK, 1)
 	for _, tc := range []struct {
-		rep  *pipeline.Report
-		want Event
+		rep, prev *pipeline.Report
+		want      Event
 	}{
-		{report(pipeline.KindDeploy, pipeline.ResultFailed, 1), DeployFailed},
-		{report(pipeline.KindReplay, pipeline.ResultFailed, 1), DeployFailed},
-		{report(pipeline.KindDeploy, pipeline.ResultDenied, 1), DeployDenied},
-		{report(pipeline.KindDeploy, pipeline.ResultOK, 1), ""},
-		{report(pipeline.KindDeploy, pipeline.ResultPlanned, 1), ""},
-		{report(pipeline.KindDeploy, pipeline.ResultSuperseded, 0), ""},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 2), Drift},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), ""},
-		{report(pipeline.KindDrift, pipeline.ResultFailed, 0), ""},
-		{report(KindRenew, pipeline.ResultFailed, 1), RenewFailed},
-		{report(KindRenew, pipeline.ResultOK, 1), ""},
+		{fine, failed, Recovered},
+		{report(pipeline.KindReplay, pipeline.ResultOK, 1), denied, Recovered},
+		{fine, fine, ""},
+		{fine, nil, ""},
+		{failed, failed, DeployFailed},
+		{report(KindRenew, pipeline.ResultOK, 1), failed, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), failed, ""},
+		// Drift that is what the failed deployment left: told by its mail.
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), failed, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), denied, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), fine, Drift},
+		{otherDrift, failed, Drift},
+		{report(pipeline.KindDeploy, pipeline.ResultFailed, 1), nil, DeployFailed},
+		{report(pipeline.KindReplay, pipeline.ResultFailed, 1), nil, DeployFailed},
+		{report(pipeline.KindDeploy, pipeline.ResultDenied, 1), nil, DeployDenied},
+		{report(pipeline.KindDeploy, pipeline.ResultOK, 1), nil, ""},
+		{report(pipeline.KindDeploy, pipeline.ResultPlanned, 1), nil, ""},
+		{report(pipeline.KindDeploy, pipeline.ResultSuperseded, 0), nil, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 2), nil, Drift},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), nil, ""},
+		{report(pipeline.KindDrift, pipeline.ResultFailed, 0), nil, ""},
+		{report(KindRenew, pipeline.ResultFailed, 1), nil, RenewFailed},
+		{report(KindRenew, pipeline.ResultOK, 1), nil, ""},
 	} {
-		got, ok := EventOf(tc.rep)
+		got, ok := EventOf(tc.rep, tc.prev)
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("EventOf(%s %s) = %q, %v; want %q", tc.rep.Kind, tc.rep.Result, got, ok, tc.want)
 		}
@@ -84,7 +99,7 @@ func TestMessageRedacted(t *testing.T) {
 	red := &steps.Redactor{}
 	red.Add(secret)
 	n := &Notifier{Mail: &MailConfig{To: []string{"ops@mydomain.com"}}, Repo: "infra", StatusBranch: "status", Redact: red.Redact}
-	raw, err := n.encode(n.RunMessage(DeployFailed, rep, "feedface"))
+	raw, err := n.encode(n.RunMessage(DeployFailed, rep, nil, "feedface"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,7 +116,7 @@ func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]s
 
 // NextInventory is the inventory after an apply: resources created, updated,
 // replaced or adopted (or found in sync) are recorded with the spec applied;
-// deleted ones are dropped; a failed create is recorded too, so the next run
+// deleted and released ones are dropped; a failed create is recorded too, so the next run
 // owns (and converges) whatever it left behind; anything else keeps its
 // previous record.
 func NextInventory(prev *Inventory, desired []steps.Resource, plan *steps.Plan, outs []steps.Outcome, commit string) (*Inventory, error) {
@@ -151,6 +151,8 @@ func NextInventory(prev *Inventory, desired []steps.Resource, plan *steps.Plan, 
 			delete(recs, o.ID)
 		case !isWanted && c.Action == steps.NoOp:
 			delete(recs, o.ID) // left the repo and already gone
+		case c.Action == steps.Release:
+			delete(recs, o.ID) // released: left as it is, no longer owned
 		case isWanted && (o.Status == steps.StatusOK || o.Status == steps.StatusNoOp):
 			if err := record(o.ID, o.State); err != nil {
 				return nil, err

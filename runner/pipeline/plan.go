@@ -26,9 +26,13 @@ func MakePlan(reg *steps.Registry, desired []steps.Resource, inv *Inventory, tar
 			continue
 		}
 		var c steps.Change
-		if t.Want == nil && have == nil {
+		switch {
+		case t.Want == nil && t.Release:
+			c = steps.Change{ID: t.ID, Action: steps.Release, Target: t, Have: have,
+				Notes: []string{"adopted: the runner did not create it; it stops managing it and leaves it as it is"}}
+		case t.Want == nil && have == nil:
 			c = steps.Change{ID: t.ID, Action: steps.NoOp, Target: t, Notes: []string{"already gone"}}
-		} else {
+		default:
 			b, _ := reg.Backend(t.ID.Kind)
 			var err error
 			c, err = b.Diff(t, have)

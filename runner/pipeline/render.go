@@ -110,7 +110,7 @@ func where(f Finding) string {
 }
 
 func countsLine(c map[string]int) string {
-	order := []steps.Action{steps.Create, steps.Update, steps.Replace, steps.Delete, steps.Adopt, steps.NoOp}
+	order := []steps.Action{steps.Create, steps.Update, steps.Replace, steps.Delete, steps.Adopt, steps.Release, steps.NoOp}
 	var parts []string
 	for _, a := range order {
 		if n := c[string(a)]; n > 0 {
@@ -291,7 +291,7 @@ func (r *Report) planText(b *strings.Builder) {
 	if len(r.Plan) > 0 {
 		fmt.Fprintf(b, "\n%d resources: %s\n", len(r.Plan), countsLine(r.Counts))
 	}
-	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-", steps.Adopt: "="}
+	sigils := map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Replace: "±", steps.Delete: "-", steps.Adopt: "=", steps.Release: "."}
 	for _, p := range r.Plan {
 		if !p.shown() {
 			continue

@@ -7,7 +7,25 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps"
 )
+
+// releaseAdopted marks for release (steps.Release) every target that left
+// the repo and that the runner adopted rather than created: a replay
+// restores the world of an older commit, and in that world the object
+// existed without the runner, so the replay stops managing it instead of
+// deleting it. What the runner created since is deleted as usual.
+func releaseAdopted(targets []steps.Target, inv *Inventory) {
+	adopted := make(map[steps.ID]bool, len(inv.Resources))
+	for _, rec := range inv.Resources {
+		adopted[rec.ID] = rec.Adopted
+	}
+	for i, t := range targets {
+		if t.Want == nil && adopted[t.ID] {
+			targets[i].Release = true
+		}
+	}
+}
 
 // replayWarning is the warning every plan and check of the branch carries
 // while the deployed commit is a replay (inv.Replay) and commit, the one

@@ -116,3 +116,68 @@ func TestReplayOfAReplay(t *testing.T) {
 		t.Fatalf("plan of main after two replays: %v, warnings %q", err, rep.Warnings)
 	}
 }
+
+// TestReplayReleasesWhatItDidNotCreate: a replay to a commit from before an
+// adoption leaves the adopted object as it is and stops managing it (a
+// "release"); it deletes only what the runner created since. The replay's
+// dry run (Request.ReplayPlan) shows the same plan and changes nothing.
+// Before the fix the replay deleted the adopted object: rolling back an
+// import removed the live homelab it had taken over.
+func TestReplayReleasesWhatItDidNotCreate(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	b.Put(id("test.thing/handmade"), steptest.Spec{Value: "v"})
+	r := in.runner(b)
+	ctx := context.Background()
+	c1 := in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	in.Push("import", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "new": "n"},
+		"r.resource('test.thing', 'handmade', {value: 'v'}, {adopt: true})")})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+
+	b.Reset()
+	dry, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindPlan, ReplayPlan: true})
+	if err != nil || dry.Result != pipeline.ResultPlanned {
+		t.Fatalf("replay dry run: %v %v", err, dry.Errors)
+	}
+	for _, want := range []string{"- delete  test.thing/new", ". release test.thing/handmade", "note: adopted"} {
+		if !strings.Contains(dry.Text(), want) {
+			t.Errorf("the replay's dry run lacks %q:\n%s", want, dry.Text())
+		}
+	}
+	if _, applied := b.Calls(); len(applied) != 0 {
+		t.Fatalf("the dry run applied %v", applied)
+	}
+
+	rep, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindReplay, ReplayedBy: "alice"})
+	if err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("replay: %v %v", err, rep.Errors)
+	}
+	if !strings.HasSuffix(rep.Summary, "ok, 1 changed, 1 released") {
+		t.Errorf("replay summary = %q, want 1 changed, 1 released", rep.Summary)
+	}
+	w := b.World()
+	if _, ok := w[id("test.thing/new")]; ok {
+		t.Error("the replay kept what the runner created after the replayed commit")
+	}
+	if got, ok := w[id("test.thing/handmade")]; !ok || got.Value != "v" {
+		t.Fatalf("the replay deleted or changed the adopted object: %+v (present %v)", got, ok)
+	}
+	if inv := in.Git(in.Bare, "show", "status:inventory.json"); strings.Contains(inv, "handmade") {
+		t.Errorf("the released resource is still in the inventory:\n%s", inv)
+	}
+	if md := in.Git(in.Bare, "show", "status:STATUS.md"); !strings.Contains(md, "| release | `test.thing/handmade` |") {
+		t.Errorf("STATUS.md does not show the release:\n%s", md)
+	}
+	// Released means unmanaged: the next deploy of a commit that declares
+	// it again without adopt: true is refused, as for any object the
+	// runner did not create.
+	in.Push("again", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "handmade": "w"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultFailed || !strings.Contains(rep.Errors.Error(), "adopt: true") {
+		t.Errorf("redeclaring a released object without adopt: %v %s %v", err, rep.Summary, rep.Errors)
+	}
+}

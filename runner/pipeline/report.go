@@ -122,19 +122,13 @@ func (r *Report) summarize() {
 	r.Changed = ok
 	switch r.Result {
 	case ResultOK:
-		r.Summary = fmt.Sprintf("%s: ok, %d %s", verb, ok, changed)
-		if n := r.Counts[string(steps.Adopt)]; n > 0 {
-			r.Summary += fmt.Sprintf(", %d adopted", n)
-		}
+		r.Summary = fmt.Sprintf("%s: ok, %d %s", verb, ok, changed) + r.inventoryOnly("adopted", "released")
 	case ResultDenied:
 		r.Summary = fmt.Sprintf("%s: denied, %d policy violation%s", verb, len(r.Policy.Deny), plural(len(r.Policy.Deny)))
 	case ResultSuperseded:
 		r.Summary = fmt.Sprintf("%s: superseded by %s", verb, gitstore.Short(r.SupersededBy))
 	case ResultPlanned:
-		r.Summary = fmt.Sprintf("%s: %d to change", verb, r.toChange())
-		if n := r.Counts[string(steps.Adopt)]; n > 0 {
-			r.Summary += fmt.Sprintf(", %d to adopt", n)
-		}
+		r.Summary = fmt.Sprintf("%s: %d to change", verb, r.toChange()) + r.inventoryOnly("to adopt", "to release")
 	default:
 		switch r.Stage {
 		case StageApply:
@@ -239,7 +233,21 @@ func appliedChanges(outs []steps.Outcome, redact func(string) string) []AppliedC
 	return out
 }
 
-// toChange is how many of the plan's changes are not no-ops.
+// toChange is how many of the plan's changes write to a backend: not
+// no-ops, adoptions or releases.
 func (r *Report) toChange() int {
-	return len(r.Plan) - r.Counts[string(steps.NoOp)] - r.Counts[string(steps.Adopt)]
+	return len(r.Plan) - r.Counts[string(steps.NoOp)] - r.Counts[string(steps.Adopt)] - r.Counts[string(steps.Release)]
+}
+
+// inventoryOnly is the summary's tail for the changes that only move the
+// inventory: ", 2 adopted, 1 released" (words as given); "" when none.
+func (r *Report) inventoryOnly(adopt, release string) string {
+	s := ""
+	if n := r.Counts[string(steps.Adopt)]; n > 0 {
+		s += fmt.Sprintf(", %d %s", n, adopt)
+	}
+	if n := r.Counts[string(steps.Release)]; n > 0 {
+		s += fmt.Sprintf(", %d %s", n, release)
+	}
+	return s
 }

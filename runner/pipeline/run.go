@@ -140,6 +140,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	if len(ds) > 0 {
 		return nil, StageInventory, ds
 	}
+	if req.releases() {
+		releaseAdopted(targets, inv)
+	}
 	if targets, ds = Identities(r.Registry, targets); len(ds) > 0 {
 		return nil, StagePlan, ds
 	}

@@ -72,6 +72,11 @@ const (
 	KindHeal  RunKind = "heal"
 )
 
+// releases reports whether a run of this kind releases the adopted
+// resources its commit does not declare instead of deleting them: a
+// replay, or its dry run.
+func (req Request) releases() bool { return req.Kind == KindReplay || req.ReplayPlan }
+
 // applies reports whether a run of this kind applies its plan.
 func (k RunKind) applies() bool {
 	return k == KindDeploy || k == KindReplay || k == KindRenew || k == KindHeal
@@ -93,6 +98,10 @@ type Request struct {
 	// user, else the OS user. It goes into the status commit's Replayed-By
 	// trailer and status.json replay.by.
 	ReplayedBy string
+	// ReplayPlan, with KindPlan, plans the commit as a replay would apply
+	// it (`runner replay --dry-run`): an adopted resource the commit does
+	// not declare is released, not deleted.
+	ReplayPlan bool
 	// RunID names the run (default: generated).
 	RunID string
 	// Reconcile, with KindDrift, lets the run apply what it allows of

@@ -56,6 +56,7 @@ func New(raw json.RawMessage, red *steps.Redactor, dns DNSSolver) (*Backend, err
 	if b.rt, err = b.transport(); err != nil {
 		return nil, err
 	}
+	b.rt = steps.APITransport("acme", b.rt)
 	return b, nil
 }
 

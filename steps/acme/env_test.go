@@ -34,8 +34,10 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 
+	"github.com/gitops-runner/gitops-runner/internal/tlstest"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 func TestMain(m *testing.M) {
@@ -87,27 +89,14 @@ type envOpts struct {
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, root: t.TempDir(), state: t.TempDir()}
-	e.sim = sim.New(sim.Options{})
-	t.Cleanup(func() {
-		if err := e.sim.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	apiURL, err := e.sim.ListenHTTP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.dnsAddr, err = e.sim.ListenDNS("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	e.sim = simtest.Start(t, sim.Options{})
+	apiURL := simtest.Listen(t, e.sim.ListenHTTP)
+	e.dnsAddr = simtest.Listen(t, e.sim.ListenDNS)
 	if o.zone == "" {
 		o.zone = "example.com"
 	}
 	e.zone = o.zone
-	zoneID, err := e.sim.CreateZone(o.zone)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zoneID := simtest.Zone(t, e.sim, o.zone)
 	logger := log.New(io.Discard, "", 0)
 	e.store = db.NewMemoryStore()
 	e.ca = ca.New(logger, e.store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: o.validity}})
@@ -132,10 +121,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		h.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(e.srv.Close)
-	e.caFile = filepath.Join(t.TempDir(), "pebble-tls.pem")
-	if err := os.WriteFile(e.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.caFile = tlstest.CAFile(t, e.srv.Certificate().Raw)
 	e.solver = &r53Solver{zoneID: zoneID, client: route53.New(route53.Options{
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(sim.DefaultAccessKeyID, sim.DefaultSecretAccessKey, ""),
@@ -299,10 +285,7 @@ func (e *env) opensslVerify(dir string) {
 		e.t.Logf("openssl not installed; verified with crypto/x509 only")
 		return
 	}
-	root := filepath.Join(e.t.TempDir(), "root.pem")
-	if err := os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ca.GetRootCert(0).Cert.Raw}), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	root := tlstest.CAFile(e.t, e.ca.GetRootCert(0).Cert.Raw)
 	out, err := exec.Command(bin, "verify", "-CAfile", root, "-untrusted", filepath.Join(dir, chainFile), filepath.Join(dir, certFile)).CombinedOutput() //nolint:gosec // test
 	if err != nil || !strings.Contains(string(out), ": OK") {
 		e.t.Fatalf("openssl verify %s: %v: %s", dir, err, out)

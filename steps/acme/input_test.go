@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 func testSettings(t *testing.T) settings {
@@ -61,6 +63,22 @@ func TestDecodeBadInput(t *testing.T) {
 				t.Fatalf("got field %q %q, want field %q containing %q", fe.Field, fe.Msg, tc.field, tc.msg)
 			}
 		})
+	}
+}
+
+// TestDecodeReportsEveryProblem: a certificate spec with several bad fields
+// gets one FieldError for each, not only the first (issue 17, item 3).
+func TestDecodeReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	spec := `{"domains":["a.mydomain.com","www.other.org"],"keyTyp":"rsa2048","challenge":"http-01","deploy":{"keyMode":"0644","mode":"rw"}}`
+	_, err := decodeSpec(json.RawMessage(spec), testSettings(t))
+	got := steptest.ProblemFields(err)
+	want := []string{"challenge", "deploy.keyMode", "deploy.mode", "domains[1]", "keyTyp"}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems in fields %v, want %v:\n%v", got, want, err)
+	}
+	if !strings.Contains(err.Error(), `did you mean "keyType"?`) {
+		t.Errorf("no suggestion for keyTyp:\n%v", err)
 	}
 }
 

@@ -20,7 +20,11 @@ import (
 // Config is the backends.freeipa section of the runner configuration.
 type Config struct {
 	// URL of the server, e.g. https://ipa.example.test.
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
+	// URLs are the servers of a FreeIPA domain with replicas, instead of
+	// URL, in the order they are tried: calls go to one server until it
+	// cannot be reached, then to the next (see Client.Call).
+	URLs []string `json:"urls,omitempty"`
 	// User logs in with Password (a file or environment variable).
 	User     string          `json:"user"`
 	Password steps.SecretRef `json:"password"`
@@ -64,8 +68,10 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 	}
 	c := b.cfg
 	switch {
-	case c.URL == "":
-		return nil, errors.New("backends.freeipa.url is required, e.g. https://ipa.example.test")
+	case c.URL == "" && len(c.URLs) == 0:
+		return nil, errors.New("backends.freeipa.url is required, e.g. https://ipa.example.test (or urls: [...], one per replica)")
+	case c.URL != "" && len(c.URLs) > 0:
+		return nil, errors.New("backends.freeipa: give url or urls, not both")
 	case c.User == "":
 		return nil, errors.New("backends.freeipa.user is required")
 	case c.Parallelism < 0:
@@ -75,8 +81,9 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backends.freeipa.password: %w", err)
 	}
-	cl, err := NewClient(ClientOptions{URL: c.URL, User: c.User, Password: pw, APIVersion: c.APIVersion,
-		CAFile: c.CAFile, InsecureSkipVerify: c.InsecureSkipVerify})
+	cl, err := NewClient(ClientOptions{URL: c.URL, URLs: c.URLs, User: c.User, Password: pw, APIVersion: c.APIVersion,
+		CAFile: c.CAFile, InsecureSkipVerify: c.InsecureSkipVerify,
+		Logf: func(format string, args ...any) { b.Warnf(format, args...) }})
 	if err != nil {
 		return nil, fmt.Errorf("backends.freeipa: %w", err)
 	}
@@ -89,6 +96,9 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 func NewWithClient(cfg Config, cl *Client) *Backend {
 	return &Backend{cfg: cfg, client: cl, Warnf: log.Printf}
 }
+
+// SetWarnf implements steps.WarnLogger.
+func (b *Backend) SetWarnf(warnf func(format string, args ...any)) { b.Warnf = warnf }
 
 // Client returns the backend's client (nil when not configured).
 func (b *Backend) Client() *Client { return b.client }
@@ -113,7 +123,7 @@ func (b *Backend) ready(warn bool) error {
 		return ErrNotConfigured
 	}
 	if warn && b.cfg.InsecureSkipVerify {
-		b.Warnf("freeipa: insecureSkipVerify is set: the certificate of %s is not checked; set caFile instead", b.cfg.URL)
+		b.Warnf("freeipa: insecureSkipVerify is set: the certificate of %s is not checked; set caFile instead", b.client.Server())
 	}
 	return nil
 }
@@ -155,4 +165,5 @@ var (
 	_ steps.Backend    = (*Backend)(nil)
 	_ steps.Ranker     = (*Backend)(nil)
 	_ steps.Identifier = (*Backend)(nil)
+	_ steps.WarnLogger = (*Backend)(nil)
 )

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -27,6 +30,10 @@ const DefaultAPIVersion = "2.257"
 type ClientOptions struct {
 	// URL is the server's base URL, e.g. https://ipa.example.test.
 	URL string
+	// URLs are the servers of one FreeIPA domain (replicas) in the order
+	// they are tried, instead of URL: calls go to one server until it
+	// fails, then to the next (see Client.Call).
+	URLs []string
 	// User and Password log in through /ipa/session/login_password.
 	User, Password string
 	// APIVersion is sent as the "version" option (default DefaultAPIVersion).
@@ -39,33 +46,46 @@ type ClientOptions struct {
 	// Transport replaces the HTTP transport (tests: httptest's); CAFile and
 	// InsecureSkipVerify are then ignored.
 	Transport http.RoundTripper
-	// Attempts is how often a call is tried when the transport fails or
-	// the server refuses its session with a 401 (default 3); RetryWait the
-	// first wait, doubled per retry (default 200ms).
+	// Attempts is how often a call is tried on one server when the
+	// transport fails or the server refuses its session with a 401
+	// (default 3); RetryWait the first wait, doubled per retry (default
+	// 200ms).
 	Attempts  int
 	RetryWait time.Duration
 	// Timeout bounds one HTTP request (default 60s).
 	Timeout time.Duration
+	// Logf receives a line whenever calls move to another server, naming
+	// both and why (default: nowhere).
+	Logf func(format string, args ...any)
 }
 
-// Client is a FreeIPA JSON-RPC client with session login. It is safe for
-// concurrent use: calls share one session, and a session that expired is
-// renewed once, by one caller.
+// Client is a FreeIPA JSON-RPC client with session login, over one server
+// or several replicas. It is safe for concurrent use: calls share one
+// session per server, and a session that expired is renewed once, by one
+// caller.
 type Client struct {
-	base       string // https://host, no trailing slash
-	referer    string
+	servers    []*server
+	cur        atomic.Pointer[server] // the server calls go to first
 	user       string
 	password   string
 	apiVersion string
-	hc         *http.Client
 	attempts   int
 	retryWait  time.Duration
+	logf       func(format string, args ...any)
+	now        func() time.Time
+}
+
+// server is one FreeIPA server of a Client, with its own session: a
+// session cookie is only good at the server that issued it.
+type server struct {
+	base    string // https://host, no trailing slash
+	referer string
+	hc      *http.Client
 
 	mu       sync.Mutex
 	session  int // generation: incremented on every successful login
 	loginErr error
 	loginAt  time.Time
-	now      func() time.Time
 }
 
 // rejectedLoginHold is how long a rejected password is not tried again.
@@ -73,29 +93,27 @@ const rejectedLoginHold = time.Minute
 
 // NewClient returns a client; it does not connect.
 func NewClient(o ClientOptions) (*Client, error) {
-	u, err := url.Parse(strings.TrimSuffix(o.URL, "/"))
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("freeipa url %q: want https://HOST", o.URL)
+	urls := o.URLs
+	switch {
+	case o.URL != "" && len(urls) > 0:
+		return nil, errors.New("freeipa: give url or urls, not both")
+	case o.URL != "":
+		urls = []string{o.URL}
+	case len(urls) == 0:
+		return nil, errors.New("freeipa: no server url")
 	}
-	if u.Scheme != "https" {
-		// docs/api-facts.md §3: the server checks that Referer is https://<host>/ipa.
-		return nil, fmt.Errorf("freeipa url %q: FreeIPA only accepts https", o.URL)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/ipa")
 	if o.User == "" {
 		return nil, errors.New("freeipa: no user to log in with")
 	}
 	c := &Client{
-		base:       u.Scheme + "://" + u.Host + u.Path,
 		user:       o.User,
 		password:   o.Password,
 		apiVersion: o.APIVersion,
 		attempts:   o.Attempts,
 		retryWait:  o.RetryWait,
+		logf:       o.Logf,
 		now:        time.Now,
 	}
-	// docs/api-facts.md §3: Referer must be https://<api.env.host>/ipa exactly.
-	c.referer = c.base + "/ipa"
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
@@ -104,6 +122,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}
 	if c.retryWait <= 0 {
 		c.retryWait = 200 * time.Millisecond
+	}
+	if c.logf == nil {
+		c.logf = func(string, ...any) {}
 	}
 	tr := o.Transport
 	if tr == nil {
@@ -121,46 +142,125 @@ func NewClient(o ClientOptions) (*Client, error) {
 		t.TLSClientConfig = tlsConf
 		tr = t
 	}
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		return nil, err
-	}
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	c.hc = &http.Client{Transport: tr, Jar: jar, Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	seen := map[string]bool{}
+	for _, raw := range urls {
+		u, err := url.Parse(strings.TrimSuffix(raw, "/"))
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("freeipa url %q: want https://HOST", raw)
+		}
+		if u.Scheme != "https" {
+			// docs/api-facts.md §3: the server checks that Referer is https://<host>/ipa.
+			return nil, fmt.Errorf("freeipa url %q: FreeIPA only accepts https", raw)
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/ipa")
+		s := &server{base: u.Scheme + "://" + u.Host + u.Path}
+		if seen[s.base] {
+			return nil, fmt.Errorf("freeipa url %q: given twice", raw)
+		}
+		seen[s.base] = true
+		// docs/api-facts.md §3: Referer must be https://<api.env.host>/ipa exactly.
+		s.referer = s.base + "/ipa"
+		jar, err := cookiejar.New(nil)
+		if err != nil {
+			return nil, err
+		}
+		s.hc = &http.Client{Transport: steps.APITransport("freeipa", tr), Jar: jar, Timeout: timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		c.servers = append(c.servers, s)
+	}
+	c.cur.Store(c.servers[0])
 	return c, nil
 }
 
 // APIVersion is the API version the client sends.
 func (c *Client) APIVersion() string { return c.apiVersion }
 
+// Server is the base URL of the server calls go to now.
+func (c *Client) Server() string { return c.cur.Load().base }
+
 // Login opens a session. Calls log in by themselves; Login is for checking
 // credentials early.
 func (c *Client) Login(ctx context.Context) error {
-	c.mu.Lock()
-	gen := c.session
-	c.mu.Unlock()
-	return c.relogin(ctx, gen)
+	return c.each(ctx, false, func(s *server) error {
+		s.mu.Lock()
+		gen := s.session
+		s.mu.Unlock()
+		return c.relogin(ctx, s, gen)
+	})
 }
 
-// relogin logs in unless another caller already did since generation gen.
-func (c *Client) relogin(ctx context.Context, gen int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.session != gen {
+// each runs f on the server in use and, while it fails with the server
+// unreachable, on the next ones in turn; the server that answered is used
+// from then on. write says f may change state: it then moves on only when
+// no attempt can have reached the command (see unreachable), so a write
+// whose outcome is unknown is never repeated at another server, where
+// replication may not have brought it yet; the next run reads the object
+// back first.
+func (c *Client) each(ctx context.Context, write bool, f func(*server) error) error {
+	first := c.cur.Load()
+	start := slices.Index(c.servers, first)
+	var err error
+	for k := range c.servers {
+		i := (start + k) % len(c.servers)
+		if k > 0 {
+			c.logf("freeipa: %s failed (%v); trying %s", c.servers[(i+len(c.servers)-1)%len(c.servers)].base, err, c.servers[i].base)
+		}
+		if err = f(c.servers[i]); err == nil {
+			if k > 0 && c.cur.CompareAndSwap(first, c.servers[i]) {
+				c.logf("freeipa: calls go to %s from now on", c.servers[i].base)
+			}
+			return nil
+		}
+		var te transportError
+		if ctx.Err() != nil || !errors.As(err, &te) {
+			return err
+		}
+		if write && te.reached {
+			if len(c.servers) == 1 {
+				return err
+			}
+			// Not marked transient: a retry could land at another server
+			// before replication brought the write there.
+			return &OutcomeUnknownError{Server: c.servers[i].base, Err: err}
+		}
+	}
+	return err
+}
+
+// OutcomeUnknownError is a write to one of several servers that got no
+// answer: the server may have carried it out. It is not sent to another
+// server (replication may not have brought it there yet); the next run
+// reads the object back and converges. It does not unwrap to Err, whose
+// transport failure is marked transient: this error is not, so the
+// executor does not retry the change in this run.
+type OutcomeUnknownError struct {
+	Server string // base URL of the server that may have run it
+	Err    error  // the last failure there
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("%v; %s may have carried it out, so it is not sent to another server before the object is read back: run again (the next run reads it back)", e.Err, e.Server)
+}
+
+// relogin logs in at s unless another caller already did since generation gen.
+func (c *Client) relogin(ctx context.Context, s *server, gen int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.session != gen {
 		return nil // someone else renewed the session meanwhile
 	}
-	if c.loginErr != nil && c.now().Sub(c.loginAt) < rejectedLoginHold {
+	if s.loginErr != nil && c.now().Sub(s.loginAt) < rejectedLoginHold {
 		// A rejected password is not retried at once: 401s are slow and
 		// repeated failures lock the account (docs/api-facts.md §3).
-		return c.loginErr
+		return s.loginErr
 	}
 	form := url.Values{"user": {c.user}, "password": {c.password}}
 	err := c.retry(ctx, func() error {
-		resp, err := c.send(ctx, "/ipa/session/login_password", "application/x-www-form-urlencoded", "text/plain", strings.NewReader(form.Encode()))
+		resp, err := c.send(ctx, s, "/ipa/session/login_password", "application/x-www-form-urlencoded", "text/plain", strings.NewReader(form.Encode()))
 		if err != nil {
 			return err
 		}
@@ -172,21 +272,21 @@ func (c *Client) relogin(ctx context.Context, gen int) error {
 		case resp.StatusCode == http.StatusUnauthorized:
 			return &LoginError{User: c.user, Reason: resp.Header.Get("X-IPA-Rejection-Reason")}
 		case resp.StatusCode >= 500:
-			return transportError{fmt.Errorf("HTTP %s", resp.Status)}
+			return serverError(resp)
 		default:
 			return fmt.Errorf("HTTP %s: %s", resp.Status, snippet(body))
 		}
 	})
 	if err != nil {
 		var le *LoginError
-		err = fmt.Errorf("freeipa login as %s at %s: %w", c.user, c.base, err)
+		err = fmt.Errorf("freeipa login as %s at %s: %w", c.user, s.base, err)
 		if errors.As(err, &le) {
-			c.loginErr, c.loginAt = err, c.now()
+			s.loginErr, s.loginAt = err, c.now()
 		}
 		return err
 	}
-	c.loginErr = nil
-	c.session++
+	s.loginErr = nil
+	s.session++
 	return nil
 }
 
@@ -209,7 +309,11 @@ type wireError struct {
 // A command error is an *APIError (errors.Is(err, NotFound) ...); a server
 // that rejects the API version a *VersionError; a wrong password a
 // *LoginError. Transport failures, and 401s to sessions whose login
-// succeeded, are retried and then marked steps.Transient.
+// succeeded, are retried and then marked steps.Transient. With several
+// servers, a call that fails that way goes on to the next server — a
+// write only when it cannot have reached the command (the connection was
+// refused, or the server answered 503 Service Unavailable, RFC 9110
+// §15.6.4); otherwise it is an *OutcomeUnknownError.
 func (c *Client) Call(ctx context.Context, method string, args []any, opts map[string]any) (json.RawMessage, error) {
 	if args == nil {
 		args = []any{}
@@ -223,20 +327,42 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
+	var out json.RawMessage
+	err = c.each(ctx, !readOnly(method), func(s *server) error {
+		var err error
+		out, err = c.call(ctx, s, method, body)
+		return err
+	})
+	return out, err
+}
+
+// readOnly says whether a command only reads (FreeIPA's *_find and *_show
+// and the session's own queries).
+func readOnly(method string) bool {
+	switch method {
+	case "ping", "env", "whoami", "json_metadata", "i18n_messages", "schema":
+		return true
+	}
+	return strings.HasSuffix(method, "_find") || strings.HasSuffix(method, "_show")
+}
+
+// call runs one command at s: log in when s has no session, and again
+// when the session expired.
+func (c *Client) call(ctx context.Context, s *server, method string, body []byte) (json.RawMessage, error) {
 	var env envelope
 	resent := false
 	rejected := 0 // 401s answered to this call
 	for {
-		c.mu.Lock()
-		gen := c.session
-		c.mu.Unlock()
+		s.mu.Lock()
+		gen := s.session
+		s.mu.Unlock()
 		if gen == 0 {
-			if err := c.relogin(ctx, gen); err != nil {
+			if err := c.relogin(ctx, s, gen); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		status, again, err := c.post(ctx, body, &env)
+		status, again, err := c.post(ctx, s, body, &env)
 		resent = resent || again
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method, err)
@@ -251,15 +377,15 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 		// call waits and tries again, and then gives up as transient.
 		rejected++
 		if rejected >= c.attempts {
-			return nil, steps.Transient(fmt.Errorf("%s: the server answered 401 to %d sessions in a row, although each login succeeded: "+
-				"FreeIPA drops its sessions (check the server's health and its session lifetime)", method, rejected))
+			return nil, steps.Transient(fmt.Errorf("%s: %s answered 401 to %d sessions in a row, although each login succeeded: "+
+				"FreeIPA drops its sessions (check the server's health and its session lifetime)", method, s.base, rejected))
 		}
 		if rejected > 1 {
 			if err := sleep(ctx, c.retryWait<<(rejected-2)); err != nil {
 				return nil, err
 			}
 		}
-		if err := c.relogin(ctx, gen); err != nil {
+		if err := c.relogin(ctx, s, gen); err != nil {
 			return nil, err
 		}
 	}
@@ -272,31 +398,41 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 	return env.Result, nil
 }
 
-// send POSTs body to path once, with the Referer FreeIPA requires of every
-// POST (docs/api-facts.md §3: missing or bad is 400 "denied"). A failure to
-// get an answer at all is a transportError.
-func (c *Client) send(ctx context.Context, path, contentType, accept string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
+// send POSTs body to path at s once, with the Referer FreeIPA requires of
+// every POST (docs/api-facts.md §3: missing or bad is 400 "denied"). A
+// failure to get an answer at all is a transportError; it reached the
+// server unless the connection could not be made.
+func (c *Client) send(ctx context.Context, s *server, path, contentType, accept string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", accept)
-	req.Header.Set("Referer", c.referer)
-	resp, err := c.hc.Do(req)
+	req.Header.Set("Referer", s.referer)
+	resp, err := s.hc.Do(req)
 	if err != nil {
-		return nil, transportError{err}
+		var op *net.OpError
+		return nil, transportError{err: err, reached: !errors.As(err, &op) || op.Op != "dial"}
 	}
 	return resp, nil
 }
 
-// post sends one JSON-RPC request, retrying transport failures. It returns
-// the HTTP status (200 and 401 are answers; the rest are errors).
-func (c *Client) post(ctx context.Context, body []byte, env *envelope) (status int, resent bool, err error) {
+// serverError is a 5xx answer: Apache or the WSGI process failing, worth
+// another try. 503 says the server did not take the request on (RFC 9110
+// §15.6.4: "currently unable to handle the request"); any other may come
+// after the command ran.
+func serverError(resp *http.Response) transportError {
+	return transportError{err: fmt.Errorf("HTTP %s", resp.Status), reached: resp.StatusCode != http.StatusServiceUnavailable}
+}
+
+// post sends one JSON-RPC request to s, retrying transport failures. It
+// returns the HTTP status (200 and 401 are answers; the rest are errors).
+func (c *Client) post(ctx context.Context, s *server, body []byte, env *envelope) (status int, resent bool, err error) {
 	tries := 0
 	err = c.retry(ctx, func() error {
 		tries++
-		resp, err := c.send(ctx, "/ipa/session/json", "application/json", "application/json", bytes.NewReader(body))
+		resp, err := c.send(ctx, s, "/ipa/session/json", "application/json", "application/json", bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
@@ -304,15 +440,14 @@ func (c *Client) post(ctx context.Context, body []byte, env *envelope) (status i
 		status = resp.StatusCode
 		data, err := io.ReadAll(resp.Body)
 		if err != nil {
-			return transportError{err}
+			return transportError{err: err, reached: true}
 		}
 		switch {
 		case resp.StatusCode == http.StatusUnauthorized:
 			return nil
 		case resp.StatusCode >= 500:
-			// Command errors come as 200 with "error" set; a 5xx is Apache
-			// or the WSGI process failing, worth another try.
-			return transportError{fmt.Errorf("HTTP %s", resp.Status)}
+			// Command errors come as 200 with "error" set.
+			return serverError(resp)
 		case resp.StatusCode != http.StatusOK:
 			return fmt.Errorf("HTTP %s: %s", resp.Status, snippet(data))
 		}
@@ -325,18 +460,24 @@ func (c *Client) post(ctx context.Context, body []byte, env *envelope) (status i
 	return status, tries > 1, err
 }
 
-// transportError is a failure before a complete answer arrived.
-type transportError struct{ err error }
+// transportError is a failure before a complete answer arrived. reached
+// says the request may have reached the command (it did not when the
+// connection was refused or the server answered 503).
+type transportError struct {
+	err     error
+	reached bool
+}
 
 func (e transportError) Error() string { return e.err.Error() }
 func (e transportError) Unwrap() error { return e.err }
 
 // retry runs f until it succeeds, fails with something other than a
 // transport error, or runs out of attempts; the last transport error is
-// marked steps.Transient.
+// marked steps.Transient, and reached if any attempt was.
 func (c *Client) retry(ctx context.Context, f func() error) error {
 	wait := c.retryWait
 	var err error
+	reached := false
 	for i := 0; i < c.attempts; i++ {
 		if i > 0 {
 			if err := sleep(ctx, wait); err != nil {
@@ -349,11 +490,12 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 		if err == nil || !errors.As(err, &te) {
 			return err
 		}
+		reached = reached || te.reached
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
-	return steps.Transient(fmt.Errorf("after %d attempts: %w", c.attempts, err))
+	return steps.Transient(transportError{err: fmt.Errorf("after %d attempts: %w", c.attempts, err), reached: reached})
 }
 
 // sleep waits for d or until ctx ends.

@@ -3,7 +3,6 @@ package freeipa_test
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/tlstest"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa/sim"
@@ -71,10 +71,7 @@ func newLab(t testing.TB, mod func(*sim.Options), cfg func(map[string]any)) *lab
 	l.ts.StartTLS()
 	t.Cleanup(func() { _ = s.Close(); l.ts.Close() })
 	dir := t.TempDir()
-	ca := filepath.Join(dir, "ca.crt")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca := tlstest.CAFile(t, l.ts.Certificate().Raw)
 	pw := filepath.Join(dir, "ipa.pw")
 	if err := os.WriteFile(pw, []byte(adminPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)

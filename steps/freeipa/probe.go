@@ -13,7 +13,7 @@ import (
 // "Ping the remote IPA server to ensure it is running"), after the session
 // login. It returns ping's summary (the server and API versions) and the
 // server's time from the Date header of a HEAD on /ipa/ over the same
-// client; zero if absent.
+// client; zero if absent. The summary names the server that answered.
 func (b *Backend) Probe(ctx context.Context) (string, time.Time, error) {
 	if b.client == nil {
 		return "", time.Time{}, errors.New("backend freeipa is not configured: add backends.freeipa to the runner config")
@@ -27,11 +27,12 @@ func (b *Backend) Probe(ctx context.Context) (string, time.Time, error) {
 	}
 	_ = json.Unmarshal(res, &out)
 	var date time.Time
-	if req, err := http.NewRequestWithContext(ctx, http.MethodHead, b.client.base+"/ipa/", nil); err == nil {
-		if resp, err := b.client.hc.Do(req); err == nil {
+	srv := b.client.cur.Load()
+	if req, err := http.NewRequestWithContext(ctx, http.MethodHead, srv.base+"/ipa/", nil); err == nil {
+		if resp, err := srv.hc.Do(req); err == nil {
 			_ = resp.Body.Close()
 			date, _ = http.ParseTime(resp.Header.Get("Date"))
 		}
 	}
-	return "ping: " + out.Summary, date, nil
+	return "ping: " + out.Summary + " (" + srv.base + ")", date, nil
 }

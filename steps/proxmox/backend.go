@@ -97,7 +97,7 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 	if !strings.HasSuffix(base, "/api2/json") {
 		base += "/api2/json"
 	}
-	hc := &http.Client{Transport: classifier{next: tr}}
+	hc := &http.Client{Transport: classifier{next: steps.APITransport("proxmox", tr)}}
 	b.client = goprox.NewClient(base, goprox.WithHTTPClient(hc), goprox.WithAPIToken(c.TokenID, secret))
 	return b, nil
 }

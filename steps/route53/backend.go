@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
@@ -149,6 +150,12 @@ func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Op
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %s", red.Redact(err.Error()))
 	}
+	if awsCfg.HTTPClient == nil {
+		// LoadDefaultConfig sets a client only for a custom CA bundle
+		// (AWS_CA_BUNDLE); otherwise the SDK would use this default.
+		awsCfg.HTTPClient = awshttp.NewBuildableClient()
+	}
+	awsCfg.HTTPClient = steps.APIDoer("route53", awsCfg.HTTPClient)
 	b.client = r53.NewFromConfig(awsCfg, func(o *r53.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)

@@ -395,3 +395,19 @@ func unescapeDecimal(s string) string {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// TestWithoutCABundle: the AWS SDK's configuration has no HTTP client unless
+// AWS_CA_BUNDLE names one; the backend's counted client must then wrap the
+// SDK's default, not nil (a nil client crashed the first call of every run
+// on a host without AWS_CA_BUNDLE).
+func TestWithoutCABundle(t *testing.T) {
+	t.Setenv("AWS_CA_BUNDLE", "")
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
+	s := e.spec(`{"zone":"mydomain.com","name":"www","type":"A","values":["203.0.113.10"]}`)
+	if _, err := e.b.Observe(context.Background(), []steps.Target{want(s)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sim.Counters().Total; n == 0 {
+		t.Errorf("observe made no call to the simulator")
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 // BenchmarkObservePlan5000 observes and plans 5000 owned records in 3 zones
@@ -47,9 +48,7 @@ func BenchmarkApply1000(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		s := sim.New(sim.Options{Latency: 20 * time.Millisecond, ChangeDelay: 50 * time.Millisecond})
-		if _, err := s.CreateZone("mydomain.com"); err != nil {
-			b.Fatal(err)
-		}
+		simtest.Zone(b, s, "mydomain.com")
 		e := newEnvFor(b, s)
 		var ts []steps.Target
 		for _, sp := range e.aSpecs("mydomain.com", 1000) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 // env is a simulator behind httptest and a backend configured for it the
@@ -46,9 +47,7 @@ func newEnv(t testing.TB, opts sim.Options, zones []string, extra map[string]any
 	t.Helper()
 	e := newEnvFor(t, sim.New(opts), extra)
 	for _, z := range zones {
-		if _, err := e.sim.CreateZone(z); err != nil {
-			t.Fatal(err)
-		}
+		simtest.Zone(t, e.sim, z)
 	}
 	return e
 }
@@ -94,18 +93,14 @@ func newEnvFor(t testing.TB, s *sim.Server, extra ...map[string]any) *env {
 	return &env{t: t, sim: s, url: hs.URL, b: b, red: red}
 }
 
-// zoneID returns the simulator's ID of a zone.
 // listenDNS serves the simulator's zones over DNS (UDP and TCP) on a free
 // local port and returns its address.
 func (e *env) listenDNS() string {
 	e.t.Helper()
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return addr
+	return simtest.Listen(e.t, e.sim.ListenDNS)
 }
 
+// zoneID returns the simulator's ID of a zone.
 func (e *env) zoneID(name string) string {
 	e.t.Helper()
 	for _, z := range e.sim.Zones() {

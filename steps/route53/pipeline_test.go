@@ -1,7 +1,6 @@
 package route53
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
@@ -98,13 +98,7 @@ r.output((import 'dns.libsonnet')((import 'homelab.libsonnet') + {proxyNames: []
 // CI, and skips it elsewhere.
 func digAnswers(t *testing.T, addr, name, want string) {
 	t.Helper()
-	dig, err := exec.LookPath("dig")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("dig is not installed: apt-get install bind9-dnsutils")
-		}
-		t.Skip("dig is not installed (apt-get install bind9-dnsutils); the same query went through a DNS client above")
-	}
+	dig := testenv.Program(t, "dig", "bind9-dnsutils")
 	host, port, _ := strings.Cut(addr, ":")
 	out, err := exec.Command(dig, "@"+host, "-p", port, "+short", "+tcp", name, "A").CombinedOutput()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/internal/simapi"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
+	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
 )
 
 // newFakeClock is a settable clock for Options.Now. It starts at the real
@@ -67,18 +68,14 @@ func newClient(url, key, secret string, optFns ...func(*route53.Options)) *route
 
 func noRetries(o *route53.Options) { o.Retryer = aws.NopRetryer{} }
 
-// createZone creates a hosted zone through the SDK and returns its bare ID.
 // listenDNS serves the zones over DNS (UDP and TCP) on a free local port and
 // returns its address.
 func (e *env) listenDNS(t testing.TB) string {
 	t.Helper()
-	addr, err := e.sim.ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return simtest.Listen(t, e.sim.ListenDNS)
 }
 
+// createZone creates a hosted zone through the SDK and returns its bare ID.
 func (e *env) createZone(t testing.TB, name string) string {
 	t.Helper()
 	out, err := e.client.CreateHostedZone(context.Background(), &route53.CreateHostedZoneInput{
