@@ -191,7 +191,7 @@ func globalFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.configFile, "config", e.configFile, "runner configuration `file` (Jsonnet or JSON; default $RUNNER_CONFIG, else /etc/gitops-runner/runner.jsonnet if it exists)")
 	fs.StringVar(&e.logFormat, "log-format", e.logFormat, "log format: text (the default) or json")
 	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log level: debug, info (default), warn, error")
-	fs.BoolVar(&e.allowOtherUser, "allow-other-user", e.allowOtherUser, "let a command that writes to the repository (apply, replay, work, drift, hook, serve) run as another user than the repository's owner")
+	fs.BoolVar(&e.allowOtherUser, "allow-other-user", e.allowOtherUser, "let a command that writes to the repository (apply, replay, work, drift, reconcile, hook, serve) run as another user than the repository's owner")
 }
 
 func printHelp(w io.Writer) {

@@ -245,7 +245,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 			return nil, err
 		}
 	}
-	if writesRepo[name] || name == "reconcile" {
+	if writesRepo[name] {
 		e.countAPICalls(cfg)
 	}
 	// The configured branches are always their refs/heads/ refs, whatever
@@ -287,7 +287,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 
 // writesRepo are the commands that write to the repository (status
 // commits, notes), directly or through the worker they start.
-var writesRepo = map[string]bool{"apply": true, "replay": true, "work": true, "drift": true, "hook": true, "lab": true, "serve": true}
+var writesRepo = map[string]bool{"apply": true, "replay": true, "work": true, "drift": true, "reconcile": true, "hook": true, "lab": true, "serve": true}
 
 // mayWrite refuses, unless --allow-other-user, to let this command write
 // to the repository at gitDir as another user than its owner

@@ -55,7 +55,8 @@ func TestAPICalls(t *testing.T) {
 					}
 					_ = res.Body.Close()
 				}
-				if _, err := hc.Get(deadURL); err == nil {
+				if res, err := hc.Get(deadURL); err == nil {
+					_ = res.Body.Close()
 					t.Error("a closed server answered")
 				}
 				if err := calls.Flush(file); err != nil {
@@ -110,5 +111,40 @@ func TestAPICalls(t *testing.T) {
 	}
 	if rows, err := ReadAPICalls(filepath.Join(t.TempDir(), "none", "api-calls.json")); err != nil || rows != nil {
 		t.Errorf("an idle flush wrote %v, %v", rows, err)
+	}
+}
+
+// stubTransport answers every request at once, so a benchmark measures
+// what the counting adds, not a network.
+type stubTransport struct{}
+
+func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+}
+
+// BenchmarkAPITransport: one round trip through a backend's transport,
+// bare and counted (steps.APITransport with APICalls.Observe).
+func BenchmarkAPITransport(b *testing.B) {
+	req, err := http.NewRequest("GET", "https://pve.example.net:8006/api2/json/version", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"bare", stubTransport{}}, {"counted", steps.APITransport("proxmox", stubTransport{})}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var calls APICalls
+			steps.ObserveAPICalls(calls.Observe)
+			defer steps.ObserveAPICalls(nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := bc.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = res.Body.Close()
+			}
+		})
 	}
 }

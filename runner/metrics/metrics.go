@@ -1,16 +1,19 @@
 // Package metrics serves Prometheus metrics about the runner — runs by kind
 // and result, the last run of each kind, drift, the queue, certificate
-// expiry, applied changes and their attempts — computed at scrape time from
-// what the runner recorded (the status history, the queue, the deployed
-// certificates), for `runner serve --metrics-listen`.
+// expiry, applied changes and their attempts, backend API calls — computed
+// at scrape time from what the runner recorded (the status history, the
+// queue, the deployed certificates, the API call counts), for `runner serve
+// --metrics-listen`.
 //
 // Why not in-process counters: the service's work runs in child processes
-// (`runner work`, `runner drift`), and deployments also run in workers the
-// post-receive hook starts, so counters in the serve process would see
+// (`runner work`, `runner reconcile`), and deployments also run in workers
+// the post-receive hook starts, so counters in the serve process would see
 // little, and would restart at zero with it. The status history is the
 // record of every run, append-only, so counters derived from it are
 // monotonic and survive restarts; the collector walks only the status
-// commits added since the last scrape.
+// commits added since the last scrape. The API calls, which the status
+// history does not hold, each process counts (APICalls) and adds to one
+// file in the state directory, which the collector reads.
 package metrics
 
 import (

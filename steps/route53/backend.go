@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	r53 "github.com/aws/aws-sdk-go-v2/service/route53"
@@ -150,12 +149,6 @@ func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Op
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %s", red.Redact(err.Error()))
 	}
-	if awsCfg.HTTPClient == nil {
-		// LoadDefaultConfig sets a client only for a custom CA bundle
-		// (AWS_CA_BUNDLE); otherwise the SDK would use this default.
-		awsCfg.HTTPClient = awshttp.NewBuildableClient()
-	}
-	awsCfg.HTTPClient = steps.APIDoer("route53", awsCfg.HTTPClient)
 	b.client = r53.NewFromConfig(awsCfg, func(o *r53.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
@@ -163,6 +156,10 @@ func newBackend(raw json.RawMessage, red *steps.Redactor, optFns ...func(*r53.Op
 		for _, f := range optFns {
 			f(o)
 		}
+		// Set by now: the SDK resolves its client (its default, or the
+		// config's, e.g. for AWS_CA_BUNDLE) before it applies the options,
+		// so the counting wraps what is used, never nil.
+		o.HTTPClient = steps.APIDoer("route53", o.HTTPClient)
 	})
 	return b, nil
 }
