@@ -69,7 +69,7 @@ func commands() []command {
 		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and, periodically, renewals, self-heal and drift checks (runner reconcile) for every configured repo, until stopped (the service)", cmdServe},
 		{"drift", "[--repo PATH.git] [--changes-only]", "record a status commit if the live state drifted from the deployed commit; apply nothing (exit 5: drift)", cmdDrift},
 		{"reconcile", "[--repo PATH.git] [--changes-only]", "renew what time made due and heal the drift the config's reconcile section allows; record the rest as drift (exit 5: drift left)", cmdReconcile},
-		{"import", "[--route53 ZONE...] [--freeipa] [--select PATTERN...] -o DIR", "write an infra repo from what already lives in the backends, every resource adopted: the first push changes nothing", cmdImport},
+		{"import", "[--proxmox] [--route53 ZONE...] [--freeipa] [--certs DIR] [--select PATTERN...] -o DIR|--into WORKTREE", "write an infra repo from what already lives in the backends, every resource adopted: the first push changes nothing", cmdImport},
 		{"monitor", "[--repo NAME] [--nagios] [--drift-warning 1] [--cert-warning 21] [--cert-critical 7] [--queue-warning 15m] [--queue-critical 1h]", "report the last deployment, drift, certificate expiry and the queue from what the runner recorded; --nagios: as a Nagios plugin", cmdMonitor},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"doctor", "[--repo PATH.git] [--offline]", "check the installation: config, user, directories, hooks, each backend (credentials, TLS, clock); exit 1 if a check fails", cmdDoctor},

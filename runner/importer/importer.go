@@ -44,6 +44,11 @@ type Request struct {
 	Select []string
 	// Dir is where the repo's files are written; it must be empty or absent.
 	Dir string
+	// Into, instead of Dir, is the work tree of an existing infra repo:
+	// only resources it does not declare yet (by ID or by the live object
+	// they manage) are written, into new files that its main.jsonnet
+	// imports (see into.go).
+	Into string
 	// Progress hears one line per backend read.
 	Progress func(format string, args ...any)
 }
@@ -55,6 +60,9 @@ type Result struct {
 	// Resources is the number of resources written; Unmanaged the number of
 	// live objects listed in IMPORT.md instead.
 	Resources, Unmanaged int
+	// Skipped (--into) are the resources found that the repo declares
+	// already: "kind/name" or "kind/name (declared as kind/other)".
+	Skipped []string
 }
 
 // Run reads every source, writes the repo into req.Dir and verifies it
@@ -66,16 +74,27 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	if err := CheckSelect(req.Select); err != nil {
 		return nil, err
 	}
-	if err := emptyDir(req.Dir); err != nil {
+	var repo *existing
+	if req.Into != "" {
+		var err error
+		if repo, err = readExisting(ctx, reg, req.Into); err != nil {
+			return nil, err
+		}
+		req.Dir = req.Into
+	} else if err := emptyDir(req.Dir); err != nil {
 		return nil, err
 	}
 	var parts []*steps.Imported
+	var skippedAll []string
 	for _, s := range req.Sources {
 		im, err := s.Backend.Import(ctx, s.Where)
 		if err != nil {
 			return nil, fmt.Errorf("import from %s: %w", s.Name, err)
 		}
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool { return !selected(req.Select, f.ID) })
+		aboutLeftOut := func(u steps.Unmanaged) bool { return u.ID != (steps.ID{}) && !selected(req.Select, u.ID) }
+		im.Unmanaged = slices.DeleteFunc(im.Unmanaged, aboutLeftOut)
+		im.Confirm = slices.DeleteFunc(im.Confirm, aboutLeftOut)
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool {
 			why := declarable(reg, f)
 			if why != "" {
@@ -84,18 +103,25 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 			}
 			return why != ""
 		})
+		skipped := repo.skip(reg, im)
 		if req.Progress != nil {
 			req.Progress("%s: %d resources, %d left alone", s.Name, len(im.Resources), len(im.Unmanaged))
+			if len(skipped) > 0 {
+				req.Progress("%s: %d declared in %s already: %s", s.Name, len(skipped), req.Into, strings.Join(skipped, ", "))
+			}
 		}
+		skippedAll = append(skippedAll, skipped...)
 		parts = append(parts, im)
 	}
+	linkMachines(parts)
 	files := map[string][]byte{}
-	res := &Result{}
+	res := &Result{Skipped: skippedAll}
 	var mainImports []string
 	for _, im := range parts {
 		if len(im.Resources) == 0 {
 			continue
 		}
+		im.File = repo.newName(im.File)
 		src, err := format(im.File, backendFile(im))
 		if err != nil {
 			return nil, fmt.Errorf("format %s: %w (a bug in the import of these resources)", im.File, err)
@@ -104,12 +130,17 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		mainImports = append(mainImports, im.File)
 		res.Resources += len(im.Resources)
 	}
-	main, err := format("main.jsonnet", mainFile(mainImports))
-	if err != nil {
-		return nil, fmt.Errorf("format main.jsonnet: %w", err)
+	importFile := repo.newName("IMPORT.md")
+	if repo != nil {
+		files["main.jsonnet"] = repo.mainWith(mainImports, importFile)
+	} else {
+		main, err := format("main.jsonnet", mainFile(mainImports))
+		if err != nil {
+			return nil, fmt.Errorf("format main.jsonnet: %w", err)
+		}
+		files["main.jsonnet"] = main
 	}
-	files["main.jsonnet"] = main
-	files["IMPORT.md"] = importMD(parts)
+	files[importFile] = importMD(parts, skippedAll)
 	for _, im := range parts {
 		res.Unmanaged += len(im.Unmanaged)
 	}
@@ -123,7 +154,41 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		res.Files = append(res.Files, name)
 	}
 	slices.Sort(res.Files)
-	return res, verify(ctx, reg, req.Dir, parts)
+	return res, verify(ctx, reg, req.Dir, parts, repo)
+}
+
+// linkMachines makes each resource that enrols a machine (a FreeIPA host)
+// depend on the resource that is that machine (its guest), found by name:
+// the machine's name equals the host's fqdn or the fqdn's first label
+// ("web1" for web1.hetzner.int.mydomain). A name two guests share links
+// neither.
+func linkMachines(parts []*steps.Imported) {
+	machines := map[string][]steps.ID{}
+	for _, im := range parts {
+		for _, f := range im.Resources {
+			if f.Machine != "" && !f.Enrols {
+				m := strings.ToLower(f.Machine)
+				machines[m] = append(machines[m], f.ID)
+			}
+		}
+	}
+	for _, im := range parts {
+		for i := range im.Resources {
+			f := &im.Resources[i]
+			if !f.Enrols || f.Machine == "" {
+				continue
+			}
+			fqdn := strings.ToLower(f.Machine)
+			first, _, _ := strings.Cut(fqdn, ".")
+			cands := machines[fqdn]
+			if first != fqdn {
+				cands = append(slices.Clone(cands), machines[first]...)
+			}
+			if len(cands) == 1 {
+				f.SetDependsOn(cands)
+			}
+		}
+	}
 }
 
 // CheckSelect refuses a select pattern path.Match cannot use.
@@ -236,13 +301,27 @@ func format(name, src string) ([]byte, error) {
 }
 
 // importMD lists what was left alone and why.
-func importMD(parts []*steps.Imported) []byte {
+func importMD(parts []*steps.Imported, skipped []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Imported by `runner import`\n\n")
 	b.WriteString("Every resource in this repo is declared with `adopt: true`: the first deployment takes over the live objects as they are and changes nothing.\n")
-	var un []steps.Unmanaged
+	var un, confirm []steps.Unmanaged
 	for _, im := range parts {
 		un = append(un, im.Unmanaged...)
+		confirm = append(confirm, im.Confirm...)
+	}
+	if len(confirm) > 0 {
+		b.WriteString("\n## To confirm\n\nThe services do not record these values, so the import chose them. The first deployment does not use them (it changes nothing); they matter only when the object is made anew. Check each, and correct the repo where the choice is wrong.\n\n")
+		b.WriteString("| where | why | what to do |\n| --- | --- | --- |\n")
+		for _, u := range confirm {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCell(u.Where), mdCell(u.Why), mdCell(u.Then))
+		}
+	}
+	if len(skipped) > 0 {
+		b.WriteString("\n## Declared already\n\nThe repo this import was added to declares these; they were not written again.\n\n")
+		for _, s := range skipped {
+			fmt.Fprintf(&b, "- %s\n", s)
+		}
 	}
 	if len(un) == 0 {
 		b.WriteString("\nNothing was left out: the runner manages everything it read.\n")
@@ -262,10 +341,8 @@ func mdCell(s string) string {
 
 // verify evaluates the written repo and checks that it declares exactly
 // the resources found, each adopted and with the spec it was read as.
-func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps.Imported) error {
-	vm := jsonnet.MakeVM()
-	vm.Importer(&dirImporter{dir: dir, cache: map[string]jsonnet.Contents{}})
-	out, err := vm.EvaluateFile("main.jsonnet")
+func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps.Imported, repo *existing) error {
+	out, err := evalDir(dir)
 	if err != nil {
 		return fmt.Errorf("verify the import in %s: it does not evaluate (a bug in runner import): %w", dir, err)
 	}
@@ -277,19 +354,26 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 		return fmt.Errorf("verify the import in %s: it does not decode (a bug in runner import): %w", dir, ds)
 	}
 	want := map[steps.ID]steps.Spec{}
+	deps := map[steps.ID][]steps.ID{}
 	for _, im := range parts {
 		for _, f := range im.Resources {
 			want[f.ID] = f.Spec
+			deps[f.ID] = f.DependsOn
 		}
 	}
 	var bad []string
 	for _, r := range got {
 		w, ok := want[r.ID]
 		switch {
+		case !ok && repo.declares(r):
+			delete(repo.specs, r.ID)
+			continue
 		case !ok:
 			bad = append(bad, r.ID.String()+": written but not read")
 		case !r.Adopt:
 			bad = append(bad, r.ID.String()+": not adopted")
+		case !slices.Equal(r.DependsOn, deps[r.ID]):
+			bad = append(bad, fmt.Sprintf("%s: the Jsonnet depends on %v, the import found %v", r.ID, r.DependsOn, deps[r.ID]))
 		default:
 			a, _ := json.Marshal(r.Spec)
 			b, _ := json.Marshal(w)
@@ -302,12 +386,28 @@ func verify(ctx context.Context, reg *steps.Registry, dir string, parts []*steps
 	for id := range want {
 		bad = append(bad, id.String()+": read but not written")
 	}
+	if repo != nil {
+		for id := range repo.specs {
+			bad = append(bad, id.String()+": declared by the repo before, missing after the import")
+		}
+	}
 	if len(bad) > 0 {
 		slices.Sort(bad)
 		return fmt.Errorf("verify the import in %s: %d resources would not plan clean (a bug in runner import; the files are kept):\n  %s",
 			dir, len(bad), strings.Join(bad, "\n  "))
 	}
 	return nil
+}
+
+// evalDir evaluates a repo's main.jsonnet in dir as a push would (the
+// ext vars a push sets are empty).
+func evalDir(dir string) (string, error) {
+	vm := jsonnet.MakeVM()
+	vm.Importer(&dirImporter{dir: dir, cache: map[string]jsonnet.Contents{}})
+	for _, v := range []string{"commit", "branch", "pusher"} {
+		vm.ExtVar(v, "")
+	}
+	return vm.EvaluateFile("main.jsonnet")
 }
 
 // dirImporter resolves imports in the output directory, then in the

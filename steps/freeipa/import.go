@@ -170,10 +170,16 @@ func (b *Backend) found(kd *kindDef, key string, e entry) (steps.Found, error) {
 		args = append(args, steps.JsonnetValue(have["firstName"]), steps.JsonnetValue(have["lastName"]))
 	}
 	opts = append(opts, "adopt: true")
+	machine := "" // a host is a machine; the importer finds its guest
+	if kd.kind == KindHost {
+		machine = key
+	}
 	return steps.Found{
 		ID:      steps.ID{Kind: kd.kind, Name: name},
 		Spec:    s,
 		Group:   kd.obj + "s",
+		Machine: machine,
+		Enrols:  kd.kind == KindHost,
 		Jsonnet: fmt.Sprintf("ipa.%s(%s, { %s })", libHelper[kd.kind], strings.Join(args, ", "), strings.Join(opts, ", ")),
 	}, nil
 }

@@ -3,6 +3,7 @@ package freeipa_test
 import (
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/importtest"
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -17,27 +18,12 @@ import (
 func TestImportPlansClean(t *testing.T) {
 	t.Parallel()
 	l := newHomelabLab(t)
-	const web, db = "web1.hetzner.int.mydomain", "db1.hetzner.int.mydomain"
-	for _, h := range []string{web, db} {
+	for _, h := range importtest.FreeIPAHosts {
 		l.seed(l.sim.AddHost(h, true))
 	}
-	l.call("host_mod", []any{db}, map[string]any{"description": "PostgreSQL", "l": "Hetzner"})
-	l.call("hostgroup_add", []any{"webservers"}, map[string]any{"description": "Web servers"})
-	l.call("hostgroup_add_member", []any{"webservers"}, map[string]any{"host": []string{web}})
-	l.call("service_add", []any{"HTTP/" + web}, map[string]any{"force": true})
-	l.call("user_add", []any{"alice"}, map[string]any{"givenname": "Alice", "sn": "Liddell", "mail": "alice@mydomain.com", "loginshell": "/bin/zsh"})
-	l.call("user_add", []any{"bob"}, map[string]any{"givenname": "Bob", "sn": "Builder"})
-	l.call("group_add", []any{"devs"}, map[string]any{"description": "Developers"})
-	l.call("group_add_member", []any{"devs"}, map[string]any{"user": []string{"alice", "bob"}})
-	l.call("group_add", []any{"ops"}, nil)
-	l.call("group_add_member", []any{"ops"}, map[string]any{"group": []string{"devs"}})
-	l.call("sudorule_add", []any{"ops-all"}, map[string]any{"cmdcategory": "all"})
-	l.call("sudorule_add_user", []any{"ops-all"}, map[string]any{"group": []string{"ops"}})
-	l.call("sudorule_add_host", []any{"ops-all"}, map[string]any{"hostgroup": []string{"webservers"}})
-	l.call("sudorule_add_option", []any{"ops-all"}, map[string]any{"ipasudoopt": []string{"!authenticate"}})
-	l.call("sudorule_add", []any{"old-rule"}, map[string]any{"hostcategory": "all"})
-	l.call("sudorule_disable", []any{"old-rule"}, nil)
-	l.call("sudorule_add", []any{"with space"}, nil)
+	for _, c := range importtest.FreeIPACalls() {
+		l.call(c.Method, c.Args, c.Opts)
+	}
 
 	read := func() map[string]string {
 		t.Helper()
@@ -46,12 +32,10 @@ func TestImportPlansClean(t *testing.T) {
 		if st := l.sim.Counters(); st.Writes != 0 {
 			t.Errorf("import made %d write calls: %v", st.Writes, st.ByOp)
 		}
-		// 2 hosts, 1 host group, 1 service, 2 users, 2 groups, 2 rules;
+		// 3 hosts, 1 host group, 1 service, 2 users, 2 groups, 2 rules;
 		// left alone: 2 servers, their 4 services, ipaservers, admin,
 		// admins, ipausers, "with space".
-		if res.Resources != 10 || res.Unmanaged != 11 {
-			t.Errorf("import: %d resources, %d left alone; want 10 and 11", res.Resources, res.Unmanaged)
-		}
+		importtest.Counts(t, res, files, 11, 11)
 		return files
 	}
 	files := read()

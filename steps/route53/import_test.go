@@ -1,9 +1,13 @@
 package route53
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/importtest"
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -18,23 +22,7 @@ import (
 func TestImportPlansClean(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com", "other.org"}, nil)
-	long := strings.Repeat("k", 300) // split into two strings on the wire
-	e.seed("mydomain.com",
-		sim.RecordSet{Name: "mydomain.com.", Type: "A", TTL: 3600, Values: []string{"203.0.113.10"}},
-		sim.RecordSet{Name: "mydomain.com.", Type: "MX", TTL: 300, Values: []string{"10 mx1.mail.example.net.", "20 mx2.mail.example.net."}},
-		sim.RecordSet{Name: "mydomain.com.", Type: "TXT", TTL: 300, Values: []string{`"v=spf1 include:_spf.example.net -all"`, `"google-site-verification=abc"`}},
-		sim.RecordSet{Name: "mydomain.com.", Type: "CAA", TTL: 300, Values: []string{`0 issue "letsencrypt.org"`}},
-		sim.RecordSet{Name: "dkim._domainkey.mydomain.com.", Type: "TXT", TTL: 300, Values: []string{`"v=DKIM1; p=` + long[:240] + `" "` + long[240:] + `"`}},
-		sim.RecordSet{Name: "blog.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.10"}},
-		sim.RecordSet{Name: "\\052.apps.mydomain.com.", Type: "A", TTL: 60, Values: []string{"203.0.113.11"}},
-		sim.RecordSet{Name: "www.mydomain.com.", Type: "CNAME", TTL: 300, Values: []string{"blog.mydomain.com"}},
-		sim.RecordSet{Name: "v6.mydomain.com.", Type: "AAAA", TTL: 300, Values: []string{"2001:db8::1"}},
-		sim.RecordSet{Name: "_sip._tcp.mydomain.com.", Type: "SRV", TTL: 300, Values: []string{"10 60 5060 sip.mydomain.com."}},
-		sim.RecordSet{Name: "lab.mydomain.com.", Type: "NS", TTL: 172800, Values: []string{"ns1.lab.mydomain.com."}},
-		sim.RecordSet{Name: "4.3.2.1.mydomain.com.", Type: "PTR", TTL: 300, Values: []string{"host.mydomain.com."}},
-	)
-	e.seed("mydomain.com", sim.RecordSet{Name: "shop.mydomain.com.", Type: "A",
-		Alias: &sim.Alias{HostedZoneID: e.zoneID("mydomain.com"), DNSName: "blog.mydomain.com."}})
+	e.seed("mydomain.com", importtest.Route53Sets(e.zoneID("mydomain.com"))...)
 	e.seed("other.org", sim.RecordSet{Name: "other.org.", Type: "A", TTL: 300, Values: []string{"192.0.2.7"}})
 
 	read := func() map[string]string {
@@ -45,9 +33,7 @@ func TestImportPlansClean(t *testing.T) {
 			t.Errorf("import made %d change batches", n)
 		}
 		// 11 record sets and the alias; SOA, apex NS and PTR left alone
-		if res.Resources != 12 || res.Unmanaged != 3 {
-			t.Errorf("import: %d resources, %d unmanaged; want 12 and 3", res.Resources, res.Unmanaged)
-		}
+		importtest.Counts(t, res, files, 12, 3)
 		return files
 	}
 	files := read()
@@ -75,4 +61,75 @@ func TestImportPlansClean(t *testing.T) {
 	}
 
 	pipelinetest.SameFiles(t, files, read())
+}
+
+// An import --into a repo that declares some record sets already (one by
+// another resource name) adds only the others, in a new file its
+// main.jsonnet imports (its own files untouched), says what it skipped,
+// and the repo then adopts the rest with no change batch.
+func TestImportInto(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
+	e.seed("mydomain.com",
+		sim.RecordSet{Name: "blog.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.10"}},
+		sim.RecordSet{Name: "www.mydomain.com.", Type: "CNAME", TTL: 300, Values: []string{"blog.mydomain.com"}},
+		sim.RecordSet{Name: "shop.mydomain.com.", Type: "A", TTL: 300, Values: []string{"203.0.113.12"}},
+	)
+	mine := map[string]string{
+		"main.jsonnet": `local runner = import 'runner.libsonnet';
+runner.output([import 'dns.libsonnet'])
+`,
+		"dns.libsonnet": `local route53 = import 'route53.libsonnet';
+local z = route53.zone('mydomain.com');
+[
+  z.a('blog', '203.0.113.10', { adopt: true }),
+  z.cname('www', 'blog.mydomain.com', { id: 'www-alias', adopt: true }),
+]
+`,
+	}
+	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, e.b)
+	p.In.Push("by hand", mine)
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("the repo before: %s %v", rep.Summary, rep.Errors)
+	}
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := importer.Run(t.Context(), reg, importer.Request{Into: p.In.Work,
+		Sources: []importer.Source{{Backend: e.b, Name: "route53", Where: []string{"mydomain.com"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resources != 1 || !slices.Equal(res.Skipped, []string{"route53.record/A-blog.mydomain.com", "route53.record/CNAME-www.mydomain.com (declared as route53.record/www-alias)"}) {
+		t.Errorf("import --into: %d resources, skipped %q", res.Resources, res.Skipped)
+	}
+	if !slices.Equal(res.Files, []string{"IMPORT.md", "dns-imported.libsonnet", "main.jsonnet"}) {
+		t.Errorf("import --into wrote %v", res.Files)
+	}
+	files := map[string]string{}
+	for _, f := range res.Files {
+		b, err := os.ReadFile(filepath.Join(p.In.Work, f)) //nolint:gosec // the test's repo
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(b)
+	}
+	if got, err := os.ReadFile(filepath.Join(p.In.Work, "dns.libsonnet")); err != nil || string(got) != mine["dns.libsonnet"] { //nolint:gosec // the test's repo
+		t.Errorf("the repo's own dns.libsonnet changed: %s %v", got, err)
+	}
+	pipelinetest.FileHas(t, files, "main.jsonnet", mine["main.jsonnet"]+"\n// Added by `runner import --into`",
+		"+ { resources+: (import 'dns-imported.libsonnet') }")
+	pipelinetest.FileHas(t, files, "dns-imported.libsonnet", `mydomain_com.a('shop', '203.0.113.12', { adopt: true }),`)
+	pipelinetest.FileHas(t, files, "IMPORT.md", "## Declared already", "- route53.record/CNAME-www.mydomain.com (declared as route53.record/www-alias)")
+
+	p.In.Push("import --into", files)
+	e.sim.ResetCounters()
+	rep := p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 || rep.Counts["adopt"] != 1 {
+		t.Fatalf("after the import: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 0 {
+		t.Errorf("adopting the import made %d change batches, want 0", n)
+	}
 }

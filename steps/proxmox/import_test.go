@@ -1,0 +1,131 @@
+package proxmox_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/importtest"
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
+	"github.com/gitops-runner/gitops-runner/runner/importer"
+	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+)
+
+// Guests kept by hand are imported: the written repo adopts them with no
+// write call, options the runner does not manage and guessed templates are
+// listed in IMPORT.md, the cipassword never reaches a file, and a second
+// import writes the same bytes.
+func TestImportPlansClean(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	importtest.SeedProxmox(t, e.sim)
+	read := func() map[string]string {
+		t.Helper()
+		e.sim.ResetCounters()
+		res, files := pipelinetest.Import(t, importer.Source{Backend: e.b, Name: "proxmox"})
+		if st := e.sim.Counters(); st.Writes != 0 {
+			t.Errorf("import made %d write calls: %v", st.Writes, st.ByOp)
+		}
+		// 4 guests; left alone: the template, jellyfin (bind mount),
+		// unlimited, and the hand-set options of 101, 102 and 104.
+		importtest.Counts(t, res, files, 4, 6)
+		return files
+	}
+	files := read()
+	pipelinetest.FileHas(t, files, "guests.libsonnet",
+		`local proxmox = import 'proxmox.libsonnet';`,
+		`proxmox.lxc('nextcloud', {`,
+		`ostemplate: proxmox.templates.debian12,`,
+		`features: proxmox.docker,`,
+		"mounts: [\n      { path: '/srv/data', storage: 'local-zfs', size: '100GiB', backup: true },",
+		`{ path: '/srv/photos', storage: 'local-zfs', size: '200GiB' },`,
+		`networks: [proxmox.network('vmbr0', '10.42.0.101/24', '10.42.0.1')],`,
+		`unprivileged: false,`,
+		`networks: [proxmox.network('vmbr1', 'dhcp', vlan=20) + { firewall: true }],`,
+		`swap: '0MiB',`,
+		`state: 'stopped',`,
+		`clone: { template: 9000 },`,
+		`cloudInit: { user: 'debian', sshKeys: ['ssh-ed25519 AAAAC3Nza admin@laptop'], searchdomain: 'hetzner.int.mydomain' },`,
+		`disks: [{ slot: 'scsi0', size: '64GiB' }],`,
+		`clone: { template: 9000, full: false },`,
+		`networks: [{ bridge: 'vmbr0', model: 'e1000' }],`,
+		`disks: [{ slot: 'scsi0', size: '3GiB' }],`,
+		`}, { adopt: true }),`,
+	)
+	for name, b := range files {
+		if strings.Contains(b, importtest.CIPassword) {
+			t.Errorf("%s holds the cipassword:\n%s", name, b)
+		}
+	}
+	if strings.Contains(files["guests.libsonnet"], "jellyfin") || strings.Contains(files["guests.libsonnet"], "cpulimit") {
+		t.Errorf("guests.libsonnet declares what the runner cannot manage:\n%s", files["guests.libsonnet"])
+	}
+	pipelinetest.FileHas(t, files, "IMPORT.md",
+		"## To confirm",
+		"Proxmox CT 101 (nextcloud) on pve: ostemplate local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+		"Proxmox VM 104 (gitlab) on pve: clone.template 9000 | Proxmox does not record the template a VM was cloned from",
+		"Proxmox VM 105 (ci-runner) on pve: clone.template 9000 | a linked clone",
+		"Proxmox VM template 9000 (debian-12-cloudinit) on pve",
+		"Proxmox CT 110 (jellyfin) on pve | mp0 is a bind mount or device (/mnt/media at /media)",
+		"Proxmox CT 111 (unlimited) on pve | declaring it would plan a change (update: cores 0 → 1)",
+		"cpulimit=2, mp2 ro=1, protection=1, timezone=Europe/Berlin",
+		"features mount=nfs",
+		"agent=1, boot=order=scsi0, cipassword=(set, not shown), cpu=host, scsi0 iothread=1, scsi1 (size 2252M, not whole GiB: not in disks, never resized), scsihw=virtio-scsi-single, sockets=1",
+	)
+
+	p := newPipeline(t, e)
+	p.In.Push("import", files)
+	e.sim.ResetCounters()
+	rep := p.Run()
+	if rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("first deployment of the import: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if rep.Counts["adopt"] != 4 {
+		t.Errorf("adopted %v, want 4 adoptions", rep.Counts)
+	}
+	if st := e.sim.Counters(); st.Writes != 0 {
+		t.Errorf("adopting the import made %d write calls: %v", st.Writes, st.ByOp)
+	}
+	// Still clean once owned: the second run diffs against the inventory.
+	p.In.Push("again", map[string]string{"README": "x"})
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Changed != 0 {
+		t.Fatalf("second deployment: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	pipelinetest.SameFiles(t, files, read())
+}
+
+// --select keeps the guests it names, and with them only their notes in
+// IMPORT.md: a left-out container's guessed template and options are not
+// listed; what belongs to no resource (the template) still is.
+func TestImportSelect(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	importtest.SeedProxmox(t, e.sim)
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "infra")
+	res, err := importer.Run(t.Context(), reg, importer.Request{Dir: dir, Select: []string{"proxmox.vm/*"},
+		Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "IMPORT.md")) //nolint:gosec // the test's directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"IMPORT.md": string(md)}
+	// gitlab and ci-runner; left alone: the template, gitlab's options,
+	// and the two containers that cannot be declared (not resources).
+	importtest.Counts(t, res, files, 2, 4)
+	pipelinetest.FileHas(t, files, "IMPORT.md", "VM 104 (gitlab) on pve: clone.template 9000", "Proxmox VM template 9000", "CT 110 (jellyfin)")
+	for _, not := range []string{"CT 101 (nextcloud)", "CT 102 (pihole)"} {
+		if strings.Contains(files["IMPORT.md"], not) {
+			t.Errorf("IMPORT.md lists %s, which --select left out:\n%s", not, files["IMPORT.md"])
+		}
+	}
+}
