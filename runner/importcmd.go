@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -99,6 +100,9 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	req.Select, req.Dir, req.Into = sel, *out, *into
 	req.Progress = func(format string, args ...any) { fmt.Fprintf(e.stderr, "runner import: "+format+"\n", args...) }
 	res, err := importer.Run(ctx, reg, req)
+	if errors.Is(err, steps.ErrNotConfigured) || errors.Is(err, importer.ErrNothingSelected) {
+		return exitError{exitUsage, err} // what the command line asked for cannot be read
+	}
 	if err != nil {
 		return exitError{exitFailed, err}
 	}

@@ -99,3 +99,20 @@ func goTypeName(t string) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// ErrNotConfigured matches (errors.Is) every backend's "not configured"
+// error: the runner configuration has no section for a backend whose
+// kinds a run uses.
+var ErrNotConfigured = errors.New("backend not configured")
+
+// NotConfigured is a backend's "not configured" error: "backend <name> is
+// not configured: add <section> to the runner config", matching
+// ErrNotConfigured.
+func NotConfigured(name, section string) error {
+	return notConfigured{fmt.Sprintf("backend %s is not configured: add %s to the runner config", name, section)}
+}
+
+type notConfigured struct{ msg string }
+
+func (e notConfigured) Error() string        { return e.msg }
+func (e notConfigured) Is(target error) bool { return target == ErrNotConfigured }

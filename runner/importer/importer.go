@@ -65,10 +65,15 @@ type Result struct {
 	Skipped []string
 }
 
+// ErrNothingSelected is Run's error (wrapped) when --select patterns match
+// none of the resources read: nothing is written.
+var ErrNothingSelected = errors.New("nothing selected")
+
 // Run reads every source, writes the repo into req.Dir and verifies it
 // against reg (the same registry a push is decoded with). Errors: a
 // source's read error (nothing is written), a non-empty Dir, a bad select
-// pattern, and a verification failure (the files are kept for a bug
+// pattern, select patterns that match nothing (ErrNothingSelected, nothing
+// written), and a verification failure (the files are kept for a bug
 // report, and the error names each resource that would not plan clean).
 func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error) {
 	if err := CheckSelect(req.Select); err != nil {
@@ -86,12 +91,15 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	}
 	var parts []*steps.Imported
 	var skippedAll []string
+	read, kept := 0, 0
 	for _, s := range req.Sources {
 		im, err := s.Backend.Import(ctx, s.Where)
 		if err != nil {
 			return nil, fmt.Errorf("import from %s: %w", s.Name, err)
 		}
+		read += len(im.Resources)
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool { return !selected(req.Select, f.ID) })
+		kept += len(im.Resources)
 		aboutLeftOut := func(u steps.Unmanaged) bool { return u.ID != (steps.ID{}) && !selected(req.Select, u.ID) }
 		im.Unmanaged = slices.DeleteFunc(im.Unmanaged, aboutLeftOut)
 		im.Confirm = slices.DeleteFunc(im.Confirm, aboutLeftOut)
@@ -112,6 +120,10 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		}
 		skippedAll = append(skippedAll, skipped...)
 		parts = append(parts, im)
+	}
+	if len(req.Select) > 0 && kept == 0 {
+		return nil, fmt.Errorf("%w: --select %s matched none of the %d resources read (patterns match kind/name, e.g. 'proxmox.vm/*' or 'route53.record/A-*')",
+			ErrNothingSelected, strings.Join(req.Select, " "), read)
 	}
 	linkMachines(parts)
 	files := map[string][]byte{}

@@ -6,7 +6,6 @@ package acme
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -36,7 +35,7 @@ type Backend struct {
 }
 
 // ErrNotConfigured is what Observe and Apply return without a config section.
-var ErrNotConfigured = errors.New("backend acme is not configured: add backends.acme to the runner config")
+var ErrNotConfigured = steps.NotConfigured("acme", "backends.acme")
 
 // New builds the backend from the runner configuration section
 // backends.acme (see Config) and the DNS-01 solver (the Route 53 backend's

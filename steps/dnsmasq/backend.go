@@ -10,7 +10,6 @@ package dnsmasq
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"path"
@@ -79,7 +78,7 @@ func (s *Site) path(f file) string {
 
 // ErrNotConfigured is returned by Observe and Apply when the runner config
 // has no backends.dnsmasq section.
-var ErrNotConfigured = errors.New("backend dnsmasq is not configured: add backends.dnsmasq.sites to the runner config")
+var ErrNotConfigured = steps.NotConfigured("dnsmasq", "backends.dnsmasq.sites")
 
 // Backend manages the dnsmasq kinds. It is safe for concurrent use.
 type Backend struct {

@@ -53,7 +53,7 @@ type Backend struct {
 
 // ErrNotConfigured is returned by Observe and Apply when the runner config
 // has no backends.freeipa section.
-var ErrNotConfigured = errors.New("backend freeipa is not configured: add backends.freeipa to the runner config")
+var ErrNotConfigured = steps.NotConfigured("freeipa", "backends.freeipa")
 
 // New builds the backend from the backends.freeipa config section (strict;
 // nil or empty = not configured: Decode works, Observe and Apply fail). The

@@ -34,7 +34,7 @@ type Backend struct {
 }
 
 // errNotConfigured is returned by Observe and Apply without a config.
-var errNotConfigured = errors.New("backend proxmox is not configured: add backends.proxmox to the runner config")
+var errNotConfigured = steps.NotConfigured("proxmox", "backends.proxmox")
 
 // New builds the backend from its config section; raw nil means "not
 // configured": specs still decode (runner check, eval), Observe and Apply

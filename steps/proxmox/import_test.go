@@ -1,6 +1,7 @@
 package proxmox_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,5 +128,26 @@ func TestImportSelect(t *testing.T) {
 		if strings.Contains(files["IMPORT.md"], not) {
 			t.Errorf("IMPORT.md lists %s, which --select left out:\n%s", not, files["IMPORT.md"])
 		}
+	}
+}
+
+// --select that matches nothing is an error, and nothing is written (it
+// wrote a repo of no resources, exit 0).
+func TestImportSelectMatchingNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	importtest.SeedProxmox(t, e.sim)
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "infra")
+	_, err = importer.Run(t.Context(), reg, importer.Request{Dir: dir, Select: []string{"proxmox.vm/nosuch*"},
+		Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	if !errors.Is(err, importer.ErrNothingSelected) || !strings.Contains(err.Error(), "matched none of the") {
+		t.Fatalf("select matching nothing: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "main.jsonnet")); !os.IsNotExist(err) {
+		t.Errorf("main.jsonnet was written (%v)", err)
 	}
 }

@@ -9,7 +9,6 @@ package route53
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -68,7 +67,7 @@ const (
 
 // ErrNotConfigured is returned by Observe and Apply when the runner config
 // has no backends.route53 section.
-var ErrNotConfigured = errors.New("backend route53 is not configured: add backends.route53 to the runner config")
+var ErrNotConfigured = steps.NotConfigured("route53", "backends.route53")
 
 // Backend manages route53.record resources. It is safe for concurrent use.
 type Backend struct {
