@@ -185,22 +185,25 @@ func (c *Client) Server() string { return c.cur.Load().base }
 // Login opens a session. Calls log in by themselves; Login is for checking
 // credentials early.
 func (c *Client) Login(ctx context.Context) error {
-	return c.each(ctx, false, func(s *server) error {
+	return c.each(ctx, false, func(s *server) (bool, error) {
 		s.mu.Lock()
 		gen := s.session
 		s.mu.Unlock()
-		return c.relogin(ctx, s, gen)
+		return false, c.relogin(ctx, s, gen)
 	})
 }
 
 // each runs f on the server in use and, while it fails with the server
 // unreachable, on the next ones in turn; the server that answered is used
-// from then on. write says f may change state: it then moves on only when
-// no attempt can have reached the command (see unreachable), so a write
-// whose outcome is unknown is never repeated at another server, where
-// replication may not have brought it yet; the next run reads the object
-// back first.
-func (c *Client) each(ctx context.Context, write bool, f func(*server) error) error {
+// from then on. f reports whether the command may have reached the server
+// it tried (some attempt was sent and got no answer that says it was not
+// carried out). write says the command may change state: it then moves on
+// only when it cannot have reached the command, and with several servers
+// a write that may have is an *OutcomeUnknownError, whatever the last
+// failure (a lost answer, then a dropped session, then a refused login):
+// it is never repeated at another server, where replication may not have
+// brought it yet; the next run reads the object back first.
+func (c *Client) each(ctx context.Context, write bool, f func(*server) (reached bool, err error)) error {
 	first := c.cur.Load()
 	start := slices.Index(c.servers, first)
 	var err error
@@ -209,23 +212,24 @@ func (c *Client) each(ctx context.Context, write bool, f func(*server) error) er
 		if k > 0 {
 			c.logf("freeipa: %s failed (%v); trying %s", c.servers[(i+len(c.servers)-1)%len(c.servers)].base, err, c.servers[i].base)
 		}
-		if err = f(c.servers[i]); err == nil {
+		var reached bool
+		if reached, err = f(c.servers[i]); err == nil {
 			if k > 0 && c.cur.CompareAndSwap(first, c.servers[i]) {
 				c.logf("freeipa: calls go to %s from now on", c.servers[i].base)
 			}
 			return nil
 		}
-		var te transportError
-		if ctx.Err() != nil || !errors.As(err, &te) {
+		if ctx.Err() != nil {
 			return err
 		}
-		if write && te.reached {
-			if len(c.servers) == 1 {
-				return err
-			}
+		if write && reached && len(c.servers) > 1 {
 			// Not marked transient: a retry could land at another server
 			// before replication brought the write there.
 			return &OutcomeUnknownError{Server: c.servers[i].base, Err: err}
+		}
+		var te transportError
+		if !errors.As(err, &te) || (write && reached) {
+			return err
 		}
 	}
 	return err
@@ -328,10 +332,9 @@ func (c *Client) Call(ctx context.Context, method string, args []any, opts map[s
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	var out json.RawMessage
-	err = c.each(ctx, !readOnly(method), func(s *server) error {
-		var err error
-		out, err = c.call(ctx, s, method, body)
-		return err
+	err = c.each(ctx, !readOnly(method), func(s *server) (reached bool, err error) {
+		out, reached, err = c.call(ctx, s, method, body)
+		return reached, err
 	})
 	return out, err
 }
@@ -347,8 +350,10 @@ func readOnly(method string) bool {
 }
 
 // call runs one command at s: log in when s has no session, and again
-// when the session expired.
-func (c *Client) call(ctx context.Context, s *server, method string, body []byte) (json.RawMessage, error) {
+// when the session expired. reached says whether some attempt may have
+// reached the command without an answer saying it was not carried out: a
+// login, or an answer (even a 401), never did.
+func (c *Client) call(ctx context.Context, s *server, method string, body []byte) (out json.RawMessage, reached bool, err error) {
 	var env envelope
 	resent := false
 	rejected := 0 // 401s answered to this call
@@ -358,14 +363,14 @@ func (c *Client) call(ctx context.Context, s *server, method string, body []byte
 		s.mu.Unlock()
 		if gen == 0 {
 			if err := c.relogin(ctx, s, gen); err != nil {
-				return nil, err
+				return nil, reached, err
 			}
 			continue
 		}
-		status, again, err := c.post(ctx, s, body, &env)
-		resent = resent || again
+		status, again, lost, err := c.post(ctx, s, body, &env)
+		resent, reached = resent || again, reached || lost
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", method, err)
+			return nil, reached, fmt.Errorf("%s: %w", method, err)
 		}
 		if status != http.StatusUnauthorized {
 			break
@@ -377,25 +382,25 @@ func (c *Client) call(ctx context.Context, s *server, method string, body []byte
 		// call waits and tries again, and then gives up as transient.
 		rejected++
 		if rejected >= c.attempts {
-			return nil, steps.Transient(fmt.Errorf("%s: %s answered 401 to %d sessions in a row, although each login succeeded: "+
+			return nil, reached, steps.Transient(fmt.Errorf("%s: %s answered 401 to %d sessions in a row, although each login succeeded: "+
 				"FreeIPA drops its sessions (check the server's health and its session lifetime)", method, s.base, rejected))
 		}
 		if rejected > 1 {
 			if err := sleep(ctx, c.retryWait<<(rejected-2)); err != nil {
-				return nil, err
+				return nil, reached, err
 			}
 		}
 		if err := c.relogin(ctx, s, gen); err != nil {
-			return nil, err
+			return nil, reached, err
 		}
 	}
 	if e := env.Error; e != nil {
 		if e.Code == 901 {
-			return nil, newVersionError(c.apiVersion, e)
+			return nil, false, newVersionError(c.apiVersion, e)
 		}
-		return nil, &APIError{Method: method, Code: e.Code, Name: e.Name, Message: e.Message, Resent: resent}
+		return nil, false, &APIError{Method: method, Code: e.Code, Name: e.Name, Message: e.Message, Resent: resent}
 	}
-	return env.Result, nil
+	return env.Result, false, nil
 }
 
 // send POSTs body to path at s once, with the Referer FreeIPA requires of
@@ -427,19 +432,24 @@ func serverError(resp *http.Response) transportError {
 }
 
 // post sends one JSON-RPC request to s, retrying transport failures. It
-// returns the HTTP status (200 and 401 are answers; the rest are errors).
-func (c *Client) post(ctx context.Context, s *server, body []byte, env *envelope) (status int, resent bool, err error) {
+// returns the HTTP status (200 and 401 are answers; the rest are errors),
+// whether it was sent more than once, and whether an attempt may have
+// reached the command without an answer (lost).
+func (c *Client) post(ctx context.Context, s *server, body []byte, env *envelope) (status int, resent, lost bool, err error) {
 	tries := 0
 	err = c.retry(ctx, func() error {
 		tries++
 		resp, err := c.send(ctx, s, "/ipa/session/json", "application/json", "application/json", bytes.NewReader(body))
 		if err != nil {
+			var te transportError
+			lost = lost || (errors.As(err, &te) && te.reached)
 			return err
 		}
 		defer func() { _ = resp.Body.Close() }()
 		status = resp.StatusCode
 		data, err := io.ReadAll(resp.Body)
 		if err != nil {
+			lost = true
 			return transportError{err: err, reached: true}
 		}
 		switch {
@@ -447,7 +457,9 @@ func (c *Client) post(ctx context.Context, s *server, body []byte, env *envelope
 			return nil
 		case resp.StatusCode >= 500:
 			// Command errors come as 200 with "error" set.
-			return serverError(resp)
+			te := serverError(resp)
+			lost = lost || te.reached
+			return te
 		case resp.StatusCode != http.StatusOK:
 			return fmt.Errorf("HTTP %s: %s", resp.Status, snippet(data))
 		}
@@ -457,7 +469,7 @@ func (c *Client) post(ctx context.Context, s *server, body []byte, env *envelope
 		}
 		return nil
 	})
-	return status, tries > 1, err
+	return status, tries > 1, lost, err
 }
 
 // transportError is a failure before a complete answer arrived. reached
@@ -473,11 +485,10 @@ func (e transportError) Unwrap() error { return e.err }
 
 // retry runs f until it succeeds, fails with something other than a
 // transport error, or runs out of attempts; the last transport error is
-// marked steps.Transient, and reached if any attempt was.
+// marked steps.Transient.
 func (c *Client) retry(ctx context.Context, f func() error) error {
 	wait := c.retryWait
 	var err error
-	reached := false
 	for i := 0; i < c.attempts; i++ {
 		if i > 0 {
 			if err := sleep(ctx, wait); err != nil {
@@ -490,12 +501,11 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 		if err == nil || !errors.As(err, &te) {
 			return err
 		}
-		reached = reached || te.reached
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
-	return steps.Transient(transportError{err: fmt.Errorf("after %d attempts: %w", c.attempts, err), reached: reached})
+	return steps.Transient(transportError{err: fmt.Errorf("after %d attempts: %w", c.attempts, err)})
 }
 
 // sleep waits for d or until ctx ends.

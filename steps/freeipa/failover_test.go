@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -205,5 +206,121 @@ func TestReplicaConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// scripted is an HTTP transport whose answers a test scripts per server,
+// path and how often that path was asked; it logs what was sent where.
+type scripted struct {
+	mu     sync.Mutex
+	asked  map[string]int
+	sent   []string // "host method" of each JSON-RPC request
+	answer func(host, path string, n int) (*http.Response, error)
+}
+
+func (s *scripted) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, _ := io.ReadAll(req.Body)
+	var call struct {
+		Method string `json:"method"`
+	}
+	_ = json.Unmarshal(body, &call)
+	s.mu.Lock()
+	key := req.URL.Host + req.URL.Path
+	s.asked[key]++
+	n := s.asked[key]
+	if call.Method != "" {
+		s.sent = append(s.sent, req.URL.Host+" "+call.Method)
+	}
+	s.mu.Unlock()
+	res, err := s.answer(req.URL.Host, req.URL.Path, n)
+	if res != nil {
+		res.Request = req
+	}
+	return res, err
+}
+
+func (s *scripted) count(host, method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.sent {
+		if l == host+" "+method {
+			n++
+		}
+	}
+	return n
+}
+
+func answer(code int, body string) *http.Response {
+	h := http.Header{}
+	h.Set("Set-Cookie", "ipa_session=x; Path=/ipa")
+	return &http.Response{StatusCode: code, Status: fmt.Sprintf("%d %s", code, http.StatusText(code)), Header: h,
+		Body: io.NopCloser(strings.NewReader(body)), ProtoMajor: 1, ProtoMinor: 1}
+}
+
+var (
+	refused = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	added   = `{"result":{"result":{},"value":"carol","summary":"Added user"},"error":null}`
+)
+
+func scriptedClient(t *testing.T, rt *scripted) *freeipa.Client {
+	t.Helper()
+	cl, err := freeipa.NewClient(freeipa.ClientOptions{URLs: []string{"https://a.example.test", "https://b.example.test"},
+		User: "admin", Password: "x", Transport: rt, Attempts: 3, RetryWait: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// TestLostWriteThenDroppedSessionStaysWithItsServer (found in review): the
+// write's first answer is lost (it may have run), the resend gets a 401
+// (the server restarted: session gone) and the login again is refused.
+// The last failure alone (a refused login) says nothing ran; the write must
+// still not go to the second server. It did, before the client kept what
+// every attempt of the command may have done.
+func TestLostWriteThenDroppedSessionStaysWithItsServer(t *testing.T) {
+	t.Parallel()
+	rt := &scripted{asked: map[string]int{}, answer: func(host, path string, n int) (*http.Response, error) {
+		if host == "a.example.test" {
+			switch {
+			case path == "/ipa/session/login_password" && n == 1:
+				return answer(200, ""), nil
+			case path == "/ipa/session/login_password":
+				return nil, refused
+			case n == 1:
+				return nil, errors.New("read: connection reset by peer")
+			default:
+				return answer(401, ""), nil
+			}
+		}
+		if path == "/ipa/session/login_password" {
+			return answer(200, ""), nil
+		}
+		return answer(200, added), nil
+	}}
+	_, err := scriptedClient(t, rt).Call(t.Context(), "user_add", []any{"carol"}, nil)
+	var unknown *freeipa.OutcomeUnknownError
+	if !errors.As(err, &unknown) || rt.count("b.example.test", "user_add") != 0 {
+		t.Fatalf("user_add: %v, sent to the second server %d times; want an OutcomeUnknownError and none", err, rt.count("b.example.test", "user_add"))
+	}
+}
+
+// TestWriteGoesOnWhenLoginFails (found in review): a server whose login
+// answers 502 never got the command, so a write goes on to the next server
+// (it was reported as "may have carried it out" and stopped there).
+func TestWriteGoesOnWhenLoginFails(t *testing.T) {
+	t.Parallel()
+	rt := &scripted{asked: map[string]int{}, answer: func(host, path string, n int) (*http.Response, error) {
+		switch {
+		case host == "a.example.test":
+			return answer(502, "Bad Gateway"), nil
+		case path == "/ipa/session/login_password":
+			return answer(200, ""), nil
+		}
+		return answer(200, added), nil
+	}}
+	if _, err := scriptedClient(t, rt).Call(t.Context(), "user_add", []any{"carol"}, nil); err != nil || rt.count("b.example.test", "user_add") != 1 {
+		t.Fatalf("user_add: %v, %d at the second server; want it done there once", err, rt.count("b.example.test", "user_add"))
 	}
 }
