@@ -83,3 +83,26 @@ illegal_macro_output_chars=` + "`~$&|'\"<>" + `
 		}
 	}
 }
+
+// TestNagiosExampleFixesArguments: the example lets the nagios user run
+// the plugin as the hosting user with fixed arguments only — no sudoers
+// wildcard and no $ARGn$ — since an argument Nagios may choose could be
+// --config FILE, whose evaluation errors show any file the hosting user can
+// read (found in review: the sudoers line ended in "*").
+func TestNagiosExampleFixesArguments(t *testing.T) {
+	b, err := os.ReadFile("../../examples/nagios/runner.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "NOPASSWD:") && strings.Contains(line, "*") {
+			t.Errorf("runner.cfg:%d: a sudoers wildcard lets the nagios user choose the arguments: %s", i+1, line)
+		}
+		if strings.Contains(line, "$ARG") {
+			t.Errorf("runner.cfg:%d: Nagios passes arguments to the plugin: %s", i+1, line)
+		}
+	}
+	if !strings.Contains(string(b), `command="/usr/bin/runner monitor --nagios --cert-warning`) {
+		t.Error("runner.cfg: the authorized_keys example does not fix the thresholds in command=")
+	}
+}
