@@ -11,10 +11,15 @@ desired := {r.id | some r in input.resources}
 # A renamed resource (same live object, see input.renames) is not removed.
 renamed := {r.from | some r in object.get(input, "renames", [])}
 
+# Nor is one a replay releases: an adopted resource it leaves as it is
+# (plan action "release"; the plan is empty at push time).
+released := {c.id | some c in object.get(input, "plan", []); c.action == "release"}
+
 removed := {p.id |
 	some p in object.get(input, ["previous", "resources"], [])
 	not p.id in desired
 	not p.id in renamed
+	not p.id in released
 }
 
 deny contains msg if {

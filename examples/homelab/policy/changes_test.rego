@@ -27,6 +27,14 @@ test_few_deletes_allowed if {
 	count(msgs) == 0
 }
 
+# A replay to before an import releases what the import adopted: nothing
+# is deleted, so no marker is needed (a replay's message is the old one's).
+test_release_is_no_removal if {
+	plan := [{"id": r.id, "action": "release"} | some r in previous.resources]
+	msgs := changes.deny with input as {"version": 1, "resources": [], "previous": previous, "plan": plan, "push": push("import")}
+	count(msgs) == 0
+}
+
 test_branch_deploy_warned if {
 	msgs := changes.warn with input as {"version": 1, "resources": [], "push": {"user": "bob", "ref": "refs/heads/test"}}
 	msgs == {"deploy from refs/heads/test by bob, not from refs/heads/main"}
