@@ -57,9 +57,14 @@ type benchLab struct {
 	cache string
 }
 
-func newBenchLab(b *testing.B, n int, percent bool) *benchLab {
+func newBenchLab(b testing.TB, n int, percent bool) *benchLab {
+	return newLab(b, n, percent, 20*time.Millisecond)
+}
+
+// newLab is a benchLab with latency per API call.
+func newLab(b testing.TB, n int, percent bool, latency time.Duration) *benchLab {
 	b.Helper()
-	e := newEnv(b, sim.Options{Latency: 20 * time.Millisecond}, nil)
+	e := newEnv(b, sim.Options{Latency: latency}, nil)
 	seed1000(b, e)
 	lab := pipelinetest.New(b, steps.ExecOptions{Concurrency: 8, Backoff: 1, MaxBackoff: 1}, e.b)
 	// 1000 guests want 1.25 TiB on 4 nodes of 48–64 GiB: overcommit for
