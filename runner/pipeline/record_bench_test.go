@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
@@ -36,9 +37,16 @@ func BenchmarkRecord1000(b *testing.B) {
 	}
 	rep.Counts["noop"] = 1000
 	rep.Result = ResultOK
-	r.finish(rep)
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
+		// Each run records new files, as a push does: its own run ID and
+		// times in the report, its commit in the inventory.
+		i++
+		rep.RunID = fmt.Sprintf("run-%d", i)
+		rep.Started = rep.Started.Add(time.Second)
+		inv.Commit = fmt.Sprintf("%040x", i)
+		r.finish(rep)
 		if err := r.record(rep, inv, r.Log); err != nil {
 			b.Fatal(err)
 		}
