@@ -1,13 +1,10 @@
 package lib_test
 
 import (
-	"io/fs"
-	"strings"
+	"encoding/json"
 	"testing"
 
-	"github.com/google/go-jsonnet"
-
-	"github.com/gitops-runner/gitops-runner/lib"
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 )
 
 // main1000 declares 1000 containers with the lib's helpers, names built
@@ -24,22 +21,11 @@ runner.output([
 `
 }
 
-// BenchmarkEval1000 is the evaluation of 1000 resources built with the
-// lib: names with + and std.toString, or with the % operator (std.format,
-// written in Jsonnet in go-jsonnet's standard library).
+// BenchmarkEval1000 is the evaluation (and JSON decoding) of 1000
+// resources built with the lib: names with + and std.toString, or with
+// the % operator (std.format, written in Jsonnet in go-jsonnet's standard
+// library).
 func BenchmarkEval1000(b *testing.B) {
-	files := map[string]jsonnet.Contents{}
-	names, err := fs.Glob(lib.FS, "*.libsonnet")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, n := range names {
-		data, err := lib.FS.ReadFile(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		files[n] = jsonnet.MakeContents(string(data))
-	}
 	for _, tc := range []struct{ name, expr string }{
 		{"concat", `'g' + std.toString(1000 + i)`},
 		{"percent", `'g%d' % (1000 + i)`},
@@ -48,14 +34,10 @@ func BenchmarkEval1000(b *testing.B) {
 			src := main1000(tc.expr)
 			b.ReportAllocs()
 			for b.Loop() {
-				vm := jsonnet.MakeVM()
-				vm.Importer(&jsonnet.MemoryImporter{Data: files})
-				out, err := vm.EvaluateAnonymousSnippet("main.jsonnet", src)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if strings.Count(out, `"kind"`) != 1000 {
-					b.Fatalf("%d resources", strings.Count(out, `"kind"`))
+				var out struct{ Resources []json.RawMessage }
+				pipelinetest.EvalLib(b, src, &out)
+				if len(out.Resources) != 1000 {
+					b.Fatalf("%d resources", len(out.Resources))
 				}
 			}
 		})

@@ -90,14 +90,21 @@ func (l *benchLab) push(b *testing.B) *pipeline.Report {
 		b.Fatal(err)
 	}
 	b.StartTimer()
+	return l.checkAndRun(b)
+}
+
+// checkAndRun is the pre-receive check of the last commit, then the
+// worker's deploy.
+func (l *benchLab) checkAndRun(tb testing.TB) *pipeline.Report {
+	tb.Helper()
 	ctx := context.Background()
 	res, err := l.lab.Runner.Check(ctx, "main", pipeline.Push{})
 	if err != nil || res.Rejected() {
-		b.Fatalf("check: %v %+v", err, res)
+		tb.Fatalf("check: %v %+v", err, res)
 	}
 	rep, err := l.lab.Runner.Run(ctx, pipeline.Request{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return rep
 }

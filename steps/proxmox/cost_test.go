@@ -30,19 +30,7 @@ func evaluated(h *logtest.Hook) string {
 func TestPushCallCounts1000(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, 1000, false, 0)
-	ctx := context.Background()
-	push := func() *pipeline.Report {
-		t.Helper()
-		res, err := l.lab.Runner.Check(ctx, "main", pipeline.Push{})
-		if err != nil || res.Rejected() {
-			t.Fatalf("check: %v %+v", err, res)
-		}
-		rep, err := l.lab.Runner.Run(ctx, pipeline.Request{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
+	push := func() *pipeline.Report { return l.checkAndRun(t) }
 
 	// The worker's run reuses what the check evaluated (evalcache.go).
 	log, hook := logtest.NewNullLogger()
