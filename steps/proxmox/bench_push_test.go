@@ -70,11 +70,6 @@ func newLab(b testing.TB, n int, percent bool, latency time.Duration) *benchLab 
 	// 1000 guests want 1.25 TiB on 4 nodes of 48–64 GiB: overcommit for
 	// the capacity policy, which still runs.
 	lab.Runner.Policy = policy.Checker{Options: policy.Options{Config: policy.Config{Overcommit: 10}}}
-	// In process (no evaluation child) the memory limit measures the heap
-	// growth of the whole test binary, simulator included: with % the
-	// lib's 1000 resources allocate 200 MB, and the growth could cross
-	// the default 1 GiB while the GC lags. Peak RSS is reported instead.
-	lab.Runner.Limits.MaxMemory = 8 << 30
 	l := &benchLab{e: e, lab: lab, cache: filepath.Join(b.TempDir(), "eval")}
 	lab.Runner.EvalCache = l.cache
 	lab.In.Push("1000 guests", map[string]string{"main.jsonnet": guestsJsonnet(n, percent, "1GiB")})
