@@ -18,9 +18,12 @@ local runner = import 'runner.libsonnet';
   vm(name, spec, opts={}):: runner.resource('proxmox.vm', name, spec, opts),
 
   // network is one interface: ip is 'dhcp' or a CIDR; gateway goes with a CIDR.
-  network(bridge, ip='dhcp', gateway=null, vlan=null):: { bridge: bridge, ip: ip }
-    + (if gateway != null then { gateway: gateway } else {})
-    + (if vlan != null then { vlan: vlan } else {}),
+  network(bridge, ip='dhcp', gateway=null, vlan=null):: {
+    bridge: bridge,
+    ip: ip,
+    [if gateway != null then 'gateway']: gateway,
+    [if vlan != null then 'vlan']: vlan,
+  },
 
   // docker are the container features Docker inside LXC needs.
   docker:: { nesting: true, keyctl: true },

@@ -132,6 +132,10 @@ func TestStatusAndNotesWithRealGit(t *testing.T) {
 	if got := g.Git(g.Bare, "fsck", "--strict"); strings.Contains(got, "error") {
 		t.Errorf("git fsck: %s", got)
 	}
+	// Every staged object was named and its temporary file removed.
+	if tmps, _ := filepath.Glob(filepath.Join(g.Bare, "objects", "*", "tmp_obj_*")); len(tmps) > 0 {
+		t.Errorf("temporary object files left: %v", tmps)
+	}
 	note, err := r.Note(head)
 	must(t, err)
 	if !strings.HasPrefix(note, "run 0: ok\n") {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -162,10 +163,39 @@ func (r *Repo) createExclusive(path string, perm fs.FileMode) (*os.File, error) 
 // writeObject stores obj as a loose object the way git does
 // (write_loose_object and finalize_object_file, object-file.c): zlib
 // compressed into a temporary file of mode 0444 in the object's fan-out
-// directory, then linked to its name; both the directory and the file get
-// core.sharedRepository's permissions. go-git would write mode 0600, which
-// the other users of a shared repository cannot read.
+// directory, fsynced, then linked to its name; both the directory and the
+// file get core.sharedRepository's permissions. go-git would write mode
+// 0600, which the other users of a shared repository cannot read.
 func (r *Repo) writeObject(obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	var b objectBatch
+	h, err := r.stageObject(&b, obj)
+	if err == nil {
+		err = b.flush()
+	}
+	return h, err
+}
+
+// objectBatch holds loose objects written to temporary files but not yet
+// synced or named: git's core.fsyncMethod=batch (bulk-checkin.c). All the
+// objects of one commit are written, then fsynced together (concurrently,
+// so the filesystem can make them durable in one journal commit instead of
+// one per object: 5 objects took one fsync's time instead of five on the
+// 2-core test VM), and only then linked to their names. An object is never
+// visible under its name before its content is durable, and callers move a
+// ref only after flush.
+type objectBatch struct {
+	pending []stagedObject
+}
+
+type stagedObject struct {
+	f          *os.File
+	tmp, final string
+}
+
+// stageObject writes obj to a temporary file of b (see writeObject); flush
+// makes it durable and names it. An object that exists already is not
+// written again.
+func (r *Repo) stageObject(b *objectBatch, obj plumbing.EncodedObject) (plumbing.Hash, error) {
 	h := obj.Hash()
 	hex := h.String()
 	dir := filepath.Join(r.path, "objects", hex[:2])
@@ -181,7 +211,14 @@ func (r *Repo) writeObject(obj plumbing.EncodedObject) (plumbing.Hash, error) {
 	}
 	defer rd.Close() //nolint:errcheck // in-memory reader
 	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
+	// Loose objects at zlib level 1, git's default for them
+	// (core.looseCompression, git-config(1): "Default is 1 (best speed)");
+	// an inventory of 1000 resources (520 kB) compressed in 3.5–4.7 ms
+	// instead of 5.9–6.4 ms at level 6 on the 2-core test VM.
+	zw, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+	if err != nil {
+		return h, err
+	}
 	fmt.Fprintf(zw, "%s %d\x00", obj.Type(), obj.Size())
 	if _, err := io.Copy(zw, rd); err != nil {
 		return h, err
@@ -196,23 +233,44 @@ func (r *Repo) writeObject(obj plumbing.EncodedObject) (plumbing.Hash, error) {
 	if err != nil {
 		return h, fmt.Errorf("write object %s: %w", hex, err)
 	}
-	defer os.Remove(tmp) //nolint:errcheck // gone after the link, or garbage
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp)
 		return h, fmt.Errorf("write object %s: %w", hex, err)
 	}
-	// Like git: link, so an object someone else wrote meanwhile stays
-	// (same name, same content).
-	if err := os.Link(tmp, filepath.Join(dir, hex[2:])); err != nil && !errors.Is(err, fs.ErrExist) {
-		return h, fmt.Errorf("write object %s: %w", hex, err)
-	}
+	b.pending = append(b.pending, stagedObject{f: f, tmp: tmp, final: filepath.Join(dir, hex[2:])})
 	return h, nil
+}
+
+// flush fsyncs the batch's objects together, then links each to its name
+// (like git, so an object someone else wrote meanwhile stays: same name,
+// same content). The temporary files are removed either way.
+func (b *objectBatch) flush() error {
+	errs := make([]error, len(b.pending))
+	var wg sync.WaitGroup
+	for i, o := range b.pending {
+		wg.Go(func() {
+			errs[i] = o.f.Sync()
+			if cerr := o.f.Close(); errs[i] == nil {
+				errs[i] = cerr
+			}
+		})
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	for _, o := range b.pending {
+		if err == nil {
+			if lerr := os.Link(o.tmp, o.final); lerr != nil && !errors.Is(lerr, fs.ErrExist) {
+				err = lerr
+			}
+		}
+		_ = os.Remove(o.tmp)
+	}
+	b.pending = nil
+	if err != nil {
+		return fmt.Errorf("write objects: %w", err)
+	}
+	return nil
 }
 
 // tempFile creates a new file named prefix plus random characters in dir

@@ -157,7 +157,9 @@ func (r *Repo) readRef(name string) (plumbing.Hash, error) {
 	return plumbing.ZeroHash, sc.Err()
 }
 
-func (r *Repo) writeBlob(data []byte) (plumbing.Hash, error) {
+// writeBlob, writeTree and writeCommit stage an object in b (see
+// objectBatch), or with b nil write it at once (writeObject).
+func (r *Repo) writeBlob(b *objectBatch, data []byte) (plumbing.Hash, error) {
 	obj := r.repo.Storer.NewEncodedObject()
 	obj.SetType(plumbing.BlobObject)
 	w, err := obj.Writer()
@@ -170,17 +172,24 @@ func (r *Repo) writeBlob(data []byte) (plumbing.Hash, error) {
 	if err := w.Close(); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.writeObject(obj)
+	return r.put(b, obj)
 }
 
-func (r *Repo) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
+func (r *Repo) writeTree(b *objectBatch, entries []object.TreeEntry) (plumbing.Hash, error) {
 	sort.Slice(entries, func(i, j int) bool { return treeKey(entries[i]) < treeKey(entries[j]) })
 	t := &object.Tree{Entries: entries}
 	obj := r.repo.Storer.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.writeObject(obj)
+	return r.put(b, obj)
+}
+
+func (r *Repo) put(b *objectBatch, obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	if b == nil {
+		return r.writeObject(obj)
+	}
+	return r.stageObject(b, obj)
 }
 
 // treeKey is git's tree order: directories sort as if their name ended in "/".
@@ -191,7 +200,7 @@ func treeKey(e object.TreeEntry) string {
 	return e.Name
 }
 
-func (r *Repo) writeCommit(tree plumbing.Hash, parent plumbing.Hash, msg string, when time.Time) (plumbing.Hash, error) {
+func (r *Repo) writeCommit(b *objectBatch, tree plumbing.Hash, parent plumbing.Hash, msg string, when time.Time) (plumbing.Hash, error) {
 	sig := Signature
 	sig.When = when
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
@@ -202,7 +211,7 @@ func (r *Repo) writeCommit(tree plumbing.Hash, parent plumbing.Hash, msg string,
 	if err := c.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return r.writeObject(obj)
+	return r.put(b, obj)
 }
 
 // casAttempts bounds how often a status or note write retries after losing a
@@ -213,15 +222,19 @@ const casAttempts = 20
 // names), with the branch's previous tip as parent, and moves the branch with
 // compare-and-swap. Two writers racing both land, one after the other.
 func (r *Repo) AppendStatus(branch string, files map[string][]byte, msg string, when time.Time) (plumbing.Hash, error) {
+	// The files, their tree and the commit are made durable together
+	// (objectBatch), then the branch moves.
+	var b objectBatch
+	defer b.flush() //nolint:errcheck // an error left objects staged: finish them (unreferenced objects are harmless)
 	var entries []object.TreeEntry
 	for name, data := range files {
-		h, err := r.writeBlob(data)
+		h, err := r.writeBlob(&b, data)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("write %s: %w", name, err)
 		}
 		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h})
 	}
-	tree, err := r.writeTree(entries)
+	tree, err := r.writeTree(&b, entries)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("write status tree: %w", err)
 	}
@@ -231,7 +244,10 @@ func (r *Repo) AppendStatus(branch string, files map[string][]byte, msg string, 
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		c, err := r.writeCommit(tree, parent, msg, when)
+		c, err := r.writeCommit(&b, tree, parent, msg, when)
+		if err == nil {
+			err = b.flush()
+		}
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("write status commit: %w", err)
 		}
@@ -267,16 +283,24 @@ func (r *Repo) AddNote(commit plumbing.Hash, text string, when time.Time) error 
 				return fmt.Errorf("read notes: %w", err)
 			}
 		}
-		blob, err := r.writeBlob(append(old, text...))
+		// The note, its tree and commit are made durable together
+		// (objectBatch), then the notes ref moves.
+		var b objectBatch
+		blob, err := r.writeBlob(&b, append(old, text...))
 		if err != nil {
+			_ = b.flush()
 			return err
 		}
 		entries = append(entries, object.TreeEntry{Name: commit.String(), Mode: filemode.Regular, Hash: blob})
-		tree, err := r.writeTree(entries)
+		tree, err := r.writeTree(&b, entries)
 		if err != nil {
+			_ = b.flush()
 			return err
 		}
-		c, err := r.writeCommit(tree, tip, "Notes added by 'runner'\n", when)
+		c, err := r.writeCommit(&b, tree, tip, "Notes added by 'runner'\n", when)
+		if ferr := b.flush(); err == nil {
+			err = ferr
+		}
 		if err != nil {
 			return err
 		}
@@ -332,7 +356,7 @@ func (r *Repo) notesWithout(tip, commit plumbing.Hash) ([]object.TreeEntry, []by
 				continue
 			}
 			if len(keep) != len(sub.Entries) {
-				h, err := r.writeTree(keep)
+				h, err := r.writeTree(nil, keep)
 				if err != nil {
 					return nil, nil, err
 				}

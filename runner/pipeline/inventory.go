@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -102,7 +103,7 @@ func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]s
 		wanted[r.ID] = true
 		t := steps.Target{ID: r.ID, Want: r.Spec, Adopt: r.Adopt}
 		if rec, ok := recs[r.ID]; ok {
-			t.Last, t.State = last(rec), rec.State
+			t.Last, t.State = lastOf(r, rec, last), rec.State
 		}
 		ts = append(ts, t)
 	}
@@ -112,6 +113,22 @@ func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]s
 		}
 	}
 	return ts, ds
+}
+
+// lastOf is the last applied spec of a desired resource: the desired spec
+// itself when the inventory recorded exactly it (the record holds the JSON
+// of the decoded spec, NextInventory), which spares decoding it again —
+// in a push that changes little, that is almost every resource. Specs are
+// values nobody changes after decoding, so Want and Last may share one.
+func lastOf(r steps.Resource, rec steps.Record, decode func(steps.Record) steps.Spec) steps.Spec {
+	if r.Spec != nil {
+		// inventory.json is indented, and so is a record's spec read back.
+		var stored bytes.Buffer
+		if b, err := json.Marshal(r.Spec); err == nil && json.Compact(&stored, rec.Spec) == nil && bytes.Equal(b, stored.Bytes()) {
+			return r.Spec
+		}
+	}
+	return decode(rec)
 }
 
 // NextInventory is the inventory after an apply: resources created, updated,

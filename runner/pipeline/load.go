@@ -267,7 +267,7 @@ wait:
 	select {
 	case r = <-ch:
 	case <-tick.C:
-		if grown := heapBytes() - min(base, heapBytes()); grown > lim.MaxMemory {
+		if grown := heapGrowth(base, heapBytes()); grown > lim.MaxMemory {
 			return nil, &EvalError{File: entry, Message: fmt.Sprintf("evaluating %s used more than %d MiB of memory", entry, lim.MaxMemory>>20),
 				Hint: "something builds a huge string or list; the limit is limits.maxMemoryMiB in the runner config"}
 		}
@@ -296,6 +296,17 @@ wait:
 
 // heapBytes is the heap marked live by the last GC, read cheaply (no
 // stop-the-world); garbage does not count.
+// heapGrowth is how much the live heap grew from base to now, 0 when it
+// shrank. (now is read once: reading it twice, a GC ending between the
+// reads made the difference underflow to ~2^64 and failed a sound
+// evaluation as "used more than N MiB of memory".)
+func heapGrowth(base, now uint64) uint64 {
+	if now < base {
+		return 0
+	}
+	return now - base
+}
+
 func heapBytes() uint64 {
 	var s [1]metrics.Sample
 	s[0].Name = "/gc/heap/live:bytes"

@@ -31,6 +31,9 @@ type Backend struct {
 	mu      sync.Mutex
 	cluster *clusterFacts // from the last Observe
 	created map[steps.ID]guestRef
+	// strain says how the last Observe lowered its reads in flight ("":
+	// it did not).
+	strain string
 }
 
 // errNotConfigured is returned by Observe and Apply without a config.
@@ -63,7 +66,7 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 		return nil, fmt.Errorf("field tokenSecret: %w", err)
 	}
 	if c.Parallelism == 0 {
-		c.Parallelism = 8
+		c.Parallelism = DefaultParallelism
 	}
 	if c.Parallelism < 1 || c.Parallelism > 256 {
 		return nil, fmt.Errorf("field parallelism: must be between 1 and 256, got %d", c.Parallelism)

@@ -15,7 +15,7 @@ import (
 // seed1000 adds 3 nodes to the homelab and 1000 guests the runner owns
 // (¾ containers, ¼ VMs) spread over the 4 nodes, in sync with their specs;
 // it returns their targets.
-func seed1000(b *testing.B, e *env) []steps.Target {
+func seed1000(b testing.TB, e *env) []steps.Target {
 	b.Helper()
 	nodes := []string{"pve", "pve2", "pve3", "pve4"}
 	for _, n := range nodes[1:] {

@@ -30,6 +30,9 @@ func (b *Backend) do(ctx context.Context, method, path string, call func() error
 			return nil
 		}
 		err = unwrapURLError(err)
+		if l := limiterFrom(ctx); l != nil && strained(err) {
+			l.strain()
+		}
 		if !isTransient(err) || attempt >= callAttempts || ctx.Err() != nil {
 			break
 		}

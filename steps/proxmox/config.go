@@ -31,7 +31,9 @@ type Config struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 	// InsecureSkipVerify turns certificate checks off (warned on every run).
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
-	// Parallelism bounds concurrent API reads during Observe (default 8).
+	// Parallelism bounds concurrent API reads during Observe (default
+	// DefaultParallelism, 32); it halves for the rest of an Observe each
+	// time the server answers 503, 595 or 596 or a read times out.
 	Parallelism int `json:"parallelism,omitempty"`
 	// TaskTimeout bounds the wait for one task (default "10m").
 	TaskTimeout Duration `json:"taskTimeout,omitempty"`
@@ -91,17 +93,31 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 }
 
 // Warnings implements steps.Warner: the configuration warnings to report on
-// every run.
+// every run, and that the last Observe lowered its reads in flight because
+// the server showed strain.
 func (b *Backend) Warnings() []string {
-	if b.cfg.InsecureSkipVerify {
-		return []string{"backends.proxmox: insecureSkipVerify is on: the Proxmox server's certificate is not checked (set caFile or fingerprint)"}
+	var out []string
+	if w := b.insecureWarning(); w != "" {
+		out = append(out, w)
 	}
-	return nil
+	b.mu.Lock()
+	if b.strain != "" {
+		out = append(out, "backends.proxmox: "+b.strain)
+	}
+	b.mu.Unlock()
+	return out
+}
+
+func (b *Backend) insecureWarning() string {
+	if b.cfg.InsecureSkipVerify {
+		return "backends.proxmox: insecureSkipVerify is on: the Proxmox server's certificate is not checked (set caFile or fingerprint)"
+	}
+	return ""
 }
 
 // warnInsecure logs the insecure-TLS warning through p (every run).
 func (b *Backend) warnInsecure(p steps.Progress) {
-	for _, w := range b.Warnings() {
+	if w := b.insecureWarning(); w != "" {
 		progressf(p, "warning: %s", w)
 	}
 }

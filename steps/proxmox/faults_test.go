@@ -294,3 +294,48 @@ func TestRetriedCreateDoesNotCreateTwice(t *testing.T) {
 		t.Error("a second container was created")
 	}
 }
+
+// A server that answers 503 while observing is read again, with fewer
+// reads in flight, and the run's warnings say so.
+func TestObserveBacksOffOnStrain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	var ts []steps.Target
+	for i := range 20 {
+		vmid := 200 + i
+		if err := e.sim.AddGuest(sim.GuestSpec{Node: "pve", VMID: vmid, Type: "lxc", Config: map[string]string{
+			"hostname": fmt.Sprintf("g%d", i), "memory": "512", "tags": proxmox.OwnerTag,
+			"rootfs": fmt.Sprintf("local-lvm:vm-%d-disk-0,size=8G", vmid),
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		spec := decode(t, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"memory":512,"ostemplate":%q,"rootfs":{"storage":"local-lvm","size":"8GiB"}}`, vmid, sim.HomelabLXCTemplate))
+		ts = append(ts, steps.Target{ID: id(proxmox.KindLXC, fmt.Sprintf("g%d", i)), Want: spec, Last: spec})
+	}
+	if w := e.b.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings before observing: %v", w)
+	}
+	e.sim.ResetCounters()
+	e.sim.FailNext("GET /nodes/{node}/lxc/{vmid}/pending", sim.Fault{Status: 503, Message: "Service Unavailable"}, 2)
+	live, err := e.b.Observe(context.Background(), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 20 {
+		t.Errorf("observed %d guests, want 20", len(live))
+	}
+	if n := e.sim.Counters().ByOp["GET /nodes/{node}/lxc/{vmid}/pending"]; n != 22 {
+		t.Errorf("%d pending reads, want 20 + 2 retried", n)
+	}
+	w := e.b.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], fmt.Sprintf("lowered from %d to %d", proxmox.DefaultParallelism, proxmox.DefaultParallelism/4)) {
+		t.Errorf("warnings = %q, want the limit lowered twice", w)
+	}
+	// The next observe starts at the configured bound again.
+	if _, err := e.b.Observe(context.Background(), ts); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.b.Warnings(); len(w) != 0 {
+		t.Errorf("warnings after a calm observe: %v", w)
+	}
+}

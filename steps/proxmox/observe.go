@@ -131,7 +131,7 @@ func wantCommon(s steps.Spec) *Common {
 
 // Observe implements steps.Backend: one /cluster/resources, one /nodes and
 // one pending-config read per existing target guest, at most Parallelism at
-// a time.
+// a time, fewer once the server shows strain (limiter).
 func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[steps.ID]steps.Live, error) {
 	if b.client == nil {
 		return nil, errNotConfigured
@@ -202,10 +202,15 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	}
 	results := make(map[int]result, len(vmids))
 	var mu sync.Mutex
-	g, gctx = errgroup.WithContext(ctx)
+	lim := newLimiter(b.cfg.Parallelism)
+	g, gctx = errgroup.WithContext(withLimiter(ctx, lim))
 	g.SetLimit(b.cfg.Parallelism)
 	for vmid, r := range vmids {
 		g.Go(func() error {
+			if !lim.acquire(gctx) {
+				return context.Cause(gctx)
+			}
+			defer lim.release()
 			conf, current, pending, err := b.readPending(gctx, r.Node, r.Type, vmid)
 			if err != nil {
 				if errors.Is(err, ErrGuestNotFound) {
@@ -219,7 +224,14 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	b.mu.Lock()
+	b.strain = ""
+	if n, lowered := lim.now(); lowered {
+		b.strain = fmt.Sprintf("the Proxmox API showed strain (503, 595/596 or timeouts) while observing: reads in flight were lowered from %d to %d", b.cfg.Parallelism, n)
+	}
+	b.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
