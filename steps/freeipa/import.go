@@ -49,6 +49,7 @@ func (b *Backend) Import(ctx context.Context, where []string) (*steps.Imported, 
 	if err != nil {
 		return nil, err
 	}
+	defs := b.userDefaults(ctx)
 	servers := map[string]bool{}
 	for key, e := range w[KindHost] {
 		if slices.Contains(e.strs("memberof_hostgroup"), "ipaservers") {
@@ -75,7 +76,7 @@ func (b *Backend) Import(ctx context.Context, where []string) (*steps.Imported, 
 				})
 				continue
 			}
-			f, err := b.found(kd, key, e)
+			f, err := b.found(kd, key, e, defs)
 			if err != nil {
 				im.Unmanaged = append(im.Unmanaged, steps.Unmanaged{
 					Where: fmt.Sprintf("FreeIPA %s %s", kd.obj, key), Why: "the runner cannot declare it: " + err.Error(),
@@ -119,11 +120,44 @@ func (b *Backend) builtin(kind, key string, servers map[string]bool) string {
 	return ""
 }
 
+// userDefaults are the values user_add fills in from the global
+// configuration (config_show: ipadefaultloginshell, ipadefaultemaildomain;
+// FreeIPA's user plugin, baseuser.py): an imported user that has them is
+// written without them, as a person would write it. A configuration that
+// cannot be read leaves them zero, so everything is written (still
+// adopted without a change).
+type userDefaults struct{ loginShell, emailDomain string }
+
+func (b *Backend) userDefaults(ctx context.Context) userDefaults {
+	res, err := b.call(ctx, "config_show", nil, nil)
+	if err != nil {
+		return userDefaults{}
+	}
+	var out struct {
+		Result struct {
+			Shell  []string `json:"ipadefaultloginshell"`
+			Domain []string `json:"ipadefaultemaildomain"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(res, &out) != nil || len(out.Result.Shell) != 1 || len(out.Result.Domain) != 1 {
+		return userDefaults{}
+	}
+	return userDefaults{loginShell: out.Result.Shell[0], emailDomain: out.Result.Domain[0]}
+}
+
 // found turns an entry into a resource: the managed attributes that are
-// set, the members (host groups on the host group, not on the host), and
-// the spec the backend decodes from them.
-func (b *Backend) found(kd *kindDef, key string, e entry) (steps.Found, error) {
+// set (less a user's defaults), the members (host groups on the host
+// group, not on the host), and the spec the backend decodes from them.
+func (b *Backend) found(kd *kindDef, key string, e entry, defs userDefaults) (steps.Found, error) {
 	have := kd.have(e)
+	if kd.kind == KindUser {
+		if defs.loginShell != "" && have["loginShell"] == defs.loginShell {
+			delete(have, "loginShell")
+		}
+		if mail, ok := have["email"].([]string); ok && defs.emailDomain != "" && len(mail) == 1 && strings.EqualFold(mail[0], key+"@"+defs.emailDomain) {
+			delete(have, "email")
+		}
+	}
 	spec := map[string]any{kd.keyField: key}
 	var opts []string // Jsonnet fields of the lib call's opts, in table order
 	put := func(field string, v any) {

@@ -44,6 +44,8 @@ func TestImportPlansClean(t *testing.T) {
 		`ipa.host('db1.hetzner.int.mydomain', { description: 'PostgreSQL', locality: 'Hetzner', adopt: true }),`,
 		`ipa.service('HTTP', 'web1.hetzner.int.mydomain', { adopt: true }),`,
 		`ipa.user('alice', 'Alice', 'Liddell', { email: ['alice@mydomain.com'], loginShell: '/bin/zsh', adopt: true }),`,
+		// bob has what user_add filled in from config_show: not written.
+		`ipa.user('bob', 'Bob', 'Builder', { adopt: true }),`,
 		`ipa.group('ops', { groups: ['devs'], adopt: true }),`,
 		`options: ['!authenticate']`,
 		`ipa.sudorule('old-rule', { allHosts: true, enabled: false, adopt: true }),`,

@@ -119,9 +119,30 @@ func init() {
 	handlers["sudorule_remove_option"] = func(c *call) (map[string]any, *Error) { return c.sudoOption(false) }
 	handlers["sudorule_enable"] = func(c *call) (map[string]any, *Error) { return c.enable(true) }
 	handlers["sudorule_disable"] = func(c *call) (map[string]any, *Error) { return c.enable(false) }
+	handlers["config_show"] = func(c *call) (map[string]any, *Error) { return c.configShow(), nil }
 	handlers["ping"] = func(*call) (map[string]any, *Error) {
 		return map[string]any{"summary": "IPA server version " + ServerVersion + ". API version " + APIVersion}, nil
 	}
+}
+
+// The ipaconfig defaults user_add fills in (ipa-server-install's
+// ipaConfig entry: ipaDefaultLoginShell, ipaHomesRootDir); the default
+// e-mail domain is the server's domain.
+const (
+	DefaultLoginShell = "/bin/sh"
+	HomesRootDir      = "/home"
+)
+
+// configShow is config_show (ipaserver/plugins/config.py): the global
+// configuration, as much of it as the simulator models.
+func (c *call) configShow() map[string]any {
+	return map[string]any{"result": map[string]any{
+		"cn":                    []string{"ipaConfig"},
+		"ipadefaultloginshell":  []string{DefaultLoginShell},
+		"ipahomesrootdir":       []string{HomesRootDir},
+		"ipadefaultemaildomain": []string{c.s.opts.Domain},
+		"ipasearchrecordslimit": []string{strconv.Itoa(c.s.opts.SearchLimit)},
+	}, "value": "", "summary": nil}
 }
 
 // normKey normalizes a primary key as the kind's param normalizer does.

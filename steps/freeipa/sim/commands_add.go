@@ -189,8 +189,8 @@ func (c *call) preUserAdd(e *entry, uid string) string {
 		initials += sn[:1]
 	}
 	def("initials", initials)
-	def("homedirectory", "/home/"+uid)
-	def("loginshell", "/bin/sh")
+	def("homedirectory", HomesRootDir+"/"+uid)
+	def("loginshell", DefaultLoginShell)
 	def("mail", uid+"@"+c.s.opts.Domain)
 	def("krbprincipalname", uid+"@"+c.s.opts.Realm)
 	def("krbcanonicalname", uid+"@"+c.s.opts.Realm)
