@@ -68,6 +68,11 @@ func TestBuiltins(t *testing.T) {
 		{name: "check time: protected guest removed from repo", builtin: "protected-guests",
 			input: doc(map[string]any{"previous": map[string]any{"resources": list(res("proxmox.lxc", "nextcloud", protectedLXC))}}),
 			want:  [][]string{{"proxmox.lxc/nextcloud would be deleted"}}},
+		{name: "replay releases an adopted protected guest: nothing deleted", builtin: "protected-guests",
+			input: doc(map[string]any{
+				"plan":     list(change("proxmox.lxc", "nextcloud", "release", protectedLXC, nil)),
+				"previous": map[string]any{"resources": list(res("proxmox.lxc", "nextcloud", protectedLXC))},
+			})},
 		{name: "check time: unprotected guest removed from repo", builtin: "protected-guests",
 			input: doc(map[string]any{"previous": map[string]any{"resources": list(res("proxmox.lxc", "nextcloud", unprotectedLXC))}})},
 		{name: "check time: protected guest still in repo", builtin: "protected-guests",

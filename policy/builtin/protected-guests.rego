@@ -34,14 +34,17 @@ deny contains msg if {
 # last time is missing from the pushed commit, so the run would delete it.
 # At plan time this gives the same message as the plan rule (one finding).
 # A guest renamed in the repo (same VMID, see input.renames) is not deleted:
-# its inventory entry moves to the new name.
+# its inventory entry moves to the new name; nor is one a replay releases
+# (plan action "release": adopted after the replayed commit, left as it is).
 deny contains msg if {
 	desired := {r.id | some r in input.resources}
 	renamed := {r.from | some r in object.get(input, "renames", [])}
+	released := {c.id | some c in object.get(input, "plan", []); c.action == "release"}
 	some prev in object.get(input, ["previous", "resources"], [])
 	prev.kind in guest_kinds
 	not prev.id in desired
 	not prev.id in renamed
+	not prev.id in released
 	protected(prev.spec)
 	msg := delete_message(prev.id)
 }
