@@ -114,9 +114,12 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("%d ARI queries in a run over 2 certificates, want 2", e.ari.Load()-ari)
 	}
 
-	// renewBefore longer than the 90-day lifetime: inside the window.
-	desired["www"] = specWith(map[string]any{"renewBefore": "100d"}, "www.example.com", "example.com")
+	// Two days on, renewBefore 89d of the 90-day lifetime: inside the
+	// window.
+	desired["www"] = specWith(map[string]any{"renewBefore": "89d"}, "www.example.com", "example.com")
+	w.b.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
 	r = w.run(t, desired)
+	w.b.now = time.Now
 	o := action(t, r, "www", steps.Update)
 	action(t, r, "apps", steps.NoOp)
 	if !strings.Contains(strings.Join(o.Log, "\n"), "replacing ARI cert ID") {
@@ -282,7 +285,9 @@ func TestInterruptedDeploy(t *testing.T) {
 		}
 		return nil
 	}
-	desired["blog"] = specWith(map[string]any{"renewBefore": "100d"}, "blog.example.com")
+	// Two days on, renewBefore 89d of the 90-day lifetime: due.
+	desired["blog"] = specWith(map[string]any{"renewBefore": "89d"}, "blog.example.com")
+	w.b.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
 	_, o := w.run(t, desired).change(t, "blog")
 	if o.Status != steps.StatusFailed || !errors.Is(o.Err, killed) {
 		t.Fatalf("status %s, err %v; want the injected kill", o.Status, o.Err)

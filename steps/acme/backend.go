@@ -21,6 +21,8 @@ type Backend struct {
 	solver DNSSolver
 	rt     http.RoundTripper
 	now    func() time.Time
+	// warnf logs a warning of the run (nil: none).
+	warnf func(format string, args ...any)
 
 	acctMu sync.Mutex
 	acct   *user
@@ -91,4 +93,5 @@ var (
 	_ steps.Backend    = (*Backend)(nil)
 	_ steps.Ranker     = (*Backend)(nil)
 	_ steps.Identifier = (*Backend)(nil)
+	_ steps.WarnLogger = (*Backend)(nil)
 )

@@ -100,7 +100,11 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 			reasons = append(reasons, "issued through "+l.Directory+", now configured: "+b.cfg.directory)
 		}
 		changed := len(reasons) > 0
-		renewAt, why := b.renewAt(l, v)
+		renewAt, why, clamped := b.renewAt(l, v)
+		if clamped != "" {
+			c.Notes = append(c.Notes, clamped)
+			b.warn("%s: %s", t.ID, clamped)
+		}
 		switch {
 		case !now.Before(l.NotAfter):
 			reasons = append(reasons, "expired at "+l.NotAfter.UTC().Format(time.RFC3339))
@@ -210,16 +214,51 @@ func overlaps(a, b []string) bool {
 }
 
 // renewAt is when a certificate enters its renewal window, and why.
-func (b *Backend) renewAt(l *Live, v validated) (time.Time, string) {
+// clamped, when not empty, says that renewBefore was not shorter than the
+// certificate's lifetime and a third of the lifetime was used instead.
+//
+// A window as long as the certificate would make every pass order a new
+// certificate (and spend the CA's rate limits: Let's Encrypt allows 5
+// certificates for the same names per 7 days,
+// letsencrypt.org/docs/rate-limits). It is clamped rather than refused
+// because the lifetime is the CA's choice, not the repo's: a CA that
+// shortens its certificates (Let's Encrypt announced 45-day ones) must
+// not stop every renewal of a repo that was right yesterday.
+func (b *Backend) renewAt(l *Live, v validated) (at time.Time, why, clamped string) {
 	switch {
 	case v.renewBefore > 0:
-		return l.NotAfter.Add(-v.renewBefore), "renewBefore " + v.renewBefore.String()
+		before := v.renewBefore
+		if life := l.NotAfter.Sub(l.NotBefore); !l.NotBefore.IsZero() && life > 0 && before >= life {
+			before = life / 3
+			clamped = fmt.Sprintf("renewBefore %s is not shorter than the certificate's lifetime (%s, from its notBefore to notAfter): renewing with a third of it left (%s) instead; set renewBefore below %s",
+				fmtDays(v.renewBefore), fmtDays(life), fmtDays(before), fmtDays(life))
+		}
+		return l.NotAfter.Add(-before), "renewBefore " + fmtDays(before), clamped
 	case l.ARI != nil:
-		return l.ARI.Start, "the CA's ARI window from " + l.ARI.Start.UTC().Format(time.RFC3339)
+		return l.ARI.Start, "the CA's ARI window from " + l.ARI.Start.UTC().Format(time.RFC3339), ""
 	default:
-		return l.NotAfter.Add(-defaultRenewBefore), "30 days before expiry"
+		return l.NotAfter.Add(-defaultRenewBefore), "30 days before expiry", ""
 	}
 }
+
+// fmtDays renders a duration in days when it is whole days ("90d"), else
+// as Go does ("36h0m0s").
+func fmtDays(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// warn logs a warning of the run (steps.WarnLogger), if one is set.
+func (b *Backend) warn(format string, args ...any) {
+	if b.warnf != nil {
+		b.warnf(format, args...)
+	}
+}
+
+// SetWarnf implements steps.WarnLogger.
+func (b *Backend) SetWarnf(warnf func(format string, args ...any)) { b.warnf = warnf }
 
 // fileChanges compares observed modes and owners with the spec.
 func (b *Backend) fileChanges(l *Live, s Spec, v validated) []steps.FieldChange {

@@ -157,6 +157,11 @@ func TestDiffRenewal(t *testing.T) {
 			l.ARI = &Window{Start: now.Add(48 * time.Hour), End: now.Add(72 * time.Hour)}
 		}), steps.NoOp, "", false},
 		{"renewBefore beats ARI", `{"domains":["www.mydomain.com"],"renewBefore":"85d"}`, valid(func(l *Live) { l.ARI = &Window{Start: now.AddDate(0, 0, 50)} }), steps.Update, "renewBefore", true},
+		// renewBefore as long as the certificate's lifetime (90 days) would
+		// order on every pass: a third of the lifetime is used instead.
+		{"renewBefore beyond lifetime: not due", `{"domains":["www.mydomain.com"],"renewBefore":"100d"}`, valid(nil), steps.NoOp, "not shorter than the certificate's lifetime (90d", false},
+		{"renewBefore beyond lifetime: due at a third", `{"domains":["www.mydomain.com"],"renewBefore":"100d"}`, valid(func(l *Live) { l.NotBefore, l.NotAfter = now.AddDate(0, 0, -61), now.AddDate(0, 0, 29) }),
+			steps.Update, "inside the renewal window (renewBefore 30d)", true},
 		{"expired", `{"domains":["www.mydomain.com"]}`, valid(func(l *Live) { l.NotAfter = now.Add(-time.Hour) }), steps.Update, "expired", true},
 		{"names change", `{"domains":["www.mydomain.com","mydomain.com"]}`, valid(nil), steps.Update, "names change", true},
 		{"key type", `{"domains":["www.mydomain.com"],"keyType":"rsa4096"}`, valid(nil), steps.Update, "key type changes from ec256 to rsa4096", true},
