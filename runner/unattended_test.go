@@ -206,6 +206,43 @@ func TestTellTheOperator(t *testing.T) {
 	if code, out := u.nagios("--queue-warning", "soon"); code != 3 || !strings.HasPrefix(out, "RUNNER UNKNOWN - ") {
 		t.Errorf("plugin with a bad flag: exit %d, want 3 (UNKNOWN):\n%s", code, out)
 	}
+
+	// The backend cannot be observed (as with a wrong token): no drift is
+	// seen and nothing renewed. One mail however often the pass fails, a
+	// Nagios warning, and one "recovered" mail when it works again.
+	if err := os.WriteFile(world, []byte("not the world"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code, out, errOut := u.runner("reconcile"); code != exitFailed || !strings.Contains(out, "failed in observe") {
+			t.Fatalf("reconcile that cannot observe: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	msgs = u.pf.Settle(t, time.Minute)
+	if len(msgs) != 4 {
+		t.Fatalf("%d mails after a check failed twice, want 4", len(msgs))
+	}
+	if ev, body := msgs[3].Header.Get("X-Gitops-Runner-Event"), postfixtest.Body(t, msgs[3]); ev != "check-failed" || !strings.Contains(body, "no certificate is renewed") {
+		t.Errorf("mail about %q, want check-failed:\n%s", ev, body)
+	}
+	if code, out := u.nagios(); code != 1 || !strings.HasPrefix(out, "RUNNER WARNING - infra: last unattended pass drift check ") || !strings.Contains(out, "'pass_failed'=1;") {
+		t.Errorf("plugin after a failed check: exit %d, want 1 (WARNING):\n%s", code, out)
+	}
+	if err := os.WriteFile(world, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code, out, errOut := u.runner("reconcile"); code != exitOK {
+			t.Fatalf("reconcile in sync: exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	msgs = u.pf.Settle(t, time.Minute)
+	if len(msgs) != 5 || msgs[4].Header.Get("X-Gitops-Runner-Event") != "recovered" {
+		t.Fatalf("%d mails after the check works again, want 5, the last recovered", len(msgs))
+	}
+	if code, out := u.nagios(); code != 0 || !strings.HasPrefix(out, "RUNNER OK - ") {
+		t.Errorf("plugin after the check works again: exit %d, want 0 (OK):\n%s", code, out)
+	}
 }
 
 // metrics starts `runner serve --metrics-listen` (the built runner, as the

@@ -108,9 +108,15 @@ func Check(states []*State, th Thresholds, now time.Time) Result {
 				fmt.Sprintf("%s=%d;;0;0;1", label("deploy_failed"), failed),
 				fmt.Sprintf("%s=%ds;;;0", label("deploy_age"), secs(now.Sub(d.Finished))))
 		}
-		if r := st.LastRenew; r.Failed() {
-			add(Warning, fmt.Sprintf("%slast renewal %s (%s ago)", name, r.Summary, age(now, r.Finished)))
+		// A failed unattended pass warns: nothing is down yet, but while
+		// it fails no drift is seen and no certificate renewed (the
+		// certificate check turns critical before one expires).
+		passFailed := 0
+		if r := st.LastPass; r.Failed() {
+			passFailed = 1
+			add(Warning, fmt.Sprintf("%slast unattended pass %s (%s ago)", name, r.Summary, age(now, r.Finished)))
 		}
+		res.Perf = append(res.Perf, fmt.Sprintf("%s=%d;;0;0;1", label("pass_failed"), passFailed))
 
 		// Drift since the last deployment.
 		drifted, driftAge := 0, time.Duration(0)

@@ -40,7 +40,10 @@ func TestCheck(t *testing.T) {
 		{"cert missing", State{Certs: []Cert{{Name: "gone", Err: errString("live/gone/cert.pem is missing")}}}, Critical, "certificate gone: live/gone/cert.pem is missing"},
 		{"queue warning", State{Queue: Queue{Pending: 1, Oldest: now.Add(-20 * time.Minute)}}, Warning, "1 job queued (0 running), the oldest pushed 20m0s ago"},
 		{"queue critical", State{Queue: Queue{Running: 1, Pending: 1, Oldest: now.Add(-2 * time.Hour)}}, Critical, "2 jobs queued"},
-		{"renew failed", State{LastRenew: &Run{Kind: KindRenew, Result: pipeline.ResultFailed, Summary: "renew: failed", Finished: now}}, Warning, "last renewal renew: failed"},
+		{"renew failed", State{LastPass: &Run{Kind: pipeline.KindRenew, Result: pipeline.ResultFailed, Summary: "renew: failed", Finished: now}}, Warning, "last unattended pass renew: failed"},
+		{"heal denied", State{LastPass: &Run{Kind: pipeline.KindHeal, Result: pipeline.ResultDenied, Summary: "self-heal: denied", Finished: now}}, Warning, "last unattended pass self-heal: denied"},
+		{"check failed", State{LastDeploy: deploy(pipeline.ResultOK, time.Hour), LastPass: &Run{Kind: pipeline.KindDrift, Result: pipeline.ResultFailed, Summary: "drift check 1a2b3c4: failed in observe, nothing applied", Finished: now}},
+			Warning, "RUNNER WARNING - infra: last unattended pass drift check 1a2b3c4: failed in observe"},
 		{"worst first", State{LastDeploy: deploy(pipeline.ResultFailed, time.Minute), Drift: &Drift{Resources: 1, Since: now}}, Critical, "RUNNER CRITICAL - infra: last deployment deploy 1a2b3c4: failed (1m0s ago); infra: 1 resource drifted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

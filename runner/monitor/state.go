@@ -90,17 +90,15 @@ type State struct {
 	// LastDeploy is the last deploy or replay that ran (superseded and
 	// plan-only pushes do not count); nil: none yet.
 	LastDeploy *Run
-	// LastRenew is the last certificate renewal run (kind "renew"); nil:
-	// none.
-	LastRenew *Run
+	// LastPass is the last unattended pass recorded after LastDeploy: a
+	// drift check, renew or self-heal run (a check in sync is recorded
+	// only after one that failed); nil: none.
+	LastPass *Run
 	// Drift is the drift recorded after LastDeploy; nil: none.
 	Drift *Drift
 	Certs []Cert
 	Queue Queue
 }
-
-// KindRenew is the run kind of certificate renewal runs.
-const KindRenew pipeline.RunKind = "renew"
 
 // Read reads a repo's state: the status history back to the last
 // deployment, the queue, and the certificates the inventory says are
@@ -116,13 +114,16 @@ func Read(src Source) (*State, error) {
 	settled := false
 	err := History(src.Repo, src.StatusBranch, plumbing.ZeroHash, max, func(_ plumbing.Hash, rep *pipeline.Report) bool {
 		r := runOf(rep)
-		if (rep.Kind == KindRenew || rep.Kind == pipeline.KindHeal) && rep.Result == pipeline.ResultOK && !settled {
+		if (rep.Kind == pipeline.KindRenew || rep.Kind == pipeline.KindHeal) && rep.Result == pipeline.ResultOK && !settled {
 			settled = true
 			if st.Drift == nil {
 				if n := held(rep); n > 0 {
 					st.Drift = &Drift{Resources: n, Summary: rep.Summary, Since: rep.Finished}
 				}
 			}
+		}
+		if st.LastPass == nil && (rep.Kind == pipeline.KindDrift || rep.Kind == pipeline.KindRenew || rep.Kind == pipeline.KindHeal) {
+			st.LastPass = r
 		}
 		switch {
 		case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && !settled:
@@ -131,8 +132,6 @@ func Read(src Source) (*State, error) {
 				st.Drift = &Drift{Resources: n, Summary: rep.Summary}
 			}
 			st.Drift.Since = rep.Finished
-		case rep.Kind == KindRenew && st.LastRenew == nil:
-			st.LastRenew = r
 		case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) &&
 			rep.Result != pipeline.ResultSuperseded && rep.Result != pipeline.ResultPlanned:
 			st.LastDeploy = r

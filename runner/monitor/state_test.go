@@ -138,4 +138,19 @@ func TestRead(t *testing.T) {
 	if st, err = Read(src); err != nil || st.Drift != nil || !st.LastDeploy.Failed() {
 		t.Errorf("after a deployment: drift %+v, last %+v, %v", st.Drift, st.LastDeploy, err)
 	}
+
+	// An unattended pass that fails (e.g. cannot observe) warns until one
+	// works again (a check in sync after a failure is recorded).
+	record(pipeline.KindDrift, pipeline.ResultFailed, now.Add(time.Minute), 0)
+	st, err = Read(src)
+	if err != nil || !st.LastPass.Failed() {
+		t.Fatalf("after a failed check: last pass %+v, %v", st.LastPass, err)
+	}
+	if out := Check([]*State{st}, DefaultThresholds, now).Output(); !strings.Contains(out, "WARNING: infra: last unattended pass drift: failed") {
+		t.Errorf("a failed check does not warn:\n%s", out)
+	}
+	record(pipeline.KindDrift, pipeline.ResultPlanned, now.Add(2*time.Minute), 0)
+	if st, err = Read(src); err != nil || st.LastPass == nil || st.LastPass.Failed() {
+		t.Errorf("after a check in sync: last pass %+v, %v", st.LastPass, err)
+	}
 }

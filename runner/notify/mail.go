@@ -58,24 +58,24 @@ type Message struct {
 }
 
 // Recorded mails the event a recorded run is, if the configuration wants
-// it (pipeline.Observer). For a successful deployment it reads the status
-// history for the deployment before (Recovered), and so for drift (which
-// may be only what a failed deployment left). Errors are logged: a mail
-// that cannot be sent never fails the run.
+// it (pipeline.Observer). It reads the status history for the deployment
+// before (Recovered, drift a failed deployment left) and the run recorded
+// just before (an unattended pass failing as it did last time is not
+// mailed again; one that works after a failure is Recovered). Errors are
+// logged: a mail that cannot be sent never fails the run.
 func (n *Notifier) Recorded(rep *pipeline.Report, statusCommit string) {
-	var prev *pipeline.Report
-	if isDeployment(rep) && rep.Result == pipeline.ResultOK && n.Mail.Wants(Recovered) ||
-		rep.Kind == pipeline.KindDrift && n.Mail.Wants(Drift) {
-		var err error
-		if prev, err = n.previousDeployment(statusCommit); err != nil {
-			n.log().Warnf("notify: %v", err)
-		}
+	if n.Mail == nil {
+		return
 	}
-	ev, ok := EventOf(rep, prev)
+	prev, last, err := n.before(statusCommit)
+	if err != nil {
+		n.log().Warnf("notify: %v", err)
+	}
+	ev, ok := EventOf(rep, prev, last)
 	if !ok || !n.Mail.Wants(ev) {
 		return
 	}
-	msg := n.RunMessage(ev, rep, prev, statusCommit)
+	msg := n.RunMessage(ev, rep, prev, last, statusCommit)
 	if err := n.Send(context.Background(), msg); err != nil {
 		n.log().WithField("event", string(ev)).Warnf("notify: %v", err)
 		return
@@ -83,19 +83,22 @@ func (n *Notifier) Recorded(rep *pipeline.Report, statusCommit string) {
 	n.log().WithField("event", string(ev)).WithField("to", strings.Join(n.Mail.To, ",")).Info("notify: mailed")
 }
 
-// previousDeployment is the deployment (a deploy or replay that ran)
-// recorded on the status branch before statusCommit; nil: none.
-func (n *Notifier) previousDeployment(statusCommit string) (*pipeline.Report, error) {
+// before reads the status branch before statusCommit: prev, the last
+// deployment (a deploy or replay that ran), and last, the run recorded
+// just before statusCommit; nil: none.
+func (n *Notifier) before(statusCommit string) (prev, last *pipeline.Report, err error) {
 	g, err := gitstore.Open(n.RepoPath)
 	if err != nil {
-		return nil, fmt.Errorf("read the deployment before: %w", err)
+		return nil, nil, fmt.Errorf("read the status history: %w", err)
 	}
-	var prev *pipeline.Report
 	passed := false
 	err = monitor.History(g, n.StatusBranch, plumbing.ZeroHash, 1000, func(h plumbing.Hash, rep *pipeline.Report) bool {
 		if !passed {
 			passed = h.String() == statusCommit
 			return true
+		}
+		if last == nil {
+			last = rep
 		}
 		if ranDeployment(rep) {
 			prev = rep
@@ -104,16 +107,17 @@ func (n *Notifier) previousDeployment(statusCommit string) (*pipeline.Report, er
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the deployment before: %w", err)
+		return nil, nil, fmt.Errorf("read the status history: %w", err)
 	}
-	return prev, nil
+	return prev, last, nil
 }
 
 // RunMessage renders the mail about a recorded run: subject as the status
 // commit's, body with where to look, the report's text (the failing steps
 // with their hints, the errors, the plan) and how to read the status. prev
-// is the deployment before (Recovered says what it was; else unused).
-func (n *Notifier) RunMessage(ev Event, rep, prev *pipeline.Report, statusCommit string) Message {
+// is the deployment before and last the run recorded just before
+// (Recovered says which of them failed; else unused).
+func (n *Notifier) RunMessage(ev Event, rep, prev, last *pipeline.Report, statusCommit string) Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", rep.Summary)
 	fmt.Fprintf(&b, "Repository: %s (%s), branch %s\n", n.Repo, n.RepoPath, rep.Source.Branch)
@@ -139,9 +143,16 @@ func (n *Notifier) RunMessage(ev Event, rep, prev *pipeline.Report, statusCommit
 		fmt.Fprintf(&b, "\nThe live state differs from the deployed commit: change it back, or change the\nrepo to match and push; `runner replay %s` puts the deployed state back.\n", gitstore.Short(rep.Source.Commit))
 	case DeployDenied:
 		b.WriteString("\nNothing was applied. Change the commit (or the policy) and push again.\n")
+	case CheckFailed:
+		b.WriteString("\nWhile the check fails, no drift is seen, nothing heals and no certificate is renewed.\n")
+	case RenewFailed, HealFailed:
+		b.WriteString("\nThe pass is tried again every drift interval (a failed certificate order backs off).\n")
 	case Recovered:
-		if prev != nil {
+		switch {
+		case isDeployment(rep) && prev != nil:
 			fmt.Fprintf(&b, "\nRecovered: the deployment before, %s (run %s), had %s; this one deployed.\n", prev.Summary, prev.RunID, prev.Result)
+		case last != nil:
+			fmt.Fprintf(&b, "\nRecovered: the unattended pass before, %s (run %s), had %s; this one worked.\n", last.Summary, last.RunID, last.Result)
 		}
 	}
 	fmt.Fprintf(&b, "\nHow to look:\n  git fetch origin %s && git show origin/%s:STATUS.md\n  git log --format='%%h %%s' origin/%s    # the run history\n", n.StatusBranch, n.StatusBranch, n.StatusBranch)

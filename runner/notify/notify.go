@@ -21,7 +21,8 @@ type Event string
 
 // The events. Each is one mail, sent once: a run is recorded once, drift
 // only when it differs from the last recorded drift (as the status history
-// does), a stuck job once per job.
+// does), an unattended pass's failure only when it differs from the pass
+// recorded before it, a stuck job once per job.
 const (
 	// DeployFailed: a deploy or replay failed (bad input, an observe error,
 	// a failed change, a job given up after its workers died).
@@ -31,23 +32,27 @@ const (
 	// Drift: a drift check found the live state differing from the
 	// deployed commit.
 	Drift Event = "drift"
-	// RenewFailed: a certificate renewal run (run kind "renew") failed.
+	// CheckFailed: an unattended drift check (`runner drift`, `runner
+	// reconcile`, `runner serve`) failed, e.g. could not observe: while it
+	// fails, no drift is seen and no certificate is renewed.
+	CheckFailed Event = "check-failed"
+	// RenewFailed: a certificate renewal pass (run kind "renew") failed or
+	// a policy denied it.
 	RenewFailed Event = "renew-failed"
+	// HealFailed: a self-heal pass (run kind "heal"; it may carry
+	// renewals too) failed or a policy denied it.
+	HealFailed Event = "heal-failed"
 	// Recovered: a deploy or replay succeeded after the deployment before
-	// it had failed or been denied (the all-clear of DeployFailed and
-	// DeployDenied).
+	// it had failed or been denied, or an unattended pass worked after the
+	// pass recorded before it had failed or been denied (the all-clear of
+	// the failure events).
 	Recovered Event = "recovered"
 	// QueueStuck: a queued job waited longer than mail.stuckAfter.
 	QueueStuck Event = "queue-stuck"
 )
 
 // Events lists every event, in the order the README documents them.
-var Events = []Event{DeployFailed, DeployDenied, Recovered, Drift, RenewFailed, QueueStuck}
-
-// KindRenew is the run kind of a certificate renewal run (see pipeline's
-// run kinds); named here by its string so this package does not depend on
-// when that kind lands.
-const KindRenew pipeline.RunKind = "renew"
+var Events = []Event{DeployFailed, DeployDenied, Recovered, Drift, CheckFailed, RenewFailed, HealFailed, QueueStuck}
 
 // Config is the notify section of the runner configuration.
 type Config struct {
@@ -121,28 +126,82 @@ func (m *MailConfig) Wants(e Event) bool {
 }
 
 // EventOf is the event a recorded run is, if any, given prev, the
-// deployment recorded before it (nil: none or not known): failed or denied
-// deploys and replays, drift found, failed renewals; a successful deploy or
-// replay is Recovered when prev failed or was denied. Drift that is no more
-// than what prev, a failed or denied deployment, left unapplied is not an
-// event: the failure's mail told it. Other successful, planned and
-// superseded runs, and drift checks that failed, are not events.
-func EventOf(rep, prev *pipeline.Report) (Event, bool) {
+// deployment recorded before it, and last, the run recorded just before
+// it (nil: none or not known):
+//   - a failed or denied deploy or replay; a successful one is Recovered
+//     when prev failed or was denied;
+//   - a failed or denied unattended pass (drift check, renew, self-heal),
+//     unless last is the same failure (same kind, result, stage, errors
+//     and failed changes of the same commit): told once, not every pass;
+//     nor when prev, a failed deployment, failed the same way (a wrong
+//     token fails both: its mail told it);
+//   - drift found, unless it is no more than what prev, a failed or
+//     denied deployment, left unapplied (the failure's mail told it);
+//   - an unattended pass that worked (no drift found) after last, an
+//     unattended pass, failed: Recovered.
+//
+// Other successful, planned and superseded runs are not events.
+func EventOf(rep, prev, last *pipeline.Report) (Event, bool) {
 	switch {
 	case isDeployment(rep) && rep.Result == pipeline.ResultOK && failed(prev):
 		return Recovered, true
-	case rep.Kind == pipeline.KindDrift && failed(prev) && leftOver(rep, prev):
-		return "", false
-	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultFailed:
+	case isDeployment(rep) && rep.Result == pipeline.ResultFailed:
 		return DeployFailed, true
-	case (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay) && rep.Result == pipeline.ResultDenied:
+	case isDeployment(rep) && rep.Result == pipeline.ResultDenied:
 		return DeployDenied, true
+	case isPass(rep) && failed(rep):
+		if isPass(last) && sameFailure(rep, last) || isDeployment(prev) && failed(prev) && sameErrors(rep, prev) {
+			return "", false // told already: by the pass before, or by the failed deployment's mail
+		}
+		switch rep.Kind {
+		case pipeline.KindRenew:
+			return RenewFailed, true
+		case pipeline.KindHeal:
+			return HealFailed, true
+		}
+		return CheckFailed, true
 	case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && toChange(rep) > 0:
+		if failed(prev) && leftOver(rep, prev) {
+			return "", false
+		}
 		return Drift, true
-	case rep.Kind == KindRenew && rep.Result == pipeline.ResultFailed:
-		return RenewFailed, true
+	case isPass(rep) && isPass(last) && failed(last):
+		return Recovered, true
 	}
 	return "", false
+}
+
+// isPass reports whether a run is an unattended pass: a drift check, or a
+// renew or self-heal pass (of any result).
+func isPass(rep *pipeline.Report) bool {
+	return rep != nil && (rep.Kind == pipeline.KindDrift || rep.Kind == pipeline.KindRenew || rep.Kind == pipeline.KindHeal)
+}
+
+// sameFailure reports whether two failed runs failed the same way: same
+// kind, result and commit, and sameErrors.
+func sameFailure(a, b *pipeline.Report) bool {
+	return a.Kind == b.Kind && a.Result == b.Result && a.Source.Commit == b.Source.Commit && sameErrors(a, b)
+}
+
+// sameErrors reports whether two failed runs stopped in the same stage
+// with the same error summaries, policy denials and failed changes.
+func sameErrors(a, b *pipeline.Report) bool {
+	errs := func(r *pipeline.Report) string {
+		parts := []string{string(r.Stage)}
+		for _, d := range r.Errors {
+			parts = append(parts, d.Summary)
+		}
+		for _, f := range r.Policy.Deny {
+			parts = append(parts, "denied: "+f.Message)
+		}
+		for _, c := range r.Applied {
+			if c.Status == steps.StatusFailed {
+				parts = append(parts, c.ID+" failed")
+			}
+		}
+		return strings.Join(parts, "\n")
+	}
+	return errs(a) == errs(b)
 }
 
 // failed reports whether a run failed or was denied.
@@ -175,7 +234,7 @@ func leftOver(drift, dep *pipeline.Report) bool {
 
 // isDeployment reports whether a run is a deploy or replay (of any result).
 func isDeployment(rep *pipeline.Report) bool {
-	return rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay
+	return rep != nil && (rep.Kind == pipeline.KindDeploy || rep.Kind == pipeline.KindReplay)
 }
 
 // ranDeployment reports whether a run is a deployment that ran: a deploy or

@@ -28,35 +28,63 @@ func TestEventOf(t *testing.T) {
 	otherDrift := report(pipeline.KindDrift, pipeline.ResultPlanned, 1)
 	otherDrift.Plan = append(otherDrift.Plan, pipeline.PlanEntry{ID: "test.thing/c", Action: steps.Delete})
 	failed, denied, fine := report(pipeline.KindDeploy, pipeline.ResultFailed, 1), report(pipeline.KindReplay, pipeline.ResultDenied, 1), report(pipeline.KindDeploy, pipeline.ResultOK, 1)
+	checkFailed, otherCheckFailed := report(pipeline.KindDrift, pipeline.ResultFailed, 0), report(pipeline.KindDrift, pipeline.ResultFailed, 0)
+	checkFailed.Stage, otherCheckFailed.Stage = pipeline.StageObserve, pipeline.StageObserve
+	checkFailed.Errors = pipeline.Diagnostics{{Summary: "observe proxmox.lxc/web: 401 authentication failure"}}
+	otherCheckFailed.Errors = pipeline.Diagnostics{{Summary: "observe proxmox.lxc/web: connection refused"}}
+	deployFailedSame := report(pipeline.KindDeploy, pipeline.ResultFailed, 0)
+	deployFailedSame.Stage, deployFailedSame.Errors = checkFailed.Stage, checkFailed.Errors
 	for _, tc := range []struct {
 		rep, prev *pipeline.Report
 		want      Event
+		last      *pipeline.Report // the run recorded before rep; nil: prev
 	}{
-		{fine, failed, Recovered},
-		{report(pipeline.KindReplay, pipeline.ResultOK, 1), denied, Recovered},
-		{fine, fine, ""},
-		{fine, nil, ""},
-		{failed, failed, DeployFailed},
-		{report(KindRenew, pipeline.ResultOK, 1), failed, ""},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), failed, ""},
+		{fine, failed, Recovered, nil},
+		{report(pipeline.KindReplay, pipeline.ResultOK, 1), denied, Recovered, nil},
+		{fine, fine, "", nil},
+		{fine, nil, "", nil},
+		{failed, failed, DeployFailed, nil},
+		{report(pipeline.KindRenew, pipeline.ResultOK, 1), failed, "", nil},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), failed, "", nil},
 		// Drift that is what the failed deployment left: told by its mail.
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), failed, ""},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), denied, ""},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), fine, Drift},
-		{otherDrift, failed, Drift},
-		{report(pipeline.KindDeploy, pipeline.ResultFailed, 1), nil, DeployFailed},
-		{report(pipeline.KindReplay, pipeline.ResultFailed, 1), nil, DeployFailed},
-		{report(pipeline.KindDeploy, pipeline.ResultDenied, 1), nil, DeployDenied},
-		{report(pipeline.KindDeploy, pipeline.ResultOK, 1), nil, ""},
-		{report(pipeline.KindDeploy, pipeline.ResultPlanned, 1), nil, ""},
-		{report(pipeline.KindDeploy, pipeline.ResultSuperseded, 0), nil, ""},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 2), nil, Drift},
-		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), nil, ""},
-		{report(pipeline.KindDrift, pipeline.ResultFailed, 0), nil, ""},
-		{report(KindRenew, pipeline.ResultFailed, 1), nil, RenewFailed},
-		{report(KindRenew, pipeline.ResultOK, 1), nil, ""},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), failed, "", nil},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), denied, "", nil},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), fine, Drift, nil},
+		{otherDrift, failed, Drift, nil},
+		{report(pipeline.KindDeploy, pipeline.ResultFailed, 1), nil, DeployFailed, nil},
+		{report(pipeline.KindReplay, pipeline.ResultFailed, 1), nil, DeployFailed, nil},
+		{report(pipeline.KindDeploy, pipeline.ResultDenied, 1), nil, DeployDenied, nil},
+		{report(pipeline.KindDeploy, pipeline.ResultOK, 1), nil, "", nil},
+		{report(pipeline.KindDeploy, pipeline.ResultPlanned, 1), nil, "", nil},
+		{report(pipeline.KindDeploy, pipeline.ResultSuperseded, 0), nil, "", nil},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 2), nil, Drift, nil},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), nil, "", nil},
+		{report(pipeline.KindRenew, pipeline.ResultOK, 1), nil, "", nil},
+		// Every failed or denied unattended pass is told, once per
+		// distinct failure; the pass that works again is Recovered.
+		{checkFailed, fine, CheckFailed, nil},
+		{checkFailed, fine, CheckFailed, fine},
+		{checkFailed, fine, "", checkFailed},
+		{otherCheckFailed, fine, CheckFailed, checkFailed},
+		{checkFailed, deployFailedSame, "", deployFailedSame},
+		{checkFailed, failed, CheckFailed, failed},
+		{report(pipeline.KindRenew, pipeline.ResultFailed, 1), nil, RenewFailed, nil},
+		{report(pipeline.KindRenew, pipeline.ResultDenied, 1), nil, RenewFailed, nil},
+		{report(pipeline.KindRenew, pipeline.ResultFailed, 1), nil, "", report(pipeline.KindRenew, pipeline.ResultFailed, 1)},
+		{report(pipeline.KindRenew, pipeline.ResultFailed, 1), nil, RenewFailed, checkFailed},
+		{report(pipeline.KindHeal, pipeline.ResultFailed, 2), nil, HealFailed, nil},
+		{report(pipeline.KindHeal, pipeline.ResultDenied, 2), nil, HealFailed, nil},
+		{report(pipeline.KindHeal, pipeline.ResultDenied, 2), nil, "", report(pipeline.KindHeal, pipeline.ResultDenied, 2)},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), fine, Recovered, checkFailed},
+		{report(pipeline.KindRenew, pipeline.ResultOK, 1), fine, Recovered, report(pipeline.KindRenew, pipeline.ResultFailed, 1)},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 1), fine, Drift, checkFailed},
+		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), fine, "", fine},
 	} {
-		got, ok := EventOf(tc.rep, tc.prev)
+		last := tc.last
+		if last == nil {
+			last = tc.prev
+		}
+		got, ok := EventOf(tc.rep, tc.prev, last)
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("EventOf(%s %s) = %q, %v; want %q", tc.rep.Kind, tc.rep.Result, got, ok, tc.want)
 		}
@@ -99,7 +127,7 @@ func TestMessageRedacted(t *testing.T) {
 	red := &steps.Redactor{}
 	red.Add(secret)
 	n := &Notifier{Mail: &MailConfig{To: []string{"ops@mydomain.com"}}, Repo: "infra", StatusBranch: "status", Redact: red.Redact}
-	raw, err := n.encode(n.RunMessage(DeployFailed, rep, nil, "feedface"))
+	raw, err := n.encode(n.RunMessage(DeployFailed, rep, nil, nil, "feedface"))
 	if err != nil {
 		t.Fatal(err)
 	}

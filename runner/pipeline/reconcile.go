@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/sirupsen/logrus"
 
@@ -167,4 +168,24 @@ func (r *Runner) restrict(p *prepared, rc Reconcile, rep *Report, log logrus.Fie
 		Info(fmt.Sprintf("%s: %d of %d changes are due without a push", rep.Kind, len(sel.Plan.Changes), p.plan.Changed()))
 	p.input = BuildPolicyInput(p.loaded.Resources, sel.Plan, p.inv.Resources, p.renames, p.push, rep.Live)
 	p.plan = sel.Plan
+}
+
+// recovers reports whether a drift check that found the live state in
+// sync follows a failed drift check or a failed or denied self-heal of
+// the same commit, the last status recorded: it is then recorded, so the
+// status history (and `runner monitor`, and the mail) see that the
+// unattended passes work again. A failed renewal is left out: while its
+// order backs off, the check plans nothing for it, which is no recovery;
+// the next renewal that succeeds is.
+func (r *Runner) recovers(rep *Report) bool {
+	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
+	if err != nil || b == nil {
+		return false
+	}
+	var last Report
+	if json.Unmarshal(b, &last) != nil || last.Source.Commit != rep.Source.Commit {
+		return false
+	}
+	return slices.Contains([]RunKind{KindDrift, KindHeal}, last.Kind) &&
+		(last.Result == ResultFailed || last.Result == ResultDenied)
 }

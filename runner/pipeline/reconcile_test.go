@@ -238,4 +238,16 @@ func TestFailingDriftCheckIsRecordedOnce(t *testing.T) {
 			t.Errorf("pass %d (%s): %s status commits, want %s", i, tc.err, got, tc.want)
 		}
 	}
+	// It works again: the first check in sync is recorded (the failure is
+	// over), the next is not.
+	b.err = nil
+	for i, want := range []string{"4", "4"} {
+		rep, err := r.Run(ctx, pipeline.Request{Kind: pipeline.KindDrift, Reconcile: &pipeline.Reconcile{Renewals: true}})
+		if err != nil || rep.Result != pipeline.ResultPlanned || rep.Kind != pipeline.KindDrift {
+			t.Fatalf("pass %d in sync: %s (%v)", i, rep.Summary, err)
+		}
+		if got := status(); got != want {
+			t.Errorf("pass %d in sync: %s status commits, want %s", i, got, want)
+		}
+	}
 }
