@@ -112,4 +112,29 @@ func TestLabRenewsADueCertificate(t *testing.T) {
 	if got := git("rev-list", "--count", "status"); got != statuses {
 		t.Errorf("second pass recorded a status (%s → %s commits)", statuses, got)
 	}
+
+	// A restart: the new CA (Pebble keeps nothing) did not issue blog; as
+	// `runner lab --renew-due blog` does, re-issue it from the new CA by a
+	// deploy, then make it due.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = lab.Start(context.Background(), lab.Options{Dir: l.Dir, Runner: exe, Backends: compiled, Out: &progress}); err != nil {
+		t.Fatalf("lab restart: %v\n%s", err, progress.String())
+	}
+	if _, err := l.MakeRenewalsDue("blog"); err == nil || !strings.Contains(err.Error(), "did not issue it") {
+		t.Fatalf("before the re-issue: %v, want the CA not to know blog", err)
+	}
+	if gone, err := l.ReissueForeign("blog"); err != nil || len(gone) != 1 || gone[0] != "blog" {
+		t.Fatalf("ReissueForeign: %v, %v; want blog", gone, err)
+	}
+	if code, out := runner("apply", "--repo", l.Repo); code != 0 || !strings.Contains(out, "ok, 1 changed") {
+		t.Fatalf("deploy after the restart: exit %d, want 1 changed (blog re-issued)\n%s", code, out)
+	}
+	if _, err := l.MakeRenewalsDue("blog"); err != nil {
+		t.Fatalf("after the restart and the re-issue: %v", err)
+	}
+	if code, out := runner("reconcile", "--repo", l.Repo); code != 0 || !strings.HasPrefix(git("log", "-1", "--format=%s", "status"), "renew ") {
+		t.Errorf("renewal after the restart: exit %d, status %q\n%s", code, git("log", "-1", "--format=%s", "status"), out)
+	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +68,21 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var dueNames []string
+	if *renewDue != "" && *renewDue != "all" {
+		dueNames = strings.Split(*renewDue, ",")
+	}
+	if *renewDue != "" {
+		// After a restart the certificates come from the CA of the run
+		// before (Pebble keeps nothing): the deploy re-issues them first.
+		gone, err := l.ReissueForeign(dueNames...)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return exitError{exitFailed, fmt.Errorf("lab: --renew-due: %w", err)}
+		}
+		if len(gone) > 0 {
+			fmt.Fprintf(e.stdout, "\n%s: issued by the CA of the lab's run before this one (its CA keeps nothing across a restart); the deploy orders them anew from this run's CA, so that it can ask for their renewal.\n", strings.Join(gone, ", "))
+		}
+	}
 	fmt.Fprintln(e.stdout, "\nDeploying examples/homelab (the same as a push would)…")
 	runErr := e.applyLocked(ctx, s, pipeline.Request{Kind: pipeline.KindDeploy, Push: pipeline.Push{User: "lab"}}, "text")
 	wd, _ := os.Getwd()
@@ -82,11 +99,7 @@ Next:
   mail -f %s                    # what the runner mailed (a failed deployment, drift, …)
 `, shellQuote(l.Repo), runner, shellQuote(l.Config), runner, shellQuote(l.Config), runner, shellQuote(l.Config), shellQuote(l.Mailbox))
 	if *renewDue != "" {
-		var names []string
-		if *renewDue != "all" {
-			names = strings.Split(*renewDue, ",")
-		}
-		due, err := l.MakeRenewalsDue(names...)
+		due, err := l.MakeRenewalsDue(dueNames...)
 		if err != nil {
 			return exitError{exitFailed, fmt.Errorf("lab: --renew-due: %w", err)}
 		}

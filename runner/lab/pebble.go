@@ -72,21 +72,9 @@ func (l *Lab) Orders() int { return int(l.orders.Load()) }
 // early: their ARI suggested window (RFC 9773 §4.2) moves into the past,
 // which tells a client to renew at once. The certificates that replace
 // them get the CA's ordinary window again. It returns the names changed;
-// a certificate this CA did not issue (from before a lab restart: Pebble
-// keeps nothing) is an error.
+// a certificate this CA did not issue is an error (after a restart, call
+// ReissueForeign before the deploy).
 func (l *Lab) MakeRenewalsDue(names ...string) ([]string, error) {
-	live := filepath.Join(l.Dir, "certs", "live")
-	if len(names) == 0 {
-		ents, err := os.ReadDir(live)
-		if err != nil {
-			return nil, fmt.Errorf("certificates to renew: %w", err)
-		}
-		for _, e := range ents {
-			if e.IsDir() {
-				names = append(names, e.Name())
-			}
-		}
-	}
 	now := time.Now().UTC()
 	var w struct {
 		SuggestedWindow struct {
@@ -99,8 +87,67 @@ func (l *Lab) MakeRenewalsDue(names ...string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	certs, err := l.liveCerts(names)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		if err := l.pebble.SetARIResponse(c.leaf.SerialNumber, string(ari)); err != nil {
+			return nil, fmt.Errorf("certificate %s (serial %x): the lab's CA did not issue it (%w); deploy first", c.name, c.leaf.SerialNumber, err)
+		}
+	}
+	return certNames(certs), nil
+}
+
+// ReissueForeign removes the named certificates (as MakeRenewalsDue names
+// them) that this run's CA did not issue from certs/live, so that the next
+// deploy orders them anew from it. Pebble keeps its state in memory: after
+// a restart every certificate deployed before comes from a CA that is gone,
+// and the new one can neither answer ARI for it nor accept an order that
+// replaces it. It returns the names removed.
+func (l *Lab) ReissueForeign(names ...string) ([]string, error) {
+	certs, err := l.liveCerts(names)
+	if err != nil {
+		return nil, err
+	}
+	var gone []liveCert
+	for _, c := range certs {
+		if l.pebble.GetCertificateBySerial(c.leaf.SerialNumber) != nil {
+			continue
+		}
+		if err := os.RemoveAll(c.dir); err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", c.name, err)
+		}
+		gone = append(gone, c)
+	}
+	return certNames(gone), nil
+}
+
+// liveCert is a deployed certificate of the lab: certs/live/<name>.
+type liveCert struct {
+	name, dir string
+	leaf      *x509.Certificate
+}
+
+// liveCerts reads the named certificates under certs/live (all when none
+// is named).
+func (l *Lab) liveCerts(names []string) ([]liveCert, error) {
+	live := filepath.Join(l.Dir, "certs", "live")
+	if len(names) == 0 {
+		ents, err := os.ReadDir(live)
+		if err != nil {
+			return nil, fmt.Errorf("certificates to renew: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	var out []liveCert
 	for _, n := range names {
-		file := filepath.Join(live, n, "cert.pem")
+		dir := filepath.Join(live, n)
+		file := filepath.Join(dir, "cert.pem")
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", n, err)
@@ -113,9 +160,15 @@ func (l *Lab) MakeRenewalsDue(names ...string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("certificate %s: %w", n, err)
 		}
-		if err := l.pebble.SetARIResponse(c.SerialNumber, string(ari)); err != nil {
-			return nil, fmt.Errorf("certificate %s (serial %x): the lab's CA did not issue it (%w); deploy first", n, c.SerialNumber, err)
-		}
+		out = append(out, liveCert{name: n, dir: dir, leaf: c})
 	}
-	return names, nil
+	return out, nil
+}
+
+func certNames(cs []liveCert) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.name
+	}
+	return out
 }
