@@ -181,3 +181,34 @@ func TestReplayReleasesWhatItDidNotCreate(t *testing.T) {
 		t.Errorf("redeclaring a released object without adopt: %v %s %v", err, rep.Summary, rep.Errors)
 	}
 }
+
+// After a replay that released an adopted object, a plan of the branch
+// that still adopts it warns: deploying it would take the object over
+// again, though the plan adopts and changes nothing else. Before the fix
+// an adopt or a release did not count as a change and the plan was silent.
+func TestReplayWarningCountsAdoption(t *testing.T) {
+	in := newInfra(t)
+	b := steptest.New()
+	b.Put(id("test.thing/handmade"), steptest.Spec{Value: "v"})
+	r := in.runner(b)
+	ctx := context.Background()
+	c1 := in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	in.Push("import", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"},
+		"r.resource('test.thing', 'handmade', {value: 'v'}, {adopt: true})")})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	if rep, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindReplay}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("replay: %v %v", err, rep.Errors)
+	}
+	plan, err := r.Run(ctx, pipeline.Request{Kind: pipeline.KindPlan})
+	if err != nil || plan.Counts["adopt"] != 1 {
+		t.Fatalf("plan of main: %v, counts %v; want 1 adopt", err, plan.Counts)
+	}
+	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0], "still contains the changes rolled back by replay of "+c1[:7]) {
+		t.Errorf("plan of main after the replay: warnings %q, want the replay warning", plan.Warnings)
+	}
+}

@@ -167,7 +167,9 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	rep.Plan, rep.Counts = planEntries(plan)
 	logPlan(log, rep.Plan)
 	// A replay is the rollback itself: the warning is for what comes after.
-	if w := r.replayWarning(inv, h); w.Summary != "" && rep.toChange() > 0 && req.Kind != KindReplay {
+	// Adopting or releasing counts: main would re-adopt what the replay
+	// released.
+	if w := r.replayWarning(inv, h); w.Summary != "" && len(rep.Plan) > rep.Counts[string(steps.NoOp)] && req.Kind != KindReplay {
 		rep.Warnings = append(rep.Warnings, w.String())
 		log.Warn(w.Summary)
 	}
