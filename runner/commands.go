@@ -132,6 +132,11 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return exitError{exitFailed, err}
 		}
+		// A plan of the commit as the replay would apply it: say so, not
+		// "plan 1b8a867", which reads as a plan of that commit's push.
+		if plan := "plan " + gitstore.Short(rep.Source.Commit); strings.HasPrefix(rep.Summary, plan) {
+			rep.Summary = "replay of " + gitstore.Short(rep.Source.Commit) + " (dry run)" + strings.TrimPrefix(rep.Summary, plan)
+		}
 		return e.printReport(rep, f.output, "")
 	}
 	return e.applyLocked(ctx, s, pipeline.Request{Rev: rev, Kind: pipeline.KindReplay, ReplayedBy: replayer()}, f.output)

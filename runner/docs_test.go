@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,5 +99,44 @@ func TestDocsReferenceFilesThatExist(t *testing.T) {
 	}
 	if checked < 50 {
 		t.Errorf("checked only %d references; is the parser broken?", checked)
+	}
+}
+
+// TestHelpMatchesFlags: every flag a command declares is in its usage
+// line, and every command that writes to the repository (writesRepo) is
+// named where runner help and `runner CMD -h` explain --allow-other-user.
+func TestHelpMatchesFlags(t *testing.T) {
+	global := map[string]bool{"config": true, "log-format": true, "log-level": true, "allow-other-user": true, "h": true, "help": true}
+	flagLine := regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)
+	for _, c := range commands() {
+		var out bytes.Buffer
+		args := []string{c.name, "-h"}
+		if c.name == "hook" || c.name == "policy" {
+			args = []string{c.name, strings.Fields(strings.Split(c.args, "|")[0])[0], "-h"}
+		}
+		run(args, strings.NewReader(""), &out, &out, nil)
+		usage, _, _ := strings.Cut(out.String(), "\n")
+		if !strings.HasPrefix(usage, "Usage: runner "+c.name) {
+			t.Errorf("runner %s -h: first line %q, want the usage line", c.name, usage)
+			continue
+		}
+		for _, m := range flagLine.FindAllStringSubmatch(out.String(), -1) {
+			if f := m[1]; !global[f] && !regexp.MustCompile(`(^|[\s\[|])--?`+regexp.QuoteMeta(f)+`\b`).MatchString(usage) {
+				t.Errorf("runner %s: flag -%s is not in the usage line %q", c.name, f, usage)
+			}
+		}
+		if c.name != "version" && !strings.Contains(out.String(), writingCommands()) {
+			t.Errorf("runner %s -h: --allow-other-user does not list %s:\n%s", c.name, writingCommands(), out.String())
+		}
+	}
+	var help bytes.Buffer
+	printHelp(&help)
+	for name := range writesRepo {
+		if !strings.Contains(writingCommands(), name) {
+			t.Errorf("writingCommands() %q lacks %s", writingCommands(), name)
+		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(help.String()), " "), writingCommands()) {
+		t.Errorf("runner help: --allow-other-user does not list %s:\n%s", writingCommands(), help.String())
 	}
 }

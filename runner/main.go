@@ -60,17 +60,17 @@ func commands() []command {
 		{"lab", "[--dir DIR] [--once] [--renew-due NAMES] [--drift-interval 1m]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA, an ACME CA) and deploy examples/homelab to it: start here", cmdLab},
 		{"eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit", cmdEval},
 		{"plan", "[--repo PATH.git] [--rev REV] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing", cmdPlan},
-		{"apply", "[--repo PATH.git] [--rev REV]", "run the whole pipeline for a commit and record a status commit", cmdApply},
-		{"replay", "[--repo PATH.git] [--force] COMMIT", "re-apply an older commit of the deployed branch: the rollback", cmdReplay},
+		{"apply", "[--repo PATH.git] [--rev REV] [-o text|json]", "run the whole pipeline for a commit and record a status commit", cmdApply},
+		{"replay", "[--repo PATH.git] [--force] [--dry-run] [-o text|json] COMMIT", "re-apply an older commit of the deployed branch: the rollback", cmdReplay},
 		{"status", "[--repo PATH.git] [-n 10] [-o text|json]", "show recent runs from the status history", cmdStatus},
 		{"check", "[--repo PATH.git] < old-new-ref-lines", "check pushed commits before git accepts them (the pre-receive hook)", cmdCheck},
-		{"hook", "post-receive [--repo PATH.git] [--queue-only] < old-new-ref-lines", "queue pushed commits of the deployed branch and stream their deployment (the post-receive hook)", cmdHook},
+		{"hook", "post-receive [--repo PATH.git] [--queue-only] [--follow 30m] < old-new-ref-lines", "queue pushed commits of the deployed branch and stream their deployment (the post-receive hook)", cmdHook},
 		{"work", "[--repo PATH.git] [--no-wait]", "run queued deployments of a repo until its queue is empty", cmdWork},
-		{"serve", "[--work-interval 30s] [--drift-interval 1h]", "run queued deployments and, periodically, renewals, self-heal and drift checks (runner reconcile) for every configured repo, until stopped (the service)", cmdServe},
+		{"serve", "[--work-interval 30s] [--drift-interval 1h] [--metrics-listen ADDR]", "run queued deployments and, periodically, renewals, self-heal and drift checks (runner reconcile) for every configured repo, until stopped (the service)", cmdServe},
 		{"drift", "[--repo PATH.git] [--changes-only]", "record a status commit if the live state drifted from the deployed commit; apply nothing (exit 5: drift)", cmdDrift},
 		{"reconcile", "[--repo PATH.git] [--changes-only]", "renew what time made due and heal the drift the config's reconcile section allows; record the rest as drift (exit 5: drift left)", cmdReconcile},
 		{"import", "[--proxmox] [--route53 ZONE...] [--freeipa] [--certs DIR] [--select PATTERN...] -o DIR|--into WORKTREE", "write an infra repo from what already lives in the backends, every resource adopted: the first push changes nothing", cmdImport},
-		{"monitor", "[--repo NAME] [--nagios] [--drift-warning 1] [--cert-warning 21] [--cert-critical 7] [--queue-warning 15m] [--queue-critical 1h]", "report the last deployment, drift, certificate expiry and the queue from what the runner recorded; --nagios: as a Nagios plugin", cmdMonitor},
+		{"monitor", "[--repo NAME] [--nagios] [--drift-warning 1] [--drift-critical 0] [--cert-warning 21] [--cert-critical 7] [--queue-warning 15m] [--queue-critical 1h]", "report the last deployment, drift, certificate expiry and the queue from what the runner recorded; --nagios: as a Nagios plugin", cmdMonitor},
 		{"policy", "test|eval [--repo PATH.git] [--rev REV]", "run the repo's policy tests, or print the policy input document", cmdPolicy},
 		{"doctor", "[--repo PATH.git] [--offline]", "check the installation: config, user, directories, hooks, each backend (credentials, TLS, clock); exit 1 if a check fails", cmdDoctor},
 		{"version", "", "print the runner's version", cmdVersion},
@@ -191,7 +191,7 @@ func globalFlags(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&e.configFile, "config", e.configFile, "runner configuration `file` (Jsonnet or JSON; default $RUNNER_CONFIG, else /etc/gitops-runner/runner.jsonnet if it exists)")
 	fs.StringVar(&e.logFormat, "log-format", e.logFormat, "log format: text (the default) or json")
 	fs.StringVar(&e.logLevel, "log-level", e.logLevel, "log level: debug, info (default), warn, error")
-	fs.BoolVar(&e.allowOtherUser, "allow-other-user", e.allowOtherUser, "let a command that writes to the repository (apply, replay, work, drift, reconcile, hook, serve) run as another user than the repository's owner")
+	fs.BoolVar(&e.allowOtherUser, "allow-other-user", e.allowOtherUser, "let a command that writes to the repository ("+writingCommands()+") run as another user than the repository's owner")
 }
 
 func printHelp(w io.Writer) {
@@ -205,15 +205,16 @@ Commands:
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, `
+	fmt.Fprintf(w, `
 Global flags (before or after the command):
   --config FILE       runner configuration (Jsonnet or JSON); default $RUNNER_CONFIG,
                       else /etc/gitops-runner/runner.jsonnet if it exists
   --log-format FMT    text or json (logs go to stderr)
   --log-level LEVEL   debug, info, warn or error
-  --allow-other-user  let apply, replay, work, drift, hook and serve write to a
-                      repository owned by another user (by default they refuse
-                      and name the owner to run them as, e.g. sudo -u gitolite3)
+  --allow-other-user  let %s
+                      write to a repository owned by another user (by default
+                      they refuse and name the owner to run them as, e.g.
+                      sudo -u gitolite3)
 
 Exit codes:
   0  success
@@ -225,7 +226,7 @@ Exit codes:
      (recorded, not applied)
 
 Run 'runner COMMAND -h' for a command's flags.
-`)
+`, writingCommands())
 }
 
 // suggestCommand is the command a mistyped name most likely meant: the one

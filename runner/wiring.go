@@ -291,6 +291,21 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 // commits, notes), directly or through the worker they start.
 var writesRepo = map[string]bool{"apply": true, "replay": true, "work": true, "drift": true, "reconcile": true, "hook": true, "lab": true, "serve": true}
 
+// writingCommands names the commands of writesRepo in the order of
+// commands(), for help texts: "apply, replay, …, lab and serve".
+func writingCommands() string {
+	var names []string
+	for _, c := range commands() {
+		if writesRepo[c.name] {
+			names = append(names, c.name)
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
 // mayWrite refuses, unless --allow-other-user, to let this command write
 // to the repository at gitDir as another user than its owner
 // (gitstore.CheckOwner), and says how to run the same command as the owner.
