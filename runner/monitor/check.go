@@ -142,11 +142,13 @@ func Check(states []*State, th Thresholds, now time.Time) Result {
 		// Certificates.
 		soonest := math.Inf(1)
 		var soonestName string
+		read := 0 // the certificates whose expiry is known
 		for _, c := range st.Certs {
 			if c.Err != nil {
 				add(Critical, fmt.Sprintf("%scertificate %s: %v", name, c.Name, c.Err))
 				continue
 			}
+			read++
 			if d := c.NotAfter.Sub(now).Hours() / 24; d < soonest {
 				soonest, soonestName = d, c.Name
 			}
@@ -163,7 +165,7 @@ func Check(states []*State, th Thresholds, now time.Time) Result {
 			if soonest < 0 {
 				verb = "expired"
 			}
-			add(s, fmt.Sprintf("%scertificate %s %s %s (the soonest of %d)", name, soonestName, verb, days(soonest), len(st.Certs)))
+			add(s, fmt.Sprintf("%scertificate %s %s %s (the soonest of %d)", name, soonestName, verb, days(soonest), read))
 			res.Perf = append(res.Perf, fmt.Sprintf("%s=%.1f;%s;%s", label("cert_days_left"), soonest, lowThreshold(th.CertWarning), lowThreshold(th.CertCritical)))
 		}
 

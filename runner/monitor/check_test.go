@@ -37,6 +37,7 @@ func TestCheck(t *testing.T) {
 		{"cert warning", State{LastDeploy: deploy(pipeline.ResultOK, time.Hour), Certs: cert(20)}, Warning, "certificate soon expires in 20 days"},
 		{"cert critical", State{LastDeploy: deploy(pipeline.ResultOK, time.Hour), Certs: cert(3)}, Critical, "certificate soon expires in 3 days"},
 		{"cert expired", State{Certs: cert(-2)}, Critical, "certificate soon expired 2 days"},
+		{"cert missing beside two read", State{Certs: append(cert(20), Cert{Name: "gone", Err: errString("live/gone/cert.pem is missing")})}, Critical, "certificate soon expires in 20 days (the soonest of 2)"},
 		{"cert missing", State{Certs: []Cert{{Name: "gone", Err: errString("live/gone/cert.pem is missing")}}}, Critical, "certificate gone: live/gone/cert.pem is missing"},
 		{"queue warning", State{Queue: Queue{Pending: 1, Oldest: now.Add(-20 * time.Minute)}}, Warning, "1 job queued (0 running), the oldest pushed 20m0s ago"},
 		{"queue critical", State{Queue: Queue{Running: 1, Pending: 1, Oldest: now.Add(-2 * time.Hour)}}, Critical, "2 jobs queued"},

@@ -72,17 +72,20 @@ func SelectReconcile(plan *steps.Plan, rc Reconcile, renewal func(steps.Change) 
 		}
 		pending[c.ID] = true
 		ren := renewal != nil && renewal(c)
+		// The reasons a push alone can lift come first: selfHeal does not
+		// matter for a change that would not heal even if it listed the kind
+		// (e.g. the spec a failed deploy left pending).
 		switch {
 		case ren && !rc.Renewals:
 			sel.Held[c.ID] = "a renewal; reconcile.renewals is off"
-		case !ren && !heal[c.ID.Kind]:
-			sel.Held[c.ID] = "drift; reconcile.selfHeal does not list " + c.ID.Kind
 		case !ren && c.Action == steps.Delete:
 			sel.Held[c.ID] = "a delete; only a push deletes"
 		case !c.Target.Owned() || c.Target.RenamedFrom != (steps.ID{}):
 			sel.Held[c.ID] = "not (yet) owned under this name; only a push applies it"
 		case !sameSpec(c.Target.Want, c.Target.Last):
 			sel.Held[c.ID] = "its spec differs from the one last applied; only a push applies it"
+		case !ren && !heal[c.ID.Kind]:
+			sel.Held[c.ID] = "drift; reconcile.selfHeal does not list " + c.ID.Kind
 		default:
 			picked[c.ID] = true
 			isRenewal[c.ID] = ren

@@ -58,7 +58,9 @@ func TestSelectReconcile(t *testing.T) {
 		held     map[string]string // id → part of the reason
 	}{
 		{name: "nothing allowed", rc: pipeline.Reconcile{},
-			held: map[string]string{"test.cert/web": "reconcile.renewals is off", "test.record/www": "selfHeal does not list test.record"}},
+			held: map[string]string{"test.cert/web": "reconcile.renewals is off", "test.record/www": "selfHeal does not list test.record",
+				// The real reason, not the selfHeal list: a push alone applies these.
+				"test.thing/edited": "differs from the one last applied", "test.thing/new": "not (yet) owned", "test.record/gone": "only a push deletes"}},
 		{name: "renewals", rc: pipeline.Reconcile{Renewals: true}, want: []string{"test.cert/web"}, renewals: 1,
 			held: map[string]string{"test.cert/mail": "depends on test.thing/guest", "test.thing/guest": "selfHeal does not list test.thing"}},
 		{name: "renewals and the guest heals", rc: pipeline.Reconcile{Renewals: true, SelfHeal: []string{"test.thing"}},
