@@ -12,8 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/lab"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
+	"github.com/gitops-runner/gitops-runner/steps"
 )
 
 // cmdLab runs the simulated homelab: simulators, config, a seeded infra repo
@@ -84,7 +86,14 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	fmt.Fprintln(e.stdout, "\nDeploying examples/homelab (the same as a push would)…")
-	runErr := e.applyLocked(ctx, s, pipeline.Request{Kind: pipeline.KindDeploy, Push: pipeline.Push{User: "lab"}}, "text")
+	var runErr error
+	if deployed, ok := labDeployed(ctx, s); ok {
+		// A restart of a lab that changed nothing: a deploy would add a
+		// status commit "ok, 0 changed" each time, history that tells nothing.
+		fmt.Fprintf(e.stdout, "%s is deployed and the live state matches it: nothing to deploy, no status commit added.\n", deployed)
+	} else {
+		runErr = e.applyLocked(ctx, s, pipeline.Request{Kind: pipeline.KindDeploy, Push: pipeline.Push{User: "lab"}}, "text")
+	}
 	wd, _ := os.Getwd()
 	runner := runnerCommand(exe, wd, exec.LookPath)
 	fmt.Fprintf(e.stdout, `
@@ -119,6 +128,30 @@ Next:
 	}
 	fmt.Fprintln(e.stdout, "\nStopping the lab (state saved).")
 	return nil
+}
+
+// labDeployed reports whether the tip of the lab's branch is the deployed
+// commit and a plan of it changes nothing (the plan records nothing); it
+// returns the commit, short. Any error: not known to be deployed.
+func labDeployed(ctx context.Context, s *session) (string, bool) {
+	inv, err := pipeline.ReadInventory(s.git, s.repo.StatusBranch)
+	if err != nil || inv.Commit == "" {
+		return "", false
+	}
+	tip, err := s.git.Branch(s.repo.Branch)
+	if err != nil || tip.String() != inv.Commit {
+		return "", false
+	}
+	rep, err := s.runner.Run(ctx, pipeline.Request{Kind: pipeline.KindPlan})
+	if err != nil || rep.Result != pipeline.ResultPlanned {
+		return "", false
+	}
+	for _, p := range rep.Plan {
+		if p.Action != steps.NoOp || p.RenamedFrom != "" {
+			return "", false
+		}
+	}
+	return gitstore.Short(inv.Commit), true
 }
 
 func portOf(addr string) string {

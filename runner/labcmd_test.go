@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +43,34 @@ func TestRunnerCommand(t *testing.T) {
 		if got := runnerCommand(tc.exe, tc.wd, tc.look); got != tc.want {
 			t.Errorf("%s: runnerCommand(%s) = %q, want %q", tc.name, tc.exe, got, tc.want)
 		}
+	}
+}
+
+// TestLabRestartAddsNoStatus: `runner lab --once` deploys; run again on
+// the same directory with nothing changed, it adds no status commit (it
+// used to record "deploy …: ok, 0 changed" on every restart).
+func TestLabRestartAddsNoStatus(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lab")
+	statuses := func() string {
+		out, err := exec.Command("git", "-C", filepath.Join(dir, "infra.git"), "rev-list", "--count", "status").CombinedOutput()
+		if err != nil {
+			t.Fatalf("git rev-list: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	lab := func() string {
+		var out bytes.Buffer
+		if code := run([]string{"lab", "--dir", dir, "--once"}, strings.NewReader(""), &out, &out, nil); code != 0 {
+			t.Fatalf("runner lab --once: exit %d\n%s", code, out.String())
+		}
+		return out.String()
+	}
+	lab()
+	first := statuses()
+	if out := lab(); !strings.Contains(out, "nothing to deploy, no status commit added") {
+		t.Errorf("restart of an unchanged lab does not say so:\n%s", out)
+	}
+	if got := statuses(); got != first {
+		t.Errorf("restart of an unchanged lab: %s status commits, was %s", got, first)
 	}
 }
