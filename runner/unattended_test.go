@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,12 +189,7 @@ func TestTellTheOperator(t *testing.T) {
 	if err := os.WriteFile(world, bytes.Replace(b, []byte(`"v1"`), []byte(`"by-hand"`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if code, out, errOut := u.runner("drift"); code != exitDrift || !strings.Contains(out, "1 to change") {
-			t.Fatalf("drift: exit %d\n%s\n%s", code, out, errOut)
-		}
-	}
-	msgs = u.pf.Settle(t, time.Minute)
+	msgs = u.twice(exitDrift, "1 to change", "drift")
 	if len(msgs) != 3 {
 		t.Fatalf("%d mails after drift was found twice, want 3", len(msgs))
 	}
@@ -213,12 +209,7 @@ func TestTellTheOperator(t *testing.T) {
 	if err := os.WriteFile(world, []byte("not the world"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if code, out, errOut := u.runner("reconcile"); code != exitFailed || !strings.Contains(out, "failed in observe") {
-			t.Fatalf("reconcile that cannot observe: exit %d\n%s\n%s", code, out, errOut)
-		}
-	}
-	msgs = u.pf.Settle(t, time.Minute)
+	msgs = u.twice(exitFailed, "failed in observe", "reconcile")
 	if len(msgs) != 4 {
 		t.Fatalf("%d mails after a check failed twice, want 4", len(msgs))
 	}
@@ -231,18 +222,25 @@ func TestTellTheOperator(t *testing.T) {
 	if err := os.WriteFile(world, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if code, out, errOut := u.runner("reconcile"); code != exitOK {
-			t.Fatalf("reconcile in sync: exit %d\n%s\n%s", code, out, errOut)
-		}
-	}
-	msgs = u.pf.Settle(t, time.Minute)
+	msgs = u.twice(exitOK, "", "reconcile")
 	if len(msgs) != 5 || msgs[4].Header.Get("X-Gitops-Runner-Event") != "recovered" {
 		t.Fatalf("%d mails after the check works again, want 5, the last recovered", len(msgs))
 	}
 	if code, out := u.nagios(); code != 0 || !strings.HasPrefix(out, "RUNNER OK - ") {
 		t.Errorf("plugin after the check works again: exit %d, want 0 (OK):\n%s", code, out)
 	}
+}
+
+// twice runs a runner command twice, each time wanting the exit code and
+// output given, and returns the mails in the mailbox once it settled.
+func (u *unattended) twice(code int, out string, args ...string) []*mail.Message {
+	u.t.Helper()
+	for range 2 {
+		if c, o, errOut := u.runner(args...); c != code || !strings.Contains(o, out) {
+			u.t.Fatalf("runner %s: exit %d, want %d with %q\n%s\n%s", strings.Join(args, " "), c, code, out, o, errOut)
+		}
+	}
+	return u.pf.Settle(u.t, time.Minute)
 }
 
 // metrics starts `runner serve --metrics-listen` (the built runner, as the

@@ -124,20 +124,8 @@ func TestReplayOfAReplay(t *testing.T) {
 // Before the fix the replay deleted the adopted object: rolling back an
 // import removed the live homelab it had taken over.
 func TestReplayReleasesWhatItDidNotCreate(t *testing.T) {
-	in := newInfra(t)
-	b := steptest.New()
-	b.Put(id("test.thing/handmade"), steptest.Spec{Value: "v"})
-	r := in.runner(b)
+	in, b, r, c1 := deployedAdoption(t, map[string]string{"a": "1", "new": "n"})
 	ctx := context.Background()
-	c1 := in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
-	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
-		t.Fatalf("%v %v", err, rep.Errors)
-	}
-	in.Push("import", map[string]string{"main.jsonnet": things(map[string]string{"a": "1", "new": "n"},
-		"r.resource('test.thing', 'handmade', {value: 'v'}, {adopt: true})")})
-	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
-		t.Fatalf("%v %v", err, rep.Errors)
-	}
 
 	b.Reset()
 	dry, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindPlan, ReplayPlan: true})
@@ -187,20 +175,8 @@ func TestReplayReleasesWhatItDidNotCreate(t *testing.T) {
 // again, though the plan adopts and changes nothing else. Before the fix
 // an adopt or a release did not count as a change and the plan was silent.
 func TestReplayWarningCountsAdoption(t *testing.T) {
-	in := newInfra(t)
-	b := steptest.New()
-	b.Put(id("test.thing/handmade"), steptest.Spec{Value: "v"})
-	r := in.runner(b)
+	_, _, r, c1 := deployedAdoption(t, map[string]string{"a": "1"})
 	ctx := context.Background()
-	c1 := in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
-	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
-		t.Fatalf("%v %v", err, rep.Errors)
-	}
-	in.Push("import", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"},
-		"r.resource('test.thing', 'handmade', {value: 'v'}, {adopt: true})")})
-	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
-		t.Fatalf("%v %v", err, rep.Errors)
-	}
 	if rep, err := r.Run(ctx, pipeline.Request{Rev: c1, Kind: pipeline.KindReplay}); err != nil || rep.Result != pipeline.ResultOK {
 		t.Fatalf("replay: %v %v", err, rep.Errors)
 	}
@@ -211,4 +187,26 @@ func TestReplayWarningCountsAdoption(t *testing.T) {
 	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0], "still contains the changes rolled back by replay of "+c1[:7]) {
 		t.Errorf("plan of main after the replay: warnings %q, want the replay warning", plan.Warnings)
 	}
+}
+
+// deployedAdoption deploys c1, a commit with test.thing/a, then a commit
+// with the things given and test.thing/handmade, an object the runner did
+// not create, adopted.
+func deployedAdoption(t *testing.T, things2 map[string]string) (in *infra, b *steptest.Backend, r *pipeline.Runner, c1 string) {
+	t.Helper()
+	in = newInfra(t)
+	b = steptest.New()
+	b.Put(id("test.thing/handmade"), steptest.Spec{Value: "v"})
+	r = in.runner(b)
+	ctx := context.Background()
+	c1 = in.Push("v1", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"})})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	in.Push("import", map[string]string{"main.jsonnet": things(things2,
+		"r.resource('test.thing', 'handmade', {value: 'v'}, {adopt: true})")})
+	if rep, err := r.Run(ctx, pipeline.Request{}); err != nil || rep.Result != pipeline.ResultOK {
+		t.Fatalf("%v %v", err, rep.Errors)
+	}
+	return in, b, r, c1
 }
