@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/runner/config"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/queue"
 	"github.com/gitops-runner/gitops-runner/runner/sandbox"
@@ -16,6 +18,21 @@ import (
 
 func TestMain(m *testing.M) {
 	sandbox.Serve() // the runner's evaluation children are this binary too
+	// A configuration without stateDir must not write into the system's
+	// /var/lib/gitops-runner (CI runs as root: files left there broke the
+	// Debian package test). A script's runner uses its $WORK, the tests in
+	// this process a directory removed after them.
+	if work := os.Getenv("WORK"); work != "" {
+		config.DefaultStateDir = filepath.Join(work, ".runner-state")
+	} else {
+		dir, err := os.MkdirTemp("", "runner-state-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		config.DefaultStateDir = dir
+		stateDir = dir
+	}
 	testscript.Main(cleaningM{m}, map[string]func(){
 		"runner": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, []backendFactory{testBackend})) },
 		// enqueue SPOOL REPO REV: queue a deploy job as the post-receive
@@ -89,8 +106,14 @@ func TestScripts(t *testing.T) {
 // (the runner binary plugin builds once).
 type cleaningM struct{ m *testing.M }
 
+// stateDir is the default state directory of this process's tests.
+var stateDir string
+
 func (c cleaningM) Run() int {
 	code := c.m.Run()
+	if stateDir != "" {
+		_ = os.RemoveAll(stateDir)
+	}
 	if pluginBuild.dir != "" {
 		_ = os.RemoveAll(pluginBuild.dir)
 	}

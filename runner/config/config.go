@@ -101,9 +101,15 @@ func Default() *Config {
 	return c
 }
 
+// DefaultStateDir is the stateDir of a configuration that names none
+// (the Debian package creates it, owned by the hosting user). Tests point
+// it at a directory of their own, so a test run as root never leaves files
+// in the system's state directory.
+var DefaultStateDir = "/var/lib/gitops-runner"
+
 func (c *Config) applyDefaults() {
 	if c.StateDir == "" {
-		c.StateDir = "/var/lib/gitops-runner"
+		c.StateDir = DefaultStateDir
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 4
