@@ -3,8 +3,8 @@ package proxmox_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
