@@ -77,6 +77,11 @@ func clusterGuest(name, c string, vmid int) string {
     ostemplate: proxmox.templates.debian12, rootfs: { storage: 'local-lvm', size: '8GiB' } })`
 }
 
+// viaLib is clusterGuest built with the lib's proxmox.cluster(c) helper.
+func viaLib(name, c string, vmid int) string {
+	return strings.Replace(clusterGuest(name, "", vmid), "proxmox.lxc(", "proxmox.cluster('"+c+"').lxc(", 1)
+}
+
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // guestsRepo is an infra repo declaring the given guests.
@@ -105,7 +110,7 @@ func TestClustersPushSameVMIDsOnBoth(t *testing.T) {
 	p := clusterLab(t, tc)
 	p.In.Push("four guests", guestsRepo(
 		clusterGuest("web-h", "hetzner", 101), clusterGuest("db-h", "hetzner", 102),
-		clusterGuest("web-f", "flat1", 101), clusterGuest("db-f", "flat1", 102)))
+		viaLib("web-f", "flat1", 101), viaLib("db-f", "flat1", 102)))
 	tc.reset()
 	rep := p.Run()
 	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 4 {
