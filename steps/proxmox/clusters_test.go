@@ -3,13 +3,9 @@ package proxmox_test
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/policy"
@@ -18,7 +14,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
-	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim/simtest"
 )
 
 // twoClusters is two simulated Proxmox clusters, hetzner and flat1, each
@@ -31,23 +26,11 @@ type twoClusters struct {
 
 func newTwoClusters(t *testing.T) *twoClusters {
 	t.Helper()
-	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	tc := &twoClusters{sims: map[string]*sim.Server{}}
-	sections := map[string]any{}
+	sections := map[string]json.RawMessage{}
 	for _, name := range []string{"hetzner", "flat1"} {
-		s, ts := simtest.ServeHomelab(t, sim.Options{Tokens: map[string]string{tokenID: secret},
-			TaskDuration: 2 * time.Millisecond, LockTimeout: 50 * time.Millisecond})
-		caFile := filepath.Join(dir, name+"-ca.pem")
-		if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		tc.sims[name] = s
-		sections[name] = map[string]any{"url": ts.URL, "tokenId": tokenID, "tokenSecret": map[string]string{"file": secretFile},
-			"caFile": caFile, "pollInterval": "5ms"}
+		e := newEnv(t, sim.Options{}, nil)
+		tc.sims[name], sections[name] = e.sim, e.config(nil)
 	}
 	raw, err := json.Marshal(map[string]any{"clusters": sections})
 	if err != nil {
