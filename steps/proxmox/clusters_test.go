@@ -77,9 +77,10 @@ runner.output([
 `}
 }
 
-func clusterLab(t *testing.T, tc *twoClusters) *pipelinetest.Lab {
+// clusterLab is a pipeline with the built-in policies over b.
+func clusterLab(t *testing.T, b steps.Backend) *pipelinetest.Lab {
 	t.Helper()
-	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}, tc.b)
+	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 4, Backoff: 1, MaxBackoff: 1}, b)
 	p.Runner.Policy = policy.Checker{}
 	return p
 }
@@ -90,7 +91,7 @@ func clusterLab(t *testing.T, tc *twoClusters) *pipelinetest.Lab {
 func TestClustersPushSameVMIDsOnBoth(t *testing.T) {
 	t.Parallel()
 	tc := newTwoClusters(t)
-	p := clusterLab(t, tc)
+	p := clusterLab(t, tc.b)
 	p.In.Push("four guests", guestsRepo(
 		clusterGuest("web-h", "hetzner", 101), clusterGuest("db-h", "hetzner", 102),
 		viaLib("web-f", "flat1", 101), viaLib("db-f", "flat1", 102)))
@@ -135,10 +136,18 @@ func TestClustersPushSameVMIDsOnBoth(t *testing.T) {
 func TestClustersMoveRefused(t *testing.T) {
 	t.Parallel()
 	tc := newTwoClusters(t)
-	p := clusterLab(t, tc)
+	p := clusterLab(t, tc.b)
 	p.In.Push("web on hetzner", guestsRepo(clusterGuest("web", "hetzner", 101)))
 	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 1 {
 		t.Fatalf("push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	var inv struct {
+		Resources []struct {
+			State struct{ Cluster, Node string }
+		}
+	}
+	if err := json.Unmarshal([]byte(p.Status("inventory.json")), &inv); err != nil || len(inv.Resources) != 1 || inv.Resources[0].State.Cluster != "hetzner" {
+		t.Errorf("inventory %+v (%v): want web's state record to name cluster hetzner", inv, err)
 	}
 	p.In.Push("web to flat1", guestsRepo(clusterGuest("web", "flat1", 101)))
 	tc.reset()
@@ -188,7 +197,7 @@ func TestClustersMoveRefused(t *testing.T) {
 func TestClustersDecodeErrors(t *testing.T) {
 	t.Parallel()
 	tc := newTwoClusters(t)
-	p := clusterLab(t, tc)
+	p := clusterLab(t, tc.b)
 	for _, c := range []struct{ name, guest, want string }{
 		{"missing", clusterGuest("web", "", 101), "is required: backends.proxmox has 2 clusters (flat1, hetzner)"},
 		{"unknown", clusterGuest("web", "flat2", 101), `"flat2" is not a configured cluster`},
@@ -231,7 +240,7 @@ func TestClustersIdentities(t *testing.T) {
 		t.Errorf("identities: hetzner %q, flat1 %q, want hetzner/vmid:101 and flat1/vmid:101", h, f)
 	}
 
-	p := clusterLab(t, tc)
+	p := clusterLab(t, tc.b)
 	p.In.Push("one VMID twice on hetzner", guestsRepo(clusterGuest("a", "hetzner", 101), clusterGuest("b", "hetzner", 101)))
 	tc.reset()
 	rep := p.Run()
@@ -275,7 +284,7 @@ func TestClustersLiveSummaryAndCapacity(t *testing.T) {
 	big := func(name, c string, vmid int) string {
 		return strings.Replace(clusterGuest(name, c, vmid), "memory: '1GiB'", "memory: '30GiB'", 1)
 	}
-	p := clusterLab(t, tc)
+	p := clusterLab(t, tc.b)
 	p.In.Push("30 GiB each", guestsRepo(big("a", "hetzner", 101), big("b", "flat1", 101)))
 	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 2 {
 		t.Fatalf("30 GiB on each cluster: %s %v %v", rep.Summary, rep.Errors, rep.Policy)
@@ -335,7 +344,7 @@ func TestClustersProbeAndImport(t *testing.T) {
 		}
 	}
 
-	p := clusterLab(t, tc)
+	p := clusterLab(t, tc.b)
 	p.In.Push("one guest each", guestsRepo(clusterGuest("web-h", "hetzner", 101), clusterGuest("web-f", "flat1", 101)))
 	if rep := p.Run(); rep.Result != pipeline.ResultOK {
 		t.Fatalf("push: %s %v", rep.Summary, rep.Errors)
@@ -345,4 +354,66 @@ func TestClustersProbeAndImport(t *testing.T) {
 		t.Fatal("import wrote no files")
 	}
 	pipelinetest.FileHas(t, files, "guests.libsonnet", "cluster: 'hetzner'", "cluster: 'flat1'", "'web-h'", "'web-f'")
+}
+
+// The single-host form through the router is today's backend: guests name
+// no cluster, identities and the policy input keep their shape, and the
+// state record names no cluster.
+func TestClustersSingleHostFormUnchanged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	b, err := proxmox.NewClusters(e.config(nil), &steps.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Names() != nil {
+		t.Errorf("single-host form: clusters %q, want none", b.Names())
+	}
+	p := clusterLab(t, b)
+	p.In.Push("web", guestsRepo(clusterGuest("web", "", 101)))
+	e.sim.ResetCounters()
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 1 {
+		t.Fatalf("push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if c := e.sim.Counters(); c.ByOp["GET /cluster/resources"] != 1 || c.ByOp["POST /nodes/{node}/lxc"] != 1 {
+		t.Errorf("push: %v, want one /cluster/resources and one create", c.ByOp)
+	}
+	if inv := p.Status("inventory.json"); strings.Contains(inv, `"cluster"`) || !strings.Contains(inv, `"vmid": 101`) {
+		t.Errorf("inventory names a cluster, or not VMID 101:\n%s", inv)
+	}
+	spec := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	if ids := b.Identities(steps.Target{ID: id(proxmox.KindLXC, "web"), Want: spec}); len(ids) != 1 || ids[0] != "vmid:101" {
+		t.Errorf("identities %q, want vmid:101", ids)
+	}
+	sum, _ := json.Marshal(b.LiveSummary())
+	if !strings.HasPrefix(string(sum), `{"nodes":{"pve":`) {
+		t.Errorf("live summary %s, want {\"nodes\": {\"pve\": …}}", sum)
+	}
+}
+
+// With one cluster configured by name a guest may leave its cluster out:
+// Decode fills it in, and the guest is made there.
+func TestClustersOneNamedClusterIsTheDefault(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	raw, _ := json.Marshal(map[string]any{"clusters": map[string]json.RawMessage{"hetzner": e.config(nil)}})
+	b, err := proxmox.NewClusters(raw, &steps.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Decode(proxmox.KindLXC, json.RawMessage(lxcSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.(*proxmox.LXCSpec).Cluster; c != "hetzner" {
+		t.Errorf("decoded cluster %q, want hetzner", c)
+	}
+	p := clusterLab(t, b)
+	p.In.Push("web", guestsRepo(clusterGuest("web", "", 101)))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 1 {
+		t.Fatalf("push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	if conf, _, ok := e.sim.GuestConfig(101); !ok || conf["hostname"] != "web" {
+		t.Errorf("CT 101: %q (exists %v), want web", conf["hostname"], ok)
+	}
 }
