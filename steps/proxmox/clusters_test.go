@@ -416,4 +416,11 @@ func TestClustersOneNamedClusterIsTheDefault(t *testing.T) {
 	if conf, _, ok := e.sim.GuestConfig(101); !ok || conf["hostname"] != "web" {
 		t.Errorf("CT 101: %q (exists %v), want web", conf["hostname"], ok)
 	}
+	// The import of the one cluster writes no cluster: the repo it writes
+	// decodes to the same specs (the importer checks), cluster filled in.
+	_, files := pipelinetest.Import(t, importer.Source{Name: "proxmox", Backend: b})
+	pipelinetest.FileHas(t, files, "guests.libsonnet", "proxmox.lxc('web'")
+	if strings.Contains(files["guests.libsonnet"], "cluster:") {
+		t.Errorf("one cluster: the import wrote a cluster:\n%s", files["guests.libsonnet"])
+	}
 }
