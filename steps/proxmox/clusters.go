@@ -201,7 +201,7 @@ func (c *Clusters) where(name string) string {
 // Observe implements steps.Backend: the targets split by cluster, and every
 // configured cluster observed at once, each by its engine (so each
 // cluster's nodes are known to policies even without targets on it).
-// Calls: each cluster's Backend.Observe calls on its own API.
+// Calls: Backend.Observe's, per cluster, each on that cluster's API.
 func (c *Clusters) Observe(ctx context.Context, targets []steps.Target) (map[steps.ID]steps.Live, error) {
 	by := map[string][]steps.Target{}
 	for name := range c.engines {
@@ -220,11 +220,11 @@ func (c *Clusters) Observe(ctx context.Context, targets []steps.Target) (map[ste
 	for name, ts := range by {
 		g.Go(func() error {
 			live, err := c.engines[name].Observe(gctx, ts)
+			if err != nil && name != singleHost {
+				err = fmt.Errorf("%s%w", c.where(name), err)
+			}
 			if err != nil {
-				if name == singleHost {
-					return err
-				}
-				return fmt.Errorf("cluster %s: %w", name, err)
+				return err // the single-host form's error as it always was
 			}
 			mu.Lock()
 			maps.Copy(out, live)
