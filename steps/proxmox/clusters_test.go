@@ -424,3 +424,64 @@ func TestClustersOneNamedClusterIsTheDefault(t *testing.T) {
 		t.Errorf("one cluster: the import wrote a cluster:\n%s", files["guests.libsonnet"])
 	}
 }
+
+// From the single-host form to two clusters: straight there, the run stops
+// before anything is applied (the inventory's specs name no cluster); by
+// way of one named cluster, each step is a no-op with no write.
+func TestClustersFromSingleHostForm(t *testing.T) {
+	t.Parallel()
+	hetzner, flat1 := newEnv(t, sim.Options{}, nil), newEnv(t, sim.Options{}, nil)
+	router := func(sections map[string]json.RawMessage) steps.Backend {
+		var raw json.RawMessage = hetzner.config(nil)
+		if sections != nil {
+			raw, _ = json.Marshal(map[string]any{"clusters": sections})
+		}
+		b, err := proxmox.NewClusters(raw, &steps.Redactor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	p := clusterLab(t, router(nil))
+	use := func(b steps.Backend) {
+		reg, err := steps.NewRegistry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Runner.Registry = reg
+	}
+	p.In.Push("web", guestsRepo(clusterGuest("web", "", 101)))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 1 {
+		t.Fatalf("single-host push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	two := router(map[string]json.RawMessage{"hetzner": hetzner.config(nil), "flat1": flat1.config(nil)})
+
+	use(two)
+	p.In.Push("web on hetzner", guestsRepo(clusterGuest("web", "hetzner", 101)))
+	hetzner.sim.ResetCounters()
+	rep := p.Run()
+	if rep.Result != pipeline.ResultFailed || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0].Summary, "cannot decode the last applied spec from the inventory: field cluster: is required") {
+		t.Fatalf("straight to two clusters: %s %v, want the inventory's spec refused", rep.Summary, rep.Errors)
+	}
+	if c := hetzner.sim.Counters(); c.Writes != 0 {
+		t.Errorf("straight to two clusters: %d writes", c.Writes)
+	}
+
+	for _, step := range []struct {
+		name string
+		b    steps.Backend
+	}{{"one named cluster", router(map[string]json.RawMessage{"hetzner": hetzner.config(nil)})}, {"two clusters", two}} {
+		use(step.b)
+		hetzner.sim.ResetCounters()
+		rep := p.Run()
+		if rep.Result != pipeline.ResultOK || rep.Counts["noop"] != 1 {
+			t.Fatalf("%s: %s %v %v, want one no-op", step.name, rep.Summary, rep.Counts, rep.Errors)
+		}
+		if c := hetzner.sim.Counters(); c.Writes != 0 {
+			t.Errorf("%s: %d writes: %v", step.name, c.Writes, c.ByOp)
+		}
+		if inv := p.Status("inventory.json"); !strings.Contains(inv, `"cluster": "hetzner"`) {
+			t.Errorf("%s: the inventory's spec names no cluster:\n%s", step.name, inv)
+		}
+	}
+}
