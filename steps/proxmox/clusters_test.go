@@ -432,7 +432,7 @@ func TestClustersFromSingleHostForm(t *testing.T) {
 	t.Parallel()
 	hetzner, flat1 := newEnv(t, sim.Options{}, nil), newEnv(t, sim.Options{}, nil)
 	router := func(sections map[string]json.RawMessage) steps.Backend {
-		var raw json.RawMessage = hetzner.config(nil)
+		raw := hetzner.config(nil)
 		if sections != nil {
 			raw, _ = json.Marshal(map[string]any{"clusters": sections})
 		}
