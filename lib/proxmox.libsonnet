@@ -2,7 +2,7 @@
 // (see steps/proxmox/README.md for every spec field).
 //
 //   local proxmox = import 'proxmox.libsonnet';
-//   proxmox.lxc('nextcloud', {
+//   proxmox.lxc('nextcloud', {  // cluster: 'hetzner' when backends.proxmox names several
 //     node: 'pve', vmid: 101, cores: 2, memory: '4GiB',
 //     ostemplate: proxmox.templates.debian12,
 //     rootfs: { storage: 'local-zfs', size: '64GiB' },
@@ -16,6 +16,15 @@ local runner = import 'runner.libsonnet';
 
   // vm builds a proxmox.vm resource (a clone of a template).
   vm(name, spec, opts={}):: runner.resource('proxmox.vm', name, spec, opts),
+
+  // cluster returns lxc and vm bound to one Proxmox cluster (a key of
+  // backends.proxmox.clusters): spec.cluster is set unless the spec sets it.
+  //   local flat1 = proxmox.cluster('flat1');
+  //   flat1.lxc('pihole', { node: 'proliant', ... })
+  cluster(name):: {
+    lxc(n, spec, opts={}):: $.lxc(n, { cluster: name } + spec, opts),
+    vm(n, spec, opts={}):: $.vm(n, { cluster: name } + spec, opts),
+  },
 
   // network is one interface: ip is 'dhcp' or a CIDR; gateway goes with a CIDR.
   network(bridge, ip='dhcp', gateway=null, vlan=null):: {

@@ -136,6 +136,17 @@ func TestBuiltins(t *testing.T) {
 		{name: "live state wins over configured capacity", builtin: "capacity",
 			cfg:   policy.Config{Nodes: map[string]policy.Node{"pve": {Memory: 16 * gib}}},
 			input: doc(map[string]any{"resources": threeBig[:2], "live": liveNodes(map[string]int64{"pve": 48 * gib})})},
+		// capacity with two Proxmox clusters, each with a node "pve"
+		{name: "clusters: one guest per cluster's pve fits (mixed they would not)", builtin: "capacity",
+			input: doc(map[string]any{"resources": list(clustered("a", "hetzner", 20480), clustered("b", "flat1", 20480)),
+				"live": liveClusters(map[string]int64{"hetzner": 32 * gib, "flat1": 32 * gib})})},
+		{name: "clusters: the full cluster alone is named", builtin: "capacity",
+			input: doc(map[string]any{"resources": list(clustered("a", "hetzner", 20480), clustered("b", "flat1", 20480), clustered("c", "flat1", 20480)),
+				"live": liveClusters(map[string]int64{"hetzner": 32 * gib, "flat1": 32 * gib})}),
+			want: [][]string{{"cluster flat1 node pve", "2 guests", "40960 MiB"}}},
+		{name: "clusters: configured capacities apply to guests without a cluster only", builtin: "capacity",
+			cfg:   policy.Config{Nodes: map[string]policy.Node{"pve": {Memory: 16 * gib}}},
+			input: doc(map[string]any{"resources": list(clustered("a", "hetzner", 20480), clustered("b", "flat1", 20480))})},
 
 		// enrolled-hosts
 		{name: "delete of enrolled host", builtin: "enrolled-hosts",
@@ -172,6 +183,21 @@ func TestBuiltins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clustered is a guest on node pve of a Proxmox cluster.
+func clustered(name, cluster string, memMiB int) map[string]any {
+	return res("proxmox.lxc", name, map[string]any{"cluster": cluster, "node": "pve", "memory": memMiB, "protect": true})
+}
+
+// liveClusters is live.proxmox in the clusters form: a node "pve" of the
+// given memory (bytes) in each cluster.
+func liveClusters(pveMemory map[string]int64) map[string]any {
+	cs := map[string]any{}
+	for c, mem := range pveMemory {
+		cs[c] = map[string]any{"nodes": map[string]any{"pve": map[string]any{"cpus": 16, "memory": mem}}}
+	}
+	return map[string]any{"proxmox": map[string]any{"clusters": cs}}
 }
 
 func TestDisableBuiltin(t *testing.T) {

@@ -11,7 +11,8 @@ type Input struct {
 	Push      Push       `json:"push"`
 	Previous  Previous   `json:"previous"`
 	// Live is live state by backend; {} at `runner check`. Policies read
-	// live.proxmox.nodes.<node>.{cpus,memory} (memory in bytes).
+	// live.proxmox.nodes.<node>.{cpus,memory} (memory in bytes), or with
+	// named Proxmox clusters live.proxmox.clusters.<cluster>.nodes.<node>.
 	Live map[string]any `json:"live"`
 }
 

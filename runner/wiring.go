@@ -45,7 +45,7 @@ var extraBuiltins []backendFactory
 // work) and refuses to observe or apply with a message naming the section.
 func builtinBackends() []backendFactory {
 	bs := []backendFactory{
-		factory("proxmox", proxmox.New),
+		factory("proxmox", proxmox.NewClusters),
 		factory("route53", route53.New),
 		factory("freeipa", freeipa.New),
 		factory("dnsmasq", dnsmasq.New),

@@ -120,6 +120,11 @@ func liveCommon(l *Live, kind string, ref *Common) Common {
 	if ref != nil && ref.VMID != 0 {
 		c.VMID = l.VMID
 	}
+	if ref != nil {
+		// Proxmox does not know which of the runner's clusters it is: the
+		// guest was observed on the cluster its spec names (Clusters).
+		c.Cluster = ref.Cluster
+	}
 	for _, i := range indexed(l.Config, "net") {
 		p := props(l.Config["net"+strconv.Itoa(i)], "")
 		n := Network{Bridge: p["bridge"], VLAN: atoi(p["tag"]), Firewall: p["firewall"] == "1"}

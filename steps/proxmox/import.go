@@ -60,6 +60,12 @@ var (
 // by hand that the backend does not manage (cpu type, agent, sockets,
 // protection…) are listed per guest and left as they are.
 func (b *Backend) Import(ctx context.Context, where []string) (*steps.Imported, error) {
+	return b.importGuests(ctx, where, "")
+}
+
+// importGuests is Import; cluster, when not "", is written into every spec
+// (the clusters config form with several clusters).
+func (b *Backend) importGuests(ctx context.Context, where []string, cluster string) (*steps.Imported, error) {
 	if len(where) > 0 {
 		return nil, fmt.Errorf("proxmox import takes no place to read (got %s): it reads every guest of the cluster", strings.Join(where, ", "))
 	}
@@ -129,7 +135,7 @@ func (b *Backend) Import(ctx context.Context, where []string) (*steps.Imported, 
 		if !ok {
 			continue // deleted since the listing
 		}
-		g := guestImport{b: b, id: t.ID, l: l, facts: facts, tpls: tpls[l.Node]}
+		g := guestImport{b: b, id: t.ID, l: l, facts: facts, tpls: tpls[l.Node], cluster: cluster}
 		f, err := g.found()
 		where := fmt.Sprintf("Proxmox %s %d (%s) on %s", typeWord(l.Type), l.VMID, guests[i].Name, l.Node)
 		if err != nil {
@@ -199,6 +205,8 @@ type guestImport struct {
 	l     *Live
 	facts *clusterFacts
 	tpls  []string // the node's container templates
+	// cluster is written as the spec's cluster unless "".
+	cluster string
 
 	fields  []field         // the spec, in the order a person writes it
 	used    map[string]bool // config keys the spec covers
@@ -224,6 +232,9 @@ func (g *guestImport) found() (steps.Found, error) {
 	l := g.l
 	g.used = map[string]bool{}
 	kind := g.id.Kind
+	if g.cluster != "" {
+		g.put("cluster", g.cluster, "")
+	}
 	g.put("node", l.Node, "")
 	g.put("vmid", l.VMID, "")
 	c := l.Config
@@ -293,6 +304,10 @@ func (g *guestImport) found() (steps.Found, error) {
 	if kind == KindVM {
 		helper = "vm"
 	}
+	group := "node " + l.Node
+	if g.cluster != "" {
+		group = "cluster " + g.cluster + ", " + group
+	}
 	machine := l.Config["hostname"]
 	if kind == KindVM {
 		machine = l.Config["name"]
@@ -300,7 +315,7 @@ func (g *guestImport) found() (steps.Found, error) {
 	return steps.Found{
 		ID:      g.id,
 		Spec:    s,
-		Group:   "node " + l.Node,
+		Group:   group,
 		Machine: machine,
 		Jsonnet: fmt.Sprintf("proxmox.%s(%s, {%s\n}, { adopt: true })", helper, steps.JsonnetValue(g.id.Name), opts.String()),
 	}, nil

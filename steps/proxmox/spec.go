@@ -136,7 +136,12 @@ type Network struct {
 
 // Common are the fields of both kinds.
 type Common struct {
-	// Node is the Proxmox node the guest runs on.
+	// Cluster names the Proxmox cluster the guest runs on: a key of
+	// backends.proxmox.clusters. It may be left out when one cluster is
+	// configured (Decode then fills in its name) and must be left out with
+	// the single-host config form; see Clusters.
+	Cluster string `json:"cluster,omitempty"`
+	// Node is the Proxmox node the guest runs on (a node of Cluster).
 	Node string `json:"node"`
 	// VMID is the guest ID; 0 = allocated with /cluster/nextid.
 	VMID        int       `json:"vmid,omitempty"`
@@ -265,6 +270,7 @@ type VMSpec struct {
 }
 
 var (
+	clusterRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_\-]*[A-Za-z0-9])?$`)
 	nodeRE     = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$`)
 	storageRE  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$`)
 	tagRE      = regexp.MustCompile(`^[a-z0-9_][a-z0-9_\-+.]*$`)
@@ -366,6 +372,9 @@ func checkSize(field string, s *Size, r sizeRule) error {
 func boolPtr(b bool) *bool { return &b }
 
 func (c *Common) validate(kind string, p *steps.Problems) {
+	if c.Cluster != "" && !clusterRE.MatchString(c.Cluster) {
+		p.Addf("cluster", "%q is not a cluster name (letters, digits, - and _)", c.Cluster)
+	}
 	switch {
 	case c.Node == "":
 		p.Addf("node", "is required: the Proxmox node to run the guest on")
