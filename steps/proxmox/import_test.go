@@ -152,3 +152,48 @@ func TestImportSelectMatchingNothing(t *testing.T) {
 		t.Errorf("main.jsonnet was written (%v)", err)
 	}
 }
+
+// An import --into a repo whose proxmox.lxc/media is CT 199 (not made
+// yet) while the live CT 120 is also named media does not skip CT 120 as
+// declared: it lists it as a conflict, left alone, and writes nothing for it.
+func TestImportIntoNameOfAnotherGuest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	if err := e.sim.AddGuest(sim.GuestSpec{Node: sim.HomelabNode, VMID: 120, Type: "lxc", Running: true, Config: map[string]string{
+		"hostname": "media", "ostype": "debian", "unprivileged": "1", "cores": "1", "memory": "512", "swap": "512",
+		"rootfs": "local-zfs:subvol-120-disk-0,size=8G",
+		"net0":   "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:01:20,ip=dhcp,type=veth",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"main.jsonnet": "local runner = import 'runner.libsonnet';\nrunner.output([import 'mine.libsonnet'])\n",
+		"mine.libsonnet": `local proxmox = import 'proxmox.libsonnet';
+[
+  proxmox.lxc('media', { node: 'pve', vmid: 199, ostemplate: proxmox.templates.debian12, rootfs: { storage: 'local-zfs', size: '8GiB' }, networks: [proxmox.network('vmbr0', 'dhcp')] }),
+]
+`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := importer.Run(t.Context(), reg, importer.Request{Into: dir, Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resources != 0 || len(res.Skipped) != 0 {
+		t.Errorf("import --into: %d resources, skipped %q; want CT 120 neither written nor skipped as declared", res.Resources, res.Skipped)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "IMPORT.md")) //nolint:gosec // the test's repo
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipelinetest.FileHas(t, map[string]string{"IMPORT.md": string(md)}, "IMPORT.md",
+		"| proxmox.lxc/media (live: proxmox vmid:120) | the repo declares proxmox.lxc/media for another live object (proxmox vmid:199)")
+}
