@@ -114,8 +114,12 @@ func (b *Backend) Import(ctx context.Context, where []string) (*steps.Imported, 
 	for i := range targets {
 		if names[targets[i].ID] > 1 {
 			// Two guests with one name cannot both be that resource: a
-			// name with the VMID keeps them apart (and each its hostname).
-			targets[i].ID.Name += "-" + strconv.Itoa(int(guests[i].VMID)) //nolint:gosec // VMIDs are below 1e9
+			// name with the VMID keeps them apart (and each its hostname),
+			// once more while another guest has that name (CT 140 "dup-130").
+			for names[targets[i].ID] > 0 {
+				targets[i].ID.Name += "-" + strconv.Itoa(int(guests[i].VMID)) //nolint:gosec // VMIDs are below 1e9
+			}
+			names[targets[i].ID]++
 		}
 	}
 	live, err := b.Observe(ctx, targets)

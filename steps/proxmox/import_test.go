@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -196,4 +197,28 @@ func TestImportIntoNameOfAnotherGuest(t *testing.T) {
 	}
 	pipelinetest.FileHas(t, map[string]string{"IMPORT.md": string(md)}, "IMPORT.md",
 		"| proxmox.lxc/media (live: proxmox vmid:120) | the repo declares proxmox.lxc/media for another live object (proxmox vmid:199)")
+}
+
+// Two containers named dup become dup-<vmid>; when another guest is named
+// dup-130 already, CT 130 gets a name that is still free.
+func TestImportDuplicateNamesStayUnique(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, nil)
+	for _, g := range []struct {
+		vmid int
+		name string
+	}{{130, "dup"}, {131, "dup"}, {140, "dup-130"}} {
+		id := strconv.Itoa(g.vmid)
+		if err := e.sim.AddGuest(sim.GuestSpec{Node: sim.HomelabNode, VMID: g.vmid, Type: "lxc", Running: true, Config: map[string]string{
+			"hostname": g.name, "ostype": "debian", "unprivileged": "1", "cores": "1", "memory": "512", "swap": "512",
+			"rootfs": "local-zfs:subvol-" + id + "-disk-0,size=8G",
+			"net0":   "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:01:" + id[1:] + ",ip=dhcp,type=veth",
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, files := pipelinetest.Import(t, importer.Source{Backend: e.b, Name: "proxmox"})
+	importtest.Counts(t, res, files, 3, 1) // left alone: the homelab node's VM template
+	pipelinetest.FileHas(t, files, "guests.libsonnet",
+		"proxmox.lxc('dup-130-130', {", "proxmox.lxc('dup-131', {", "proxmox.lxc('dup-130', {")
 }
