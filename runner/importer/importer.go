@@ -69,9 +69,14 @@ type Result struct {
 // none of the resources read: nothing is written.
 var ErrNothingSelected = errors.New("nothing selected")
 
+// ErrBadTarget is Run's error (wrapped) when where to write is not usable:
+// Dir has files, Into has no main.jsonnet. Nothing is read or written.
+var ErrBadTarget = errors.New("cannot write there")
+
 // Run reads every source, writes the repo into req.Dir and verifies it
 // against reg (the same registry a push is decoded with). Errors: a
-// source's read error (nothing is written), a non-empty Dir, a bad select
+// source's read error (nothing is written), a non-empty Dir or an Into
+// without main.jsonnet (ErrBadTarget), a bad select
 // pattern, select patterns that match nothing (ErrNothingSelected, nothing
 // written), and a verification failure (the files are kept for a bug
 // report, and the error names each resource that would not plan clean).
@@ -314,7 +319,7 @@ func emptyDir(dir string) error {
 	case err != nil:
 		return err
 	case len(ents) > 0:
-		return fmt.Errorf("%s is not empty: import writes a new repo into an empty directory (it never overwrites files)", dir)
+		return fmt.Errorf("%w: %s is not empty: import writes a new repo into an empty directory (it never overwrites files)", ErrBadTarget, dir)
 	}
 	return nil
 }

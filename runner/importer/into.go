@@ -34,7 +34,7 @@ type existing struct {
 func readExisting(ctx context.Context, reg *steps.Registry, dir string) (*existing, error) {
 	main, err := os.ReadFile(filepath.Join(dir, "main.jsonnet")) //nolint:gosec // the repo the operator named
 	if err != nil {
-		return nil, fmt.Errorf("--into %s: %w (it must be the work tree of an infra repo, with main.jsonnet at its root)", dir, err)
+		return nil, fmt.Errorf("%w: --into %s: %w (it must be the work tree of an infra repo, with main.jsonnet at its root)", ErrBadTarget, dir, err)
 	}
 	out, err := evalDir(dir)
 	if err != nil {

@@ -31,7 +31,9 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 	if err := b.configured(); err != nil {
 		return nil, err
 	}
-	if len(zones) == 0 {
+	im := &steps.Imported{File: "dns.libsonnet"}
+	every := len(zones) == 0
+	if every {
 		all, err := b.allZones(ctx)
 		if err != nil {
 			return nil, err
@@ -43,6 +45,18 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 		n, err := normName(z)
 		if err != nil {
 			return nil, fmt.Errorf("route53 zone %q: %w", z, err)
+		}
+		if len(b.zones) > 0 && !slices.Contains(b.zones, n) {
+			// The repo could not declare its records (decode refuses a
+			// zone outside backends.route53.zones).
+			if !every {
+				return nil, fmt.Errorf("%w: route53 zone %s is not in backends.route53.zones (%s); add it there to import it",
+					steps.ErrNotConfigured, n, strings.Join(b.zones, ", "))
+			}
+			im.Unmanaged = append(im.Unmanaged, steps.Unmanaged{Where: "Route 53 zone " + n,
+				Why:  "not in backends.route53.zones: the runner may not manage its records",
+				Then: "left alone; add it to backends.route53.zones and import it with --route53 " + n})
+			continue
 		}
 		needed[n] = true
 	}
@@ -56,7 +70,6 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 	}
 	slices.Sort(names)
 
-	im := &steps.Imported{File: "dns.libsonnet"}
 	var header strings.Builder
 	header.WriteString("// Route 53 record sets, imported by `runner import`.\nlocal route53 = import 'route53.libsonnet';\n")
 	locals := map[string]bool{"route53": true}

@@ -2,6 +2,7 @@ package route53
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,4 +189,24 @@ func TestImportLeavesOneBadResourceAlone(t *testing.T) {
 	importtest.Counts(t, res, files, 1, 3)
 	pipelinetest.FileHas(t, files, "IMPORT.md", `| route53.record/A-mydomain.com | the Jsonnet can only give {"zone":"mydomain.com","name":"mydomain.com","type":"A","ttl":300,`)
 	pipelinetest.FileHas(t, files, "dns.libsonnet", `mydomain_com.a('www', '192.0.2.2', { adopt: true }),`)
+}
+
+// With backends.route53.zones set, a zone named that is not in it cannot be
+// imported (ErrNotConfigured: the command line asked for what the runner
+// may not manage); with '*' (no zones named) such a zone is listed once.
+func TestImportZoneOutsideConfig(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com", "other.org"}, map[string]any{"zones": []string{"mydomain.com"}})
+	e.seed("other.org", sim.RecordSet{Name: "other.org.", Type: "A", TTL: 300, Values: []string{"192.0.2.7"}})
+	_, err := e.b.Import(t.Context(), []string{"other.org"})
+	if !errors.Is(err, steps.ErrNotConfigured) || !strings.Contains(err.Error(), "other.org is not in backends.route53.zones (mydomain.com)") {
+		t.Errorf("import of a zone outside backends.route53.zones: %v, want ErrNotConfigured naming it", err)
+	}
+	im, err := e.b.Import(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Unmanaged) != 3 || im.Unmanaged[0].Where != "Route 53 zone other.org" {
+		t.Errorf("import of every zone left alone %+v, want other.org, then mydomain.com's SOA and NS", im.Unmanaged)
+	}
 }
