@@ -134,7 +134,7 @@ func unmanaged(zone, zoneID string, o *Observed) string {
 		return "the runner does not manage " + o.Type + " records"
 	case o.Alias != nil && o.set.AliasTarget != nil && bareID(aws.ToString(o.set.AliasTarget.HostedZoneId)) != zoneID:
 		return "it is an alias to a target outside the zone (" + o.Alias.Name + "); the runner manages aliases within a zone only"
-	case slices.ContainsFunc(o.Spec.Values, func(v string) bool { return !utf8.ValidString(v) }):
+	case slices.ContainsFunc(o.Values, func(v string) bool { return !utf8.ValidString(v) }):
 		// Route 53 keeps any byte (an octal escape \240 in a TXT value);
 		// a Jsonnet string is Unicode text and cannot hold one.
 		return "a value holds bytes that are not UTF-8 (set with octal escapes such as \\240), which a Jsonnet string cannot hold; the runner cannot declare it exactly"
