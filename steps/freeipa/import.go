@@ -141,7 +141,7 @@ const firstDNARangeID = 200000
 // unmodelled lists, as "attribute=value", what an entry holds that the
 // runner does not manage and FreeIPA did not write itself (bookkeeping):
 // a sudo rule's deny commands, run-as users and order, a user's telephone
-// number, SSH keys (counted, not shown) or home directory outside the
+// number, SSH keys and certificates (counted, not shown) or home directory outside the
 // homes root, a host's MAC address. Sorted; nil when there is none.
 func unmodelled(kd *kindDef, key string, e entry, defs userDefaults) []string {
 	known := map[string]bool{kd.keyAttr: true}
@@ -158,8 +158,8 @@ func unmodelled(kd *kindDef, key string, e entry, defs userDefaults) []string {
 			continue
 		}
 		v := strings.Join(e.strs(attr), ",")
-		if attr == "ipasshpubkey" {
-			v = fmt.Sprintf("(%d, not shown)", len(e.strs(attr))) // public keys, but long
+		if attr == "ipasshpubkey" || attr == "usercertificate" {
+			v = fmt.Sprintf("(%d, not shown)", len(e.strs(attr))) // public keys and certificates, but long
 		}
 		out = append(out, attr+"="+v)
 	}

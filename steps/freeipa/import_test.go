@@ -83,7 +83,7 @@ func TestImportListsUnmodelledAttributes(t *testing.T) {
 		args   []any
 		opts   map[string]any
 	}{
-		{"host_mod", []any{web}, map[string]any{"macaddress": "BC:24:11:00:01:04"}},
+		{"host_mod", []any{web}, map[string]any{"macaddress": "BC:24:11:00:01:04", "usercertificate": "MIIBhostCERTbody"}},
 		{"user_add", []any{"carol"}, map[string]any{"givenname": "Carol", "sn": "Shaw", "uidnumber": 5000, "gidnumber": 5000,
 			"homedirectory": "/srv/home/carol", "telephonenumber": "+49 30 1234567", "ipasshpubkey": sshKey}},
 		{"user_add", []any{"dave"}, map[string]any{"givenname": "Dave", "sn": "Null"}},
@@ -97,12 +97,12 @@ func TestImportListsUnmodelledAttributes(t *testing.T) {
 	}
 	_, files := pipelinetest.Import(t, importer.Source{Backend: l.b, Name: "freeipa"})
 	pipelinetest.FileHas(t, files, "IMPORT.md",
-		"| FreeIPA host "+web+": attributes | attributes the runner does not manage: macaddress=BC:24:11:00:01:04 |",
+		"| FreeIPA host "+web+": attributes | attributes the runner does not manage: macaddress=BC:24:11:00:01:04, usercertificate=(1, not shown) |",
 		"| FreeIPA user carol: attributes | attributes the runner does not manage: gidnumber=5000, homedirectory=/srv/home/carol, ipasshpubkey=(1, not shown), telephonenumber=+49 30 1234567, uidnumber=5000 |",
 		"| FreeIPA sudorule no-su: attributes | attributes the runner does not manage: ipasudorunasusercategory=all, memberdenycmd_sudocmd=/usr/bin/su, sudoorder=10 |",
 	)
 	pipelinetest.FileHas(t, files, "identity.libsonnet", `ipa.group('mail-only', { nonPosix: true, adopt: true }),`)
-	for _, not := range []string{"FreeIPA user dave: attributes", "FreeIPA group mail-only: attributes", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"} {
+	for _, not := range []string{"FreeIPA user dave: attributes", "FreeIPA group mail-only: attributes", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", "MIIBhostCERTbody"} {
 		if strings.Contains(files["IMPORT.md"], not) {
 			t.Errorf("IMPORT.md holds %q:\n%s", not, files["IMPORT.md"])
 		}
