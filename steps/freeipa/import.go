@@ -27,8 +27,10 @@ var libHelper = map[string]string{
 	KindUser: "user", KindGroup: "group", KindSudoRule: "sudorule",
 }
 
-// Import implements steps.Importer: one *_find per kind with all=true (no
-// other call), every object as a resource built with freeipa.libsonnet.
+// Import implements steps.Importer: one *_find per kind with all=true and
+// one config_show (userDefaults), every object as a resource built with
+// freeipa.libsonnet; the attributes an entry holds beyond what the runner
+// manages and what FreeIPA writes itself are listed as left alone.
 // where must be empty: FreeIPA has no narrower place to read.
 //
 // Left alone and listed: FreeIPA's own objects — the servers (members of
