@@ -100,8 +100,8 @@ func cmdImport(ctx context.Context, e *env, args []string) error {
 	req.Select, req.Dir, req.Into = sel, *out, *into
 	req.Progress = func(format string, args ...any) { fmt.Fprintf(e.stderr, "runner import: "+format+"\n", args...) }
 	res, err := importer.Run(ctx, reg, req)
-	if errors.Is(err, steps.ErrNotConfigured) || errors.Is(err, importer.ErrNothingSelected) {
-		return exitError{exitUsage, err} // what the command line asked for cannot be read
+	if errors.Is(err, steps.ErrNotConfigured) || errors.Is(err, importer.ErrNothingSelected) || errors.Is(err, importer.ErrBadTarget) {
+		return exitError{exitUsage, err} // what the command line asked for cannot be read or written
 	}
 	if err != nil {
 		return exitError{exitFailed, err}

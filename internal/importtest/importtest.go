@@ -30,6 +30,10 @@ import (
 // never reach an imported file.
 const CIPassword = "$5$secret$Zm9vYmFy" //nolint:gosec // a test fixture, checked never to leak
 
+// KVMArgsToken is a token passed to the gitlab VM on its kvm command line
+// (args): it must never reach an imported file.
+const KVMArgsToken = "pve_SECRET_ARG_42" //nolint:gosec // a test fixture, checked never to leak
+
 // ProxmoxGuests are guests made by hand on sim.HomelabNode (next to the
 // homelab's templates): options the runner does not manage, an LXC with
 // several mount points, a full and a linked clone of the cloud-init
@@ -70,7 +74,7 @@ func ProxmoxGuests() []pvesim.GuestSpec {
 			"ciuser":    "debian", "cipassword": CIPassword, "searchdomain": "hetzner.int.mydomain",
 			"sshkeys": "ssh-ed25519%20AAAAC3Nza%20admin%40laptop%0A",
 			"smbios1": "uuid=0c8a7d21-0104-4b1e-9f4e-1c9e0b9a0104", "vmgenid": "1b3c5f2a-0104-4c6d-9e8f-7a6b5c4d0104",
-			"onboot": "1",
+			"onboot": "1", "args": "-fw_cfg name=opt/com.example/token,string=" + KVMArgsToken,
 		}},
 		{Node: node, VMID: 105, Type: "qemu", Running: true, Config: map[string]string{
 			"name": "ci-runner", "cores": "2", "memory": "2048",

@@ -69,9 +69,14 @@ type Result struct {
 // none of the resources read: nothing is written.
 var ErrNothingSelected = errors.New("nothing selected")
 
+// ErrBadTarget is Run's error (wrapped) when where to write is not usable:
+// Dir has files, Into has no main.jsonnet. Nothing is read or written.
+var ErrBadTarget = errors.New("cannot write there")
+
 // Run reads every source, writes the repo into req.Dir and verifies it
 // against reg (the same registry a push is decoded with). Errors: a
-// source's read error (nothing is written), a non-empty Dir, a bad select
+// source's read error (nothing is written), a non-empty Dir or an Into
+// without main.jsonnet (ErrBadTarget), a bad select
 // pattern, select patterns that match nothing (ErrNothingSelected, nothing
 // written), and a verification failure (the files are kept for a bug
 // report, and the error names each resource that would not plan clean).
@@ -92,6 +97,8 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 	var parts []*steps.Imported
 	var skippedAll []string
 	read, kept := 0, 0
+	chk := newChecker(reg)
+	seen := map[steps.ID]bool{} // a second live object read as one resource is left alone
 	for _, s := range req.Sources {
 		im, err := s.Backend.Import(ctx, s.Where)
 		if err != nil {
@@ -105,6 +112,13 @@ func Run(ctx context.Context, reg *steps.Registry, req Request) (*Result, error)
 		im.Confirm = slices.DeleteFunc(im.Confirm, aboutLeftOut)
 		im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool {
 			why := declarable(reg, f)
+			if why == "" && seen[f.ID] {
+				why = "another live object was read as the same resource (a bug in the import of " + s.Name + ")"
+			}
+			if why == "" {
+				why = chk.check(im.Header, f)
+			}
+			seen[f.ID] = seen[f.ID] || why == ""
 			if why != "" {
 				im.Unmanaged = append(im.Unmanaged, steps.Unmanaged{Where: f.ID.String(), Why: why,
 					Then: "left alone: the runner neither changes nor deletes it"})
@@ -234,6 +248,48 @@ func declarable(reg *steps.Registry, f steps.Found) string {
 	return ""
 }
 
+// checker evaluates one found resource's Jsonnet on its own, with its
+// file's header, and decodes it as a push would: a resource whose written
+// Jsonnet would not give exactly the spec it was read as is left alone
+// with the reason, instead of failing the whole import at verify (Jsonnet
+// strings cannot hold bytes that are not UTF-8, for one).
+type checker struct {
+	reg *steps.Registry
+	vm  *jsonnet.VM
+}
+
+func newChecker(reg *steps.Registry) *checker {
+	vm := jsonnet.MakeVM()
+	vm.Importer(&dirImporter{cache: map[string]jsonnet.Contents{}}) // the lib only
+	for _, v := range []string{"commit", "branch", "pusher"} {
+		vm.ExtVar(v, "")
+	}
+	return &checker{reg: reg, vm: vm}
+}
+
+// check says why f's Jsonnet, under header, would not declare f as read
+// (adopted, with f.Spec), or "".
+func (c *checker) check(header string, f steps.Found) string {
+	src := "local runner = import 'runner.libsonnet';\nrunner.output([(\n" + header + "\n[" + f.Jsonnet + "]\n)])\n"
+	out, err := c.vm.EvaluateAnonymousSnippet("import-check.jsonnet", src)
+	if err != nil {
+		return "the Jsonnet the import would write for it does not evaluate: " + err.Error()
+	}
+	got, ds := pipeline.Decode(c.reg, "import-check.jsonnet", []byte(out))
+	if hasErrors(ds) {
+		return "the Jsonnet the import would write for it does not decode: " + ds.Error()
+	}
+	if len(got) != 1 || got[0].ID != f.ID || !got[0].Adopt {
+		return "the Jsonnet the import would write for it does not declare it, adopted"
+	}
+	a, _ := json.Marshal(got[0].Spec)
+	b, _ := json.Marshal(f.Spec)
+	if !bytes.Equal(a, b) {
+		return fmt.Sprintf("the Jsonnet can only give %s, the live object is %s (shown as JSON, which replaces bytes that are not UTF-8 with \\ufffd)", a, b)
+	}
+	return ""
+}
+
 func hasErrors(ds pipeline.Diagnostics) bool {
 	return slices.ContainsFunc(ds, func(d pipeline.Diagnostic) bool { return d.Severity != pipeline.SeverityWarning })
 }
@@ -263,7 +319,7 @@ func emptyDir(dir string) error {
 	case err != nil:
 		return err
 	case len(ents) > 0:
-		return fmt.Errorf("%s is not empty: import writes a new repo into an empty directory (it never overwrites files)", dir)
+		return fmt.Errorf("%w: %s is not empty: import writes a new repo into an empty directory (it never overwrites files)", ErrBadTarget, dir)
 	}
 	return nil
 }
@@ -423,7 +479,7 @@ func evalDir(dir string) (string, error) {
 }
 
 // dirImporter resolves imports in the output directory, then in the
-// runner's lib, as a push of the repo would.
+// runner's lib, as a push of the repo would; with no dir, in the lib only.
 type dirImporter struct {
 	dir   string
 	cache map[string]jsonnet.Contents // go-jsonnet wants one Contents per path
@@ -438,7 +494,10 @@ func (d *dirImporter) Import(importedFrom, importedPath string) (jsonnet.Content
 	if c, ok := d.cache[p]; ok {
 		return c, p, nil
 	}
-	b, err := os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(p))) //nolint:gosec // the directory we just wrote
+	b, err := []byte(nil), fs.ErrNotExist
+	if d.dir != "" { // "": the lib only
+		b, err = os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(p))) //nolint:gosec // the directory we just wrote
+	}
 	if err != nil {
 		p = "lib/" + path.Clean(importedPath)
 		if c, ok := d.cache[p]; ok {

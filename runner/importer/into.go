@@ -34,7 +34,7 @@ type existing struct {
 func readExisting(ctx context.Context, reg *steps.Registry, dir string) (*existing, error) {
 	main, err := os.ReadFile(filepath.Join(dir, "main.jsonnet")) //nolint:gosec // the repo the operator named
 	if err != nil {
-		return nil, fmt.Errorf("--into %s: %w (it must be the work tree of an infra repo, with main.jsonnet at its root)", dir, err)
+		return nil, fmt.Errorf("%w: --into %s: %w (it must be the work tree of an infra repo, with main.jsonnet at its root)", ErrBadTarget, dir, err)
 	}
 	out, err := evalDir(dir)
 	if err != nil {
@@ -75,32 +75,55 @@ func identities(reg *steps.Registry, t steps.Target) []string {
 	return out
 }
 
-// skip removes from im the resources the repo declares already — the same
-// ID, or another resource managing the same live object — with their
-// notes, and returns what it removed. A nil repo skips nothing.
+// skip removes from im the resources the repo declares already — a
+// resource managing the same live object, under the same ID or another —
+// with their notes, and returns what it removed. A live object whose ID
+// the repo uses for a different live object (by the backends' identities:
+// proxmox.lxc/media is CT 199 in the repo, CT 120 live) is not imported
+// either: it is listed as left alone, with the conflict, since a second
+// resource of that ID cannot be declared and another name would not be
+// the operator's. A repo resource with no identity (a guest without a
+// vmid) is taken to manage the live object of its ID. A nil repo skips
+// nothing.
 func (e *existing) skip(reg *steps.Registry, im *steps.Imported) []string {
 	if e == nil {
 		return nil
 	}
 	var skipped []string
+	var conflicts []steps.Unmanaged
 	gone := map[steps.ID]bool{}
 	im.Resources = slices.DeleteFunc(im.Resources, func(f steps.Found) bool {
-		if _, ok := e.specs[f.ID]; ok {
-			skipped = append(skipped, f.ID.String())
-			gone[f.ID] = true
-			return true
-		}
-		for _, k := range identities(reg, steps.Target{ID: f.ID, Want: f.Spec}) {
+		live := identities(reg, steps.Target{ID: f.ID, Want: f.Spec})
+		for _, k := range live {
 			if other, ok := e.owner[k]; ok {
-				skipped = append(skipped, fmt.Sprintf("%s (declared as %s)", f.ID, other))
+				if other == f.ID {
+					skipped = append(skipped, f.ID.String())
+				} else {
+					skipped = append(skipped, fmt.Sprintf("%s (declared as %s)", f.ID, other))
+				}
 				gone[f.ID] = true
 				return true
 			}
 		}
-		return false
+		spec, ok := e.specs[f.ID]
+		if !ok {
+			return false
+		}
+		gone[f.ID] = true
+		theirs := identities(reg, steps.Target{ID: f.ID, Want: spec})
+		if len(live) == 0 || len(theirs) == 0 {
+			skipped = append(skipped, f.ID.String())
+			return true
+		}
+		conflicts = append(conflicts, steps.Unmanaged{
+			Where: fmt.Sprintf("%s (live: %s)", f.ID, strings.Join(live, ", ")),
+			Why:   fmt.Sprintf("the repo declares %s for another live object (%s): a second resource of that name cannot be declared", f.ID, strings.Join(theirs, ", ")),
+			Then:  "left alone, not imported: rename the repo's resource or the live object, then import again",
+		})
+		return true
 	})
 	about := func(u steps.Unmanaged) bool { return gone[u.ID] }
-	im.Unmanaged = slices.DeleteFunc(im.Unmanaged, about)
+	im.Unmanaged = append(slices.DeleteFunc(im.Unmanaged, about), conflicts...)
 	im.Confirm = slices.DeleteFunc(im.Confirm, about)
 	return skipped
 }

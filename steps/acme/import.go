@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -270,8 +271,10 @@ func (c renewalConf) notes(name, directory string) []steps.Unmanaged {
 		Why:  "certbot's timer (certbot renew) renews every lineage with a renewal conf, and would replace the files the runner deploys",
 		Then: "the runner renews it from now on: move " + conf + " out of renewal/ (keep it as a record) so certbot stops renewing it"})
 	for _, k := range []string{"pre_hook", "post_hook", "renew_hook", "deploy_hook"} {
+		// A hook is a shell command line, which may hold a token (curl -H
+		// "Authorization: Bearer …"): where it is, never what it says.
 		if v := c.params[k]; v != "" {
-			out = append(out, steps.Unmanaged{Where: conf + " " + k, Why: "certbot runs " + v + " around a renewal; the runner does not run certbot's hooks",
+			out = append(out, steps.Unmanaged{Where: conf + " " + k, Why: "certbot runs the command set there (not shown here: a command line may hold a credential) around a renewal; the runner does not run certbot's hooks",
 				Then: "not carried over: to reload a service after the runner deploys, set deploy.reload (a program in backends.acme.reloadAllowed)"})
 		}
 	}
@@ -281,8 +284,21 @@ func (c renewalConf) notes(name, directory string) []steps.Unmanaged {
 			Then: "renewed with DNS-01 from now on: its names must be in a Route 53 zone the runner manages"})
 	}
 	if s := c.params["server"]; s != "" && s != directory {
-		out = append(out, steps.Unmanaged{Where: conf + " server " + s, Why: "certbot got it from " + s + "; the runner is configured for " + directory,
+		s, d := shownURL(s), shownURL(directory)
+		out = append(out, steps.Unmanaged{Where: conf + " server " + s, Why: "certbot got it from " + s + "; the runner is configured for " + d,
 			Then: "renewed from the runner's CA from now on"})
 	}
 	return out
+}
+
+// shownURL is a URL as IMPORT.md may show it: scheme, host and path, with
+// no userinfo (https://user:password@…), query or fragment, which can hold
+// a credential; text that is not such a URL is not shown.
+func shownURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "(not a URL, not shown)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }

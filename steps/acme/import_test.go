@@ -42,9 +42,10 @@ func TestImportCertbot(t *testing.T) {
 	const params = "authenticator = dns-route53\nserver = https://acme-v02.api.letsencrypt.org/directory\nkey_type = ecdsa\n"
 	var keys [][]byte
 	keys = append(keys, importtest.CertbotLineage(t, e.root, "example.com", []string{"example.com", "www.example.com", "*.apps.example.com"}, ec, 80*24*time.Hour,
-		params+"renew_hook = systemctl reload nginx\n"))
+		params+"renew_hook = systemctl reload nginx\n"+
+			`deploy_hook = curl -fsS -X POST -H "Authorization: Bearer hc_SECRET_TOKEN_123" https://hooks.example.net/certs`+"\n"))
 	keys = append(keys, importtest.CertbotLineage(t, e.root, "mail.example.com", []string{"mail.example.com"}, rsaKey, 90*24*time.Hour,
-		"authenticator = webroot\nkey_type = rsa\nrsa_key_size = 2048\n"))
+		"authenticator = webroot\nkey_type = rsa\nrsa_key_size = 2048\nserver = https://user:pa55word@acme.internal.example/directory?key=qs_SECRET#frag\n"))
 	// renew_before_expiry set (not the commented default)
 	keys = append(keys, importtest.CertbotLineage(t, e.root, "old.example.com", []string{"old.example.com"}, ec2, 10*24*time.Hour, params))
 	conf := filepath.Join(e.root, "renewal", "mail.example.com.conf")
@@ -64,8 +65,8 @@ func TestImportCertbot(t *testing.T) {
 			t.Errorf("import made %d orders", n)
 		}
 		// old.example.com (due for renewal) left alone; renewal confs,
-		// a hook, a webroot authenticator, a server listed.
-		importtest.Counts(t, res, files, 2, 6)
+		// two hooks, a webroot authenticator, a server listed.
+		importtest.Counts(t, res, files, 2, 8)
 		return files
 	}
 	files := read()
@@ -76,11 +77,19 @@ func TestImportCertbot(t *testing.T) {
 	)
 	pipelinetest.FileHas(t, files, "IMPORT.md",
 		"certbot certificate old.example.com (", "adopting it would plan a change (update: inside the renewal window (30 days before expiry)",
-		"renewal/example.com.conf renew_hook | certbot runs systemctl reload nginx",
+		"renewal/example.com.conf renew_hook | certbot runs the command set there (not shown here",
+		"renewal/example.com.conf deploy_hook | certbot runs the command set there",
+		"renewal/mail.example.com.conf server https://acme.internal.example/directory | certbot got it from https://acme.internal.example/directory;",
 		"move renewal/example.com.conf out of renewal/",
 		"renewal/mail.example.com.conf authenticator webroot",
 	)
 	for name, f := range files {
+		// hook command lines and URLs' userinfo and query can hold credentials
+		for _, secret := range []string{"hc_SECRET_TOKEN_123", "pa55word", "qs_SECRET", "systemctl reload nginx"} {
+			if strings.Contains(f, secret) {
+				t.Errorf("%s holds %q from a renewal conf", name, secret)
+			}
+		}
 		for _, k := range keys {
 			if strings.Contains(f, importtest.KeyBody(k)) {
 				t.Errorf("%s holds a private key", name)

@@ -1,6 +1,7 @@
 package freeipa_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/internal/importtest"
@@ -63,4 +64,47 @@ func TestImportPlansClean(t *testing.T) {
 		t.Errorf("adopting the import made %d write calls: %v", st.Writes, st.ByOp)
 	}
 	pipelinetest.SameFiles(t, files, read())
+}
+
+// What an entry holds beyond the spec is listed, attribute by attribute,
+// not dropped: a sudo rule's deny command, order and run-as category, a
+// user's hand-picked uid number, home directory, telephone number and SSH
+// key (counted, not shown), a host's MAC address. What FreeIPA writes
+// itself (principals, object classes, a DNA-assigned uid number, the
+// default home directory) is not. A non-POSIX group is written as one.
+func TestImportListsUnmodelledAttributes(t *testing.T) {
+	t.Parallel()
+	l := newHomelabLab(t)
+	web := importtest.FreeIPAHosts[0]
+	l.seed(l.sim.AddHost(web, true))
+	const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl carol@laptop"
+	for _, c := range []struct {
+		method string
+		args   []any
+		opts   map[string]any
+	}{
+		{"host_mod", []any{web}, map[string]any{"macaddress": "BC:24:11:00:01:04", "usercertificate": "MIIBhostCERTbody"}},
+		{"user_add", []any{"carol"}, map[string]any{"givenname": "Carol", "sn": "Shaw", "uidnumber": 5000, "gidnumber": 5000,
+			"homedirectory": "/srv/home/carol", "telephonenumber": "+49 30 1234567", "ipasshpubkey": sshKey}},
+		{"user_add", []any{"dave"}, map[string]any{"givenname": "Dave", "sn": "Null"}},
+		{"group_add", []any{"mail-only"}, map[string]any{"nonposix": true}},
+		{"sudocmd_add", []any{"/usr/bin/su"}, nil},
+		{"sudorule_add", []any{"no-su"}, map[string]any{"hostcategory": "all", "cmdcategory": "all", "sudoorder": 10,
+			"setattr": []string{"ipasudorunasusercategory=all"}}},
+		{"sudorule_add_deny_command", []any{"no-su"}, map[string]any{"sudocmd": []string{"/usr/bin/su"}}},
+	} {
+		l.call(c.method, c.args, c.opts)
+	}
+	_, files := pipelinetest.Import(t, importer.Source{Backend: l.b, Name: "freeipa"})
+	pipelinetest.FileHas(t, files, "IMPORT.md",
+		"| FreeIPA host "+web+": attributes | attributes the runner does not manage: macaddress=BC:24:11:00:01:04, usercertificate=(1, not shown) |",
+		"| FreeIPA user carol: attributes | attributes the runner does not manage: gidnumber=5000, homedirectory=/srv/home/carol, ipasshpubkey=(1, not shown), telephonenumber=+49 30 1234567, uidnumber=5000 |",
+		"| FreeIPA sudorule no-su: attributes | attributes the runner does not manage: ipasudorunasusercategory=all, memberdenycmd_sudocmd=/usr/bin/su, sudoorder=10 |",
+	)
+	pipelinetest.FileHas(t, files, "identity.libsonnet", `ipa.group('mail-only', { nonPosix: true, adopt: true }),`)
+	for _, not := range []string{"FreeIPA user dave: attributes", "FreeIPA group mail-only: attributes", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", "MIIBhostCERTbody"} {
+		if strings.Contains(files["IMPORT.md"], not) {
+			t.Errorf("IMPORT.md holds %q:\n%s", not, files["IMPORT.md"])
+		}
+	}
 }

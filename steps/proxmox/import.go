@@ -32,9 +32,12 @@ var (
 	autoKeys = map[string]bool{"digest": true, "lock": true, "arch": true, "ostype": true, "smbios1": true,
 		"vmgenid": true, "meta": true, "template": true}
 	// secretKeys are config keys whose value an import never writes
-	// anywhere (qemu's cipassword: pve-apidata.json "Password to assign
-	// the user"; PVE keeps it hashed, still not for a repo).
-	secretKeys = map[string]bool{"cipassword": true}
+	// anywhere, only that they are set (pve-apidata.json: qemu's cipassword
+	// "Password to assign the user", kept hashed, still not for a repo;
+	// the free command lines and environment that can hold a credential:
+	// qemu's args "Arbitrary arguments passed to kvm", lxc's entrypoint
+	// "Command to run as init" and env "The container runtime environment").
+	secretKeys = map[string]bool{"cipassword": true, "args": true, "entrypoint": true, "env": true}
 )
 
 // Import implements steps.Importer: every guest (LXC and QEMU, not
@@ -117,8 +120,12 @@ func (b *Backend) importGuests(ctx context.Context, where []string, cluster stri
 	for i := range targets {
 		if names[targets[i].ID] > 1 {
 			// Two guests with one name cannot both be that resource: a
-			// name with the VMID keeps them apart (and each its hostname).
-			targets[i].ID.Name += "-" + strconv.Itoa(int(guests[i].VMID)) //nolint:gosec // VMIDs are below 1e9
+			// name with the VMID keeps them apart (and each its hostname),
+			// once more while another guest has that name (CT 140 "dup-130").
+			for names[targets[i].ID] > 0 {
+				targets[i].ID.Name += "-" + strconv.Itoa(int(guests[i].VMID)) //nolint:gosec // VMIDs are below 1e9
+			}
+			names[targets[i].ID]++
 		}
 	}
 	live, err := b.Observe(ctx, targets)
@@ -776,7 +783,9 @@ func (g *guestImport) leftAlone(kind string) {
 		managed = lxcManaged
 	}
 	for _, k := range slices.Sorted(maps.Keys(g.l.Config)) {
-		if managed[k] || autoKeys[k] || g.used[k] {
+		// A VM's ostype is chosen by hand (qm create --ostype), unlike a
+		// container's (pct create takes it from the template).
+		if managed[k] || (autoKeys[k] && (k != "ostype" || kind == KindLXC)) || g.used[k] {
 			continue
 		}
 		if kind == KindVM && (strings.HasPrefix(k, "ide") || strings.HasPrefix(k, "sata") || strings.HasPrefix(k, "scsi") || strings.HasPrefix(k, "virtio")) {

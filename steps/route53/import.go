@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -29,7 +31,9 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 	if err := b.configured(); err != nil {
 		return nil, err
 	}
-	if len(zones) == 0 {
+	im := &steps.Imported{File: "dns.libsonnet"}
+	every := len(zones) == 0
+	if every {
 		all, err := b.allZones(ctx)
 		if err != nil {
 			return nil, err
@@ -41,6 +45,18 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 		n, err := normName(z)
 		if err != nil {
 			return nil, fmt.Errorf("route53 zone %q: %w", z, err)
+		}
+		if len(b.zones) > 0 && !slices.Contains(b.zones, n) {
+			// The repo could not declare its records (decode refuses a
+			// zone outside backends.route53.zones).
+			if !every {
+				return nil, fmt.Errorf("%w: route53 zone %s is not in backends.route53.zones (%s); add it there to import it",
+					steps.ErrNotConfigured, n, strings.Join(b.zones, ", "))
+			}
+			im.Unmanaged = append(im.Unmanaged, steps.Unmanaged{Where: "Route 53 zone " + n,
+				Why:  "not in backends.route53.zones: the runner may not manage its records",
+				Then: "left alone; add it to backends.route53.zones and import it with --route53 " + n})
+			continue
 		}
 		needed[n] = true
 	}
@@ -54,15 +70,15 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 	}
 	slices.Sort(names)
 
-	im := &steps.Imported{File: "dns.libsonnet"}
 	var header strings.Builder
 	header.WriteString("// Route 53 record sets, imported by `runner import`.\nlocal route53 = import 'route53.libsonnet';\n")
+	locals := map[string]bool{"route53": true}
 	for _, zone := range names {
 		found, err := b.listZone(ctx, zone, ids[zone])
 		if err != nil {
 			return nil, err
 		}
-		local := zoneLocal(zone)
+		local := zoneLocal(zone, locals)
 		fmt.Fprintf(&header, "local %s = route53.zone(%s);\n", local, steps.JsonnetValue(zone))
 		sets := make([]*Observed, 0, len(found))
 		for _, o := range found {
@@ -118,6 +134,10 @@ func unmanaged(zone, zoneID string, o *Observed) string {
 		return "the runner does not manage " + o.Type + " records"
 	case o.Alias != nil && o.set.AliasTarget != nil && bareID(aws.ToString(o.set.AliasTarget.HostedZoneId)) != zoneID:
 		return "it is an alias to a target outside the zone (" + o.Alias.Name + "); the runner manages aliases within a zone only"
+	case slices.ContainsFunc(o.Values, func(v string) bool { return !utf8.ValidString(v) }):
+		// Route 53 keeps any byte (an octal escape \240 in a TXT value);
+		// a Jsonnet string is Unicode text and cannot hold one.
+		return "a value holds bytes that are not UTF-8 (set with octal escapes such as \\240), which a Jsonnet string cannot hold; the runner cannot declare it exactly"
 	}
 	return ""
 }
@@ -128,20 +148,33 @@ func resourceName(name, typ string) string {
 	return typ + "-" + strings.ReplaceAll(name, "*", "_wildcard")
 }
 
-// zoneLocal is the Jsonnet variable bound to a zone's helpers:
-// "mydomain.com" → mydomain_com.
-func zoneLocal(zone string) string {
+// zoneLocal is the Jsonnet variable bound to a zone's helpers, one not in
+// taken, which it is added to: "mydomain.com" → mydomain_com; a name
+// another zone took already ("a-b.com" and "a.b.com" both map to a_b_com)
+// gets "_2", "_3"…; one that would be a Jsonnet keyword or start with a
+// digit gets "zone_" before it.
+func zoneLocal(zone string, taken map[string]bool) string {
 	l := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
 			return r
 		}
 		return '_'
 	}, zone)
-	if l[0] >= '0' && l[0] <= '9' {
+	if l[0] >= '0' && l[0] <= '9' || jsonnetKeywords[l] {
 		l = "zone_" + l
 	}
-	return l
+	out := l
+	for i := 2; taken[out]; i++ {
+		out = l + "_" + strconv.Itoa(i)
+	}
+	taken[out] = true
+	return out
 }
+
+// jsonnetKeywords cannot be a local's name (Jsonnet spec, "Lexing").
+var jsonnetKeywords = map[string]bool{"assert": true, "else": true, "error": true, "false": true, "for": true,
+	"function": true, "if": true, "import": true, "importstr": true, "importbin": true, "in": true, "local": true,
+	"null": true, "tailstrict": true, "then": true, "self": true, "super": true, "true": true}
 
 // relative writes name relative to zone, the way route53.libsonnet takes it.
 func relative(zone, name string) string {

@@ -1,6 +1,8 @@
 package route53
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,5 +133,80 @@ local z = route53.zone('mydomain.com');
 	}
 	if n := e.sim.Count(sim.OpChangeResourceRecordSets); n != 0 {
 		t.Errorf("adopting the import made %d change batches, want 0", n)
+	}
+}
+
+// One record set the Jsonnet cannot give as it is (a TXT value with a
+// byte that is not UTF-8, set with an octal escape) is left alone with
+// the reason, not a failed import; two zones whose names map to the same
+// Jsonnet local (a-b.com, a.b.com) get a local each.
+func TestImportOddRecordsAndZoneNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"a-b.com", "a.b.com"}, nil)
+	e.seed("a-b.com",
+		sim.RecordSet{Name: "a-b.com.", Type: "A", TTL: 300, Values: []string{"192.0.2.1"}},
+		sim.RecordSet{Name: "bin.a-b.com.", Type: "TXT", TTL: 300, Values: []string{`"tab\011 octal \240"`}},
+	)
+	e.seed("a.b.com", sim.RecordSet{Name: "a.b.com.", Type: "A", TTL: 300, Values: []string{"192.0.2.2"}})
+	res, files := pipelinetest.Import(t, importer.Source{Backend: e.b, Name: "route53", Where: []string{"a-b.com", "a.b.com"}})
+	// 2 apex A; left alone: the TXT, each zone's SOA and NS
+	importtest.Counts(t, res, files, 2, 5)
+	pipelinetest.FileHas(t, files, "dns.libsonnet",
+		`local a_b_com = route53.zone('a-b.com');`,
+		`local a_b_com_2 = route53.zone('a.b.com');`,
+		`a_b_com.a('@', '192.0.2.1', { adopt: true }),`,
+		`a_b_com_2.a('@', '192.0.2.2', { adopt: true }),`,
+	)
+	pipelinetest.FileHas(t, files, "IMPORT.md", "| Route 53 zone a-b.com: bin.a-b.com TXT | a value holds bytes that are not UTF-8")
+}
+
+// skewed is the backend with an import that reads one record set wrong
+// (its TTL one more than the Jsonnet it writes gives): a bug in one
+// resource's import.
+type skewed struct{ *Backend }
+
+func (s skewed) Import(ctx context.Context, zones []string) (*steps.Imported, error) {
+	im, err := s.Backend.Import(ctx, zones)
+	if err == nil && len(im.Resources) > 0 {
+		sp := im.Resources[0].Spec.(Spec)
+		ttl := *sp.TTL + 1
+		sp.TTL = &ttl
+		im.Resources[0].Spec = sp
+	}
+	return im, err
+}
+
+// A resource whose written Jsonnet would not give what was read is left
+// alone with the reason; the others are still imported.
+func TestImportLeavesOneBadResourceAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
+	e.seed("mydomain.com",
+		sim.RecordSet{Name: "mydomain.com.", Type: "A", TTL: 300, Values: []string{"192.0.2.1"}},
+		sim.RecordSet{Name: "www.mydomain.com.", Type: "A", TTL: 300, Values: []string{"192.0.2.2"}},
+	)
+	res, files := pipelinetest.Import(t, importer.Source{Backend: skewed{e.b}, Name: "route53", Where: []string{"mydomain.com"}})
+	importtest.Counts(t, res, files, 1, 3)
+	pipelinetest.FileHas(t, files, "IMPORT.md", `| route53.record/A-mydomain.com | the Jsonnet can only give {"zone":"mydomain.com","name":"mydomain.com","type":"A","ttl":300,`)
+	pipelinetest.FileHas(t, files, "dns.libsonnet", `mydomain_com.a('www', '192.0.2.2', { adopt: true }),`)
+}
+
+// With backends.route53.zones set, a zone named that is not in it cannot be
+// imported (ErrNotConfigured: the command line asked for what the runner
+// may not manage); with '*' (no zones named) such a zone is listed once.
+func TestImportZoneOutsideConfig(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sim.Options{}, []string{"mydomain.com", "other.org"}, map[string]any{"zones": []string{"mydomain.com"}})
+	e.seed("other.org", sim.RecordSet{Name: "other.org.", Type: "A", TTL: 300, Values: []string{"192.0.2.7"}})
+	_, err := e.b.Import(t.Context(), []string{"other.org"})
+	if !errors.Is(err, steps.ErrNotConfigured) || !strings.Contains(err.Error(), "other.org is not in backends.route53.zones (mydomain.com)") {
+		t.Errorf("import of a zone outside backends.route53.zones: %v, want ErrNotConfigured naming it", err)
+	}
+	im, err := e.b.Import(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Unmanaged) != 3 || im.Unmanaged[0].Where != "Route 53 zone other.org" {
+		t.Errorf("import of every zone left alone %+v, want other.org, then mydomain.com's SOA and NS", im.Unmanaged)
 	}
 }
