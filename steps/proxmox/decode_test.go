@@ -161,3 +161,16 @@ func TestSizeDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeMixedCaseTag: pve-tag is case-insensitive (PVE::JSONSchema,
+// `(?^i:…)`), so a guest tagged "Homelab" is a valid spec (it was refused,
+// and runner import left such a guest alone).
+func TestDecodeMixedCaseTag(t *testing.T) {
+	t.Parallel()
+	b := offline(t)
+	s := decode(t, b, proxmox.KindLXC, strings.Replace(lxcSpec, `"tags": ["web"]`, `"tags": ["Homelab", "web"]`, 1))
+	out, _ := json.Marshal(s)
+	if !strings.Contains(string(out), `"Homelab"`) {
+		t.Errorf("tags: %s", out)
+	}
+}

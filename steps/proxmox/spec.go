@@ -270,10 +270,13 @@ type VMSpec struct {
 }
 
 var (
-	clusterRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_\-]*[A-Za-z0-9])?$`)
-	nodeRE     = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$`)
-	storageRE  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$`)
-	tagRE      = regexp.MustCompile(`^[a-z0-9_][a-z0-9_\-+.]*$`)
+	clusterRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_\-]*[A-Za-z0-9])?$`)
+	nodeRE    = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$`)
+	storageRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]$`)
+	// tagRE is pve-tag (PVE::JSONSchema): `(?^i:[a-z0-9_][a-z0-9_\-\+\.]*)`,
+	// case-insensitive; the datacenter's tag-style case-sensitive option
+	// (default off) only changes how tags sort and deduplicate.
+	tagRE      = regexp.MustCompile(`(?i)^[a-z0-9_][a-z0-9_\-+.]*$`)
 	bridgeRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$`)
 	ifnameRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.\-]{0,14}$`)
 	dnsNameRE  = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$`)
@@ -390,7 +393,7 @@ func (c *Common) validate(kind string, p *steps.Problems) {
 	tags := map[string]bool{}
 	for i, t := range c.Tags {
 		if !tagRE.MatchString(t) {
-			p.Addf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (lower case letters, digits, _ - + .)", t)
+			p.Addf(fmt.Sprintf("tags[%d]", i), "%q is not a Proxmox tag (letters, digits, _ - + .; not starting with - + .)", t)
 		}
 		if t != OwnerTag {
 			tags[t] = true
