@@ -80,6 +80,11 @@ func TestPushCallCounts1000(t *testing.T) {
 		}
 	}
 
+	// Apply voided g1000's kept read before changing it.
+	if b, err := os.ReadFile(filepath.Join(l.observed, "proxmox-observed.forgotten")); err != nil || string(b) != "1000\n" {
+		t.Errorf("forgotten reads: %q %v, want 1000", b, err)
+	}
+
 	// The next push reads g1000 again: its kept read is from before the
 	// change.
 	l.e.sim.ResetCounters()
@@ -282,5 +287,36 @@ func TestDriftCheckFindsHandEdit1000(t *testing.T) {
 	}
 	if status := l.lab.Status("STATUS.md"); !strings.Contains(status, "g1401") {
 		t.Errorf("the drift is not recorded in STATUS.md:\n%s", status)
+	}
+}
+
+// A guest whose config holds a secret (a VM's cipassword) is not kept in
+// the observation store: it is read live on every push, and the store
+// never holds the secret.
+func TestObservationStoreKeepsNoSecret(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, 1000, false, 0)
+	l.handEdit(t, "/nodes/pve4/qemu/1003/config", url.Values{"cipassword": {"hunter2-secret"}})
+	// A full read sees the password; the store then holds no read of
+	// VM 1003.
+	if rep, err := l.lab.Runner.Run(context.Background(), pipeline.Request{Kind: pipeline.KindPlan, Refresh: pipeline.RefreshFull}); err != nil || rep.Counts["noop"] != 1000 {
+		t.Fatalf("plan --refresh=full: %v %s %v", err, rep.Summary, rep.Counts)
+	}
+	for range 2 {
+		l.e.sim.ResetCounters()
+		rep, err := l.lab.Runner.Run(context.Background(), pipeline.Request{Kind: pipeline.KindPlan})
+		if err != nil || rep.Counts["noop"] != 1000 {
+			t.Fatalf("plan: %v %s %v", err, rep.Summary, rep.Counts)
+		}
+		if c := l.e.sim.Counters(); pendingReads(c) != 1 || c.ByOp["GET /nodes/{node}/qemu/{vmid}/pending"] != 1 {
+			t.Errorf("plan: %v, want VM 1003 read live", c.ByOp)
+		}
+		b, err := os.ReadFile(filepath.Join(l.observed, "proxmox-observed.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "cipassword") || strings.Contains(string(b), "hunter2") || !strings.Contains(string(b), `"1002":`) {
+			t.Errorf("the store holds the secret, or not the other guests")
+		}
 	}
 }
