@@ -70,11 +70,20 @@ func cmdEval(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPlan(ctx context.Context, e *env, args []string) error {
-	f, s, rev, err := e.revCommand(args, "plan", "text", "json")
+	f := newRevFlags(e, "plan", "text", "json")
+	refresh := f.fs.String("refresh", string(pipeline.RefreshAuto),
+		"which Proxmox guests to read live: auto (those that can have changed since their last full read, and all the plan changes) or full (every one)")
+	if err := f.parseNoArgs(args); err != nil {
+		return err
+	}
+	if r := pipeline.Refresh(*refresh); r != pipeline.RefreshAuto && r != pipeline.RefreshFull {
+		return usagef("--refresh: want auto or full, got %q", *refresh)
+	}
+	s, rev, err := e.revSession(f)
 	if err != nil {
 		return err
 	}
-	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindPlan})
+	rep, err := s.runner.Run(ctx, pipeline.Request{Rev: rev, Kind: pipeline.KindPlan, Refresh: pipeline.Refresh(*refresh)})
 	if err != nil {
 		return exitError{exitFailed, err}
 	}

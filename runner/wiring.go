@@ -283,6 +283,9 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		Log:       log,
 		Redact:    red.Redact,
 		Observer:  observer(cfg, rc, log, red, e.apiCallsFile),
+
+		// The backends' last full observation (steps.ObserveOptions).
+		ObserveCache: filepath.Join(cfg.StateDir, "observed"),
 	}
 	return &session{cfg: cfg, repo: rc, git: g, log: log, red: red, runner: r}, nil
 }

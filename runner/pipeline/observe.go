@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -95,4 +96,79 @@ func (r *Runner) liveSummary() map[string]any {
 		}
 	}
 	return out
+}
+
+// keptLive is implemented by live states a backend took from a read of an
+// earlier run instead of reading them in this one
+// (steps.ObserveOptions.Dir): KeptSince is when that read was made.
+type keptLive interface {
+	KeptSince() time.Time
+}
+
+// keptSince is when l was read, if it was not read live in this run; zero
+// when it was (or when l is nil).
+func keptSince(l steps.Live) time.Time {
+	if k, ok := l.(keptLive); ok && l != nil {
+		return k.KeptSince()
+	}
+	return time.Time{}
+}
+
+// observeOptions are the observe options of a run: reads may be skipped
+// (where the backend keeps its reads in dir) unless the run is a drift
+// check or asks for a full refresh.
+func (r *Runner) observeOptions(req Request) steps.ObserveOptions {
+	return steps.ObserveOptions{Dir: r.ObserveCache, Full: req.Kind == KindDrift || req.Refresh == RefreshFull}
+}
+
+// keptChanges counts the changes of plan computed from a live state that
+// was not read in this run: a plan may change nothing that was not read
+// live (prepare observes everything again when this is not zero). A plan
+// that failed (ds) counts every kept state, since a stale read may be why.
+func keptChanges(plan *steps.Plan, live map[steps.ID]steps.Live, ds Diagnostics) int {
+	n := 0
+	if len(ds) > 0 || plan == nil {
+		for _, l := range live {
+			if !keptSince(l).IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range plan.Changes {
+		if c.Action != steps.NoOp && !keptSince(c.Have).IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// observedSummary says how many of the live states behind a plan were read
+// in this run and how many came from a kept read, the oldest of when; it
+// marks each plan entry whose state was kept.
+func observedSummary(plan *steps.Plan, entries []PlanEntry) *Observed {
+	o := &Observed{}
+	kept := map[string]time.Time{}
+	for _, c := range plan.Changes {
+		if c.Have == nil {
+			continue
+		}
+		at := keptSince(c.Have)
+		if at.IsZero() {
+			o.Live++
+			continue
+		}
+		o.Cached++
+		kept[c.ID.String()] = at.UTC()
+		if o.CachedSince == nil || at.Before(*o.CachedSince) {
+			t := at.UTC()
+			o.CachedSince = &t
+		}
+	}
+	for i := range entries {
+		if at, ok := kept[entries[i].ID]; ok {
+			entries[i].CachedSince = &at
+		}
+	}
+	return o
 }

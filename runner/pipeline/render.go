@@ -66,6 +66,9 @@ func (r *Report) Markdown() []byte {
 
 	changed := r.toChange()
 	fmt.Fprintf(&b, "## Plan\n\n%d resources, %d to change (%s).\n\n", len(r.Plan), changed, countsLine(r.Counts))
+	if line := r.Observed.line(); line != "" {
+		b.WriteString(line + "\n\n")
+	}
 	if changed+r.Counts["rename"] > 0 {
 		b.WriteString("| Action | Resource | Changes |\n|---|---|---|\n")
 		for _, p := range r.Plan {
@@ -368,4 +371,15 @@ func (p PlanEntry) label() string {
 		return "rename"
 	}
 	return string(p.Action)
+}
+
+// line says in STATUS.md where the plan's live states came from, when some
+// were not read in the run ("" when all were).
+func (o *Observed) line() string {
+	if o == nil || o.Cached == 0 || o.CachedSince == nil {
+		return ""
+	}
+	return fmt.Sprintf("Live state: %d read live in this run, %d unchanged resources from a read of %s or later "+
+		"(their spec and live summary had not changed; whatever the plan changes is read live, and the drift check reads everything).",
+		o.Live, o.Cached, o.CachedSince.UTC().Format(time.RFC3339))
 }

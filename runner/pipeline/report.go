@@ -61,6 +61,23 @@ type Report struct {
 	// Replay says who ran a replay and which deployed commit it replaced
 	// (kind replay only).
 	Replay *Replay `json:"replay,omitempty"`
+	// Observed says which live states of the plan were read in this run
+	// and which came from a read of an earlier run (nil: the run did not
+	// get to plan).
+	Observed *Observed `json:"observed,omitempty"`
+}
+
+// Observed counts the planned resources with a live state by where that
+// state came from.
+type Observed struct {
+	// Live were read live in this run.
+	Live int `json:"live"`
+	// Cached were taken from a read of an earlier run: their spec and
+	// their backend's cheap summary of them had not changed since
+	// (Runner.ObserveCache). A drift check reads everything.
+	Cached int `json:"cached"`
+	// CachedSince is when the oldest of those reads was made (UTC).
+	CachedSince *time.Time `json:"cachedSince,omitempty"`
 }
 
 // PlanEntry is one planned change in a report.
@@ -75,6 +92,9 @@ type PlanEntry struct {
 	// Blocked says why the change cannot be applied in this run (a guest
 	// locked by a backup); the apply skips it and its dependents.
 	Blocked string `json:"blocked,omitempty"`
+	// CachedSince, when set, is when the live state this entry was planned
+	// from was read, in an earlier run (see Observed); unset: read live.
+	CachedSince *time.Time `json:"cachedSince,omitempty"`
 }
 
 // AppliedChange is one applied change in a report.

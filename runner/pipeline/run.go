@@ -147,24 +147,39 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 		return nil, StagePlan, ds
 	}
 
+	opts := r.observeOptions(req)
 	done = r.time(rep, StageObserve, log)
-	live, ds := Observe(ctx, r.Registry, targets)
+	live, ds := Observe(steps.WithObserveOptions(ctx, opts), r.Registry, targets)
 	done()
 	if len(ds) > 0 {
 		return nil, StageObserve, ds
-	}
-	rep.Warnings = r.backendWarnings()
-	for _, w := range rep.Warnings {
-		log.Warn(w)
 	}
 
 	done = r.time(rep, StagePlan, log)
 	plan, ds := MakePlan(r.Registry, loaded.Resources, inv, targets, live)
 	done()
+	// Nothing is changed from a read of an earlier run: if the plan would,
+	// observe everything live and plan again.
+	if n := keptChanges(plan, live, ds); n > 0 {
+		log.WithField("resources", n).Info("the plan would change resources not read live in this run: reading everything live")
+		opts.Full = true
+		done = r.time(rep, StageObserve, log)
+		live, ds = Observe(steps.WithObserveOptions(ctx, opts), r.Registry, targets)
+		done()
+		if len(ds) > 0 {
+			return nil, StageObserve, ds
+		}
+		plan, ds = MakePlan(r.Registry, loaded.Resources, inv, targets, live)
+	}
+	rep.Warnings = r.backendWarnings()
+	for _, w := range rep.Warnings {
+		log.Warn(w)
+	}
 	if len(ds) > 0 {
 		return nil, StagePlan, ds
 	}
 	rep.Plan, rep.Counts = planEntries(plan)
+	rep.Observed = observedSummary(plan, rep.Plan)
 	logPlan(log, rep.Plan)
 	// A replay is the rollback itself: the warning is for what comes after.
 	// Adopting or releasing counts: main would re-adopt what the replay

@@ -36,8 +36,12 @@ type Runner struct {
 	// EvalCache is a directory where evaluations are kept, so the worker
 	// does not evaluate again what the push's check evaluated ("": none).
 	EvalCache string
-	Exec      steps.ExecOptions
-	Log       logrus.FieldLogger
+	// ObserveCache is a directory where the backends keep their last full
+	// observation, so a push reads live only what can have changed ("":
+	// none, every run reads everything live; steps.ObserveOptions).
+	ObserveCache string
+	Exec         steps.ExecOptions
+	Log          logrus.FieldLogger
 	// Redact removes secret values from text before it is logged or
 	// recorded; nil leaves text unchanged.
 	Redact func(string) string
@@ -108,7 +112,23 @@ type Request struct {
 	// the deployed commit's plan (the run's kind becomes KindRenew or
 	// KindHeal); the rest is recorded as drift. Nil applies nothing.
 	Reconcile *Reconcile
+	// Refresh says which live reads the run makes (default RefreshAuto; a
+	// drift check always reads everything).
+	Refresh Refresh
 }
+
+// Refresh says which live reads a run makes before it plans.
+type Refresh string
+
+const (
+	// RefreshAuto reads live what can have changed: a backend may skip the
+	// read of a resource whose spec and live summary are what they were at
+	// its last full read (ObserveCache). Whatever the plan would change is
+	// read live first.
+	RefreshAuto Refresh = "auto"
+	// RefreshFull reads every resource live (`runner plan --refresh=full`).
+	RefreshFull Refresh = "full"
+)
 
 func (r *Runner) defaults() {
 	if r.Entry == "" {

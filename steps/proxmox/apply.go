@@ -31,6 +31,9 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 	if o == nil && c.Action != steps.NoOp {
 		return nil, fmt.Errorf("apply %s: the change has no Proxmox plan (was it computed by this backend's Diff?)", c.ID)
 	}
+	if o != nil && o.VMID != 0 && (c.Action == steps.Update || c.Action == steps.Replace || c.Action == steps.Delete) {
+		b.kept.forget(o.VMID) // the guest changes: its next Observe reads it live
+	}
 	var ref guestRef
 	var err error
 	switch c.Action {

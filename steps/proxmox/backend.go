@@ -34,6 +34,8 @@ type Backend struct {
 	// strain says how the last Observe lowered its reads in flight ("":
 	// it did not).
 	strain string
+	// kept is the store of guest reads a push may skip (observed.go).
+	kept keptReads
 }
 
 // errNotConfigured is returned by Observe and Apply without a config.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	goprox "github.com/luthermonson/go-proxmox"
 	"golang.org/x/sync/errgroup"
@@ -59,7 +60,15 @@ type Live struct {
 	// lock"). While a guest is locked Proxmox refuses changes to it
 	// (pve-guest-common AbstractConfig check_lock: "CT 120 is locked (backup)").
 	Lock string
+	// Kept is when Config, Current and Pending were read, when this run
+	// took them from that earlier read instead of reading them (the
+	// observation store, observed.go); zero when read live now.
+	Kept time.Time
 }
+
+// KeptSince is when the guest's config was read, when it was not read
+// live in this run (Live.Kept); zero when it was.
+func (l *Live) KeptSince() time.Time { return l.Kept }
 
 // clusterResource is an entry of /cluster/resources with the lock field,
 // which go-proxmox's type leaves out.
@@ -191,21 +200,40 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		}
 	}
 
-	// One read per distinct guest, bounded.
-	vmids := map[int]goprox.ClusterResource{}
-	for _, r := range found {
-		vmids[int(r.VMID)] = r //nolint:gosec // VMIDs are below 1e9
+	// One read per distinct guest, bounded, except for the guests a kept
+	// read may stand for (reuse).
+	opts := steps.ObserveOptionsFrom(ctx)
+	var kept *observation
+	if !opts.Full {
+		kept = loadObserved(opts.Dir)
 	}
-	type result struct {
-		conf, current map[string]string
-		pending       []string
+	now := time.Now()
+	byVMID := map[int][]steps.Target{}
+	for _, t := range targets {
+		if r, ok := found[t.ID]; ok {
+			byVMID[int(r.VMID)] = append(byVMID[int(r.VMID)], t) //nolint:gosec // VMIDs are below 1e9
+		}
 	}
-	results := make(map[int]result, len(vmids))
+	vmids := map[int]*clusterResource{}
+	for _, r := range res {
+		if r == nil {
+			continue
+		}
+		if _, ok := byVMID[int(r.VMID)]; ok { //nolint:gosec // VMIDs are below 1e9
+			vmids[int(r.VMID)] = r //nolint:gosec // VMIDs are below 1e9
+		}
+	}
+	results := make(map[int]*observedGuest, len(vmids))
+	reused := map[int]bool{}
 	var mu sync.Mutex
 	lim := newLimiter(b.cfg.Parallelism)
 	g, gctx = errgroup.WithContext(withLimiter(ctx, lim))
 	g.SetLimit(b.cfg.Parallelism)
 	for vmid, r := range vmids {
+		if k := reuse(kept, r, byVMID[vmid], now); k != nil {
+			results[vmid], reused[vmid] = k, true
+			continue
+		}
 		g.Go(func() error {
 			if !lim.acquire(gctx) {
 				return context.Cause(gctx)
@@ -218,8 +246,9 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 				}
 				return err
 			}
+			o := &observedGuest{At: now, Summary: summaryOf(r), Last: specDigest(byVMID[vmid][0].Last), Config: conf, Current: current, Pending: pending}
 			mu.Lock()
-			results[vmid] = result{conf, current, pending}
+			results[vmid] = o
 			mu.Unlock()
 			return nil
 		})
@@ -234,6 +263,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	if err != nil {
 		return nil, err
 	}
+	b.keep(opts.Dir, results)
 	b.mu.Lock()
 	b.cluster = facts
 	// A new run starts from what is live: forget creates of earlier runs
@@ -249,16 +279,64 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 		if !ok {
 			continue
 		}
+		var keptAt time.Time
+		if reused[int(r.VMID)] { //nolint:gosec // VMIDs are below 1e9
+			keptAt = rr.At
+		}
 		// The config's lock (read after /cluster/resources), else the one
 		// /cluster/resources showed.
-		lock := rr.conf["lock"]
-		if _, inConf := rr.conf["lock"]; !inConf {
+		lock := rr.Config["lock"]
+		if _, inConf := rr.Config["lock"]; !inConf {
 			lock = locks[int(r.VMID)] //nolint:gosec // VMIDs are below 1e9
 		}
 		out[id] = &Live{Type: r.Type, VMID: int(r.VMID), Node: r.Node, Name: r.Name, Status: r.Status, Pool: r.Pool, //nolint:gosec // VMIDs are below 1e9
-			Tags: splitTags(r.Tags), Config: rr.conf, Current: rr.current, Pending: rr.pending, Lock: lock}
+			Tags: splitTags(r.Tags), Config: rr.Config, Current: rr.Current, Pending: rr.Pending, Lock: lock, Kept: keptAt}
 	}
 	return out, nil
+}
+
+// reuse is the kept read that may stand for the guest r of targets (nil:
+// read it live). It may when one target manages the guest, the runner
+// changes nothing of its spec (Want is the Last applied), the kept read
+// was made under that same Last, less than observedMaxAge ago, and the
+// guest's /cluster/resources summary is what it was then. A change that
+// /cluster/resources does not show (a hand edit of cores on a VM, of a
+// network) goes unseen until the next full read: the drift check's.
+func reuse(kept *observation, r *clusterResource, ts []steps.Target, now time.Time) *observedGuest {
+	if kept == nil || len(ts) != 1 || ts[0].Want == nil || ts[0].Last == nil {
+		return nil
+	}
+	k := kept.Guests[int(r.VMID)] //nolint:gosec // VMIDs are below 1e9
+	if k == nil || k.At.IsZero() || now.Sub(k.At) > observedMaxAge || now.Before(k.At) || k.Summary != summaryOf(r) {
+		return nil
+	}
+	if last := specDigest(ts[0].Last); last == "" || last != k.Last || specDigest(ts[0].Want) != last {
+		return nil
+	}
+	return k
+}
+
+// keep writes the store of this Observe's reads: the guests read live now
+// and those whose kept read stood in (their At unchanged).
+// Guests whose config holds a secret are not kept. A failure to write
+// removes the store (the next push reads everything live); it does not
+// fail the run.
+func (b *Backend) keep(dir string, results map[int]*observedGuest) {
+	if dir == "" {
+		b.kept.set("", nil)
+		return
+	}
+	o := &observation{Version: observedVersion, Guests: make(map[int]*observedGuest, len(results))}
+	for vmid, g := range results {
+		if keepable(g.Config, g.Current) {
+			o.Guests[vmid] = g
+		}
+	}
+	if err := saveObserved(dir, o); err != nil {
+		_ = removeObserved(dir)
+		o = nil
+	}
+	b.kept.set(dir, o)
 }
 
 // readPending reads a guest's config with its pending changes
