@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -216,26 +215,47 @@ func (c *Clusters) Observe(ctx context.Context, targets []steps.Target) (map[ste
 	}
 	out := make(map[steps.ID]steps.Live, len(targets))
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	var wg sync.WaitGroup
+	errs := map[string]error{}
 	for name, ts := range by {
-		g.Go(func() error {
-			live, err := c.engines[name].Observe(gctx, ts)
-			if err != nil && name != singleHost {
-				err = fmt.Errorf("%s%w", c.where(name), err)
-			}
-			if err != nil {
-				return err // the single-host form's error as it always was
-			}
+		wg.Go(func() {
+			live, err := c.engines[name].Observe(c.clusterCtx(ctx, name), ts)
 			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[name] = err
+				return
+			}
 			maps.Copy(out, live)
-			mu.Unlock()
-			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	wg.Wait()
+	// Every failing cluster, in name order: the same failure gives the
+	// same error on every run (an operator is mailed once per distinct
+	// failure, and a whichever-came-first error changed between runs).
+	var failed []error
+	for _, name := range slices.Sorted(maps.Keys(errs)) {
+		if name == singleHost {
+			return nil, errs[name] // the single-host form's error as it always was
+		}
+		failed = append(failed, fmt.Errorf("%s%w", c.where(name), errs[name]))
+	}
+	if len(failed) > 0 {
+		return nil, errors.Join(failed...)
 	}
 	return out, nil
+}
+
+// clusterCtx gives a named cluster's engine a store of kept reads of its
+// own (steps.ObserveOptions.Dir/cluster-<name>): VMIDs are per cluster, so
+// one store for several clusters would mix their guests.
+func (c *Clusters) clusterCtx(ctx context.Context, name string) context.Context {
+	o := steps.ObserveOptionsFrom(ctx)
+	if name == singleHost || o.Dir == "" {
+		return ctx
+	}
+	o.Dir = filepath.Join(o.Dir, "cluster-"+name)
+	return steps.WithObserveOptions(ctx, o)
 }
 
 // Diff implements steps.Backend: the engine of the target's cluster diffs

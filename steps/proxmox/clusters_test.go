@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -483,5 +485,69 @@ func TestClustersFromSingleHostForm(t *testing.T) {
 		if inv := p.Status("inventory.json"); !strings.Contains(inv, `"cluster": "hetzner"`) {
 			t.Errorf("%s: the inventory's spec names no cluster:\n%s", step.name, inv)
 		}
+	}
+}
+
+// TestClustersKeepReadsApart: with kept reads on (Runner.ObserveCache),
+// each cluster has a store of its own — VMIDs are per cluster, so one
+// store for both would serve one cluster's CT 101 as the other's — and a
+// no-op push reads only /cluster/resources and /nodes of each.
+func TestClustersKeepReadsApart(t *testing.T) {
+	t.Parallel()
+	tc := newTwoClusters(t)
+	p := clusterLab(t, tc.b)
+	dir := t.TempDir()
+	p.Runner.ObserveCache = dir
+	repo := guestsRepo(clusterGuest("web-h", "hetzner", 101), clusterGuest("web-f", "flat1", 101))
+	p.In.Push("two guests", repo)
+	for i, want := range []string{"create", "noop", "noop"} {
+		if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts[want] != 2 {
+			t.Fatalf("run %d: %s %v %v", i+1, rep.Summary, rep.Counts, rep.Errors)
+		}
+		if i == 1 {
+			tc.reset() // the next run may use the reads run 2 kept
+		}
+	}
+	for name, s := range tc.sims {
+		if _, err := os.Stat(filepath.Join(dir, "cluster-"+name, "proxmox-observed.json")); err != nil {
+			t.Errorf("cluster %s keeps no reads of its own: %v", name, err)
+		}
+		if c := s.Counters(); c.Total != 2 || c.ByOp["GET /nodes/{node}/lxc/{vmid}/pending"] != 0 {
+			t.Errorf("cluster %s on a no-op push with kept reads: %v, want /cluster/resources and /nodes only", name, c.ByOp)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "proxmox-observed.json")); err == nil {
+		t.Error("the clusters share one store")
+	}
+}
+
+// TestObserveFailsTheSameWayEveryRun: with a wrong token every read fails;
+// the error is the same on every run (it was whichever of /cluster/resources
+// and /nodes failed first, so the operator got a "new" failure mail on
+// about every other pass).
+func TestObserveFailsTheSameWayEveryRun(t *testing.T) {
+	t.Parallel()
+	sections := map[string]json.RawMessage{}
+	for _, name := range []string{"hetzner", "flat1"} {
+		sections[name] = newEnv(t, sim.Options{}, nil).config(map[string]any{"tokenId": "root@pam!revoked"})
+	}
+	raw, err := json.Marshal(map[string]any{"clusters": sections})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proxmox.NewClusters(raw, &steps.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 20 {
+		_, err := b.Observe(t.Context(), nil)
+		if err == nil {
+			t.Fatal("observe with a revoked token succeeded")
+		}
+		seen[err.Error()] = true
+	}
+	if len(seen) != 1 {
+		t.Errorf("20 runs failing the same way gave %d different errors: %v", len(seen), seen)
 	}
 }

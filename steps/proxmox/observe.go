@@ -1,6 +1,7 @@
 package proxmox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,10 +148,16 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	}
 	var res []*clusterResource
 	var nodes goprox.NodeStatuses
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.get(gctx, "/cluster/resources?type=vm", &res) })
-	g.Go(func() error { return b.get(gctx, "/nodes", &nodes) })
-	if err := g.Wait(); err != nil {
+	// Both reads finish, and the first of them to fail, in this order, is
+	// the error: the same failure (a wrong token) gives the same error on
+	// every run, so the operator is mailed about it once (whichever call
+	// failed first used to change from run to run).
+	var resErr, nodesErr error
+	var both sync.WaitGroup
+	both.Go(func() { resErr = b.get(ctx, "/cluster/resources?type=vm", &res) })
+	both.Go(func() { nodesErr = b.get(ctx, "/nodes", &nodes) })
+	both.Wait()
+	if err := cmp.Or(resErr, nodesErr); err != nil {
 		return nil, err
 	}
 	facts := &clusterFacts{nodes: map[string]nodeFacts{}, guests: map[int]goprox.ClusterResource{}, dupVMID: map[steps.ID]steps.ID{}}
@@ -227,7 +234,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	reused := map[int]bool{}
 	var mu sync.Mutex
 	lim := newLimiter(b.cfg.Parallelism)
-	g, gctx = errgroup.WithContext(withLimiter(ctx, lim))
+	g, gctx := errgroup.WithContext(withLimiter(ctx, lim))
 	g.SetLimit(b.cfg.Parallelism)
 	for vmid, r := range vmids {
 		if k := reuse(kept, r, byVMID[vmid], now); k != nil {
