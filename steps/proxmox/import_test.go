@@ -105,15 +105,7 @@ func TestImportPlansClean(t *testing.T) {
 // listed; what belongs to no resource (the template) still is.
 func TestImportSelect(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{}, nil)
-	importtest.SeedProxmox(t, e.sim)
-	reg, err := steps.NewRegistry(e.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "infra")
-	res, err := importer.Run(t.Context(), reg, importer.Request{Dir: dir, Select: []string{"proxmox.vm/*"},
-		Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	res, dir, err := importSelected(t, "proxmox.vm/*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,15 +129,7 @@ func TestImportSelect(t *testing.T) {
 // wrote a repo of no resources, exit 0).
 func TestImportSelectMatchingNothing(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, sim.Options{}, nil)
-	importtest.SeedProxmox(t, e.sim)
-	reg, err := steps.NewRegistry(e.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "infra")
-	_, err = importer.Run(t.Context(), reg, importer.Request{Dir: dir, Select: []string{"proxmox.vm/nosuch*"},
-		Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	_, dir, err := importSelected(t, "proxmox.vm/nosuch*")
 	if !errors.Is(err, importer.ErrNothingSelected) || !strings.Contains(err.Error(), "matched none of the") {
 		t.Fatalf("select matching nothing: %v", err)
 	}
@@ -221,4 +205,20 @@ func TestImportDuplicateNamesStayUnique(t *testing.T) {
 	importtest.Counts(t, res, files, 3, 1) // left alone: the homelab node's VM template
 	pipelinetest.FileHas(t, files, "guests.libsonnet",
 		"proxmox.lxc('dup-130-130', {", "proxmox.lxc('dup-131', {", "proxmox.lxc('dup-130', {")
+}
+
+// importSelected imports the hand-made homelab's guests with --select
+// patterns into a new directory, which it returns with Run's result.
+func importSelected(t *testing.T, patterns ...string) (*importer.Result, string, error) {
+	t.Helper()
+	e := newEnv(t, sim.Options{}, nil)
+	importtest.SeedProxmox(t, e.sim)
+	reg, err := steps.NewRegistry(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "infra")
+	res, err := importer.Run(t.Context(), reg, importer.Request{Dir: dir, Select: patterns,
+		Sources: []importer.Source{{Backend: e.b, Name: "proxmox"}}})
+	return res, dir, err
 }
