@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,26 +194,43 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// Messages returns the mails delivered to Address so far, oldest first.
+// Messages returns the mails delivered to Address so far, oldest first:
+// in the order of their files' modification times (a Maildir file name
+// starts with the delivery's second, then sorts by inode, so two mails of
+// one second came back in either order).
 func (s *Server) Messages(tb testing.TB) []*mail.Message {
 	tb.Helper()
-	var out []*mail.Message
+	type delivered struct {
+		path string
+		at   time.Time
+	}
+	var files []delivered
 	for _, sub := range []string{"new", "cur"} {
-		entries, err := os.ReadDir(filepath.Join(s.dir, "mail", "ops", sub))
+		dir := filepath.Join(s.dir, "mail", "ops", sub)
+		entries, err := os.ReadDir(dir)
 		if err != nil {
 			continue // no mail yet: virtual(8) creates the Maildir
 		}
 		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(s.dir, "mail", "ops", sub, e.Name()))
+			info, err := e.Info()
 			if err != nil {
 				tb.Fatal(err)
 			}
-			m, err := mail.ReadMessage(bytes.NewReader(b))
-			if err != nil {
-				tb.Fatalf("postfixtest: delivered mail %s: %v", e.Name(), err)
-			}
-			out = append(out, m)
+			files = append(files, delivered{filepath.Join(dir, e.Name()), info.ModTime()})
 		}
+	}
+	sort.SliceStable(files, func(i, j int) bool { return files[i].at.Before(files[j].at) })
+	out := make([]*mail.Message, 0, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m, err := mail.ReadMessage(bytes.NewReader(b))
+		if err != nil {
+			tb.Fatalf("postfixtest: delivered mail %s: %v", f.path, err)
+		}
+		out = append(out, m)
 	}
 	return out
 }
