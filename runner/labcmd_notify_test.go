@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/internal/postfixtest"
+	"github.com/gitops-runner/gitops-runner/internal/promtest"
 	"github.com/gitops-runner/gitops-runner/runner/lab"
 )
 
@@ -185,7 +186,7 @@ func TestLabTellsTheOperator(t *testing.T) {
 		}
 	}
 	apiCalls(metrics)
-	promtool(t, metrics)
+	promtest.Check(t, metrics)
 
 	// A reconcile pass (what runner serve runs every --drift-interval)
 	// does not mail about the same failure again.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
 	"github.com/gitops-runner/gitops-runner/internal/postfixtest"
+	"github.com/gitops-runner/gitops-runner/internal/promtest"
 )
 
 // unattended is a runner set up as the service runs it: a config with a repo,
@@ -259,7 +260,7 @@ func (u *unattended) metrics(want ...string) {
 	if u.t.Failed() {
 		u.t.Logf("metrics:\n%s", body)
 	}
-	promtool(u.t, body)
+	promtest.Check(u.t, body)
 }
 
 // freeAddr is a loopback address free a moment ago.
@@ -309,23 +310,4 @@ func serveMetrics(t *testing.T, config, addr string, env []string) (scrape func(
 		}
 	}
 	return scrape, stop
-}
-
-// promtool checks a scrape with `promtool check metrics` (Debian package
-// prometheus).
-func promtool(t *testing.T, body string) {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		msg := "promtool not installed; install the Debian package: apt-get install -y prometheus"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: not skipping)")
-		}
-		t.Skip(msg)
-	}
-	check := exec.Command(p, "check", "metrics")
-	check.Stdin = strings.NewReader(body)
-	if out, err := check.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/internal/promtest"
 	"github.com/gitops-runner/gitops-runner/runner/monitor"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -102,7 +103,7 @@ func TestAPICalls(t *testing.T) {
 	if t.Failed() {
 		t.Log(out)
 	}
-	promtool(t, out)
+	promtest.Check(t, out)
 
 	// Nothing counted: a flush leaves the file alone.
 	var idle APICalls

@@ -3,14 +3,13 @@ package metrics
 import (
 	"io"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/internal/gitrepotest"
+	"github.com/gitops-runner/gitops-runner/internal/promtest"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 	"github.com/gitops-runner/gitops-runner/runner/monitor"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -103,24 +102,5 @@ func TestCollector(t *testing.T) {
 	if t.Failed() {
 		t.Log(out)
 	}
-	promtool(t, out)
-}
-
-// promtool runs `promtool check metrics` (the Prometheus project's linter
-// of the text exposition format) on a scrape.
-func promtool(t *testing.T, text string) {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		msg := "promtool not installed; install the Debian package: apt-get install -y prometheus"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " (CI=true: not skipping)")
-		}
-		t.Skip(msg)
-	}
-	cmd := exec.Command(p, "check", "metrics")
-	cmd.Stdin = strings.NewReader(text)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
-	}
+	promtest.Check(t, out)
 }
