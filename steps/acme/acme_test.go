@@ -2,6 +2,7 @@ package acme
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
@@ -9,10 +10,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/certificate"
 
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -195,6 +198,72 @@ func TestLifecycle(t *testing.T) {
 // A DNS failure (the record never appears) is a clear error naming the
 // domain; no file changes; the failure is recorded and the next runs back
 // off without ordering until the backoff has passed.
+// A CA that refuses the renewal order because of its ARI replaces field
+// (Pebble cannot find the order behind a serial whose DER bytes start with
+// a zero byte, and answers 500 serverInternal) still renews: the runner
+// orders once more without replaces, and says so.
+func TestRenewalOrderRefusedForReplaces(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	w := &world{b: e.backend(nil), inventory: map[steps.ID]steps.Spec{}}
+	desired := map[string]string{"www": spec("www.example.com")}
+	if err := w.run(t, desired).failed(); err != nil {
+		t.Fatal(err)
+	}
+	old := e.verify("www", "www.example.com")
+
+	e.refuseReplaces.Store(true)
+	desired["www"] = specWith(map[string]any{"renewBefore": "89d"}, "www.example.com")
+	w.b.now = func() time.Time { return time.Now().Add(48 * time.Hour) }
+	r := w.run(t, desired)
+	w.b.now = time.Now
+	o := action(t, r, "www", steps.Update)
+	if log := strings.Join(o.Log, "\n"); !strings.Contains(log, "the CA refused an order replacing the old certificate (serverInternal: could not find an order") ||
+		!strings.Contains(log, "ordering without ARI replaces") {
+		t.Fatalf("the retry is not in the log: %q", o.Log)
+	}
+	if renewed := e.verify("www", "www.example.com"); renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
+		t.Fatal("renewal kept the old certificate")
+	}
+	e.mu.Lock()
+	replaces := slices.Clone(e.replaces)
+	e.mu.Unlock()
+	// The first order, then the refused one with replaces, then the one
+	// without.
+	want, err := certificate.MakeARICertID(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(replaces, []string{"", want, ""}) {
+		t.Fatalf("new orders' replaces fields %q, want [\"\" %q \"\"]", replaces, want)
+	}
+}
+
+// Only the CA's refusal of the new-order request itself is ordered again
+// without replaces: not a rate limit, not a failed challenge or finalize
+// (those solved challenges, or will fail the same way again).
+func TestRefusedNewOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	b := e.backend(nil)
+	newOrder := e.srv.URL + "/order-plz"
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"server error", &acme.ProblemDetails{Type: "urn:ietf:params:acme:error:serverInternal", Method: "POST", URL: newOrder}, true},
+		{"malformed CertID", fmt.Errorf("obtain: %w", &acme.ProblemDetails{Type: "urn:ietf:params:acme:error:malformed", Method: "POST", URL: newOrder}), true},
+		{"rate limited", &acme.ProblemDetails{Type: "urn:ietf:params:acme:error:rateLimited", Method: "POST", URL: newOrder}, false},
+		{"finalize", &acme.ProblemDetails{Type: "urn:ietf:params:acme:error:serverInternal", Method: "POST", URL: e.srv.URL + "/finalize-order/x"}, false},
+		{"challenge", errors.New("acme: error: 400 :: urn:ietf:params:acme:error:dns"), false},
+	} {
+		if got := b.refusedNewOrder(context.Background(), c.err); got != c.want {
+			t.Errorf("%s: refusedNewOrder = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestDNSFailureBacksOff(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/certificate"
 	"github.com/go-acme/lego/v4/challenge/dns01"
@@ -218,20 +217,15 @@ func (b *Backend) issue(ctx context.Context, id steps.ID, v validated, w *work, 
 	req := certificate.ObtainRequest{Domains: v.domains, PrivateKey: key, Bundle: true, ReplacesCertID: w.Replaces}
 	p.Printf("ordering a certificate for %s (%s key)%s", strings.Join(v.domains, ", "), v.keyType, replacing(w.Replaces))
 	res, err := cl.Certificate.Obtain(req)
-	var already *acme.AlreadyReplacedError
-	var problem *acme.ProblemDetails
-	switch {
-	case errors.As(err, &already):
-		// The CA already has a replacement order for the old certificate
-		// (e.g. from a run that failed after ordering): order afresh.
-		p.Printf("the CA says the old certificate was already replaced; ordering without ARI replaces")
-		req.ReplacesCertID = ""
-		res, err = cl.Certificate.Obtain(req)
-	case req.ReplacesCertID != "" && errors.As(err, &problem) && problem.Type == "urn:ietf:params:acme:error:malformed" && strings.Contains(problem.Detail, "CertID"):
-		// Another CA issued the old certificate (the directory changed, or
-		// a test CA was restarted): this CA cannot replace what it never
-		// issued, so order without the ARI replaces field (RFC 9773 §5).
-		p.Printf("the CA does not know the old certificate; ordering without ARI replaces")
+	if req.ReplacesCertID != "" && b.refusedNewOrder(ctx, err) {
+		// The CA would not take an order that replaces the old
+		// certificate: it never issued it (the directory changed, or a
+		// test CA was restarted), it already has a replacement order, or
+		// it cannot find the order behind the old serial (Pebble v2.10.1
+		// looks the serial up without DER's leading zero byte). Replacing
+		// is only a hint for the CA's rate limits (RFC 9773 §5: the client
+		// "MAY" name it), so order once more without it.
+		p.Printf("the CA refused an order replacing the old certificate (%s); ordering without ARI replaces", b.problemText(err))
 		req.ReplacesCertID = ""
 		res, err = cl.Certificate.Obtain(req)
 	}

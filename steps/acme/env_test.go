@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,6 +79,9 @@ type env struct {
 	mu       sync.Mutex
 	replaces []string     // the "replaces" field of every new order
 	synced   atomic.Int64 // replaced orders noteOrder synchronized with
+	// refuseReplaces makes every new order that names a certificate to
+	// replace fail as Pebble fails it when it cannot find that order.
+	refuseReplaces atomic.Bool
 }
 
 type envOpts struct {
@@ -107,7 +111,14 @@ func newEnv(t testing.TB, o envOpts) *env {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/order-plz":
 			e.orders.Add(1)
-			e.noteOrder(r)
+			if replaces := e.noteOrder(r); replaces != "" && e.refuseReplaces.Load() {
+				// Pebble v2.10.1's answer when it cannot find the order
+				// behind the serial of the certificate to replace.
+				rw.Header().Set("Content-Type", "application/problem+json")
+				rw.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprint(rw, `{"type":"urn:ietf:params:acme:error:serverInternal","detail":"could not find an order for the given certificate: could not find order resulting in the given certificate serial number","status":500}`)
+				return
+			}
 		case r.Method == http.MethodPost && r.URL.Path == "/sign-me-up":
 			e.accounts.Add(1)
 		case strings.Contains(r.URL.Path, "/renewalInfo/"):
@@ -130,31 +141,32 @@ func newEnv(t testing.TB, o envOpts) *env {
 	return e
 }
 
-// noteOrder records the ARI "replaces" field of a new-order request (the
-// JWS payload; RFC 9773 §5).
-func (e *env) noteOrder(r *http.Request) {
+// noteOrder records and returns the ARI "replaces" field of a new-order
+// request (the JWS payload; RFC 9773 §5).
+func (e *env) noteOrder(r *http.Request) string {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return
+		return ""
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var jws struct{ Payload string }
 	var order struct{ Replaces string }
 	if json.Unmarshal(body, &jws) != nil {
-		return
+		return ""
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
 	if err != nil || json.Unmarshal(payload, &order) != nil {
-		return
+		return ""
 	}
 	if _, serial, ok := strings.Cut(order.Replaces, "."); ok {
 		// Pebble v2.10.1 reads Order.IsReplaced in validateReplacementOrder
 		// without the order's lock, which it writes under that lock after
 		// finalizing or failing an order: a data race inside Pebble that
 		// -race reports. Taking the lock here, in the handler's goroutine,
-		// orders the earlier write before Pebble's read.
+		// orders the earlier write before Pebble's read. The serial's DER
+		// bytes may start with a zero byte, which Pebble's key has not.
 		if b, err := base64.RawURLEncoding.DecodeString(serial); err == nil {
-			if ord, err := e.store.GetOrderByIssuedSerial(hex.EncodeToString(b)); err == nil {
+			if ord, err := e.store.GetOrderByIssuedSerial(hex.EncodeToString(new(big.Int).SetBytes(b).Bytes())); err == nil {
 				ord.RLock()
 				ord.RUnlock() //nolint:staticcheck // an empty critical section: only the ordering matters
 				e.synced.Add(1)
@@ -164,6 +176,7 @@ func (e *env) noteOrder(r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.replaces = append(e.replaces, order.Replaces)
+	return order.Replaces
 }
 
 func (e *env) lastReplaces() string {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/certcrypto"
 	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/lego"
@@ -172,6 +173,33 @@ func (b *Backend) newClient(u *user) (*lego.Client, error) {
 		return nil, steps.Transient(fmt.Errorf("ACME directory %s: %w", b.cfg.directory, err))
 	}
 	return cl, nil
+}
+
+// refusedNewOrder reports whether err is the CA's refusal of the new-order
+// request itself (a problem document answering a POST to the directory's
+// newOrder URL, RFC 8555 §7.4), other than a rate limit: a refused order
+// solved no challenge, so ordering again costs one request. It reads the
+// directory (one GET) only when err is such a problem.
+func (b *Backend) refusedNewOrder(ctx context.Context, err error) bool {
+	var problem *acme.ProblemDetails
+	if !errors.As(err, &problem) || problem.Method != http.MethodPost || problem.Type == "urn:ietf:params:acme:error:rateLimited" {
+		return false
+	}
+	dir, _, derr := b.readDirectory(ctx)
+	if derr != nil {
+		return false
+	}
+	newOrder, _ := dir["newOrder"].(string)
+	return newOrder != "" && problem.URL == newOrder
+}
+
+// problemText is the type and detail of the CA's problem in err, redacted.
+func (b *Backend) problemText(err error) string {
+	var problem *acme.ProblemDetails
+	if !errors.As(err, &problem) {
+		return b.red.Redact(err.Error())
+	}
+	return b.red.Redact(strings.TrimPrefix(problem.Type, "urn:ietf:params:acme:error:") + ": " + problem.Detail)
 }
 
 // provider adapts a DNSSolver to lego's challenge.Provider for one Apply:
