@@ -183,6 +183,7 @@ func (b *Backend) checkRealDir(dir string) error {
 // issued is a certificate obtained from the CA.
 type issued struct {
 	State
+	notBefore                   time.Time
 	key, cert, chain, fullchain []byte
 }
 
@@ -277,7 +278,7 @@ func parseIssued(res *certificate.Resource) (*issued, error) {
 	if !bytes.Equal(bytes.TrimSpace(fullchain), bytes.TrimSpace(leafPEM)) && len(chain) == 0 {
 		_, chain = splitPEM(fullchain)
 	}
-	st := &issued{State: State{Serial: leaf.SerialNumber.Text(16), NotAfter: leaf.NotAfter, CertURL: res.CertURL},
+	st := &issued{State: State{Serial: leaf.SerialNumber.Text(16), NotAfter: leaf.NotAfter, CertURL: res.CertURL}, notBefore: leaf.NotBefore,
 		key: res.PrivateKey, cert: leafPEM, chain: chain, fullchain: fullchain}
 	return st, nil
 }

@@ -227,18 +227,26 @@ func overlaps(a, b []string) bool {
 func (b *Backend) renewAt(l *Live, v validated) (at time.Time, why, clamped string) {
 	switch {
 	case v.renewBefore > 0:
-		before := v.renewBefore
-		if life := l.NotAfter.Sub(l.NotBefore); !l.NotBefore.IsZero() && life > 0 && before >= life {
-			before = life / 3
-			clamped = fmt.Sprintf("renewBefore %s is not shorter than the certificate's lifetime (%s, from its notBefore to notAfter): renewing with a third of it left (%s) instead; set renewBefore below %s",
-				fmtDays(v.renewBefore), fmtDays(life), fmtDays(before), fmtDays(life))
-		}
+		before, clamped := renewBeforeWithin(v.renewBefore, l.NotBefore, l.NotAfter)
 		return l.NotAfter.Add(-before), "renewBefore " + fmtDays(before), clamped
 	case l.ARI != nil:
 		return l.ARI.Start, "the CA's ARI window from " + l.ARI.Start.UTC().Format(time.RFC3339), ""
 	default:
 		return l.NotAfter.Add(-defaultRenewBefore), "30 days before expiry", ""
 	}
+}
+
+// renewBeforeWithin is renewBefore, or a third of the lifetime from
+// notBefore to notAfter when renewBefore is not shorter than it (clamped
+// then says so and what to set). A zero notBefore clamps nothing.
+func renewBeforeWithin(renewBefore time.Duration, notBefore, notAfter time.Time) (before time.Duration, clamped string) {
+	life := notAfter.Sub(notBefore)
+	if notBefore.IsZero() || life <= 0 || renewBefore < life {
+		return renewBefore, ""
+	}
+	before = life / 3
+	return before, fmt.Sprintf("renewBefore %s is not shorter than the certificate's lifetime (%s, from its notBefore to notAfter): renewing with a third of it left (%s) instead; set renewBefore below %s",
+		fmtDays(renewBefore), fmtDays(life), fmtDays(before), fmtDays(life))
 }
 
 // fmtDays renders a duration in days when it is whole days ("90d"), else

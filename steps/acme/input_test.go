@@ -163,6 +163,19 @@ func TestDiffRenewal(t *testing.T) {
 		{"renewBefore beyond lifetime: due at a third", `{"domains":["www.mydomain.com"],"renewBefore":"100d"}`, valid(func(l *Live) { l.NotBefore, l.NotAfter = now.AddDate(0, 0, -61), now.AddDate(0, 0, 29) }),
 			steps.Update, "inside the renewal window (renewBefore 30d)", true},
 		{"expired", `{"domains":["www.mydomain.com"]}`, valid(func(l *Live) { l.NotAfter = now.Add(-time.Hour) }), steps.Update, "expired", true},
+		// A kept certificate (its deploy failed) is deployed rather than a
+		// new one ordered, with the same clamp: else a renewBefore beyond
+		// the lifetime orders on every pass.
+		{"kept certificate, renewBefore beyond lifetime", `{"domains":["www.mydomain.com"],"renewBefore":"100d"}`, &Live{Undeployed: &Undeployed{Domains: []string{"www.mydomain.com"}, KeyType: "ec256",
+			Directory: cfg.directory, NotBefore: now.AddDate(0, 0, -1), NotAfter: now.AddDate(0, 0, 89), IssuedAt: now.Add(-time.Hour), Serial: "ab"}},
+			steps.Create, "no new order", false},
+		{"kept certificate of before notBefore was kept", `{"domains":["www.mydomain.com"],"renewBefore":"100d"}`, &Live{Undeployed: &Undeployed{Domains: []string{"www.mydomain.com"}, KeyType: "ec256",
+			Directory: cfg.directory, NotAfter: now.AddDate(0, 0, 89), IssuedAt: now.AddDate(0, 0, -1), Serial: "ab"}},
+			steps.Create, "no new order", false},
+		{"kept certificate itself due", `{"domains":["www.mydomain.com"],"renewBefore":"30d"}`, &Live{Undeployed: &Undeployed{Domains: []string{"www.mydomain.com"}, KeyType: "ec256",
+			Directory: cfg.directory, NotBefore: now.AddDate(0, 0, -70), NotAfter: now.AddDate(0, 0, 20), IssuedAt: now.AddDate(0, 0, -70), Serial: "ab"}},
+			steps.Create, "no certificate", false},
+
 		{"names change", `{"domains":["www.mydomain.com","mydomain.com"]}`, valid(nil), steps.Update, "names change", true},
 		{"key type", `{"domains":["www.mydomain.com"],"keyType":"rsa4096"}`, valid(nil), steps.Update, "key type changes from ec256 to rsa4096", true},
 		{"other CA", `{"domains":["www.mydomain.com"]}`, valid(func(l *Live) { l.Directory = LetsEncryptProduction }), steps.Update, "issued through", false},

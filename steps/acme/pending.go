@@ -31,10 +31,11 @@ const issuedDir = "issued"
 // Undeployed is a certificate that was issued but whose deploy has not
 // succeeded yet (Live.Undeployed).
 type Undeployed struct {
-	Domains  []string  `json:"domains"` // sorted
-	KeyType  string    `json:"keyType"`
-	Serial   string    `json:"serial"` // hexadecimal
-	NotAfter time.Time `json:"notAfter"`
+	Domains   []string  `json:"domains"` // sorted
+	KeyType   string    `json:"keyType"`
+	Serial    string    `json:"serial"`             // hexadecimal
+	NotBefore time.Time `json:"notBefore,omitzero"` // absent in files of before 2026-11
+	NotAfter  time.Time `json:"notAfter"`
 	// Directory is the ACME directory that issued it.
 	Directory string    `json:"directory"`
 	IssuedAt  time.Time `json:"issuedAt"`
@@ -67,7 +68,7 @@ func (b *Backend) keepIssued(name string, st *issued, v validated) error {
 			return err
 		}
 	}
-	u := Undeployed{Domains: sortedDomains(v.domains), KeyType: v.keyType, Serial: st.Serial, NotAfter: st.NotAfter,
+	u := Undeployed{Domains: sortedDomains(v.domains), KeyType: v.keyType, Serial: st.Serial, NotBefore: st.notBefore, NotAfter: st.NotAfter,
 		Directory: b.cfg.directory, IssuedAt: b.now().UTC(), CertURL: st.CertURL}
 	data, err := json.MarshalIndent(u, "", "  ")
 	if err != nil {
@@ -113,14 +114,19 @@ func (b *Backend) dropIssued(name string) error {
 
 // usable reports whether a kept certificate can be deployed instead of
 // ordering one: same names, key type and CA, and not due for renewal
-// itself (renewBefore, else 30 days before expiry).
+// itself (renewBefore clamped to its lifetime as renewAt does, else 30
+// days before expiry).
 func (u *Undeployed) usable(want view, v validated, directory string, now time.Time) bool {
 	if u == nil || !slices.Equal(u.Domains, want.Domains) || u.KeyType != want.KeyType || u.Directory != directory {
 		return false
 	}
-	before := v.renewBefore
-	if before == 0 {
-		before = defaultRenewBefore
+	before := defaultRenewBefore
+	if v.renewBefore > 0 {
+		notBefore := u.NotBefore
+		if notBefore.IsZero() {
+			notBefore = u.IssuedAt // a little after notBefore: a shorter lifetime, clamped sooner
+		}
+		before, _ = renewBeforeWithin(v.renewBefore, notBefore, u.NotAfter)
 	}
 	return now.Before(u.NotAfter.Add(-before))
 }
