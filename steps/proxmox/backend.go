@@ -22,9 +22,12 @@ import (
 
 // Backend is the Proxmox VE backend. It is safe for concurrent use.
 type Backend struct {
-	cfg    Config
-	client *goprox.Client // nil: not configured
-	red    *steps.Redactor
+	cfg Config
+	// section is the config path warnings name: backends.proxmox, or
+	// backends.proxmox.clusters.NAME for one of several clusters.
+	section string
+	client  *goprox.Client // nil: not configured
+	red     *steps.Redactor
 	// retryWait is the first wait between tries of one API call.
 	retryWait time.Duration
 
@@ -45,7 +48,7 @@ var errNotConfigured = steps.NotConfigured("proxmox", "backends.proxmox")
 // configured": specs still decode (runner check, eval), Observe and Apply
 // fail with a clear error. The token secret is registered with red.
 func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
-	b := &Backend{red: red, retryWait: 200 * time.Millisecond, created: map[steps.ID]guestRef{}}
+	b := &Backend{section: "backends.proxmox", red: red, retryWait: 200 * time.Millisecond, created: map[steps.ID]guestRef{}}
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return b, nil
 	}

@@ -87,6 +87,7 @@ func NewClusters(raw json.RawMessage, red *steps.Redactor) (*Clusters, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clusters.%s: %w", name, err)
 		}
+		b.section = "backends.proxmox.clusters." + name
 		c.engines[name] = b
 	}
 	return c, nil
@@ -337,12 +338,7 @@ func (c *Clusters) LiveSummary() any {
 func (c *Clusters) Warnings() []string {
 	var out []string
 	for _, name := range c.order() {
-		for _, w := range c.engines[name].Warnings() {
-			if name != singleHost {
-				w = strings.Replace(w, "backends.proxmox:", "backends.proxmox.clusters."+name+":", 1)
-			}
-			out = append(out, w)
-		}
+		out = append(out, c.engines[name].Warnings()...)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -326,6 +327,45 @@ func TestClustersConfigErrors(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Field != "cluster" || !strings.Contains(err.Error(), "single-host form") {
 		t.Errorf("single-host form, guest with a cluster: %v, want a field error on cluster", err)
 	}
+}
+
+// A warning names the config section it is about: the cluster's, when
+// there are several (Warnings, and the line Apply logs).
+func TestClustersWarningsNameTheCluster(t *testing.T) {
+	t.Parallel()
+	secret := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := proxmox.NewClusters(json.RawMessage(fmt.Sprintf(`{"clusters": {
+		"flat1": {"url": "https://pve-flat1:8006", "tokenId": "root@pam!runner", "tokenSecret": {"file": %q}, "insecureSkipVerify": true},
+		"hetzner": {"url": "https://pve:8006", "tokenId": "root@pam!runner", "tokenSecret": {"file": %q}, "fingerprint": "%sAB"}}}`,
+		secret, secret, strings.Repeat("AB:", 31))), &steps.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "backends.proxmox.clusters.flat1: insecureSkipVerify is on") {
+		t.Fatalf("warnings %q, want one naming backends.proxmox.clusters.flat1", w)
+	}
+	spec, err := c.Decode(proxmox.KindLXC, json.RawMessage(`{"cluster": "flat1", "node": "pve", "memory": "1GiB",
+		"ostemplate": "local:vztmpl/x.tar.zst", "rootfs": {"storage": "local-lvm", "size": "8GiB"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p logProgress
+	id := steps.ID{Kind: proxmox.KindLXC, Name: "web"}
+	_, _ = c.Apply(t.Context(), steps.Change{ID: id, Action: steps.NoOp, Target: steps.Target{ID: id, Want: spec}}, &p)
+	if len(p) == 0 || !strings.HasPrefix(p[0], "warning: backends.proxmox.clusters.flat1: insecureSkipVerify is on") {
+		t.Fatalf("apply logged %q, want the warning naming backends.proxmox.clusters.flat1 first", p)
+	}
+}
+
+// logProgress keeps the lines an Apply logs.
+type logProgress []string
+
+func (l *logProgress) Printf(format string, args ...any) {
+	*l = append(*l, fmt.Sprintf(format, args...))
 }
 
 // runner doctor probes each cluster; runner import reads every cluster and

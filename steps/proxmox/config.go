@@ -102,7 +102,7 @@ func (b *Backend) Warnings() []string {
 	}
 	b.mu.Lock()
 	if b.strain != "" {
-		out = append(out, "backends.proxmox: "+b.strain)
+		out = append(out, b.section+": "+b.strain)
 	}
 	b.mu.Unlock()
 	return out
@@ -110,7 +110,7 @@ func (b *Backend) Warnings() []string {
 
 func (b *Backend) insecureWarning() string {
 	if b.cfg.InsecureSkipVerify {
-		return "backends.proxmox: insecureSkipVerify is on: the Proxmox server's certificate is not checked (set caFile or fingerprint)"
+		return b.section + ": insecureSkipVerify is on: the Proxmox server's certificate is not checked (set caFile or fingerprint)"
 	}
 	return ""
 }
