@@ -10,7 +10,7 @@ import (
 
 func TestBuiltinNames(t *testing.T) {
 	t.Parallel()
-	want := []string{"capacity", "enrolled-hosts", "managed-zones", "protected-guests"}
+	want := []string{"capacity", "enrolled-hosts", "freeipa-own-objects", "managed-zones", "protected-guests"}
 	if got := policy.Builtins(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Builtins() = %q, want %q", got, want)
 	}
@@ -148,6 +148,31 @@ func TestBuiltins(t *testing.T) {
 			cfg:   policy.Config{Nodes: map[string]policy.Node{"pve": {Memory: 16 * gib}}},
 			input: doc(map[string]any{"resources": list(clustered("a", "hetzner", 20480), clustered("b", "flat1", 20480))})},
 
+		// freeipa-own-objects
+		{name: "delete of the admin user", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"plan": list(change("freeipa.user", "admin", "delete", map[string]any{"uid": "admin"}, nil))}),
+			want:  [][]string{{"freeipa.user/admin would be deleted", "FreeIPA's own objects", "policy.disabled"}}},
+		{name: "replace of trust admins under another resource name", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"plan": list(change("freeipa.group", "ta", "replace", map[string]any{"name": "trust admins"}, map[string]any{"name": "trust admins"}))}),
+			want:  [][]string{{"freeipa.group/ta would be replaced"}}},
+		{name: "delete of a FreeIPA server's host", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"plan": list(change("freeipa.host", "ipa1", "delete", map[string]any{"fqdn": "ipa1.int.mydomain", "ipaServer": true}, nil))}),
+			want:  [][]string{{"freeipa.host/ipa1 would be deleted"}}},
+		{name: "delete of a user of the repo's own", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"plan": list(change("freeipa.user", "alice", "delete", map[string]any{"uid": "alice"}, nil), change("freeipa.group", "admins", "update", map[string]any{"name": "admins"}, map[string]any{"name": "admins"}))})},
+		{name: "ipaservers removed from the repo (push time)", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"previous": map[string]any{"resources": list(res("freeipa.hostgroup", "servers", map[string]any{"name": "ipaservers"}))}}),
+			want:  [][]string{{"freeipa.hostgroup/servers would be deleted", "keep it in the repo"}}},
+		{name: "ipaservers removed, at plan time: one finding", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"previous": map[string]any{"resources": list(res("freeipa.hostgroup", "servers", map[string]any{"name": "ipaservers"}))},
+				"plan": list(change("freeipa.hostgroup", "servers", "delete", map[string]any{"name": "ipaservers"}, nil))}),
+			want: [][]string{{"freeipa.hostgroup/servers would be deleted"}}},
+		{name: "admins without admin", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"resources": list(res("freeipa.group", "admins", map[string]any{"name": "admins", "users": []any{"alice"}}))}),
+			want:  [][]string{{"freeipa.group/admins: users must include admin"}}},
+		{name: "admins with admin and more, or without a users list", builtin: "freeipa-own-objects",
+			input: doc(map[string]any{"resources": list(res("freeipa.group", "admins", map[string]any{"name": "admins", "users": []any{"admin", "alice"}}),
+				res("freeipa.group", "editors", map[string]any{"name": "editors"}))})},
 		// enrolled-hosts
 		{name: "delete of enrolled host", builtin: "enrolled-hosts",
 			input: doc(map[string]any{"plan": list(change("freeipa.host", "nc.home.example.net", "delete", ipaHost(true, false), nil))}),
