@@ -22,6 +22,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // sshd is a real sshd on a loopback port that lets the test's user in with
@@ -214,7 +215,7 @@ func TestSSHTransport(t *testing.T) {
 		t.Errorf("probe: %q %v", call, err)
 	}
 	id := steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}
-	want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+	want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
 	c, err := step(t, b, steps.Target{ID: id, Want: want})
 	if err != nil || c.Action != steps.Create {
 		t.Fatalf("create over ssh: %s %v", c.Action, err)
@@ -285,7 +286,7 @@ func TestSSHRefusesHostKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+		want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
 		_, err = b.Observe(t.Context(), []steps.Target{{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}, Want: want}})
 		var he *dnsmasq.HostKeyError
 		if !errors.As(err, &he) || !strings.Contains(err.Error(), tc.want) || steps.IsTransient(err) {
