@@ -3,9 +3,11 @@ package dnsmasq
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,7 +116,7 @@ func (d decoder) site(name string, p *steps.Problems) *Site {
 	}
 	s, ok := d.sites[name]
 	if !ok {
-		p.Addf("site", "no site %q in backends.dnsmasq.sites of the runner config (it has: %s)", name, strings.Join(siteNames(d.sites), ", "))
+		p.Addf("site", "no site %q in backends.dnsmasq.sites of the runner config (it has: %s)", name, strings.Join(slices.Sorted(maps.Keys(d.sites)), ", "))
 	}
 	return s
 }
