@@ -43,6 +43,26 @@ func (p *Problems) Add(err error) bool {
 	return true
 }
 
+// Decode strictly decodes raw into v (a non-nil pointer; see DecodeStrict)
+// and records each bad field, so that a decoder's checks add theirs next
+// and the spec's error names every problem at once. It returns an error
+// only when raw is not a JSON object (or not JSON at all): nothing is
+// recorded then, there is nothing to check, and the decoder returns that
+// error as it is.
+func (p *Problems) Decode(raw json.RawMessage, v any) error {
+	err := DecodeStrict(raw, v)
+	fes := FieldErrors(err)
+	for _, fe := range fes {
+		if fe.Field == "" {
+			return err
+		}
+	}
+	for _, fe := range fes {
+		p.Add(fe)
+	}
+	return nil
+}
+
 // AddNew records each problem of err whose field p has no problem yet (see
 // Has): a value that did not decode is not reported again by the checks
 // that then see its zero value ("is required").

@@ -141,12 +141,8 @@ func (d decoder) decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 func decodeAs[T any](raw json.RawMessage, check func(in T, c *steps.Problems) T) (steps.Spec, error) {
 	var in T
 	var p, c steps.Problems
-	err := steps.DecodeStrict(raw, &in)
-	for _, fe := range steps.FieldErrors(err) {
-		if fe.Field == "" {
-			return nil, err // not an object: nothing to check
-		}
-		p.Add(fe)
+	if err := p.Decode(raw, &in); err != nil {
+		return nil, err // not an object: nothing to check
 	}
 	s := check(in, &c)
 	p.AddNew(c.Err())
