@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/gitops-runner/gitops-runner/internal/daemontest"
 	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
@@ -68,8 +67,10 @@ func startSSHD(t *testing.T) *sshd {
 		}
 	}
 	logPath := filepath.Join(s.dir, "sshd.log")
+	// Another process may take the free port before sshd binds it: then
+	// sshd exits and another port is tried.
 	for try := 0; ; try++ {
-		s.port = freeTCPPort(t)
+		s.port = daemontest.FreePort(t)
 		cfg := filepath.Join(s.dir, "sshd_config")
 		write(t, cfg, strings.Join([]string{
 			fmt.Sprintf("ListenAddress 127.0.0.1:%d", s.port),
@@ -93,45 +94,16 @@ func startSSHD(t *testing.T) *sshd {
 		}
 		cmd := exec.Command(prog, "-D", "-e", "-f", cfg) //nolint:gosec // the test's sshd
 		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		_ = logf.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		stop := func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
-		}
 		want := fmt.Sprintf("Server listening on 127.0.0.1 port %d.", s.port)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			select {
-			case err := <-done:
-				if try < 3 {
-					break
-				}
-				t.Fatalf("sshd exited: %v\n%s", err, read(t, logPath))
-			default:
-				if strings.Contains(read(t, logPath), want) {
-					t.Cleanup(stop)
-					return s
-				}
-				if time.Now().After(deadline) {
-					stop()
-					t.Fatalf("sshd does not listen:\n%s", read(t, logPath))
-				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			break // sshd exited: another port
+		err = daemontest.Start(t, cmd, 10*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(read(t, logPath), want) })
+		_ = logf.Close()
+		switch {
+		case err == nil:
+			return s
+		case errors.Is(err, daemontest.ErrExited) && try < 3:
+			continue
 		}
+		t.Fatalf("sshd: %v\n%s", err, read(t, logPath))
 	}
 }
 
@@ -186,16 +158,6 @@ func readPub(t *testing.T, path string) ssh.PublicKey {
 		t.Fatal(err)
 	}
 	return k
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // flat1's files are on "another host", reached through a real sshd: a host
