@@ -148,11 +148,7 @@ func TestRenameDeletesTheOldRecordSet(t *testing.T) {
 func TestApply1000NewRecordsInFewBatches(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{ChangeDelay: 5 * time.Millisecond}, []string{"mydomain.com"}, nil)
-	var ts []steps.Target
-	for _, s := range e.aSpecs("mydomain.com", 1000) {
-		ts = append(ts, want(s))
-	}
-	p := e.plan(ts...)
+	p := e.plan(wantAll(e.aSpecs("mydomain.com", 1000))...)
 	e.sim.ResetCounters()
 	// 256 is the runner's largest concurrency (runner config).
 	outs, _ := e.execute(p, 256)
@@ -219,11 +215,7 @@ func TestObserveReportsRecordsTheRunnerDoesNotOwn(t *testing.T) {
 func TestInvalidChangeIsPinnedToItsRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
-	var ts []steps.Target
-	for _, s := range e.aSpecs("mydomain.com", 20) {
-		ts = append(ts, want(s))
-	}
-	p := e.plan(ts...)
+	p := e.plan(wantAll(e.aSpecs("mydomain.com", 20))...)
 	// Someone creates host-7 between plan and apply: its CREATE is invalid.
 	e.seed("mydomain.com", sim.RecordSet{Name: "host-7.mydomain.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.7"}})
 	e.sim.ResetCounters()

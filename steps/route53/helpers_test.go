@@ -162,6 +162,15 @@ func want(s Spec) steps.Target {
 	return steps.Target{ID: steps.ID{Kind: Kind, Name: s.Name + "/" + s.Type}, Want: s}
 }
 
+// wantAll is want of each spec: targets to create.
+func wantAll(specs []Spec) []steps.Target {
+	ts := make([]steps.Target, len(specs))
+	for i, s := range specs {
+		ts[i] = want(s)
+	}
+	return ts
+}
+
 // owned is a desired target the runner applied before as last.
 func owned(s, last Spec) steps.Target {
 	t := want(s)
