@@ -285,14 +285,10 @@ func runOne(ctx context.Context, reg *Registry, c Change, o *Outcome, opts ExecO
 		}
 		d := jitter(wait)
 		emit(Event{Type: EventRetry, ID: c.ID, Action: c.Action, Attempt: attempt, Err: err, Wait: d})
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			o.Status, o.Err = StatusFailed, errors.Join(err, context.Cause(ctx))
+		if cerr := Sleep(ctx, d); cerr != nil {
+			o.Status, o.Err = StatusFailed, errors.Join(err, cerr)
 			emit(Event{Type: EventFinished, ID: c.ID, Action: c.Action, Attempt: attempt, Status: StatusFailed, Err: o.Err, Duration: time.Since(o.Started)})
 			return
-		case <-t.C:
 		}
 		wait = min(wait*2, opts.MaxBackoff)
 	}
@@ -312,4 +308,18 @@ func applySafely(ctx context.Context, b Backend, c Change, p Progress) (state js
 func jitter(d time.Duration) time.Duration {
 	f := 0.8 + 0.4*rand.Float64() //nolint:gosec // jitter needs no cryptographic randomness
 	return time.Duration(float64(d) * f)
+}
+
+// Sleep waits d, or until ctx ends: then it returns context.Cause(ctx)
+// (ctx.Err() unless a cause was given). For the waits between a backend's
+// retries and polls, and the executor's own.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
 }

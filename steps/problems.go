@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -40,6 +41,26 @@ func (p *Problems) Add(err error) bool {
 	}
 	p.errs = append(p.errs, err)
 	return true
+}
+
+// Decode strictly decodes raw into v (a non-nil pointer; see DecodeStrict)
+// and records each bad field, so that a decoder's checks add theirs next
+// and the spec's error names every problem at once. It returns an error
+// only when raw is not a JSON object (or not JSON at all): nothing is
+// recorded then, there is nothing to check, and the decoder returns that
+// error as it is.
+func (p *Problems) Decode(raw json.RawMessage, v any) error {
+	err := DecodeStrict(raw, v)
+	fes := FieldErrors(err)
+	for _, fe := range fes {
+		if fe.Field == "" {
+			return err
+		}
+	}
+	for _, fe := range fes {
+		p.Add(fe)
+	}
+	return nil
 }
 
 // AddNew records each problem of err whose field p has no problem yet (see
@@ -155,11 +176,7 @@ func decodeAll(raw json.RawMessage, v reflect.Value, path string, p *Problems) {
 			return
 		}
 		fields := structFields(t)
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(obj))
 		for _, k := range keys {
 			idx, ok := fields[k]
 			if !ok {
@@ -198,11 +215,7 @@ func decodeAll(raw json.RawMessage, v reflect.Value, path string, p *Problems) {
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(obj))
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(obj))
 		for _, k := range keys {
 			e := reflect.New(t.Elem()).Elem()
 			decodeAll(obj[k], e, fieldPath(path, k), p)
@@ -303,11 +316,7 @@ func fieldByIndexAlloc(v reflect.Value, idx []int) (reflect.Value, bool) {
 // likely means: the same name in another case, else one at most two edits
 // away.
 func unknownFieldMsg(k string, fields map[string][]int) string {
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(fields))
 	for _, n := range names {
 		if strings.EqualFold(n, k) {
 			return fmt.Sprintf("unknown field (did you mean %q? field names are case-sensitive)", n)

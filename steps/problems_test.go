@@ -2,10 +2,12 @@ package steps_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/steps"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // TestDecodeStrictReportsEveryProblem: one decode names every bad field —
@@ -60,5 +62,38 @@ func TestProblems(t *testing.T) {
 	fes := steps.FieldErrors(steps.PrefixFields("alias", p.Err()))
 	if len(fes) != 3 || fes[0].Field != "alias.a" || fes[1].Field != "alias.b[0].c" || fes[2].Field != "alias" || fes[2].Msg != "plain" {
 		t.Errorf("PrefixFields: %+v", fes)
+	}
+}
+
+// Problems.Decode records the bad fields and keeps what decoded; only a
+// spec that is not an object is an error of its own, with nothing recorded.
+func TestProblemsDecode(t *testing.T) {
+	type spec struct {
+		Name string `json:"name"`
+		Size int    `json:"size"`
+	}
+	for _, tc := range []struct {
+		name, raw string
+		err       string   // the error Decode returns; "" for none
+		fields    []string // the fields recorded
+		decoded   string   // Name after Decode
+	}{
+		{"good", `{"name": "a", "size": 1}`, "", nil, "a"},
+		{"bad fields", `{"name": "a", "size": "1", "colour": 1}`, "", []string{"colour", "size"}, "a"},
+		{"not an object", `["a"]`, "want an object", nil, ""},
+		{"not JSON", `{"name": `, "unexpected EOF", nil, ""},
+	} {
+		var p steps.Problems
+		var v spec
+		err := p.Decode([]byte(tc.raw), &v)
+		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.err)
+		}
+		if got := steptest.ProblemFields(p.Err()); !slices.Equal(got, tc.fields) {
+			t.Errorf("%s: recorded %q, want %q", tc.name, got, tc.fields)
+		}
+		if v.Name != tc.decoded {
+			t.Errorf("%s: name = %q, want %q", tc.name, v.Name, tc.decoded)
+		}
 	}
 }

@@ -294,6 +294,21 @@ func TestExecuteCancel(t *testing.T) {
 	}
 }
 
+// Sleep waits the time out, or returns the cause of the context's end
+// at once.
+func TestSleep(t *testing.T) {
+	t.Parallel()
+	if err := steps.Sleep(t.Context(), time.Millisecond); err != nil {
+		t.Errorf("a short sleep: %v", err)
+	}
+	superseded := errors.New("superseded by a newer push")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(superseded)
+	if err := steps.Sleep(ctx, time.Hour); !errors.Is(err, superseded) {
+		t.Errorf("an ended context: %v, want its cause", err)
+	}
+}
+
 func TestRedactor(t *testing.T) {
 	r := &steps.Redactor{}
 	r.Add("s3cret-token")

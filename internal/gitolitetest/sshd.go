@@ -1,17 +1,16 @@
 package gitolitetest
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/daemontest"
 )
 
 // sshdConfig renders sshd_config. Only public-key logins of the hosting user
@@ -108,10 +107,7 @@ func (s *Server) startSSHD(tb testing.TB, opts Options) error {
 	// sshd exits and we try another one.
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
+		port := daemontest.FreePort(tb)
 		cfgPath := filepath.Join(dir, "sshd_config")
 		if err := s.writeHostFile(cfgPath, []byte(s.sshdConfig(port, hostKey, opts.Env)), 0o600); err != nil {
 			return err
@@ -129,81 +125,29 @@ func (s *Server) startSSHD(tb testing.TB, opts Options) error {
 			s.writeKnownHosts()
 			return nil
 		}
-		if !errors.Is(lastErr, errSSHDExited) {
+		if !errors.Is(lastErr, daemontest.ErrExited) {
 			return lastErr
 		}
 	}
 	return fmt.Errorf("sshd did not start: %w", lastErr)
 }
 
-var errSSHDExited = errors.New("sshd exited")
-
 // runSSHD starts sshd and waits until it logs that it listens; it registers
-// the cleanup that stops it.
+// the cleanup that stops it. An sshd that exits first (its port was taken)
+// is an error wrapping daemontest.ErrExited.
 func (s *Server) runSSHD(tb testing.TB, cfgPath string, port int, logf *os.File) error {
 	// Not CommandContext: sshd must outlive Start and stop only in cleanup.
 	cmd := exec.Command(s.progs["sshd"], "-D", "-e", "-f", cfgPath) //nolint:gosec // sshd found by LookPath, our own config
 	s.asHost(cmd)
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start sshd: %w", err)
-	}
-	done := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(done)
-	}()
-	stop := func() {
-		// SIGTERM to the process group: the listener and any session
-		// processes still attached to it.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // ESRCH if already gone
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-
 	want := fmt.Sprintf("Server listening on 127.0.0.1 port %d.", port)
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("%w on port %d: %w (see %s)", errSSHDExited, port, waitErr, s.sshdLog)
-		case <-deadline:
-			stop()
-			return fmt.Errorf("sshd did not listen on port %d within 15s (see %s)", port, s.sshdLog)
-		case <-time.After(10 * time.Millisecond):
-		}
+	err := daemontest.Start(tb, cmd, 15*time.Second, 10*time.Millisecond, func() bool {
 		b, err := os.ReadFile(s.sshdLog)
-		if err != nil {
-			stop()
-			return fmt.Errorf("read sshd log: %w", err)
-		}
-		if strings.Contains(string(b), want) {
-			tb.Cleanup(stop)
-			return nil
-		}
-	}
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	var lc net.ListenConfig
-	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		return err == nil && strings.Contains(string(b), want)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
+		return fmt.Errorf("sshd on port %d: %w (see %s)", port, err, s.sshdLog)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	return port, nil
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/importer"
 	pvesim "github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
@@ -246,6 +247,27 @@ func CertbotLineage(tb testing.TB, root, name string, domains []string, key cryp
 // KeyBody is a line from the middle of a PEM key: a file that holds it
 // holds the key.
 func KeyBody(keyPEM []byte) string { return strings.Split(string(keyPEM), "\n")[1] }
+
+// Reader returns a function that imports src the way `runner import` does
+// (pipelinetest.Import) and returns the written files, failing the test
+// unless that import made no write call, wrote resources resources and
+// listed leftAlone live objects as left alone (Counts). writes reports the
+// backend's write calls so far (a simulator's write counter, the CA's
+// orders); the import's share is the difference around it, so a test need
+// not reset its counters. Each backend's import test reads twice: the
+// files to push, and after they are deployed the same bytes again.
+func Reader(tb testing.TB, src importer.Source, writes func() int, resources, leftAlone int) func() map[string]string {
+	return func() map[string]string {
+		tb.Helper()
+		before := writes()
+		res, files := pipelinetest.Import(tb, src)
+		if n := writes() - before; n != 0 {
+			tb.Errorf("import of %s made %d write calls", src.Name, n)
+		}
+		Counts(tb, res, files, resources, leftAlone)
+		return files
+	}
+}
 
 // Counts fails the test unless an import wrote resources resources and
 // listed leftAlone live objects as left alone; the error shows IMPORT.md

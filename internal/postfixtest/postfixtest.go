@@ -28,6 +28,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitops-runner/gitops-runner/internal/daemontest"
 )
 
 // Domain is the mail domain the instance delivers locally; Address is its
@@ -84,7 +86,7 @@ func Start(tb testing.TB) *Server {
 	if err := os.Chmod(dir, 0o755); err != nil { //nolint:gosec // searchable by Postfix's daemons
 		tb.Fatal(err)
 	}
-	s := &Server{dir: dir, postfix: pf, SMTPAddr: "127.0.0.1:" + strconv.Itoa(freePort(tb))}
+	s := &Server{dir: dir, postfix: pf, SMTPAddr: "127.0.0.1:" + strconv.Itoa(daemontest.FreePort(tb))}
 	for _, d := range []string{"conf", "spool", "data", "mail"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil { //nolint:gosec // see above
 			tb.Fatal(err)
@@ -329,14 +331,4 @@ func chown(tb testing.TB, path string, u *user.User) {
 	if err := os.Chown(path, uid, gid); err != nil {
 		tb.Fatal(err)
 	}
-}
-
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close() //nolint:errcheck // a listener only used for its port
-	return l.Addr().(*net.TCPAddr).Port
 }

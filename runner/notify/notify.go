@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gitops-runner/gitops-runner/runner/monitor"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -160,7 +161,7 @@ func EventOf(rep, prev, last *pipeline.Report) (Event, bool) {
 			return HealFailed, true
 		}
 		return CheckFailed, true
-	case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && toChange(rep) > 0:
+	case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && monitor.PlannedChanges(rep) > 0:
 		if failed(prev) && leftOver(rep, prev) {
 			return "", false
 		}
@@ -241,15 +242,4 @@ func isDeployment(rep *pipeline.Report) bool {
 // replay not superseded by a newer push and not plan-only.
 func ranDeployment(rep *pipeline.Report) bool {
 	return isDeployment(rep) && rep.Result != pipeline.ResultSuperseded && rep.Result != pipeline.ResultPlanned
-}
-
-// toChange counts the plan's changes (not no-ops).
-func toChange(rep *pipeline.Report) int {
-	n := 0
-	for _, p := range rep.Plan {
-		if p.Action != steps.NoOp {
-			n++
-		}
-	}
-	return n
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 func TestMain(m *testing.M) {
@@ -417,11 +418,7 @@ func (w *world) run(t testing.TB, desired map[string]string) run {
 	var ts []steps.Target
 	for name, raw := range desired {
 		id := steps.ID{Kind: Kind, Name: name}
-		s, err := w.b.Decode(Kind, json.RawMessage(raw))
-		if err != nil {
-			t.Fatalf("decode %s: %v", name, err)
-		}
-		ts = append(ts, steps.Target{ID: id, Want: s, Last: w.inventory[id]})
+		ts = append(ts, steps.Target{ID: id, Want: steptest.Decode(t, w.b, Kind, raw), Last: w.inventory[id]})
 	}
 	for id, last := range w.inventory {
 		if _, ok := desired[id.Name]; !ok {

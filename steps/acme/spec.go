@@ -104,16 +104,12 @@ func specOf(t steps.Target) (Spec, bool) {
 
 func decodeSpec(raw json.RawMessage, cfg settings) (Spec, error) {
 	var s Spec
-	err := steps.DecodeStrict(raw, &s)
 	var p steps.Problems
-	for _, fe := range steps.FieldErrors(err) {
-		if fe.Field == "" {
-			return s, err // not an object: nothing to check
-		}
-		p.Add(fe)
+	if err := p.Decode(raw, &s); err != nil {
+		return s, err // not an object: nothing to check
 	}
 	// Every problem at once: the checks of the fields that decoded, too.
-	_, err = s.check(cfg)
+	_, err := s.check(cfg)
 	p.AddNew(err)
 	if err := p.Err(); err != nil {
 		return s, err

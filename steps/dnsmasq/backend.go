@@ -11,9 +11,10 @@ package dnsmasq
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -101,11 +102,7 @@ func New(raw json.RawMessage, _ *steps.Redactor) (*Backend, error) {
 	if len(c.Sites) == 0 && !p.Has("sites") {
 		p.Addf("sites", "name at least one site: sites: { flat1: { domain, subnet, addnHosts, dhcpHostsfile, serversFile, pidFile or reload } }")
 	}
-	names := make([]string, 0, len(c.Sites))
-	for n := range c.Sites {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(c.Sites))
 	domains := map[string]string{}
 	for _, n := range names {
 		s := c.Sites[n]
@@ -194,15 +191,6 @@ func optionName(field string) string {
 	return map[string]string{"addnHosts": "addn-hosts", "dhcpHostsfile": "dhcp-hostsfile", "serversFile": "servers-file"}[field]
 }
 
-func siteNames(m map[string]*Site) []string {
-	ns := make([]string, 0, len(m))
-	for n := range m {
-		ns = append(ns, n)
-	}
-	sort.Strings(ns)
-	return ns
-}
-
 // Name implements steps.Backend.
 func (b *Backend) Name() string { return "dnsmasq" }
 
@@ -251,7 +239,7 @@ func (b *Backend) site(name string) (*Site, error) {
 	}
 	s, ok := b.sites[name]
 	if !ok {
-		return nil, fmt.Errorf("no site %q in backends.dnsmasq.sites (it has: %s)", name, strings.Join(siteNames(b.sites), ", "))
+		return nil, fmt.Errorf("no site %q in backends.dnsmasq.sites (it has: %s)", name, strings.Join(slices.Sorted(maps.Keys(b.sites)), ", "))
 	}
 	return s, nil
 }

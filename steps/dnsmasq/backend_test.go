@@ -40,15 +40,6 @@ func step(t *testing.T, b *dnsmasq.Backend, tg steps.Target) (steps.Change, erro
 	return c, err
 }
 
-func decode(t *testing.T, b *dnsmasq.Backend, kind, spec string) steps.Spec {
-	t.Helper()
-	s, err := b.Decode(kind, json.RawMessage(spec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // A host record moves from flat1 to flat2: a replace that takes its line
 // out of flat1's file, keeping the lines the runner has no resource for,
 // and puts it into flat2's; the name then resolves at flat2 only.
@@ -60,8 +51,8 @@ func TestHostMovesBetweenSites(t *testing.T) {
 	foreign := "# a note someone left\n10.18.2.99 manual.flat1.int.mydomain\n"
 	write(t, flat1.hosts, foreign)
 	id := steps.ID{Kind: dnsmasq.KindHost, Name: "db"}
-	on1 := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "db.int.mydomain", "ipv4": "10.18.2.7"}`)
-	on2 := decode(t, b, dnsmasq.KindHost, `{"site": "flat2", "name": "db.int.mydomain", "ipv4": "10.18.3.7"}`)
+	on1 := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "db.int.mydomain", "ipv4": "10.18.2.7"}`)
+	on2 := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat2", "name": "db.int.mydomain", "ipv4": "10.18.3.7"}`)
 
 	// runner doctor's probe: every site's files and configuration.
 	if call, _, err := b.Probe(t.Context()); err != nil ||
@@ -131,7 +122,7 @@ func TestTestRefusalChangesNothing(t *testing.T) {
 	b := l.backend()
 	write(t, flat1.servers, "# the operator's\n")
 	before, logBefore := snap(t, flat1.servers), read(t, flat1.log)
-	want := decode(t, b, dnsmasq.KindForward, `{"site": "flat1", "domain": "flat2.int.mydomain", "server": "127.0.18.3", "port": 5353}`)
+	want := steptest.Decode(t, b, dnsmasq.KindForward, `{"site": "flat1", "domain": "flat2.int.mydomain", "server": "127.0.18.3", "port": 5353}`)
 	_, err := step(t, b, steps.Target{ID: steps.ID{Kind: dnsmasq.KindForward, Name: "flat1-to-flat2"}, Want: want})
 	var te *dnsmasq.TestError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "dnsmasq --test refused the new servers-file (nothing was changed)") ||
@@ -178,7 +169,7 @@ func TestFailedReloadIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "tv.flat1.int.mydomain", "ipv4": "10.18.2.40"}`)
+	want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "tv.flat1.int.mydomain", "ipv4": "10.18.2.40"}`)
 	tg := steps.Target{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "tv"}, Want: want}
 	ch := plan(t, b, tg)
 	_, err = b.Apply(t.Context(), ch, &steptest.Progress{})

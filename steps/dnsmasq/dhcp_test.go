@@ -12,6 +12,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // dhcpScript runs in a new user and network namespace (unshare -rn): a
@@ -65,7 +66,7 @@ func TestDHCPReservationLeases(t *testing.T) {
 	b := l.backend()
 	flat1 := l.site("flat1")
 	const mac, ip = "02:00:5e:10:00:07", "10.18.2.7"
-	want := decode(t, b, dnsmasq.KindDHCPHost, fmt.Sprintf(`{"site": "flat1", "mac": %q, "ip": %q, "hostname": "nas"}`, mac, ip))
+	want := steptest.Decode(t, b, dnsmasq.KindDHCPHost, fmt.Sprintf(`{"site": "flat1", "mac": %q, "ip": %q, "hostname": "nas"}`, mac, ip))
 	if c, err := step(t, b, steps.Target{ID: steps.ID{Kind: dnsmasq.KindDHCPHost, Name: "nas"}, Want: want}); err != nil || c.Action != steps.Create {
 		t.Fatalf("create: %s %v", c.Action, err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // Diff is line by line: the lines a spec renders against the lines the
@@ -13,8 +14,8 @@ import (
 func TestDiff(t *testing.T) {
 	t.Parallel()
 	b := configured(t)
-	fwd := func(spec string) steps.Spec { return decode(t, b, dnsmasq.KindForward, spec) }
-	host := func(spec string) steps.Spec { return decode(t, b, dnsmasq.KindHost, spec) }
+	fwd := func(spec string) steps.Spec { return steptest.Decode(t, b, dnsmasq.KindForward, spec) }
+	host := func(spec string) steps.Spec { return steptest.Decode(t, b, dnsmasq.KindHost, spec) }
 	const servers = "/etc/dnsmasq.runner/servers"
 	const hosts = "/etc/dnsmasq.runner/hosts"
 	f2 := fwd(`{"site": "flat1", "domain": "flat2.int.mydomain", "server": "192.168.2.1", "reverse": ["192.168.2.0/24"]}`)

@@ -10,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/gitops-runner/gitops-runner/internal/daemontest"
 	"github.com/gitops-runner/gitops-runner/internal/testenv"
 
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
@@ -123,40 +123,17 @@ func (l *lab) start(prog string, s *labSite, n int, extra []string) error {
 	args := append([]string{"--keep-in-foreground", "--log-facility=-", "--conf-file=" + s.conf}, extra...)
 	cmd := exec.Command(prog, args...) //nolint:gosec // the test's dnsmasq
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			b, _ := os.ReadFile(s.log)
-			return fmt.Errorf("dnsmasq of %s exited: %w\n%s", s.name, err, b)
-		default:
-		}
+	var last string // the last query's answer, for the error
+	err = daemontest.Start(t, cmd, 10*time.Second, 20*time.Millisecond, func() bool {
 		r, err := query(s.addr, l.port, "handwritten."+s.domain, dns.TypeTXT)
-		if err == nil && len(r.Answer) == 1 {
-			t.Cleanup(stop)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			b, _ := os.ReadFile(s.log)
-			return fmt.Errorf("dnsmasq of %s does not answer on %s:%d: %s\n%s", s.name, s.addr, l.port, answer(r, err), b)
-		}
-		time.Sleep(20 * time.Millisecond)
+		last = answer(r, err)
+		return err == nil && len(r.Answer) == 1
+	})
+	if err != nil {
+		b, _ := os.ReadFile(s.log)
+		return fmt.Errorf("dnsmasq of %s on %s:%d: %w (last answer: %s)\n%s", s.name, s.addr, l.port, err, last, b)
 	}
+	return nil
 }
 
 // site returns a site by name.

@@ -3,6 +3,8 @@ package dnsmasq
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,7 +19,7 @@ func (b *Backend) Probe(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, ErrNotConfigured
 	}
 	var ok []string
-	for _, name := range siteNames(b.sites) {
+	for _, name := range slices.Sorted(maps.Keys(b.sites)) {
 		s := b.sites[name]
 		if _, err := s.tr.read(ctx, []string{s.AddnHosts, s.DHCPHostsfile, s.ServersFile}); err != nil {
 			return "", time.Time{}, fmt.Errorf("site %s: read its files (%s): %w", name, s.tr.where(), err)

@@ -3,9 +3,11 @@ package dnsmasq
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,7 +116,7 @@ func (d decoder) site(name string, p *steps.Problems) *Site {
 	}
 	s, ok := d.sites[name]
 	if !ok {
-		p.Addf("site", "no site %q in backends.dnsmasq.sites of the runner config (it has: %s)", name, strings.Join(siteNames(d.sites), ", "))
+		p.Addf("site", "no site %q in backends.dnsmasq.sites of the runner config (it has: %s)", name, strings.Join(slices.Sorted(maps.Keys(d.sites)), ", "))
 	}
 	return s
 }
@@ -139,12 +141,8 @@ func (d decoder) decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 func decodeAs[T any](raw json.RawMessage, check func(in T, c *steps.Problems) T) (steps.Spec, error) {
 	var in T
 	var p, c steps.Problems
-	err := steps.DecodeStrict(raw, &in)
-	for _, fe := range steps.FieldErrors(err) {
-		if fe.Field == "" {
-			return nil, err // not an object: nothing to check
-		}
-		p.Add(fe)
+	if err := p.Decode(raw, &in); err != nil {
+		return nil, err // not an object: nothing to check
 	}
 	s := check(in, &c)
 	p.AddNew(c.Err())

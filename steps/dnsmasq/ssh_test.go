@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,9 +17,11 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/gitops-runner/gitops-runner/internal/daemontest"
 	"github.com/gitops-runner/gitops-runner/internal/testenv"
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // sshd is a real sshd on a loopback port that lets the test's user in with
@@ -67,8 +67,10 @@ func startSSHD(t *testing.T) *sshd {
 		}
 	}
 	logPath := filepath.Join(s.dir, "sshd.log")
+	// Another process may take the free port before sshd binds it: then
+	// sshd exits and another port is tried.
 	for try := 0; ; try++ {
-		s.port = freeTCPPort(t)
+		s.port = daemontest.FreePort(t)
 		cfg := filepath.Join(s.dir, "sshd_config")
 		write(t, cfg, strings.Join([]string{
 			fmt.Sprintf("ListenAddress 127.0.0.1:%d", s.port),
@@ -92,45 +94,16 @@ func startSSHD(t *testing.T) *sshd {
 		}
 		cmd := exec.Command(prog, "-D", "-e", "-f", cfg) //nolint:gosec // the test's sshd
 		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		_ = logf.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		stop := func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
-		}
 		want := fmt.Sprintf("Server listening on 127.0.0.1 port %d.", s.port)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			select {
-			case err := <-done:
-				if try < 3 {
-					break
-				}
-				t.Fatalf("sshd exited: %v\n%s", err, read(t, logPath))
-			default:
-				if strings.Contains(read(t, logPath), want) {
-					t.Cleanup(stop)
-					return s
-				}
-				if time.Now().After(deadline) {
-					stop()
-					t.Fatalf("sshd does not listen:\n%s", read(t, logPath))
-				}
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			break // sshd exited: another port
+		err = daemontest.Start(t, cmd, 10*time.Second, 10*time.Millisecond, func() bool { return strings.Contains(read(t, logPath), want) })
+		_ = logf.Close()
+		switch {
+		case err == nil:
+			return s
+		case errors.Is(err, daemontest.ErrExited) && try < 3:
+			continue
 		}
+		t.Fatalf("sshd: %v\n%s", err, read(t, logPath))
 	}
 }
 
@@ -187,16 +160,6 @@ func readPub(t *testing.T, path string) ssh.PublicKey {
 	return k
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // flat1's files are on "another host", reached through a real sshd: a host
 // record lands in its hosts file, dnsmasq is reloaded there (kill -HUP
 // through the login shell) and every site resolves the name; removing it
@@ -214,7 +177,7 @@ func TestSSHTransport(t *testing.T) {
 		t.Errorf("probe: %q %v", call, err)
 	}
 	id := steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}
-	want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+	want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
 	c, err := step(t, b, steps.Target{ID: id, Want: want})
 	if err != nil || c.Action != steps.Create {
 		t.Fatalf("create over ssh: %s %v", c.Action, err)
@@ -285,7 +248,7 @@ func TestSSHRefusesHostKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+		want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
 		_, err = b.Observe(t.Context(), []steps.Target{{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}, Want: want}})
 		var he *dnsmasq.HostKeyError
 		if !errors.As(err, &he) || !strings.Contains(err.Error(), tc.want) || steps.IsTransient(err) {

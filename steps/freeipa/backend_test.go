@@ -300,11 +300,7 @@ func TestMemberFailures(t *testing.T) {
 	l.seed(l.sim.AddHost("a.example.test", false), l.sim.AddHost("ghost.example.test", false))
 	b := l.b
 	id := steps.ID{Kind: freeipa.KindHostGroup, Name: "g"}
-	s, err := b.Decode(id.Kind, json.RawMessage(`{"name":"g","hosts":["a.example.test","ghost.example.test"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := steps.Target{ID: id, Want: s}
+	tg := steps.Target{ID: id, Want: steptest.Decode(t, b, id.Kind, `{"name":"g","hosts":["a.example.test","ghost.example.test"]}`)}
 	live, err := b.Observe(ctx(t), []steps.Target{tg})
 	if err != nil {
 		t.Fatal(err)
@@ -368,10 +364,7 @@ func TestObserve500Hosts(t *testing.T) {
 	for i := range 500 {
 		fqdn := fmt.Sprintf("h%03d.example.test", i)
 		l.seed(l.sim.AddHost(fqdn, i%2 == 0))
-		s, err := l.b.Decode(freeipa.KindHost, json.RawMessage(fmt.Sprintf(`{"fqdn":%q,"hostGroups":["g%02d"]}`, fqdn, i%50)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := steptest.Decode(t, l.b, freeipa.KindHost, fmt.Sprintf(`{"fqdn":%q,"hostGroups":["g%02d"]}`, fqdn, i%50))
 		targets = append(targets, steps.Target{ID: steps.ID{Kind: freeipa.KindHost, Name: fqdn}, Want: s, Adopt: true})
 	}
 	l.sim.ResetCounters()

@@ -1,13 +1,13 @@
 package freeipa_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // BenchmarkObservePlan500Hosts observes and plans 500 hosts and 50 host
@@ -17,10 +17,7 @@ func BenchmarkObservePlan500Hosts(b *testing.B) {
 	l := newLab(b, nil, nil)
 	var targets []steps.Target
 	add := func(kind, name, spec string) {
-		s, err := l.b.Decode(kind, json.RawMessage(spec))
-		if err != nil {
-			b.Fatal(err)
-		}
+		s := steptest.Decode(b, l.b, kind, spec)
 		targets = append(targets, steps.Target{ID: steps.ID{Kind: kind, Name: name}, Want: s, Last: s})
 	}
 	for g := range 50 {

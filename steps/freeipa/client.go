@@ -386,7 +386,7 @@ func (c *Client) call(ctx context.Context, s *server, method string, body []byte
 				"FreeIPA drops its sessions (check the server's health and its session lifetime)", method, s.base, rejected))
 		}
 		if rejected > 1 {
-			if err := sleep(ctx, c.retryWait<<(rejected-2)); err != nil {
+			if err := steps.Sleep(ctx, c.retryWait<<(rejected-2)); err != nil {
 				return nil, reached, err
 			}
 		}
@@ -491,7 +491,7 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 	var err error
 	for i := 0; i < c.attempts; i++ {
 		if i > 0 {
-			if err := sleep(ctx, wait); err != nil {
+			if err := steps.Sleep(ctx, wait); err != nil {
 				return err
 			}
 			wait *= 2
@@ -506,18 +506,6 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 		}
 	}
 	return steps.Transient(transportError{err: fmt.Errorf("after %d attempts: %w", c.attempts, err)})
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func snippet(b []byte) string {

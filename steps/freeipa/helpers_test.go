@@ -177,19 +177,15 @@ func (l *lab) converge(want []res, inv inventory, p *steptest.Progress) ([]steps
 	for _, r := range want {
 		id := steps.ID{Kind: r.kind, Name: r.name}
 		seen[id] = true
-		s, err := b.Decode(r.kind, json.RawMessage(r.spec))
-		if err != nil {
-			l.t.Fatalf("decode %s: %v", id, err)
-		}
-		t := steps.Target{ID: id, Want: s}
+		t := steps.Target{ID: id, Want: steptest.Decode(l.t, b, r.kind, r.spec)}
 		if rec, ok := inv[id]; ok {
-			t.Last, t.State = l.decode(id, rec.spec), rec.state
+			t.Last, t.State = steptest.Decode(l.t, b, id.Kind, string(rec.spec)), rec.state
 		}
 		targets = append(targets, t)
 	}
 	for id, rec := range inv {
 		if !seen[id] {
-			targets = append(targets, steps.Target{ID: id, Last: l.decode(id, rec.spec), State: rec.state})
+			targets = append(targets, steps.Target{ID: id, Last: steptest.Decode(l.t, b, id.Kind, string(rec.spec)), State: rec.state})
 		}
 	}
 	live, err := b.Observe(ctx(l.t), targets)
@@ -224,15 +220,6 @@ func (l *lab) converge(want []res, inv inventory, p *steptest.Progress) ([]steps
 		}
 	}
 	return changes, next, firstErr
-}
-
-func (l *lab) decode(id steps.ID, spec json.RawMessage) steps.Spec {
-	l.t.Helper()
-	s, err := l.b.Decode(id.Kind, spec)
-	if err != nil {
-		l.t.Fatalf("decode inventory spec of %s: %v", id, err)
-	}
-	return s
 }
 
 func actions(cs []steps.Change) string {

@@ -1,12 +1,12 @@
 package freeipa_test
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // Identities names the FreeIPA object by kind and lower-case name: FreeIPA
@@ -17,14 +17,6 @@ func TestIdentities(t *testing.T) {
 	b, err := freeipa.New(nil, &steps.Redactor{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	decode := func(kind, spec string) steps.Spec {
-		t.Helper()
-		s, err := b.Decode(kind, json.RawMessage(spec))
-		if err != nil {
-			t.Fatalf("decode %s %s: %v", kind, spec, err)
-		}
-		return s
 	}
 	tests := []struct {
 		kind       string
@@ -44,20 +36,14 @@ func TestIdentities(t *testing.T) {
 		{"freeipa.nope", "", "", nil},
 	}
 	for _, tc := range tests {
-		tg := steps.Target{ID: steps.ID{Kind: tc.kind, Name: "r"}}
-		if tc.want != "" {
-			tg.Want = decode(tc.kind, tc.want)
-		}
-		if tc.last != "" {
-			tg.Last = decode(tc.kind, tc.last)
-		}
+		tg := steps.Target{ID: steps.ID{Kind: tc.kind, Name: "r"}, Want: steptest.Decode(t, b, tc.kind, tc.want), Last: steptest.Decode(t, b, tc.kind, tc.last)}
 		if got := b.Identities(tg); !reflect.DeepEqual(got, tc.ids) {
 			t.Errorf("%s %s: Identities = %q, want %q", tc.kind, tc.want+tc.last, got, tc.ids)
 		}
 	}
 	// Two sudo rules differing only in case are one identity.
-	a := b.Identities(steps.Target{ID: steps.ID{Kind: freeipa.KindSudoRule, Name: "a"}, Want: decode(freeipa.KindSudoRule, `{"name":"Admins"}`)})
-	c := b.Identities(steps.Target{ID: steps.ID{Kind: freeipa.KindSudoRule, Name: "b"}, Want: decode(freeipa.KindSudoRule, `{"name":"admins"}`)})
+	a := b.Identities(steps.Target{ID: steps.ID{Kind: freeipa.KindSudoRule, Name: "a"}, Want: steptest.Decode(t, b, freeipa.KindSudoRule, `{"name":"Admins"}`)})
+	c := b.Identities(steps.Target{ID: steps.ID{Kind: freeipa.KindSudoRule, Name: "b"}, Want: steptest.Decode(t, b, freeipa.KindSudoRule, `{"name":"admins"}`)})
 	if !reflect.DeepEqual(a, c) {
 		t.Errorf("Admins %q and admins %q differ", a, c)
 	}

@@ -66,11 +66,7 @@ func (b *Backend) Import(ctx context.Context, where []string) (*steps.Imported, 
 	}
 	for _, kind := range importOrder {
 		kd := kindDefs[kind]
-		keys := make([]string, 0, len(w[kind]))
-		for k := range w[kind] {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(w[kind]))
 		for _, key := range keys {
 			e := w[kind][key]
 			if why := b.builtin(kind, key, servers); why != "" {

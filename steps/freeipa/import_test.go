@@ -26,19 +26,10 @@ func TestImportPlansClean(t *testing.T) {
 		l.call(c.Method, c.Args, c.Opts)
 	}
 
-	read := func() map[string]string {
-		t.Helper()
-		l.sim.ResetCounters()
-		res, files := pipelinetest.Import(t, importer.Source{Backend: l.b, Name: "freeipa"})
-		if st := l.sim.Counters(); st.Writes != 0 {
-			t.Errorf("import made %d write calls: %v", st.Writes, st.ByOp)
-		}
-		// 3 hosts, 1 host group, 1 service, 2 users, 2 groups, 2 rules;
-		// left alone: 2 servers, their 4 services, ipaservers, admin,
-		// admins, ipausers, "with space".
-		importtest.Counts(t, res, files, 11, 11)
-		return files
-	}
+	// 3 hosts, 1 host group, 1 service, 2 users, 2 groups, 2 rules; left
+	// alone: 2 servers, their 4 services, ipaservers, admin, admins,
+	// ipausers, "with space".
+	read := importtest.Reader(t, importer.Source{Backend: l.b, Name: "freeipa"}, func() int { return l.sim.Counters().Writes }, 11, 11)
 	files := read()
 	pipelinetest.FileHas(t, files, "identity.libsonnet",
 		`ipa.hostgroup('webservers', { description: 'Web servers', hosts: ['web1.hetzner.int.mydomain'], adopt: true }),`,

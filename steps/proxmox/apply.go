@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -269,11 +271,7 @@ func (b *Backend) update(ctx context.Context, o *ops, p steps.Progress) error {
 		}
 		progressf(p, "config %s %d: %s", typeWord(o.Type), o.VMID, strings.Join(keys, ", "))
 	}
-	disks := make([]string, 0, len(o.Resize))
-	for d := range o.Resize {
-		disks = append(disks, d)
-	}
-	sort.Strings(disks)
+	disks := slices.Sorted(maps.Keys(o.Resize))
 	for _, d := range disks {
 		size := fmt.Sprintf("%dG", o.Resize[d]/1024)
 		if err := b.task(ctx, p, fmt.Sprintf("resize %s %d %s to %s", typeWord(o.Type), o.VMID, d, size), func() (goprox.UPID, error) {

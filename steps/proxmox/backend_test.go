@@ -7,6 +7,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 func TestCreateLXCThenNoOp(t *testing.T) {
@@ -86,7 +87,7 @@ func TestCreateVMByCloneThenNoOp(t *testing.T) {
 	}
 
 	// A bridge change keeps the MAC Proxmox assigned.
-	want2 := decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, `"bridge": "vmbr0"`, `"bridge": "vmbr1", "vlan": 42`, 1))
+	want2 := steptest.Decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, `"bridge": "vmbr0"`, `"bridge": "vmbr1", "vlan": 42`, 1))
 	c = e.plan(owned(tid, want2, want, st))[0]
 	if c.Action != steps.Update || fieldPaths(c)["networks[0].bridge"] != "" {
 		t.Fatalf("plan: %s %+v", c.Action, c.Fields)
@@ -105,7 +106,7 @@ func TestUpdateLiveAndReboot(t *testing.T) {
 	tid, v1, st := e.created(proxmox.KindVM, "dokku", vmSpec)
 
 	// Tags and onboot apply live; cores needs a reboot of the running VM.
-	v2 := decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true,`, 1))
+	v2 := steptest.Decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true,`, 1))
 	c := e.plan(owned(tid, v2, v1, st))[0]
 	f := fieldPaths(c)
 	if c.Action != steps.Update || f["cores"] != "reboot" || f["onboot"] != "" || len(f) != 3 {
@@ -130,7 +131,7 @@ func TestUpdateLiveAndReboot(t *testing.T) {
 	}
 
 	// Stopping the guest is a shutdown.
-	v3 := decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true, "state": "stopped",`, 1))
+	v3 := steptest.Decode(t, e.b, proxmox.KindVM, strings.Replace(strings.Replace(vmSpec, `"cores": 4`, `"cores": 6`, 1), `"vmid": 104,`, `"vmid": 104, "tags": ["apps"], "onboot": true, "state": "stopped",`, 1))
 	c = e.plan(owned(tid, v3, v2, st))[0]
 	if c.Action != steps.Update || len(c.Fields) != 1 || c.Fields[0].Path != "state" {
 		t.Fatalf("stop plan: %s %+v", c.Action, c.Fields)
@@ -148,7 +149,7 @@ func TestUpdateLXCLiveAndResize(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
 	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
-	v2 := decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
+	v2 := steptest.Decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
 		`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-zfs", "size": "32GiB"}]`).Replace(lxcSpec))
 	c := e.plan(owned(tid, v2, v1, st))[0]
 	f := fieldPaths(c)
@@ -173,7 +174,7 @@ func TestUpdateLXCLiveAndResize(t *testing.T) {
 	}
 
 	// Features of a running container wait for a restart.
-	v3 := decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
+	v3 := steptest.Decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(`"memory": "4GiB"`, `"memory": 6144`, `"size": "8GiB"`, `"size": "16GiB"`,
 		`"tags": ["web"]`, `"tags": ["web"], "mounts": [{"path": "/data", "storage": "local-zfs", "size": "32GiB"}]`,
 		`"keyctl": true`, `"keyctl": false`).Replace(lxcSpec))
 	c = e.plan(owned(tid, v3, v2, st))[0]
@@ -186,7 +187,7 @@ func TestShrinkIsAnError(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
 	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
-	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "4GiB"`, 1))
+	v2 := steptest.Decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "4GiB"`, 1))
 	_, err := e.tryPlan(owned(tid, v2, v1, st))
 	var fe *steps.FieldError
 	if !asFieldError(err, &fe) || fe.Field != "rootfs.size" || !strings.Contains(fe.Msg, "shrinking") {
@@ -201,7 +202,7 @@ func TestReplaceAndDelete(t *testing.T) {
 
 	// Unprivileged cannot change in place: a replace, with protect in
 	// Before from the last applied spec.
-	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"features": {"nesting": true, "keyctl": true}`, `"unprivileged": false, "protect": false`, 1))
+	v2 := steptest.Decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"features": {"nesting": true, "keyctl": true}`, `"unprivileged": false, "protect": false`, 1))
 	c := e.plan(owned(tid, v2, v1, st))[0]
 	if c.Action != steps.Replace || fieldPaths(c)["unprivileged"] != "replace" {
 		t.Fatalf("plan: %s %+v", c.Action, c.Fields)

@@ -10,6 +10,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // seed1000 adds 3 nodes to the homelab and 1000 guests the runner owns
@@ -51,7 +52,7 @@ func seed1000(b testing.TB, e *env) []steps.Target {
 		if err := e.sim.AddGuest(g); err != nil {
 			b.Fatal(err)
 		}
-		s := decode(b, e.b, kind, spec)
+		s := steptest.Decode(b, e.b, kind, spec)
 		ts = append(ts, steps.Target{ID: id(kind, fmt.Sprintf("g%d", vmid)), Want: s, Last: s})
 	}
 	return ts
@@ -89,7 +90,7 @@ func BenchmarkCreate50LXC(b *testing.B) {
 		e := newEnv(b, sim.Options{Latency: 20 * time.Millisecond, TaskDuration: 100 * time.Millisecond}, nil)
 		var ts []steps.Target
 		for i := range 50 {
-			s := decode(b, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"memory":512,"ostemplate":%q,
+			s := steptest.Decode(b, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"memory":512,"ostemplate":%q,
 				"rootfs":{"storage":"local-zfs","size":"4GiB"},"networks":[{"bridge":"vmbr0","ip":"10.42.1.%d/24","gateway":"10.42.1.1"}]}`,
 				300+i, sim.HomelabLXCTemplate, 10+i))
 			ts = append(ts, steps.Target{ID: id(proxmox.KindLXC, fmt.Sprintf("ct%d", i)), Want: s})

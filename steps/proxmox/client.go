@@ -36,7 +36,7 @@ func (b *Backend) do(ctx context.Context, method, path string, call func() error
 		if !isTransient(err) || attempt >= callAttempts || ctx.Err() != nil {
 			break
 		}
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := steps.Sleep(ctx, wait); serr != nil {
 			break
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -113,7 +113,7 @@ func (b *Backend) wait(ctx context.Context, upid goprox.UPID) (string, error) {
 			}
 			return st.ExitStatus, newTaskError(string(upid), st.ExitStatus)
 		}
-		if err := sleep(ctx, interval); err != nil {
+		if err := steps.Sleep(ctx, interval); err != nil {
 			return "", fmt.Errorf("task %s: no result within taskTimeout %s: %w", upid, time.Duration(b.cfg.TaskTimeout), err)
 		}
 		// Short tasks are common (config, start); back off to the
@@ -143,7 +143,7 @@ func (b *Backend) task(ctx context.Context, p steps.Progress, what string, start
 		if !errors.As(err, &te) || !errors.Is(te, ErrGuestLocked) || attempt >= callAttempts {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := steps.Sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -168,17 +168,5 @@ func orFailed(exit string) string {
 func progressf(p steps.Progress, format string, args ...any) {
 	if p != nil {
 		p.Printf(format, args...)
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
 	}
 }

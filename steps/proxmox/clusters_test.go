@@ -17,6 +17,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // twoClusters is two simulated Proxmox clusters, hetzner and flat1, each
@@ -423,7 +424,7 @@ func TestClustersSingleHostFormUnchanged(t *testing.T) {
 	if inv := p.Status("inventory.json"); strings.Contains(inv, `"cluster"`) || !strings.Contains(inv, `"vmid": 101`) {
 		t.Errorf("inventory names a cluster, or not VMID 101:\n%s", inv)
 	}
-	spec := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	spec := steptest.Decode(t, e.b, proxmox.KindLXC, lxcSpec)
 	if ids := b.Identities(steps.Target{ID: id(proxmox.KindLXC, "web"), Want: spec}); len(ids) != 1 || ids[0] != "vmid:101" {
 		t.Errorf("identities %q, want vmid:101", ids)
 	}

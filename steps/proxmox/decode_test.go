@@ -16,12 +16,12 @@ func TestDecodeRoundTrip(t *testing.T) {
 	b := offline(t)
 	for _, tc := range []struct{ kind, spec string }{{proxmox.KindLXC, lxcSpec}, {proxmox.KindVM, vmSpec},
 		{proxmox.KindVM, `{"node":"pve","clone":{"template":"debian-12-cloudinit","full":false}}`}} {
-		s := decode(t, b, tc.kind, tc.spec)
+		s := steptest.Decode(t, b, tc.kind, tc.spec)
 		out, err := json.Marshal(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s2 := decode(t, b, tc.kind, string(out))
+		s2 := steptest.Decode(t, b, tc.kind, string(out))
 		out2, _ := json.Marshal(s2)
 		if string(out) != string(out2) {
 			t.Errorf("round trip:\n%s\n%s", out, out2)
@@ -168,7 +168,7 @@ func TestSizeDefaults(t *testing.T) {
 func TestDecodeMixedCaseTag(t *testing.T) {
 	t.Parallel()
 	b := offline(t)
-	s := decode(t, b, proxmox.KindLXC, strings.Replace(lxcSpec, `"tags": ["web"]`, `"tags": ["Homelab", "web"]`, 1))
+	s := steptest.Decode(t, b, proxmox.KindLXC, strings.Replace(lxcSpec, `"tags": ["web"]`, `"tags": ["Homelab", "web"]`, 1))
 	out, _ := json.Marshal(s)
 	if !strings.Contains(string(out), `"Homelab"`) {
 		t.Errorf("tags: %s", out)

@@ -2,6 +2,7 @@ package proxmox
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"reflect"
 	"slices"
@@ -498,11 +499,7 @@ func checkPlacement(t steps.Target, want *Common, facts *clusterFacts) error {
 	}
 	n, ok := facts.nodes[want.Node]
 	if !ok {
-		names := make([]string, 0, len(facts.nodes))
-		for name := range facts.nodes {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(facts.nodes))
 		return steps.FieldErrorf("node", "no node %q in the cluster (nodes: %s)", want.Node, strings.Join(names, ", "))
 	}
 	if !n.online {

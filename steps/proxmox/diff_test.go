@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // TestDiffClassifies checks Diff's pure classification of changes against
@@ -28,10 +29,10 @@ func TestDiffClassifies(t *testing.T) {
 				"net0": "virtio=BC:24:11:00:00:02,bridge=vmbr0", "ipconfig0": "ip=10.42.0.104/24,gw=10.42.0.1", "tags": "gitops-runner"}}
 	}
 	lxc := func(r ...string) steps.Spec {
-		return decode(t, b, proxmox.KindLXC, strings.NewReplacer(r...).Replace(lxcSpec))
+		return steptest.Decode(t, b, proxmox.KindLXC, strings.NewReplacer(r...).Replace(lxcSpec))
 	}
 	vm := func(r ...string) steps.Spec {
-		return decode(t, b, proxmox.KindVM, strings.NewReplacer(r...).Replace(vmSpec))
+		return steptest.Decode(t, b, proxmox.KindVM, strings.NewReplacer(r...).Replace(vmSpec))
 	}
 	for _, tc := range []struct {
 		name   string
@@ -87,10 +88,10 @@ func TestDiffClassifies(t *testing.T) {
 func TestIdentities(t *testing.T) {
 	t.Parallel()
 	b := offline(t)
-	lxc101 := decode(t, b, proxmox.KindLXC, lxcSpec)
-	lxcNoID := decode(t, b, proxmox.KindLXC, strings.Replace(lxcSpec, `"vmid": 101, `, "", 1))
-	vm101 := decode(t, b, proxmox.KindVM, strings.Replace(vmSpec, `"vmid": 104`, `"vmid": 101`, 1))
-	vm104 := decode(t, b, proxmox.KindVM, vmSpec)
+	lxc101 := steptest.Decode(t, b, proxmox.KindLXC, lxcSpec)
+	lxcNoID := steptest.Decode(t, b, proxmox.KindLXC, strings.Replace(lxcSpec, `"vmid": 101, `, "", 1))
+	vm101 := steptest.Decode(t, b, proxmox.KindVM, strings.Replace(vmSpec, `"vmid": 104`, `"vmid": 101`, 1))
+	vm104 := steptest.Decode(t, b, proxmox.KindVM, vmSpec)
 	ct, vm := id(proxmox.KindLXC, "blog"), id(proxmox.KindVM, "dokku")
 	cases := []struct {
 		name string

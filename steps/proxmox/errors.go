@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -111,11 +112,7 @@ func (e *APIError) Error() string {
 		b.WriteString(" (pveproxy could not reach the node)")
 	}
 	if len(e.Params) > 0 {
-		keys := make([]string, 0, len(e.Params))
-		for k := range e.Params {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(e.Params))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = k + ": " + strings.TrimSpace(e.Params[k])

@@ -12,13 +12,14 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 func TestLockContentionIsRetried(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
 	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
-	v2 := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
+	v2 := steptest.Decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
 	c := e.plan(owned(tid, v2, v1, st))[0]
 
 	e.sim.FailNext("PUT /nodes/{node}/lxc/{vmid}/config", sim.Fault{Status: 500, Message: "can't lock file '/run/lock/lxc/pve-config-101.lock' - got timeout"}, 1)
@@ -42,8 +43,8 @@ func TestRealLockContention(t *testing.T) {
 	// retried until the resize is done.
 	e := newEnv(t, sim.Options{TaskDuration: 60 * time.Millisecond, LockTimeout: 20 * time.Millisecond}, nil)
 	tid, v1, st := e.created(proxmox.KindLXC, "nextcloud", lxcSpec)
-	grow := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "12GiB"`, 1))
-	cores := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
+	grow := steptest.Decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"size": "8GiB"`, `"size": "12GiB"`, 1))
+	cores := steptest.Decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"cores": 2`, `"cores": 3`, 1))
 	cg := e.plan(owned(tid, grow, v1, st))[0]
 	cc := e.plan(owned(tid, cores, v1, st))[0]
 	e.sim.ResetCounters()
@@ -94,7 +95,7 @@ func TestFaultsAreRetried(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, sim.Options{}, nil)
 			tid := id(proxmox.KindLXC, "nextcloud")
-			v1 := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+			v1 := steptest.Decode(t, e.b, proxmox.KindLXC, lxcSpec)
 			var st json.RawMessage
 			if tc.method == "GET" && tc.route == "/nodes/{node}/lxc/{vmid}/pending" {
 				st = e.mustApply(e.plan(steps.Target{ID: tid, Want: v1})[0])
@@ -125,7 +126,7 @@ func TestPermanentErrors(t *testing.T) {
 		{"missing template", strings.Replace(lxcSpec, "debian-12-standard_12.7-1", "debian-13-standard_13.1-1", 1), "volume 'local:vztmpl/debian-13-standard_13.1-1_amd64.tar.zst' does not exist"},
 		{"parameter error", strings.Replace(lxcSpec, `"tags": ["web"]`, `"description": "`+strings.Repeat("x", 9000)+`"`, 1), "400 Parameter verification failed. [description: "},
 	} {
-		want := decode(t, e.b, proxmox.KindLXC, tc.spec)
+		want := steptest.Decode(t, e.b, proxmox.KindLXC, tc.spec)
 		c := e.plan(steps.Target{ID: id(proxmox.KindLXC, "x"), Want: want})[0]
 		_, _, err := e.apply(c)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -145,7 +146,7 @@ func TestPermanentErrors(t *testing.T) {
 func TestBadTokenIsClear(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{Tokens: map[string]string{tokenID: "another-secret"}}, nil)
-	_, err := e.tryPlan(steps.Target{ID: id(proxmox.KindLXC, "x"), Want: decode(t, e.b, proxmox.KindLXC, lxcSpec)})
+	_, err := e.tryPlan(steps.Target{ID: id(proxmox.KindLXC, "x"), Want: steptest.Decode(t, e.b, proxmox.KindLXC, lxcSpec)})
 	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "tokenSecret") || strings.Contains(err.Error(), secret) {
 		t.Fatalf("err = %v", err)
 	}
@@ -155,7 +156,7 @@ func TestPlanTimeBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
 	lxc := func(r ...string) steps.Spec {
-		return decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(r...).Replace(lxcSpec))
+		return steptest.Decode(t, e.b, proxmox.KindLXC, strings.NewReplacer(r...).Replace(lxcSpec))
 	}
 	for _, tc := range []struct {
 		name  string
@@ -165,7 +166,7 @@ func TestPlanTimeBadInput(t *testing.T) {
 	}{
 		{"unknown node", []steps.Target{{ID: id(proxmox.KindLXC, "a"), Want: lxc(`"node": "pve"`, `"node": "pve2"`)}}, "node", `no node "pve2" in the cluster (nodes: pve)`},
 		{"memory larger than the node", []steps.Target{{ID: id(proxmox.KindLXC, "a"), Want: lxc(`"memory": "4GiB"`, `"memory": "64GiB"`)}}, "memory", "65536 MiB is more than node pve has (49152 MiB)"},
-		{"missing VM template", []steps.Target{{ID: id(proxmox.KindVM, "a"), Want: decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, "9000", "9001", 1))}}, "clone.template", "no VM template 9001 in the cluster (templates: 9000 debian-12-cloudinit)"},
+		{"missing VM template", []steps.Target{{ID: id(proxmox.KindVM, "a"), Want: steptest.Decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, "9000", "9001", 1))}}, "clone.template", "no VM template 9001 in the cluster (templates: 9000 debian-12-cloudinit)"},
 		{"two resources with one VMID", []steps.Target{{ID: id(proxmox.KindLXC, "a"), Want: lxc()}, {ID: id(proxmox.KindLXC, "b"), Want: lxc()}}, "vmid", "101 is also asked for by proxmox.lxc/"},
 	} {
 		_, err := e.tryPlan(tc.ts...)
@@ -175,7 +176,7 @@ func TestPlanTimeBadInput(t *testing.T) {
 		}
 	}
 	// A template by name is found.
-	vm := decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, "9000", `"debian-12-cloudinit"`, 1))
+	vm := steptest.Decode(t, e.b, proxmox.KindVM, strings.Replace(vmSpec, "9000", `"debian-12-cloudinit"`, 1))
 	if c := e.plan(steps.Target{ID: id(proxmox.KindVM, "dokku"), Want: vm})[0]; c.Action != steps.Create {
 		t.Errorf("clone by name: %s", c.Action)
 	}
@@ -194,14 +195,14 @@ func TestObserveIsNPlusTwoCalls(t *testing.T) {
 		}}); err != nil {
 			t.Fatal(err)
 		}
-		spec := decode(t, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"ostemplate":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","rootfs":{"storage":"local-lvm","size":"8GiB"},"networks":[{"bridge":"vmbr0","ip":"dhcp"}]}`, vmid))
+		spec := steptest.Decode(t, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"ostemplate":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","rootfs":{"storage":"local-lvm","size":"8GiB"},"networks":[{"bridge":"vmbr0","ip":"dhcp"}]}`, vmid))
 		if i == n-1 {
 			break // found by name below
 		}
 		ts = append(ts, steps.Target{ID: id(proxmox.KindLXC, fmt.Sprintf("g%d", i)), Want: spec, Last: spec})
 	}
 	// One by name (no VMID anywhere) and one that does not exist.
-	byName := decode(t, e.b, proxmox.KindLXC, `{"node":"pve","ostemplate":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","rootfs":{"storage":"local-lvm","size":"8GiB"}}`)
+	byName := steptest.Decode(t, e.b, proxmox.KindLXC, `{"node":"pve","ostemplate":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","rootfs":{"storage":"local-lvm","size":"8GiB"}}`)
 	ts = append(ts, steps.Target{ID: id(proxmox.KindLXC, fmt.Sprintf("g%d", n-1)), Want: byName}, steps.Target{ID: id(proxmox.KindLXC, "nope"), Want: byName})
 	e.sim.ResetCounters()
 	live, err := e.b.Observe(context.Background(), ts)
@@ -228,7 +229,7 @@ func TestConcurrentCreatesGetDistinctVMIDs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{TaskDuration: 5 * time.Millisecond}, nil)
 	const n = 8
-	spec := decode(t, e.b, proxmox.KindLXC, `{"node":"pve","memory":256,"ostemplate":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","rootfs":{"storage":"local-lvm","size":"4GiB"},"state":"stopped"}`)
+	spec := steptest.Decode(t, e.b, proxmox.KindLXC, `{"node":"pve","memory":256,"ostemplate":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","rootfs":{"storage":"local-lvm","size":"4GiB"},"state":"stopped"}`)
 	var ts []steps.Target
 	for i := range n {
 		ts = append(ts, steps.Target{ID: id(proxmox.KindLXC, fmt.Sprintf("c%d", i)), Want: spec})
@@ -266,7 +267,7 @@ func TestRetriedCreateDoesNotCreateTwice(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
 	tid := id(proxmox.KindLXC, "nextcloud")
-	want := decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"vmid": 101, `, "", 1))
+	want := steptest.Decode(t, e.b, proxmox.KindLXC, strings.Replace(lxcSpec, `"vmid": 101, `, "", 1))
 	c := e.plan(steps.Target{ID: tid, Want: want})[0]
 	// The node stays unreachable for the start longer than one call's
 	// retries: the change fails transiently after the container exists.
@@ -309,7 +310,7 @@ func TestObserveBacksOffOnStrain(t *testing.T) {
 		}}); err != nil {
 			t.Fatal(err)
 		}
-		spec := decode(t, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"memory":512,"ostemplate":%q,"rootfs":{"storage":"local-lvm","size":"8GiB"}}`, vmid, sim.HomelabLXCTemplate))
+		spec := steptest.Decode(t, e.b, proxmox.KindLXC, fmt.Sprintf(`{"node":"pve","vmid":%d,"memory":512,"ostemplate":%q,"rootfs":{"storage":"local-lvm","size":"8GiB"}}`, vmid, sim.HomelabLXCTemplate))
 		ts = append(ts, steps.Target{ID: id(proxmox.KindLXC, fmt.Sprintf("g%d", i)), Want: spec, Last: spec})
 	}
 	if w := e.b.Warnings(); len(w) != 0 {

@@ -95,16 +95,6 @@ func (e *env) backend(extra map[string]any) *proxmox.Backend {
 	return b
 }
 
-// decode decodes a spec or fails the test.
-func decode(t testing.TB, b *proxmox.Backend, kind, spec string) steps.Spec {
-	t.Helper()
-	s, err := b.Decode(kind, json.RawMessage(spec))
-	if err != nil {
-		t.Fatalf("decode %s: %v", spec, err)
-	}
-	return s
-}
-
 // plan observes and diffs the targets like the pipeline does.
 func (e *env) plan(ts ...steps.Target) []steps.Change {
 	e.t.Helper()
@@ -162,7 +152,7 @@ func (e *env) created(kind, name, spec string) (steps.ID, steps.Spec, json.RawMe
 func (e *env) planCreate(kind, name, spec string) (steps.ID, steps.Spec, steps.Change) {
 	e.t.Helper()
 	tid := id(kind, name)
-	want := decode(e.t, e.b, kind, spec)
+	want := steptest.Decode(e.t, e.b, kind, spec)
 	c := e.plan(steps.Target{ID: tid, Want: want})[0]
 	if c.Action != steps.Create {
 		e.t.Fatalf("plan %s: %s %+v, want create", tid, c.Action, c.Fields)

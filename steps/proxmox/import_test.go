@@ -24,18 +24,9 @@ func TestImportPlansClean(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, nil)
 	importtest.SeedProxmox(t, e.sim)
-	read := func() map[string]string {
-		t.Helper()
-		e.sim.ResetCounters()
-		res, files := pipelinetest.Import(t, importer.Source{Backend: e.b, Name: "proxmox"})
-		if st := e.sim.Counters(); st.Writes != 0 {
-			t.Errorf("import made %d write calls: %v", st.Writes, st.ByOp)
-		}
-		// 4 guests; left alone: the template, jellyfin (bind mount),
-		// unlimited, and the hand-set options of 101, 102 and 104.
-		importtest.Counts(t, res, files, 4, 6)
-		return files
-	}
+	// 4 guests; left alone: the template, jellyfin (bind mount),
+	// unlimited, and the hand-set options of 101, 102 and 104.
+	read := importtest.Reader(t, importer.Source{Backend: e.b, Name: "proxmox"}, func() int { return e.sim.Counters().Writes }, 4, 6)
 	files := read()
 	pipelinetest.FileHas(t, files, "guests.libsonnet",
 		`local proxmox = import 'proxmox.libsonnet';`,

@@ -14,6 +14,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/proxmox/sim"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // mainJsonnet declares the homelab's guests; extra is Jsonnet applied to
@@ -147,7 +148,7 @@ func TestPipelineRefusesForeignVMID(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg, _ := steps.NewRegistry(e.b)
-	want := decode(t, e.b, proxmox.KindLXC, lxcSpec)
+	want := steptest.Decode(t, e.b, proxmox.KindLXC, lxcSpec)
 	for _, adopt := range []bool{false, true} {
 		desired := []steps.Resource{{ID: id(proxmox.KindLXC, "nextcloud"), Spec: want, Adopt: adopt}}
 		inv := &pipeline.Inventory{Schema: pipeline.InventorySchema}

@@ -311,13 +311,9 @@ func decodeValid[T any, P interface {
 	validate(*steps.Problems)
 }](raw json.RawMessage) (steps.Spec, error) {
 	s := P(new(T))
-	err := steps.DecodeStrict(raw, s)
 	var p steps.Problems
-	for _, fe := range steps.FieldErrors(err) {
-		if fe.Field == "" {
-			return nil, err // not an object: nothing to validate
-		}
-		p.Add(fe)
+	if err := p.Decode(raw, s); err != nil {
+		return nil, err // not an object: nothing to validate
 	}
 	var v steps.Problems
 	s.validate(&v)

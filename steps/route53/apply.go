@@ -385,15 +385,11 @@ func (b *Backend) waitInsync(ctx context.Context, id string) error {
 		case err != nil && !isRetryable(err) && ctx.Err() == nil:
 			return b.wrapAPI("GetChange "+id, err)
 		}
-		t := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := steps.Sleep(ctx, interval); err != nil {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fmt.Errorf("change %s was accepted but is not INSYNC after %s (changeTimeout); it will take effect, and the next run checks it", id, timeout)
 			}
-			return fmt.Errorf("waiting for change %s to be INSYNC: %w", id, context.Cause(ctx))
-		case <-t.C:
+			return fmt.Errorf("waiting for change %s to be INSYNC: %w", id, err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
@@ -147,11 +148,7 @@ func TestRenameDeletesTheOldRecordSet(t *testing.T) {
 func TestApply1000NewRecordsInFewBatches(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{ChangeDelay: 5 * time.Millisecond}, []string{"mydomain.com"}, nil)
-	var ts []steps.Target
-	for _, s := range e.aSpecs("mydomain.com", 1000) {
-		ts = append(ts, want(s))
-	}
-	p := e.plan(ts...)
+	p := e.plan(wantAll(e.aSpecs("mydomain.com", 1000))...)
 	e.sim.ResetCounters()
 	// 256 is the runner's largest concurrency (runner config).
 	outs, _ := e.execute(p, 256)
@@ -218,11 +215,7 @@ func TestObserveReportsRecordsTheRunnerDoesNotOwn(t *testing.T) {
 func TestInvalidChangeIsPinnedToItsRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{}, []string{"mydomain.com"}, nil)
-	var ts []steps.Target
-	for _, s := range e.aSpecs("mydomain.com", 20) {
-		ts = append(ts, want(s))
-	}
-	p := e.plan(ts...)
+	p := e.plan(wantAll(e.aSpecs("mydomain.com", 20))...)
 	// Someone creates host-7 between plan and apply: its CREATE is invalid.
 	e.seed("mydomain.com", sim.RecordSet{Name: "host-7.mydomain.com.", Type: "A", TTL: 60, Values: []string{"192.0.2.7"}})
 	e.sim.ResetCounters()
@@ -296,10 +289,7 @@ func TestTXTSplitServedOverDNS(t *testing.T) {
 	if len(r.Answer) != 1 {
 		t.Fatalf("answer: %v", r.Answer)
 	}
-	txt := r.Answer[0].(*dns.TXT).Txt
-	for i := range txt {
-		txt[i] = unescapeDecimal(txt[i])
-	}
+	txt := wireTXT(t, r)
 	if len(txt) != 2 || len(txt[0]) != 255 || strings.Join(txt, "") != long {
 		t.Errorf("TXT strings %d: %q", len(txt), txt)
 	}
@@ -375,26 +365,31 @@ func TestWrongSecretIsNotLogged(t *testing.T) {
 	}
 }
 
-// unescapeDecimal undoes miekg/dns's presentation escapes (\DDD decimal, \X).
-func unescapeDecimal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')*100 + (s[i+2]-'0')*10 + (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i+1])
-		i++
+// wireTXT is the first answer's TXT strings as the wire carries them:
+// miekg/dns gives them in presentation format (\DDD escapes),
+// golang.org/x/net/dns/dnsmessage as bytes.
+func wireTXT(t *testing.T, r *dns.Msg) []string {
+	t.Helper()
+	wire, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b.String()
+	var p dnsmessage.Parser
+	if _, err := p.Start(wire); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SkipAllQuestions(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AnswerHeader(); err != nil {
+		t.Fatal(err)
+	}
+	txt, err := p.TXTResource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txt.TXT
 }
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // TestWithoutCABundle: the AWS SDK's configuration has no HTTP client unless
 // AWS_CA_BUNDLE names one; the backend's counted client must then wrap the

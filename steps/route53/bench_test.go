@@ -50,11 +50,7 @@ func BenchmarkApply1000(b *testing.B) {
 		s := sim.New(sim.Options{Latency: 20 * time.Millisecond, ChangeDelay: 50 * time.Millisecond})
 		simtest.Zone(b, s, "mydomain.com")
 		e := newEnvFor(b, s)
-		var ts []steps.Target
-		for _, sp := range e.aSpecs("mydomain.com", 1000) {
-			ts = append(ts, want(sp))
-		}
-		p := e.plan(ts...)
+		p := e.plan(wantAll(e.aSpecs("mydomain.com", 1000))...)
 		s.ResetCounters()
 		b.StartTimer()
 		outs, _ := e.execute(p, 256)

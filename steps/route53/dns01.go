@@ -109,12 +109,8 @@ func (p *DNSProvider) edit(ctx context.Context, fqdn string, f func([]string) []
 		if last == nil || !steps.IsTransient(last) {
 			return last
 		}
-		t := time.NewTimer(time.Duration(attempt) * time.Duration(p.b.cfg.PollInterval))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (after: %w)", context.Cause(ctx), last)
-		case <-t.C:
+		if err := steps.Sleep(ctx, time.Duration(attempt)*time.Duration(p.b.cfg.PollInterval)); err != nil {
+			return fmt.Errorf("%w (after: %w)", err, last)
 		}
 	}
 	return last

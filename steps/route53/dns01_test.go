@@ -113,11 +113,7 @@ func TestDNSProviderRetriesWhileZoneBusy(t *testing.T) {
 func TestDNSProviderWaitsForTheZonesBatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sim.Options{ChangeDelay: 30 * time.Millisecond, RejectWhilePending: true}, []string{"mydomain.com"}, nil)
-	var ts []steps.Target
-	for _, s := range e.aSpecs("mydomain.com", 50) {
-		ts = append(ts, want(s))
-	}
-	p := e.plan(ts...)
+	p := e.plan(wantAll(e.aSpecs("mydomain.com", 50))...)
 	e.sim.ResetCounters()
 	done := make(chan []steps.Outcome)
 	go func() {

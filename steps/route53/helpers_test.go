@@ -20,6 +20,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim"
 	"github.com/gitops-runner/gitops-runner/steps/route53/sim/simtest"
+	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
 // env is a simulator behind httptest and a backend configured for it the
@@ -153,16 +154,21 @@ func wantSets(t *testing.T, recs map[string]sim.RecordSet, want map[string]bool)
 // spec decodes a spec given as JSON.
 func (e *env) spec(js string) Spec {
 	e.t.Helper()
-	s, err := e.b.Decode(Kind, json.RawMessage(js))
-	if err != nil {
-		e.t.Fatalf("decode %s: %v", js, err)
-	}
-	return s.(Spec)
+	return steptest.Decode(e.t, e.b, Kind, js).(Spec)
 }
 
 // want is a desired, not yet owned target.
 func want(s Spec) steps.Target {
 	return steps.Target{ID: steps.ID{Kind: Kind, Name: s.Name + "/" + s.Type}, Want: s}
+}
+
+// wantAll is want of each spec: targets to create.
+func wantAll(specs []Spec) []steps.Target {
+	ts := make([]steps.Target, len(specs))
+	for i, s := range specs {
+		ts[i] = want(s)
+	}
+	return ts
 }
 
 // owned is a desired target the runner applied before as last.

@@ -3,6 +3,7 @@ package route53
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,11 +65,7 @@ func (b *Backend) Import(ctx context.Context, zones []string) (*steps.Imported, 
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(ids))
-	for z := range ids {
-		names = append(names, z)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(ids))
 
 	var header strings.Builder
 	header.WriteString("// Route 53 record sets, imported by `runner import`.\nlocal route53 = import 'route53.libsonnet';\n")

@@ -91,13 +91,9 @@ var aliasTypes = map[string]bool{"A": true, "AAAA": true, "CNAME": true, "TXT": 
 // one *steps.FieldError, or an errors.Join of them.
 func decodeSpec(raw json.RawMessage, zones []string) (Spec, error) {
 	var in input
-	err := steps.DecodeStrict(raw, &in)
 	var p steps.Problems
-	for _, fe := range steps.FieldErrors(err) {
-		if fe.Field == "" {
-			return Spec{}, err // not an object: nothing to check
-		}
-		p.Add(fe)
+	if err := p.Decode(raw, &in); err != nil {
+		return Spec{}, err // not an object: nothing to check
 	}
 	for _, f := range []struct {
 		name string

@@ -1,7 +1,6 @@
 package steptest
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -27,19 +26,8 @@ type IdentifierBackend interface {
 // identities b gives the target.
 func CheckIdentities(t *testing.T, b IdentifierBackend, kind string, cases []IdentityCase) {
 	t.Helper()
-	decode := func(spec string) steps.Spec {
-		t.Helper()
-		if spec == "" {
-			return nil
-		}
-		s, err := b.Decode(kind, json.RawMessage(spec))
-		if err != nil {
-			t.Fatalf("decode %s: %v", spec, err)
-		}
-		return s
-	}
 	for _, tc := range cases {
-		tg := steps.Target{ID: steps.ID{Kind: kind, Name: tc.Name}, Want: decode(tc.Want), Last: decode(tc.Last)}
+		tg := steps.Target{ID: steps.ID{Kind: kind, Name: tc.Name}, Want: Decode(t, b, kind, tc.Want), Last: Decode(t, b, kind, tc.Last)}
 		if got := b.Identities(tg); !reflect.DeepEqual(got, tc.IDs) {
 			t.Errorf("%s: Identities = %q, want %q", tc.Name, got, tc.IDs)
 		}

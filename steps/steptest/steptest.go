@@ -209,12 +209,8 @@ func (b *Backend) Apply(ctx context.Context, c steps.Change, p steps.Progress) (
 		b.mu.Unlock()
 	}()
 	if b.Delay > 0 {
-		t := time.NewTimer(b.Delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if err := steps.Sleep(ctx, b.Delay); err != nil {
+			return nil, err
 		}
 	}
 	p.Printf("%s %s", c.Action, c.ID)

@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"maps"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,11 +185,7 @@ func New(opts Options) (*Server, error) {
 		rng:      newFaultRand(opts.Faults.Seed),
 		latency:  opts.Latency,
 	}
-	names := make([]string, 0, len(opts.Users))
-	for u := range opts.Users {
-		names = append(names, u)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(opts.Users))
 	for _, u := range names {
 		s.passwds[strings.ToLower(u)] = opts.Users[u]
 		if err := s.AddUser(u, u, u); err != nil {

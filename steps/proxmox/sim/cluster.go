@@ -4,6 +4,7 @@ import (
 	"crypto/sha1" //nolint:gosec // storage.cfg's digest is SHA1 like every PVE config digest (PVE::SectionConfig, Digest::SHA sha1_hex).
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -101,7 +102,7 @@ func hNodes(s *Server, _ *call) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []map[string]any{}
-	for _, name := range sortedKeys(s.st.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(s.st.Nodes)) {
 		out = append(out, s.nodeResource(s.st.Nodes[name]))
 	}
 	return out, nil
@@ -161,7 +162,7 @@ func hClusterStatus(s *Server, _ *call) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []map[string]any{}
-	names := sortedKeys(s.st.Nodes)
+	names := slices.Sorted(maps.Keys(s.st.Nodes))
 	if len(names) > 1 {
 		out = append(out, map[string]any{"type": "cluster", "id": "cluster", "name": "simcluster", "nodes": len(names), "quorate": 1, "version": len(names)})
 	}
@@ -191,7 +192,7 @@ func hResources(s *Server, c *call) (any, *apiError) {
 	filter := c.params["type"]
 	out := []map[string]any{}
 	if filter == "" || filter == "vm" {
-		for _, id := range sortedInts(s.st.Guests) {
+		for _, id := range slices.Sorted(maps.Keys(s.st.Guests)) {
 			g := s.st.Guests[id]
 			r := s.guestSummary(g)
 			r["id"] = fmt.Sprintf("%s/%d", g.Type, g.VMID)
@@ -206,14 +207,14 @@ func hResources(s *Server, c *call) (any, *apiError) {
 		}
 	}
 	if filter == "" || filter == "node" {
-		for _, name := range sortedKeys(s.st.Nodes) {
+		for _, name := range slices.Sorted(maps.Keys(s.st.Nodes)) {
 			out = append(out, s.nodeResource(s.st.Nodes[name]))
 		}
 	}
 	if filter == "" || filter == "storage" {
-		for _, name := range sortedKeys(s.st.Nodes) {
+		for _, name := range slices.Sorted(maps.Keys(s.st.Nodes)) {
 			n := s.st.Nodes[name]
-			for _, sn := range sortedKeys(n.Storages) {
+			for _, sn := range slices.Sorted(maps.Keys(n.Storages)) {
 				st := n.Storages[sn]
 				status := "available"
 				if !n.Online {
@@ -228,7 +229,7 @@ func hResources(s *Server, c *call) (any, *apiError) {
 		}
 	}
 	if filter == "" {
-		for _, p := range sortedKeys(s.st.Pools) {
+		for _, p := range slices.Sorted(maps.Keys(s.st.Pools)) {
 			out = append(out, map[string]any{"id": "/pool/" + p, "type": "pool", "pool": p})
 		}
 	}
@@ -373,7 +374,7 @@ func hStorageConfig(s *Server, c *call) (any, *apiError) {
 		nodes []string
 	}
 	defs := map[string]*def{}
-	for _, nn := range sortedKeys(s.st.Nodes) {
+	for _, nn := range slices.Sorted(maps.Keys(s.st.Nodes)) {
 		for name, st := range s.st.Nodes[nn].Storages {
 			if defs[name] == nil {
 				defs[name] = &def{st: st}
@@ -382,7 +383,7 @@ func hStorageConfig(s *Server, c *call) (any, *apiError) {
 		}
 	}
 	var all []map[string]any
-	for _, name := range sortedKeys(defs) {
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
 		d := defs[name]
 		content := slices.Clone(d.st.Content)
 		slices.Sort(content)
@@ -420,7 +421,7 @@ func hStorageList(s *Server, c *call) (any, *apiError) {
 	defer s.mu.Unlock()
 	n := s.st.Nodes[c.vars["node"]]
 	out := []map[string]any{}
-	for _, name := range sortedKeys(n.Storages) {
+	for _, name := range slices.Sorted(maps.Keys(n.Storages)) {
 		st := n.Storages[name]
 		if want := c.params["content"]; want != "" {
 			ok := false
@@ -455,7 +456,7 @@ var hStorageStatus = withFound((*Server).findStorage, func(s *Server, c *call, s
 
 var hStorageContent = withFound((*Server).findStorage, func(s *Server, c *call, st *storage) (any, *apiError) {
 	out := []map[string]any{}
-	for _, name := range sortedKeys(st.Volumes) {
+	for _, name := range slices.Sorted(maps.Keys(st.Volumes)) {
 		v := st.Volumes[name]
 		if ct := c.params["content"]; ct != "" && ct != v.Content {
 			continue
@@ -492,7 +493,7 @@ var hVolumeGet = withFound((*Server).findStorage, func(s *Server, c *call, st *s
 
 func (s *Server) poolMembers(name string) []map[string]any {
 	members := []map[string]any{}
-	for _, id := range sortedInts(s.st.Guests) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.Guests)) {
 		g := s.st.Guests[id]
 		if g.Pool != name {
 			continue
@@ -510,7 +511,7 @@ func hPools(s *Server, c *call) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []map[string]any{}
-	for _, name := range sortedKeys(s.st.Pools) {
+	for _, name := range slices.Sorted(maps.Keys(s.st.Pools)) {
 		if id := c.params["poolid"]; id != "" && id != name {
 			continue
 		}

@@ -3,6 +3,8 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -80,7 +82,7 @@ func (s *Server) cloneEffect(t *task, vmid int, dst *guest, full bool, p map[str
 		}
 		conf[k] = v
 	}
-	for _, k := range sortedKeys(conf) {
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
 		v := conf[k]
 		switch {
 		case strings.HasPrefix(k, "net"):
@@ -184,7 +186,7 @@ func hTemplate(typ string) handlerFunc {
 				return err
 			}
 			n := s.st.Nodes[g.Node]
-			for _, k := range sortedKeys(g.Conf) {
+			for _, k := range slices.Sorted(maps.Keys(g.Conf)) {
 				v := g.Conf[k]
 				if !isDiskKey(typ, k) || strings.Contains(v, "media=cdrom") {
 					continue

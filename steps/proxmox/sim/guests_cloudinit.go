@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -18,7 +20,7 @@ var hCloudInitGet = withGuest(typeQemu, func(s *Server, c *call, g *guest) (any,
 		keys[k] = true
 	}
 	out := []map[string]any{}
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		item := map[string]any{"key": k}
 		old, hadOld := g.CloudInit[k]
 		cur, hasCur := now[k]

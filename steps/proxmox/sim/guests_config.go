@@ -4,6 +4,8 @@ import (
 	"crypto/sha1" //nolint:gosec // PVE's config digest is SHA1 (schema: "SHA1 digest of configuration file").
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,15 +49,15 @@ func (s *Server) configGetInfo(typ string) *methodInfo {
 // digest is the SHA1 of the config as PVE would write it.
 func digest(g *guest) string {
 	var b strings.Builder
-	for _, k := range sortedKeys(g.Conf) {
+	for _, k := range slices.Sorted(maps.Keys(g.Conf)) {
 		b.WriteString(k + ": " + g.Conf[k] + "\n")
 	}
 	if len(g.Pending) > 0 || len(g.PendingDelete) > 0 {
 		b.WriteString("[PENDING]\n")
-		for _, k := range sortedKeys(g.Pending) {
+		for _, k := range slices.Sorted(maps.Keys(g.Pending)) {
 			b.WriteString(k + ": " + g.Pending[k] + "\n")
 		}
-		for _, k := range sortedKeys(g.PendingDelete) {
+		for _, k := range slices.Sorted(maps.Keys(g.PendingDelete)) {
 			b.WriteString("delete: " + k + "\n")
 		}
 	}
@@ -95,7 +97,7 @@ func hPending(typ string) handlerFunc {
 	return withGuest(typ, func(s *Server, c *call, g *guest) (any, *apiError) {
 		gi := s.configGetInfo(typ)
 		out := []map[string]any{}
-		for _, k := range sortedKeys(g.Conf) {
+		for _, k := range slices.Sorted(maps.Keys(g.Conf)) {
 			item := map[string]any{"key": k, "value": typedValue(gi.returnProp(k), g.Conf[k])}
 			if p, ok := g.Pending[k]; ok {
 				item["pending"] = typedValue(gi.returnProp(k), p)
@@ -105,12 +107,12 @@ func hPending(typ string) handlerFunc {
 			}
 			out = append(out, item)
 		}
-		for _, k := range sortedKeys(g.Pending) {
+		for _, k := range slices.Sorted(maps.Keys(g.Pending)) {
 			if _, ok := g.Conf[k]; !ok {
 				out = append(out, map[string]any{"key": k, "pending": typedValue(gi.returnProp(k), g.Pending[k])})
 			}
 		}
-		for _, k := range sortedKeys(g.PendingDelete) {
+		for _, k := range slices.Sorted(maps.Keys(g.PendingDelete)) {
 			if _, ok := g.Conf[k]; !ok {
 				out = append(out, map[string]any{"key": k, "delete": deleteFlag(g.PendingDelete[k])})
 			}
@@ -225,7 +227,7 @@ func (s *Server) applyUpdate(g *guest, c *call) error {
 			g.PendingDelete[k] = force
 		}
 	}
-	for _, k := range sortedKeys(c.params) {
+	for _, k := range slices.Sorted(maps.Keys(c.params)) {
 		if updateParams[k] {
 			continue
 		}
@@ -272,7 +274,7 @@ func cleanupPending(g *guest) {
 // applyPending moves pending changes into the config; sel selects keys
 // (nil = all). A replaced or deleted disk's volume becomes unusedN like PVE.
 func (s *Server) applyPending(g *guest, sel func(k string, deleting bool) bool) error {
-	for _, k := range sortedKeys(g.PendingDelete) {
+	for _, k := range slices.Sorted(maps.Keys(g.PendingDelete)) {
 		if sel != nil && !sel(k, true) {
 			continue
 		}
@@ -288,7 +290,7 @@ func (s *Server) applyPending(g *guest, sel func(k string, deleting bool) bool) 
 			}
 		}
 	}
-	for _, k := range sortedKeys(g.Pending) {
+	for _, k := range slices.Sorted(maps.Keys(g.Pending)) {
 		if sel != nil && !sel(k, false) {
 			continue
 		}
@@ -418,7 +420,7 @@ func hConfigUpdateAsync(s *Server, c *call) (any, *apiError) {
 
 func describeParams(p map[string]string) string {
 	var parts []string
-	for _, k := range sortedKeys(p) {
+	for _, k := range slices.Sorted(maps.Keys(p)) {
 		if updateParams[k] && k != "delete" {
 			continue
 		}

@@ -2,7 +2,9 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -72,7 +74,7 @@ func (s *Server) lxcCreateEffect(t *task, g *guest, p map[string]string, storage
 		conf["rootfs"] = storageName + ":4" // pve-container: defaults to 4GB
 	}
 	t.logf("extracting archive '%s'", p["ostemplate"])
-	for _, k := range sortedKeys(conf) {
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
 		v := conf[k]
 		if strings.HasPrefix(k, "net") {
 			conf[k] = s.withMAC(typeLXC, v)
@@ -129,7 +131,7 @@ var hQemuCreate = withFound(findSlot(typeQemu), func(s *Server, c *call, at slot
 	s.st.Guests[vmid] = g
 	start := c.bool("start")
 	upid := s.startTask(n.Name, "qmcreate", strconv.Itoa(vmid), c.user, []lockSpec{{vmid: vmid, typ: typeQemu}}, func(t *task) (int, error) {
-		for _, k := range sortedKeys(conf) {
+		for _, k := range slices.Sorted(maps.Keys(conf)) {
 			if isDiskKey(typeQemu, k) {
 				nv, err := s.allocDisk(n, typeQemu, vmid, k, conf[k])
 				if err != nil {

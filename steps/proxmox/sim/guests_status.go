@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,7 +16,7 @@ func hGuestList(typ string) handlerFunc {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		out := []map[string]any{}
-		for _, id := range sortedInts(s.st.Guests) {
+		for _, id := range slices.Sorted(maps.Keys(s.st.Guests)) {
 			g := s.st.Guests[id]
 			if g.Type != typ || g.Node != c.vars["node"] {
 				continue

@@ -4,7 +4,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -431,11 +433,7 @@ func parsePropertyString(format map[string]*prop, data string) (map[string]strin
 		if defaultKey != "" {
 			return nil, nil, "duplicate key in comma-separated list property: " + defaultKey
 		}
-		keys := make([]string, 0, len(format))
-		for k := range format {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(format))
 		for _, k := range keys {
 			if bool(format[k].DefaultKey) {
 				defaultKey = k

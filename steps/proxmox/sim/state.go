@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -506,13 +505,4 @@ func atoiDefault(v string, d int) int {
 		return n
 	}
 	return d
-}
-
-func sortedInts(m map[int]*guest) []int {
-	ids := make([]int, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	return ids
 }
