@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/daemontest"
 	r53sim "github.com/gitops-runner/gitops-runner/steps/route53/sim"
 )
 
@@ -490,12 +490,7 @@ func (m *machine) startSSHD() int {
 	}
 	hostKey := filepath.Join(dir, "ssh_host_ed25519_key")
 	m.must(nil, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := daemontest.FreePort(m.t)
 	conf := filepath.Join(dir, "sshd_config")
 	text := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile none\nAllowUsers %s\nAuthenticationMethods publickey\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM yes\nPermitRootLogin no\nLogLevel VERBOSE\n", port, hostKey, hostUser)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
@@ -506,31 +501,22 @@ func (m *machine) startSSHD() int {
 	if err != nil {
 		m.t.Fatal(err)
 	}
-	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		m.t.Fatal(err)
-	}
+	// Registered first, so it runs after daemontest has stopped sshd.
 	m.t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
 		_ = logf.Close()
 		if m.t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			m.t.Logf("sshd log:\n%s", b)
 		}
 	})
+	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
 	want := fmt.Sprintf("Server listening on 127.0.0.1 port %d.", port)
-	for i := 0; ; i++ {
+	if err := daemontest.Start(m.t, cmd, 6*time.Second, 20*time.Millisecond, func() bool {
 		b, _ := os.ReadFile(logPath)
-		if strings.Contains(string(b), want) {
-			break
-		}
-		if i > 300 {
-			m.t.Fatalf("sshd did not start:\n%s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return strings.Contains(string(b), want)
+	}); err != nil {
+		m.t.Fatalf("sshd did not start: %v", err)
 	}
 	pub, err := os.ReadFile(hostKey + ".pub")
 	if err != nil {
