@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -302,22 +300,7 @@ func TestImportHomelabPlansZeroChanges(t *testing.T) {
 // configuration. The lab is closed with the test.
 func deployedLab(tb testing.TB) (l *lab.Lab, run func(args ...string) (int, string)) {
 	tb.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		tb.Fatal("the lab needs git")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
-	var progress bytes.Buffer
-	l, err = lab.Start(context.Background(), lab.Options{Dir: tb.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
-	if err != nil {
-		tb.Fatalf("lab: %v\n%s", err, progress.String())
-	}
+	l = startLab(tb, "")
 	tb.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			tb.Error(err)

@@ -31,10 +31,7 @@ func TestLabRenewsADueCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
+	compiled := compiledBackends()
 	var progress bytes.Buffer
 	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
 	if err != nil {
@@ -154,19 +151,7 @@ func TestLabSitesResolveFlat1Guests(t *testing.T) {
 	if err != nil {
 		testenv.Missing(t, "dnsmasq not installed: apt-get install -y dnsmasq-base")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
-	var progress bytes.Buffer
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Runner: exe, Backends: compiled, Out: &progress, Dnsmasq: prog})
-	if err != nil {
-		t.Fatalf("lab: %v\n%s", err, progress.String())
-	}
+	l := startLab(t, prog)
 	closed := false
 	defer func() {
 		if !closed {
@@ -264,4 +249,24 @@ func resolver(s *lab.Site) *net.Resolver {
 		var d net.Dialer
 		return d.DialContext(ctx, network, s.Addr())
 	}}
+}
+
+// startLab starts a lab in a new directory with every backend of the
+// runner, this test binary as the hooks' runner, and the sites' dnsmasq
+// when dnsmasq names the program ("" for none). The caller closes it.
+func startLab(tb testing.TB, dnsmasq string) *lab.Lab {
+	tb.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		tb.Fatal("the lab needs git")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var progress bytes.Buffer
+	l, err := lab.Start(context.Background(), lab.Options{Dir: tb.TempDir(), Runner: exe, Backends: compiledBackends(), Out: &progress, Dnsmasq: dnsmasq})
+	if err != nil {
+		tb.Fatalf("lab: %v\n%s", err, progress.String())
+	}
+	return l
 }

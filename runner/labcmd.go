@@ -35,10 +35,7 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
+	compiled := compiledBackends()
 	fmt.Fprintln(e.stdout, "Starting the simulated homelab…")
 	dnsmasqProg, _ := findDnsmasq() // none: the lab runs without the sites' dnsmasq
 	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Runner: exe, Backends: compiled, Out: e.stderr, Dnsmasq: dnsmasqProg})
@@ -157,6 +154,16 @@ func labDeployed(ctx context.Context, s *session) (string, bool) {
 		}
 	}
 	return gitstore.Short(inv.Commit), true
+}
+
+// compiledBackends names the backends built into the runner (the lab
+// configures these).
+func compiledBackends() map[string]bool {
+	compiled := map[string]bool{}
+	for _, b := range builtinBackends() {
+		compiled[b.name] = true
+	}
+	return compiled
 }
 
 // findDnsmasq finds the dnsmasq the lab runs per site (a variable: tests
