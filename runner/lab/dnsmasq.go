@@ -111,6 +111,7 @@ func (l *Lab) startSite(prog string, s *Site) error {
 		}
 		_ = fh.Close()
 	}
+	stopStale(s.pidFile, s.conf)
 	reverse, err := reverseZone(s.Subnet)
 	if err != nil {
 		return fmt.Errorf("dnsmasq of %s: %w", s.Name, err)
@@ -166,7 +167,10 @@ func (s *Site) start(prog string) error {
 	}
 	s.cmd = exec.Command(prog, args...) //nolint:gosec // the lab's dnsmasq
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	// It dies with the lab, also when the lab is killed.
+	// It dies with the lab, also when the lab is killed — unless it
+	// changes its user ID, which clears the setting (prctl(2),
+	// PR_SET_PDEATHSIG): as root it does, and the next start ends it
+	// (stopStale).
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("dnsmasq of %s: %w", s.Name, err)
@@ -189,6 +193,33 @@ func (s *Site) start(prog string) error {
 			return fmt.Errorf("dnsmasq of %s does not answer on 127.0.0.1:%d\n%s", s.Name, s.Port, tail(s.log))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stopStale ends a dnsmasq a lab killed before it could stop it left
+// running: the process in pidFile, if its command line names conf (so a
+// recycled pid of another program is left alone). It waits up to 5 s for
+// it to go, which frees its port.
+func stopStale(pidFile, conf string) {
+	b, err := os.ReadFile(pidFile) //nolint:gosec // the lab's own directory
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil || !strings.Contains(string(cmdline), "--conf-file="+conf+"\x00") {
+		return
+	}
+	if syscall.Kill(pid, syscall.SIGTERM) != nil {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if syscall.Kill(pid, 0) != nil {
+			return
+		}
 	}
 }
 
