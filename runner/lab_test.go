@@ -145,7 +145,8 @@ func TestLabRenewsADueCertificate(t *testing.T) {
 // puts the flat1 guests on the flat1 cluster's simulator (the Hetzner
 // guests on hetzner's) and makes their names resolvable at every site's
 // dnsmasq, forward and reverse (queried with the Go resolver, dialling each
-// site's port); Close stops the dnsmasq processes.
+// site's port); a pushed guest on flat1 is made on flat1's simulator and
+// resolves at every site too; Close stops the dnsmasq processes.
 func TestLabSitesResolveFlat1Guests(t *testing.T) {
 	prog, err := lab.FindDnsmasq()
 	if err != nil {
@@ -202,6 +203,48 @@ func TestLabSitesResolveFlat1Guests(t *testing.T) {
 	for _, s := range l.Sites {
 		waitResolves(t, s, "jellyfin.flat1.int.mydomain", "192.168.1.22")
 		waitResolves(t, s, "nextcloud.hetzner.int.mydomain", "10.42.0.101")
+	}
+
+	// A push adds a guest on flat1 (the hooks are left out: this test
+	// binary is no runner for them): it is made on flat1's simulator, and
+	// every site resolves it.
+	work := filepath.Join(t.TempDir(), "infra")
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@localhost"}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("clone", "-q", l.Repo, work)
+	table := filepath.Join(work, "homelab.libsonnet")
+	b, err := os.ReadFile(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jellyfin = "{ name: 'jellyfin',"
+	backup := "{ name: 'backup', site: 'flat1', type: 'lxc', vmid: 103, cores: 1, memory: 512, disk: '8GiB', ip: '192.168.1.23', dhcp: true, public: [] },\n    "
+	if !bytes.Contains(b, []byte(jellyfin)) {
+		t.Fatalf("homelab.libsonnet has no %q", jellyfin)
+	}
+	if err := os.WriteFile(table, bytes.Replace(b, []byte(jellyfin), []byte(backup+jellyfin), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	git("-C", work, "commit", "-qam", "backup on flat1")
+	git("-C", work, "push", "-q", "--receive-pack=git -c core.hooksPath=/dev/null receive-pack", "origin", "main")
+	out.Reset()
+	if code := run([]string{"--config", l.Config, "apply", "--repo", l.Repo}, strings.NewReader(""), &out, &out, nil); code != 0 {
+		t.Fatalf("deploy of the push: exit %d\n%s", code, out.String())
+	}
+	if conf, _, ok := flat1.GuestConfig(103); !ok || conf["hostname"] != "backup" {
+		t.Errorf("flat1's guest 103: exists %v, hostname %q; want backup", ok, conf["hostname"])
+	}
+	if conf, _, _ := pve.GuestConfig(103); conf["hostname"] != "twitterbot" {
+		t.Errorf("hetzner's guest 103 is %q, want twitterbot still", conf["hostname"])
+	}
+	for _, s := range l.Sites {
+		waitResolves(t, s, "backup.flat1.int.mydomain", "192.168.1.23")
 	}
 	if err := l.Close(); err != nil {
 		t.Error(err)
