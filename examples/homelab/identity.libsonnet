@@ -24,8 +24,8 @@ function(h, guestOf=null)
     description: '%s %d on %s' % [if g.type == 'vm' then 'VM' else 'LXC container', g.vmid, h.sites[g.site].proxmox.node],
     locality: std.asciiUpper(g.site[0]) + g.site[1:],
     // Internal names are served by dnsmasq, not FreeIPA's DNS: skip the
-    // resolvability check (api-facts §3: host_add without force or
-    // ip_address requires the name to resolve).
+    // resolvability check (FreeIPA's host_add without force or ip_address
+    // requires the name to resolve: `ipa help host-add`, --force).
     force: true,
     // The Ansible playbooks enrolled the existing guests: take them over.
     adopt: true,
