@@ -230,8 +230,8 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 		_ = ml.Close()
 		return nil, err
 	}
-	// The sites' dnsmasq.
-	if o.Dnsmasq != "" {
+	// The sites' dnsmasq (for a runner with the dnsmasq backend).
+	if o.Dnsmasq != "" && o.Backends["dnsmasq"] {
 		if err := l.startDnsmasq(o.Dnsmasq); err != nil {
 			return nil, err
 		}
