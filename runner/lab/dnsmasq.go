@@ -102,7 +102,8 @@ func (l *Lab) startSite(prog string, s *Site) error {
 	s.servers = filepath.Join(s.Dir, "runner.servers")
 	s.pidFile = filepath.Join(s.Dir, "dnsmasq.pid")
 	s.log = filepath.Join(s.Dir, "dnsmasq.log")
-	// dnsmasq wants its --servers-file at start; the runner's files keep
+	// Empty files the first time, so dnsmasq (2.90) does not log "cannot
+	// read" and "failed to load names" for them; the runner's files keep
 	// their content across restarts.
 	for _, f := range []string{s.hosts, s.dhcpHosts, s.servers} {
 		fh, err := os.OpenFile(f, os.O_WRONLY|os.O_CREATE, 0o644) //nolint:gosec // dnsmasq reads it
