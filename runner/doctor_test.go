@@ -34,7 +34,7 @@ func TestDoctorLab(t *testing.T) {
 		t.Errorf("runner doctor: exit %d, want 0", code)
 	}
 	for _, want := range []string{
-		"OK    backend proxmox: GET /version: Proxmox VE",
+		"OK    backend proxmox: cluster flat1: GET /version: Proxmox VE",
 		"OK    backend route53: GetHostedZone mydomain.com",
 		"OK    backend freeipa: ping: ",
 		"OK    backend acme: GET https://",
@@ -53,7 +53,7 @@ func TestDoctorLab(t *testing.T) {
 
 	// Without the lab's CA, Proxmox VE's certificate is not trusted.
 	untrusted := filepath.Join(filepath.Dir(l.Config), "untrusted.jsonnet")
-	cfg := "std.mergePatch(import 'runner.jsonnet', { backends: { proxmox: { caFile: null } } })\n"
+	cfg := "std.mergePatch(import 'runner.jsonnet', { backends: { proxmox: { clusters: { hetzner: { caFile: null } } } } })\n"
 	if err := os.WriteFile(untrusted, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

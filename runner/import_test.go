@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -302,22 +300,7 @@ func TestImportHomelabPlansZeroChanges(t *testing.T) {
 // configuration. The lab is closed with the test.
 func deployedLab(tb testing.TB) (l *lab.Lab, run func(args ...string) (int, string)) {
 	tb.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		tb.Fatal("the lab needs git")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
-	var progress bytes.Buffer
-	l, err = lab.Start(context.Background(), lab.Options{Dir: tb.TempDir(), Runner: exe, Backends: compiled, Out: &progress})
-	if err != nil {
-		tb.Fatalf("lab: %v\n%s", err, progress.String())
-	}
+	l = startLab(tb, "")
 	tb.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			tb.Error(err)
@@ -370,10 +353,10 @@ func TestImportLabRoundTrip(t *testing.T) {
 	fresh := gitrepotest.New(t)
 	fresh.Push("runner import of the lab", files)
 	code, out = runner("plan", "--repo", fresh.Bare)
-	// 12 guests, 10 record sets, 22 FreeIPA objects, 9 certificates, as
-	// the README says
-	if code != 0 || !strings.Contains(out, ": 0 to change, 53 to adopt") {
-		t.Fatalf("plan of the lab's import: exit %d, want 0 to change, 53 to adopt\n%s\n%s", code, out, files["IMPORT.md"])
+	// 14 guests (two clusters), 10 record sets, 24 FreeIPA objects, 9
+	// certificates, as the README says
+	if code != 0 || !strings.Contains(out, ": 0 to change, 57 to adopt") {
+		t.Fatalf("plan of the lab's import: exit %d, want 0 to change, 57 to adopt\n%s\n%s", code, out, files["IMPORT.md"])
 	}
 	orders := l.Orders()
 	if code, out = runner("apply", "--repo", fresh.Bare); code != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,8 +19,9 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
-// cmdLab runs the simulated homelab: simulators, config, a seeded infra repo
-// with hooks, and the first deployment; then it serves until interrupted.
+// cmdLab runs the simulated homelab: simulators, the sites' dnsmasq (when
+// installed), config, a seeded infra repo with hooks, and the first
+// deployment; then it serves until interrupted.
 func cmdLab(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "lab")
 	dir := f.fs.String("dir", "runner-lab", "lab `directory`: repo, config, secrets and simulator state (kept across restarts)")
@@ -33,12 +35,10 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return exitError{exitFailed, err}
 	}
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
+	compiled := compiledBackends()
 	fmt.Fprintln(e.stdout, "Starting the simulated homelab…")
-	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Runner: exe, Backends: compiled, Out: e.stderr})
+	dnsmasqProg, _ := findDnsmasq() // none: the lab runs without the sites' dnsmasq
+	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Runner: exe, Backends: compiled, Out: e.stderr, Dnsmasq: dnsmasqProg})
 	if err != nil {
 		return exitError{exitFailed, fmt.Errorf("lab: %w", err)}
 	}
@@ -47,7 +47,8 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "lab: %v\n", err)
 		}
 	}()
-	fmt.Fprintf(e.stdout, `  Proxmox VE   %s   (node pve, 48 GiB; token in %s)
+	fmt.Fprintf(e.stdout, `  Proxmox VE   %s   (cluster hetzner: node pve, 48 GiB; token in %s)
+               %s   (cluster flat1: node proliant, 4 GiB; the same token)
   Route 53     %s   (zone mydomain.com)
   DNS          %s   (dig @127.0.0.1 -p %s blog.mydomain.com)
   FreeIPA      %s and its replica %s   (realm INT.MYDOMAIN, user admin)
@@ -55,8 +56,9 @@ func cmdLab(ctx context.Context, e *env, args []string) error {
   mailbox      %s   (the runner mails %s over SMTP to %s)
   config       %s
   infra repo   %s
-`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.FreeIPAReplicaURL, l.ACMEURL, filepath.Join(l.Dir, "certs"),
+`, l.ProxmoxURL, filepath.Join(l.Dir, "secrets", "pve-token"), l.ProxmoxFlat1URL, l.Route53URL, l.DNSAddr, portOf(l.DNSAddr), l.FreeIPAURL, l.FreeIPAReplicaURL, l.ACMEURL, filepath.Join(l.Dir, "certs"),
 		l.Mailbox, lab.MailTo, l.SMTPAddr, l.Config, l.Repo)
+	printSites(e.stdout, l)
 	for _, b := range []string{"proxmox", "route53", "freeipa", "acme"} {
 		if !compiled[b] {
 			fmt.Fprintf(e.stdout, "  (the %s backend is not in this build yet: its resources are not part of the lab)\n", b)
@@ -152,6 +154,38 @@ func labDeployed(ctx context.Context, s *session) (string, bool) {
 		}
 	}
 	return gitstore.Short(inv.Commit), true
+}
+
+// compiledBackends names the backends built into the runner (the lab
+// configures these).
+func compiledBackends() map[string]bool {
+	compiled := map[string]bool{}
+	for _, b := range builtinBackends() {
+		compiled[b.name] = true
+	}
+	return compiled
+}
+
+// findDnsmasq finds the dnsmasq the lab runs per site (a variable: tests
+// take it away).
+var findDnsmasq = lab.FindDnsmasq
+
+// printSites prints the sites' dnsmasq of the lab and a dig command, or how
+// to get them.
+func printSites(w io.Writer, l *lab.Lab) {
+	if len(l.Sites) == 0 {
+		fmt.Fprintf(w, "  (%s)\n", lab.DnsmasqHint)
+		return
+	}
+	for i, s := range l.Sites {
+		label := ""
+		if i == 0 {
+			label = "dnsmasq"
+		}
+		fmt.Fprintf(w, "  %-12s %-8s %s   (%s; files in %s)\n", label, s.Name, s.Addr(), s.Domain, s.Dir)
+	}
+	port := portOf(l.Sites[0].Addr())
+	fmt.Fprintf(w, "               every site answers for every site: dig @127.0.0.1 -p %s jellyfin.flat1.int.mydomain; dig @127.0.0.1 -p %s -x 192.168.1.22\n", port, port)
 }
 
 func portOf(addr string) string {

@@ -32,10 +32,7 @@ func TestLabTellsTheOperator(t *testing.T) {
 		t.Fatal("the lab needs git")
 	}
 	bin := plugin(t) // the runner as the hooks, Nagios and the service run it
-	compiled := map[string]bool{}
-	for _, b := range builtinBackends() {
-		compiled[b.name] = true
-	}
+	compiled := compiledBackends()
 	var progress bytes.Buffer
 	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Runner: bin, Backends: compiled, Out: &progress})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitops-runner/gitops-runner/internal/testenv"
 )
 
 // TestRunnerCommand: the lab's "Next:" lines name a command that works
@@ -72,5 +74,68 @@ func TestLabRestartAddsNoStatus(t *testing.T) {
 	}
 	if got := statuses(); got != first {
 		t.Errorf("restart of an unchanged lab: %s status commits, was %s", got, first)
+	}
+}
+
+// TestLabWithoutDnsmasq: where dnsmasq is not installed the lab says how
+// to get it, leaves the sites' internal DNS out of its config and repo, and
+// still deploys. Started again once dnsmasq is there, it commits the new
+// lab.libsonnet on main and the deploy gives every site its records.
+func TestLabWithoutDnsmasq(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lab")
+	find := findDnsmasq
+	defer func() { findDnsmasq = find }()
+	findDnsmasq = func() (string, error) { return "", exec.ErrNotFound }
+	labOnce := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if code := run([]string{"lab", "--dir", dir, "--once"}, strings.NewReader(""), &out, &out, nil); code != 0 {
+			t.Fatalf("runner lab --once: exit %d\n%s", code, out.String())
+		}
+		return out.String()
+	}
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", filepath.Join(dir, "infra.git")}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := labOnce()
+	if !strings.Contains(out, "apt-get install dnsmasq-base") || strings.Contains(out, "every site answers for every site") {
+		t.Errorf("without dnsmasq, the lab does not say how to get it (or lists sites):\n%s", out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "runner.jsonnet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cfg), `"dnsmasq"`) || !strings.Contains(string(cfg), `"flat1"`) {
+		t.Errorf("config without dnsmasq: want no dnsmasq section, the flat1 cluster:\n%s", cfg)
+	}
+	inv := git("show", "status:inventory.json")
+	if !strings.HasPrefix(git("log", "-1", "--format=%s", "status"), "deploy ") || strings.Contains(inv, "dnsmasq.") ||
+		!strings.Contains(inv, "proxmox.lxc/jellyfin") {
+		t.Errorf("without dnsmasq: status %q, inventory:\n%s", git("log", "-1", "--format=%s", "status"), inv)
+	}
+
+	findDnsmasq = find
+	if _, err := find(); err != nil {
+		testenv.Missing(t, "dnsmasq not installed: apt-get install -y dnsmasq-base")
+	}
+	main := strings.TrimSpace(git("rev-parse", "main"))
+	out = labOnce()
+	if !strings.Contains(out, "every site answers for every site: dig @127.0.0.1 -p ") {
+		t.Errorf("with dnsmasq, the lab lists no sites:\n%s", out)
+	}
+	if subj := git("log", "-1", "--format=%s", "main"); strings.TrimSpace(git("rev-parse", "main^")) != main || !strings.Contains(subj, "lab.libsonnet") {
+		t.Errorf("main: %q on top of %s, want the lab's commit of lab.libsonnet on %s", subj, git("rev-parse", "main^"), main)
+	}
+	if inv := git("show", "status:inventory.json"); !strings.Contains(inv, "dnsmasq.host/jellyfin.flat1.int.mydomain") || !strings.Contains(inv, "dnsmasq.forward/hetzner-to-flat1") {
+		t.Errorf("with dnsmasq, the deploy did not add the sites' records:\n%s", inv)
+	}
+	hosts, err := os.ReadFile(filepath.Join(dir, "dnsmasq", "flat1", "runner.hosts"))
+	if err != nil || !strings.Contains(string(hosts), "192.168.1.22 jellyfin.flat1.int.mydomain") {
+		t.Errorf("flat1's hosts file: %v\n%s", err, hosts)
 	}
 }

@@ -57,7 +57,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"lab", "[--dir DIR] [--once] [--renew-due NAMES] [--drift-interval 1m]", "run the simulated homelab (Proxmox, Route 53 + DNS, FreeIPA, an ACME CA) and deploy examples/homelab to it: start here", cmdLab},
+		{"lab", "[--dir DIR] [--once] [--renew-due NAMES] [--drift-interval 1m]", "run the simulated homelab (two Proxmox clusters, Route 53 + DNS, FreeIPA, an ACME CA, a dnsmasq per site when installed) and deploy examples/homelab to it: start here", cmdLab},
 		{"eval", "[--repo PATH.git] [--rev REV] [-o json|table]", "print the evaluated, decoded resources of a commit", cmdEval},
 		{"plan", "[--repo PATH.git] [--rev REV] [--refresh auto|full] [-o text|json]", "evaluate, observe and diff; print the plan; apply nothing", cmdPlan},
 		{"apply", "[--repo PATH.git] [--rev REV] [-o text|json]", "run the whole pipeline for a commit and record a status commit", cmdApply},

@@ -5,7 +5,7 @@
 //   identity(h)                       // FreeIPA resources only
 //   identity(h, guestOf=function(g) guests[g.name])  // each host after its guest
 //
-// Every guest gets a freeipa.host <name>.<internalDomain> in host group
+// Every guest gets a freeipa.host <name>.<its site's domain> in host group
 // containers or vms, plus webservers and an HTTP/ service (for Kerberos SSO
 // behind the reverse proxy) when it has public names. The IPA replica is
 // left out: ipa-replica-install enrols it. Sudo integration: members of
@@ -14,18 +14,18 @@ local ipa = import 'freeipa.libsonnet';
 
 function(h, guestOf=null)
   local groups = {
-    containers: ipa.hostgroup('containers', { description: 'LXC containers on ' + h.node }),
-    vms: ipa.hostgroup('vms', { description: 'Virtual machines on ' + h.node }),
+    containers: ipa.hostgroup('containers', { description: 'LXC containers on Proxmox' }),
+    vms: ipa.hostgroup('vms', { description: 'Virtual machines on Proxmox' }),
     webservers: ipa.hostgroup('webservers', { description: 'Guests with public names behind the reverse proxy' }),
   };
   local guests = [g for g in h.guests if !std.get(g, 'ipaServer', false)];
-  local fqdn(g) = g.name + '.' + h.internalDomain;
+  local fqdn(g) = g.name + '.' + h.sites[g.site].domain;
   local host(g) = ipa.host(fqdn(g), {
-    description: '%s %d on %s' % [if g.type == 'vm' then 'VM' else 'LXC container', g.vmid, h.node],
-    locality: 'Hetzner',
+    description: '%s %d on %s' % [if g.type == 'vm' then 'VM' else 'LXC container', g.vmid, h.sites[g.site].proxmox.node],
+    locality: std.asciiUpper(g.site[0]) + g.site[1:],
     // Internal names are served by dnsmasq, not FreeIPA's DNS: skip the
-    // resolvability check (api-facts §3: host_add without force or
-    // ip_address requires the name to resolve).
+    // resolvability check (FreeIPA's host_add without force or ip_address
+    // requires the name to resolve: `ipa help host-add`, --force).
     force: true,
     // The Ansible playbooks enrolled the existing guests: take them over.
     adopt: true,

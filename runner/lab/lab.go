@@ -1,12 +1,15 @@
 // Package lab runs the simulated homelab that `runner lab` gives a new user:
-// the Proxmox VE, Route 53 (with its authoritative DNS) and FreeIPA
-// simulators on loopback, a local mailbox the runner mails its events to, a
-// runner configuration pointing at them, and a bare infra repo seeded from
-// examples/homelab with the git hooks installed.
+// the Proxmox VE simulators of its two clusters (the Hetzner host and the
+// Proliant of flat 1), Route 53 (with its authoritative DNS) and FreeIPA
+// simulators on loopback, when dnsmasq is installed a real dnsmasq per site
+// (hetzner, flat1, flat2, ovh), a local mailbox the runner mails its events
+// to, a runner configuration pointing at them, and a bare infra repo seeded
+// from examples/homelab with the git hooks installed.
 // Simulator state is saved in the lab directory, so a restart keeps it.
 package lab
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -48,6 +51,9 @@ type Options struct {
 	Backends map[string]bool
 	// Out receives progress lines.
 	Out io.Writer
+	// Dnsmasq is the installed dnsmasq program (FindDnsmasq), or "": the
+	// lab then runs no dnsmasq sites and its repo leaves them out.
+	Dnsmasq string
 }
 
 // Lab is a running simulated homelab.
@@ -55,8 +61,9 @@ type Lab struct {
 	Dir    string
 	Config string // the runner configuration file
 	Repo   string // the bare infra repository
-	// Endpoints of the simulators, for the user.
-	ProxmoxURL, Route53URL, FreeIPAURL, DNSAddr, ACMEURL string
+	// Endpoints of the simulators, for the user. ProxmoxURL is cluster
+	// hetzner (node pve), ProxmoxFlat1URL cluster flat1 (node proliant).
+	ProxmoxURL, ProxmoxFlat1URL, Route53URL, FreeIPAURL, DNSAddr, ACMEURL string
 	// FreeIPAReplicaURL is the second FreeIPA server (the same directory).
 	FreeIPAReplicaURL string
 	// Mailbox is the mbox file the lab's SMTP server (SMTPAddr) appends
@@ -67,11 +74,15 @@ type Lab struct {
 	MetricsAddr string
 	// Env is what the runner's processes need in their environment here.
 	Env []string
+	// Sites are the homelab's sites whose dnsmasq the lab runs, by name;
+	// none without Options.Dnsmasq.
+	Sites []*Site
 
 	opts    Options
 	held    *os.File // dir/lab.lock, flocked while this lab runs
 	ports   *ports
-	pve     *pvesim.Server
+	pve     *pvesim.Server // cluster hetzner
+	flat1   *pvesim.Server // cluster flat1
 	r53     *r53sim.Server
 	ipa     *ipasim.Server
 	servers []*http.Server
@@ -134,22 +145,21 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 		return nil, err
 	}
 
-	// Proxmox VE: the Hetzner host (node pve, 48 GiB), HTTPS on HTTP/1.1.
-	l.pve, err = pvesim.NewHomelab(pvesim.Options{Tokens: map[string]string{pveTokenID: pveToken}, TaskDuration: 300 * time.Millisecond})
-	if err != nil {
+	// Proxmox VE, two clusters (one token for both): the Hetzner host
+	// (node pve, 48 GiB) and the Proliant of flat 1 (node proliant, 4 GiB).
+	pveOpts := pvesim.Options{Tokens: map[string]string{pveTokenID: pveToken}, TaskDuration: 300 * time.Millisecond}
+	if l.pve, err = pvesim.NewHomelab(pveOpts); err != nil {
 		return nil, err
 	}
-	if err := l.restore("proxmox", l.pve.Restore); err != nil {
+	if l.ProxmoxURL, err = l.servePVE("proxmox", l.pve, tlsConf); err != nil {
 		return nil, err
 	}
-	pl, err := l.ports.listen("proxmox")
-	if err != nil {
+	if l.flat1, err = newFlat1(pveOpts); err != nil {
 		return nil, err
 	}
-	psrv := l.pve.HTTPServer(pl.Addr().String())
-	psrv.TLSConfig = tlsConf
-	l.serve(psrv, tls.NewListener(pl, tlsConf))
-	l.ProxmoxURL = "https://" + pl.Addr().String()
+	if l.ProxmoxFlat1URL, err = l.servePVE("proxmox-flat1", l.flat1, tlsConf); err != nil {
+		return nil, err
+	}
 
 	// Route 53 with the authoritative DNS for mydomain.com.
 	l.r53 = r53sim.New(r53sim.Options{ChangeDelay: 200 * time.Millisecond})
@@ -220,6 +230,12 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 		_ = ml.Close()
 		return nil, err
 	}
+	// The sites' dnsmasq (for a runner with the dnsmasq backend).
+	if o.Dnsmasq != "" && o.Backends["dnsmasq"] {
+		if err := l.startDnsmasq(o.Dnsmasq); err != nil {
+			return nil, err
+		}
+	}
 	metl, err := l.ports.listen("metrics")
 	if err != nil {
 		return nil, err
@@ -240,6 +256,34 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	go l.saveLoop()
 	ok = true
 	return l, nil
+}
+
+// servePVE restores a Proxmox simulator's state saved as name and serves
+// it over HTTPS (HTTP/1.1) on name's port; it returns its URL.
+func (l *Lab) servePVE(name string, s *pvesim.Server, tlsConf *tls.Config) (string, error) {
+	if err := l.restore(name, s.Restore); err != nil {
+		return "", err
+	}
+	ln, err := l.ports.listen(name)
+	if err != nil {
+		return "", err
+	}
+	srv := s.HTTPServer(ln.Addr().String())
+	srv.TLSConfig = tlsConf
+	l.serve(srv, tls.NewListener(ln, tlsConf))
+	return "https://" + ln.Addr().String(), nil
+}
+
+// Proxmox is the simulator of a Proxmox cluster of the lab: hetzner or
+// flat1 (nil for another name).
+func (l *Lab) Proxmox(cluster string) *pvesim.Server {
+	switch cluster {
+	case "hetzner":
+		return l.pve
+	case "flat1":
+		return l.flat1
+	}
+	return nil
 }
 
 func (l *Lab) serve(srv *http.Server, ln net.Listener) {
@@ -293,12 +337,12 @@ func (l *Lab) restore(name string, restore func([]byte) error) error {
 }
 
 // APIRequests counts the HTTP API requests each simulator received since
-// the lab started, by backend name (proxmox, route53, freeipa), as the
-// simulators count them (FreeIPA's counts its logins apart from the JSON-RPC
-// requests).
+// the lab started, by backend name (proxmox: both clusters, route53,
+// freeipa), as the simulators count them (FreeIPA's counts its logins apart
+// from the JSON-RPC requests).
 func (l *Lab) APIRequests() map[string]int {
 	ipa := l.ipa.Counters()
-	return map[string]int{"proxmox": l.pve.Counters().Total, "route53": l.r53.Counters().Total, "freeipa": ipa.Total + ipa.Logins}
+	return map[string]int{"proxmox": l.pve.Counters().Total + l.flat1.Counters().Total, "route53": l.r53.Counters().Total, "freeipa": ipa.Total + ipa.Logins}
 }
 
 // Save writes every simulator's state into the lab directory.
@@ -315,6 +359,9 @@ func (l *Lab) Save() error {
 	}
 	if l.pve != nil {
 		save("proxmox", l.pve.Snapshot)
+	}
+	if l.flat1 != nil {
+		save("proxmox-flat1", l.flat1.Snapshot)
 	}
 	if l.r53 != nil {
 		save("route53", l.r53.Snapshot)
@@ -341,7 +388,7 @@ func (l *Lab) saveLoop() {
 	}
 }
 
-// Close saves the state and stops the simulators.
+// Close saves the state and stops the simulators and the sites' dnsmasq.
 func (l *Lab) Close() error {
 	select {
 	case <-l.stop:
@@ -358,6 +405,12 @@ func (l *Lab) Close() error {
 	}
 	if l.pve != nil {
 		_ = l.pve.Close()
+	}
+	if l.flat1 != nil {
+		_ = l.flat1.Close()
+	}
+	for _, s := range l.Sites {
+		s.stop()
 	}
 	if l.ipa != nil {
 		_ = l.ipa.Close()
@@ -402,7 +455,13 @@ func (l *Lab) writeConfig(caFile string) error {
 	}
 	backends := map[string]any{}
 	if l.opts.Backends["proxmox"] {
-		backends["proxmox"] = map[string]any{"url": l.ProxmoxURL, "tokenId": pveTokenID, "tokenSecret": sec("pve-token"), "caFile": caFile}
+		cluster := func(url string) map[string]any {
+			return map[string]any{"url": url, "tokenId": pveTokenID, "tokenSecret": sec("pve-token"), "caFile": caFile}
+		}
+		backends["proxmox"] = map[string]any{"clusters": map[string]any{"hetzner": cluster(l.ProxmoxURL), "flat1": cluster(l.ProxmoxFlat1URL)}}
+	}
+	if l.opts.Backends["dnsmasq"] && len(l.Sites) > 0 {
+		backends["dnsmasq"] = l.dnsmasqConfig()
 	}
 	if l.opts.Backends["route53"] {
 		backends["route53"] = map[string]any{"endpoint": l.Route53URL, "region": "us-east-1", "accessKeyId": sec("aws-key-id"),
@@ -434,9 +493,14 @@ func (l *Lab) writeConfig(caFile string) error {
 }
 
 // seedRepo creates the bare infra repo the first time: hooks installed,
-// examples/homelab committed on main. An existing repo is left alone.
+// examples/homelab committed on main, with lab.libsonnet (where this lab's
+// dnsmasq sites answer) added to its data table. Of an existing repo, only
+// lab.libsonnet is kept up to date (syncLabFile).
 func (l *Lab) seedRepo(ctx context.Context) error {
 	if _, err := os.Stat(l.Repo); err == nil {
+		if err := l.syncLabFile(ctx); err != nil {
+			return err
+		}
 		return l.installHooks()
 	}
 	if err := git(ctx, l.Dir, "init", "-q", "--bare", "-b", "main", l.Repo); err != nil {
@@ -462,9 +526,18 @@ func (l *Lab) seedRepo(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
+		if p == "homelab/main.jsonnet" {
+			if !bytes.Contains(b, []byte(mainImport)) {
+				return fmt.Errorf("examples/homelab/main.jsonnet lacks the line %q the lab adds lab.libsonnet to", mainImport)
+			}
+			b = bytes.Replace(b, []byte(mainImport), []byte(mainImportLab), 1)
+		}
 		return os.WriteFile(dst, b, 0o644)
 	})
 	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(work, "lab.libsonnet"), []byte(l.labLibsonnet()), 0o644); err != nil { //nolint:gosec // a repo file
 		return err
 	}
 	for _, args := range [][]string{
@@ -502,6 +575,21 @@ fi
 }
 
 func git(ctx context.Context, dir string, args ...string) error {
+	_, err := gitRun(ctx, dir, nil, "", args...)
+	return err
+}
+
+// gitOut runs git in dir with env added and returns its standard output.
+func gitOut(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	return gitRun(ctx, dir, env, "", args...)
+}
+
+// gitIn runs git in dir with stdin as its standard input.
+func gitIn(ctx context.Context, dir, stdin string, args ...string) (string, error) {
+	return gitRun(ctx, dir, nil, stdin, args...)
+}
+
+func gitRun(ctx context.Context, dir string, extraEnv []string, stdin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	var env []string
@@ -510,9 +598,12 @@ func git(ctx context.Context, dir string, args ...string) error {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "GIT_CONFIG_NOSYSTEM=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, out)
+	cmd.Env = append(append(env, "GIT_CONFIG_NOSYSTEM=1"), extraEnv...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %w\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
 	}
-	return nil
+	return out.String(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -70,4 +71,38 @@ func (p *ports) save() error {
 		return errors.Join(fmt.Errorf("save lab ports"), err)
 	}
 	return nil
+}
+
+// udpPort is a port for name at 127.0.0.1 that is free for UDP and TCP
+// (a DNS server binds both): the remembered one unless fresh is set or it
+// is taken, else a free one. It records the port as 127.0.0.1:PORT; the
+// caller's program binds it (it may be taken in between: try again with
+// fresh).
+func (p *ports) udpPort(name string, fresh bool) (int, error) {
+	free := func(addr string) (int, bool) {
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return 0, false
+		}
+		defer u.Close() //nolint:errcheck // a probe
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return 0, false
+		}
+		_ = t.Close()
+		return port, true
+	}
+	if a, ok := p.addrs[name]; ok && !fresh {
+		if port, ok := free(a); ok {
+			return port, nil
+		}
+	}
+	for range 20 {
+		if port, ok := free("127.0.0.1:0"); ok {
+			p.addrs[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no port at 127.0.0.1 free for both UDP and TCP", name)
 }

@@ -34,13 +34,13 @@ func TestPipelineHomelab(t *testing.T) {
 
 	l.sim.ResetCounters()
 	rep := p.Run()
-	// 11 guests (the IPA replica is not declared; grafana is adopted), 3
+	// 13 guests (the IPA replica is not declared; grafana is adopted), 3
 	// host groups, 7 HTTP services, 1 sudo rule.
-	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 21 || rep.Counts["update"] != 1 {
+	if rep.Result != pipeline.ResultOK || rep.Counts["create"] != 23 || rep.Counts["update"] != 1 {
 		t.Fatalf("first run: %s %v %v %+v", rep.Summary, rep.Counts, rep.Errors, rep.Applied)
 	}
 	first := l.sim.Counters()
-	if first.ByOp["host_add"] != 10 || first.ByOp["service_add"] != 7 || first.ByOp["sudorule_add"] != 1 {
+	if first.ByOp["host_add"] != 12 || first.ByOp["service_add"] != 7 || first.ByOp["sudorule_add"] != 1 {
 		t.Errorf("first run calls: %v", first.ByOp)
 	}
 	e := l.show("host", "nextcloud.hetzner.int.mydomain")

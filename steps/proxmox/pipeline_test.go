@@ -17,11 +17,13 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps/steptest"
 )
 
-// mainJsonnet declares the homelab's guests; extra is Jsonnet applied to
-// the list (e.g. a filter).
+// mainJsonnet declares the homelab's guests on the Hetzner host, in the
+// single-host form (one simulator); extra is Jsonnet applied to the list
+// (e.g. a filter).
 func mainJsonnet(extra string) string {
 	return `local runner = import 'runner.libsonnet';
-local h = import 'homelab.libsonnet';
+local homelab = import 'homelab.libsonnet';
+local h = homelab { sites+: { hetzner+: { proxmox+: { cluster: null } } }, guests: [g for g in homelab.guests if g.site == 'hetzner'] };
 local guests = import 'guests.libsonnet';
 local all = guests(h);
 runner.output(` + extra + `)
@@ -56,6 +58,7 @@ func homelabFiles(t *testing.T, extra string) map[string]string {
 	return map[string]string{
 		"homelab.libsonnet": pipelinetest.Homelab(t, "homelab.libsonnet"),
 		"guests.libsonnet":  pipelinetest.Homelab(t, "guests.libsonnet"),
+		"sites.libsonnet":   pipelinetest.Homelab(t, "sites.libsonnet"),
 		"main.jsonnet":      mainJsonnet(extra),
 	}
 }
