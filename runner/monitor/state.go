@@ -127,7 +127,7 @@ func Read(src Source) (*State, error) {
 		}
 		switch {
 		case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && !settled:
-			n := PlannedChanges(rep)
+			n := rep.ToChange()
 			if st.Drift == nil {
 				st.Drift = &Drift{Resources: n, Summary: rep.Summary}
 			}
@@ -210,19 +210,6 @@ func held(rep *pipeline.Report) int {
 				n++
 				break
 			}
-		}
-	}
-	return n
-}
-
-// PlannedChanges counts a report's planned changes (every action but a
-// no-op): the resources a drift check finds out of step, which the recorded
-// state and the drift mail (runner/notify) both count.
-func PlannedChanges(rep *pipeline.Report) int {
-	n := 0
-	for _, p := range rep.Plan {
-		if p.Action != steps.NoOp {
-			n++
 		}
 	}
 	return n

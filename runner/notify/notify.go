@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gitops-runner/gitops-runner/runner/monitor"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
@@ -161,7 +160,7 @@ func EventOf(rep, prev, last *pipeline.Report) (Event, bool) {
 			return HealFailed, true
 		}
 		return CheckFailed, true
-	case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && monitor.PlannedChanges(rep) > 0:
+	case rep.Kind == pipeline.KindDrift && rep.Result == pipeline.ResultPlanned && rep.ToChange() > 0:
 		if failed(prev) && leftOver(rep, prev) {
 			return "", false
 		}

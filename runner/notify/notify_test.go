@@ -27,6 +27,10 @@ func report(kind pipeline.RunKind, result pipeline.Result, changes int) *pipelin
 func TestEventOf(t *testing.T) {
 	otherDrift := report(pipeline.KindDrift, pipeline.ResultPlanned, 1)
 	otherDrift.Plan = append(otherDrift.Plan, pipeline.PlanEntry{ID: "test.thing/c", Action: steps.Delete})
+	// A drift check whose plan only adopts (nothing to write) is no drift:
+	// the run records none, so no mail either.
+	adoptOnly := report(pipeline.KindDrift, pipeline.ResultPlanned, 0)
+	adoptOnly.Plan = append(adoptOnly.Plan, pipeline.PlanEntry{ID: "test.thing/d", Action: steps.Adopt})
 	failed, denied, fine := report(pipeline.KindDeploy, pipeline.ResultFailed, 1), report(pipeline.KindReplay, pipeline.ResultDenied, 1), report(pipeline.KindDeploy, pipeline.ResultOK, 1)
 	checkFailed, otherCheckFailed := report(pipeline.KindDrift, pipeline.ResultFailed, 0), report(pipeline.KindDrift, pipeline.ResultFailed, 0)
 	checkFailed.Stage, otherCheckFailed.Stage = pipeline.StageObserve, pipeline.StageObserve
@@ -58,6 +62,7 @@ func TestEventOf(t *testing.T) {
 		{report(pipeline.KindDeploy, pipeline.ResultPlanned, 1), nil, "", nil},
 		{report(pipeline.KindDeploy, pipeline.ResultSuperseded, 0), nil, "", nil},
 		{report(pipeline.KindDrift, pipeline.ResultPlanned, 2), nil, Drift, nil},
+		{adoptOnly, nil, "", nil},
 		{report(pipeline.KindDrift, pipeline.ResultPlanned, 0), nil, "", nil},
 		{report(pipeline.KindRenew, pipeline.ResultOK, 1), nil, "", nil},
 		// Every failed or denied unattended pass is told, once per

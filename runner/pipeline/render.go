@@ -64,7 +64,7 @@ func (r *Report) Markdown() []byte {
 		b.WriteString("\n")
 	}
 
-	changed := r.toChange()
+	changed := r.ToChange()
 	fmt.Fprintf(&b, "## Plan\n\n%d resources, %d to change (%s).\n\n", len(r.Plan), changed, countsLine(r.Counts))
 	if line := r.Observed.line(); line != "" {
 		b.WriteString(line + "\n\n")

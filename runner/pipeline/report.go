@@ -148,7 +148,7 @@ func (r *Report) summarize() {
 	case ResultSuperseded:
 		r.Summary = fmt.Sprintf("%s: superseded by %s", verb, gitstore.Short(r.SupersededBy))
 	case ResultPlanned:
-		r.Summary = fmt.Sprintf("%s: %d to change", verb, r.toChange()) + r.inventoryOnly("to adopt", "to release")
+		r.Summary = fmt.Sprintf("%s: %d to change", verb, r.ToChange()) + r.inventoryOnly("to adopt", "to release")
 	default:
 		switch r.Stage {
 		case StageApply:
@@ -253,10 +253,20 @@ func appliedChanges(outs []steps.Outcome, redact func(string) string) []AppliedC
 	return out
 }
 
-// toChange is how many of the plan's changes write to a backend: not
-// no-ops, adoptions or releases.
-func (r *Report) toChange() int {
-	return len(r.Plan) - r.Counts[string(steps.NoOp)] - r.Counts[string(steps.Adopt)] - r.Counts[string(steps.Release)]
+// ToChange is how many of the plan's entries write to a backend: not
+// no-ops, adoptions or releases (those only move the inventory). The run
+// summary, the drift record, the drift mail and the monitor's drift count
+// all use it.
+func (r *Report) ToChange() int {
+	n := 0
+	for _, e := range r.Plan {
+		switch e.Action {
+		case steps.NoOp, steps.Adopt, steps.Release:
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // inventoryOnly is the summary's tail for the changes that only move the

@@ -37,7 +37,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Report, error) {
 	if rep.Kind == KindDrift && ctx.Err() != nil {
 		return rep, nil // an interrupted check found nothing worth recording
 	}
-	if rep.Kind == KindDrift && rep.Result == ResultPlanned && (rep.toChange() == 0 && !r.recovers(rep) || r.sameDriftRecorded(rep)) {
+	if rep.Kind == KindDrift && rep.Result == ResultPlanned && (rep.ToChange() == 0 && !r.recovers(rep) || r.sameDriftRecorded(rep)) {
 		return rep, nil // in sync, or this drift is already the last status: nothing new to record
 	}
 	if (rep.Kind == KindDrift && rep.Result == ResultFailed || req.Reconcile != nil && rep.Result == ResultDenied) && r.sameDriftRecorded(rep) {
