@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,11 +28,11 @@ import (
 // deploy are minutes apart; a replay of an old commit evaluates again.
 const evalCacheMaxAge = 7 * 24 * time.Hour
 
-type evalCacheEntry struct {
-	Key    string `json:"key"`
-	SHA256 string `json:"sha256"`
-	Output string `json:"output"`
-}
+// An entry is a file <key>.eval: the line "gitops-runner eval <key>
+// <sha256 of the output>", then the output as it is (no JSON string
+// around it: escaping and unescaping 0.5 MB cost ~8 ms per push at 1000
+// guests).
+const evalCacheMagic = "gitops-runner eval "
 
 // evaluatorID names what, besides the commit, decides an evaluation's
 // output: go-jsonnet's version and the embedded lib's contents.
@@ -68,19 +70,23 @@ func (r *Runner) cachedEval(key string) ([]byte, bool) {
 	if r.EvalCache == "" || key == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(filepath.Join(r.EvalCache, key+".json"))
+	b, err := os.ReadFile(filepath.Join(r.EvalCache, key+".eval"))
 	if err != nil {
 		return nil, false
 	}
-	var e evalCacheEntry
-	if json.Unmarshal(b, &e) != nil || e.Key != key {
+	head, out, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
 		return nil, false
 	}
-	sum := sha256.Sum256([]byte(e.Output))
-	if hex.EncodeToString(sum[:]) != e.SHA256 {
+	fields := strings.Fields(strings.TrimPrefix(string(head), evalCacheMagic))
+	if !bytes.HasPrefix(head, []byte(evalCacheMagic)) || len(fields) != 2 || fields[0] != key {
 		return nil, false
 	}
-	return []byte(e.Output), true
+	sum := sha256.Sum256(out)
+	if hex.EncodeToString(sum[:]) != fields[1] {
+		return nil, false
+	}
+	return out, true
 }
 
 // storeEval keeps an evaluation's output and drops entries older than
@@ -95,11 +101,10 @@ func (r *Runner) storeEval(key string, out []byte) {
 		return
 	}
 	sum := sha256.Sum256(out)
-	b, err := json.Marshal(evalCacheEntry{Key: key, SHA256: hex.EncodeToString(sum[:]), Output: string(out)})
-	if err == nil {
-		err = atomicfile.Write(filepath.Join(r.EvalCache, key+".json"), b, 0o600)
-	}
-	if err != nil {
+	b := make([]byte, 0, len(evalCacheMagic)+len(key)+len(sum)*2+2+len(out))
+	b = append(b, evalCacheMagic+key+" "+hex.EncodeToString(sum[:])+"\n"...)
+	b = append(b, out...)
+	if err := atomicfile.Write(filepath.Join(r.EvalCache, key+".eval"), b, 0o600); err != nil {
 		r.Log.WithField("dir", r.EvalCache).Debug("evaluation cache: " + err.Error())
 	}
 	ents, _ := os.ReadDir(r.EvalCache)
