@@ -39,8 +39,8 @@ func TestInputValueIsItsJSON(t *testing.T) {
 				Fields: []steps.FieldChange{{Path: "memory", Before: "1GiB", After: "2GiB", Sensitive: true}}},
 			{ID: "route53.record/x", Kind: "route53.record", Name: "x", Action: steps.Create, After: map[string]any{}},
 		},
-		Push: pipeline.Push{User: "alice", Ref: "refs/heads/main", Commit: "abc", Message: "more memory\n\nbody"},
-		Live: map[string]any{"proxmox": map[string]any{"nodes": map[string]any{"pve": typed{CPUs: 16, Memory: 48 << 30}}}},
+		Push:    pipeline.Push{User: "alice", Ref: "refs/heads/main", Commit: "abc", Message: "more memory\n\nbody"},
+		Live:    map[string]any{"proxmox": map[string]any{"nodes": map[string]any{"pve": typed{CPUs: 16, Memory: 48 << 30}}}},
 		Renames: []pipeline.Rename{{From: "proxmox.lxc/old", To: "proxmox.lxc/a"}},
 	}
 	full.Previous.Resources = full.Resources[:1]
