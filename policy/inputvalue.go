@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 )
@@ -79,8 +80,9 @@ func (c *converter) pair(k string, v ast.Value) [2]*ast.Term {
 }
 
 // value converts JSON data as encoding/json decodes it into an interface
-// (maps, slices, strings, float64, bool, nil) without a detour through
-// JSON; anything else is left to ast.InterfaceToValue.
+// (maps, slices, strings, float64 or json.Number, bool, nil) or as it is
+// (json.RawMessage) without a detour through JSON; anything else is left
+// to ast.InterfaceToValue.
 func (c *converter) value(x any) ast.Value {
 	switch x := x.(type) {
 	case nil:
@@ -109,6 +111,25 @@ func (c *converter) value(x any) ast.Value {
 			terms[i] = ast.NewTerm(c.value(v))
 		}
 		return ast.NewArray(terms...)
+	case json.RawMessage:
+		// As ast.InterfaceToValue reads JSON: numbers kept as written.
+		var v any
+		if err := util.UnmarshalJSON(x, &v); err != nil {
+			if c.err == nil {
+				c.err = err
+			}
+			return ast.NullValue
+		}
+		return c.value(v)
+	case json.Number:
+		v, err := ast.InterfaceToValue(x)
+		if err != nil {
+			if c.err == nil {
+				c.err = err
+			}
+			return ast.NullValue
+		}
+		return v
 	case []string:
 		if x == nil {
 			return ast.NullValue

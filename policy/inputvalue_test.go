@@ -32,6 +32,7 @@ func TestInputValueIsItsJSON(t *testing.T) {
 		Resources: []pipeline.PolicyResource{
 			{ID: "proxmox.lxc/a", Kind: "proxmox.lxc", Name: "a", Spec: decoded, DependsOn: []string{"route53.record/x"}},
 			{ID: "route53.record/x", Kind: "route53.record", Name: "x", Spec: map[string]any{"ttl": float64(300)}},
+			{ID: "route53.record/y", Kind: "route53.record", Name: "y", Spec: json.RawMessage(`{"ttl": 300, "weight": 1.50, "big": 2147483648, "v": ["a", null]}`)},
 			{ID: "acme.certificate/c", Kind: "acme.certificate", Name: "c", Spec: typed{CPUs: 4, Memory: 64 << 30}, DependsOn: []string{}},
 		},
 		Plan: []pipeline.PolicyChange{
