@@ -115,21 +115,9 @@ func (c *converter) value(x any) ast.Value {
 		// As ast.InterfaceToValue reads JSON: numbers kept as written.
 		var v any
 		if err := util.UnmarshalJSON(x, &v); err != nil {
-			if c.err == nil {
-				c.err = err
-			}
-			return ast.NullValue
+			return c.fail(err)
 		}
 		return c.value(v)
-	case json.Number:
-		v, err := ast.InterfaceToValue(x)
-		if err != nil {
-			if c.err == nil {
-				c.err = err
-			}
-			return ast.NullValue
-		}
-		return v
 	case []string:
 		if x == nil {
 			return ast.NullValue
@@ -140,14 +128,19 @@ func (c *converter) value(x any) ast.Value {
 		}
 		return ast.NewArray(terms...)
 	}
-	v, err := ast.InterfaceToValue(x)
+	v, err := ast.InterfaceToValue(x) // json.Number among others
 	if err != nil {
-		if c.err == nil {
-			c.err = err
-		}
-		return ast.NullValue
+		return c.fail(err)
 	}
 	return v
+}
+
+// fail keeps err if it is the first and stands null for the value.
+func (c *converter) fail(err error) ast.Value {
+	if c.err == nil {
+		c.err = err
+	}
+	return ast.NullValue
 }
 
 // number is f as its JSON encoding reads: a whole number in digits (not
@@ -159,10 +152,7 @@ func (c *converter) number(f float64) ast.Value {
 	}
 	b, err := json.Marshal(f)
 	if err != nil { // NaN or infinity: not JSON
-		if c.err == nil {
-			c.err = err
-		}
-		return ast.NullValue
+		return c.fail(err)
 	}
 	return ast.Number(b)
 }
