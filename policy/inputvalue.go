@@ -42,7 +42,7 @@ func inputValue(input any) (ast.Value, error) {
 		}
 		return ast.NewArray(terms...)
 	}
-	var plan ast.Value = ast.NullValue
+	plan := ast.NullValue
 	if in.Plan != nil {
 		terms := make([]*ast.Term, len(in.Plan))
 		for i, ch := range in.Plan {

@@ -170,7 +170,7 @@ func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []st
 	}
 	in.Previous.Resources = []PolicyResource{}
 	for _, r := range prevSpecs {
-		var spec any = json.RawMessage(r.Spec)
+		var spec any = r.Spec
 		if !json.Valid(r.Spec) {
 			spec = nil
 		}
