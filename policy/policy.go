@@ -456,7 +456,7 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 // fails at run time, yields a bad message or runs out of time gives an
 // error (errors.Join of *EvalError); the run must then be treated as denied.
 func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
-	in, err := ast.InterfaceToValue(input)
+	in, err := inputValue(input)
 	if err != nil {
 		return Result{}, fmt.Errorf("policy input: %w", err)
 	}

@@ -282,3 +282,42 @@ func TestStaleLockOfDeadRunner(t *testing.T) {
 		t.Error("a lock on main was broken")
 	}
 }
+
+// TestRecordStatusWithNote: the status commit and the note naming it are
+// one write, checked with the real git; while another writer holds the
+// notes ref's lock, neither ref moves and no lock file of the write stays.
+func TestRecordStatusWithNote(t *testing.T) {
+	g, r := openNew(t)
+	head, err := r.Resolve("main")
+	must(t, err)
+	r.LockTimeout = 50 * time.Millisecond
+	line := func(status plumbing.Hash) string { return "deployed, status " + status.String() }
+	c, err := r.RecordStatus("status", map[string][]byte{"STATUS.md": []byte("# one\n")}, "one\n", time.Now(),
+		&gitstore.StatusNote{Commit: head, Line: line})
+	must(t, err)
+	if got := g.Git(g.Bare, "rev-parse", "status"); got != c.String() {
+		t.Errorf("status = %s, want %s", got, c)
+	}
+	if got, want := g.Git(g.Bare, "notes", "--ref=runner", "show", head.String()), line(c); got != want {
+		t.Errorf("note = %q, want %q", got, want)
+	}
+	if got := g.Git(g.Bare, "fsck", "--strict"); strings.Contains(got, "error") {
+		t.Errorf("git fsck: %s", got)
+	}
+
+	notesBefore := g.Git(g.Bare, "rev-parse", gitstore.NotesRef)
+	must(t, os.WriteFile(filepath.Join(g.Bare, "refs/notes/runner.lock"), nil, 0o644))
+	if _, err := r.RecordStatus("status", map[string][]byte{"STATUS.md": []byte("# two\n")}, "two\n", time.Now(),
+		&gitstore.StatusNote{Commit: head, Line: line}); err == nil || !strings.Contains(err.Error(), "remove that file") {
+		t.Fatalf("write under a held notes lock: err = %v", err)
+	}
+	if got := g.Git(g.Bare, "rev-parse", "status"); got != c.String() {
+		t.Errorf("status moved to %s though the note could not be written", got)
+	}
+	if got := g.Git(g.Bare, "rev-parse", gitstore.NotesRef); got != notesBefore {
+		t.Errorf("notes moved to %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(g.Bare, "refs/heads/status.lock")); !os.IsNotExist(err) {
+		t.Errorf("status.lock left behind: %v", err)
+	}
+}

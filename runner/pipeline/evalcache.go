@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
 	"github.com/gitops-runner/gitops-runner/lib"
 )
 
@@ -26,11 +27,11 @@ import (
 // deploy are minutes apart; a replay of an old commit evaluates again.
 const evalCacheMaxAge = 7 * 24 * time.Hour
 
-type evalCacheEntry struct {
-	Key    string `json:"key"`
-	SHA256 string `json:"sha256"`
-	Output string `json:"output"`
-}
+// An entry is a file <key>.eval: the line "gitops-runner eval <key>
+// <sha256 of the output>", then the output as it is (no JSON string
+// around it: escaping and unescaping 0.5 MB cost ~8 ms per push at 1000
+// guests).
+const evalCacheMagic = "gitops-runner eval "
 
 // evaluatorID names what, besides the commit, decides an evaluation's
 // output: go-jsonnet's version and the embedded lib's contents.
@@ -68,19 +69,23 @@ func (r *Runner) cachedEval(key string) ([]byte, bool) {
 	if r.EvalCache == "" || key == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(filepath.Join(r.EvalCache, key+".json"))
+	b, err := os.ReadFile(filepath.Join(r.EvalCache, key+".eval"))
 	if err != nil {
 		return nil, false
 	}
-	var e evalCacheEntry
-	if json.Unmarshal(b, &e) != nil || e.Key != key {
+	head, out, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
 		return nil, false
 	}
-	sum := sha256.Sum256([]byte(e.Output))
-	if hex.EncodeToString(sum[:]) != e.SHA256 {
+	fields := strings.Fields(strings.TrimPrefix(string(head), evalCacheMagic))
+	if !bytes.HasPrefix(head, []byte(evalCacheMagic)) || len(fields) != 2 || fields[0] != key {
 		return nil, false
 	}
-	return []byte(e.Output), true
+	sum := sha256.Sum256(out)
+	if hex.EncodeToString(sum[:]) != fields[1] {
+		return nil, false
+	}
+	return out, true
 }
 
 // storeEval keeps an evaluation's output and drops entries older than
@@ -95,11 +100,10 @@ func (r *Runner) storeEval(key string, out []byte) {
 		return
 	}
 	sum := sha256.Sum256(out)
-	b, err := json.Marshal(evalCacheEntry{Key: key, SHA256: hex.EncodeToString(sum[:]), Output: string(out)})
-	if err == nil {
-		err = atomicfile.Write(filepath.Join(r.EvalCache, key+".json"), b, 0o600)
-	}
-	if err != nil {
+	b := make([]byte, 0, len(evalCacheMagic)+len(key)+len(sum)*2+2+len(out))
+	b = append(b, evalCacheMagic+key+" "+hex.EncodeToString(sum[:])+"\n"...)
+	b = append(b, out...)
+	if err := writeUnsynced(filepath.Join(r.EvalCache, key+".eval"), b); err != nil {
 		r.Log.WithField("dir", r.EvalCache).Debug("evaluation cache: " + err.Error())
 	}
 	ents, _ := os.ReadDir(r.EvalCache)
@@ -108,4 +112,26 @@ func (r *Runner) storeEval(key string, out []byte) {
 			_ = os.Remove(filepath.Join(r.EvalCache, d.Name()))
 		}
 	}
+}
+
+// writeUnsynced writes b to path (mode 0600) through a temporary file
+// renamed over it, without fsync: an entry lost or torn by a crash fails
+// its SHA-256 check and the commit is evaluated again, so the push-time
+// check does not wait for the disk (an fsync took 5–20 ms on the test VM).
+func writeUnsynced(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }

@@ -390,13 +390,16 @@ func TestPushIsEvaluatedOnce(t *testing.T) {
 		t.Errorf("another pusher (std.extVar('pusher')) must evaluate again: %v", err)
 	}
 	// A damaged entry is not used.
-	entries, _ := filepath.Glob(filepath.Join(r.EvalCache, "*.json"))
+	entries, _ := filepath.Glob(filepath.Join(r.EvalCache, "*.eval"))
 	if len(entries) != 2 {
 		t.Fatalf("%d cache entries, want 2", len(entries))
 	}
 	for _, e := range entries {
 		b, _ := os.ReadFile(e)
-		if err := os.WriteFile(e, []byte(strings.Replace(string(b), `\"1\"`, `\"9\"`, 1)), 0o600); err != nil {
+		if !strings.Contains(string(b), `"1"`) {
+			t.Fatalf("%s does not hold the output: %q", e, b)
+		}
+		if err := os.WriteFile(e, []byte(strings.Replace(string(b), `"1"`, `"9"`, 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
@@ -161,14 +162,18 @@ func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []st
 	if in.Live == nil {
 		in.Live = map[string]any{}
 	}
+	// Specs are kept as their JSON: the document goes to the policy child
+	// as JSON, and the policy package reads JSON into OPA values directly.
 	for _, r := range desired {
 		in.Resources = append(in.Resources, PolicyResource{ID: r.ID.String(), Kind: r.ID.Kind, Name: r.ID.Name,
-			Spec: steps.JSONValue(r.Spec), DependsOn: idStrings(r.DependsOn)})
+			Spec: specJSON(r.Spec), DependsOn: idStrings(r.DependsOn)})
 	}
 	in.Previous.Resources = []PolicyResource{}
 	for _, r := range prevSpecs {
-		var spec any
-		_ = json.Unmarshal(r.Spec, &spec)
+		var spec any = r.Spec
+		if !json.Valid(r.Spec) {
+			spec = nil
+		}
 		in.Previous.Resources = append(in.Previous.Resources, PolicyResource{ID: r.ID.String(), Kind: r.ID.Kind, Name: r.ID.Name,
 			Spec: spec, DependsOn: idStrings(r.DependsOn)})
 	}
@@ -179,6 +184,19 @@ func BuildPolicyInput(desired []steps.Resource, plan *steps.Plan, prevSpecs []st
 		}
 	}
 	return in
+}
+
+// specJSON is a decoded spec as policies see it: its JSON encoding (a
+// json.RawMessage), or nil for none.
+func specJSON(spec steps.Spec) any {
+	if spec == nil {
+		return nil
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Sprintf("(unmarshalable: %v)", err)
+	}
+	return json.RawMessage(b)
 }
 
 func idStrings(ids []steps.ID) []string {

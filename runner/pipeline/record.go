@@ -33,9 +33,14 @@ func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) err
 		"status.json":    rep.JSON(),
 		"inventory.json": append(invJSON, '\n'),
 	}
-	c, err := r.Repo.AppendStatus(r.StatusBranch, files, rep.CommitMessage(), rep.Finished)
+	// The status commit and the note on the source commit are one write:
+	// two rounds of fsync (gitstore.Repo.RecordStatus says why that is
+	// crash-safe).
+	note := &gitstore.StatusNote{Commit: plumbing.NewHash(rep.Source.Commit),
+		Line: func(status plumbing.Hash) string { return rep.NoteLine(status.String()) }}
+	c, err := r.Repo.RecordStatus(r.StatusBranch, files, rep.CommitMessage(), rep.Finished, note)
 	if err != nil {
-		return fmt.Errorf("record status on branch %s: %w", r.StatusBranch, err)
+		return fmt.Errorf("record status on branch %s and note on %s: %w", r.StatusBranch, gitstore.Short(rep.Source.Commit), err)
 	}
 	if r.Observer != nil {
 		r.Observer.Recorded(rep, c.String())
@@ -47,9 +52,6 @@ func (r *Runner) record(rep *Report, inv *Inventory, log logrus.FieldLogger) err
 		if err := r.clearJournal(); err != nil {
 			return fmt.Errorf("remove %s: %w", JournalFile, err)
 		}
-	}
-	if err := r.Repo.AddNote(plumbing.NewHash(rep.Source.Commit), rep.NoteLine(c.String()), rep.Finished); err != nil {
-		return fmt.Errorf("add note to %s: %w", gitstore.Short(rep.Source.Commit), err)
 	}
 	log.WithField("status", gitstore.Short(c.String())).Info(rep.Summary)
 	return nil
