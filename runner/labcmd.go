@@ -124,6 +124,9 @@ Next:
 	serve := exec.CommandContext(ctx, exe, append(e.childFlags(), "serve", "--drift-interval", every.String(), "--metrics-listen", l.MetricsAddr)...)
 	serve.Stdout, serve.Stderr = e.stderr, e.stderr
 	serve.Cancel = func() error { return serve.Process.Signal(syscall.SIGTERM) }
+	// A lab killed outright (kill -9) takes its serve along: else it would
+	// go on reconciling against simulators that are gone.
+	serve.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	serve.WaitDelay = time.Minute
 	if err := serve.Run(); err != nil && ctx.Err() == nil {
 		return exitError{exitFailed, fmt.Errorf("lab: runner serve: %w", err)}

@@ -138,4 +138,17 @@ func TestLabWithoutDnsmasq(t *testing.T) {
 	if err != nil || !strings.Contains(string(hosts), "192.168.1.22 jellyfin.flat1.int.mydomain") {
 		t.Errorf("flat1's hosts file: %v\n%s", err, hosts)
 	}
+
+	// dnsmasq gone again: the lab refuses to start (its repo and inventory
+	// hold the sites' records), and changes nothing.
+	findDnsmasq = func() (string, error) { return "", exec.ErrNotFound }
+	main, status := git("rev-parse", "main"), git("rev-parse", "status")
+	var again bytes.Buffer
+	if code := run([]string{"lab", "--dir", dir, "--once"}, strings.NewReader(""), &again, &again, nil); code == 0 ||
+		!strings.Contains(again.String(), "dnsmasq is not installed now: install it (Debian: apt-get install dnsmasq-base), or start a new lab with another --dir") {
+		t.Errorf("lab without dnsmasq after a lab with sites: exit %d, want a refusal saying what to do\n%s", code, again.String())
+	}
+	if git("rev-parse", "main") != main || git("rev-parse", "status") != status {
+		t.Error("the refused lab start changed main or the status branch")
+	}
 }

@@ -113,6 +113,14 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 			return nil, fmt.Errorf("lab directory: %w", err)
 		}
 	}
+	if o.Dnsmasq == "" && o.Backends["dnsmasq"] {
+		// The repo and inventory of a lab that ran the sites hold their
+		// records: without dnsmasq the deploy could neither keep nor
+		// remove them.
+		if _, err := os.Stat(filepath.Join(dir, "dnsmasq")); err == nil {
+			return nil, fmt.Errorf("this lab ran the sites' dnsmasq before (%s), and its repo and inventory hold their records, but dnsmasq is not installed now: install it (Debian: apt-get install dnsmasq-base), or start a new lab with another --dir", filepath.Join(dir, "dnsmasq"))
+		}
+	}
 	held, err := holdDir(dir)
 	if err != nil {
 		return nil, err
