@@ -17,13 +17,19 @@ local sites = import 'sites.libsonnet';
 
 function(h, storage='local-zfs', vmTemplate=9000)
   local dns = sites(h);
+  // The guest's site, which must run Proxmox (a typo would otherwise end in
+  // "Field does not exist" far from the entry).
+  local siteOf(g) =
+    assert std.objectHas(h.sites, g.site) : 'homelab.libsonnet: guest %s: site %s is not one of sites (%s)' % [g.name, g.site, std.join(', ', std.objectFields(h.sites))];
+    assert std.objectHas(h.sites[g.site], 'proxmox') : 'homelab.libsonnet: guest %s: site %s runs no Proxmox (it has no proxmox: {...}); put the guest on a site that does' % [g.name, g.site];
+    h.sites[g.site];
   local net(g) =
-    local site = h.sites[g.site], px = site.proxmox;
+    local site = siteOf(g), px = site.proxmox;
     if std.get(g, 'dhcp', false)
     then [dns[g.site].network(g.name, px.bridge)]
     else [proxmox.network(px.bridge, g.ip + '/' + std.split(site.subnet, '/')[1], px.gateway)];
   local common(g) =
-    local px = h.sites[g.site].proxmox;
+    local px = siteOf(g).proxmox;
     (if std.get(px, 'cluster', null) != null then { cluster: px.cluster } else {}) + {
       node: px.node,
       vmid: g.vmid,

@@ -17,13 +17,16 @@ local sites = import 'sites.libsonnet';
 function(h, guestOf=null)
   local site = sites(h);
   local after(g) = if guestOf != null then { dependsOn: [guestOf(g)] } else {};
+  local siteOf(e) =
+    assert std.objectHas(site, e.site) : 'homelab.libsonnet: %s: site %s is not one of sites (%s)' % [e.name, e.site, std.join(', ', std.objectFields(site))];
+    site[e.site];
   if !h.dnsmasq then [] else
     dnsmasq.forwarding([site[n] for n in std.objectFields(site)])
     + std.flattenArrays([
-      site[g.site].guest(g.name, g.ip, after(g) { dhcp: std.get(g, 'dhcp', false) })
+      siteOf(g).guest(g.name, g.ip, after(g) { dhcp: std.get(g, 'dhcp', false) })
       for g in h.guests
     ])
     + std.flattenArrays([
-      site[m.site].guest(m.name, m.ip, if std.objectHas(m, 'mac') then { mac: m.mac } else { dhcp: false })
+      siteOf(m).guest(m.name, m.ip, if std.objectHas(m, 'mac') then { mac: m.mac } else { dhcp: false })
       for m in h.hosts
     ])

@@ -10,7 +10,10 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/examples"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/steps/acme"
+	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
 	"github.com/gitops-runner/gitops-runner/steps/freeipa"
+	"github.com/gitops-runner/gitops-runner/steps/proxmox"
 	"github.com/gitops-runner/gitops-runner/steps/route53"
 
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -67,11 +70,9 @@ func BenchmarkEngineNoOp1000(b *testing.B) {
 	}
 }
 
-// BenchmarkEvalHomelab measures steps 1–2 for examples/homelab: read the
-// commit with go-git, evaluate main.jsonnet, decode every resource.
-// Target: < 200 ms.
-func BenchmarkEvalHomelab(b *testing.B) {
-	in := newInfra(b)
+// homelabFiles is examples/homelab as a commit's files.
+func homelabFiles(tb testing.TB) map[string]string {
+	tb.Helper()
 	files := map[string]string{}
 	err := fs.WalkDir(examples.Homelab, "homelab", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -82,20 +83,47 @@ func BenchmarkEvalHomelab(b *testing.B) {
 		return err
 	})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	in.Push("homelab", files)
+	return files
+}
+
+// loadOnly is a runner over a repo with one commit of files on main, with
+// every backend unconfigured: enough to Load it.
+func loadOnly(tb testing.TB, files map[string]string) *pipeline.Runner {
+	tb.Helper()
+	in := newInfra(tb)
+	in.Push("files", files)
 	repo, err := gitstore.Open(in.Bare)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	r53, _ := route53.New(nil, nil)
-	ipa, _ := freeipa.New(nil, nil)
-	reg, err := steps.NewRegistry(r53, ipa)
+	var bs []steps.Backend
+	for _, mk := range []func() (steps.Backend, error){
+		func() (steps.Backend, error) { return proxmox.NewClusters(nil, nil) },
+		func() (steps.Backend, error) { return route53.New(nil, nil) },
+		func() (steps.Backend, error) { return acme.New(nil, nil, nil) },
+		func() (steps.Backend, error) { return freeipa.New(nil, nil) },
+		func() (steps.Backend, error) { return dnsmasq.New(nil, nil) },
+	} {
+		b, err := mk()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	reg, err := steps.NewRegistry(bs...)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	r := &pipeline.Runner{Repo: repo, Registry: reg}
+	return &pipeline.Runner{Repo: repo, Registry: reg}
+}
+
+// BenchmarkEvalHomelab measures steps 1–2 for examples/homelab: read the
+// commit with go-git, evaluate main.jsonnet, decode every resource.
+// Target: < 200 ms.
+func BenchmarkEvalHomelab(b *testing.B) {
+	r := loadOnly(b, homelabFiles(b))
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
