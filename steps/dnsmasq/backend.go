@@ -84,6 +84,17 @@ var ErrNotConfigured = steps.NotConfigured("dnsmasq", "backends.dnsmasq.sites")
 // Backend manages the dnsmasq kinds. It is safe for concurrent use.
 type Backend struct {
 	sites map[string]*Site // nil when not configured
+
+	mu      sync.Mutex
+	unknown map[string]string // site → why its files could not be read, from the last Observe (guarded by mu)
+}
+
+// unknownSite is why site's files could not be read at the last Observe,
+// "" when they were (or it was not needed).
+func (b *Backend) unknownSite(site string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unknown[site]
 }
 
 // New builds the backend from the backends.dnsmasq config section

@@ -110,8 +110,14 @@ func startSSHD(t *testing.T) *sshd {
 // knownHosts writes a known_hosts file pinning key for the sshd's address.
 func (s *sshd) knownHosts(t *testing.T, name string, key ssh.PublicKey) string {
 	t.Helper()
+	return s.knownHostsFor(t, name, s.port, key)
+}
+
+// knownHostsFor writes a known_hosts file pinning key for 127.0.0.1:port.
+func (s *sshd) knownHostsFor(t *testing.T, name string, port int, key ssh.PublicKey) string {
+	t.Helper()
 	p := filepath.Join(s.dir, name)
-	write(t, p, knownhosts.Line([]string{knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", s.port))}, key)+"\n")
+	write(t, p, knownhosts.Line([]string{knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", port))}, key)+"\n")
 	return p
 }
 
