@@ -214,6 +214,15 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 	return decoder{sites: b.sites}.decode(kind, raw)
 }
 
+// DecodeLast decodes a spec as it was last applied (from the inventory):
+// its shape only, not checked against the current configuration, so a
+// resource on a site that has since left backends.dnsmasq.sites decodes,
+// and its delete is blocked with what to do (see Observe) instead of
+// failing the run. It is the method of steps.LastDecoder.
+func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return decoder{}.decode(kind, raw)
+}
+
 // Rank places dnsmasq records with the other DNS records: after guests and
 // identity, before certificates.
 func (b *Backend) Rank(string) int { return 30 }

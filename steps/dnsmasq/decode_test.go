@@ -164,3 +164,36 @@ func TestIdentities(t *testing.T) {
 			IDs: []string{"flat1/server/flat2.int.mydomain", "flat1/rev-server/192.168.2.0/24"}},
 	})
 }
+
+// A resource last applied to a site that has since left the config: its
+// inventory spec decodes with DecodeLast (Decode refuses it), and its
+// delete is a blocked change that says what to do, without reading a file
+// and without failing the other targets.
+func TestSiteLeftTheConfig(t *testing.T) {
+	t.Parallel()
+	b := configured(t)
+	raw := json.RawMessage(`{"site": "ovh", "name": "vpn.ovh.int.mydomain", "ipv4": "10.0.4.2"}`)
+	if _, err := b.Decode(dnsmasq.KindHost, raw); err == nil || !strings.Contains(err.Error(), `no site "ovh"`) {
+		t.Fatalf("Decode: %v, want no site ovh", err)
+	}
+	last, err := b.DecodeLast(dnsmasq.KindHost, raw)
+	if err != nil {
+		t.Fatalf("DecodeLast: %v", err)
+	}
+	if _, err := b.DecodeLast(dnsmasq.KindHost, json.RawMessage(`{"site": "ovh", "name": "vpn", "ipv4": "10.0.4.2", "extra": 1}`)); err == nil {
+		t.Errorf("DecodeLast took an unknown field")
+	}
+	tg := steps.Target{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "vpn"}, Last: last}
+	live, err := b.Observe(t.Context(), []steps.Target{tg})
+	if err != nil {
+		t.Fatalf("Observe: %v", err)
+	}
+	c, err := b.Diff(tg, live[tg.ID])
+	if err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	if c.Action != steps.Delete || !strings.Contains(c.Blocked, "site ovh is no longer in backends.dnsmasq.sites") ||
+		!strings.Contains(c.Blocked, "put the site back into the config for one run") {
+		t.Errorf("got %s blocked %q", c.Action, c.Blocked)
+	}
+}
