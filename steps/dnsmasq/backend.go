@@ -115,6 +115,7 @@ func New(raw json.RawMessage, _ *steps.Redactor) (*Backend, error) {
 	}
 	names := slices.Sorted(maps.Keys(c.Sites))
 	domains := map[string]string{}
+	paths := map[string]string{} // host and path → "site X's field"
 	for _, n := range names {
 		s := c.Sites[n]
 		if s == nil {
@@ -127,6 +128,22 @@ func New(raw json.RawMessage, _ *steps.Redactor) (*Backend, error) {
 				p.Addf("sites."+n+".domain", "%s is also site %s's domain: each site has its own", s.Domain, o)
 			}
 			domains[s.Domain] = n
+		}
+		// Two sites writing one file on one host would each drop the
+		// other's lines as foreign keys come and go: refused like two
+		// files of one site.
+		for _, f := range []struct{ name, path string }{
+			{"addnHosts", s.AddnHosts}, {"dhcpHostsfile", s.DHCPHostsfile}, {"serversFile", s.ServersFile},
+		} {
+			if f.path == "" {
+				continue
+			}
+			k := s.hostName() + "\x00" + f.path
+			if o, dup := paths[k]; dup {
+				p.Addf("sites."+n+"."+f.name, "%s is also %s (%s): each site needs its own files", f.path, o, s.hostName())
+				continue
+			}
+			paths[k] = fmt.Sprintf("site %s's %s", n, f.name)
 		}
 	}
 	if err := p.Err(); err != nil {
@@ -195,6 +212,15 @@ func (s *Site) setup() error {
 		s.tr = localFS{}
 	}
 	return p.Err()
+}
+
+// hostName names the host the site's files are on: "the runner's host", or
+// the SSH host (lower case; one host under two names is not detected).
+func (s *Site) hostName() string {
+	if s.SSH == nil {
+		return "the runner's host"
+	}
+	return "host " + strings.ToLower(s.SSH.Host)
 }
 
 // optionName is the dnsmasq option of a config field.

@@ -19,8 +19,8 @@ func configured(t *testing.T) *dnsmasq.Backend {
 	            "addnHosts": "/etc/dnsmasq.runner/hosts", "dhcpHostsfile": "/etc/dnsmasq.runner/dhcp-hosts",
 	            "serversFile": "/etc/dnsmasq.runner/servers", "pidFile": "/run/dnsmasq/dnsmasq.pid"},
 	  "flat2": {"domain": "flat2.int.mydomain", "subnet": "192.168.2.0/24",
-	            "addnHosts": "/etc/dnsmasq.runner/hosts", "dhcpHostsfile": "/etc/dnsmasq.runner/dhcp-hosts",
-	            "serversFile": "/etc/dnsmasq.runner/servers", "reload": ["sudo", "systemctl", "reload", "dnsmasq"]}}}`), nil)
+	            "addnHosts": "/etc/dnsmasq.flat2/hosts", "dhcpHostsfile": "/etc/dnsmasq.flat2/dhcp-hosts",
+	            "serversFile": "/etc/dnsmasq.flat2/servers", "reload": ["sudo", "systemctl", "reload", "dnsmasq"]}}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,13 @@ func TestConfigErrors(t *testing.T) {
 				"field sites.a.serversFile: /a/s is also dhcpHostsfile", "field sites.a.pidFile: give pidFile"}},
 		{"both reloads, same domain", `{"sites": {
 		  "a": {"domain": "a.x", "subnet": "10.0.0.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p", "reload": ["kill"]},
-		  "b": {"domain": "a.x", "subnet": "10.0.1.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p"}}}`,
+		  "b": {"domain": "a.x", "subnet": "10.0.1.0/24", "addnHosts": "/b/h", "dhcpHostsfile": "/b/d", "serversFile": "/b/s", "pidFile": "/p"}}}`,
 			[]string{"field sites.a.reload: give either pidFile or reload", "field sites.b.domain: a.x is also site a's domain"}},
+		{"two sites, one file", `{"sites": {
+		  "a": {"domain": "a.x", "subnet": "10.0.0.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p"},
+		  "b": {"domain": "b.x", "subnet": "10.0.1.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/b/d", "serversFile": "/a/s", "pidFile": "/p"}}}`,
+			[]string{"field sites.b.addnHosts: /a/h is also site a's addnHosts (the runner's host): each site needs its own files",
+				"field sites.b.serversFile: /a/s is also site a's serversFile"}},
 		{"ssh without key", `{"sites": {"a": {"domain": "a.x", "subnet": "10.0.0.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p",
 		  "ssh": {"host": "dns.a.x", "identityFile": "/nonexistent/key"}}}}`,
 			[]string{"field sites.a.ssh.user: is required", "field sites.a.ssh.identityFile: open /nonexistent/key", "field sites.a.ssh.knownHostsFile: is required"}},
