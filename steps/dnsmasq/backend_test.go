@@ -56,7 +56,7 @@ func TestHostMovesBetweenSites(t *testing.T) {
 
 	// runner doctor's probe: every site's files and configuration.
 	if call, _, err := b.Probe(t.Context()); err != nil ||
-		call != "files readable and dnsmasq --test passes at flat1 (local), flat2 (local), hetzner (local), ovh (local)" {
+		call != "files readable, their directories writable and dnsmasq --test passes at flat1 (local), flat2 (local), hetzner (local), ovh (local)" {
 		t.Errorf("probe: %q %v", call, err)
 	}
 	c, err := step(t, b, steps.Target{ID: id, Want: on1})
@@ -136,7 +136,7 @@ func TestTestRefusalChangesNothing(t *testing.T) {
 		t.Errorf("servers-file changed")
 	}
 	noLeftovers(t, flat1.servers)
-	if _, _, err := b.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), "site flat1: dnsmasq --test (local)") ||
+	if _, _, err := b.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), "site flat1 (local): dnsmasq --test") ||
 		!strings.Contains(err.Error(), "bad option") {
 		t.Errorf("probe: %v", err)
 	}

@@ -356,8 +356,16 @@ func (s *sshFS) install(ctx context.Context, in installation) error {
 	return err
 }
 
+// run runs argv with stderr sent to stdout, so a failure's message has
+// what the command said (a shell's "dnsmasq: not found", status 127).
 func (s *sshFS) run(ctx context.Context, argv []string) ([]byte, error) {
-	return s.exec(ctx, shellJoin(argv)+" 2>&1", nil)
+	out, err := s.exec(ctx, shellJoin(argv)+" 2>&1", nil)
+	var ce *commandError
+	if errors.As(err, &ce) {
+		return out, &commandError{status: ce.status, out: out,
+			err: fmt.Errorf("ssh %s: %s exited with status %d: %s", s.addr, argv[0], ce.status, strings.TrimSpace(string(out)))}
+	}
+	return out, err
 }
 
 // heredocDelimiter is a here-document delimiter that is no line of the
