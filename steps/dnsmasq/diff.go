@@ -93,6 +93,11 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	c.Before = before
 	if c.Action != steps.NoOp {
 		c.Fields = steps.DiffFields(before, t.Want)
+		if len(c.Fields) == 0 {
+			// The lines differ in what the spec does not model (a
+			// hand-written alias after the name): show the lines.
+			c.Fields = []steps.FieldChange{{Path: "lines", Before: live.Lines, After: want}}
+		}
 		c.Detail = edits
 	}
 	return c, nil

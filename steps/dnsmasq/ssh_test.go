@@ -268,3 +268,21 @@ func TestSSHRefusesHostKey(t *testing.T) {
 		t.Errorf("flat1's hosts file exists: %v", err)
 	}
 }
+
+// A key the host does not accept: the error names identityFile and the
+// user, and says how to fix it.
+func TestSSHAuthRefused(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	s := startSSHD(t)
+	other, _ := keyFile(t, 0o600)
+	b := labWith(t, s.sshConfig(t, l, s.knownHosts(t, "known_hosts", s.hostPub)), func(sites map[string]map[string]any) {
+		sites["flat1"]["ssh"].(map[string]any)["identityFile"] = other
+	})
+	want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+	_, err := b.Observe(t.Context(), []steps.Target{{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}, Want: want}})
+	if err == nil || !strings.Contains(err.Error(), "the host refused user "+currentUser(t)+" with the key in identityFile "+other) ||
+		!strings.Contains(err.Error(), "authorized_keys") || steps.IsTransient(err) {
+		t.Errorf("err = %v", err)
+	}
+}

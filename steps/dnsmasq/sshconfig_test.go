@@ -68,3 +68,19 @@ func TestFilePathsAcrossSites(t *testing.T) {
 		}
 	}
 }
+
+// A private key file others may read is refused at config time, as
+// OpenSSH refuses it; mode 0600 is taken.
+func TestIdentityFilePermissions(t *testing.T) {
+	t.Parallel()
+	key, kh := keyFile(t, 0o644)
+	_, err := dnsmasq.New(sshSites(key, kh, "dns.a.x", "dns.b.x"), nil)
+	if err == nil || !strings.Contains(err.Error(), "field sites.a.ssh.identityFile: "+key+": UNPROTECTED PRIVATE KEY FILE: permissions 0644 are too open") ||
+		!strings.Contains(err.Error(), "chmod 600 "+key) {
+		t.Errorf("0644 key: %v", err)
+	}
+	key, kh = keyFile(t, 0o600)
+	if _, err := dnsmasq.New(sshSites(key, kh, "dns.a.x", "dns.b.x"), nil); err != nil {
+		t.Errorf("0600 key: %v", err)
+	}
+}
