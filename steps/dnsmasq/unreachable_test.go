@@ -1,7 +1,6 @@
 package dnsmasq_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"github.com/gitops-runner/gitops-runner/internal/pipelinetest"
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 	"github.com/gitops-runner/gitops-runner/steps"
-	"github.com/gitops-runner/gitops-runner/steps/dnsmasq"
 )
 
 // gate is a TCP port of 127.0.0.1 that forwards to the sshd while open
@@ -79,19 +77,9 @@ func TestUnreachableSiteBlocksOnlyItsChanges(t *testing.T) {
 	t.Cleanup(g.close)
 	// The host key pinned for the gate's port, the address the runner dials.
 	kh := s.knownHostsFor(t, "known_hosts.gate", g.port, s.hostPub)
-	var c map[string]map[string]map[string]any
-	if err := json.Unmarshal(s.sshConfig(t, l, kh), &c); err != nil {
-		t.Fatal(err)
-	}
-	c["sites"]["flat1"]["ssh"].(map[string]any)["port"] = g.port
-	raw, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := dnsmasq.New(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := labWith(t, s.sshConfig(t, l, kh), func(sites map[string]map[string]any) {
+		sites["flat1"]["ssh"].(map[string]any)["port"] = g.port
+	})
 	p := pipelinetest.New(t, steps.ExecOptions{Concurrency: 8, Backoff: 1, MaxBackoff: 1}, b)
 	p.In.Push("two guests", map[string]string{"main.jsonnet": "local r = import 'runner.libsonnet';\n" + l.sitesJsonnet() +
 		"r.output([hetzner.guest('db', '10.18.1.5'), flat1.guest('web', '10.18.2.5')])\n"})
