@@ -18,6 +18,14 @@ type Prober interface {
 	Probe(ctx context.Context) (call string, date time.Time, err error)
 }
 
+// Fixer is a probe error that says what to do itself (dnsmasq: "create
+// /etc/dnsmasq.runner on flat1 …"), where the generic fix would not fit.
+type Fixer interface{ Fix() string }
+
+// Clockless is a Prober whose service has no clock to compare (dnsmasq's
+// files): it gets no clock result.
+type Clockless interface{ Clockless() }
+
 // MaxSkew is the clock difference to a backend that fails the clock check.
 // AWS refuses SigV4-signed requests whose time is more than 5 minutes off
 // (RequestTimeTooSkewed, AWS General Reference: Signature Version 4), and
@@ -43,7 +51,10 @@ func BackendChecks(ctx context.Context, probers map[string]Prober, names []strin
 		cancel()
 		if err != nil {
 			r := Result{Check: "backend " + name, Status: Fail, Detail: err.Error()}
-			if tlsErr(err) {
+			var fx Fixer
+			if errors.As(err, &fx) {
+				r.Fix = fx.Fix()
+			} else if tlsErr(err) {
 				r.Check = "TLS " + name
 				r.Fix = fmt.Sprintf("trust the server's certificate: set caFile (its CA, PEM) in backends.%s, or install the CA in the system store", name)
 			} else {
@@ -53,7 +64,9 @@ func BackendChecks(ctx context.Context, probers map[string]Prober, names []strin
 			continue
 		}
 		rs = append(rs, Result{Check: "backend " + name, Status: OK, Detail: call})
-		rs = append(rs, ClockCheck(name, date, local))
+		if _, ok := p.(Clockless); !ok {
+			rs = append(rs, ClockCheck(name, date, local))
+		}
 	}
 	return rs
 }

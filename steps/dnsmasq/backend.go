@@ -84,6 +84,17 @@ var ErrNotConfigured = steps.NotConfigured("dnsmasq", "backends.dnsmasq.sites")
 // Backend manages the dnsmasq kinds. It is safe for concurrent use.
 type Backend struct {
 	sites map[string]*Site // nil when not configured
+
+	mu      sync.Mutex
+	unknown map[string]string // site → why its files could not be read, from the last Observe (guarded by mu)
+}
+
+// unknownSite is why site's files could not be read at the last Observe,
+// "" when they were (or it was not needed).
+func (b *Backend) unknownSite(site string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unknown[site]
 }
 
 // New builds the backend from the backends.dnsmasq config section
@@ -104,6 +115,7 @@ func New(raw json.RawMessage, _ *steps.Redactor) (*Backend, error) {
 	}
 	names := slices.Sorted(maps.Keys(c.Sites))
 	domains := map[string]string{}
+	paths := map[string]string{} // host and path → "site X's field"
 	for _, n := range names {
 		s := c.Sites[n]
 		if s == nil {
@@ -116,6 +128,22 @@ func New(raw json.RawMessage, _ *steps.Redactor) (*Backend, error) {
 				p.Addf("sites."+n+".domain", "%s is also site %s's domain: each site has its own", s.Domain, o)
 			}
 			domains[s.Domain] = n
+		}
+		// Two sites writing one file on one host would each drop the
+		// other's lines as foreign keys come and go: refused like two
+		// files of one site.
+		for _, f := range []struct{ name, path string }{
+			{"addnHosts", s.AddnHosts}, {"dhcpHostsfile", s.DHCPHostsfile}, {"serversFile", s.ServersFile},
+		} {
+			if f.path == "" {
+				continue
+			}
+			k := s.hostName() + "\x00" + f.path
+			if o, dup := paths[k]; dup {
+				p.Addf("sites."+n+"."+f.name, "%s is also %s (%s): each site needs its own files", f.path, o, s.hostName())
+				continue
+			}
+			paths[k] = fmt.Sprintf("site %s's %s", n, f.name)
 		}
 	}
 	if err := p.Err(); err != nil {
@@ -186,6 +214,15 @@ func (s *Site) setup() error {
 	return p.Err()
 }
 
+// hostName names the host the site's files are on: "the runner's host", or
+// the SSH host (lower case; one host under two names is not detected).
+func (s *Site) hostName() string {
+	if s.SSH == nil {
+		return "the runner's host"
+	}
+	return "host " + strings.ToLower(s.SSH.Host)
+}
+
 // optionName is the dnsmasq option of a config field.
 func optionName(field string) string {
 	return map[string]string{"addnHosts": "addn-hosts", "dhcpHostsfile": "dhcp-hostsfile", "serversFile": "servers-file"}[field]
@@ -201,6 +238,15 @@ func (b *Backend) Kinds() []string { return []string{KindHost, KindDHCPHost, Kin
 // must be configured and addresses must be in its subnet.
 func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 	return decoder{sites: b.sites}.decode(kind, raw)
+}
+
+// DecodeLast decodes a spec as it was last applied (from the inventory):
+// its shape only, not checked against the current configuration, so a
+// resource on a site that has since left backends.dnsmasq.sites decodes,
+// and its delete is blocked with what to do (see Observe) instead of
+// failing the run. It is the method of steps.LastDecoder.
+func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return decoder{}.decode(kind, raw)
 }
 
 // Rank places dnsmasq records with the other DNS records: after guests and

@@ -1,7 +1,6 @@
 package dnsmasq_test
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -56,7 +55,7 @@ func TestHostMovesBetweenSites(t *testing.T) {
 
 	// runner doctor's probe: every site's files and configuration.
 	if call, _, err := b.Probe(t.Context()); err != nil ||
-		call != "files readable and dnsmasq --test passes at flat1 (local), flat2 (local), hetzner (local), ovh (local)" {
+		call != "files readable, their directories writable and dnsmasq --test passes at flat1 (local), flat2 (local), hetzner (local), ovh (local)" {
 		t.Errorf("probe: %q %v", call, err)
 	}
 	c, err := step(t, b, steps.Target{ID: id, Want: on1})
@@ -136,7 +135,7 @@ func TestTestRefusalChangesNothing(t *testing.T) {
 		t.Errorf("servers-file changed")
 	}
 	noLeftovers(t, flat1.servers)
-	if _, _, err := b.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), "site flat1: dnsmasq --test (local)") ||
+	if _, _, err := b.Probe(t.Context()); err == nil || !strings.Contains(err.Error(), "site flat1 (local): dnsmasq --test") ||
 		!strings.Contains(err.Error(), "bad option") {
 		t.Errorf("probe: %v", err)
 	}
@@ -153,26 +152,16 @@ func TestFailedReloadIsRetried(t *testing.T) {
 	t.Parallel()
 	l := newLab(t)
 	flat1 := l.site("flat1")
-	var c map[string]map[string]map[string]any
-	if err := json.Unmarshal(l.config(), &c); err != nil {
-		t.Fatal(err)
-	}
 	marker := filepath.Join(t.TempDir(), "reload-fails")
 	write(t, marker, "")
-	delete(c["sites"]["flat1"], "pidFile")
-	c["sites"]["flat1"]["reload"] = []string{"sh", "-c", `test ! -e "$1" && kill -HUP "$(cat "$2")"`, "sh", marker, flat1.pidFile}
-	raw, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := dnsmasq.New(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := labWith(t, l.config(), func(sites map[string]map[string]any) {
+		delete(sites["flat1"], "pidFile")
+		sites["flat1"]["reload"] = []string{"sh", "-c", `test ! -e "$1" && kill -HUP "$(cat "$2")"`, "sh", marker, flat1.pidFile}
+	})
 	want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "tv.flat1.int.mydomain", "ipv4": "10.18.2.40"}`)
 	tg := steps.Target{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "tv"}, Want: want}
 	ch := plan(t, b, tg)
-	_, err = b.Apply(t.Context(), ch, &steptest.Progress{})
+	_, err := b.Apply(t.Context(), ch, &steptest.Progress{})
 	var re *dnsmasq.ReloadError
 	if !errors.As(err, &re) || !steps.IsTransient(err) {
 		t.Fatalf("first attempt: %v, want a transient *ReloadError", err)

@@ -19,8 +19,8 @@ func configured(t *testing.T) *dnsmasq.Backend {
 	            "addnHosts": "/etc/dnsmasq.runner/hosts", "dhcpHostsfile": "/etc/dnsmasq.runner/dhcp-hosts",
 	            "serversFile": "/etc/dnsmasq.runner/servers", "pidFile": "/run/dnsmasq/dnsmasq.pid"},
 	  "flat2": {"domain": "flat2.int.mydomain", "subnet": "192.168.2.0/24",
-	            "addnHosts": "/etc/dnsmasq.runner/hosts", "dhcpHostsfile": "/etc/dnsmasq.runner/dhcp-hosts",
-	            "serversFile": "/etc/dnsmasq.runner/servers", "reload": ["sudo", "systemctl", "reload", "dnsmasq"]}}}`), nil)
+	            "addnHosts": "/etc/dnsmasq.flat2/hosts", "dhcpHostsfile": "/etc/dnsmasq.flat2/dhcp-hosts",
+	            "serversFile": "/etc/dnsmasq.flat2/servers", "reload": ["sudo", "systemctl", "reload", "dnsmasq"]}}}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,13 @@ func TestConfigErrors(t *testing.T) {
 				"field sites.a.serversFile: /a/s is also dhcpHostsfile", "field sites.a.pidFile: give pidFile"}},
 		{"both reloads, same domain", `{"sites": {
 		  "a": {"domain": "a.x", "subnet": "10.0.0.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p", "reload": ["kill"]},
-		  "b": {"domain": "a.x", "subnet": "10.0.1.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p"}}}`,
+		  "b": {"domain": "a.x", "subnet": "10.0.1.0/24", "addnHosts": "/b/h", "dhcpHostsfile": "/b/d", "serversFile": "/b/s", "pidFile": "/p"}}}`,
 			[]string{"field sites.a.reload: give either pidFile or reload", "field sites.b.domain: a.x is also site a's domain"}},
+		{"two sites, one file", `{"sites": {
+		  "a": {"domain": "a.x", "subnet": "10.0.0.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p"},
+		  "b": {"domain": "b.x", "subnet": "10.0.1.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/b/d", "serversFile": "/a/s", "pidFile": "/p"}}}`,
+			[]string{"field sites.b.addnHosts: /a/h is also site a's addnHosts (the runner's host): each site needs its own files",
+				"field sites.b.serversFile: /a/s is also site a's serversFile"}},
 		{"ssh without key", `{"sites": {"a": {"domain": "a.x", "subnet": "10.0.0.0/24", "addnHosts": "/a/h", "dhcpHostsfile": "/a/d", "serversFile": "/a/s", "pidFile": "/p",
 		  "ssh": {"host": "dns.a.x", "identityFile": "/nonexistent/key"}}}}`,
 			[]string{"field sites.a.ssh.user: is required", "field sites.a.ssh.identityFile: open /nonexistent/key", "field sites.a.ssh.knownHostsFile: is required"}},
@@ -163,4 +168,37 @@ func TestIdentities(t *testing.T) {
 		{Name: "flat1-to-flat2", Want: `{"site": "flat1", "domain": "flat2.int.mydomain", "server": "192.168.2.1", "reverse": ["192.168.2.0/24"]}`,
 			IDs: []string{"flat1/server/flat2.int.mydomain", "flat1/rev-server/192.168.2.0/24"}},
 	})
+}
+
+// A resource last applied to a site that has since left the config: its
+// inventory spec decodes with DecodeLast (Decode refuses it), and its
+// delete is a blocked change that says what to do, without reading a file
+// and without failing the other targets.
+func TestSiteLeftTheConfig(t *testing.T) {
+	t.Parallel()
+	b := configured(t)
+	raw := json.RawMessage(`{"site": "ovh", "name": "vpn.ovh.int.mydomain", "ipv4": "10.0.4.2"}`)
+	if _, err := b.Decode(dnsmasq.KindHost, raw); err == nil || !strings.Contains(err.Error(), `no site "ovh"`) {
+		t.Fatalf("Decode: %v, want no site ovh", err)
+	}
+	last, err := b.DecodeLast(dnsmasq.KindHost, raw)
+	if err != nil {
+		t.Fatalf("DecodeLast: %v", err)
+	}
+	if _, err := b.DecodeLast(dnsmasq.KindHost, json.RawMessage(`{"site": "ovh", "name": "vpn", "ipv4": "10.0.4.2", "extra": 1}`)); err == nil {
+		t.Errorf("DecodeLast took an unknown field")
+	}
+	tg := steps.Target{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "vpn"}, Last: last}
+	live, err := b.Observe(t.Context(), []steps.Target{tg})
+	if err != nil {
+		t.Fatalf("Observe: %v", err)
+	}
+	c, err := b.Diff(tg, live[tg.ID])
+	if err != nil {
+		t.Fatalf("Diff: %v", err)
+	}
+	if c.Action != steps.Delete || !strings.Contains(c.Blocked, "site ovh is no longer in backends.dnsmasq.sites") ||
+		!strings.Contains(c.Blocked, "put the site back into the config for one run") {
+		t.Errorf("got %s blocked %q", c.Action, c.Blocked)
+	}
 }

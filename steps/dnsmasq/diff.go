@@ -23,12 +23,20 @@ type fileEdit struct {
 // another site is a replace: its lines leave the old site's file. The files
 // are the runner's own, so lines found there are the runner's even when the
 // inventory does not list them (a run that died after writing): they are
-// taken over, not refused. It does no I/O.
+// taken over, not refused. A resource whose site could not be read
+// (Live.Unknown) is a blocked change, see blockedChange. It does no I/O.
 func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	c := steps.Change{ID: t.ID, Target: t, Have: have}
 	live, _ := have.(*Live)
 	if live == nil {
 		live = &Live{}
+	}
+	why := unknownOf(live)
+	if why == "" && t.Want != nil {
+		why = b.unknownSite(siteOf(t.Want))
+	}
+	if why != "" {
+		return blockedChange(c, why), nil
 	}
 	f := fileOf(t.ID.Kind)
 	var dropKeys []string
@@ -85,6 +93,11 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 	c.Before = before
 	if c.Action != steps.NoOp {
 		c.Fields = steps.DiffFields(before, t.Want)
+		if len(c.Fields) == 0 {
+			// The lines differ in what the spec does not model (a
+			// hand-written alias after the name): show the lines.
+			c.Fields = []steps.FieldChange{{Path: "lines", Before: live.Lines, After: want}}
+		}
 		c.Detail = edits
 	}
 	return c, nil
@@ -112,4 +125,42 @@ func lineNotes(path string, have, want []string) []string {
 		}
 	}
 	return out
+}
+
+// unknownOf is why the lines of the site a resource was last applied to
+// are unknown in this run ("" when they were read). The site of its spec
+// is in Backend.unknown instead: Observe gives no lines for it.
+func unknownOf(live *Live) string {
+	if live.Unknown != "" {
+		return live.Unknown
+	}
+	if live.Old != nil {
+		return live.Old.Unknown
+	}
+	return ""
+}
+
+// blockedChange is the change of a resource whose lines are unknown: its
+// site could not be read, or is no longer configured. Whether it differs
+// from its spec cannot be known, so it is never a no-op — a no-op would
+// hide that it was not verified. It is a create (the inventory does not
+// hold it), a delete (it left the repo) or an update, and Blocked says why:
+// the executor skips it (and its dependents), the rest of the run applies,
+// and the run's report lists it as skipped and the run as failed, so the
+// next run tries again.
+func blockedChange(c steps.Change, why string) steps.Change {
+	t := c.Target
+	switch {
+	case t.Want == nil:
+		c.Action = steps.Delete
+	case t.Last == nil:
+		c.Action = steps.Create
+	default:
+		c.Action = steps.Update
+	}
+	c.Before, c.After = t.Last, t.Want
+	c.Fields = steps.DiffFields(t.Last, t.Want)
+	c.Notes = []string{"not verified: its lines are unknown in this run"}
+	c.Blocked = why
+	return c
 }

@@ -2,6 +2,7 @@ package dnsmasq_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -29,6 +30,8 @@ func TestDiff(t *testing.T) {
 		live   *dnsmasq.Live
 		action steps.Action
 		notes  []string
+		// blocked is a part of Change.Blocked ("": not blocked).
+		blocked string
 	}{
 		{name: "create", kind: dnsmasq.KindForward, want: f2, action: steps.Create,
 			notes: []string{servers + ": + server=/flat2.int.mydomain/192.168.2.1", servers + ": + rev-server=192.168.2.0/24,192.168.2.1"}},
@@ -45,6 +48,15 @@ func TestDiff(t *testing.T) {
 		{name: "delete", kind: dnsmasq.KindHost, last: web, action: steps.Delete,
 			live:  &dnsmasq.Live{Site: "flat1", File: hosts, Lines: []string{"192.168.1.5 web.flat1.int.mydomain"}},
 			notes: []string{hosts + ": - 192.168.1.5 web.flat1.int.mydomain"}},
+		{name: "a hand-written alias on a resource's line is taken over", kind: dnsmasq.KindHost, want: web, last: web, action: steps.Update,
+			live:  &dnsmasq.Live{Site: "flat1", File: hosts, Lines: []string{"192.168.1.5 web.flat1.int.mydomain web-alias", "fd00:1::5 web.flat1.int.mydomain"}},
+			notes: []string{hosts + ": - 192.168.1.5 web.flat1.int.mydomain web-alias", hosts + ": + 192.168.1.5 web.flat1.int.mydomain"}},
+		{name: "delete, site unreachable: blocked", kind: dnsmasq.KindHost, last: web, action: steps.Delete,
+			live:  &dnsmasq.Live{Site: "flat1", File: hosts, Unknown: "site flat1 unreachable: connection refused"},
+			notes: []string{"not verified: its lines are unknown in this run"}, blocked: "site flat1 unreachable: connection refused"},
+		{name: "move from an unreachable site: blocked", kind: dnsmasq.KindHost, want: web, last: host(`{"site": "flat2", "name": "web.flat1.int.mydomain", "ipv4": "192.168.2.5"}`),
+			action: steps.Update, live: &dnsmasq.Live{Site: "flat1", Old: &dnsmasq.Live{Site: "flat2", Unknown: "site flat2 unreachable: timeout"}},
+			notes: []string{"not verified: its lines are unknown in this run"}, blocked: "site flat2 unreachable: timeout"},
 		{name: "delete, already gone", kind: dnsmasq.KindHost, last: web, action: steps.NoOp, notes: []string{"no lines left in the file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +73,10 @@ func TestDiff(t *testing.T) {
 			if c.Action != tc.action || !reflect.DeepEqual(c.Notes, tc.notes) {
 				t.Errorf("got %s %q, want %s %q", c.Action, c.Notes, tc.action, tc.notes)
 			}
-			if c.Action.Writes() && len(c.Fields) == 0 {
+			if (tc.blocked == "") != (c.Blocked == "") || !strings.Contains(c.Blocked, tc.blocked) {
+				t.Errorf("blocked = %q, want %q", c.Blocked, tc.blocked)
+			}
+			if c.Action.Writes() && len(c.Fields) == 0 && c.Blocked == "" {
 				t.Errorf("a change without field changes")
 			}
 		})

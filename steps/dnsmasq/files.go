@@ -36,8 +36,14 @@ func fileOf(kind string) file {
 
 // header starts a file the runner creates. All three files take '#'
 // comments: hosts files by their format, the other two because dnsmasq
-// reads them with its configuration-file reader.
-const header = "# Managed by gitops-runner: every line below is rewritten from the infra repo.\n# Put hand-written settings in another file of dnsmasq's configuration.\n"
+// reads them with its configuration-file reader. It says what edit does:
+// other lines are kept, except those with the key of a resource (see
+// lineKey), which are that resource's lines.
+const header = `# Managed by gitops-runner: it adds and removes the lines of the resources of the infra repo.
+# Other lines are kept, except a line for a host name, MAC, forwarded domain or reverse network
+# that a resource declares: that line is the resource's, and the runner rewrites it.
+# Put hand-written settings in another file of dnsmasq's configuration.
+`
 
 // lineKey is what a line of f is about, so the runner can find the lines of
 // one resource: "host:<name>" (the first name of a hosts line),

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -46,8 +47,9 @@ type SSH struct {
 // anyway, so SFTP would add a second protocol (and a subsystem the host
 // must enable) and more round trips, not fewer.
 type sshFS struct {
-	addr   string
-	config *ssh.ClientConfig
+	addr     string
+	config   *ssh.ClientConfig
+	identity string // the key file, for messages
 
 	mu     sync.Mutex
 	client *ssh.Client
@@ -74,6 +76,8 @@ func newSSH(c *SSH) (*sshFS, error) {
 	if c.IdentityFile == "" {
 		p.Addf("identityFile", "is required: the private key file the runner logs in with")
 	} else if key, err := os.ReadFile(c.IdentityFile); err != nil {
+		p.Addf("identityFile", "%v", err)
+	} else if err := keyPermsOK(c.IdentityFile); err != nil {
 		p.Addf("identityFile", "%v", err)
 	} else if signer, err = ssh.ParsePrivateKey(key); err != nil {
 		var pm *ssh.PassphraseMissingError
@@ -110,7 +114,27 @@ func newSSH(c *SSH) (*sshFS, error) {
 	// server may present another type (say ed25519 where the file pins its
 	// RSA key) and a good host would be refused as changed.
 	cfg.HostKeyAlgorithms = knownAlgorithms(hostKeys, addr)
-	return &sshFS{addr: addr, config: cfg}, nil
+	return &sshFS{addr: addr, config: cfg, identity: c.IdentityFile}, nil
+}
+
+// keyPermsOK refuses a private key file that others may access, as
+// OpenSSH does. ssh(1), FILES, ~/.ssh/id_ed25519: "These files contain
+// sensitive data and should be readable by the user but not accessible by
+// others (read/write/execute). ssh will simply ignore a private key file
+// if it is accessible by others." Like OpenSSH (sshkey_perm_ok in
+// authfile.c, which prints "UNPROTECTED PRIVATE KEY FILE!"), the check
+// applies to a file owned by the runner's user: group or other
+// permission bits set are refused.
+func keyPermsOK(file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && int(st.Uid) == os.Getuid() && fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s: UNPROTECTED PRIVATE KEY FILE: permissions %#o are too open, others may read the key; run chmod 600 %s (ssh(1) ignores such a key too)", file, fi.Mode().Perm(), file)
+	}
+	return nil
 }
 
 // HostKeyError is a host key the known_hosts file does not accept: unknown
@@ -207,6 +231,12 @@ func (s *sshFS) conn(ctx context.Context) (*ssh.Client, error) {
 		var he *HostKeyError
 		if errors.As(err, &he) {
 			return nil, he // never retried: a person must check the key
+		}
+		// x/crypto/ssh has no error type for a refused login: its
+		// message is "ssh: unable to authenticate, attempted methods …".
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, fmt.Errorf("ssh %s: the host refused user %s with the key in identityFile %s: add its public key to that user's ~/.ssh/authorized_keys on the host (ssh-keygen -y -f %s prints it): %w",
+				s.addr, s.config.User, s.identity, s.identity, err)
 		}
 		return nil, fmt.Errorf("ssh %s: %w", s.addr, err)
 	}
@@ -356,8 +386,16 @@ func (s *sshFS) install(ctx context.Context, in installation) error {
 	return err
 }
 
+// run runs argv with stderr sent to stdout, so a failure's message has
+// what the command said (a shell's "dnsmasq: not found", status 127).
 func (s *sshFS) run(ctx context.Context, argv []string) ([]byte, error) {
-	return s.exec(ctx, shellJoin(argv)+" 2>&1", nil)
+	out, err := s.exec(ctx, shellJoin(argv)+" 2>&1", nil)
+	var ce *commandError
+	if errors.As(err, &ce) {
+		return out, &commandError{status: ce.status, out: out,
+			err: fmt.Errorf("ssh %s: %s exited with status %d: %s", s.addr, argv[0], ce.status, strings.TrimSpace(string(out)))}
+	}
+	return out, err
 }
 
 // heredocDelimiter is a here-document delimiter that is no line of the

@@ -110,8 +110,14 @@ func startSSHD(t *testing.T) *sshd {
 // knownHosts writes a known_hosts file pinning key for the sshd's address.
 func (s *sshd) knownHosts(t *testing.T, name string, key ssh.PublicKey) string {
 	t.Helper()
+	return s.knownHostsFor(t, name, s.port, key)
+}
+
+// knownHostsFor writes a known_hosts file pinning key for 127.0.0.1:port.
+func (s *sshd) knownHostsFor(t *testing.T, name string, port int, key ssh.PublicKey) string {
+	t.Helper()
 	p := filepath.Join(s.dir, name)
-	write(t, p, knownhosts.Line([]string{knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", s.port))}, key)+"\n")
+	write(t, p, knownhosts.Line([]string{knownhosts.Normalize(fmt.Sprintf("127.0.0.1:%d", port))}, key)+"\n")
 	return p
 }
 
@@ -260,5 +266,23 @@ func TestSSHRefusesHostKey(t *testing.T) {
 	}
 	if _, err := os.Stat(l.site("flat1").hosts); !os.IsNotExist(err) {
 		t.Errorf("flat1's hosts file exists: %v", err)
+	}
+}
+
+// A key the host does not accept: the error names identityFile and the
+// user, and says how to fix it.
+func TestSSHAuthRefused(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	s := startSSHD(t)
+	other, _ := keyFile(t, 0o600)
+	b := labWith(t, s.sshConfig(t, l, s.knownHosts(t, "known_hosts", s.hostPub)), func(sites map[string]map[string]any) {
+		sites["flat1"]["ssh"].(map[string]any)["identityFile"] = other
+	})
+	want := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+	_, err := b.Observe(t.Context(), []steps.Target{{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}, Want: want}})
+	if err == nil || !strings.Contains(err.Error(), "the host refused user "+currentUser(t)+" with the key in identityFile "+other) ||
+		!strings.Contains(err.Error(), "authorized_keys") || steps.IsTransient(err) {
+		t.Errorf("err = %v", err)
 	}
 }
