@@ -723,3 +723,50 @@ func TestObserveFailsTheSameWayEveryRun(t *testing.T) {
 		t.Errorf("20 runs failing the same way gave %d different errors: %v", len(seen), seen)
 	}
 }
+
+// With several clusters, what Diff finds wrong against a cluster names it:
+// each cluster has its "pve" and its templates. A guest left the repo whose
+// record names no cluster (the single-host form) gets a blocked delete
+// saying how to delete it.
+func TestClustersMessagesNameTheCluster(t *testing.T) {
+	t.Parallel()
+	tc := newTwoClusters(t)
+	withCluster := func(spec, c string) string { return strings.Replace(spec, "{", `{"cluster": "`+c+`", `, 1) }
+	decode := func(kind, spec string) steps.Spec {
+		s, err := tc.b.Decode(kind, json.RawMessage(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ts := []steps.Target{
+		{ID: id(proxmox.KindVM, "vm"), Want: decode(proxmox.KindVM, withCluster(strings.Replace(vmSpec, "9000", "9001", 1), "flat1"))},
+		{ID: id(proxmox.KindLXC, "ct"), Want: decode(proxmox.KindLXC, withCluster(strings.Replace(lxcSpec, `"node": "pve"`, `"node": "pve2"`, 1), "hetzner"))},
+		{ID: id(proxmox.KindLXC, "old"), Last: decode(proxmox.KindLXC, withCluster(lxcSpec, "hetzner")), State: json.RawMessage(`{"vmid": 101, "node": "pve"}`)},
+	}
+	last, err := tc.b.DecodeLast(proxmox.KindLXC, json.RawMessage(lxcSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts[2].Last = last // applied under the single-host form: no cluster
+	live, err := tc.b.Observe(t.Context(), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{
+		"field clone.template: no VM template 9001 in cluster flat1 (templates: 9000 debian-12-cloudinit)",
+		`field node: no node "pve2" in cluster hetzner (nodes: pve)`,
+	} {
+		if _, err := tc.b.Diff(ts[i], live[ts[i].ID]); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", ts[i].ID, err, want)
+		}
+	}
+	c, err := tc.b.Diff(ts[2], live[ts[2].ID])
+	if err != nil || c.Action != steps.Delete || !strings.Contains(c.Blocked, "under the single-host form of backends.proxmox (its record names no cluster), and backends.proxmox has 2 clusters (flat1, hetzner)") ||
+		!strings.Contains(c.Blocked, "put it back in the repo with the cluster it runs on") {
+		t.Errorf("old: %+v %v, want a blocked delete saying what to do", c, err)
+	}
+	if b, _ := json.Marshal(c.Before); !strings.Contains(string(b), `"protect":true`) {
+		t.Errorf("old: before %s, want its last spec (protect: true) for the policy", b)
+	}
+}
