@@ -156,7 +156,20 @@ func TestClustersMoveRefused(t *testing.T) {
 	if err := json.Unmarshal([]byte(p.Status("inventory.json")), &inv); err != nil || len(inv.Resources) != 1 || inv.Resources[0].State.Cluster != "hetzner" {
 		t.Errorf("inventory %+v (%v): want web's state record to name cluster hetzner", inv, err)
 	}
-	p.In.Push("web to flat1", guestsRepo(clusterGuest("web", "flat1", 101)))
+	moved := p.In.Push("web to flat1", guestsRepo(clusterGuest("web", "flat1", 101)))
+	// The push-time check refuses it already (built-in guest-cluster),
+	// without asking Proxmox.
+	tc.reset()
+	res, err := p.Runner.Check(t.Context(), moved, pipeline.Push{User: "alice"})
+	if err != nil || !res.Rejected() || len(res.Policy.Deny) != 1 || res.Policy.Deny[0].File != "builtin/guest-cluster.rego" ||
+		!strings.Contains(res.Policy.Deny[0].Message, "proxmox.lxc/web: cluster changed from hetzner to flat1") {
+		t.Fatalf("check of the move: %v %+v, want denied by guest-cluster", err, res)
+	}
+	for name, s := range tc.sims {
+		if n := s.Counters().Total; n != 0 {
+			t.Errorf("check: cluster %s got %d calls", name, n)
+		}
+	}
 	tc.reset()
 	rep := p.Run()
 	if rep.Result != pipeline.ResultFailed || len(rep.Errors) == 0 {
