@@ -782,4 +782,20 @@ func TestClustersMessagesNameTheCluster(t *testing.T) {
 	if b, _ := json.Marshal(c.Before); !strings.Contains(string(b), `"protect":true`) {
 		t.Errorf("old: before %s, want its last spec (protect: true) for the policy", b)
 	}
+
+	// An Apply error names its cluster: both have a node "pve".
+	create := steps.Target{ID: id(proxmox.KindLXC, "new"), Want: decode(proxmox.KindLXC, withCluster(strings.Replace(lxcSpec, "101", "150", 1), "flat1"))}
+	live, err = tc.b.Observe(t.Context(), []steps.Target{create})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := tc.b.Diff(create, live[create.ID])
+	if err != nil || ch.Action != steps.Create {
+		t.Fatalf("new: %+v %v, want a create", ch, err)
+	}
+	tc.sims["flat1"].FailNext("POST /nodes/{node}/lxc", sim.Fault{Status: 403, Message: "Permission check failed (/vms/150, VM.Allocate)"}, 1)
+	var lp logProgress
+	if _, err := tc.b.Apply(t.Context(), ch, &lp); err == nil || !strings.HasPrefix(err.Error(), "cluster flat1: ") || !strings.Contains(err.Error(), "Permission check failed") {
+		t.Errorf("apply on flat1: %v, want the error prefixed with cluster flat1", err)
+	}
 }
