@@ -617,10 +617,9 @@ func TestClustersRemovedCluster(t *testing.T) {
 		t.Fatalf("flat1 gone with a protected guest: %s %+v %v, want denied for files", rep.Summary, rep.Policy, rep.Errors)
 	}
 
-	// files stays (in the repo it would need its cluster; the operator
-	// unprotected it while flat1 was configured: here, it is simply kept
-	// in the inventory by a repo that still declares nothing of flat1 but
-	// web). db, unprotected, is blocked; web is updated.
+	// With files unprotected first (while flat1 was still configured),
+	// removing flat1 and its guests blocks both deletes, and web is
+	// updated all the same.
 	use(tc.b)
 	p.In.Push("unprotect files", guestsRepo(clusterGuest("web", "hetzner", 101),
 		unprotected(clusterGuest("db", "flat1", 101)), unprotected(clusterGuest("files", "flat1", 102))))
