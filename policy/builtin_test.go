@@ -10,7 +10,7 @@ import (
 
 func TestBuiltinNames(t *testing.T) {
 	t.Parallel()
-	want := []string{"capacity", "enrolled-hosts", "freeipa-own-objects", "managed-zones", "protected-guests"}
+	want := []string{"capacity", "enrolled-hosts", "freeipa-own-objects", "guest-cluster", "managed-zones", "protected-guests"}
 	if got := policy.Builtins(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Builtins() = %q, want %q", got, want)
 	}
@@ -49,6 +49,23 @@ func TestBuiltins(t *testing.T) {
 		input   map[string]any
 		want    [][]string // per deny finding, substrings of its message; nil = no finding
 	}{
+		// guest-cluster
+		{name: "guest moved to another cluster", builtin: "guest-cluster",
+			input: doc(map[string]any{
+				"resources": list(res("proxmox.lxc", "web", map[string]any{"cluster": "flat1", "node": "pve"})),
+				"previous":  map[string]any{"resources": list(res("proxmox.lxc", "web", map[string]any{"cluster": "hetzner", "node": "pve"}))},
+			}),
+			want: [][]string{{"proxmox.lxc/web: cluster changed from hetzner to flat1", "declare the guest under a new name on flat1"}}},
+		{name: "guest on its cluster", builtin: "guest-cluster",
+			input: doc(map[string]any{
+				"resources": list(res("proxmox.vm", "web", map[string]any{"cluster": "hetzner", "node": "pve"})),
+				"previous":  map[string]any{"resources": list(res("proxmox.vm", "web", map[string]any{"cluster": "hetzner", "node": "pve2"}))},
+			})},
+		{name: "last spec of the single-host form: the plan judges", builtin: "guest-cluster",
+			input: doc(map[string]any{
+				"resources": list(res("proxmox.lxc", "web", map[string]any{"cluster": "hetzner", "node": "pve"})),
+				"previous":  map[string]any{"resources": list(res("proxmox.lxc", "web", map[string]any{"node": "pve"}))},
+			})},
 		// protected-guests
 		{name: "delete of protected guest", builtin: "protected-guests",
 			input: doc(map[string]any{"plan": list(change("proxmox.lxc", "nextcloud", "delete", protectedLXC, nil))}),

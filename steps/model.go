@@ -135,6 +135,20 @@ type Backend interface {
 	Apply(ctx context.Context, c Change, p Progress) (json.RawMessage, error)
 }
 
+// LastDecoder is implemented by backends whose Decode checks a spec against
+// the backend's current configuration (a Proxmox cluster, a dnsmasq site that
+// must be configured). DecodeLast decodes a spec as it was applied — a record
+// of the inventory — checking its shape (fields and values) but nothing of the
+// configuration, so a spec applied under an earlier configuration still
+// decodes. The backend then says, per resource, what the configuration change
+// means for it (a guest on a cluster no longer configured) instead of every
+// run failing before observe. Errors are as Decode's. The pipeline decodes
+// inventory specs with DecodeLast when a backend implements it, else with
+// Decode.
+type LastDecoder interface {
+	DecodeLast(kind string, raw json.RawMessage) (Spec, error)
+}
+
 // Registry maps kinds to their backends.
 type Registry struct {
 	byKind   map[string]Backend

@@ -89,10 +89,10 @@ func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]s
 				Hint: "was a backend removed from the runner? restore it, or remove the entry from inventory.json on the status branch by hand"})
 			return nil
 		}
-		s, err := b.Decode(rec.ID.Kind, rec.Spec)
+		s, err := decodeLast(b, rec)
 		if err != nil {
 			ds = append(ds, Diagnostic{Resource: rec.ID.String(), Summary: "cannot decode the last applied spec from the inventory: " + err.Error(),
-				Hint: "the spec format changed between runner versions; see the release notes"})
+				Hint: lastHint(b, rec.ID)})
 			return nil
 		}
 		return s
@@ -113,6 +113,30 @@ func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]s
 		}
 	}
 	return ts, ds
+}
+
+// decodeLast decodes the spec a record holds: as it was applied, with the
+// backend's DecodeLast (its shape only, nothing checked against the current
+// config), else with its Decode.
+func decodeLast(b steps.Backend, rec steps.Record) (steps.Spec, error) {
+	if ld, ok := b.(steps.LastDecoder); ok {
+		return ld.DecodeLast(rec.ID.Kind, rec.Spec)
+	}
+	return b.Decode(rec.ID.Kind, rec.Spec)
+}
+
+// lastHint says what to do about a record whose spec does not decode. A
+// backend's DecodeLast checks only the spec's shape, so only a runner
+// version that reads the format differently fails it; a backend's Decode
+// also checks the spec against the backend's config, which may have changed
+// since the spec was applied.
+func lastHint(b steps.Backend, id steps.ID) string {
+	forget := "; or, to stop managing it and leave it as it is, remove " + id.String() + " from inventory.json on the status branch by hand"
+	if _, ok := b.(steps.LastDecoder); ok {
+		return "the spec format changed between runner versions: see the release notes" + forget
+	}
+	return "the spec was applied under another runner version or another backends." + b.Name() +
+		" config: if the runner was upgraded, see the release notes; if the config changed, put back what the spec refers to" + forget
 }
 
 // lastOf is the last applied spec of a desired resource: the desired spec

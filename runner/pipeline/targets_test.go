@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -70,5 +71,52 @@ func TestTargetsReuseTheDesiredSpec(t *testing.T) {
 	}
 	if n := bk.n.Load(); n != 2 {
 		t.Errorf("%d decodes of inventory specs, want 2 (changed, gone)", n)
+	}
+}
+
+// strictConfig is the test backend whose Decode refuses every spec, as a
+// backend refuses a spec that names what its config no longer has.
+type strictConfig struct{ *steptest.Backend }
+
+func (strictConfig) Decode(string, json.RawMessage) (steps.Spec, error) {
+	return nil, steps.FieldErrorf("site", `"local" is not configured`)
+}
+
+// lastDecoding is strictConfig with a DecodeLast that reads the shape only.
+type lastDecoding struct{ strictConfig }
+
+func (l lastDecoding) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return l.Backend.Decode(kind, raw)
+}
+
+// Inventory specs are decoded as applied when the backend can
+// (steps.LastDecoder): a config change does not make them undecodable.
+// Without DecodeLast, the failure's hint names the config as a cause.
+func TestTargetsDecodeLastSpecsAsApplied(t *testing.T) {
+	t.Parallel()
+	id := steps.ID{Kind: "test.thing", Name: "gone"}
+	inv := &pipeline.Inventory{Schema: pipeline.InventorySchema, Resources: []steps.Record{{ID: id, Spec: json.RawMessage(`{"value":"g"}`)}}}
+	for _, c := range []struct {
+		name string
+		b    steps.Backend
+		hint string
+	}{
+		{"DecodeLast", lastDecoding{strictConfig{steptest.New()}}, ""},
+		{"Decode only", strictConfig{steptest.New()}, "another runner version or another backends.test config"},
+	} {
+		reg, err := steps.NewRegistry(c.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, ds := pipeline.Targets(reg, nil, inv)
+		if c.hint == "" {
+			if len(ds) != 0 || len(ts) != 1 || ts[0].Last != (steptest.Spec{Value: "g"}) {
+				t.Errorf("%s: targets %+v, diagnostics %v: want gone with its last spec", c.name, ts, ds)
+			}
+			continue
+		}
+		if len(ds) != 1 || !strings.Contains(ds[0].Hint, c.hint) || !strings.Contains(ds[0].Hint, "remove test.thing/gone from inventory.json") {
+			t.Errorf("%s: diagnostics %+v, want one with hint %q", c.name, ds, c.hint)
+		}
 	}
 }

@@ -26,8 +26,11 @@ type Backend struct {
 	// section is the config path warnings name: backends.proxmox, or
 	// backends.proxmox.clusters.NAME for one of several clusters.
 	section string
-	client  *goprox.Client // nil: not configured
-	red     *steps.Redactor
+	// clusterName is the cluster's name in the clusters form ("" for the
+	// single-host form), for messages.
+	clusterName string
+	client      *goprox.Client // nil: not configured
+	red         *steps.Redactor
 	// retryWait is the first wait between tries of one API call.
 	retryWait time.Duration
 

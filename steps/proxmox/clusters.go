@@ -87,7 +87,7 @@ func NewClusters(raw json.RawMessage, red *steps.Redactor) (*Clusters, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clusters.%s: %w", name, err)
 		}
-		b.section = "backends.proxmox.clusters." + name
+		b.section, b.clusterName = "backends.proxmox.clusters."+name, name
 		c.engines[name] = b
 	}
 	return c, nil
@@ -145,22 +145,42 @@ func (c *Clusters) Decode(kind string, raw json.RawMessage) (steps.Spec, error) 
 	return s, nil
 }
 
+// DecodeLast implements steps.LastDecoder: a spec of the inventory as it
+// was applied, its shape checked as Decode does, its cluster not checked
+// against the config. A spec applied under the single-host form names no
+// cluster, and one applied on a cluster since removed from the config names
+// that cluster: Diff says per guest what that means (Clusters.Diff).
+func (c *Clusters) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return decodeSpec(kind, raw)
+}
+
 // stateCluster is the cluster the runner recorded with a guest's state.
 type stateCluster struct {
 	Cluster string `json:"cluster"`
 }
 
-// lastCluster is the cluster of a target's live guest as the runner last
-// applied it: the cluster of its state record, else of its last applied
-// spec, else the only cluster; "" when unknown (a record from before the
-// clusters form, with several clusters configured).
-func (c *Clusters) lastCluster(t steps.Target) string {
+// recordedCluster is the cluster the runner's record of a target names:
+// that of its state record, else of its last applied spec; "" when the
+// record names none (the guest was applied under the single-host form) or
+// there is no record.
+func recordedCluster(t steps.Target) string {
 	var st stateCluster
 	if len(t.State) > 0 && json.Unmarshal(t.State, &st) == nil && st.Cluster != "" {
 		return st.Cluster
 	}
-	if com := wantCommon(t.Last); com != nil && com.Cluster != "" {
+	if com := wantCommon(t.Last); com != nil {
 		return com.Cluster
+	}
+	return ""
+}
+
+// lastCluster is the cluster of a target's live guest as the runner last
+// applied it: the one its record names, else the only cluster; "" when
+// unknown (a record from the single-host form, with several clusters
+// configured).
+func (c *Clusters) lastCluster(t steps.Target) string {
+	if name := recordedCluster(t); name != "" {
+		return name
 	}
 	if len(c.names) == 1 {
 		return c.names[0]
@@ -182,13 +202,26 @@ func (c *Clusters) clusterOf(t steps.Target) (string, error) {
 		name = c.lastCluster(t)
 	}
 	if name == "" {
-		return "", fmt.Errorf("%s: the runner's record of it names no cluster and backends.proxmox has %d (%s): put it back in the repo with its cluster set, push, then remove it", t.ID, len(c.names), strings.Join(c.names, ", "))
+		return "", &unplaced{why: fmt.Sprintf("the runner applied it under the single-host form of backends.proxmox (its record names no cluster), and backends.proxmox has %d clusters (%s), so the runner does not know where to delete it: "+
+			"put it back in the repo with the cluster it runs on (cluster: '…'), push, then remove it", len(c.names), strings.Join(c.names, ", "))}
 	}
 	if c.engines[name] == nil {
-		return "", fmt.Errorf("%s: cluster %q is not configured (backends.proxmox.clusters has %s)", t.ID, name, strings.Join(c.names, ", "))
+		return "", &unplaced{why: fmt.Sprintf("it runs on cluster %s, which is no longer in backends.proxmox.clusters (%s), so the runner cannot reach it to delete it: "+
+			"put cluster %s back into backends.proxmox.clusters and the next run deletes it (the protected-guests policy judges the delete); "+
+			"or, if the guest is gone or is to stay as it is, unmanaged, remove %s from inventory.json on the status branch by hand", name, strings.Join(c.names, ", "), name, t.ID)}
 	}
 	return name, nil
 }
+
+// unplaced is a target's guest whose cluster the runner cannot reach: its
+// record names a cluster no longer configured, or none while several are.
+// Observe gives it as the target's live state (not as "absent", which
+// would plan "already gone" and drop the record), and Diff plans its delete
+// blocked, so one such guest does not stop the rest of the run and stays
+// owned (and protected) until the operator acts.
+type unplaced struct{ why string }
+
+func (u *unplaced) Error() string { return u.why }
 
 // where prefixes an engine's message with its cluster (clusters form only).
 func (c *Clusters) where(name string) string {
@@ -207,14 +240,16 @@ func (c *Clusters) Observe(ctx context.Context, targets []steps.Target) (map[ste
 	for name := range c.engines {
 		by[name] = nil
 	}
+	out := make(map[steps.ID]steps.Live, len(targets))
 	for _, t := range targets {
 		name, err := c.clusterOf(t)
-		if err != nil {
-			return nil, err
+		var u *unplaced
+		if errors.As(err, &u) {
+			out[t.ID] = u
+			continue
 		}
 		by[name] = append(by[name], t)
 	}
-	out := make(map[steps.ID]steps.Live, len(targets))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := map[string]error{}
@@ -264,31 +299,86 @@ func (c *Clusters) clusterCtx(ctx context.Context, name string) context.Context 
 // between clusters (migration is within one cluster), so the move would
 // destroy the guest with its disks on one cluster and make an empty one on
 // the other; the message says how to do that on purpose.
+//
+// A guest the runner applied under the single-host form (its record names
+// no cluster) is taken to be on the cluster the repo now names only if that
+// cluster has it: a guest with the VMID the runner recorded and the name it
+// last applied. Then the single host was that cluster, the change is
+// whatever else changed, and the record gets the cluster; otherwise the
+// change is refused, since the guest would be made anew there and its old
+// self left running unowned. A guest left the repo whose cluster the runner
+// cannot reach (unplaced) gets its delete planned blocked, with what to do.
 func (c *Clusters) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
+	ch := steps.Change{ID: t.ID, Target: t, Have: have}
+	if u, ok := have.(*unplaced); ok {
+		if t.Want != nil {
+			return ch, u
+		}
+		// The last applied spec stands for the guest: policies judge the
+		// delete by its protect.
+		ch.Action, ch.Before, ch.Blocked = steps.Delete, t.Last, u.why
+		ch.Fields = steps.DiffFields(t.Last, nil)
+		return ch, nil
+	}
 	name, err := c.clusterOf(t)
 	if err != nil {
-		return steps.Change{ID: t.ID, Target: t, Have: have}, err
+		return ch, err
 	}
 	if name != singleHost && t.Want != nil {
 		if was := c.lastCluster(t); was != "" && was != name {
-			return steps.Change{ID: t.ID, Target: t, Have: have}, steps.FieldErrorf("cluster",
+			return ch, steps.FieldErrorf("cluster",
 				"changed from %s to %s: Proxmox cannot move a guest between clusters, and the runner does not destroy it on %s to make an empty one on %s; "+
 					"to do that on purpose, declare the guest under a new name on %s and remove the old resource (its delete is planned, and judged by the protect policy)",
 				was, name, was, name, name)
+		}
+		if t.Last != nil && recordedCluster(t) == "" {
+			if err := sameGuest(t, name, have); err != nil {
+				return ch, err
+			}
 		}
 	}
 	return c.engines[name].Diff(t, have)
 }
 
+// sameGuest checks that the guest the runner applied under the single-host
+// form is the one cluster name has: the VMID the runner recorded (state
+// record, else last applied spec), with the name last applied (the LXC
+// hostname, else the resource name).
+func sameGuest(t steps.Target, name string, have steps.Live) error {
+	vmid := stateRef(t.State).VMID
+	if vmid == 0 {
+		vmid = wantCommon(t.Last).VMID
+	}
+	was := guestName(steps.Target{ID: t.ID, Last: t.Last})
+	l, _ := have.(*Live)
+	if l != nil && (vmid == 0 || l.VMID == vmid) && l.Name == was {
+		return nil
+	}
+	found := "no such guest"
+	if l != nil {
+		found = fmt.Sprintf("VMID %d there is named %s", l.VMID, l.Name)
+	}
+	return steps.FieldErrorf("cluster",
+		"is %s, but the runner applied the guest under the single-host form of backends.proxmox (its record names no cluster) as VMID %d named %s, and cluster %s has %s: "+
+			"set cluster to the cluster the single host became (the one with its url), keeping the guest's vmid and name for this push; "+
+			"to make a new guest on %s instead, declare it under a new name and remove this one",
+		name, vmid, was, name, found, name)
+}
+
 // Apply implements steps.Backend: the engine of the change's cluster
 // applies it. In the clusters form the state record also names the
-// cluster, so a later run finds the guest there.
+// cluster, so a later run finds the guest there, and an error names the
+// cluster ("cluster flat1: …").
 func (c *Clusters) Apply(ctx context.Context, ch steps.Change, p steps.Progress) (json.RawMessage, error) {
 	name, err := c.clusterOf(ch.Target)
 	if err != nil {
 		return nil, err
 	}
 	st, err := c.engines[name].Apply(ctx, ch, p)
+	if err != nil && name != singleHost {
+		// "CT 101 already exists on node 'pve'": which cluster's pve.
+		err = fmt.Errorf("%s%w", c.where(name), err)
+	}
 	if err != nil || name == singleHost || len(st) == 0 {
 		return st, err
 	}

@@ -26,6 +26,8 @@ import (
 type twoClusters struct {
 	sims map[string]*sim.Server
 	b    *proxmox.Clusters
+	// sections are the clusters' config sections by name.
+	sections map[string]json.RawMessage
 }
 
 func newTwoClusters(t *testing.T) *twoClusters {
@@ -36,6 +38,7 @@ func newTwoClusters(t *testing.T) *twoClusters {
 		e := newEnv(t, sim.Options{}, nil)
 		tc.sims[name], sections[name] = e.sim, e.config(nil)
 	}
+	tc.sections = sections
 	raw, err := json.Marshal(map[string]any{"clusters": sections})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +156,20 @@ func TestClustersMoveRefused(t *testing.T) {
 	if err := json.Unmarshal([]byte(p.Status("inventory.json")), &inv); err != nil || len(inv.Resources) != 1 || inv.Resources[0].State.Cluster != "hetzner" {
 		t.Errorf("inventory %+v (%v): want web's state record to name cluster hetzner", inv, err)
 	}
-	p.In.Push("web to flat1", guestsRepo(clusterGuest("web", "flat1", 101)))
+	moved := p.In.Push("web to flat1", guestsRepo(clusterGuest("web", "flat1", 101)))
+	// The push-time check refuses it already (built-in guest-cluster),
+	// without asking Proxmox.
+	tc.reset()
+	res, err := p.Runner.Check(t.Context(), moved, pipeline.Push{User: "alice"})
+	if err != nil || !res.Rejected() || len(res.Policy.Deny) != 1 || res.Policy.Deny[0].File != "builtin/guest-cluster.rego" ||
+		!strings.Contains(res.Policy.Deny[0].Message, "proxmox.lxc/web: cluster changed from hetzner to flat1") {
+		t.Fatalf("check of the move: %v %+v, want denied by guest-cluster", err, res)
+	}
+	for name, s := range tc.sims {
+		if n := s.Counters().Total; n != 0 {
+			t.Errorf("check: cluster %s got %d calls", name, n)
+		}
+	}
 	tc.reset()
 	rep := p.Run()
 	if rep.Result != pipeline.ResultFailed || len(rep.Errors) == 0 {
@@ -468,24 +484,122 @@ func TestClustersOneNamedClusterIsTheDefault(t *testing.T) {
 	}
 }
 
-// From the single-host form to two clusters: straight there, the run stops
-// before anything is applied (the inventory's specs name no cluster); by
-// way of one named cluster, each step is a no-op with no write.
+// From the single-host form to two clusters (the reference owner's next
+// step): the single host becomes cluster hetzner, and the guest it runs,
+// now declared with cluster: 'hetzner', is a no-op with no write — the
+// inventory's spec, which names no cluster, is read as applied
+// (DecodeLast), and hetzner has the recorded VMID with the recorded name,
+// so it is the same guest. Its record then names the cluster. Declared on
+// flat1 instead (which has no such guest), it is refused, not made anew
+// there. By way of one named cluster, each step is a no-op too.
 func TestClustersFromSingleHostForm(t *testing.T) {
 	t.Parallel()
-	hetzner, flat1 := newEnv(t, sim.Options{}, nil), newEnv(t, sim.Options{}, nil)
-	router := func(sections map[string]json.RawMessage) steps.Backend {
-		raw := hetzner.config(nil)
-		if sections != nil {
-			raw, _ = json.Marshal(map[string]any{"clusters": sections})
-		}
+	for _, way := range []string{"straight", "by one named cluster"} {
+		t.Run(way, func(t *testing.T) {
+			t.Parallel()
+			hetzner, flat1 := newEnv(t, sim.Options{}, nil), newEnv(t, sim.Options{}, nil)
+			router := func(sections map[string]json.RawMessage) steps.Backend {
+				raw := hetzner.config(nil)
+				if sections != nil {
+					raw, _ = json.Marshal(map[string]any{"clusters": sections})
+				}
+				b, err := proxmox.NewClusters(raw, &steps.Redactor{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			p := clusterLab(t, router(nil))
+			use := func(b steps.Backend) {
+				reg, err := steps.NewRegistry(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Runner.Registry = reg
+			}
+			p.In.Push("web", guestsRepo(clusterGuest("web", "", 101)))
+			if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 1 {
+				t.Fatalf("single-host push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+			}
+			two := router(map[string]json.RawMessage{"hetzner": hetzner.config(nil), "flat1": flat1.config(nil)})
+
+			// Declared on flat1: not the single host's guest.
+			use(two)
+			p.In.Push("web on flat1", guestsRepo(clusterGuest("web", "flat1", 101)))
+			rep := p.Run()
+			if rep.Result != pipeline.ResultFailed || len(rep.Errors) != 1 || rep.Errors[0].Resource != "proxmox.lxc/web" ||
+				!strings.Contains(rep.Errors[0].Summary, "field cluster: is flat1, but the runner applied the guest under the single-host form of backends.proxmox (its record names no cluster) as VMID 101 named web, and cluster flat1 has no such guest") {
+				t.Fatalf("web on flat1: %s %+v, want refused on field cluster", rep.Summary, rep.Errors)
+			}
+			for name, s := range map[string]*sim.Server{"hetzner": hetzner.sim, "flat1": flat1.sim} {
+				if c := s.Counters(); name == "flat1" && c.Writes != 0 {
+					t.Errorf("web on flat1: %d writes on %s: %v", c.Writes, name, c.ByOp)
+				}
+			}
+
+			type config struct {
+				name string
+				b    steps.Backend
+			}
+			configs := []config{{"two clusters", two}}
+			if way != "straight" {
+				configs = append([]config{{"one named cluster", router(map[string]json.RawMessage{"hetzner": hetzner.config(nil)})}}, configs...)
+			}
+			p.In.Push("web on hetzner", guestsRepo(clusterGuest("web", "hetzner", 101)))
+			for _, step := range configs {
+				use(step.b)
+				hetzner.sim.ResetCounters()
+				rep := p.Run()
+				if rep.Result != pipeline.ResultOK || rep.Counts["noop"] != 1 {
+					t.Fatalf("%s: %s %v %v, want one no-op", step.name, rep.Summary, rep.Counts, rep.Errors)
+				}
+				if c := hetzner.sim.Counters(); c.Writes != 0 {
+					t.Errorf("%s: %d writes: %v", step.name, c.Writes, c.ByOp)
+				}
+				if inv := p.Status("inventory.json"); !strings.Contains(inv, `"cluster": "hetzner"`) {
+					t.Errorf("%s: the inventory's spec names no cluster:\n%s", step.name, inv)
+				}
+			}
+			if c := flat1.sim.Counters(); c.Writes != 0 {
+				t.Errorf("flat1 written: %v", c.ByOp)
+			}
+			// A real change after the move is applied on hetzner.
+			p.In.Push("web 2 GiB", guestsRepo(strings.Replace(clusterGuest("web", "hetzner", 101), "'1GiB'", "'2GiB'", 1)))
+			hetzner.sim.ResetCounters()
+			if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["update"] != 1 {
+				t.Fatalf("update after the move: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+			}
+			if conf, _, _ := hetzner.sim.GuestConfig(101); conf["memory"] != "2048" {
+				t.Errorf("CT 101 on hetzner: memory %q, want 2048", conf["memory"])
+			}
+		})
+	}
+}
+
+// A guest on a cluster that was removed from the config (and its resource
+// from the repo) does not stop the run: its delete is planned blocked,
+// saying what to do, the rest is applied, and its record is kept. A
+// protected one is still protected (its last spec decoded as applied is
+// what the policy judges). With the cluster back in the config, the next
+// run deletes it.
+func TestClustersRemovedCluster(t *testing.T) {
+	t.Parallel()
+	tc := newTwoClusters(t)
+	p := clusterLab(t, tc.b)
+	unprotected := func(g string) string { return strings.Replace(g, "memory:", "protect: false, memory:", 1) }
+	p.In.Push("three guests", guestsRepo(clusterGuest("web", "hetzner", 101),
+		unprotected(clusterGuest("db", "flat1", 101)), clusterGuest("files", "flat1", 102)))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 3 {
+		t.Fatalf("push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	onlyHetzner := func() steps.Backend {
+		raw, _ := json.Marshal(map[string]any{"clusters": map[string]json.RawMessage{"hetzner": tc.sections["hetzner"]}})
 		b, err := proxmox.NewClusters(raw, &steps.Redactor{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	p := clusterLab(t, router(nil))
 	use := func(b steps.Backend) {
 		reg, err := steps.NewRegistry(b)
 		if err != nil {
@@ -493,38 +607,67 @@ func TestClustersFromSingleHostForm(t *testing.T) {
 		}
 		p.Runner.Registry = reg
 	}
-	p.In.Push("web", guestsRepo(clusterGuest("web", "", 101)))
-	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["create"] != 1 {
-		t.Fatalf("single-host push: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
-	}
-	two := router(map[string]json.RawMessage{"hetzner": hetzner.config(nil), "flat1": flat1.config(nil)})
+	use(onlyHetzner())
 
-	use(two)
-	p.In.Push("web on hetzner", guestsRepo(clusterGuest("web", "hetzner", 101)))
-	hetzner.sim.ResetCounters()
+	// files is protected: removing it is denied, as on any cluster.
+	p.In.Push("flat1 gone", guestsRepo(strings.Replace(clusterGuest("web", "hetzner", 101), "'1GiB'", "'2GiB'", 1)))
+	tc.reset()
 	rep := p.Run()
-	if rep.Result != pipeline.ResultFailed || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0].Summary, "cannot decode the last applied spec from the inventory: field cluster: is required") {
-		t.Fatalf("straight to two clusters: %s %v, want the inventory's spec refused", rep.Summary, rep.Errors)
-	}
-	if c := hetzner.sim.Counters(); c.Writes != 0 {
-		t.Errorf("straight to two clusters: %d writes", c.Writes)
+	if rep.Result != pipeline.ResultDenied || len(rep.Policy.Deny) != 1 || !strings.Contains(rep.Policy.Deny[0].Message, "proxmox.lxc/files would be deleted, but it is protected") {
+		t.Fatalf("flat1 gone with a protected guest: %s %+v %v, want denied for files", rep.Summary, rep.Policy, rep.Errors)
 	}
 
-	for _, step := range []struct {
-		name string
-		b    steps.Backend
-	}{{"one named cluster", router(map[string]json.RawMessage{"hetzner": hetzner.config(nil)})}, {"two clusters", two}} {
-		use(step.b)
-		hetzner.sim.ResetCounters()
-		rep := p.Run()
-		if rep.Result != pipeline.ResultOK || rep.Counts["noop"] != 1 {
-			t.Fatalf("%s: %s %v %v, want one no-op", step.name, rep.Summary, rep.Counts, rep.Errors)
+	// With files unprotected first (while flat1 was still configured),
+	// removing flat1 and its guests blocks both deletes, and web is
+	// updated all the same.
+	use(tc.b)
+	p.In.Push("unprotect files", guestsRepo(clusterGuest("web", "hetzner", 101),
+		unprotected(clusterGuest("db", "flat1", 101)), unprotected(clusterGuest("files", "flat1", 102))))
+	if rep := p.Run(); rep.Result != pipeline.ResultOK {
+		t.Fatalf("unprotect files: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	use(onlyHetzner())
+	p.In.Push("flat1 gone again", guestsRepo(strings.Replace(clusterGuest("web", "hetzner", 101), "'1GiB'", "'2GiB'", 1)))
+	tc.reset()
+	rep = p.Run()
+	if rep.Result != pipeline.ResultFailed || rep.Counts["update"] != 1 || rep.Counts["delete"] != 2 || len(rep.Errors) != 0 {
+		t.Fatalf("flat1 gone: %s %v %v, want web updated and two blocked deletes", rep.Summary, rep.Counts, rep.Errors)
+	}
+	blocked := 0
+	for _, e := range rep.Plan {
+		if e.Action == steps.Delete {
+			blocked++
+			if !strings.Contains(e.Blocked, "it runs on cluster flat1, which is no longer in backends.proxmox.clusters (hetzner)") ||
+				!strings.Contains(e.Blocked, "put cluster flat1 back into backends.proxmox.clusters") || !strings.Contains(e.Blocked, "remove "+e.ID+" from inventory.json") {
+				t.Errorf("%s: blocked %q, want what to do", e.ID, e.Blocked)
+			}
 		}
-		if c := hetzner.sim.Counters(); c.Writes != 0 {
-			t.Errorf("%s: %d writes: %v", step.name, c.Writes, c.ByOp)
+	}
+	if blocked != 2 {
+		t.Errorf("plan %+v: want 2 blocked deletes", rep.Plan)
+	}
+	if conf, _, _ := tc.sims["hetzner"].GuestConfig(101); conf["memory"] != "2048" {
+		t.Errorf("web not updated: memory %q", conf["memory"])
+	}
+	if c := tc.sims["flat1"].Counters(); c.Total != 0 {
+		t.Errorf("flat1, no longer configured, got %d calls", c.Total)
+	}
+	inv := p.Status("inventory.json")
+	for _, name := range []string{"proxmox.lxc/db", "proxmox.lxc/files"} {
+		if !strings.Contains(inv, `"id": "`+name+`"`) {
+			t.Errorf("the record of %s was dropped:\n%s", name, inv)
 		}
-		if inv := p.Status("inventory.json"); !strings.Contains(inv, `"cluster": "hetzner"`) {
-			t.Errorf("%s: the inventory's spec names no cluster:\n%s", step.name, inv)
+	}
+
+	// flat1 back in the config: both deleted there.
+	use(tc.b)
+	tc.reset()
+	if rep := p.Run(); rep.Result != pipeline.ResultOK || rep.Counts["delete"] != 2 {
+		t.Fatalf("flat1 back: %s %v %v", rep.Summary, rep.Counts, rep.Errors)
+	}
+	for _, vmid := range []int{101, 102} {
+		if _, _, ok := tc.sims["flat1"].GuestConfig(vmid); ok {
+			t.Errorf("CT %d still on flat1", vmid)
 		}
 	}
 }
@@ -590,5 +733,68 @@ func TestObserveFailsTheSameWayEveryRun(t *testing.T) {
 	}
 	if len(seen) != 1 {
 		t.Errorf("20 runs failing the same way gave %d different errors: %v", len(seen), seen)
+	}
+}
+
+// With several clusters, what Diff finds wrong against a cluster names it:
+// each cluster has its "pve" and its templates. A guest left the repo whose
+// record names no cluster (the single-host form) gets a blocked delete
+// saying how to delete it.
+func TestClustersMessagesNameTheCluster(t *testing.T) {
+	t.Parallel()
+	tc := newTwoClusters(t)
+	withCluster := func(spec, c string) string { return strings.Replace(spec, "{", `{"cluster": "`+c+`", `, 1) }
+	decode := func(kind, spec string) steps.Spec {
+		s, err := tc.b.Decode(kind, json.RawMessage(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ts := []steps.Target{
+		{ID: id(proxmox.KindVM, "vm"), Want: decode(proxmox.KindVM, withCluster(strings.Replace(vmSpec, "9000", "9001", 1), "flat1"))},
+		{ID: id(proxmox.KindLXC, "ct"), Want: decode(proxmox.KindLXC, withCluster(strings.Replace(lxcSpec, `"node": "pve"`, `"node": "pve2"`, 1), "hetzner"))},
+		{ID: id(proxmox.KindLXC, "old"), Last: decode(proxmox.KindLXC, withCluster(lxcSpec, "hetzner")), State: json.RawMessage(`{"vmid": 101, "node": "pve"}`)},
+	}
+	last, err := tc.b.DecodeLast(proxmox.KindLXC, json.RawMessage(lxcSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts[2].Last = last // applied under the single-host form: no cluster
+	live, err := tc.b.Observe(t.Context(), ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{
+		"field clone.template: no VM template 9001 in cluster flat1 (templates: 9000 debian-12-cloudinit)",
+		`field node: no node "pve2" in cluster hetzner (nodes: pve)`,
+	} {
+		if _, err := tc.b.Diff(ts[i], live[ts[i].ID]); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", ts[i].ID, err, want)
+		}
+	}
+	c, err := tc.b.Diff(ts[2], live[ts[2].ID])
+	if err != nil || c.Action != steps.Delete || !strings.Contains(c.Blocked, "under the single-host form of backends.proxmox (its record names no cluster), and backends.proxmox has 2 clusters (flat1, hetzner)") ||
+		!strings.Contains(c.Blocked, "put it back in the repo with the cluster it runs on") {
+		t.Errorf("old: %+v %v, want a blocked delete saying what to do", c, err)
+	}
+	if b, _ := json.Marshal(c.Before); !strings.Contains(string(b), `"protect":true`) {
+		t.Errorf("old: before %s, want its last spec (protect: true) for the policy", b)
+	}
+
+	// An Apply error names its cluster: both have a node "pve".
+	create := steps.Target{ID: id(proxmox.KindLXC, "new"), Want: decode(proxmox.KindLXC, withCluster(strings.Replace(lxcSpec, "101", "150", 1), "flat1"))}
+	live, err = tc.b.Observe(t.Context(), []steps.Target{create})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := tc.b.Diff(create, live[create.ID])
+	if err != nil || ch.Action != steps.Create {
+		t.Fatalf("new: %+v %v, want a create", ch, err)
+	}
+	tc.sims["flat1"].FailNext("POST /nodes/{node}/lxc", sim.Fault{Status: 403, Message: "Permission check failed (/vms/150, VM.Allocate)"}, 1)
+	var lp logProgress
+	if _, err := tc.b.Apply(t.Context(), ch, &lp); err == nil || !strings.HasPrefix(err.Error(), "cluster flat1: ") || !strings.Contains(err.Error(), "Permission check failed") {
+		t.Errorf("apply on flat1: %v, want the error prefixed with cluster flat1", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
-func liveCommon(l *Live, kind string, ref *Common) Common {
+func liveCommon(l *Live, kind string, ref, want *Common) Common {
 	c := Common{
 		Node:        l.Node,
 		Pool:        l.Pool,
@@ -33,6 +33,11 @@ func liveCommon(l *Live, kind string, ref *Common) Common {
 		// Proxmox does not know which of the runner's clusters it is: the
 		// guest was observed on the cluster its spec names (Clusters).
 		c.Cluster = ref.Cluster
+	}
+	if want != nil {
+		// The wanted spec's, when there is one: Clusters observed the
+		// guest there (a last spec of the single-host form names none).
+		c.Cluster = want.Cluster
 	}
 	for _, i := range indexed(l.Config, "net") {
 		p := props(l.Config["net"+strconv.Itoa(i)], "")
@@ -93,7 +98,7 @@ func liveView(t steps.Target, l *Live) steps.Spec {
 		if r != nil {
 			rc = &r.Common
 		}
-		s := &LXCSpec{Common: liveCommon(l, KindLXC, rc)}
+		s := &LXCSpec{Common: liveCommon(l, KindLXC, rc, wantCommon(t.Want))}
 		s.Hostname = l.Config["hostname"]
 		s.Unprivileged = boolPtr(l.Config["unprivileged"] == "1")
 		f := props(l.Config["features"], "")
@@ -126,7 +131,7 @@ func liveView(t steps.Target, l *Live) steps.Spec {
 		if r != nil {
 			rc = &r.Common
 		}
-		s := &VMSpec{Common: liveCommon(l, KindVM, rc)}
+		s := &VMSpec{Common: liveCommon(l, KindVM, rc, wantCommon(t.Want))}
 		if r != nil {
 			s.Clone = r.Clone
 		}
@@ -489,7 +494,7 @@ func findTemplate(ref TemplateRef, facts *clusterFacts) (templateRef, error) {
 	if len(names) == 0 {
 		names = []string{"none"}
 	}
-	return templateRef{}, steps.FieldErrorf("clone.template", "no VM template %s in the cluster (templates: %s)", ref, strings.Join(names, ", "))
+	return templateRef{}, steps.FieldErrorf("clone.template", "no VM template %s in %s (templates: %s)", ref, facts.in(), strings.Join(names, ", "))
 }
 
 // checkPlacement checks the node and the memory against the cluster.
@@ -500,13 +505,13 @@ func checkPlacement(t steps.Target, want *Common, facts *clusterFacts) error {
 	n, ok := facts.nodes[want.Node]
 	if !ok {
 		names := slices.Sorted(maps.Keys(facts.nodes))
-		return steps.FieldErrorf("node", "no node %q in the cluster (nodes: %s)", want.Node, strings.Join(names, ", "))
+		return steps.FieldErrorf("node", "no node %q in %s (nodes: %s)", want.Node, facts.in(), strings.Join(names, ", "))
 	}
 	if !n.online {
-		return steps.FieldErrorf("node", "node %q is offline", want.Node)
+		return steps.FieldErrorf("node", "%s is offline", facts.node(want.Node))
 	}
 	if n.memory > 0 && uint64(want.Memory.MiB)<<20 > n.memory { //nolint:gosec // validated positive
-		return steps.FieldErrorf("memory", "%d MiB is more than node %s has (%d MiB)", want.Memory.MiB, want.Node, n.memory>>20)
+		return steps.FieldErrorf("memory", "%d MiB is more than %s has (%d MiB)", want.Memory.MiB, facts.node(want.Node), n.memory>>20)
 	}
 	if s, ok := t.Want.(*LXCSpec); ok && !dnsNameRE.MatchString(orName(s.Hostname, t.ID.Name)) {
 		return steps.FieldErrorf("hostname", "the resource name %q is not a DNS name: set hostname", t.ID.Name)

@@ -35,6 +35,26 @@ type clusterFacts struct {
 	guests map[int]goprox.ClusterResource
 	// dupVMID maps a target to another target asking for the same VMID.
 	dupVMID map[steps.ID]steps.ID
+	// name is the cluster's name in the clusters config form, "" for the
+	// single-host form: messages name the cluster when there are several.
+	name string
+}
+
+// in names the cluster in a message: "cluster flat1", or "the cluster".
+func (f *clusterFacts) in() string {
+	if f.name == "" {
+		return "the cluster"
+	}
+	return "cluster " + f.name
+}
+
+// node names a node in a message: "node pve of cluster flat1", or "node
+// pve" (node names repeat across clusters: each has its "pve").
+func (f *clusterFacts) node(n string) string {
+	if f.name == "" {
+		return "node " + n
+	}
+	return "node " + n + " of cluster " + f.name
 }
 
 // Live is the observed state of one guest.
@@ -160,7 +180,7 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 	if err := cmp.Or(resErr, nodesErr); err != nil {
 		return nil, err
 	}
-	facts := &clusterFacts{nodes: map[string]nodeFacts{}, guests: map[int]goprox.ClusterResource{}, dupVMID: map[steps.ID]steps.ID{}}
+	facts := &clusterFacts{nodes: map[string]nodeFacts{}, guests: map[int]goprox.ClusterResource{}, dupVMID: map[steps.ID]steps.ID{}, name: b.clusterName}
 	for _, n := range nodes {
 		facts.nodes[n.Node] = nodeFacts{cpus: n.MaxCPU, memory: n.MaxMem, online: n.Status == "online"}
 	}
