@@ -292,9 +292,10 @@ func (b *Backend) site(name string) (*Site, error) {
 
 // The interfaces the pipeline and the executor look for.
 var (
-	_ steps.Backend    = (*Backend)(nil)
-	_ steps.Ranker     = (*Backend)(nil)
-	_ steps.Identifier = (*Backend)(nil)
+	_ steps.Backend     = (*Backend)(nil)
+	_ steps.Ranker      = (*Backend)(nil)
+	_ steps.Identifier  = (*Backend)(nil)
+	_ steps.LastDecoder = (*Backend)(nil)
 
 	_ steps.ParallelApplier = (*Backend)(nil)
 )

@@ -469,6 +469,7 @@ var (
 	_ steps.LiveSummarizer = (*Clusters)(nil)
 	_ steps.Warner         = (*Clusters)(nil)
 	_ steps.Importer       = (*Clusters)(nil)
+	_ steps.LastDecoder    = (*Clusters)(nil)
 )
 
 // Import implements steps.Importer: every cluster's guests (Backend.Import),
