@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,5 +230,60 @@ func TestAllReplicasDown(t *testing.T) {
 	}
 	if n := hang.accepted.Load(); n != 1 {
 		t.Errorf("the hung replica was connected to %d times by 4 parallel calls, want once", n)
+	}
+}
+
+// TestPreferredReplica: the replica kept in the observe directory's
+// freeipa-server file starts a run while the file is less than an hour
+// old; an older file, or one naming no configured server, is removed and
+// the configured order holds.
+func TestPreferredReplica(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		content   func(a, b *replica) string
+		age       time.Duration
+		wantFirst bool // served by the first configured replica
+		wantFile  bool // the file is still there after the run
+	}{
+		{"fresh", func(_, b *replica) string { return b.ts.URL + "\n" }, time.Minute, false, true},
+		{"stale", func(_, b *replica) string { return b.ts.URL + "\n" }, 2 * time.Hour, true, false},
+		{"unknown server", func(_, _ *replica) string { return "https://ipa9.example.test\n" }, time.Minute, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newHomelabLab(t)
+			a, b := newReplica(t, l), newReplica(t, l)
+			dir := t.TempDir()
+			file := filepath.Join(dir, "freeipa-server")
+			if err := os.WriteFile(file, []byte(tc.content(a, b)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-tc.age)
+			if err := os.Chtimes(file, old, old); err != nil {
+				t.Fatal(err)
+			}
+			be := freeipa.NewWithClient(freeipa.Config{Domains: []string{sim.HomelabDomain}, SecretDir: t.TempDir()}, twoServerClient(t, a, b, nil))
+			be.SetWarnf(t.Logf)
+			p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, be)
+			p.Runner.ObserveCache = dir
+			p.In.Push("identity", map[string]string{"main.jsonnet": identityMain,
+				"homelab.libsonnet":  pipelinetest.Homelab(t, "homelab.libsonnet"),
+				"identity.libsonnet": pipelinetest.Homelab(t, "identity.libsonnet")})
+			if rep := p.Run(); rep.Result != pipeline.ResultOK {
+				t.Fatalf("run: %s %v", rep.Summary, rep.Errors)
+			}
+			served, idle := b, a
+			if tc.wantFirst {
+				served, idle = a, b
+			}
+			if served.count("host_find") != 1 || served.count("host_add") == 0 || idle.count("host_find")+idle.count("host_add") != 0 {
+				t.Errorf("host_find %d and host_add %d at the replica that should serve, %d and %d at the other",
+					served.count("host_find"), served.count("host_add"), idle.count("host_find"), idle.count("host_add"))
+			}
+			if _, err := os.Stat(file); (err == nil) != tc.wantFile {
+				t.Errorf("after the run the file exists: %v, want %v", err == nil, tc.wantFile)
+			}
+		})
 	}
 }
