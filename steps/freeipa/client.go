@@ -45,12 +45,15 @@ type ClientOptions struct {
 	// InsecureSkipVerify turns off certificate checks (tests and emergencies only).
 	InsecureSkipVerify bool
 	// Transport replaces the HTTP transport (tests: httptest's); CAFile and
-	// InsecureSkipVerify are then ignored.
+	// InsecureSkipVerify are then ignored. An *http.Transport without a
+	// dial function or a handshake timeout gets the client's bounds on
+	// reaching a server (dialTimeout, handshakeTimeout).
 	Transport http.RoundTripper
 	// Attempts is how often a call is tried on one server when the
 	// transport fails or the server refuses its session with a 401
 	// (default 3); RetryWait the first wait, doubled per retry (default
-	// 200ms).
+	// 200ms). With several servers, one that cannot be reached is not
+	// tried again: the call goes on to the next (see Client.each).
 	Attempts  int
 	RetryWait time.Duration
 	// Timeout bounds one HTTP request (default 60s).
@@ -485,9 +488,10 @@ type wireError struct {
 // *LoginError. Transport failures, and 401s to sessions whose login
 // succeeded, are retried and then marked steps.Transient. With several
 // servers, a call that fails that way goes on to the next server — a
-// write only when it cannot have reached the command (the connection was
-// refused, or the server answered 503 Service Unavailable, RFC 9110
-// §15.6.4); otherwise it is an *OutcomeUnknownError.
+// write only when it cannot have reached the command (no connection was
+// made, or the server answered 503 Service Unavailable, RFC 9110
+// §15.6.4); otherwise it is an *OutcomeUnknownError. When no server
+// answered, the error (transient) names each with its failure.
 func (c *Client) Call(ctx context.Context, method string, args []any, opts map[string]any) (json.RawMessage, error) {
 	if args == nil {
 		args = []any{}
