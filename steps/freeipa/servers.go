@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitops-runner/gitops-runner/internal/atomicfile"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -77,33 +78,14 @@ func (b *Backend) rememberServer() {
 		}
 		return
 	}
-	if err := writeSmallFile(path, served+"\n"); err != nil {
+	err := os.MkdirAll(b.dir, 0o700)
+	if err == nil {
+		err = atomicfile.Write(path, []byte(served+"\n"), 0o600)
+	}
+	if err != nil {
 		b.Warnf("freeipa: cannot keep the server that served for the next run: %v (the next run tries %s first again)", err, b.client.servers[0].base)
 	}
 	b.onFile = served
-}
-
-// writeSmallFile replaces path with content through a temporary file in
-// its directory (made 0700 when missing), so a reader never sees half of it.
-func writeSmallFile(path, content string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(content)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
 }
 
 // logServed says in the run's log which server served the reads of an
