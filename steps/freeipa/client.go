@@ -87,7 +87,6 @@ type Client struct {
 	servers    []*server
 	cur        atomic.Pointer[server] // the server calls go to first
 	served     atomic.Pointer[server] // the server that answered the last call
-	movedOn    atomic.Bool            // calls moved to another server after a failure
 	user       string
 	password   string
 	apiVersion string
@@ -317,7 +316,6 @@ func (c *Client) each(ctx context.Context, write bool, f func(*server) (reached 
 		if reached, err = f(s); err == nil {
 			c.served.Store(s)
 			if s != first && c.cur.CompareAndSwap(first, s) {
-				c.movedOn.Store(true)
 				c.logf("freeipa: calls go to %s from now on", s.base)
 			}
 			return nil
