@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gitops-runner/gitops-runner/steps"
@@ -49,6 +50,10 @@ type Backend struct {
 	client *Client // nil when not configured
 	// Warnf receives warnings (default: the standard logger).
 	Warnf func(format string, args ...any)
+
+	mu     sync.Mutex
+	dir    string // the observe directory of the last Observe (servers.go)
+	onFile string // the server preferFile stands for (the first of urls: no file); "" unknown
 }
 
 // ErrNotConfigured is returned by Observe and Apply when the runner config
@@ -132,7 +137,9 @@ func (b *Backend) ready(warn bool) error {
 func (b *Backend) call(ctx context.Context, method string, args []any, opts map[string]any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	return b.client.Call(ctx, method, args, opts)
+	res, err := b.client.Call(ctx, method, args, opts)
+	b.rememberServer()
+	return res, err
 }
 
 // Rank places identity after guests (a host follows its guest) and before
@@ -162,8 +169,10 @@ func (b *Backend) Identities(t steps.Target) []string {
 
 // The interfaces the pipeline and the executor look for.
 var (
-	_ steps.Backend    = (*Backend)(nil)
-	_ steps.Ranker     = (*Backend)(nil)
-	_ steps.Identifier = (*Backend)(nil)
-	_ steps.WarnLogger = (*Backend)(nil)
+	_ steps.Backend        = (*Backend)(nil)
+	_ steps.Ranker         = (*Backend)(nil)
+	_ steps.Identifier     = (*Backend)(nil)
+	_ steps.WarnLogger     = (*Backend)(nil)
+	_ steps.Warner         = (*Backend)(nil)
+	_ steps.LiveSummarizer = (*Backend)(nil)
 )

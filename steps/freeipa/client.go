@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
@@ -44,12 +45,15 @@ type ClientOptions struct {
 	// InsecureSkipVerify turns off certificate checks (tests and emergencies only).
 	InsecureSkipVerify bool
 	// Transport replaces the HTTP transport (tests: httptest's); CAFile and
-	// InsecureSkipVerify are then ignored.
+	// InsecureSkipVerify are then ignored. An *http.Transport without a
+	// dial function or a handshake timeout gets the client's bounds on
+	// reaching a server (dialTimeout, handshakeTimeout).
 	Transport http.RoundTripper
 	// Attempts is how often a call is tried on one server when the
 	// transport fails or the server refuses its session with a 401
 	// (default 3); RetryWait the first wait, doubled per retry (default
-	// 200ms).
+	// 200ms). With several servers, one that cannot be reached is not
+	// tried again: the call goes on to the next (see Client.each).
 	Attempts  int
 	RetryWait time.Duration
 	// Timeout bounds one HTTP request (default 60s).
@@ -59,6 +63,22 @@ type ClientOptions struct {
 	Logf func(format string, args ...any)
 }
 
+// Bounds on reaching a server, for the client's own transport and for a
+// Transport given as an *http.Transport without bounds of its own.
+// A FreeIPA server connects and completes its TLS handshake within
+// milliseconds on a LAN or a VPN between sites; a replica that takes
+// seconds is hung (a socket that accepts and never answers), and with
+// replicas the next one should take over soon. SSSD, FreeIPA's own client
+// daemon, gives up on connecting to one IPA server after 6 seconds before
+// it fails over to the next (sssd-ldap(5), ldap_network_timeout, default
+// 6); FreeIPA's ipa command waits up to 30 seconds for any answer
+// (ipalib/constants.py, http_timeout = 30), which bounds a login here.
+const (
+	dialTimeout      = 5 * time.Second
+	handshakeTimeout = 5 * time.Second
+	loginTimeout     = 30 * time.Second
+)
+
 // Client is a FreeIPA JSON-RPC client with session login, over one server
 // or several replicas. It is safe for concurrent use: calls share one
 // session per server, and a session that expired is renewed once, by one
@@ -66,6 +86,7 @@ type ClientOptions struct {
 type Client struct {
 	servers    []*server
 	cur        atomic.Pointer[server] // the server calls go to first
+	served     atomic.Pointer[server] // the server that answered the last call
 	user       string
 	password   string
 	apiVersion string
@@ -81,6 +102,18 @@ type server struct {
 	base    string // https://host, no trailing slash
 	referer string
 	hc      *http.Client
+	// traced: the transport reports how it got its connection
+	// (net/http/httptrace), so a failure before one is known as such.
+	traced bool
+
+	// The last failure to reach the server (refused, timed out, TLS
+	// handshake) and when; nil once it answers again. While another server
+	// may answer, calls do not wait on this one again (Client.each).
+	hmu     sync.Mutex
+	downErr error
+	downAt  time.Time
+	// failing: a failure here was logged and the server has not answered since.
+	failing atomic.Bool
 
 	mu       sync.Mutex
 	session  int // generation: incremented on every successful login
@@ -140,8 +173,21 @@ func NewClient(o ClientOptions) (*Client, error) {
 		}
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = tlsConf
+		t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		t.TLSHandshakeTimeout = handshakeTimeout
+		tr = t
+	} else if t, ok := tr.(*http.Transport); ok && (t.DialContext == nil || t.TLSHandshakeTimeout == 0) {
+		// httptest's client transport, say: no bound on the handshake.
+		t = t.Clone()
+		if t.DialContext == nil {
+			t.DialContext = (&net.Dialer{Timeout: dialTimeout}).DialContext
+		}
+		if t.TLSHandshakeTimeout == 0 {
+			t.TLSHandshakeTimeout = handshakeTimeout
+		}
 		tr = t
 	}
+	_, traced := tr.(*http.Transport)
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
@@ -157,7 +203,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("freeipa url %q: FreeIPA only accepts https", raw)
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/ipa")
-		s := &server{base: u.Scheme + "://" + u.Host + u.Path}
+		s := &server{base: u.Scheme + "://" + u.Host + u.Path, traced: traced}
 		if seen[s.base] {
 			return nil, fmt.Errorf("freeipa url %q: given twice", raw)
 		}
@@ -182,6 +228,43 @@ func (c *Client) APIVersion() string { return c.apiVersion }
 // Server is the base URL of the server calls go to now.
 func (c *Client) Server() string { return c.cur.Load().base }
 
+// Served is the base URL of the server that answered the last call, ""
+// before any call was answered.
+func (c *Client) Served() string {
+	if s := c.served.Load(); s != nil {
+		return s.base
+	}
+	return ""
+}
+
+// Unreachable lists the servers that could not be reached at their last
+// try, in the configured order, each as "https://host (reason)".
+func (c *Client) Unreachable() []string {
+	var out []string
+	for _, s := range c.servers {
+		if _, err := s.down(); err != nil {
+			out = append(out, s.base+" ("+shortError(err)+")")
+		}
+	}
+	return out
+}
+
+// prefer makes calls go to the server with base URL base first, then on
+// to the ones after it in the configured order, wrapping around. It does
+// nothing once a call was answered (the client then knows better) or for
+// a base URL not configured; it reports whether it moved the start.
+func (c *Client) prefer(base string) bool {
+	if c.served.Load() != nil {
+		return false
+	}
+	for _, s := range c.servers {
+		if s.base == base {
+			return c.cur.Swap(s) != s
+		}
+	}
+	return false
+}
+
 // Login opens a session. Calls log in by themselves; Login is for checking
 // credentials early.
 func (c *Client) Login(ctx context.Context) error {
@@ -189,33 +272,51 @@ func (c *Client) Login(ctx context.Context) error {
 		s.mu.Lock()
 		gen := s.session
 		s.mu.Unlock()
-		return false, c.relogin(ctx, s, gen)
+		return false, c.relogin(ctx, s, gen, time.Now())
 	})
 }
 
 // each runs f on the server in use and, while it fails with the server
 // unreachable, on the next ones in turn; the server that answered is used
-// from then on. f reports whether the command may have reached the server
-// it tried (some attempt was sent and got no answer that says it was not
-// carried out). write says the command may change state: it then moves on
-// only when it cannot have reached the command, and with several servers
-// a write that may have is an *OutcomeUnknownError, whatever the last
-// failure (a lost answer, then a dropped session, then a refused login):
-// it is never repeated at another server, where replication may not have
-// brought it yet; the next run reads the object back first.
+// from then on. A server that could not be reached (refused, timed out,
+// TLS handshake) is skipped while another one may answer, so a hung
+// replica costs one timeout per process, not one per call; when every
+// server failed so, each is tried again (parallel calls share one login
+// attempt per server: relogin). f reports whether the command may have
+// reached the server it tried (some attempt was sent and got no answer
+// that says it was not carried out). write says the command may change
+// state: it then moves on only when it cannot have reached the command,
+// and with several servers a write that may have is an
+// *OutcomeUnknownError, whatever the last failure (a lost answer, then a
+// dropped session, then a refused login): it is never repeated at another
+// server, where replication may not have brought it yet; the next run
+// reads the object back first. When no server answered, the error names
+// each with its failure.
 func (c *Client) each(ctx context.Context, write bool, f func(*server) (reached bool, err error)) error {
 	first := c.cur.Load()
 	start := slices.Index(c.servers, first)
-	var err error
+	var try, skipped []*server
 	for k := range c.servers {
-		i := (start + k) % len(c.servers)
-		if k > 0 {
-			c.logf("freeipa: %s failed (%v); trying %s", c.servers[(i+len(c.servers)-1)%len(c.servers)].base, err, c.servers[i].base)
+		s := c.servers[(start+k)%len(c.servers)]
+		if _, err := s.down(); err != nil {
+			skipped = append(skipped, s)
+		} else {
+			try = append(try, s)
 		}
+	}
+	if len(try) == 0 {
+		try, skipped = skipped, nil
+	}
+	var (
+		err   error
+		fails []string
+	)
+	for k, s := range try {
 		var reached bool
-		if reached, err = f(c.servers[i]); err == nil {
-			if k > 0 && c.cur.CompareAndSwap(first, c.servers[i]) {
-				c.logf("freeipa: calls go to %s from now on", c.servers[i].base)
+		if reached, err = f(s); err == nil {
+			c.served.Store(s)
+			if s != first && c.cur.CompareAndSwap(first, s) {
+				c.logf("freeipa: calls go to %s from now on", s.base)
 			}
 			return nil
 		}
@@ -225,14 +326,48 @@ func (c *Client) each(ctx context.Context, write bool, f func(*server) (reached 
 		if write && reached && len(c.servers) > 1 {
 			// Not marked transient: a retry could land at another server
 			// before replication brought the write there.
-			return &OutcomeUnknownError{Server: c.servers[i].base, Err: err}
+			return &OutcomeUnknownError{Server: s.base, Err: err}
 		}
 		var te transportError
 		if !errors.As(err, &te) || (write && reached) {
 			return err
 		}
+		fails = append(fails, s.base+" ("+shortError(err)+")")
+		if k+1 < len(try) && s.failing.CompareAndSwap(false, true) {
+			c.logf("freeipa: %s failed (%v); trying %s", s.base, err, try[k+1].base)
+		}
 	}
-	return err
+	if len(c.servers) == 1 {
+		return err
+	}
+	for _, s := range skipped {
+		if at, derr := s.down(); derr != nil {
+			fails = append(fails, fmt.Sprintf("%s (%s, %s ago)", s.base, shortError(derr), time.Since(at).Round(time.Second)))
+		}
+	}
+	return steps.Transient(&unreachableError{fails: fails, last: err})
+}
+
+// unreachableError is a call that no server of several answered.
+type unreachableError struct {
+	fails []string // "https://host (reason)" per server, in the order tried
+	last  error
+}
+
+func (e *unreachableError) Error() string {
+	return "no FreeIPA server answered: " + strings.Join(e.fails, "; ")
+}
+
+func (e *unreachableError) Unwrap() error { return e.last }
+
+// shortError is err without the request's method and URL (a *url.Error's
+// "Post \"https://…\": "), which the caller names already.
+func shortError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // OutcomeUnknownError is a write to one of several servers that got no
@@ -250,8 +385,31 @@ func (e *OutcomeUnknownError) Error() string {
 	return fmt.Sprintf("%v; %s may have carried it out, so it is not sent to another server before the object is read back: run again (the next run reads it back)", e.Err, e.Server)
 }
 
-// relogin logs in at s unless another caller already did since generation gen.
-func (c *Client) relogin(ctx context.Context, s *server, gen int) error {
+// down is when s last failed to be reached and how; nil while s answers.
+func (s *server) down() (time.Time, error) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.downAt, s.downErr
+}
+
+func (s *server) markDown(err error) {
+	s.hmu.Lock()
+	s.downErr, s.downAt = err, time.Now()
+	s.hmu.Unlock()
+}
+
+func (s *server) markUp() {
+	s.hmu.Lock()
+	s.downErr = nil
+	s.hmu.Unlock()
+	s.failing.Store(false)
+}
+
+// relogin logs in at s unless another caller already did since generation
+// gen. Callers queue here: while one logs in, the others wait, and when s
+// could not be reached since asked (when the caller began with s) they
+// take that failure instead of waiting on s themselves.
+func (c *Client) relogin(ctx context.Context, s *server, gen int, asked time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.session != gen {
@@ -262,9 +420,22 @@ func (c *Client) relogin(ctx context.Context, s *server, gen int) error {
 		// repeated failures lock the account (docs/api-facts.md §3).
 		return s.loginErr
 	}
+	if at, derr := s.down(); derr != nil && !at.Before(asked) {
+		return fmt.Errorf("freeipa login as %s at %s: %w", c.user, s.base, steps.Transient(derr))
+	}
 	form := url.Values{"user": {c.user}, "password": {c.password}}
 	err := c.retry(ctx, func() error {
-		resp, err := c.send(ctx, s, "/ipa/session/login_password", "application/x-www-form-urlencoded", "text/plain", strings.NewReader(form.Encode()))
+		lctx, cancel := context.WithTimeout(ctx, loginTimeout)
+		defer cancel()
+		resp, err := c.send(lctx, s, "/ipa/session/login_password", "application/x-www-form-urlencoded", "text/plain", strings.NewReader(form.Encode()))
+		var te transportError
+		if errors.As(err, &te) && !te.connect && len(c.servers) > 1 && ctx.Err() == nil {
+			// No answer to a login (which runs no command): with another
+			// server to go to, this one counts as unreachable.
+			te.connect, te.reached = true, false
+			s.markDown(te)
+			return te
+		}
 		if err != nil {
 			return err
 		}
@@ -315,9 +486,10 @@ type wireError struct {
 // *LoginError. Transport failures, and 401s to sessions whose login
 // succeeded, are retried and then marked steps.Transient. With several
 // servers, a call that fails that way goes on to the next server — a
-// write only when it cannot have reached the command (the connection was
-// refused, or the server answered 503 Service Unavailable, RFC 9110
-// §15.6.4); otherwise it is an *OutcomeUnknownError.
+// write only when it cannot have reached the command (no connection was
+// made, or the server answered 503 Service Unavailable, RFC 9110
+// §15.6.4); otherwise it is an *OutcomeUnknownError. When no server
+// answered, the error (transient) names each with its failure.
 func (c *Client) Call(ctx context.Context, method string, args []any, opts map[string]any) (json.RawMessage, error) {
 	if args == nil {
 		args = []any{}
@@ -354,6 +526,7 @@ func readOnly(method string) bool {
 // reached the command without an answer saying it was not carried out: a
 // login, or an answer (even a 401), never did.
 func (c *Client) call(ctx context.Context, s *server, method string, body []byte) (out json.RawMessage, reached bool, err error) {
+	asked := time.Now()
 	var env envelope
 	resent := false
 	rejected := 0 // 401s answered to this call
@@ -362,7 +535,7 @@ func (c *Client) call(ctx context.Context, s *server, method string, body []byte
 		gen := s.session
 		s.mu.Unlock()
 		if gen == 0 {
-			if err := c.relogin(ctx, s, gen); err != nil {
+			if err := c.relogin(ctx, s, gen, asked); err != nil {
 				return nil, reached, err
 			}
 			continue
@@ -390,7 +563,7 @@ func (c *Client) call(ctx context.Context, s *server, method string, body []byte
 				return nil, reached, err
 			}
 		}
-		if err := c.relogin(ctx, s, gen); err != nil {
+		if err := c.relogin(ctx, s, gen, asked); err != nil {
 			return nil, reached, err
 		}
 	}
@@ -408,7 +581,12 @@ func (c *Client) call(ctx context.Context, s *server, method string, body []byte
 // failure to get an answer at all is a transportError; it reached the
 // server unless the connection could not be made.
 func (c *Client) send(ctx context.Context, s *server, path, contentType, accept string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+path, body)
+	var gotConn atomic.Bool
+	rctx := ctx
+	if s.traced {
+		rctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }})
+	}
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.base+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -417,9 +595,17 @@ func (c *Client) send(ctx context.Context, s *server, path, contentType, accept 
 	req.Header.Set("Referer", s.referer)
 	resp, err := s.hc.Do(req)
 	if err != nil {
+		// Without a connection (refused, timed out, a failed or hung TLS
+		// handshake) nothing was sent.
 		var op *net.OpError
-		return nil, transportError{err: err, reached: !errors.As(err, &op) || op.Op != "dial"}
+		connect := (errors.As(err, &op) && op.Op == "dial") || (s.traced && !gotConn.Load() && ctx.Err() == nil)
+		te := transportError{err: err, reached: !connect, connect: connect}
+		if connect {
+			s.markDown(te)
+		}
+		return nil, te
 	}
+	s.markUp()
 	return resp, nil
 }
 
@@ -474,10 +660,13 @@ func (c *Client) post(ctx context.Context, s *server, body []byte, env *envelope
 
 // transportError is a failure before a complete answer arrived. reached
 // says the request may have reached the command (it did not when the
-// connection was refused or the server answered 503).
+// connection was refused or the server answered 503); connect, that the
+// server could not be reached at all (no connection, or no answer to a
+// login).
 type transportError struct {
 	err     error
 	reached bool
+	connect bool
 }
 
 func (e transportError) Error() string { return e.err.Error() }
@@ -503,6 +692,10 @@ func (c *Client) retry(ctx context.Context, f func() error) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if te.connect && len(c.servers) > 1 {
+			// Another server can take the call now (Client.each).
+			return steps.Transient(err)
 		}
 	}
 	return steps.Transient(transportError{err: fmt.Errorf("after %d attempts: %w", c.attempts, err)})

@@ -33,6 +33,8 @@ type lab struct {
 	ts        *httptest.Server
 	b         *freeipa.Backend
 	secretDir string
+	caFile    string       // the simulator's CA (PEM)
+	pwFile    string       // the admin's password
 	logins    atomic.Int64 // requests to login_password
 	warnings  []string
 }
@@ -77,6 +79,7 @@ func newLab(t testing.TB, mod func(*sim.Options), cfg func(map[string]any)) *lab
 		t.Fatal(err)
 	}
 	l.secretDir = filepath.Join(dir, "secrets")
+	l.caFile, l.pwFile = ca, pw
 	c := map[string]any{"url": l.ts.URL, "user": "admin", "password": map[string]any{"file": pw},
 		"caFile": ca, "secretDir": l.secretDir}
 	if cfg != nil {

@@ -81,10 +81,12 @@ func (b *Backend) Observe(ctx context.Context, targets []steps.Target) (map[step
 			}
 		}
 	}
+	b.usePreferred(ctx)
 	w, err := b.find(ctx, full, refsOnly)
 	if err != nil {
 		return nil, err
 	}
+	b.logServed()
 	if err := checkTargets(targets, w); err != nil {
 		return nil, err
 	}
