@@ -261,6 +261,9 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 		if wl, ok := b.(steps.WarnLogger); ok {
 			wl.SetWarnf(log.Warnf)
 		}
+		if il, ok := b.(steps.InfoLogger); ok {
+			il.SetInfof(log.Infof)
+		}
 	}
 	pol, err := newPolicy(cfg)
 	if err != nil {

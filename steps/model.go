@@ -232,6 +232,13 @@ type WarnLogger interface {
 	SetWarnf(warnf func(format string, args ...any))
 }
 
+// InfoLogger is implemented by backends that log facts of a run that are
+// not warnings (which FreeIPA server served it): the runner hands them its
+// run log's Infof.
+type InfoLogger interface {
+	SetInfof(infof func(format string, args ...any))
+}
+
 // Ranker is implemented by backends that place their kinds in the default
 // apply order: lower ranks first (guests 10, identity 20, DNS 30,
 // certificates 40), DefaultRank for a backend without one.

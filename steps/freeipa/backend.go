@@ -48,8 +48,9 @@ type Config struct {
 type Backend struct {
 	cfg    Config
 	client *Client // nil when not configured
-	// Warnf receives warnings (default: the standard logger).
-	Warnf func(format string, args ...any)
+	// Warnf receives warnings, Infof facts of the run such as the server
+	// that served it (default: the standard logger).
+	Warnf, Infof func(format string, args ...any)
 
 	mu     sync.Mutex
 	dir    string // the observe directory of the last Observe (servers.go)
@@ -64,7 +65,7 @@ var ErrNotConfigured = steps.NotConfigured("freeipa", "backends.freeipa")
 // nil or empty = not configured: Decode works, Observe and Apply fail). The
 // password is read now and registered with red, so it is redacted everywhere.
 func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
-	b := &Backend{Warnf: log.Printf}
+	b := &Backend{Warnf: log.Printf, Infof: log.Printf}
 	if len(raw) == 0 || string(raw) == "null" {
 		return b, nil
 	}
@@ -99,11 +100,14 @@ func New(raw json.RawMessage, red *steps.Redactor) (*Backend, error) {
 // NewWithClient builds a configured backend around an existing client
 // (tests, runner lab).
 func NewWithClient(cfg Config, cl *Client) *Backend {
-	return &Backend{cfg: cfg, client: cl, Warnf: log.Printf}
+	return &Backend{cfg: cfg, client: cl, Warnf: log.Printf, Infof: log.Printf}
 }
 
 // SetWarnf implements steps.WarnLogger.
 func (b *Backend) SetWarnf(warnf func(format string, args ...any)) { b.Warnf = warnf }
+
+// SetInfof implements steps.InfoLogger.
+func (b *Backend) SetInfof(infof func(format string, args ...any)) { b.Infof = infof }
 
 // Client returns the backend's client (nil when not configured).
 func (b *Backend) Client() *Client { return b.client }
@@ -173,6 +177,7 @@ var (
 	_ steps.Ranker         = (*Backend)(nil)
 	_ steps.Identifier     = (*Backend)(nil)
 	_ steps.WarnLogger     = (*Backend)(nil)
+	_ steps.InfoLogger     = (*Backend)(nil)
 	_ steps.Warner         = (*Backend)(nil)
 	_ steps.LiveSummarizer = (*Backend)(nil)
 )

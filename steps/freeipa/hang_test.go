@@ -114,6 +114,7 @@ func TestHangingReplica(t *testing.T) {
 		mu.Unlock()
 	}
 	l.b.SetWarnf(note)
+	l.b.SetInfof(note)
 	p := pipelinetest.New(t, steps.ExecOptions{Backoff: 1, MaxBackoff: 1}, l.b)
 	p.Runner.ObserveCache = t.TempDir()
 	p.In.Push("identity", map[string]string{"main.jsonnet": identityMain,
@@ -177,6 +178,7 @@ func TestHangingReplica(t *testing.T) {
 	}
 	notes = nil
 	b2.SetWarnf(note)
+	b2.SetInfof(note)
 	if p.Runner.Registry, err = steps.NewRegistry(b2); err != nil {
 		t.Fatal(err)
 	}

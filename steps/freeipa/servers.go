@@ -56,7 +56,7 @@ func (b *Backend) usePreferred(ctx context.Context) {
 	base := strings.TrimSpace(string(raw))
 	if b.client.prefer(base) {
 		b.onFile = base
-		b.Warnf("freeipa: trying %s first: it served an earlier run when the servers before it failed (%s)", base, path)
+		b.Infof("freeipa: trying %s first: it served an earlier run when the servers before it failed (%s)", base, path)
 	}
 }
 
@@ -99,7 +99,7 @@ func (b *Backend) logServed() {
 		b.Warnf("freeipa: served by %s; could not reach %s", served, strings.Join(down, ", "))
 		return
 	}
-	b.Warnf("freeipa: served by %s", served)
+	b.Infof("freeipa: served by %s", served)
 }
 
 // Warnings implements steps.Warner: the servers that could not be reached
