@@ -206,4 +206,5 @@ var (
 	_ steps.Ranker          = (*Backend)(nil)
 	_ steps.ParallelApplier = (*Backend)(nil)
 	_ steps.Identifier      = (*Backend)(nil)
+	_ steps.LastDecoder     = (*Backend)(nil)
 )

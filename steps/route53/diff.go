@@ -3,6 +3,8 @@ package route53
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
@@ -51,6 +53,12 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		c.Before = cur.Spec
 		c.Fields = steps.DiffFields(cur.Spec, nil)
 		c.Detail = []op{{zone: cur.Zone, action: types.ChangeActionDelete, del: cur}}
+		if len(b.zones) > 0 && !slices.Contains(b.zones, cur.Zone) {
+			// Its zone left backends.route53.zones after it was applied
+			// (DecodeLast): the runner may no longer change that zone.
+			c.Blocked = fmt.Sprintf("zone %s is no longer in backends.route53.zones (%s), so the runner may not delete this record set: put the zone back for one run to delete it, or remove %s from inventory.json on the status branch to leave it as it is",
+				cur.Zone, strings.Join(b.zones, ", "), t.ID)
+		}
 		return c, nil
 	}
 	c.After = want

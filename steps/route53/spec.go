@@ -517,6 +517,20 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 	return s, nil
 }
 
+// DecodeLast implements steps.LastDecoder: a spec of the inventory as it
+// was applied, whatever backends.route53.zones allows today (a record of a
+// zone that left the list is a blocked delete, Diff).
+func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	if kind != Kind {
+		return nil, fmt.Errorf("backend route53 has no kind %s", kind)
+	}
+	s, err := decodeSpec(raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // key identifies a record set: zone, name and type.
 type key struct{ zone, name, typ string }
 
