@@ -90,8 +90,9 @@ func (b *Backend) Identities(t steps.Target) []string {
 
 // The interfaces the pipeline and the executor look for.
 var (
-	_ steps.Backend    = (*Backend)(nil)
-	_ steps.Ranker     = (*Backend)(nil)
-	_ steps.Identifier = (*Backend)(nil)
-	_ steps.WarnLogger = (*Backend)(nil)
+	_ steps.Backend     = (*Backend)(nil)
+	_ steps.Ranker      = (*Backend)(nil)
+	_ steps.Identifier  = (*Backend)(nil)
+	_ steps.WarnLogger  = (*Backend)(nil)
+	_ steps.LastDecoder = (*Backend)(nil)
 )

@@ -24,6 +24,24 @@ func testSettings(t *testing.T) settings {
 	return s
 }
 
+// An inventory spec decodes as it was applied (DecodeLast): a certificate
+// for a domain outside today's zones can still be deleted; its deploy
+// directory and reload command are checked as in Decode.
+func TestDecodeLastIgnoresZones(t *testing.T) {
+	t.Parallel()
+	b := &Backend{cfg: testSettings(t)}
+	old := json.RawMessage(`{"domains":["www.other.org"]}`)
+	if _, err := b.Decode(Kind, old); err == nil {
+		t.Fatal("Decode accepts a domain outside the configured zones")
+	}
+	if s, err := b.DecodeLast(Kind, old); err != nil || s.(Spec).Domains[0] != "www.other.org" {
+		t.Fatalf("DecodeLast = %+v, %v; want the certificate", s, err)
+	}
+	if _, err := b.DecodeLast(Kind, json.RawMessage(`{"domains":["www.other.org"],"reload":{"command":["/bin/sh","-c","x"]}}`)); err == nil {
+		t.Fatal("DecodeLast accepts a reload command backends.acme.reloadAllowed does not list")
+	}
+}
+
 // Bad specs are refused at decode time with the field named.
 func TestDecodeBadInput(t *testing.T) {
 	t.Parallel()

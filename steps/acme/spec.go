@@ -93,6 +93,19 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 	return decodeSpec(raw, b.cfg)
 }
 
+// DecodeLast implements steps.LastDecoder: a spec of the inventory as it
+// was applied, whatever zones backends.acme lists today (deleting a
+// certificate's files solves no challenge); the deploy directory and the
+// reload command are checked as in Decode.
+func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	if kind != Kind {
+		return nil, fmt.Errorf("the acme backend has no kind %q", kind)
+	}
+	cfg := b.cfg
+	cfg.zones = nil
+	return decodeSpec(raw, cfg)
+}
+
 // specOf is the spec a target is observed and deleted by.
 func specOf(t steps.Target) (Spec, bool) {
 	if s, ok := t.Want.(Spec); ok {

@@ -178,6 +178,7 @@ var (
 	_ steps.Identifier     = (*Backend)(nil)
 	_ steps.WarnLogger     = (*Backend)(nil)
 	_ steps.InfoLogger     = (*Backend)(nil)
+	_ steps.LastDecoder    = (*Backend)(nil)
 	_ steps.Warner         = (*Backend)(nil)
 	_ steps.LiveSummarizer = (*Backend)(nil)
 )

@@ -137,3 +137,24 @@ func TestDecodeRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An inventory spec decodes as it was applied (DecodeLast): a host of a
+// domain taken out of backends.freeipa.domains can still be deleted; the
+// spec's own shape is still checked.
+func TestDecodeLastIgnoresDomains(t *testing.T) {
+	t.Parallel()
+	b, err := freeipa.New(json.RawMessage(`{"url":"https://ipa.example.test","user":"admin","password":{"env":"PATH"},"domains":["example.test"]}`), &steps.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := json.RawMessage(`{"fqdn":"web1.other.test"}`)
+	if _, err := b.Decode(freeipa.KindHost, old); err == nil {
+		t.Fatal("Decode accepts a host outside the configured domains")
+	}
+	if s, err := b.DecodeLast(freeipa.KindHost, old); err != nil || s.(freeipa.HostSpec).FQDN != "web1.other.test" {
+		t.Fatalf("DecodeLast = %+v, %v; want the host", s, err)
+	}
+	if _, err := b.DecodeLast(freeipa.KindHost, json.RawMessage(`{"fqdn":"web1"}`)); err == nil || !strings.Contains(err.Error(), "not fully qualified") {
+		t.Fatalf("DecodeLast of a bad spec: %v", err)
+	}
+}

@@ -145,6 +145,15 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 	return b.decodeSpec(kind, raw)
 }
 
+// DecodeLast implements steps.LastDecoder: a spec of the inventory as it
+// was applied, whatever backends.freeipa.domains lists today (a host of a
+// domain taken out of the list can still be deleted).
+func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	cfg := b.cfg
+	cfg.Domains = nil
+	return (&Backend{cfg: cfg}).decodeSpec(kind, raw)
+}
+
 // decodeSpec strictly decodes and validates a spec of kind.
 func (b *Backend) decodeSpec(kind string, raw json.RawMessage) (steps.Spec, error) {
 	switch kind {
