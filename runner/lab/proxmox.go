@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 
@@ -18,30 +17,7 @@ const Flat1Node = "proliant"
 // (zfspool: images, rootdir; 3.5 TiB), and the Debian 12 LXC template. The
 // Hetzner host's simulator is pvesim.NewHomelab.
 func newFlat1(opts pvesim.Options) (*pvesim.Server, error) {
-	s, err := pvesim.New(opts)
-	if err != nil {
-		return nil, err
-	}
-	steps := []func() error{
-		func() error { return s.AddNode(Flat1Node, 2, 4<<30) },
-		func() error {
-			return s.AddStorage(Flat1Node, "local", "dir", []string{"vztmpl", "iso", "backup"}, 100<<30)
-		},
-		func() error {
-			return s.AddStorage(Flat1Node, "local-zfs", "zfspool", []string{"images", "rootdir"}, 3584<<30)
-		},
-		func() error {
-			_, err := s.AddTemplate(Flat1Node, "local", "vztmpl", "debian-12-standard_12.7-1_amd64.tar.zst", 126<<20)
-			return err
-		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			_ = s.Close()
-			return nil, fmt.Errorf("seed the flat1 simulator: %w", err)
-		}
-	}
-	return s, nil
+	return pvesim.NewHost(opts, Flat1Node, 2, 4<<30, 3584<<30)
 }
 
 // FindDnsmasq returns the installed dnsmasq program: in PATH, else in
