@@ -225,9 +225,22 @@ func (s *sshFS) conn(ctx context.Context) (*ssh.Client, error) {
 	if err != nil {
 		return nil, steps.Transient(fmt.Errorf("connect to %s: %w", s.addr, err))
 	}
+	// ssh.ClientConfig.Timeout bounds only ssh.Dial's TCP connect: a host
+	// that accepts and never speaks SSH would hold the handshake forever.
+	// The deadline covers the handshake (and the run's context ends it
+	// too); it is lifted for the sessions, which have their own.
+	_ = nc.SetDeadline(time.Now().Add(s.config.Timeout))
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	c, chans, reqs, err := ssh.NewClientConn(nc, s.addr, s.config)
+	if !stop() { // the context ended during the handshake
+		_ = nc.Close()
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		_ = nc.Close()
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return nil, steps.Transient(fmt.Errorf("ssh %s: no SSH handshake within %s (ssh.timeout): the host accepts connections but does not answer as an SSH server", s.addr, s.config.Timeout))
+		}
 		var he *HostKeyError
 		if errors.As(err, &he) {
 			return nil, he // never retried: a person must check the key
@@ -240,6 +253,7 @@ func (s *sshFS) conn(ctx context.Context) (*ssh.Client, error) {
 		}
 		return nil, fmt.Errorf("ssh %s: %w", s.addr, err)
 	}
+	_ = nc.SetDeadline(time.Time{})
 	s.client = ssh.NewClient(c, chans, reqs)
 	return s.client, nil
 }
@@ -267,12 +281,17 @@ func (s *sshFS) drop(c *ssh.Client) {
 // a non-zero exit is a *commandError with stderr. A connection that broke
 // is opened again once.
 func (s *sshFS) exec(ctx context.Context, cmd string, stdin []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		c, err := s.conn(ctx)
 		if err != nil {
 			return nil, err
 		}
-		sess, err := c.NewSession()
+		sess, err := s.session(ctx, c)
+		if err != nil && ctx.Err() != nil {
+			return nil, steps.Transient(fmt.Errorf("ssh %s: open session: %w", s.addr, ctx.Err()))
+		}
 		if err != nil {
 			s.drop(c)
 			if attempt == 0 {
@@ -289,8 +308,9 @@ func (s *sshFS) exec(ctx context.Context, cmd string, stdin []byte) ([]byte, err
 		case err = <-done:
 		case <-ctx.Done():
 			_ = sess.Close()
+			s.drop(c) // a wedged server: Run returns once the connection is gone
 			<-done
-			return nil, ctx.Err()
+			return nil, steps.Transient(fmt.Errorf("ssh %s: %s: %w", s.addr, cmd, ctx.Err()))
 		}
 		_ = sess.Close()
 		var ee *ssh.ExitError
@@ -304,6 +324,35 @@ func (s *sshFS) exec(ctx context.Context, cmd string, stdin []byte) ([]byte, err
 			s.drop(c)
 			return nil, steps.Transient(fmt.Errorf("ssh %s: %s: %w", s.addr, cmd, err))
 		}
+	}
+}
+
+// commandTimeout bounds one remote command over SSH, session included:
+// the commands read or install a few small files, so a command that takes
+// longer is on a host that stopped answering.
+const commandTimeout = 2 * time.Minute
+
+// session opens a session on c, or gives up when ctx ends (dropping c: a
+// server that accepted the connection may never answer the request).
+func (s *sshFS) session(ctx context.Context, c *ssh.Client) (*ssh.Session, error) {
+	type result struct {
+		sess *ssh.Session
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		sess, err := c.NewSession()
+		ch <- result{sess, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.sess, r.err
+	case <-ctx.Done():
+		s.drop(c)
+		if r := <-ch; r.sess != nil {
+			_ = r.sess.Close()
+		}
+		return nil, ctx.Err()
 	}
 }
 

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,5 +286,67 @@ func TestSSHAuthRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the host refused user "+currentUser(t)+" with the key in identityFile "+other) ||
 		!strings.Contains(err.Error(), "authorized_keys") || steps.IsTransient(err) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A host that accepts the TCP connection and never speaks SSH (a wedged
+// sshd, a middlebox) does not hold the run: the handshake is bounded by
+// ssh.timeout, the site is observed as unreachable, the other site is read.
+func TestSSHHandshakeHangs(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	s := startSSHD(t)
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		held []net.Conn
+	)
+	t.Cleanup(func() {
+		_ = hang.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	b := labWith(t, s.sshConfig(t, l, s.knownHosts(t, "known_hosts", s.hostPub)), func(sites map[string]map[string]any) {
+		sites["flat1"]["ssh"].(map[string]any)["port"] = hang.Addr().(*net.TCPAddr).Port
+		sites["flat1"]["ssh"].(map[string]any)["timeout"] = "300ms"
+	})
+	nas := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "flat1", "name": "nas.flat1.int.mydomain", "ipv4": "10.18.2.20"}`)
+	db := steptest.Decode(t, b, dnsmasq.KindHost, `{"site": "hetzner", "name": "db.hetzner.int.mydomain", "ipv4": "10.18.1.5"}`)
+	start := time.Now()
+	live, err := b.Observe(t.Context(), []steps.Target{
+		{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}, Want: nas},
+		{ID: steps.ID{Kind: dnsmasq.KindHost, Name: "db"}, Want: db},
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("observe took %s with a host that never answers, ssh.timeout 300ms", took)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	nasID, dbID := steps.ID{Kind: dnsmasq.KindHost, Name: "nas"}, steps.ID{Kind: dnsmasq.KindHost, Name: "db"}
+	c1, err := b.Diff(steps.Target{ID: nasID, Want: nas}, live[nasID])
+	if err != nil || !strings.Contains(c1.Blocked, "no SSH handshake within 300ms") {
+		t.Errorf("flat1's change: blocked %q (%v), want: no SSH handshake within 300ms", c1.Blocked, err)
+	}
+	c2, err := b.Diff(steps.Target{ID: dbID, Want: db}, live[dbID])
+	if err != nil || c2.Blocked != "" || c2.Action != steps.Create {
+		t.Errorf("hetzner's change: %s blocked %q (%v), want a create", c2.Action, c2.Blocked, err)
 	}
 }
