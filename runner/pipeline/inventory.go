@@ -86,7 +86,7 @@ func Targets(reg *steps.Registry, desired []steps.Resource, inv *Inventory) ([]s
 		b, ok := reg.Backend(rec.ID.Kind)
 		if !ok {
 			ds = append(ds, Diagnostic{Resource: rec.ID.String(), Summary: "the inventory holds a resource of a kind no backend of this runner knows",
-				Hint: "was a backend removed from the runner? restore it, or remove the entry from inventory.json on the status branch by hand"})
+				Hint: "was a backend removed from the runner? restore it, or remove the entry from inventory.json on the status branch by hand, in the repository on the runner's host (the status branch takes no pushes)"})
 			return nil
 		}
 		s, err := decodeLast(b, rec)
@@ -131,7 +131,7 @@ func decodeLast(b steps.Backend, rec steps.Record) (steps.Spec, error) {
 // also checks the spec against the backend's config, which may have changed
 // since the spec was applied.
 func lastHint(b steps.Backend, id steps.ID) string {
-	forget := "; or, to stop managing it and leave it as it is, remove " + id.String() + " from inventory.json on the status branch by hand"
+	forget := "; or, to stop managing it and leave it as it is, remove " + id.String() + " from inventory.json on the status branch by hand, in the repository on the runner's host (the status branch takes no pushes)"
 	if _, ok := b.(steps.LastDecoder); ok {
 		return "the spec format changed between runner versions: see the release notes" + forget
 	}

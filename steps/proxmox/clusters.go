@@ -208,7 +208,7 @@ func (c *Clusters) clusterOf(t steps.Target) (string, error) {
 	if c.engines[name] == nil {
 		return "", &unplaced{why: fmt.Sprintf("it runs on cluster %s, which is no longer in backends.proxmox.clusters (%s), so the runner cannot reach it to delete it: "+
 			"put cluster %s back into backends.proxmox.clusters and the next run deletes it (the protected-guests policy judges the delete); "+
-			"or, if the guest is gone or is to stay as it is, unmanaged, remove %s from inventory.json on the status branch by hand", name, strings.Join(c.names, ", "), name, t.ID)}
+			"or, if the guest is gone or is to stay as it is, unmanaged, remove %s from inventory.json on the status branch by hand, in the repository on the runner's host (the status branch takes no pushes)", name, strings.Join(c.names, ", "), name, t.ID)}
 	}
 	return name, nil
 }

@@ -56,7 +56,7 @@ func (b *Backend) Diff(t steps.Target, have steps.Live) (steps.Change, error) {
 		if len(b.zones) > 0 && !slices.Contains(b.zones, cur.Zone) {
 			// Its zone left backends.route53.zones after it was applied
 			// (DecodeLast): the runner may no longer change that zone.
-			c.Blocked = fmt.Sprintf("zone %s is no longer in backends.route53.zones (%s), so the runner may not delete this record set: put the zone back for one run to delete it, or remove %s from inventory.json on the status branch to leave it as it is",
+			c.Blocked = fmt.Sprintf("zone %s is no longer in backends.route53.zones (%s), so the runner may not delete this record set: put the zone back for one run to delete it, or remove %s from inventory.json on the status branch by hand, in the repository on the runner's host (the status branch takes no pushes), to leave it as it is",
 				cur.Zone, strings.Join(b.zones, ", "), t.ID)
 		}
 		return c, nil
