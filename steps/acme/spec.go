@@ -87,10 +87,7 @@ const defaultRenewBefore = 30 * 24 * time.Hour
 
 // Decode implements steps.Backend: a strict Spec.
 func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
-	if kind != Kind {
-		return nil, fmt.Errorf("the acme backend has no kind %q", kind)
-	}
-	return decodeSpec(raw, b.cfg)
+	return decodeKind(kind, raw, b.cfg)
 }
 
 // DecodeLast implements steps.LastDecoder: a spec of the inventory as it
@@ -98,11 +95,16 @@ func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
 // certificate's files solves no challenge); the deploy directory and the
 // reload command are checked as in Decode.
 func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	cfg := b.cfg
+	cfg.zones = nil
+	return decodeKind(kind, raw, cfg)
+}
+
+// decodeKind is decodeSpec of a resource of kind.
+func decodeKind(kind string, raw json.RawMessage, cfg settings) (steps.Spec, error) {
 	if kind != Kind {
 		return nil, fmt.Errorf("the acme backend has no kind %q", kind)
 	}
-	cfg := b.cfg
-	cfg.zones = nil
 	return decodeSpec(raw, cfg)
 }
 

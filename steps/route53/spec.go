@@ -507,24 +507,23 @@ func apiNameToPlain(n string) string {
 // Decode implements steps.Backend: a strict decode of a route53.record spec
 // into a normalized Spec.
 func (b *Backend) Decode(kind string, raw json.RawMessage) (steps.Spec, error) {
-	if kind != Kind {
-		return nil, fmt.Errorf("backend route53 has no kind %s", kind)
-	}
-	s, err := decodeSpec(raw, b.zones)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return decodeKind(kind, raw, b.zones)
 }
 
 // DecodeLast implements steps.LastDecoder: a spec of the inventory as it
 // was applied, whatever backends.route53.zones allows today (a record of a
 // zone that left the list is a blocked delete, Diff).
 func (b *Backend) DecodeLast(kind string, raw json.RawMessage) (steps.Spec, error) {
+	return decodeKind(kind, raw, nil)
+}
+
+// decodeKind is decodeSpec of a resource of kind, as a steps.Spec (nil on
+// error).
+func decodeKind(kind string, raw json.RawMessage, zones []string) (steps.Spec, error) {
 	if kind != Kind {
 		return nil, fmt.Errorf("backend route53 has no kind %s", kind)
 	}
-	s, err := decodeSpec(raw, nil)
+	s, err := decodeSpec(raw, zones)
 	if err != nil {
 		return nil, err
 	}
