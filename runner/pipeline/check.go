@@ -15,6 +15,14 @@ type CheckResult struct {
 	Policy   PolicyResult
 }
 
+// PolicyStarter is a Policy that can start its work ahead of a check (the
+// policy's sandbox child, policy.Checker), so that the start overlaps the
+// evaluation. The returned Policy checks as the original would; stop ends
+// what was started when no Check came, and must be called in every case.
+type PolicyStarter interface {
+	Start(ctx context.Context) (p Policy, stop func())
+}
+
 // Rejected reports whether the push should be refused.
 func (c *CheckResult) Rejected() bool { return len(c.Errors) > 0 || len(c.Policy.Deny) > 0 }
 
@@ -30,6 +38,13 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		return nil, err
 	}
 	res := &CheckResult{Commit: h.String()}
+	// The policy child starts now: its start overlaps the evaluation.
+	pol := r.Policy
+	if s, ok := pol.(PolicyStarter); ok {
+		started, stop := s.Start(ctx)
+		defer stop()
+		pol = started
+	}
 	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User})
 	if len(ds) > 0 {
 		res.Errors = ds
@@ -54,12 +69,12 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		}
 		renames = renamesOf(targets)
 	}
-	if r.Policy == nil {
+	if pol == nil {
 		return res, nil
 	}
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.
 	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), r.lastLive())
-	res.Policy, res.Errors = r.checkPolicy(ctx, loaded, in)
+	res.Policy, res.Errors = r.checkPolicy(ctx, pol, loaded, in)
 	return res, nil
 }

@@ -210,7 +210,7 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 
 	if r.Policy != nil {
 		done := r.time(rep, StagePolicy, log)
-		res, ds := r.checkPolicy(ctx, p.loaded, p.input)
+		res, ds := r.checkPolicy(ctx, r.Policy, p.loaded, p.input)
 		done()
 		if len(ds) > 0 {
 			r.fail(rep, StagePolicy, ds)
