@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
 
 // CheckResult is the verdict of Check on a pushed commit.
@@ -45,15 +47,30 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		defer stop()
 		pol = started
 	}
+	// The status branch is read while the commit is evaluated, through a
+	// handle of its own: a go-git repository is not safe for concurrent
+	// use. (Without one, it is read afterwards.)
+	statusc := make(chan checkStatus, 1)
+	own, openErr := gitstore.Open(r.Repo.Path())
+	if openErr == nil {
+		go func() { statusc <- readCheckStatus(own, r.StatusBranch) }()
+	}
 	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User})
+	var status checkStatus
+	if openErr == nil {
+		status = <-statusc // always: the goroutine ends here
+	}
 	if len(ds) > 0 {
 		res.Errors = ds
 		return res, nil
 	}
 	res.Resources = len(loaded.Resources)
-	inv, err := ReadInventory(r.Repo, r.StatusBranch)
-	if err != nil {
-		return nil, err
+	if openErr != nil {
+		status = readCheckStatus(r.Repo, r.StatusBranch)
+	}
+	inv := status.inv
+	if status.err != nil {
+		return nil, status.err
 	}
 	if w := r.replayWarning(inv, h); w.Summary != "" {
 		res.Warnings = append(res.Warnings, w)
@@ -74,7 +91,23 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	}
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.
-	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), r.lastLive())
+	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), status.live)
 	res.Policy, res.Errors = r.checkPolicy(ctx, pol, loaded, in)
 	return res, nil
+}
+
+// checkStatus is what Check reads from the status branch: the inventory
+// and the live facts the last run recorded (nil when none).
+type checkStatus struct {
+	inv  *Inventory
+	live map[string]any
+	err  error
+}
+
+func readCheckStatus(repo *gitstore.Repo, statusBranch string) checkStatus {
+	inv, err := ReadInventory(repo, statusBranch)
+	if err != nil {
+		return checkStatus{err: err}
+	}
+	return checkStatus{inv: inv, live: lastLive(repo, statusBranch)}
 }
