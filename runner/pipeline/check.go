@@ -40,7 +40,13 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		return nil, err
 	}
 	res := &CheckResult{Commit: h.String()}
-	// The policy child starts now: its start overlaps the evaluation.
+	// The evaluation child starts now, then the policy child: their starts
+	// overlap the reading of the status branch, and the policy child's the
+	// evaluation. (The evaluation child first: it is on the critical path.)
+	ev := r.startEvaluation(ctx)
+	if ev != nil {
+		defer ev.Close()
+	}
 	pol := r.Policy
 	if s, ok := pol.(PolicyStarter); ok {
 		started, stop := s.Start(ctx)
@@ -55,7 +61,7 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	if openErr == nil {
 		go func() { statusc <- readCheckStatus(own, r.StatusBranch) }()
 	}
-	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User})
+	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User}, ev)
 	var status checkStatus
 	if openErr == nil {
 		status = <-statusc // always: the goroutine ends here
