@@ -22,12 +22,7 @@ func TestMain(m *testing.M) {
 // finds, and a policy stuck inside a built-in is killed at Options.Timeout
 // with the rule named.
 func TestCheckerInChild(t *testing.T) {
-	files := []pipeline.PolicyFile{{Path: "policy/guard.rego", Source: []byte(`package guard
-
-deny contains "no" if input.push.user == "mallory"
-`)}}
-	in := &pipeline.PolicyInput{Version: pipeline.PolicyInputVersion, Push: pipeline.Push{User: "mallory"},
-		Resources: []pipeline.PolicyResource{}, Plan: []pipeline.PolicyChange{}, Live: map[string]any{}}
+	files, in := guardPolicy()
 	opts := policy.Options{Disabled: policy.Builtins(), Timeout: 2 * time.Second}
 	want, err := policy.Checker{Options: opts}.Check(context.Background(), files, in)
 	if err != nil {
@@ -38,13 +33,7 @@ deny contains "no" if input.push.user == "mallory"
 		t.Fatalf("in a child: %+v, %v; in process: %+v", got, err, want)
 	}
 
-	slow := append(files, pipeline.PolicyFile{Path: "policy/slow.rego", Source: []byte(`package slow
-
-deny contains msg if {
-	s := strings.render_template("{{range .a}}{{range $.a}}{{range $.a}}{{range $.a}}{{end}}{{end}}{{end}}{{end}}", {"a": numbers.range(1, 190)})
-	msg := sprintf("rendered %d", [count(s)])
-}
-`)})
+	slow := append(files, slowPolicy)
 	start := time.Now()
 	_, err = policy.Checker{Options: opts, Isolate: true, Memory: 256 << 20}.Check(context.Background(), slow, in)
 	var le *sandbox.LimitError
@@ -55,3 +44,66 @@ deny contains msg if {
 		t.Errorf("returned after %s, more than the limit + 2 s", d)
 	}
 }
+
+// TestStartedChecker: a Checker started ahead (Start) checks in the child
+// it started, with the same findings and the same time limit, counted from
+// the Check; its later Checks start their own child.
+func TestStartedChecker(t *testing.T) {
+	files, in := guardPolicy()
+	opts := policy.Options{Disabled: policy.Builtins(), Timeout: time.Second}
+	c := policy.Checker{Options: opts, Isolate: true, Memory: 256 << 20}
+	p, stop := c.Start(context.Background())
+	defer stop()
+	if _, ok := p.(policy.Checker); ok {
+		t.Fatal("Start of an isolating Checker returned the Checker itself, want one with a started child")
+	}
+	if _, ok := p.(pipeline.SizeChecker); !ok {
+		t.Error("the started Checker lost CheckSizes")
+	}
+	time.Sleep(1500 * time.Millisecond) // past the time limit, before the Check
+	for i := range 2 {
+		got, err := p.Check(context.Background(), files, in)
+		if err != nil || len(got.Deny) != 1 || got.Deny[0].Message != "no" {
+			t.Fatalf("check %d: %+v, %v; want one denial \"no\"", i+1, got, err)
+		}
+	}
+
+	p, stop = c.Start(context.Background())
+	defer stop()
+	slow := append(files, slowPolicy)
+	_, err := p.Check(context.Background(), slow, in)
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime {
+		t.Errorf("a runaway policy in the started child: %v, want the time limit", err)
+	}
+
+	// Without isolation there is nothing to start.
+	inProcess := policy.Checker{Options: opts}
+	p, stop = inProcess.Start(context.Background())
+	defer stop()
+	if _, ok := p.(policy.Checker); !ok {
+		t.Errorf("Start without isolation returned %T, want the Checker", p)
+	}
+}
+
+// guardPolicy is a policy that denies pushes by mallory, and an input of
+// such a push.
+func guardPolicy() ([]pipeline.PolicyFile, *pipeline.PolicyInput) {
+	files := []pipeline.PolicyFile{{Path: "policy/guard.rego", Source: []byte(`package guard
+
+deny contains "no" if input.push.user == "mallory"
+`)}}
+	in := &pipeline.PolicyInput{Version: pipeline.PolicyInputVersion, Push: pipeline.Push{User: "mallory"},
+		Resources: []pipeline.PolicyResource{}, Plan: []pipeline.PolicyChange{}, Live: map[string]any{}}
+	return files, in
+}
+
+// slowPolicy is stuck inside a built-in (strings.render_template) for
+// longer than any test's time limit.
+var slowPolicy = pipeline.PolicyFile{Path: "policy/slow.rego", Source: []byte(`package slow
+
+deny contains msg if {
+	s := strings.render_template("{{range .a}}{{range $.a}}{{range $.a}}{{range $.a}}{{end}}{{end}}{{end}}{{end}}", {"a": numbers.range(1, 190)})
+	msg := sprintf("rendered %d", [count(s)])
+}
+`)}

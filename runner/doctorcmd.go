@@ -28,7 +28,7 @@ func (e *env) install(repo string) doctor.Install {
 	default:
 		in.ConfigFrom = "--config"
 	}
-	in.Config, in.ConfigErr = config.Load(e.configFile)
+	in.Config, in.ConfigErr = e.loadConfig()
 	return in
 }
 

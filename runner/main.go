@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/agnivade/levenshtein"
+	"github.com/gitops-runner/gitops-runner/runner/config"
 	"github.com/gitops-runner/gitops-runner/runner/sandbox"
 )
 
@@ -94,6 +95,26 @@ type env struct {
 	// apiCallsFile receives this process's backend API call counts when
 	// the command ends ("": not counted; see countAPICalls).
 	apiCallsFile string
+	// loaded is the configuration file's result, once loaded (loadConfig).
+	loaded *loadedConfig
+}
+
+// loadedConfig is config.Load's result for a file.
+type loadedConfig struct {
+	file string
+	cfg  *config.Config
+	err  error
+}
+
+// loadConfig loads the configuration file once per process: a hook's
+// checks (install) and its session read the same file, and evaluating it
+// builds go-jsonnet's standard library each time.
+func (e *env) loadConfig() (*config.Config, error) {
+	if e.loaded == nil || e.loaded.file != e.configFile {
+		c, err := config.Load(e.configFile)
+		e.loaded = &loadedConfig{file: e.configFile, cfg: c, err: err}
+	}
+	return e.loaded.cfg, e.loaded.err
 }
 
 func main() {

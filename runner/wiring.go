@@ -219,7 +219,7 @@ func (e *env) session(f *flags, opts ...sessionOption) (*session, error) {
 	}
 	cfg := config.Default()
 	if e.configFile != "" {
-		c, err := config.Load(e.configFile)
+		c, err := e.loadConfig()
 		if err != nil {
 			return nil, exitError{exitUsage, err}
 		}

@@ -124,6 +124,29 @@ func TestEvalTimeout(t *testing.T) {
 	}
 }
 
+// TestCheckEvalTimeout: the push-time check's evaluation child, started
+// ahead of its request, keeps its time limit (counted from the request)
+// and its message; a sound commit then checks in such a child too.
+func TestCheckEvalTimeout(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	r.Isolate = true
+	r.Limits = pipeline.Limits{Timeout: 500 * time.Millisecond}
+	slow := in.Push("slow", map[string]string{"main.jsonnet": "local f(n) = if n == 0 then 0 else f(n - 1) + f(n - 1);\n{resources: [], x: f(18)}"})
+	res, err := r.Check(context.Background(), slow, pipeline.Push{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.Errors.Error(); !res.Rejected() || !strings.Contains(e, "took longer than 500ms") && !strings.Contains(e, "killed after 500ms (limits.evalTimeout)") {
+		t.Fatalf("errors = %v", res.Errors)
+	}
+	sound := in.Push("sound", map[string]string{"main.jsonnet": `{resources: [{kind: 'test.thing', name: 'a', spec: {value: 'v'}}]}`})
+	res, err = r.Check(context.Background(), sound, pipeline.Push{})
+	if err != nil || res.Rejected() || res.Resources != 1 {
+		t.Fatalf("check: %v %+v", err, res)
+	}
+}
+
 // TestHugeString stops an evaluation whose memory grows past the limit (a
 // doubling string heading for 1 GiB), in an evaluation child as in the
 // runner.

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+
+	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
 
 // CheckResult is the verdict of Check on a pushed commit.
@@ -13,6 +15,14 @@ type CheckResult struct {
 	// what a replay rolled back.
 	Warnings Diagnostics
 	Policy   PolicyResult
+}
+
+// PolicyStarter is a Policy that can start its work ahead of a check (the
+// policy's sandbox child, policy.Checker), so that the start overlaps the
+// evaluation. The returned Policy checks as the original would; stop ends
+// what was started when no Check came, and must be called in every case.
+type PolicyStarter interface {
+	Start(ctx context.Context) (p Policy, stop func())
 }
 
 // Rejected reports whether the push should be refused.
@@ -30,15 +40,43 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		return nil, err
 	}
 	res := &CheckResult{Commit: h.String()}
-	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User})
+	// The evaluation child starts now, then the policy child: their starts
+	// overlap the reading of the status branch, and the policy child's the
+	// evaluation. (The evaluation child first: it is on the critical path.)
+	ev := r.startEvaluation(ctx)
+	if ev != nil {
+		defer ev.Close()
+	}
+	pol := r.Policy
+	if s, ok := pol.(PolicyStarter); ok {
+		started, stop := s.Start(ctx)
+		defer stop()
+		pol = started
+	}
+	// The status branch is read while the commit is evaluated, through a
+	// handle of its own: a go-git repository is not safe for concurrent
+	// use. (Without one, it is read afterwards.)
+	statusc := make(chan checkStatus, 1)
+	own, openErr := gitstore.Open(r.Repo.Path())
+	if openErr == nil {
+		go func() { statusc <- readCheckStatus(own, r.StatusBranch) }()
+	}
+	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User}, ev)
+	var status checkStatus
+	if openErr == nil {
+		status = <-statusc // always: the goroutine ends here
+	}
 	if len(ds) > 0 {
 		res.Errors = ds
 		return res, nil
 	}
 	res.Resources = len(loaded.Resources)
-	inv, err := ReadInventory(r.Repo, r.StatusBranch)
-	if err != nil {
-		return nil, err
+	if openErr != nil {
+		status = readCheckStatus(r.Repo, r.StatusBranch)
+	}
+	inv := status.inv
+	if status.err != nil {
+		return nil, status.err
 	}
 	if w := r.replayWarning(inv, h); w.Summary != "" {
 		res.Warnings = append(res.Warnings, w)
@@ -54,12 +92,28 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		}
 		renames = renamesOf(targets)
 	}
-	if r.Policy == nil {
+	if pol == nil {
 		return res, nil
 	}
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.
-	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), r.lastLive())
-	res.Policy, res.Errors = r.checkPolicy(ctx, loaded, in)
+	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), status.live)
+	res.Policy, res.Errors = r.checkPolicy(ctx, pol, loaded, in)
 	return res, nil
+}
+
+// checkStatus is what Check reads from the status branch: the inventory
+// and the live facts the last run recorded (nil when none).
+type checkStatus struct {
+	inv  *Inventory
+	live map[string]any
+	err  error
+}
+
+func readCheckStatus(repo *gitstore.Repo, statusBranch string) checkStatus {
+	inv, err := ReadInventory(repo, statusBranch)
+	if err != nil {
+		return checkStatus{err: err}
+	}
+	return checkStatus{inv: inv, live: lastLive(repo, statusBranch)}
 }

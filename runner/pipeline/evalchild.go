@@ -101,12 +101,41 @@ func serveEvaluate(ctx context.Context, r evalRequest, progress func(string)) (e
 	return evalResponse{Output: out}, nil
 }
 
+// evalLimits are the evaluation child's limits.
+func (r *Runner) evalLimits() sandbox.Limits {
+	lim := r.Limits.withDefaults()
+	return sandbox.Limits{
+		Task:    "evaluating " + r.Entry,
+		Timeout: lim.Timeout, TimeoutKey: "limits.evalTimeout",
+		Memory: lim.MaxMemory, MemoryKey: "limits.maxMemoryMiB",
+		// The output as it is, or an error message of at most a few kB.
+		MaxResult: lim.MaxOutput + 1<<20, MaxResultKey: "limits.maxOutputMiB",
+	}
+}
+
+// startEvaluation starts an evaluation child ahead of its request when the
+// runner isolates (sandbox.Start): its process start then overlaps the
+// caller's other work. It returns nil when the runner does not isolate or
+// the child cannot start (the evaluation then starts its own, and reports
+// why if that fails too). The caller closes a returned child.
+func (r *Runner) startEvaluation(ctx context.Context) *sandbox.Child {
+	if !r.Isolate {
+		return nil
+	}
+	c, err := sandbox.Start(ctx, evalChild, r.evalLimits())
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
 // evaluateIn evaluates the commit in a child process whose time and memory
-// the kernel limits (package sandbox). The child also watches the limits
-// itself and stops with a precise message when it can; the kill at the
-// time limit and the memory cap hold when it cannot. A limit hit is an
+// the kernel limits (package sandbox): child when not nil (started ahead,
+// startEvaluation), else one started now. The child also watches the
+// limits itself and stops with a precise message when it can; the kill at
+// the time limit and the memory cap hold when it cannot. A limit hit is an
 // *EvalError naming the limit, its value and its configuration key.
-func (r *Runner) evaluateIn(ctx context.Context, snap *gitstore.Snapshot, vars Vars) ([]byte, error) {
+func (r *Runner) evaluateIn(ctx context.Context, child *sandbox.Child, snap *gitstore.Snapshot, vars Vars) ([]byte, error) {
 	lim := r.Limits.withDefaults()
 	req := evalRequest{GitDir: r.Repo.Path(), Quarantine: r.Repo.Quarantine(), Commit: snap.Commit.Hash.String(),
 		Entry: r.Entry, Vars: vars, Limits: lim}
@@ -114,13 +143,13 @@ func (r *Runner) evaluateIn(ctx context.Context, snap *gitstore.Snapshot, vars V
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", r.Entry, err)
 	}
-	res, err := sandbox.Run(ctx, evalChild, b, sandbox.Limits{
-		Task:    "evaluating " + r.Entry,
-		Timeout: lim.Timeout, TimeoutKey: "limits.evalTimeout",
-		Memory: lim.MaxMemory, MemoryKey: "limits.maxMemoryMiB",
-		// The output as it is, or an error message of at most a few kB.
-		MaxResult: lim.MaxOutput + 1<<20, MaxResultKey: "limits.maxOutputMiB",
-	})
+	if child == nil {
+		if child, err = sandbox.Start(ctx, evalChild, r.evalLimits()); err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", r.Entry, err)
+		}
+		defer child.Close()
+	}
+	res, err := child.Run(b)
 	var le *sandbox.LimitError
 	if errors.As(err, &le) {
 		return nil, &EvalError{File: r.Entry, Message: le.Error(),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitops-runner/gitops-runner/lib"
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
+	"github.com/gitops-runner/gitops-runner/runner/sandbox"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -81,7 +82,7 @@ func (r *Runner) Load(ctx context.Context, rev string, vars Vars) (*Loaded, erro
 	if err != nil {
 		return nil, diagnose(err, "")
 	}
-	l, _, ds := r.load(ctx, h, vars)
+	l, _, ds := r.load(ctx, h, vars, nil)
 	if len(ds) > 0 {
 		return nil, ds
 	}
@@ -89,8 +90,10 @@ func (r *Runner) Load(ctx context.Context, rev string, vars Vars) (*Loaded, erro
 }
 
 // load evaluates and decodes commit h (steps 1 and 2); on failure it names
-// the stage that failed.
-func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded, Stage, Diagnostics) {
+// the stage that failed. child, when not nil, is an evaluation child
+// started ahead (startEvaluation) that an isolated evaluation uses instead
+// of starting its own; the caller closes it.
+func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sandbox.Child) (*Loaded, Stage, Diagnostics) {
 	snap, err := r.Repo.Snapshot(h)
 	if err != nil {
 		return nil, StageLoad, diagnose(err, "")
@@ -107,7 +110,7 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars) (*Loaded,
 	switch {
 	case cached:
 	case r.Isolate:
-		out, err = r.evaluateIn(ctx, snap, vars)
+		out, err = r.evaluateIn(ctx, child, snap, vars)
 	default:
 		out, err = Evaluate(ctx, snap, r.Entry, vars, r.Limits)
 	}

@@ -221,17 +221,17 @@ func (r *Runner) pushOf(l *Loaded, push Push) Push {
 
 // checkPolicy is step 5: the commit's policies and the built-ins judge the
 // input. No Policy allows everything.
-func (r *Runner) checkPolicy(ctx context.Context, l *Loaded, in *PolicyInput) (PolicyResult, Diagnostics) {
-	if r.Policy == nil {
+func (r *Runner) checkPolicy(ctx context.Context, pol Policy, l *Loaded, in *PolicyInput) (PolicyResult, Diagnostics) {
+	if pol == nil {
 		return PolicyResult{}, nil
 	}
-	sc, _ := r.Policy.(SizeChecker)
+	sc, _ := pol.(SizeChecker)
 	files, err := ReadPolicyFiles(l.Snapshot, sc)
 	if err != nil {
 		return PolicyResult{}, Diagnostics{{Summary: r.Redact(err.Error()),
 			Hint: "keep policy files few and small; nothing was applied"}}
 	}
-	res, err := r.Policy.Check(ctx, files, in)
+	res, err := pol.Check(ctx, files, in)
 	if err != nil {
 		return PolicyResult{}, Diagnostics{{Summary: r.Redact(err.Error()),
 			Hint: "fix the policy at the position shown (`runner policy test` runs its tests); nothing was applied"}}

@@ -120,10 +120,10 @@ func (r *Runner) sameDriftRecorded(rep *Report) bool {
 	return key(last.Plan) == key(rep.Plan) && last.Stage == rep.Stage && errs(last.Errors) == errs(rep.Errors)
 }
 
-// lastLive is the live summary recorded by the last run (status.json), or
-// nil.
-func (r *Runner) lastLive() map[string]any {
-	b, err := r.Repo.StatusFile(r.StatusBranch, "status.json")
+// lastLive is the live summary recorded by the last run (status.json on
+// statusBranch of repo), or nil.
+func lastLive(repo *gitstore.Repo, statusBranch string) map[string]any {
+	b, err := repo.StatusFile(statusBranch, "status.json")
 	if err != nil || b == nil {
 		return nil
 	}

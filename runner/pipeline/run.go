@@ -122,7 +122,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	}
 
 	done := r.time(rep, StageLoad, log)
-	loaded, stage, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: req.Push.User})
+	loaded, stage, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: req.Push.User}, nil)
 	done()
 	if len(ds) > 0 {
 		return nil, stage, ds
@@ -210,7 +210,7 @@ func (r *Runner) run(ctx context.Context, req Request, rep *Report, log logrus.F
 
 	if r.Policy != nil {
 		done := r.time(rep, StagePolicy, log)
-		res, ds := r.checkPolicy(ctx, p.loaded, p.input)
+		res, ds := r.checkPolicy(ctx, r.Policy, p.loaded, p.input)
 		done()
 		if len(ds) > 0 {
 			r.fail(rep, StagePolicy, ds)

@@ -117,7 +117,7 @@ func (l Limits) withDefaults(name string) Limits {
 
 // Usage is what the child cost, from the kernel's accounting.
 type Usage struct {
-	Wall   time.Duration // from start to exit, as the parent saw it
+	Wall   time.Duration // from the request to exit, as the parent saw it
 	CPU    time.Duration // user + system
 	MaxRSS uint64        // peak resident set size, bytes
 }
@@ -163,6 +163,37 @@ const msgLineMax = 1 << 20
 // it died otherwise, or ctx's error (wrapped) when ctx ended first; the
 // child is killed in every case.
 func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, error) {
+	c, err := Start(ctx, name, lim)
+	if err != nil {
+		return nil, err
+	}
+	return c.Run(req)
+}
+
+// Child is a child process started ahead of its request (Start): it
+// starts and initializes the runtime while the caller prepares the
+// request, then waits for it on stdin. Its limits are in force from
+// start (memory, CPU, killed with ctx and with the runner); the wall-clock
+// Timeout counts from Run, when the request is sent.
+type Child struct {
+	ctx      context.Context
+	lim      Limits
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	out      *capWriter
+	errTail  *headTail
+	msgR     *os.File
+	msgs     childMessages
+	msgDone  chan struct{}
+	killedBy atomic.Value // "" | "timeout" | "result" | "cancel" | "unused"
+	once     sync.Once    // Run or Close, whichever comes first
+}
+
+// Start starts a child for the function registered under name; Run hands
+// it the request, Close ends it unused. The child lives at most as long as
+// ctx: it is killed when ctx ends. Start fails when no function is
+// registered under name, ctx has ended or the process cannot start.
+func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 	if _, ok := lookup(name); !ok {
 		return nil, fmt.Errorf("sandbox: no function registered as %q", name)
 	}
@@ -170,82 +201,109 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
-
 	msgR, msgW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
-	defer func() { _ = msgR.Close() }()
-
-	tctx, cancel := context.WithTimeout(ctx, lim.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(tctx, "/proc/self/exe")
+	c := &Child{ctx: ctx, lim: lim, msgR: msgR, out: &capWriter{max: lim.MaxResult}, errTail: &headTail{keep: stderrKeep},
+		msgDone: make(chan struct{})}
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	// /proc/self/exe, not os.Executable(): it is the running binary even
 	// when a package upgrade has replaced the file, so parent and child
 	// always speak the same protocol. argv[0] is kept (test binaries,
 	// testscript's commands).
 	cmd.Args = []string{os.Args[0]}
 	cmd.Env = childEnv(name, lim)
-	cmd.Stdin = bytes.NewReader(req)
-	var (
-		out     = &capWriter{max: lim.MaxResult}
-		errTail = &headTail{keep: stderrKeep}
-	)
-	cmd.Stdout = out
-	cmd.Stderr = errTail
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		_ = msgR.Close()
+		_ = msgW.Close()
+		return nil, fmt.Errorf("%s: %w", lim.Task, err)
+	}
+	cmd.Stdout = c.out
+	cmd.Stderr = c.errTail
 	cmd.ExtraFiles = []*os.File{msgW} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // its own process group, killed as one
 		Pdeathsig: syscall.SIGKILL, // dies with the runner
 	}
-	var killedBy atomic.Value // "" | "timeout" | "result" | "cancel"
-	kill := func(why string) {
-		killedBy.CompareAndSwap(nil, why)
-		if cmd.Process != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH when gone
-		}
-	}
 	cmd.Cancel = func() error {
-		if ctx.Err() != nil {
-			kill("cancel")
-		} else {
-			kill("timeout")
-		}
+		c.kill("cancel")
 		return nil
 	}
 	cmd.WaitDelay = time.Second
-	out.overflow = func() { kill("result") }
-
-	start := time.Now()
+	c.out.overflow = func() { c.kill("result") }
+	c.cmd = cmd
 	if err := cmd.Start(); err != nil {
+		_ = msgR.Close()
 		_ = msgW.Close()
 		return nil, fmt.Errorf("%s: start child: %w", lim.Task, err)
 	}
 	_ = msgW.Close() // the child has its copy
-	var (
-		msgs    childMessages
-		msgDone = make(chan struct{})
-	)
 	go func() {
-		defer close(msgDone)
-		msgs.read(msgR)
+		defer close(c.msgDone)
+		c.msgs.read(msgR)
 	}()
-	waitErr := cmd.Wait()
-	wall := time.Since(start)
-	<-msgDone
+	return c, nil
+}
 
-	st := cmd.ProcessState
+// Pid is the child's process id.
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
+
+// kill kills the child's process group, recording why first.
+func (c *Child) kill(why string) {
+	c.killedBy.CompareAndSwap(nil, why)
+	if c.cmd.Process != nil {
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL) // ESRCH when gone
+	}
+}
+
+// Close kills a child that was not given a request and waits for it to
+// end; after Run, it does nothing. It is safe to call more than once.
+func (c *Child) Close() {
+	c.once.Do(func() {
+		c.kill("unused")
+		_ = c.stdin.Close()
+		_ = c.cmd.Wait()
+		<-c.msgDone
+		_ = c.msgR.Close()
+	})
+}
+
+// Run sends the child its request and waits for its result, as the
+// package's Run does (same errors); the wall-clock limit counts from here.
+// A Child runs one request: after Run or Close, Run fails.
+func (c *Child) Run(req []byte) (*Result, error) {
+	ran := false
+	c.once.Do(func() { ran = true })
+	if !ran {
+		return nil, fmt.Errorf("%s: the child was already used or closed", c.lim.Task)
+	}
+	defer func() { _ = c.msgR.Close() }()
+	lim := c.lim
+	start := time.Now()
+	timer := time.AfterFunc(lim.Timeout, func() { c.kill("timeout") })
+	defer timer.Stop()
+	// A child that dies (or is killed) before it read everything closes
+	// the pipe: the write fails, and Wait says why.
+	_, _ = c.stdin.Write(req)
+	_ = c.stdin.Close()
+	waitErr := c.cmd.Wait()
+	wall := time.Since(start)
+	<-c.msgDone
+
+	st := c.cmd.ProcessState
 	if st == nil { // Wait failed before the child ended: cannot happen after Start
 		return nil, fmt.Errorf("%s: %w", lim.Task, waitErr)
 	}
 	use := usage(st, wall)
+	msgs := &c.msgs
 	step := msgs.lastStep()
-	why, _ := killedBy.Load().(string)
+	why, _ := c.killedBy.Load().(string)
 	ws, _ := st.Sys().(syscall.WaitStatus)
 
 	switch {
 	case why == "cancel":
-		return nil, fmt.Errorf("%s stopped%s: %w", lim.Task, stepSuffix(step), ctx.Err())
+		return nil, fmt.Errorf("%s stopped%s: %w", lim.Task, stepSuffix(step), c.ctx.Err())
 	case why == "timeout":
 		return nil, &LimitError{Task: lim.Task, Limit: LimitTime, Value: lim.Timeout.String(),
 			Key: lim.TimeoutKey, LastStep: step, Usage: use}
@@ -253,10 +311,10 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 		return nil, &LimitError{Task: lim.Task, Limit: LimitResult, Value: bytesize.Format(uint64(lim.MaxResult)), //nolint:gosec // MaxResult > 0 after withDefaults
 			Key: lim.MaxResultKey, LastStep: step, Usage: use}
 	case st.Success() && msgs.done:
-		return &Result{Output: out.buf.Bytes(), Usage: use}, nil
+		return &Result{Output: c.out.buf.Bytes(), Usage: use}, nil
 	case ws.Exited() && ws.ExitStatus() == exitFuncError && msgs.err != nil:
 		return nil, &FuncError{Message: *msgs.err, LastStep: step}
-	case outOfMemory(ws, errTail.String()) || (ws.Exited() && ws.ExitStatus() == 2 && use.MaxRSS >= lim.Memory-lim.Memory/8):
+	case outOfMemory(ws, c.errTail.String()) || (ws.Exited() && ws.ExitStatus() == 2 && use.MaxRSS >= lim.Memory-lim.Memory/8):
 		return nil, &LimitError{Task: lim.Task, Limit: LimitMemory, Value: bytesize.Format(lim.Memory),
 			Key: lim.MemoryKey, LastStep: step, Usage: use}
 	case ws.Signaled() && ws.Signal() == syscall.SIGKILL && use.CPU >= cpuLimit(lim.Timeout, 1):
@@ -265,7 +323,7 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 		return nil, &LimitError{Task: lim.Task, Limit: LimitCPU, Value: use.CPU.Round(time.Second).String(),
 			Key: lim.TimeoutKey, LastStep: step, Usage: use}
 	}
-	e := &ExitError{Task: lim.Task, Status: st.String(), LastStep: step, Stderr: errTail.String(), Usage: use}
+	e := &ExitError{Task: lim.Task, Status: st.String(), LastStep: step, Stderr: c.errTail.String(), Usage: use}
 	if st.Success() {
 		e.Status = "exit status 0 without a result"
 	}
@@ -440,12 +498,24 @@ func RegisterJSON[Req, Resp any](name string, f func(ctx context.Context, req Re
 // RunJSON runs a function registered with RegisterJSON: Run, with the
 // request and the result as JSON values.
 func RunJSON[Req, Resp any](ctx context.Context, name string, req Req, lim Limits) (Resp, error) {
+	c, err := Start(ctx, name, lim)
+	if err != nil {
+		var resp Resp
+		return resp, err
+	}
+	defer c.Close()
+	return RunJSONIn[Req, Resp](c, name, req)
+}
+
+// RunJSONIn is RunJSON in a child started ahead (Start) for the function
+// registered under name with RegisterJSON.
+func RunJSONIn[Req, Resp any](c *Child, name string, req Req) (Resp, error) {
 	var resp Resp
 	b, err := json.Marshal(req)
 	if err != nil {
 		return resp, fmt.Errorf("%s: request: %w", name, err)
 	}
-	res, err := Run(ctx, name, b, lim)
+	res, err := c.Run(b)
 	if err != nil {
 		return resp, err
 	}

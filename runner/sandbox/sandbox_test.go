@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,4 +266,67 @@ func BenchmarkRunNoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "child-cpu-µs/op")
 	b.ReportMetric(float64(rss)/(1<<20), "child-maxrss-MiB")
+}
+
+// A child started ahead waits for its request: its wall-clock limit counts
+// from Run, not from Start, and it still answers and is still limited.
+func TestStartedChildTimeoutCountsFromRun(t *testing.T) {
+	lim := testLimits
+	lim.Timeout = 300 * time.Millisecond
+	c, err := sandbox.Start(context.Background(), "echo", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * lim.Timeout) // longer than the limit, before the request
+	res, err := c.Run([]byte("late"))
+	if err != nil {
+		t.Fatalf("Run after waiting: %v", err)
+	}
+	if string(res.Output) != "echo: late" {
+		t.Errorf("output %q, want %q", res.Output, "echo: late")
+	}
+	if _, err := c.Run([]byte("again")); err == nil {
+		t.Error("a second Run of one child succeeded, want an error")
+	}
+
+	c, err = sandbox.Start(context.Background(), "loop", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Run(nil)
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime {
+		t.Fatalf("a started child that loops: %v, want the time limit", err)
+	}
+}
+
+// Close ends a child that got no request, and a Run after Close fails.
+func TestStartedChildClose(t *testing.T) {
+	c, err := sandbox.Start(context.Background(), "echo", testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Pid()
+	c.Close()
+	c.Close() // twice is fine
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the closed child %d is still there (kill -0: %v)", pid, err)
+	}
+	if _, err := c.Run([]byte("x")); err == nil {
+		t.Error("Run after Close succeeded, want an error")
+	}
+}
+
+// A started child dies with the context it was started with.
+func TestStartedChildCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := sandbox.Start(ctx, "loop", testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err = c.Run(nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
 }
