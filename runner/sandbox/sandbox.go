@@ -167,7 +167,15 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	return c.Run(req)
+	res, err := c.Run(req)
+	if err != nil {
+		return nil, err
+	}
+	c.Close() // reaps the child: its whole Usage
+	if st := c.cmd.ProcessState; st != nil {
+		res.Usage = usage(st, res.Usage.Wall)
+	}
+	return res, nil
 }
 
 // Child is a child process started ahead of its request (Start): it
@@ -182,11 +190,16 @@ type Child struct {
 	stdin    io.WriteCloser
 	out      *capWriter
 	errTail  *headTail
+	outR     io.ReadCloser // the result pipe, copied into out
+	outDone  chan struct{} // closed at the result pipe's end
 	msgR     *os.File
 	msgs     childMessages
 	msgDone  chan struct{}
 	killedBy atomic.Value // "" | "timeout" | "result" | "cancel" | "unused"
 	once     sync.Once    // Run or Close, whichever comes first
+	// reaped is closed when a child whose result Run returned before it
+	// exited has been waited for (nil otherwise).
+	reaped chan struct{}
 }
 
 // Start starts a child for the function registered under name; Run hands
@@ -206,7 +219,7 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
 	c := &Child{ctx: ctx, lim: lim, msgR: msgR, out: &capWriter{max: lim.MaxResult}, errTail: &headTail{keep: stderrKeep},
-		msgDone: make(chan struct{})}
+		outDone: make(chan struct{}), msgDone: make(chan struct{})}
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	// /proc/self/exe, not os.Executable(): it is the running binary even
 	// when a package upgrade has replaced the file, so parent and child
@@ -219,7 +232,14 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 		_ = msgW.Close()
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
-	cmd.Stdout = c.out
+	// The result pipe is read here, not by exec: Run takes the result when
+	// the pipe ends, without waiting for the child's exit.
+	if c.outR, err = cmd.StdoutPipe(); err != nil {
+		_ = c.stdin.Close()
+		_ = msgR.Close()
+		_ = msgW.Close()
+		return nil, fmt.Errorf("%s: %w", lim.Task, err)
+	}
 	cmd.Stderr = c.errTail
 	cmd.ExtraFiles = []*os.File{msgW} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -243,6 +263,13 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 		defer close(c.msgDone)
 		c.msgs.read(msgR)
 	}()
+	go func() {
+		defer close(c.outDone)
+		// After an overflow the rest is discarded: the child is being
+		// killed, and must not block on a full pipe meanwhile.
+		_, _ = io.Copy(c.out, c.outR)
+		_, _ = io.Copy(io.Discard, c.outR)
+	}()
 	return c, nil
 }
 
@@ -258,38 +285,62 @@ func (c *Child) kill(why string) {
 }
 
 // Close kills a child that was not given a request and waits for it to
-// end; after Run, it does nothing. It is safe to call more than once.
+// end; after a Run that returned before the child exited, it waits for
+// that exit. It is safe to call more than once.
 func (c *Child) Close() {
 	c.once.Do(func() {
 		c.kill("unused")
 		_ = c.stdin.Close()
-		_ = c.cmd.Wait()
+		<-c.outDone
 		<-c.msgDone
+		_ = c.cmd.Wait()
 		_ = c.msgR.Close()
 	})
+	if c.reaped != nil {
+		<-c.reaped
+	}
 }
 
 // Run sends the child its request and waits for its result, as the
 // package's Run does (same errors); the wall-clock limit counts from here.
-// A Child runs one request: after Run or Close, Run fails.
+// A result comes back as soon as the child has written it and said it is
+// done, before the child has exited: its Usage then has the Wall time only
+// (the package's Run, which reaps, has all of it). A Child runs one
+// request: after Run or Close, Run fails.
 func (c *Child) Run(req []byte) (*Result, error) {
 	ran := false
 	c.once.Do(func() { ran = true })
 	if !ran {
 		return nil, fmt.Errorf("%s: the child was already used or closed", c.lim.Task)
 	}
-	defer func() { _ = c.msgR.Close() }()
 	lim := c.lim
 	start := time.Now()
 	timer := time.AfterFunc(lim.Timeout, func() { c.kill("timeout") })
-	defer timer.Stop()
 	// A child that dies (or is killed) before it read everything closes
 	// the pipe: the write fails, and Wait says why.
 	_, _ = c.stdin.Write(req)
 	_ = c.stdin.Close()
+	<-c.outDone
+	<-c.msgDone
+	if c.msgs.ok() && !c.out.over && c.killedBy.Load() == nil {
+		// The child wrote its whole result, said so and closed its pipes:
+		// all it does now is exit, which costs the kernel ~0.16 ms per MiB
+		// the child used (measured, Linux 6.18), ~10 ms after an
+		// evaluation. The result is used without waiting; Close reaps.
+		wall := time.Since(start)
+		c.reaped = make(chan struct{})
+		go func() {
+			defer close(c.reaped)
+			_ = c.cmd.Wait()
+			timer.Stop()
+			_ = c.msgR.Close()
+		}()
+		return &Result{Output: c.out.buf.Bytes(), Usage: Usage{Wall: wall}}, nil
+	}
+	defer timer.Stop()
+	defer func() { _ = c.msgR.Close() }()
 	waitErr := c.cmd.Wait()
 	wall := time.Since(start)
-	<-c.msgDone
 
 	st := c.cmd.ProcessState
 	if st == nil { // Wait failed before the child ended: cannot happen after Start
@@ -391,6 +442,13 @@ type childMessages struct {
 	step string
 	err  *string
 	done bool
+}
+
+// ok reports whether the child said it is done.
+func (m *childMessages) ok() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.done
 }
 
 func (m *childMessages) lastStep() string {
