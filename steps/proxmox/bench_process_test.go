@@ -22,8 +22,9 @@ import (
 // `runner check` of a new commit (its evaluation not cached), `runner plan`,
 // and a no-op push (that check, then `runner apply` as the worker's
 // deploy); check-100 is the check of a repo declaring 100 of the guests
-// (issue 16 bounds it at 0.10 s, and the check at 1000 at 0.25 s). Each
-// reports peak-RSS-MB, the largest resident set of any
+// (issue 16 bounds it at 0.10 s, and the check at 1000 at 0.25 s); start
+// is `runner version`, what any runner process costs to start and end.
+// Each reports peak-RSS-MB, the largest resident set of any
 // process of the run — the runner and its evaluation and policy children
 // (getrusage of the waited-for tree, whose ru_maxrss is the largest
 // process's, not a sum) — which issue 16 bounds at 100 MB, and cpu-ms/op,
@@ -36,6 +37,7 @@ func BenchmarkProcess1000(b *testing.B) {
 	}{
 		{"check", func(b *testing.B) usage { p.dropEvalCache(b); return p.check(b) }},
 		{"check-100", func(b *testing.B) usage { p100.dropEvalCache(b); return p100.check(b) }},
+		{"start", func(b *testing.B) usage { return p.run(b, "version") }},
 		{"plan", func(b *testing.B) usage { return p.run(b, "plan", "--repo", p.repo.Bare) }},
 		{"push", func(b *testing.B) usage {
 			p.dropEvalCache(b)
