@@ -86,8 +86,8 @@ func DecodeStrict(raw json.RawMessage, v any) error {
 
 // decodeSound is DecodeStrict's fast path for the common case, a sound
 // spec decoded into a zero value: encoding/json decodes it in one pass,
-// refusing unknown fields, types that do not fit and trailing data; a walk
-// over its tokens then checks that every key names its field exactly
+// refusing unknown fields, types that do not fit and trailing data;
+// ExactKeys then checks that every key names its field exactly
 // (encoding/json would take "keytype" for `json:"keyType"`). Given sound
 // input, that stores in v what decodeAll would. When anything is wrong it
 // resets v to zero and reports false: decodeAll then finds every problem
@@ -109,7 +109,7 @@ func decodeSound(raw json.RawMessage, v any) bool {
 		ok = errors.Is(err, io.EOF)
 	}
 	if ok {
-		ok = exactKeys(json.NewDecoder(bytes.NewReader(raw)), rv.Elem().Type())
+		ok = ExactKeys(raw, v)
 	}
 	if !ok {
 		rv.Elem().SetZero()
@@ -117,68 +117,7 @@ func decodeSound(raw json.RawMessage, v any) bool {
 	return ok
 }
 
-// exactKeys reads one value from dec and reports whether every key of its
-// objects that encoding/json matched to a struct field of t (the value's
-// type) is that field's JSON name exactly. Values decoded whole (an
-// interface, a json.Unmarshaler, a map with non-string keys) are skipped.
-func exactKeys(dec *json.Decoder, t reflect.Type) bool {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
-		var skip json.RawMessage
-		return dec.Decode(&skip) == nil
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return false
-	}
-	switch tok {
-	case json.Delim('{'):
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return false
-			}
-			key, _ := k.(string)
-			var vt reflect.Type
-			switch t.Kind() {
-			case reflect.Struct:
-				idx, ok := cachedFields(t)[key]
-				if !ok {
-					return false
-				}
-				vt = t.FieldByIndex(idx).Type
-			case reflect.Map:
-				vt = t.Elem()
-			default:
-				vt = anyType
-			}
-			if !exactKeys(dec, vt) {
-				return false
-			}
-		}
-	case json.Delim('['):
-		et := anyType
-		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
-			et = t.Elem()
-		}
-		for dec.More() {
-			if !exactKeys(dec, et) {
-				return false
-			}
-		}
-	default:
-		return true // a scalar
-	}
-	_, err = dec.Token() // the closing delimiter
-	return err == nil
-}
-
-var (
-	anyType     = reflect.TypeFor[any]()
-	fieldsCache sync.Map // reflect.Type → map[string][]int
-)
+var fieldsCache sync.Map // reflect.Type → map[string][]int
 
 // cachedFields is structFields of t, computed once per type.
 func cachedFields(t reflect.Type) map[string][]int {

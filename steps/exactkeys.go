@@ -1,0 +1,156 @@
+package steps
+
+import (
+	"encoding/json"
+	"reflect"
+	"sync"
+
+	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
+)
+
+// ExactKeys reports whether every key of raw's objects that meets a struct
+// field of v's type (v: a value or a pointer to one) is that field's JSON
+// name exactly: a key that names no field, or one only when case is
+// ignored (encoding/json takes "keytype" for `json:"keyType"`), makes it
+// false. Keys of maps and of values decoded whole (an interface, a
+// json.Unmarshaler) are not checked. raw must be one JSON value that
+// encoding/json decoded into v without error; text that is not JSON
+// reports false where the walk notices.
+//
+// It reads raw once, allocating only for a key with escapes or non-ASCII
+// bytes (unquoted as encoding/json does): the check costs a fraction of
+// the decode it follows.
+func ExactKeys(raw []byte, v any) bool {
+	s := jsonscan.New(raw)
+	return exactKeys(s, planOf(reflect.TypeOf(v))) && s.Done()
+}
+
+// exactKeys checks the value at s's position against p and moves past it.
+func exactKeys(s *jsonscan.Scanner, p *keyPlan) bool {
+	switch c := s.Next(); {
+	case c == '{' && p.kind != planSkip:
+		s.Byte('{')
+		if s.Byte('}') {
+			return true
+		}
+		for {
+			raw, plain, ok := s.Key()
+			if !ok {
+				return false
+			}
+			vp := p.elem
+			switch p.kind {
+			case planStruct:
+				if plain {
+					vp, ok = p.fields[string(raw[1:len(raw)-1])]
+				} else {
+					var k string // unquoted as encoding/json does (invalid UTF-8 → U+FFFD)
+					if json.Unmarshal(raw, &k) != nil {
+						return false
+					}
+					vp, ok = p.fields[k]
+				}
+				if !ok {
+					return false
+				}
+			case planList:
+				vp = skipPlan // a list given an object: encoding/json refused it
+			}
+			if !exactKeys(s, vp) {
+				return false
+			}
+			if !s.Byte(',') {
+				return s.Byte('}')
+			}
+		}
+	case c == '[' && p.kind == planList:
+		s.Byte('[')
+		if s.Byte(']') {
+			return true
+		}
+		for {
+			if !exactKeys(s, p.elem) {
+				return false
+			}
+			if !s.Byte(',') {
+				return s.Byte(']')
+			}
+		}
+	}
+	_, ok := s.Skip()
+	return ok
+}
+
+// keyPlan is what ExactKeys checks in a value of one Go type.
+type keyPlan struct {
+	kind   planKind
+	fields map[string]*keyPlan // planStruct: JSON name → its field's plan
+	elem   *keyPlan            // planMap: a value's; planList: an element's
+}
+
+type planKind uint8
+
+const (
+	planSkip   planKind = iota // a scalar, an interface, a json.Unmarshaler
+	planStruct                 // object keys must be field names
+	planMap                    // any keys; values of elem
+	planList                   // elements of elem
+)
+
+var (
+	skipPlan = &keyPlan{kind: planSkip}
+	plans    sync.Map // reflect.Type (no pointer) → *keyPlan
+)
+
+// planOf is the keyPlan of t, built once per type.
+func planOf(t reflect.Type) *keyPlan {
+	if t == nil {
+		return skipPlan
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if p, ok := plans.Load(t); ok {
+		return p.(*keyPlan)
+	}
+	building := map[reflect.Type]*keyPlan{}
+	p := buildPlan(t, building)
+	for bt, bp := range building {
+		plans.Store(bt, bp)
+	}
+	return p
+}
+
+// buildPlan is planOf for types not cached yet; building holds the plans
+// begun, so that a recursive type refers to its own plan.
+func buildPlan(t reflect.Type, building map[reflect.Type]*keyPlan) *keyPlan {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if p, ok := plans.Load(t); ok {
+		return p.(*keyPlan)
+	}
+	if p, ok := building[t]; ok {
+		return p
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+		building[t] = skipPlan
+		return skipPlan
+	}
+	p := &keyPlan{}
+	building[t] = p
+	switch t.Kind() {
+	case reflect.Struct:
+		p.kind = planStruct
+		idx := cachedFields(t)
+		p.fields = make(map[string]*keyPlan, len(idx))
+		for name, i := range idx {
+			p.fields[name] = buildPlan(t.FieldByIndex(i).Type, building)
+		}
+	case reflect.Map:
+		p.kind, p.elem = planMap, buildPlan(t.Elem(), building)
+	case reflect.Slice, reflect.Array:
+		p.kind, p.elem = planList, buildPlan(t.Elem(), building)
+	}
+	return p
+}
