@@ -86,9 +86,12 @@ func DecodeStrict(raw json.RawMessage, v any) error {
 
 // decodeSound is DecodeStrict's fast path for the common case, a sound
 // spec decoded into a zero value: encoding/json decodes it in one pass,
-// refusing unknown fields, types that do not fit and trailing data;
-// ExactKeys then checks that every key names its field exactly
-// (encoding/json would take "keytype" for `json:"keyType"`). Given sound
+// refusing types that do not fit and trailing data; ExactKeys then checks
+// that every key names its field exactly (encoding/json would take
+// "keytype" for `json:"keyType"`), which refuses unknown fields too where
+// the type's plan is plain (its fields are the same to encoding/json and
+// to structFields); a type that is not plain is decoded by a json.Decoder
+// that refuses unknown fields itself. Given sound
 // input, that stores in v what decodeAll would. When anything is wrong it
 // resets v to zero and reports false: decodeAll then finds every problem
 // with its field path. (At 1000 guests the path through decodeAll alone
@@ -101,16 +104,21 @@ func decodeSound(raw json.RawMessage, v any) bool {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || !rv.Elem().IsZero() {
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	ok := dec.Decode(v) == nil
-	if ok {
-		_, err := dec.Token()
-		ok = errors.Is(err, io.EOF)
+	var ok bool
+	if planOf(rv.Type()).plain {
+		// ExactKeys refuses every key DisallowUnknownFields would, and
+		// more: json.Unmarshal needs no Decoder, which copies raw.
+		ok = json.Unmarshal(raw, v) == nil
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		ok = dec.Decode(v) == nil
+		if ok {
+			_, err := dec.Token()
+			ok = errors.Is(err, io.EOF)
+		}
 	}
-	if ok {
-		ok = ExactKeys(raw, v)
-	}
+	ok = ok && ExactKeys(raw, v)
 	if !ok {
 		rv.Elem().SetZero()
 	}

@@ -3,7 +3,9 @@ package steps
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
 )
@@ -86,6 +88,10 @@ type keyPlan struct {
 	kind   planKind
 	fields map[string]*keyPlan // planStruct: JSON name → its field's plan
 	elem   *keyPlan            // planMap: a value's; planList: an element's
+	// plain: encoding/json's fields of this type and of every type in it
+	// are structFields' (see sameFields), so that a key ExactKeys takes is
+	// one encoding/json decodes, into the same field.
+	plain bool
 }
 
 type planKind uint8
@@ -98,7 +104,7 @@ const (
 )
 
 var (
-	skipPlan = &keyPlan{kind: planSkip}
+	skipPlan = &keyPlan{kind: planSkip, plain: true}
 	plans    sync.Map // reflect.Type (no pointer) → *keyPlan
 )
 
@@ -115,10 +121,34 @@ func planOf(t reflect.Type) *keyPlan {
 	}
 	building := map[reflect.Type]*keyPlan{}
 	p := buildPlan(t, building)
+	// A plan is plain when its type's fields are the same for both and
+	// every plan in it is plain: false spreads from the types that are
+	// not until nothing changes (types may refer to themselves).
+	for changed := true; changed; {
+		changed = false
+		for _, bp := range building {
+			if bp.plain && !bp.partsPlain() {
+				bp.plain, changed = false, true
+			}
+		}
+	}
 	for bt, bp := range building {
 		plans.Store(bt, bp)
 	}
 	return p
+}
+
+// partsPlain reports whether the plans of p's fields or elements are plain.
+func (p *keyPlan) partsPlain() bool {
+	if p.elem != nil && !p.elem.plain {
+		return false
+	}
+	for _, f := range p.fields {
+		if !f.plain {
+			return false
+		}
+	}
+	return true
 }
 
 // buildPlan is planOf for types not cached yet; building holds the plans
@@ -137,11 +167,11 @@ func buildPlan(t reflect.Type, building map[reflect.Type]*keyPlan) *keyPlan {
 		building[t] = skipPlan
 		return skipPlan
 	}
-	p := &keyPlan{}
+	p := &keyPlan{plain: true}
 	building[t] = p
 	switch t.Kind() {
 	case reflect.Struct:
-		p.kind = planStruct
+		p.kind, p.plain = planStruct, sameFields(t)
 		idx := cachedFields(t)
 		p.fields = make(map[string]*keyPlan, len(idx))
 		for name, i := range idx {
@@ -153,4 +183,65 @@ func buildPlan(t reflect.Type, building map[reflect.Type]*keyPlan) *keyPlan {
 		p.kind, p.elem = planList, buildPlan(t.Elem(), building)
 	}
 	return p
+}
+
+// sameFields reports whether encoding/json's fields of struct type t are
+// those of structFields, with the same names and index paths, by ruling
+// out where the two differ: a name given twice (encoding/json keeps the
+// shallowest field or none, structFields the first met), a tag name
+// encoding/json finds invalid (it takes the Go name) and an embedded
+// pointer (encoding/json allocates it, or fails for an unexported type);
+// other embedded fields with a tag name are ruled out too.
+func sameFields(t reflect.Type) bool {
+	seen := map[string]bool{}
+	var walk func(t reflect.Type) bool
+	walk = func(t reflect.Type) bool {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			if name != "" && !validTagName(name) {
+				return false
+			}
+			if f.Anonymous {
+				switch {
+				case name != "" || f.Type.Kind() == reflect.Pointer:
+					return false
+				case f.Type.Kind() == reflect.Struct:
+					if !walk(f.Type) {
+						return false
+					}
+					continue
+				}
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if seen[name] {
+				return false
+			}
+			seen[name] = true
+		}
+		return true
+	}
+	return walk(t)
+}
+
+// validTagName is encoding/json's isValidTag: the names it takes from a
+// tag.
+func validTagName(s string) bool {
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
 }

@@ -183,3 +183,74 @@ func tokenExactKeys(dec *json.Decoder, t reflect.Type) bool {
 }
 
 var anyType = reflect.TypeFor[any]()
+
+// TestPlainPlan: a type whose fields encoding/json and structFields agree
+// on is plain, and so decoded by json.Unmarshal; one that holds a type
+// where they may differ is not, however deep.
+func TestPlainPlan(t *testing.T) {
+	if !planOf(reflect.TypeFor[keysSpec]()).plain {
+		t.Error("keysSpec is not plain")
+	}
+	type dup struct {
+		keysCommon
+		Node string `json:"node"`
+	}
+	type badTag struct {
+		A int `json:"a\\b"`
+	}
+	type embeddedPtr struct{ *keysCommon }
+	type embeddedTagged struct {
+		keysCommon `json:"common"`
+	}
+	type holdsDup struct {
+		D map[string][]*dup `json:"d"`
+	}
+	type selfDup struct {
+		Next *selfDup `json:"next"`
+		D    []dup    `json:"d"`
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[dup](), reflect.TypeFor[badTag](), reflect.TypeFor[embeddedPtr](),
+		reflect.TypeFor[embeddedTagged](), reflect.TypeFor[holdsDup](), reflect.TypeFor[*selfDup]()} {
+		if planOf(typ).plain {
+			t.Errorf("%v is plain", typ)
+		}
+	}
+}
+
+// FuzzDecodeSound: decodeSound, which decodes a plain type with
+// json.Unmarshal and checks keys with ExactKeys, stores and reports what
+// the json.Decoder pass with unknown fields refused and the Token walk it
+// replaced (tokenDecodeSound) did.
+func FuzzDecodeSound(f *testing.F) {
+	for _, in := range exactKeysSeeds {
+		f.Add(in)
+	}
+	for _, in := range []string{`{"memory": "x"}`, `{"memory": 1} {}`, `{"memory": 1}]`, `{"disks": {"slot": "a"}}`, `{"Extra": 1}`, ` {"memory": 1} `} {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var got, want keysSpec
+		ok := decodeSound([]byte(in), &got)
+		wantOK := tokenDecodeSound([]byte(in), &want)
+		if ok != wantOK || !reflect.DeepEqual(got, want) {
+			t.Errorf("decodeSound(%q) = %v, %+v\nthe json.Decoder pass: %v, %+v", in, ok, got, wantOK, want)
+		}
+	})
+}
+
+// tokenDecodeSound is decodeSound as it was before ExactKeys: a
+// json.Decoder pass with unknown fields refused, then the Token walk.
+func tokenDecodeSound(raw []byte, v *keysSpec) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	ok := dec.Decode(v) == nil
+	if ok {
+		_, err := dec.Token()
+		ok = errors.Is(err, io.EOF)
+	}
+	ok = ok && tokenExactKeys(json.NewDecoder(bytes.NewReader(raw)), reflect.TypeFor[keysSpec]())
+	if !ok {
+		*v = keysSpec{}
+	}
+	return ok
+}
