@@ -70,21 +70,28 @@ const (
 )
 
 func parseSize(b []byte) (int64, error) {
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err == nil {
-		v, err := strconv.ParseInt(n.String(), 10, 64)
-		if errors.Is(err, strconv.ErrRange) {
-			return 0, fmt.Errorf("%s MiB is too large", n)
+	str, ok := unitString(b)
+	if !ok {
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err == nil {
+			v, err := strconv.ParseInt(n.String(), 10, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				return 0, fmt.Errorf("%s MiB is too large", n)
+			}
+			if err != nil {
+				return 0, fmt.Errorf("%s is not a whole number of MiB", n)
+			}
+			return v, nil
 		}
-		if err != nil {
-			return 0, fmt.Errorf("%s is not a whole number of MiB", n)
+		if err := json.Unmarshal(b, &str); err != nil {
+			return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %s", b)
 		}
-		return v, nil
 	}
-	var str string
-	if err := json.Unmarshal(b, &str); err != nil {
-		return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %s", b)
-	}
+	return parseUnits(str)
+}
+
+// parseUnits reads a size with its unit ("4GiB") for parseSize.
+func parseUnits(str string) (int64, error) {
 	units := []struct {
 		suffix string
 		mib    int64
@@ -101,6 +108,25 @@ func parseSize(b []byte) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %q", str)
+}
+
+// unitString is the value of b when b is a JSON string of printable ASCII
+// without escapes that cannot be a number ("4GiB"): what parseSize's two
+// json.Unmarshal calls would find (a string holding a number decodes as a
+// json.Number), without them.
+func unitString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	number := true
+	for _, c := range in {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+		number = number && (c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E')
+	}
+	return string(in), !number
 }
 
 // String renders the size in the largest whole unit ("4GiB", "1536MiB").
