@@ -1,6 +1,8 @@
 package jsonscan_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
@@ -56,4 +58,38 @@ func first(s string) byte {
 		return 0
 	}
 	return s[0]
+}
+
+// validSeeds are JSON texts and near misses.
+var validSeeds = []string{
+	``, ` `, `{}`, ` [ ] `, `{"a": [1, -0, 0.5, -1.5e+3, 2E-2, true, false, null, "x"]}`, `"\u00e9\n\"\\\/\b\f\r\t"`,
+	`01`, `1.`, `.5`, `-`, `+1`, `1e`, `1e+`, `--1`, `tru`, `truex`, `nul`, `[1,]`, `{"a":1,}`, `{"a"}`, `{1: 2}`, `[1 2]`,
+	`"\x"`, `"\u12G4"`, `"\u123"`, "\"a\x01\"", "\"\xff\xfe\"", `"open`, `{} {}`, `{}x`, "\t\n\r{}\r\n", `[[[]]]`, `"\`,
+}
+
+// TestValid: Valid is json.Valid, up to encoding/json's nesting limit.
+func TestValid(t *testing.T) {
+	for _, in := range validSeeds {
+		if got, want := jsonscan.Valid([]byte(in)), json.Valid([]byte(in)); got != want {
+			t.Errorf("Valid(%q) = %v, json.Valid says %v", in, got, want)
+		}
+	}
+	for _, n := range []int{9999, 10000, 10001} {
+		in := strings.Repeat(`[{"a":`, n/2) + strings.Repeat("[", n%2) + "1" + strings.Repeat("]", n%2) + strings.Repeat("}]", n/2)
+		if got, want := jsonscan.Valid([]byte(in)), json.Valid([]byte(in)); got != want {
+			t.Errorf("Valid of %d levels = %v, json.Valid says %v", n, got, want)
+		}
+	}
+}
+
+// FuzzValid compares Valid with json.Valid.
+func FuzzValid(f *testing.F) {
+	for _, in := range validSeeds {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if got, want := jsonscan.Valid([]byte(in)), json.Valid([]byte(in)); got != want {
+			t.Errorf("Valid(%q) = %v, json.Valid says %v", in, got, want)
+		}
+	})
 }
