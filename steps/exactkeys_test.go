@@ -196,7 +196,7 @@ func TestPlainPlan(t *testing.T) {
 		Node string `json:"node"`
 	}
 	type badTag struct {
-		A int `json:"a\\b"`
+		A int `json:"a\\b"` //nolint:staticcheck // a name encoding/json refuses is the point
 	}
 	type embeddedPtr struct{ *keysCommon }
 	type embeddedTagged struct {

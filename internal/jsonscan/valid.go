@@ -25,8 +25,8 @@ func (s *Scanner) valid(depth int) bool {
 	if s.pos >= len(s.data) {
 		return false
 	}
-	switch c := s.data[s.pos]; {
-	case c == '{':
+	switch s.data[s.pos] {
+	case '{':
 		if depth == maxDepth {
 			return false
 		}
@@ -51,7 +51,7 @@ func (s *Scanner) valid(depth int) bool {
 				return false
 			}
 		}
-	case c == '[':
+	case '[':
 		if depth == maxDepth {
 			return false
 		}
@@ -72,13 +72,13 @@ func (s *Scanner) valid(depth int) bool {
 				return false
 			}
 		}
-	case c == '"':
+	case '"':
 		return s.validString()
-	case c == 't':
+	case 't':
 		return s.literal("true")
-	case c == 'f':
+	case 'f':
 		return s.literal("false")
-	case c == 'n':
+	case 'n':
 		return s.literal("null")
 	}
 	return s.number()

@@ -163,10 +163,11 @@ func rawResources(entry string, out []byte) ([]*RawResource, Diagnostics) {
 // soundResources is rawResources of sound output — {"resources": [...]},
 // every entry {kind, name, spec, dependsOn?, adopt?} — in one walk over it
 // (the output of 1000 guests is ~0.5 MB) after jsonscan.Valid, each spec a
-// slice of out, not a copy. It takes only the plain form Jsonnet writes: each key once, keys
-// and strings without escapes or non-ASCII bytes, spec an object, adopt
-// true or false. Anything else reports false, and rawResources looks
-// again with encoding/json, slowly, to decode it or say what is wrong.
+// slice of out, not a copy. It takes only the plain form Jsonnet writes:
+// each key once, keys and strings without escapes or non-ASCII bytes, spec
+// an object, adopt true or false. Anything else reports false, and
+// rawResources looks again with encoding/json, slowly, to decode it or say
+// what is wrong.
 func soundResources(out []byte) ([]*RawResource, bool) {
 	if !jsonscan.Valid(out) {
 		return nil, false

@@ -70,22 +70,29 @@ const (
 )
 
 func parseSize(b []byte) (int64, error) {
-	str, ok := unitString(b)
-	if !ok {
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err == nil {
-			v, err := strconv.ParseInt(n.String(), 10, 64)
-			if errors.Is(err, strconv.ErrRange) {
-				return 0, fmt.Errorf("%s MiB is too large", n)
-			}
-			if err != nil {
-				return 0, fmt.Errorf("%s is not a whole number of MiB", n)
-			}
-			return v, nil
+	if str, ok := unitString(b); ok {
+		return parseUnits(str)
+	}
+	return parseSizeJSON(b)
+}
+
+// parseSizeJSON is parseSize through encoding/json: a number (or a string
+// holding one) is MiB, else the string has a unit.
+func parseSizeJSON(b []byte) (int64, error) {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		v, err := strconv.ParseInt(n.String(), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%s MiB is too large", n)
 		}
-		if err := json.Unmarshal(b, &str); err != nil {
-			return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %s", b)
+		if err != nil {
+			return 0, fmt.Errorf("%s is not a whole number of MiB", n)
 		}
+		return v, nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return 0, fmt.Errorf("want a size like \"4GiB\", \"512MiB\" or a number of MiB, got %s", b)
 	}
 	return parseUnits(str)
 }
@@ -111,9 +118,9 @@ func parseUnits(str string) (int64, error) {
 }
 
 // unitString is the value of b when b is a JSON string of printable ASCII
-// without escapes that cannot be a number ("4GiB"): what parseSize's two
-// json.Unmarshal calls would find (a string holding a number decodes as a
-// json.Number), without them.
+// without escapes that cannot be a number ("4GiB"): what parseSizeJSON's
+// two json.Unmarshal calls would find (a string holding a number decodes
+// as a json.Number), without them.
 func unitString(b []byte) (string, bool) {
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return "", false
