@@ -86,7 +86,7 @@ func DecodeStrict(raw json.RawMessage, v any) error {
 
 // decodeSound is DecodeStrict's fast path for the common case, a sound
 // spec decoded into a zero value: encoding/json decodes it in one pass,
-// refusing types that do not fit and trailing data; ExactKeys then checks
+// refusing types that do not fit and trailing data; exactKeys then checks
 // that every key names its field exactly (encoding/json would take
 // "keytype" for `json:"keyType"`). That refuses unknown fields too when
 // the type is plain (its fields are the same to encoding/json and to
@@ -106,7 +106,7 @@ func decodeSound(raw json.RawMessage, v any) bool {
 	}
 	var ok bool
 	if planOf(rv.Type()).plain {
-		// ExactKeys refuses every key DisallowUnknownFields would, and
+		// exactKeys refuses every key DisallowUnknownFields would, and
 		// more: json.Unmarshal needs no Decoder, which copies raw.
 		ok = json.Unmarshal(raw, v) == nil
 	} else {
@@ -118,7 +118,7 @@ func decodeSound(raw json.RawMessage, v any) bool {
 			ok = errors.Is(err, io.EOF)
 		}
 	}
-	ok = ok && ExactKeys(raw, v)
+	ok = ok && exactKeys(raw, v)
 	if !ok {
 		rv.Elem().SetZero()
 	}

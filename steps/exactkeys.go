@@ -10,7 +10,7 @@ import (
 	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
 )
 
-// ExactKeys reports whether every key of raw's objects that meets a struct
+// exactKeys reports whether every key of raw's objects that meets a struct
 // field of v's type (v: a value or a pointer to one) is that field's JSON
 // name exactly: a key that names no field, or one only when case is
 // ignored (encoding/json takes "keytype" for `json:"keyType"`), makes it
@@ -22,13 +22,13 @@ import (
 // It reads raw once, allocating only for a key with escapes or non-ASCII
 // bytes (unquoted as encoding/json does): the check costs a fraction of
 // the decode it follows.
-func ExactKeys(raw []byte, v any) bool {
+func exactKeys(raw []byte, v any) bool {
 	s := jsonscan.New(raw)
-	return exactKeys(s, planOf(reflect.TypeOf(v))) && s.Done()
+	return checkKeys(s, planOf(reflect.TypeOf(v))) && s.Done()
 }
 
-// exactKeys checks the value at s's position against p and moves past it.
-func exactKeys(s *jsonscan.Scanner, p *keyPlan) bool {
+// checkKeys checks the value at s's position against p and moves past it.
+func checkKeys(s *jsonscan.Scanner, p *keyPlan) bool {
 	switch c := s.Next(); {
 	case c == '{' && p.kind != planSkip:
 		s.Byte('{')
@@ -58,7 +58,7 @@ func exactKeys(s *jsonscan.Scanner, p *keyPlan) bool {
 			case planList:
 				vp = skipPlan // a list given an object: encoding/json refused it
 			}
-			if !exactKeys(s, vp) {
+			if !checkKeys(s, vp) {
 				return false
 			}
 			if !s.Byte(',') {
@@ -71,7 +71,7 @@ func exactKeys(s *jsonscan.Scanner, p *keyPlan) bool {
 			return true
 		}
 		for {
-			if !exactKeys(s, p.elem) {
+			if !checkKeys(s, p.elem) {
 				return false
 			}
 			if !s.Byte(',') {
@@ -83,13 +83,13 @@ func exactKeys(s *jsonscan.Scanner, p *keyPlan) bool {
 	return ok
 }
 
-// keyPlan is what ExactKeys checks in a value of one Go type.
+// keyPlan is what exactKeys checks in a value of one Go type.
 type keyPlan struct {
 	kind   planKind
 	fields map[string]*keyPlan // planStruct: JSON name → its field's plan
 	elem   *keyPlan            // planMap: a value's; planList: an element's
 	// plain: encoding/json's fields of this type and of every type in it
-	// are structFields' (see sameFields), so that a key ExactKeys takes is
+	// are structFields' (see sameFields), so that a key exactKeys takes is
 	// one encoding/json decodes, into the same field.
 	plain bool
 }

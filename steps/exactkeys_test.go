@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// keysSpec has every shape ExactKeys walks: an embedded struct, nested
+// keysSpec has every shape exactKeys walks: an embedded struct, nested
 // structs, lists, maps (string and int keys), pointers, an interface, a
 // json.Unmarshaler and raw JSON.
 type keysSpec struct {
@@ -58,7 +58,7 @@ func decodes(raw []byte) bool {
 	return errors.Is(err, io.EOF)
 }
 
-// TestExactKeysAsTokenWalk: ExactKeys accepts what the json.Decoder.Token
+// TestExactKeysAsTokenWalk: exactKeys accepts what the json.Decoder.Token
 // walk it replaced (tokenExactKeys) accepts, and refuses what it refuses,
 // for JSON that encoding/json decodes.
 func TestExactKeysAsTokenWalk(t *testing.T) {
@@ -68,13 +68,13 @@ func TestExactKeysAsTokenWalk(t *testing.T) {
 			continue
 		}
 		want := tokenExactKeys(json.NewDecoder(strings.NewReader(in)), reflect.TypeFor[keysSpec]())
-		if got := ExactKeys([]byte(in), &keysSpec{}); got != want {
-			t.Errorf("ExactKeys(%s) = %v, the Token walk says %v", in, got, want)
+		if got := exactKeys([]byte(in), &keysSpec{}); got != want {
+			t.Errorf("exactKeys(%s) = %v, the Token walk says %v", in, got, want)
 		}
 	}
 }
 
-// FuzzExactKeys compares ExactKeys with the Token walk on whatever
+// FuzzExactKeys compares exactKeys with the Token walk on whatever
 // encoding/json decodes.
 func FuzzExactKeys(f *testing.F) {
 	for _, in := range exactKeysSeeds {
@@ -85,8 +85,8 @@ func FuzzExactKeys(f *testing.F) {
 			return
 		}
 		want := tokenExactKeys(json.NewDecoder(strings.NewReader(in)), reflect.TypeFor[keysSpec]())
-		if got := ExactKeys([]byte(in), &keysSpec{}); got != want {
-			t.Errorf("ExactKeys(%q) = %v, the Token walk says %v", in, got, want)
+		if got := exactKeys([]byte(in), &keysSpec{}); got != want {
+			t.Errorf("exactKeys(%q) = %v, the Token walk says %v", in, got, want)
 		}
 	})
 }
@@ -124,7 +124,7 @@ var exactKeysSeeds = []string{
 	`{"any": "x", "memory": 0, "node": ""}`,
 }
 
-// tokenExactKeys is the check ExactKeys replaced, kept as the reference:
+// tokenExactKeys is the check exactKeys replaced, kept as the reference:
 // a json.Decoder.Token walk. It reads one value from dec and reports
 // whether every key of its objects that encoding/json matched to a struct
 // field of t is that field's JSON name exactly.
@@ -218,7 +218,7 @@ func TestPlainPlan(t *testing.T) {
 }
 
 // FuzzDecodeSound: decodeSound, which decodes a plain type with
-// json.Unmarshal and checks keys with ExactKeys, stores and reports what
+// json.Unmarshal and checks keys with exactKeys, stores and reports what
 // the json.Decoder pass with unknown fields refused and the Token walk it
 // replaced (tokenDecodeSound) did.
 func FuzzDecodeSound(f *testing.F) {
@@ -238,7 +238,7 @@ func FuzzDecodeSound(f *testing.F) {
 	})
 }
 
-// tokenDecodeSound is decodeSound as it was before ExactKeys: a
+// tokenDecodeSound is decodeSound as it was before exactKeys: a
 // json.Decoder pass with unknown fields refused, then the Token walk.
 func tokenDecodeSound(raw []byte, v *keysSpec) bool {
 	dec := json.NewDecoder(bytes.NewReader(raw))
