@@ -86,99 +86,46 @@ func DecodeStrict(raw json.RawMessage, v any) error {
 
 // decodeSound is DecodeStrict's fast path for the common case, a sound
 // spec decoded into a zero value: encoding/json decodes it in one pass,
-// refusing unknown fields, types that do not fit and trailing data; a walk
-// over its tokens then checks that every key names its field exactly
-// (encoding/json would take "keytype" for `json:"keyType"`). Given sound
-// input, that stores in v what decodeAll would. When anything is wrong it
-// resets v to zero and reports false: decodeAll then finds every problem
-// with its field path. (At 1000 guests the path through decodeAll alone
-// took ~40 ms of the push-time check: it decodes each level of a spec
-// again from its bytes.) A value that is not zero — defaults filled in
-// before decoding — always takes decodeAll: encoding/json would merge into
-// its maps where decodeAll replaces them.
+// refusing types that do not fit and trailing data; exactKeys then checks
+// that every key names its field exactly (encoding/json would take
+// "keytype" for `json:"keyType"`). That refuses unknown fields too when
+// the type is plain (its fields are the same to encoding/json and to
+// structFields, see sameFields); a type that is not plain is decoded by a
+// json.Decoder that refuses them itself. Given sound input, that stores in
+// v what decodeAll would. When anything is wrong it resets v to zero and
+// reports false: decodeAll then finds every problem with its field path.
+// (At 1000 guests the path through decodeAll alone took ~40 ms of the
+// push-time check: it decodes each level of a spec again from its bytes.)
+// A value that is not zero — defaults filled in before decoding — always
+// takes decodeAll: encoding/json would merge into its maps where decodeAll
+// replaces them.
 func decodeSound(raw json.RawMessage, v any) bool {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || !rv.Elem().IsZero() {
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	ok := dec.Decode(v) == nil
-	if ok {
-		_, err := dec.Token()
-		ok = errors.Is(err, io.EOF)
+	var ok bool
+	if planOf(rv.Type()).plain {
+		// exactKeys refuses every key DisallowUnknownFields would, and
+		// more: json.Unmarshal needs no Decoder, which copies raw.
+		ok = json.Unmarshal(raw, v) == nil
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		ok = dec.Decode(v) == nil
+		if ok {
+			_, err := dec.Token()
+			ok = errors.Is(err, io.EOF)
+		}
 	}
-	if ok {
-		ok = exactKeys(json.NewDecoder(bytes.NewReader(raw)), rv.Elem().Type())
-	}
+	ok = ok && exactKeys(raw, v)
 	if !ok {
 		rv.Elem().SetZero()
 	}
 	return ok
 }
 
-// exactKeys reads one value from dec and reports whether every key of its
-// objects that encoding/json matched to a struct field of t (the value's
-// type) is that field's JSON name exactly. Values decoded whole (an
-// interface, a json.Unmarshaler, a map with non-string keys) are skipped.
-func exactKeys(dec *json.Decoder, t reflect.Type) bool {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
-		var skip json.RawMessage
-		return dec.Decode(&skip) == nil
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return false
-	}
-	switch tok {
-	case json.Delim('{'):
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return false
-			}
-			key, _ := k.(string)
-			var vt reflect.Type
-			switch t.Kind() {
-			case reflect.Struct:
-				idx, ok := cachedFields(t)[key]
-				if !ok {
-					return false
-				}
-				vt = t.FieldByIndex(idx).Type
-			case reflect.Map:
-				vt = t.Elem()
-			default:
-				vt = anyType
-			}
-			if !exactKeys(dec, vt) {
-				return false
-			}
-		}
-	case json.Delim('['):
-		et := anyType
-		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
-			et = t.Elem()
-		}
-		for dec.More() {
-			if !exactKeys(dec, et) {
-				return false
-			}
-		}
-	default:
-		return true // a scalar
-	}
-	_, err = dec.Token() // the closing delimiter
-	return err == nil
-}
-
-var (
-	anyType     = reflect.TypeFor[any]()
-	fieldsCache sync.Map // reflect.Type → map[string][]int
-)
+var fieldsCache sync.Map // reflect.Type → map[string][]int
 
 // cachedFields is structFields of t, computed once per type.
 func cachedFields(t reflect.Type) map[string][]int {

@@ -3,6 +3,7 @@ package steps
 import (
 	"container/heap"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -123,6 +124,9 @@ func (h *idHeap) Pop() any {
 // CheckDeps reports dependsOn entries that name no declared resource, and
 // cycles, as errors naming the resources.
 func CheckDeps(rs []Resource) []error {
+	if !slices.ContainsFunc(rs, func(r Resource) bool { return len(r.DependsOn) > 0 }) {
+		return nil // nothing to check: no graph to build
+	}
 	declared := make(map[ID]bool, len(rs))
 	ids := make([]ID, len(rs))
 	deps := make(map[ID][]ID, len(rs))

@@ -3,12 +3,11 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
+	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -51,29 +50,25 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 		return nil, ds
 	}
 	rs := make([]steps.Resource, 0, len(list))
-	seen := map[steps.ID]int{}
+	seen := make(map[steps.ID]int, len(list))
 	for i, r := range list {
-		where := fmt.Sprintf("resources[%d]", i)
 		if r == nil {
 			continue // did not decode: rawResources said why
 		}
 		if !validName(r.Name) {
-			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "name", Summary: fmt.Sprintf("%s is not a valid name", quoteClipped(r.Name)),
+			ds = append(ds, Diagnostic{File: entry, Resource: resourceWhere(i, steps.ID{}), Field: "name", Summary: fmt.Sprintf("%s is not a valid name", quoteClipped(r.Name)),
 				Hint: "names are 1–253 characters: letters, digits, '.', '_' and '-', starting with a letter or digit"})
 			continue
 		}
 		id := steps.ID{Kind: r.Kind, Name: r.Name}
-		if r.Kind != "" {
-			where = fmt.Sprintf("%s (%s)", id, where)
-		}
 		b, ok := reg.Backend(r.Kind)
 		if !ok {
-			ds = append(ds, Diagnostic{File: entry, Resource: where, Field: "kind", Summary: fmt.Sprintf("unknown kind %q", r.Kind),
+			ds = append(ds, Diagnostic{File: entry, Resource: resourceWhere(i, id), Field: "kind", Summary: fmt.Sprintf("unknown kind %q", r.Kind),
 				Hint: "known kinds: " + strings.Join(reg.Kinds(), ", ")})
 			continue
 		}
 		if j, dup := seen[id]; dup {
-			ds = append(ds, Diagnostic{File: entry, Resource: where, Summary: fmt.Sprintf("duplicate resource ID %s (also resources[%d])", id, j),
+			ds = append(ds, Diagnostic{File: entry, Resource: resourceWhere(i, id), Summary: fmt.Sprintf("duplicate resource ID %s (also resources[%d])", id, j),
 				Hint: "every kind/name must be unique; rename one of them"})
 			continue
 		}
@@ -82,14 +77,14 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 		for k, d := range r.DependsOn {
 			did, err := steps.ParseID(d)
 			if err != nil {
-				ds = append(ds, Diagnostic{File: entry, Resource: where, Field: fmt.Sprintf("dependsOn[%d]", k), Summary: err.Error()})
+				ds = append(ds, Diagnostic{File: entry, Resource: resourceWhere(i, id), Field: fmt.Sprintf("dependsOn[%d]", k), Summary: err.Error()})
 				continue
 			}
 			res.DependsOn = append(res.DependsOn, did)
 		}
 		spec, err := b.Decode(r.Kind, r.Spec)
 		if err != nil {
-			ds = append(ds, specDiagnostics(entry, where, err)...)
+			ds = append(ds, specDiagnostics(entry, resourceWhere(i, id), err)...)
 			continue
 		}
 		res.Spec = spec
@@ -107,6 +102,17 @@ func Decode(reg *steps.Registry, entry string, out []byte) ([]steps.Resource, Di
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].ID.Less(rs[j].ID) })
 	return rs, nil
+}
+
+// resourceWhere names resources[i] in a diagnostic: "kind/name
+// (resources[i])", or "resources[i]" while id has no kind. It is built
+// only for a diagnostic, not for every resource.
+func resourceWhere(i int, id steps.ID) string {
+	where := fmt.Sprintf("resources[%d]", i)
+	if id.Kind != "" {
+		where = fmt.Sprintf("%s (%s)", id, where)
+	}
+	return where
 }
 
 // rawResources splits the evaluated JSON into its resources, unknown
@@ -155,23 +161,33 @@ func rawResources(entry string, out []byte) ([]*RawResource, Diagnostics) {
 }
 
 // soundResources is rawResources of sound output — {"resources": [...]},
-// every entry decoding — in one pass over it (the output of 1000 guests
-// is ~0.5 MB); anything else reports false, and rawResources looks again,
-// slowly, to say what is wrong.
+// every entry {kind, name, spec, dependsOn?, adopt?} — in one walk over it
+// (the output of 1000 guests is ~0.5 MB) after jsonscan.Valid, each spec a
+// slice of out, not a copy. It takes only the plain form Jsonnet writes:
+// each key once, keys and strings without escapes or non-ASCII bytes, spec
+// an object, adopt true or false. Anything else reports false, and
+// rawResources looks again with encoding/json, slowly, to decode it or say
+// what is wrong.
 func soundResources(out []byte) ([]*RawResource, bool) {
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.DisallowUnknownFields()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !jsonscan.Valid(out) {
 		return nil, false
 	}
-	var list []RawResource
-	if k, err := dec.Token(); err != nil || k != "resources" || dec.Decode(&list) != nil || list == nil {
+	s := jsonscan.New(out)
+	if !s.Byte('{') || string(plainKey(s)) != "resources" || !s.Byte('[') {
 		return nil, false
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, false // another key, or a second "resources"
+	list := make([]RawResource, 0, len(out)/512)
+	for !s.Byte(']') {
+		if len(list) > 0 && !s.Byte(',') {
+			return nil, false
+		}
+		r, ok := soundResource(s)
+		if !ok {
+			return nil, false
+		}
+		list = append(list, r)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !s.Byte('}') || !s.Done() {
 		return nil, false
 	}
 	ptrs := make([]*RawResource, len(list))
@@ -179,6 +195,89 @@ func soundResources(out []byte) ([]*RawResource, bool) {
 		ptrs[i] = &list[i]
 	}
 	return ptrs, true
+}
+
+// soundResource reads one entry of the resources list for soundResources.
+func soundResource(s *jsonscan.Scanner) (RawResource, bool) {
+	var r RawResource
+	if !s.Byte('{') {
+		return r, false
+	}
+	var seen [5]bool
+	for !s.Byte('}') {
+		if seen != [5]bool{} && !s.Byte(',') {
+			return r, false
+		}
+		ok := false
+		var field int
+		switch string(plainKey(s)) {
+		case "kind":
+			field = 0
+			r.Kind, ok = plainString(s)
+		case "name":
+			field = 1
+			r.Name, ok = plainString(s)
+		case "spec":
+			field = 2
+			if s.Next() == '{' {
+				var raw []byte
+				raw, ok = s.Skip()
+				r.Spec = raw[:len(raw):len(raw)] // an append must not write into out
+			}
+		case "dependsOn":
+			field = 3
+			r.DependsOn, ok = plainStrings(s)
+		case "adopt":
+			field = 4
+			var lit []byte
+			lit, ok = s.Skip()
+			r.Adopt = string(lit) == "true"
+			ok = ok && (r.Adopt || string(lit) == "false")
+		}
+		if !ok || seen[field] {
+			return r, false
+		}
+		seen[field] = true
+	}
+	return r, true
+}
+
+// plainKey reads an object key without escapes or non-ASCII bytes and its
+// colon; nil for any other.
+func plainKey(s *jsonscan.Scanner) []byte {
+	raw, plain, ok := s.Key()
+	if !ok || !plain {
+		return nil
+	}
+	return raw[1 : len(raw)-1]
+}
+
+// plainString reads a string without escapes or non-ASCII bytes.
+func plainString(s *jsonscan.Scanner) (string, bool) {
+	raw, plain, ok := s.String()
+	if !ok || !plain {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
+// plainStrings reads a list of plain strings (see plainString).
+func plainStrings(s *jsonscan.Scanner) ([]string, bool) {
+	if !s.Byte('[') {
+		return nil, false
+	}
+	list := []string{}
+	for !s.Byte(']') {
+		if len(list) > 0 && !s.Byte(',') {
+			return nil, false
+		}
+		str, ok := plainString(s)
+		if !ok {
+			return nil, false
+		}
+		list = append(list, str)
+	}
+	return list, true
 }
 
 // specDiagnostics turns a backend's Decode error into one diagnostic per

@@ -1,0 +1,247 @@
+package steps
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
+)
+
+// exactKeys reports whether every key of raw's objects that meets a struct
+// field of v's type (v: a value or a pointer to one) is that field's JSON
+// name exactly: a key that names no field, or one only when case is
+// ignored (encoding/json takes "keytype" for `json:"keyType"`), makes it
+// false. Keys of maps and of values decoded whole (an interface, a
+// json.Unmarshaler) are not checked. raw must be one JSON value that
+// encoding/json decoded into v without error; text that is not JSON
+// reports false where the walk notices.
+//
+// It reads raw once, allocating only for a key with escapes or non-ASCII
+// bytes (unquoted as encoding/json does): the check costs a fraction of
+// the decode it follows.
+func exactKeys(raw []byte, v any) bool {
+	s := jsonscan.New(raw)
+	return checkKeys(s, planOf(reflect.TypeOf(v))) && s.Done()
+}
+
+// checkKeys checks the value at s's position against p and moves past it.
+func checkKeys(s *jsonscan.Scanner, p *keyPlan) bool {
+	switch c := s.Next(); {
+	case c == '{' && p.kind != planSkip:
+		s.Byte('{')
+		if s.Byte('}') {
+			return true
+		}
+		for {
+			raw, plain, ok := s.Key()
+			if !ok {
+				return false
+			}
+			vp := p.elem
+			switch p.kind {
+			case planStruct:
+				if plain {
+					vp, ok = p.fields[string(raw[1:len(raw)-1])]
+				} else {
+					var k string // unquoted as encoding/json does (invalid UTF-8 → U+FFFD)
+					if json.Unmarshal(raw, &k) != nil {
+						return false
+					}
+					vp, ok = p.fields[k]
+				}
+				if !ok {
+					return false
+				}
+			case planList:
+				vp = skipPlan // a list given an object: encoding/json refused it
+			}
+			if !checkKeys(s, vp) {
+				return false
+			}
+			if !s.Byte(',') {
+				return s.Byte('}')
+			}
+		}
+	case c == '[' && p.kind == planList:
+		s.Byte('[')
+		if s.Byte(']') {
+			return true
+		}
+		for {
+			if !checkKeys(s, p.elem) {
+				return false
+			}
+			if !s.Byte(',') {
+				return s.Byte(']')
+			}
+		}
+	}
+	_, ok := s.Skip()
+	return ok
+}
+
+// keyPlan is what exactKeys checks in a value of one Go type.
+type keyPlan struct {
+	kind   planKind
+	fields map[string]*keyPlan // planStruct: JSON name → its field's plan
+	elem   *keyPlan            // planMap: a value's; planList: an element's
+	// plain: encoding/json's fields of this type and of every type in it
+	// are structFields' (see sameFields), so that a key exactKeys takes is
+	// one encoding/json decodes, into the same field.
+	plain bool
+}
+
+type planKind uint8
+
+const (
+	planSkip   planKind = iota // a scalar, an interface, a json.Unmarshaler
+	planStruct                 // object keys must be field names
+	planMap                    // any keys; values of elem
+	planList                   // elements of elem
+)
+
+var (
+	skipPlan = &keyPlan{kind: planSkip, plain: true}
+	plans    sync.Map // reflect.Type (no pointer) → *keyPlan
+)
+
+// planOf is the keyPlan of t, built once per type.
+func planOf(t reflect.Type) *keyPlan {
+	if t == nil {
+		return skipPlan
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if p, ok := plans.Load(t); ok {
+		return p.(*keyPlan)
+	}
+	building := map[reflect.Type]*keyPlan{}
+	p := buildPlan(t, building)
+	// A plan is plain when its type's fields are the same for both and
+	// every plan in it is plain: false spreads from the types that are
+	// not until nothing changes (types may refer to themselves).
+	for changed := true; changed; {
+		changed = false
+		for _, bp := range building {
+			if bp.plain && !bp.partsPlain() {
+				bp.plain, changed = false, true
+			}
+		}
+	}
+	for bt, bp := range building {
+		plans.Store(bt, bp)
+	}
+	return p
+}
+
+// partsPlain reports whether the plans of p's fields or elements are plain.
+func (p *keyPlan) partsPlain() bool {
+	if p.elem != nil && !p.elem.plain {
+		return false
+	}
+	for _, f := range p.fields {
+		if !f.plain {
+			return false
+		}
+	}
+	return true
+}
+
+// buildPlan is planOf for types not cached yet; building holds the plans
+// begun, so that a recursive type refers to its own plan.
+func buildPlan(t reflect.Type, building map[reflect.Type]*keyPlan) *keyPlan {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if p, ok := plans.Load(t); ok {
+		return p.(*keyPlan)
+	}
+	if p, ok := building[t]; ok {
+		return p
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+		building[t] = skipPlan
+		return skipPlan
+	}
+	p := &keyPlan{plain: true}
+	building[t] = p
+	switch t.Kind() {
+	case reflect.Struct:
+		p.kind, p.plain = planStruct, sameFields(t)
+		idx := cachedFields(t)
+		p.fields = make(map[string]*keyPlan, len(idx))
+		for name, i := range idx {
+			p.fields[name] = buildPlan(t.FieldByIndex(i).Type, building)
+		}
+	case reflect.Map:
+		p.kind, p.elem = planMap, buildPlan(t.Elem(), building)
+	case reflect.Slice, reflect.Array:
+		p.kind, p.elem = planList, buildPlan(t.Elem(), building)
+	}
+	return p
+}
+
+// sameFields reports whether encoding/json's fields of struct type t are
+// those of structFields, with the same names and index paths, by ruling
+// out where the two differ: a name given twice (encoding/json keeps the
+// shallowest field or none, structFields the first met), a tag name
+// encoding/json finds invalid (it takes the Go name) and an embedded
+// pointer (encoding/json allocates it, or fails for an unexported type);
+// other embedded fields with a tag name are ruled out too.
+func sameFields(t reflect.Type) bool {
+	seen := map[string]bool{}
+	var walk func(t reflect.Type) bool
+	walk = func(t reflect.Type) bool {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			if name != "" && !validTagName(name) {
+				return false
+			}
+			if f.Anonymous {
+				switch {
+				case name != "" || f.Type.Kind() == reflect.Pointer:
+					return false
+				case f.Type.Kind() == reflect.Struct:
+					if !walk(f.Type) {
+						return false
+					}
+					continue
+				}
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if seen[name] {
+				return false
+			}
+			seen[name] = true
+		}
+		return true
+	}
+	return walk(t)
+}
+
+// validTagName is encoding/json's isValidTag: the names it takes from a
+// tag.
+func validTagName(s string) bool {
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
+}
