@@ -117,3 +117,11 @@ func readCheckStatus(repo *gitstore.Repo, statusBranch string) checkStatus {
 	}
 	return checkStatus{inv: inv, live: lastLive(repo, statusBranch)}
 }
+
+// PolicyPreparer is a started Policy (PolicyStarter) that can be handed the
+// commit's policy files before the input is known, so that it compiles
+// them while the commit is evaluated. Its Check is then given the same
+// files.
+type PolicyPreparer interface {
+	Prepare(files []PolicyFile)
+}

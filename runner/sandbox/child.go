@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -103,6 +104,17 @@ type Parts struct {
 	say func(verb, arg string)
 	n   int   // parts asked for
 	err error // a broken frame or pipe; sticky
+}
+
+// NewParts is a request of the given parts, for running a PartsFunc in
+// this process (tests, benchmarks).
+func NewParts(parts ...[]byte) *Parts {
+	var b []byte
+	for _, p := range parts {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
+		b = append(b, p...)
+	}
+	return &Parts{r: bufio.NewReader(bytes.NewReader(b)), say: func(string, string) {}}
 }
 
 // maxPart bounds one part's announced length, in bytes: above it the frame
