@@ -32,6 +32,17 @@ func init() {
 			got = append(got, string(p))
 		}
 	})
+	// "gather" reads its parts to the end, then works 0.9 s.
+	sandbox.RegisterParts("gather", func(_ context.Context, parts *sandbox.Parts, progress func(string)) ([]byte, error) {
+		for {
+			if _, err := parts.Next(); err != nil {
+				break
+			}
+		}
+		progress("working")
+		time.Sleep(900 * time.Millisecond)
+		return []byte("done"), nil
+	})
 }
 
 // A request in parts reaches the function whole and in order, the parts
@@ -120,5 +131,25 @@ func TestPartsTimeoutBeforeLastPart(t *testing.T) {
 	}
 	if le.Usage.Wall < 900*time.Millisecond {
 		t.Errorf("wall %s, want it counted from the first part (≥ 0.9 s)", le.Usage.Wall)
+	}
+}
+
+// After the last part the child waits for nothing: its work after reading
+// to the end counts.
+func TestPartsTimeoutAfterLastPart(t *testing.T) {
+	lim := testLimits
+	lim.Timeout = 300 * time.Millisecond
+	c, err := sandbox.Start(context.Background(), "gather", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Run([]byte("b"))
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime || le.LastStep != "working" {
+		t.Fatalf("Run: %v, want the time limit at step \"working\"", err)
 	}
 }

@@ -96,10 +96,10 @@ type Limits struct {
 	// "policy evaluation killed after 5s (...)". Empty: "sandbox NAME".
 	Task string
 	// Timeout is the wall-clock limit on the child's work: its process
-	// group is killed when it expires. It counts from the request (the
-	// first part of one in parts) to the child's exit, less the time a
-	// child of RegisterParts waits for a part the parent has not sent yet
-	// (see Child.Send). The child's CPU time is also capped (RLIMIT_CPU) a
+	// group is killed when it expires. It counts from the request (Run) to
+	// the child's exit; for a function of RegisterParts, from when the
+	// child starts on the first part to its exit, less the time it waits
+	// for a part the parent has not sent yet (see Child.Send). The child's CPU time is also capped (RLIMIT_CPU) a
 	// little above Timeout × GOMAXPROCS, in case the parent is gone.
 	Timeout time.Duration
 	// Memory caps the child's private writable memory (RLIMIT_DATA: heap,
@@ -198,7 +198,8 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 // request, then waits for it on stdin. Its limits are in force from
 // start (memory, CPU, killed with ctx and with the runner); the wall-clock
 // Timeout counts from the request: from Run, or for a function of
-// RegisterParts from the first Send, less the time it waits for parts.
+// RegisterParts from its start on the first part (Send), less the time it
+// waits for parts.
 type Child struct {
 	ctx      context.Context
 	lim      Limits
@@ -239,7 +240,7 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 	}
 	c := &Child{ctx: ctx, lim: lim, parts: reg.parts != nil, msgR: msgR, out: &capWriter{max: lim.MaxResult},
 		errTail: &headTail{keep: stderrKeep}, msgDone: make(chan struct{})}
-	c.clock = &workClock{left: lim.Timeout, expire: func() { c.kill("timeout") }}
+	c.clock = &workClock{parts: c.parts, left: lim.Timeout, expire: func() { c.kill("timeout") }}
 	c.msgs.onWait = c.clock.childWaits
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	// /proc/self/exe, not os.Executable(): it is the running binary even
@@ -308,15 +309,17 @@ func (c *Child) Close() {
 // Send hands a child of a function registered with RegisterParts the next
 // part of its request, without waiting for the child to read it (a writer
 // goroutine of the Child writes the parts in order); Run sends the last.
-// The wall-clock Timeout starts with the first part. When the child asks
-// for a part (Parts.Next) that has not been sent yet, its clock stops
-// until Send (or Run) sends it: waiting for the parent is not the child's
-// work. It fails for a plain function and after Run or Close.
+// The wall-clock Timeout runs while the child works on the request: from
+// when it asks for the first part (Parts.Next, after its start-up) and
+// that part is sent; when it asks for a part not sent yet, its clock stops
+// until Send (or Run) sends it, since waiting for the parent is not the
+// child's work; from Run on it runs in any case. It fails for a plain
+// function and after Run or Close.
 func (c *Child) Send(part []byte) error {
 	if !c.parts {
 		return fmt.Errorf("%s: Send: the child's function takes its request whole (Register, not RegisterParts)", c.lim.Task)
 	}
-	if !c.queue(part) {
+	if !c.queue(part, false) {
 		return fmt.Errorf("%s: Send: the child was already used or closed", c.lim.Task)
 	}
 	return nil
@@ -324,7 +327,7 @@ func (c *Child) Send(part []byte) error {
 
 // queue hands a frame to the writer goroutine (started on the first
 // part) and counts it as sent; false after endSend.
-func (c *Child) queue(part []byte) bool {
+func (c *Child) queue(part []byte, last bool) bool {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	if c.sendShut {
@@ -334,7 +337,7 @@ func (c *Child) queue(part []byte) bool {
 		c.sendq, c.sendDone = make(chan []byte, 16), make(chan struct{})
 		go c.writeParts()
 	}
-	c.clock.sent()
+	c.clock.sent(last)
 	c.sendq <- part
 	return true
 }
@@ -384,7 +387,8 @@ func (c *Child) waitSend() {
 
 // Run sends the child its request (for a function of RegisterParts: the
 // last part) and waits for its result, as the package's Run does (same
-// errors); the wall-clock limit counts from the request's first part.
+// errors); the wall-clock limit counts from here, or for a function of
+// RegisterParts as Send says.
 // A Child runs one request: after Run or Close, Run fails.
 func (c *Child) Run(req []byte) (*Result, error) {
 	ran := false
@@ -396,10 +400,10 @@ func (c *Child) Run(req []byte) (*Result, error) {
 	lim := c.lim
 	defer c.clock.stop()
 	if c.parts {
-		c.queue(req)
+		c.queue(req, true)
 		c.endSend()
 	} else {
-		c.clock.sent()
+		c.clock.sent(true)
 		_, _ = c.stdin.Write(req) // as writeParts: a failure shows in Wait
 		_ = c.stdin.Close()
 	}
@@ -447,15 +451,20 @@ func (c *Child) Run(req []byte) (*Result, error) {
 	return nil, e
 }
 
-// workClock is a child's wall-clock limit: it runs from the first part of
-// the request and stops while the child waits for a part not sent yet;
-// expire is called when the child has worked Timeout.
+// workClock is a child's wall-clock limit; expire is called when the child
+// has worked Timeout. It runs while the child works on its request: for a
+// plain function from Run on; for a PartsFunc while the child has asked for
+// a part that was sent (from its asking for the first part, which follows
+// its start-up, to its asking for one not sent yet, and again from that
+// part's sending), and at the latest from Run on.
 type workClock struct {
 	mu       sync.Mutex
+	parts    bool          // a PartsFunc's child, which says what it waits for
 	left     time.Duration // budget not yet used, at the last stop
 	first    time.Time     // the first part; zero before
 	since    time.Time     // when it last started running
 	running  bool
+	final    bool // Run sent the last part
 	stopped  bool // for good (stop)
 	nsent    int  // parts sent
 	waitsFor int  // the part the child said it waits for; 0 none
@@ -463,28 +472,36 @@ type workClock struct {
 	expire   func()
 }
 
-// sent counts a part as sent and runs the clock unless the child is known
-// to wait for a later one.
-func (w *workClock) sent() {
+// sent counts a part as sent; last: Run sent it.
+func (w *workClock) sent(last bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.nsent++
-	now := time.Now()
+	w.final = w.final || last
 	if w.first.IsZero() {
-		w.first = now
+		w.first = time.Now()
 	}
-	if !w.running && !w.stopped && w.waitsFor <= w.nsent {
-		w.running, w.since = true, now
-		w.timer = time.AfterFunc(w.left, w.expire)
-	}
+	w.update()
 }
 
-// childWaits stops the clock when the child waits for a part not sent.
+// childWaits records that the child waits for a part.
 func (w *workClock) childWaits(part int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waitsFor = part
-	if w.running && w.nsent < part && w.timer.Stop() {
+	w.update()
+}
+
+// update starts or stops the clock as the state says.
+func (w *workClock) update() {
+	asked := w.waitsFor >= 1 && w.waitsFor <= w.nsent // works on a sent part
+	// After the last part nothing is waited for: a later Next gets EOF.
+	run := !w.stopped && w.nsent >= 1 && (!w.parts || w.final || asked)
+	switch {
+	case run && !w.running:
+		w.running, w.since = true, time.Now()
+		w.timer = time.AfterFunc(w.left, w.expire)
+	case !run && w.running && w.timer.Stop(): // (not when it fired already)
 		w.running = false
 		w.left -= time.Since(w.since)
 	}
