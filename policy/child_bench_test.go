@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +14,7 @@ import (
 
 // checkInput1000 is the push-time check's input at 1000 guests: specs as
 // the pipeline keeps them (their JSON), the same guests as the previous
-// run's, no plan, the live node memory the last run recorded.
+// run's (indented, as read from the inventory), no plan, the live node memory the last run recorded.
 func checkInput1000() *pipeline.PolicyInput {
 	in := pipeline.BuildPolicyInput(nil, nil, nil, nil, pipeline.Push{User: "alice", Ref: "refs/heads/main",
 		Commit: strings.Repeat("a", 40), Message: "more guests"}, map[string]any{
@@ -27,6 +28,12 @@ func checkInput1000() *pipeline.PolicyInput {
 			`"rootfs":{"storage":"local-lvm","size":8589934592},"swap":536870912}`, 1000+i, name, i/250, i%250+1, name)
 		r := pipeline.PolicyResource{ID: "proxmox.lxc/" + name, Kind: "proxmox.lxc", Name: name, Spec: json.RawMessage(spec)}
 		in.Resources = append(in.Resources, r)
+		// inventory.json is indented, and so are the specs read back from it.
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, []byte(spec), "      ", "  "); err != nil {
+			panic(err)
+		}
+		r.Spec = json.RawMessage(indented.Bytes())
 		in.Previous.Resources = append(in.Previous.Resources, r)
 	}
 	return in
