@@ -159,3 +159,16 @@ func TestPreparedChecker(t *testing.T) {
 		t.Errorf("checked with other files than prepared: %+v, %v; want those files' denial", got, err)
 	}
 }
+
+// A rule stuck while the other rules finish on other goroutines is the
+// step a killed child names, not the last rule started.
+func TestStuckRuleNamedAmongOthers(t *testing.T) {
+	files, in := guardPolicy() // policy/guard.rego, evaluated after policy/a-slow.rego
+	stuck := pipeline.PolicyFile{Path: "policy/a-slow.rego", Source: slowPolicy.Source}
+	c := policy.Checker{Options: policy.Options{Timeout: 2 * time.Second}, Isolate: true, Memory: 256 << 20}
+	_, err := c.Check(context.Background(), append(files, stuck), in)
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.LastStep != "policy/a-slow.rego:3" {
+		t.Errorf("err = %v, want the time limit with the last step policy/a-slow.rego:3", err)
+	}
+}
