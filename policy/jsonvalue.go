@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -38,6 +39,11 @@ type jsonParser struct {
 	// interned holds the terms of short strings ("s" + text) and of
 	// numbers ("n" + text) read so far, up to maxInterned of them.
 	interned map[string]*ast.Term
+	// pairs and terms are stacks of the objects' and arrays' members
+	// being read, reused: ast.NewObject copies its pairs, and an array
+	// gets a slice of exactly its length.
+	pairs [][2]*ast.Term
+	terms []*ast.Term
 }
 
 // Interning: strings and numbers up to maxInternLen bytes, at most
@@ -120,12 +126,13 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		return nil, p.errorf("nested too deeply")
 	}
 	p.i++ // {
-	var kvs [][2]*ast.Term
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
 		return ast.NewTerm(ast.NewObject()), nil
 	}
+	base := len(p.pairs)
+	defer func() { p.pairs = p.pairs[:base] }()
 	for {
 		p.space()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
@@ -144,7 +151,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		kvs = append(kvs, [2]*ast.Term{k, v})
+		p.pairs = append(p.pairs, [2]*ast.Term{k, v})
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unexpected end in an object")
@@ -154,7 +161,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 			p.i++
 		case '}':
 			p.i++
-			return ast.NewTerm(ast.NewObject(lastKeys(kvs)...)), nil
+			return ast.NewTerm(ast.NewObject(lastKeys(p.pairs[base:])...)), nil
 		default:
 			return nil, p.errorf("want ',' or '}' in an object")
 		}
@@ -209,18 +216,19 @@ func (p *jsonParser) array(depth int) (*ast.Term, error) {
 		return nil, p.errorf("nested too deeply")
 	}
 	p.i++ // [
-	var terms []*ast.Term
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
 		return ast.NewTerm(ast.NewArray()), nil
 	}
+	base := len(p.terms)
+	defer func() { p.terms = p.terms[:base] }()
 	for {
 		t, err := p.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		terms = append(terms, t)
+		p.terms = append(p.terms, t)
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, p.errorf("unexpected end in an array")
@@ -230,7 +238,7 @@ func (p *jsonParser) array(depth int) (*ast.Term, error) {
 			p.i++
 		case ']':
 			p.i++
-			return ast.NewTerm(ast.NewArray(terms...)), nil
+			return ast.NewTerm(ast.NewArray(slices.Clone(p.terms[base:])...)), nil
 		default:
 			return nil, p.errorf("want ',' or ']' in an array")
 		}
