@@ -91,7 +91,7 @@ func TestInputValueIsItsJSON(t *testing.T) {
 // ast.InterfaceToValue) and refuses what is not JSON.
 func TestParseJSONValue(t *testing.T) {
 	many := `{"k0":0`
-	for i := 1; i < 40; i++ {
+	for i := 1; i < 80; i++ {
 		many += fmt.Sprintf(`,"k%d":%d`, i, i)
 	}
 	many += `,"k7":"last"}`

@@ -172,12 +172,13 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 // (encoding/json decodes into a map, where the last wins; ast.NewObject
 // does not merge repeated keys).
 func lastKeys(kvs [][2]*ast.Term) [][2]*ast.Term {
-	const small = 16 // compare pairs below, index in a map above
+	const small = 64 // compare pairs below, index in a map above
 	dup := false
 	if len(kvs) <= small {
 		for i := 1; i < len(kvs) && !dup; i++ {
+			ki := kvs[i][0].Value.(ast.String)
 			for j := range i {
-				if kvs[i][0].Value.Compare(kvs[j][0].Value) == 0 {
+				if kvs[j][0].Value.(ast.String) == ki {
 					dup = true
 					break
 				}
