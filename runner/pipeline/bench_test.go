@@ -136,3 +136,35 @@ func BenchmarkEvalHomelab(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoad1000 is steps 1–2 of a new commit declaring 1000 Proxmox
+// containers with the lib: evaluated in this process, and in an evaluation
+// child as the runner evaluates (Runner.Isolate). The difference is what
+// the child costs: a process start and a cold heap. (The child here is this
+// test binary, which links fewer packages than the runner and so starts
+// faster: the runner's child costs more.)
+func BenchmarkLoad1000(b *testing.B) {
+	src := `local proxmox = import 'proxmox.libsonnet';
+local runner = import 'runner.libsonnet';
+runner.output([proxmox.lxc('g' + std.toString(1000 + i), {
+  node: 'pve', vmid: 1000 + i, cores: 2, memory: '1GiB', ostemplate: proxmox.templates.debian12,
+  rootfs: { storage: 'local-lvm', size: '8GiB' }, networks: [proxmox.network('vmbr0')],
+}, { adopt: true }) for i in std.range(0, 999)])
+`
+	ctx := context.Background()
+	for _, isolate := range []bool{false, true} {
+		b.Run(map[bool]string{false: "in-process", true: "isolated"}[isolate], func(b *testing.B) {
+			r := loadOnly(b, map[string]string{"main.jsonnet": src})
+			r.Isolate = isolate
+			for b.Loop() {
+				l, err := r.Load(ctx, "main", pipeline.Vars{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(l.Resources) != 1000 {
+					b.Fatalf("%d resources", len(l.Resources))
+				}
+			}
+		})
+	}
+}

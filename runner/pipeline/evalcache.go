@@ -100,10 +100,8 @@ func (r *Runner) storeEval(key string, out []byte) {
 		return
 	}
 	sum := sha256.Sum256(out)
-	b := make([]byte, 0, len(evalCacheMagic)+len(key)+len(sum)*2+2+len(out))
-	b = append(b, evalCacheMagic+key+" "+hex.EncodeToString(sum[:])+"\n"...)
-	b = append(b, out...)
-	if err := writeUnsynced(filepath.Join(r.EvalCache, key+".eval"), b); err != nil {
+	head := evalCacheMagic + key + " " + hex.EncodeToString(sum[:]) + "\n"
+	if err := writeUnsynced(filepath.Join(r.EvalCache, key+".eval"), []byte(head), out); err != nil {
 		r.Log.WithField("dir", r.EvalCache).Debug("evaluation cache: " + err.Error())
 	}
 	ents, _ := os.ReadDir(r.EvalCache)
@@ -114,16 +112,21 @@ func (r *Runner) storeEval(key string, out []byte) {
 	}
 }
 
-// writeUnsynced writes b to path (mode 0600) through a temporary file
-// renamed over it, without fsync: an entry lost or torn by a crash fails
-// its SHA-256 check and the commit is evaluated again, so the push-time
-// check does not wait for the disk (an fsync took 5–20 ms on the test VM).
-func writeUnsynced(path string, b []byte) error {
+// writeUnsynced writes the parts, one after the other, to path (mode 0600)
+// through a temporary file renamed over it, without fsync: an entry lost
+// or torn by a crash fails its SHA-256 check and the commit is evaluated
+// again, so the push-time check does not wait for the disk (an fsync took
+// 5–20 ms on the test VM).
+func writeUnsynced(path string, parts ...[]byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // mode 0600
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
+	for _, b := range parts {
+		if err == nil {
+			_, err = f.Write(b)
+		}
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -118,7 +118,14 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sa
 		return nil, StageLoad, diagnose(err, "")
 	}
 	if !cached {
-		r.storeEval(key, out)
+		// The cache entry is written while the output is decoded (a
+		// 0.5 MB write at 1000 resources, ~5 ms of the push-time check).
+		stored := make(chan struct{})
+		go func() {
+			defer close(stored)
+			r.storeEval(key, out)
+		}()
+		defer func() { <-stored }()
 	}
 	rs, ds := Decode(r.Registry, r.Entry, out)
 	if len(ds) > 0 {

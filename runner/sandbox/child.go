@@ -95,6 +95,9 @@ func serve(name string) int {
 		return fail("write result: %v", err)
 	}
 	_, _ = msg.WriteString("ok\n")
+	// Both pipes end here, before the exit: the parent takes the result
+	// without waiting for the exit (Child.Run).
+	_ = msg.Close()
 	return exitOK
 }
 

@@ -190,7 +190,15 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	return c.Run(req)
+	res, err := c.Run(req)
+	if err != nil {
+		return nil, err
+	}
+	c.Close() // reaps the child: its whole Usage
+	if st := c.cmd.ProcessState; st != nil {
+		res.Usage = usage(st, res.Usage.Wall)
+	}
+	return res, nil
 }
 
 // Child is a child process started ahead of its request (Start): it
@@ -208,6 +216,8 @@ type Child struct {
 	stdin    io.WriteCloser
 	out      *capWriter
 	errTail  *headTail
+	outR     io.ReadCloser // the result pipe, copied into out
+	outDone  chan struct{} // closed at the result pipe's end
 	msgR     *os.File
 	msgs     childMessages
 	msgDone  chan struct{}
@@ -219,6 +229,9 @@ type Child struct {
 	sendq    chan []byte   // frames for the writer; nil until the first Send
 	sendDone chan struct{} // closed when the writer has ended
 	sendShut bool          // sendq is closed
+	// reaped is closed when a child whose result Run returned before it
+	// exited has been waited for (nil otherwise).
+	reaped chan struct{}
 }
 
 // Start starts a child for the function registered under name; Run hands
@@ -239,7 +252,7 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
 	c := &Child{ctx: ctx, lim: lim, parts: reg.parts != nil, msgR: msgR, out: &capWriter{max: lim.MaxResult},
-		errTail: &headTail{keep: stderrKeep}, msgDone: make(chan struct{})}
+		errTail: &headTail{keep: stderrKeep}, outDone: make(chan struct{}), msgDone: make(chan struct{})}
 	c.clock = &workClock{parts: c.parts, left: lim.Timeout, expire: func() { c.kill("timeout") }}
 	c.msgs.onWait = c.clock.childWaits
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
@@ -254,7 +267,14 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 		_ = msgW.Close()
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
-	cmd.Stdout = c.out
+	// The result pipe is read here, not by exec: Run takes the result when
+	// the pipe ends, without waiting for the child's exit.
+	if c.outR, err = cmd.StdoutPipe(); err != nil {
+		_ = c.stdin.Close()
+		_ = msgR.Close()
+		_ = msgW.Close()
+		return nil, fmt.Errorf("%s: %w", lim.Task, err)
+	}
 	cmd.Stderr = c.errTail
 	cmd.ExtraFiles = []*os.File{msgW} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -278,6 +298,13 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 		defer close(c.msgDone)
 		c.msgs.read(msgR)
 	}()
+	go func() {
+		defer close(c.outDone)
+		// After an overflow the rest is discarded: the child is being
+		// killed, and must not block on a full pipe meanwhile.
+		_, _ = io.Copy(c.out, c.outR)
+		_, _ = io.Copy(io.Discard, c.outR)
+	}()
 	return c, nil
 }
 
@@ -293,17 +320,21 @@ func (c *Child) kill(why string) {
 }
 
 // Close kills a child that was not given its whole request and waits for
-// it to end; after Run, it does nothing. It is safe to call more than once.
+// it to end; after a Run that returned before the child exited, it waits
+// for that exit. It is safe to call more than once.
 func (c *Child) Close() {
 	c.once.Do(func() {
 		c.kill("unused")
 		c.endSend()
 		_ = c.stdin.Close()
-		_ = c.cmd.Wait()
-		c.waitSend()
+		<-c.outDone
 		<-c.msgDone
+		_ = c.cmd.Wait()
 		_ = c.msgR.Close()
 	})
+	if c.reaped != nil {
+		<-c.reaped
+	}
 }
 
 // Send hands a child of a function registered with RegisterParts the next
@@ -388,29 +419,50 @@ func (c *Child) waitSend() {
 // Run sends the child its request (for a function of RegisterParts: the
 // last part) and waits for its result, as the package's Run does (same
 // errors); the wall-clock limit counts from here, or for a function of
-// RegisterParts as Send says.
-// A Child runs one request: after Run or Close, Run fails.
+// RegisterParts as Send says. A result comes back as soon as the child has
+// written it and said it is done, before the child has exited: its Usage
+// then has the Wall time only (the package's Run, which reaps, has all of
+// it). A Child runs one request: after Run or Close, Run fails.
 func (c *Child) Run(req []byte) (*Result, error) {
 	ran := false
 	c.once.Do(func() { ran = true })
 	if !ran {
 		return nil, fmt.Errorf("%s: the child was already used or closed", c.lim.Task)
 	}
-	defer func() { _ = c.msgR.Close() }()
 	lim := c.lim
-	defer c.clock.stop()
 	if c.parts {
 		c.queue(req, true)
 		c.endSend()
 	} else {
 		c.clock.sent(true)
-		_, _ = c.stdin.Write(req) // as writeParts: a failure shows in Wait
+		// A child that dies (or is killed) before it read everything
+		// closes the pipe: the write fails, and Wait says why.
+		_, _ = c.stdin.Write(req)
 		_ = c.stdin.Close()
 	}
+	<-c.outDone
+	<-c.msgDone
+	if c.msgs.ok() && !c.out.over && c.killedBy.Load() == nil {
+		// The child wrote its whole result, said so and closed its pipes:
+		// all it does now is exit, which costs the kernel ~0.16 ms per MiB
+		// the child used (measured, Linux 6.18), ~10 ms after an
+		// evaluation. The result is used without waiting; Close reaps.
+		wall := c.clock.wall()
+		c.clock.stop()
+		c.reaped = make(chan struct{})
+		go func() {
+			defer close(c.reaped)
+			_ = c.cmd.Wait()
+			c.waitSend()
+			_ = c.msgR.Close()
+		}()
+		return &Result{Output: c.out.buf.Bytes(), Usage: Usage{Wall: wall}}, nil
+	}
+	defer c.clock.stop()
+	defer func() { _ = c.msgR.Close() }()
 	waitErr := c.cmd.Wait()
 	wall := c.clock.wall()
 	c.waitSend()
-	<-c.msgDone
 
 	st := c.cmd.ProcessState
 	if st == nil { // Wait failed before the child ended: cannot happen after Start
@@ -586,6 +638,13 @@ type childMessages struct {
 	err    *string
 	done   bool
 	onWait func(part int) // "wait N": the child waits for part N
+}
+
+// ok reports whether the child said it is done.
+func (m *childMessages) ok() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.done
 }
 
 func (m *childMessages) lastStep() string {

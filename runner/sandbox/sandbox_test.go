@@ -330,3 +330,25 @@ func TestStartedChildCancel(t *testing.T) {
 		t.Fatalf("Run: %v, want context.Canceled", err)
 	}
 }
+
+// A started child's result comes back as soon as the child has written it
+// and said it is done, without waiting for its exit (which costs the
+// kernel time in proportion to the memory it used); Close then reaps it.
+func TestStartedChildResultBeforeExit(t *testing.T) {
+	c, err := sandbox.Start(context.Background(), "echo", testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Pid()
+	res, err := c.Run([]byte("x"))
+	if err != nil || string(res.Output) != "echo: x" {
+		t.Fatalf("Run: %q, %v", res.Output, err)
+	}
+	if res.Usage.CPU != 0 || res.Usage.MaxRSS != 0 {
+		t.Errorf("Run waited for the child's exit: usage %+v, want the wall time only", res.Usage)
+	}
+	c.Close()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the child %d was not reaped by Close (kill -0: %v)", pid, err)
+	}
+}
