@@ -27,6 +27,14 @@ type PolicyStarter interface {
 	Start(ctx context.Context) (p Policy, stop func())
 }
 
+// PolicyPreparer is a started Policy (PolicyStarter) that can be handed the
+// commit's policy files before the input is known, so that it compiles
+// them while the commit is evaluated. Its Check is then given the same
+// files.
+type PolicyPreparer interface {
+	Prepare(files []PolicyFile)
+}
+
 // Rejected reports whether the push should be refused.
 func (c *CheckResult) Rejected() bool { return len(c.Errors) > 0 || len(c.Policy.Deny) > 0 }
 
@@ -149,12 +157,4 @@ func readCheckStatus(repo *gitstore.Repo, statusBranch string) checkStatus {
 		return checkStatus{err: err}
 	}
 	return checkStatus{inv: inv, live: lastLive(repo, statusBranch)}
-}
-
-// PolicyPreparer is a started Policy (PolicyStarter) that can be handed the
-// commit's policy files before the input is known, so that it compiles
-// them while the commit is evaluated. Its Check is then given the same
-// files.
-type PolicyPreparer interface {
-	Prepare(files []PolicyFile)
 }
