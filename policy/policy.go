@@ -457,9 +457,12 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 }
 
 // Eval evaluates every deny and warn rule on the input document (see
-// README.md; version InputVersion), within the time limit. A rule that
-// fails at run time, yields a bad message or runs out of time gives an
-// error (errors.Join of *EvalError); the run must then be treated as denied.
+// README.md; version InputVersion), within the time limit. The input is a
+// *pipeline.PolicyInput, an OPA value (ast.Value) or anything that encodes
+// to the document's JSON. Rules run on up to GOMAXPROCS goroutines; the
+// result is the one evaluating them in order gives. A rule that fails at
+// run time, yields a bad message or runs out of time gives an error
+// (errors.Join of *EvalError); the run must then be treated as denied.
 func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
 	in, err := inputValue(input)
 	if err != nil {
