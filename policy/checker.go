@@ -42,6 +42,12 @@ func check(ctx context.Context, files []File, in *pipeline.PolicyInput, opts Opt
 	if err != nil {
 		return pipeline.PolicyResult{}, err
 	}
+	return evalFindings(ctx, set, in)
+}
+
+// evalFindings evaluates a compiled set on the input (Eval's input) and
+// gives its findings as the pipeline takes them.
+func evalFindings(ctx context.Context, set *Set, in any) (pipeline.PolicyResult, error) {
 	res, err := set.Eval(ctx, in)
 	if err != nil {
 		return pipeline.PolicyResult{}, err

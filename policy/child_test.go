@@ -107,3 +107,68 @@ deny contains msg if {
 	msg := sprintf("rendered %d", [count(s)])
 }
 `)}
+
+// TestPreparedChecker: a started Checker handed its files early (Prepare)
+// compiles them before the input comes and answers as an unprepared one:
+// the same findings, the same compile error, the time limit on its work but
+// not on its wait for the input; other files at Check get a child of their own.
+func TestPreparedChecker(t *testing.T) {
+	files, in := guardPolicy()
+	opts := policy.Options{Disabled: policy.Builtins(), Timeout: time.Second}
+	c := policy.Checker{Options: opts, Isolate: true, Memory: 256 << 20}
+	start := func() (pipeline.Policy, pipeline.PolicyPreparer) {
+		t.Helper()
+		p, stop := c.Start(context.Background())
+		t.Cleanup(stop)
+		pp, ok := p.(pipeline.PolicyPreparer)
+		if !ok {
+			t.Fatalf("the started Checker %T is no PolicyPreparer", p)
+		}
+		return p, pp
+	}
+
+	p, pp := start()
+	pp.Prepare(files)
+	time.Sleep(1500 * time.Millisecond) // waiting for the input, past the time limit
+	got, err := p.Check(context.Background(), files, in)
+	if err != nil || len(got.Deny) != 1 || got.Deny[0].Message != "no" {
+		t.Fatalf("prepared: %+v, %v; want one denial \"no\"", got, err)
+	}
+
+	broken := []pipeline.PolicyFile{{Path: "policy/broken.rego", Source: []byte("package broken\n\ndeny contains msg if {\n")}}
+	_, want := c.Check(context.Background(), broken, in)
+	p, pp = start()
+	pp.Prepare(broken)
+	if _, err := p.Check(context.Background(), broken, in); err == nil || want == nil || err.Error() != want.Error() {
+		t.Errorf("a policy that does not compile, prepared: %v\nunprepared: %v", err, want)
+	}
+
+	p, pp = start()
+	pp.Prepare(append(files, slowPolicy))
+	time.Sleep(1500 * time.Millisecond)
+	_, err = p.Check(context.Background(), append(files, slowPolicy), in)
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime {
+		t.Errorf("a runaway policy, prepared: %v, want the time limit", err)
+	}
+
+	p, pp = start()
+	pp.Prepare(broken)
+	got, err = p.Check(context.Background(), files, in)
+	if err != nil || len(got.Deny) != 1 {
+		t.Errorf("checked with other files than prepared: %+v, %v; want those files' denial", got, err)
+	}
+}
+
+// A rule stuck while the other rules finish on other goroutines is the
+// step a killed child names, not the last rule started.
+func TestStuckRuleNamedAmongOthers(t *testing.T) {
+	files, in := guardPolicy() // policy/guard.rego, evaluated after policy/a-slow.rego
+	stuck := pipeline.PolicyFile{Path: "policy/a-slow.rego", Source: slowPolicy.Source}
+	c := policy.Checker{Options: policy.Options{Timeout: 2 * time.Second}, Isolate: true, Memory: 256 << 20}
+	_, err := c.Check(context.Background(), append(files, stuck), in)
+	var le *sandbox.LimitError
+	if !errors.As(err, &le) || le.LastStep != "policy/a-slow.rego:3" {
+		t.Errorf("err = %v, want the time limit with the last step policy/a-slow.rego:3", err)
+	}
+}

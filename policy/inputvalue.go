@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
 )
@@ -18,8 +17,12 @@ import (
 // part of the document that is not plain JSON data (a typed value in live,
 // the field changes of a plan), goes through OPA's conversion, so the
 // value is always the one its JSON encoding gives
-// (TestInputValueIsItsJSON).
+// (TestInputValueIsItsJSON). An ast.Value (the policy child's input, read
+// by parseJSONValue) is taken as it is.
 func inputValue(input any) (ast.Value, error) {
+	if v, ok := input.(ast.Value); ok { // read by parseJSONValue
+		return v, nil
+	}
 	in, ok := input.(*pipeline.PolicyInput)
 	if !ok || in == nil {
 		return ast.InterfaceToValue(input)
@@ -113,11 +116,14 @@ func (c *converter) value(x any) ast.Value {
 		return ast.NewArray(terms...)
 	case json.RawMessage:
 		// As ast.InterfaceToValue reads JSON: numbers kept as written.
-		var v any
-		if err := util.UnmarshalJSON(x, &v); err != nil {
+		if len(x) == 0 {
+			return ast.NullValue // as encoding/json writes it
+		}
+		v, err := parseJSONValue(x)
+		if err != nil {
 			return c.fail(err)
 		}
-		return c.value(v)
+		return v
 	case []string:
 		if x == nil {
 			return ast.NullValue

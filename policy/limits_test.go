@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,8 +157,16 @@ deny contains "b" if helper == 1
 	if len(res.Deny) != 2 {
 		t.Errorf("deny = %v, want a and b", res.Deny)
 	}
-	if want := "policy/a.rego:3 policy/a.rego:5 policy/b.rego:5"; strings.Join(calls, " ") != want {
-		t.Errorf("OnRule calls while evaluating = %v, want %s", calls, want)
+	// Rules are evaluated in parallel: a rule still running when another
+	// goroutine runs out of rules is named again.
+	var first []string
+	for _, c := range calls {
+		if !slices.Contains(first, c) {
+			first = append(first, c)
+		}
+	}
+	if want := "policy/a.rego:3 policy/a.rego:5 policy/b.rego:5"; strings.Join(first, " ") != want || len(calls) > 2*len(first) {
+		t.Errorf("OnRule calls while evaluating = %v, want %s, each once and maybe again", calls, want)
 	}
 }
 

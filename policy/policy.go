@@ -18,9 +18,11 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -69,7 +71,10 @@ type Options struct {
 
 	// OnRule, when set, is called as work on the repo's policies starts:
 	// before each file is parsed (line 0) and, in Eval, before each deny or
-	// warn rule definition is evaluated (its file and line). A caller that
+	// warn rule definition is evaluated (its file and line). Eval evaluates
+	// rules on several goroutines (GOMAXPROCS); it calls OnRule from one at
+	// a time and, when one runs out of rules, again for the first rule still
+	// running, so that the last call names a rule at work. A caller that
 	// runs policies in a child process reports the last call when it kills
 	// the child. It may be called concurrently when Eval is.
 	OnRule func(file string, line int) `json:"-"`
@@ -452,9 +457,12 @@ func Compile(ctx context.Context, repo []File, opts Options) (*Set, error) {
 }
 
 // Eval evaluates every deny and warn rule on the input document (see
-// README.md; version InputVersion), within the time limit. A rule that
-// fails at run time, yields a bad message or runs out of time gives an
-// error (errors.Join of *EvalError); the run must then be treated as denied.
+// README.md; version InputVersion), within the time limit. The input is a
+// *pipeline.PolicyInput, an OPA value (ast.Value) or anything that encodes
+// to the document's JSON. Rules run on up to GOMAXPROCS goroutines; the
+// result is the one evaluating them in order gives. A rule that fails at
+// run time, yields a bad message or runs out of time gives an error
+// (errors.Join of *EvalError); the run must then be treated as denied.
 func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
 	in, err := inputValue(input)
 	if err != nil {
@@ -470,19 +478,22 @@ func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
 
 	tctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	outs := s.evalRules(tctx, in)
+	if ctx.Err() != nil {
+		return Result{}, fmt.Errorf("policy evaluation: %w", ctx.Err())
+	}
 	res := Result{Deny: []Finding{}, Warn: []Finding{}} // [] in JSON, not null
 	var errs []error
 	seen := map[[2]string]bool{} // rule, message: a rule's messages are a set
-	for _, r := range s.rules {
-		if s.onRule != nil {
-			s.onRule(r.file, r.line)
+	// In the rules' order, as if evaluated one after the other.
+	for i, r := range s.rules {
+		o := outs[i]
+		if !o.done {
+			break // not started: after a rule that ran out of time
 		}
-		rs, err := r.query.Eval(tctx, rego.EvalParsedInput(in))
+		rs, err := o.rs, o.err
 		if err != nil {
-			if ctx.Err() != nil {
-				return Result{}, fmt.Errorf("policy evaluation: %w", ctx.Err())
-			}
-			if tctx.Err() != nil {
+			if o.late {
 				errs = append(errs, &EvalError{File: r.file, Line: r.line, Rule: r.rule,
 					Err: fmt.Errorf("evaluation stopped at the time limit of %s (does the rule iterate over a huge range?): %w", s.timeout, context.DeadlineExceeded)})
 				break // every later rule would fail the same way
@@ -514,6 +525,63 @@ func (s *Set) Eval(ctx context.Context, input any) (Result, error) {
 	sortFindings(res.Deny)
 	sortFindings(res.Warn)
 	return res, errors.Join(errs...)
+}
+
+// ruleOutcome is what evaluating one rule gave.
+type ruleOutcome struct {
+	rs   rego.ResultSet
+	err  error
+	late bool // err came after the time limit
+	done bool // evaluated (none is started after the time limit)
+}
+
+// evalRules evaluates every rule on in, on up to GOMAXPROCS goroutines
+// (the rules are independent queries; a PreparedEvalQuery is safe for
+// concurrent use). OnRule is called as each rule starts and, when a
+// goroutine runs out of rules, again for the first rule still running, so
+// that the last call names a rule at work (what a killed child reports).
+func (s *Set) evalRules(tctx context.Context, in ast.Value) []ruleOutcome {
+	outs := make([]ruleOutcome, len(s.rules))
+	var mu sync.Mutex
+	next := 0
+	running := make([]bool, len(s.rules))
+	// claim ends rule prev (-1: none) and takes the next one, or reports
+	// the first rule still running and returns -1.
+	claim := func(prev int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if prev >= 0 {
+			running[prev] = false
+		}
+		if next < len(s.rules) && tctx.Err() == nil {
+			i := next
+			next++
+			running[i] = true
+			if s.onRule != nil {
+				s.onRule(s.rules[i].file, s.rules[i].line)
+			}
+			return i
+		}
+		if s.onRule != nil {
+			if i := slices.Index(running, true); i >= 0 {
+				s.onRule(s.rules[i].file, s.rules[i].line)
+			}
+		}
+		return -1
+	}
+	work := func() {
+		for i := claim(-1); i >= 0; i = claim(i) {
+			rs, err := s.rules[i].query.Eval(tctx, rego.EvalParsedInput(in))
+			outs[i] = ruleOutcome{rs: rs, err: err, late: err != nil && tctx.Err() != nil, done: true}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(s.rules)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return outs
 }
 
 // findings turns a rule's value into findings. Like conftest, a rule's value

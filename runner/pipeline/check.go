@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/gitops-runner/gitops-runner/runner/gitstore"
 )
 
@@ -23,6 +25,14 @@ type CheckResult struct {
 // what was started when no Check came, and must be called in every case.
 type PolicyStarter interface {
 	Start(ctx context.Context) (p Policy, stop func())
+}
+
+// PolicyPreparer is a started Policy (PolicyStarter) that can be handed the
+// commit's policy files before the input is known, so that it compiles
+// them while the commit is evaluated. Its Check is then given the same
+// files.
+type PolicyPreparer interface {
+	Prepare(files []PolicyFile)
 }
 
 // Rejected reports whether the push should be refused.
@@ -53,13 +63,21 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		defer stop()
 		pol = started
 	}
-	// The status branch is read while the commit is evaluated, through a
-	// handle of its own: a go-git repository is not safe for concurrent
-	// use. (Without one, it is read afterwards.)
+	// The policy files and the status branch are read while the commit is
+	// evaluated, through a handle of its own (a go-git repository is not
+	// safe for concurrent use), and a started policy compiles the files
+	// meanwhile (PolicyPreparer). (Without a handle, they are read
+	// afterwards.)
+	filesc := make(chan policyFiles, 1)
 	statusc := make(chan checkStatus, 1)
-	own, openErr := gitstore.Open(r.Repo.Path())
+	own, openErr := gitstore.OpenQuarantined(r.Repo.Path(), r.Repo.Quarantine())
 	if openErr == nil {
-		go func() { statusc <- readCheckStatus(own, r.StatusBranch) }()
+		go func() {
+			if pol != nil {
+				filesc <- preparePolicy(own, h, pol)
+			}
+			statusc <- readCheckStatus(own, r.StatusBranch)
+		}()
 	}
 	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User}, ev)
 	var status checkStatus
@@ -98,8 +116,31 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.
 	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), status.live)
+	if openErr == nil {
+		if pf := <-filesc; pf.read {
+			res.Policy, res.Errors = r.judgePolicy(ctx, pol, pf, in)
+			return res, nil
+		}
+	}
 	res.Policy, res.Errors = r.checkPolicy(ctx, pol, loaded, in)
 	return res, nil
+}
+
+// preparePolicy reads the policy files of commit h (asking pol's
+// SizeChecker first, as checkPolicy does) and hands them to pol when it is
+// a PolicyPreparer, so that it compiles them while the commit is evaluated.
+// When the commit cannot be read here, the files are not read (read false).
+func preparePolicy(repo *gitstore.Repo, h plumbing.Hash, pol Policy) policyFiles {
+	snap, err := repo.Snapshot(h)
+	if err != nil { // not read: checkPolicy reads them from the loaded commit
+		return policyFiles{}
+	}
+	sc, _ := pol.(SizeChecker)
+	files, err := ReadPolicyFiles(snap, sc)
+	if p, ok := pol.(PolicyPreparer); ok && err == nil {
+		p.Prepare(files)
+	}
+	return policyFiles{files: files, err: err, read: true}
 }
 
 // checkStatus is what Check reads from the status branch: the inventory

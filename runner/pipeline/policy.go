@@ -227,6 +227,20 @@ func (r *Runner) checkPolicy(ctx context.Context, pol Policy, l *Loaded, in *Pol
 	}
 	sc, _ := pol.(SizeChecker)
 	files, err := ReadPolicyFiles(l.Snapshot, sc)
+	return r.judgePolicy(ctx, pol, policyFiles{files: files, err: err, read: true}, in)
+}
+
+// policyFiles are a commit's policy files as ReadPolicyFiles read them, or
+// why not.
+type policyFiles struct {
+	files []PolicyFile
+	err   error
+	read  bool // ReadPolicyFiles ran
+}
+
+// judgePolicy is checkPolicy with the policy files read.
+func (r *Runner) judgePolicy(ctx context.Context, pol Policy, pf policyFiles, in *PolicyInput) (PolicyResult, Diagnostics) {
+	files, err := pf.files, pf.err
 	if err != nil {
 		return PolicyResult{}, Diagnostics{{Summary: r.Redact(err.Error()),
 			Hint: "keep policy files few and small; nothing was applied"}}

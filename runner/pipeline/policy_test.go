@@ -2,6 +2,9 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gitops-runner/gitops-runner/runner/pipeline"
@@ -43,5 +46,57 @@ func TestPolicySeesOnePushAtCheckAndRun(t *testing.T) {
 	}
 	if run.Message != msg+"\n" && run.Message != msg {
 		t.Errorf("push.message at deploy = %q, want the whole commit message %q", run.Message, msg)
+	}
+}
+
+// preparingPolicy is a PolicyStarter whose started policy records the
+// files it is prepared with and checked with, in order.
+type preparingPolicy struct{ calls []string }
+
+func (p *preparingPolicy) Check(context.Context, []pipeline.PolicyFile, *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+	p.calls = append(p.calls, "unstarted check")
+	return pipeline.PolicyResult{}, nil
+}
+
+func (p *preparingPolicy) Start(context.Context) (pipeline.Policy, func()) {
+	return startedPolicy{p}, func() {}
+}
+
+type startedPolicy struct{ p *preparingPolicy }
+
+func (s startedPolicy) Prepare(files []pipeline.PolicyFile) {
+	s.p.calls = append(s.p.calls, "prepare "+filesString(files))
+}
+
+func (s startedPolicy) Check(_ context.Context, files []pipeline.PolicyFile, in *pipeline.PolicyInput) (pipeline.PolicyResult, error) {
+	s.p.calls = append(s.p.calls, fmt.Sprintf("check %s with %d resources", filesString(files), len(in.Resources)))
+	return pipeline.PolicyResult{}, nil
+}
+
+func filesString(files []pipeline.PolicyFile) string {
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "[%s %q]", f.Path, f.Source)
+	}
+	return b.String()
+}
+
+// TestCheckPreparesPolicy: the push-time check hands a started policy the
+// pushed commit's policy files before the input (so that it can compile
+// them during the evaluation), then checks with the same files.
+func TestCheckPreparesPolicy(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	pol := &preparingPolicy{}
+	r.Policy = pol
+	c := in.Push("a", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"}),
+		"policy/p.rego": "package p\n", "policy/notes.txt": "not a policy"})
+	if res, err := r.Check(context.Background(), c, pipeline.Push{User: "alice"}); err != nil || res.Rejected() {
+		t.Fatalf("check: %v %+v", err, res)
+	}
+	files := `[policy/p.rego "package p\n"]`
+	want := []string{"prepare " + files, "check " + files + " with 1 resources"}
+	if !slices.Equal(pol.calls, want) {
+		t.Errorf("calls:\n%q\nwant\n%q", pol.calls, want)
 	}
 }

@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +42,7 @@ func serve(name string) int {
 		say("error", s)
 		return exitProtocol
 	}
-	f, ok := lookup(name)
+	reg, ok := lookup(name)
 	if !ok {
 		return fail("no function registered as %q", name)
 	}
@@ -66,11 +69,21 @@ func serve(name string) int {
 	}
 	out := os.NewFile(uintptr(outFD), "sandbox-result")
 
-	req, err := io.ReadAll(os.Stdin)
-	if err != nil {
-		return fail("read request: %v", err)
+	progress := func(step string) { say("step", step) }
+	var res []byte
+	if reg.parts != nil {
+		parts := &Parts{r: bufio.NewReaderSize(os.Stdin, 64<<10), say: say}
+		res, err = reg.parts(context.Background(), parts, progress)
+		if perr := parts.err; perr != nil { // the function may have dropped it
+			return fail("read request: %v", perr)
+		}
+	} else {
+		var req []byte
+		if req, err = io.ReadAll(os.Stdin); err != nil {
+			return fail("read request: %v", err)
+		}
+		res, err = reg.f(context.Background(), req, progress)
 	}
-	res, err := f(context.Background(), req, func(step string) { say("step", step) })
 	if err != nil {
 		say("error", err.Error())
 		return exitFuncError
@@ -86,6 +99,61 @@ func serve(name string) int {
 	// without waiting for the exit (Child.Run).
 	_ = msg.Close()
 	return exitOK
+}
+
+// Parts is a request that comes in parts, as a PartsFunc reads it.
+type Parts struct {
+	r   *bufio.Reader
+	say func(verb, arg string)
+	n   int   // parts asked for
+	err error // a broken frame or pipe; sticky
+}
+
+// NewParts is a request of the given parts, for running a PartsFunc in
+// this process (tests, benchmarks).
+func NewParts(parts ...[]byte) *Parts {
+	var b []byte
+	for _, p := range parts {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
+		b = append(b, p...)
+	}
+	return &Parts{r: bufio.NewReader(bytes.NewReader(b)), say: func(string, string) {}}
+}
+
+// maxPart bounds one part's announced length, in bytes: above it the frame
+// is broken (the memory limit bounds what a part can really be).
+const maxPart = 1 << 40
+
+// Next returns the next part of the request, waiting for the parent to send
+// it (the child's wall-clock limit does not run meanwhile), or io.EOF after
+// the last. Any other error means the parent's pipe broke or a frame was
+// cut; the child then ends with a protocol error whatever the function
+// returns.
+func (p *Parts) Next() ([]byte, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	p.n++
+	p.say("wait", strconv.Itoa(p.n))
+	var hdr [8]byte
+	if _, err := io.ReadFull(p.r, hdr[:]); err != nil {
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		p.err = fmt.Errorf("part %d: %w", p.n, err)
+		return nil, p.err
+	}
+	size := binary.BigEndian.Uint64(hdr[:])
+	if size > maxPart {
+		p.err = fmt.Errorf("part %d: bad length %d", p.n, size)
+		return nil, p.err
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(p.r, b); err != nil {
+		p.err = fmt.Errorf("part %d: %w", p.n, err)
+		return nil, p.err
+	}
+	return b, nil
 }
 
 // applyLimits caps this process. Memory: RLIMIT_DATA, not RLIMIT_AS.

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,28 +42,45 @@ import (
 // encodes them in the output instead.
 type Func func(ctx context.Context, req []byte, progress func(step string)) ([]byte, error)
 
+// PartsFunc is work whose request comes in parts (RegisterParts): the
+// parent sends them one by one (Child.Send, then the last with Child.Run),
+// and the function reads them as it needs them (Parts.Next), so that it can
+// start on the first while the parent prepares the next. Otherwise as Func.
+type PartsFunc func(ctx context.Context, parts *Parts, progress func(step string)) ([]byte, error)
+
+// registered is a function of either kind.
+type registered struct {
+	f     Func
+	parts PartsFunc
+}
+
 var (
 	regMu    sync.Mutex
-	registry = map[string]Func{}
+	registry = map[string]registered{}
 )
 
 // Register makes f runnable in a child under name. Call it at init time, so
 // that the child process, which runs the same executable, knows it too. It
 // panics if name is registered twice.
-func Register(name string, f Func) {
+func Register(name string, f Func) { register(name, registered{f: f}) }
+
+// RegisterParts is Register for a function whose request comes in parts.
+func RegisterParts(name string, f PartsFunc) { register(name, registered{parts: f}) }
+
+func register(name string, r registered) {
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[name]; dup {
 		panic("sandbox: " + name + " registered twice")
 	}
-	registry[name] = f
+	registry[name] = r
 }
 
-func lookup(name string) (Func, bool) {
+func lookup(name string) (registered, bool) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	f, ok := registry[name]
-	return f, ok
+	r, ok := registry[name]
+	return r, ok
 }
 
 // The defaults for zero Limits fields.
@@ -77,8 +95,11 @@ type Limits struct {
 	// Task names the work in messages: "policy evaluation" gives
 	// "policy evaluation killed after 5s (...)". Empty: "sandbox NAME".
 	Task string
-	// Timeout is the wall-clock limit: the child's process group is killed
-	// when it expires. The child's CPU time is also capped (RLIMIT_CPU) a
+	// Timeout is the wall-clock limit on the child's work: its process
+	// group is killed when it expires. It counts from the request (Run) to
+	// the child's exit; for a function of RegisterParts, from when the
+	// child starts on the first part to its exit, less the time it waits
+	// for a part the parent has not sent yet (see Child.Send). The child's CPU time is also capped (RLIMIT_CPU) a
 	// little above Timeout × GOMAXPROCS, in case the parent is gone.
 	Timeout time.Duration
 	// Memory caps the child's private writable memory (RLIMIT_DATA: heap,
@@ -117,7 +138,7 @@ func (l Limits) withDefaults(name string) Limits {
 
 // Usage is what the child cost, from the kernel's accounting.
 type Usage struct {
-	Wall   time.Duration // from the request to exit, as the parent saw it
+	Wall   time.Duration // from the request (its first part) to exit, as the parent saw it
 	CPU    time.Duration // user + system
 	MaxRSS uint64        // peak resident set size, bytes
 }
@@ -129,9 +150,11 @@ type Result struct {
 }
 
 // The child's protocol: the function's name and limits in the environment,
-// the request on stdin, the output on stdout, progress and the function's
-// error as lines on fd 3 (stderr stays free for the Go runtime's own fatal
-// messages, which the parent reads).
+// the request on stdin (for a PartsFunc: each part as an 8-byte big-endian
+// length and its bytes, then EOF), the output on stdout, progress, the
+// function's error and "wait N" (it waits for part N) as lines on fd 3
+// (stderr stays free for the Go runtime's own fatal messages, which the
+// parent reads).
 const (
 	envFunc    = "GITOPS_RUNNER_SANDBOX"
 	envMemory  = "GITOPS_RUNNER_SANDBOX_MEMORY"
@@ -182,10 +205,13 @@ func Run(ctx context.Context, name string, req []byte, lim Limits) (*Result, err
 // starts and initializes the runtime while the caller prepares the
 // request, then waits for it on stdin. Its limits are in force from
 // start (memory, CPU, killed with ctx and with the runner); the wall-clock
-// Timeout counts from Run, when the request is sent.
+// Timeout counts from the request: from Run, or for a function of
+// RegisterParts from its start on the first part (Send), less the time it
+// waits for parts.
 type Child struct {
 	ctx      context.Context
 	lim      Limits
+	parts    bool // a PartsFunc: the request goes in frames
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	out      *capWriter
@@ -195,8 +221,14 @@ type Child struct {
 	msgR     *os.File
 	msgs     childMessages
 	msgDone  chan struct{}
+	clock    *workClock
 	killedBy atomic.Value // "" | "timeout" | "result" | "cancel" | "unused"
 	once     sync.Once    // Run or Close, whichever comes first
+
+	sendMu   sync.Mutex
+	sendq    chan []byte   // frames for the writer; nil until the first Send
+	sendDone chan struct{} // closed when the writer has ended
+	sendShut bool          // sendq is closed
 	// reaped is closed when a child whose result Run returned before it
 	// exited has been waited for (nil otherwise).
 	reaped chan struct{}
@@ -207,7 +239,8 @@ type Child struct {
 // ctx: it is killed when ctx ends. Start fails when no function is
 // registered under name, ctx has ended or the process cannot start.
 func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
-	if _, ok := lookup(name); !ok {
+	reg, ok := lookup(name)
+	if !ok {
 		return nil, fmt.Errorf("sandbox: no function registered as %q", name)
 	}
 	lim = lim.withDefaults(name)
@@ -218,8 +251,10 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", lim.Task, err)
 	}
-	c := &Child{ctx: ctx, lim: lim, msgR: msgR, out: &capWriter{max: lim.MaxResult}, errTail: &headTail{keep: stderrKeep},
-		outDone: make(chan struct{}), msgDone: make(chan struct{})}
+	c := &Child{ctx: ctx, lim: lim, parts: reg.parts != nil, msgR: msgR, out: &capWriter{max: lim.MaxResult},
+		errTail: &headTail{keep: stderrKeep}, outDone: make(chan struct{}), msgDone: make(chan struct{})}
+	c.clock = &workClock{parts: c.parts, left: lim.Timeout, expire: func() { c.kill("timeout") }}
+	c.msgs.onWait = c.clock.childWaits
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	// /proc/self/exe, not os.Executable(): it is the running binary even
 	// when a package upgrade has replaced the file, so parent and child
@@ -284,12 +319,13 @@ func (c *Child) kill(why string) {
 	}
 }
 
-// Close kills a child that was not given a request and waits for it to
-// end; after a Run that returned before the child exited, it waits for
-// that exit. It is safe to call more than once.
+// Close kills a child that was not given its whole request and waits for
+// it to end; after a Run that returned before the child exited, it waits
+// for that exit. It is safe to call more than once.
 func (c *Child) Close() {
 	c.once.Do(func() {
 		c.kill("unused")
+		c.endSend()
 		_ = c.stdin.Close()
 		<-c.outDone
 		<-c.msgDone
@@ -301,12 +337,92 @@ func (c *Child) Close() {
 	}
 }
 
-// Run sends the child its request and waits for its result, as the
-// package's Run does (same errors); the wall-clock limit counts from here.
-// A result comes back as soon as the child has written it and said it is
-// done, before the child has exited: its Usage then has the Wall time only
-// (the package's Run, which reaps, has all of it). A Child runs one
-// request: after Run or Close, Run fails.
+// Send hands a child of a function registered with RegisterParts the next
+// part of its request, without waiting for the child to read it (a writer
+// goroutine of the Child writes the parts in order); Run sends the last.
+// The wall-clock Timeout runs while the child works on the request: from
+// when it asks for the first part (Parts.Next, after its start-up) and
+// that part is sent; when it asks for a part not sent yet, its clock stops
+// until Send (or Run) sends it, since waiting for the parent is not the
+// child's work; from Run on it runs in any case. It fails for a plain
+// function and after Run or Close.
+func (c *Child) Send(part []byte) error {
+	if !c.parts {
+		return fmt.Errorf("%s: Send: the child's function takes its request whole (Register, not RegisterParts)", c.lim.Task)
+	}
+	if !c.queue(part, false) {
+		return fmt.Errorf("%s: Send: the child was already used or closed", c.lim.Task)
+	}
+	return nil
+}
+
+// queue hands a frame to the writer goroutine (started on the first
+// part) and counts it as sent; false after endSend.
+func (c *Child) queue(part []byte, last bool) bool {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if c.sendShut {
+		return false
+	}
+	if c.sendq == nil {
+		c.sendq, c.sendDone = make(chan []byte, 16), make(chan struct{})
+		go c.writeParts()
+	}
+	c.clock.sent(last)
+	c.sendq <- part
+	return true
+}
+
+// writeParts writes the queued parts, framed, and closes stdin after the
+// last. A child that dies (or is killed) before it read everything closes
+// the pipe: the writes fail, and Wait says why.
+func (c *Child) writeParts() {
+	defer close(c.sendDone)
+	failed := false
+	for p := range c.sendq {
+		if failed {
+			continue
+		}
+		var hdr [8]byte
+		binary.BigEndian.PutUint64(hdr[:], uint64(len(p)))
+		if _, err := c.stdin.Write(hdr[:]); err != nil {
+			failed = true
+			continue
+		}
+		if _, err := c.stdin.Write(p); err != nil {
+			failed = true
+		}
+	}
+	_ = c.stdin.Close()
+}
+
+// endSend closes the writer's queue: no more parts.
+func (c *Child) endSend() {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if !c.sendShut && c.sendq != nil {
+		close(c.sendq)
+	}
+	c.sendShut = true
+}
+
+// waitSend waits for the writer goroutine, if any, to end.
+func (c *Child) waitSend() {
+	c.sendMu.Lock()
+	done := c.sendDone
+	c.sendMu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// Run sends the child its request (for a function of RegisterParts: the
+// last part) and waits for its result, as the package's Run does (same
+// errors); the wall-clock limit counts from here, or for a function of
+// RegisterParts as Send says. A result comes back as soon as the child has
+// written it and said it is done, before the child has exited: its Usage
+// then has the Wall time only (the package's Run, which reaps, has all of
+// it). A Child runs one request: after Run or Close, Run fails.
 func (c *Child) Run(req []byte) (*Result, error) {
 	ran := false
 	c.once.Do(func() { ran = true })
@@ -314,12 +430,16 @@ func (c *Child) Run(req []byte) (*Result, error) {
 		return nil, fmt.Errorf("%s: the child was already used or closed", c.lim.Task)
 	}
 	lim := c.lim
-	start := time.Now()
-	timer := time.AfterFunc(lim.Timeout, func() { c.kill("timeout") })
-	// A child that dies (or is killed) before it read everything closes
-	// the pipe: the write fails, and Wait says why.
-	_, _ = c.stdin.Write(req)
-	_ = c.stdin.Close()
+	if c.parts {
+		c.queue(req, true)
+		c.endSend()
+	} else {
+		c.clock.sent(true)
+		// A child that dies (or is killed) before it read everything
+		// closes the pipe: the write fails, and Wait says why.
+		_, _ = c.stdin.Write(req)
+		_ = c.stdin.Close()
+	}
 	<-c.outDone
 	<-c.msgDone
 	if c.msgs.ok() && !c.out.over && c.killedBy.Load() == nil {
@@ -327,20 +447,22 @@ func (c *Child) Run(req []byte) (*Result, error) {
 		// all it does now is exit, which costs the kernel ~0.16 ms per MiB
 		// the child used (measured, Linux 6.18), ~10 ms after an
 		// evaluation. The result is used without waiting; Close reaps.
-		wall := time.Since(start)
+		wall := c.clock.wall()
+		c.clock.stop()
 		c.reaped = make(chan struct{})
 		go func() {
 			defer close(c.reaped)
 			_ = c.cmd.Wait()
-			timer.Stop()
+			c.waitSend()
 			_ = c.msgR.Close()
 		}()
 		return &Result{Output: c.out.buf.Bytes(), Usage: Usage{Wall: wall}}, nil
 	}
-	defer timer.Stop()
+	defer c.clock.stop()
 	defer func() { _ = c.msgR.Close() }()
 	waitErr := c.cmd.Wait()
-	wall := time.Since(start)
+	wall := c.clock.wall()
+	c.waitSend()
 
 	st := c.cmd.ProcessState
 	if st == nil { // Wait failed before the child ended: cannot happen after Start
@@ -379,6 +501,79 @@ func (c *Child) Run(req []byte) (*Result, error) {
 		e.Status = "exit status 0 without a result"
 	}
 	return nil, e
+}
+
+// workClock is a child's wall-clock limit; expire is called when the child
+// has worked Timeout. It runs while the child works on its request: for a
+// plain function from Run on; for a PartsFunc while the child has asked for
+// a part that was sent (from its asking for the first part, which follows
+// its start-up, to its asking for one not sent yet, and again from that
+// part's sending), and at the latest from Run on.
+type workClock struct {
+	mu       sync.Mutex
+	parts    bool          // a PartsFunc's child, which says what it waits for
+	left     time.Duration // budget not yet used, at the last stop
+	first    time.Time     // the first part; zero before
+	since    time.Time     // when it last started running
+	running  bool
+	final    bool // Run sent the last part
+	stopped  bool // for good (stop)
+	nsent    int  // parts sent
+	waitsFor int  // the part the child said it waits for; 0 none
+	timer    *time.Timer
+	expire   func()
+}
+
+// sent counts a part as sent; last: Run sent it.
+func (w *workClock) sent(last bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.nsent++
+	w.final = w.final || last
+	if w.first.IsZero() {
+		w.first = time.Now()
+	}
+	w.update()
+}
+
+// childWaits records that the child waits for a part.
+func (w *workClock) childWaits(part int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waitsFor = part
+	w.update()
+}
+
+// update starts or stops the clock as the state says.
+func (w *workClock) update() {
+	asked := w.waitsFor >= 1 && w.waitsFor <= w.nsent // works on a sent part
+	// After the last part nothing is waited for: a later Next gets EOF.
+	run := !w.stopped && w.nsent >= 1 && (!w.parts || w.final || asked)
+	switch {
+	case run && !w.running:
+		w.running, w.since = true, time.Now()
+		w.timer = time.AfterFunc(w.left, w.expire)
+	case !run && w.running && w.timer.Stop(): // (not when it fired already)
+		w.running = false
+		w.left -= time.Since(w.since)
+	}
+}
+
+// stop stops the clock for good.
+func (w *workClock) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// wall is the time since the first part.
+func (w *workClock) wall() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Since(w.first)
 }
 
 // childEnv is the child's whole environment.
@@ -438,10 +633,11 @@ func outOfMemory(ws syscall.WaitStatus, stderr string) bool {
 
 // childMessages is what the child said on fd 3.
 type childMessages struct {
-	mu   sync.Mutex
-	step string
-	err  *string
-	done bool
+	mu     sync.Mutex
+	step   string
+	err    *string
+	done   bool
+	onWait func(part int) // "wait N": the child waits for part N
 }
 
 // ok reports whether the child said it is done.
@@ -457,8 +653,8 @@ func (m *childMessages) lastStep() string {
 	return m.step
 }
 
-// read consumes lines "step Q", "error Q" and "ok" (Q: a Go-quoted string)
-// until EOF; unreadable lines are dropped.
+// read consumes lines "step Q", "error Q", "wait Q" and "ok" (Q: a
+// Go-quoted string) until EOF; unreadable lines are dropped.
 func (m *childMessages) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), msgLineMax)
@@ -470,6 +666,12 @@ func (m *childMessages) read(r io.Reader) {
 			if s, err = strconv.Unquote(arg); err != nil {
 				continue
 			}
+		}
+		if verb == "wait" {
+			if n, err := strconv.Atoi(s); err == nil && m.onWait != nil {
+				m.onWait(n)
+			}
+			continue
 		}
 		m.mu.Lock()
 		switch verb {
