@@ -88,7 +88,11 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "runner: push of %s rejected: nothing was accepted or applied; fix the above and push again\n", short(l.new))
 			continue
 		}
-		fmt.Fprintf(e.stdout, "runner: %s checked: %d resources, %d warnings (%d ms)\n", short(l.new), res.Resources, len(res.Warnings)+len(res.Policy.Warn), time.Since(start).Milliseconds())
+		took := fmt.Sprintf("%d ms", time.Since(start).Milliseconds())
+		if steps := res.Took.String(); steps != "" {
+			took += ": " + steps
+		}
+		fmt.Fprintf(e.stdout, "runner: %s checked: %d resources, %d warnings (%s)\n", short(l.new), res.Resources, len(res.Warnings)+len(res.Policy.Warn), took)
 	}
 	if rejected {
 		return exitError{code: exitFailed}

@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
@@ -17,6 +20,37 @@ type CheckResult struct {
 	// what a replay rolled back.
 	Warnings Diagnostics
 	Policy   PolicyResult
+	// Took is how long the check's steps took, for the pusher to see where
+	// a slow check spends its time.
+	Took CheckTimes
+}
+
+// CheckTimes are the wall times of a check's steps that the pusher waits
+// for. The policy files are compiled and the status branch is read while
+// the commit is evaluated: they are in none of them.
+type CheckTimes struct {
+	// Evaluate is the Jsonnet evaluation, its child's start included (0
+	// when an earlier evaluation of the commit was kept).
+	Evaluate time.Duration
+	// Decode is the decoding of the evaluated resources.
+	Decode time.Duration
+	// Policy is from the policy input's assembly to the policies' verdict.
+	Policy time.Duration
+}
+
+// String is "evaluation 250 ms, decode 10 ms, policies 110 ms" (the steps
+// that ran).
+func (t CheckTimes) String() string {
+	var parts []string
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"evaluation", t.Evaluate}, {"decode", t.Decode}, {"policies", t.Policy}} {
+		if p.d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d ms", p.name, p.d.Milliseconds()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // PolicyStarter is a Policy that can start its work ahead of a check (the
@@ -89,6 +123,7 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		return res, nil
 	}
 	res.Resources = len(loaded.Resources)
+	res.Took.Evaluate, res.Took.Decode = loaded.Evaluated, loaded.Decoded
 	if openErr != nil {
 		status = readCheckStatus(r.Repo, r.StatusBranch)
 	}
@@ -115,6 +150,8 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	}
 	// No backend is asked at push time; the live facts the last run saw
 	// (e.g. node capacities) let policies such as capacity decide now.
+	policyStart := time.Now()
+	defer func() { res.Took.Policy = time.Since(policyStart) }()
 	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), status.live)
 	if openErr == nil {
 		if pf := <-filesc; pf.read {

@@ -72,6 +72,9 @@ type Loaded struct {
 	// Cached says the evaluation was not run again: an earlier one of the
 	// same commit (the push's check) was kept (Runner.EvalCache).
 	Cached bool
+	// Evaluated and Decoded are how long the evaluation (0 when Cached)
+	// and the decoding took, wall time.
+	Evaluated, Decoded time.Duration
 }
 
 // Load runs steps 1–2 for a revision: evaluate the commit's entry file and
@@ -106,6 +109,7 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sa
 	if r.EvalCache != "" {
 		key = evalKey(h.String(), r.Entry, vars, r.Limits.withDefaults())
 	}
+	start := time.Now()
 	out, cached := r.cachedEval(key)
 	switch {
 	case cached:
@@ -127,13 +131,19 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sa
 		}()
 		defer func() { <-stored }()
 	}
+	evaluated := time.Since(start)
+	if cached {
+		evaluated = 0
+	}
+	start = time.Now()
 	rs, ds := Decode(r.Registry, r.Entry, out)
 	if len(ds) > 0 {
 		return nil, StageDecode, ds
 	}
 	msg := snap.Commit.Message
 	subject, _, _ := strings.Cut(msg, "\n")
-	return &Loaded{Commit: h.String(), Message: msg, Subject: subject, JSON: out, Resources: rs, Snapshot: snap, Cached: cached}, "", nil
+	return &Loaded{Commit: h.String(), Message: msg, Subject: subject, JSON: out, Resources: rs, Snapshot: snap, Cached: cached,
+		Evaluated: evaluated, Decoded: time.Since(start)}, "", nil
 }
 
 // libPrefix marks files found in the embedded library in error messages and
