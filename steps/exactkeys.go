@@ -24,13 +24,23 @@ import (
 // accepts (repeated names, invalid UTF-8): the check costs a fraction of
 // the decode it follows.
 func exactKeys(raw []byte, v any) bool {
-	dec := jsontext.NewDecoder(bytes.NewBuffer(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(raw), asEncodingJSON...)
 	if !checkKeys(dec, planOf(reflect.TypeOf(v))) {
 		return false
 	}
 	_, err := dec.ReadToken()
 	return errors.Is(err, io.EOF)
 }
+
+var (
+	// decoders are exactKeys' Decoders, reused: a decode calls it once
+	// per spec, and a new Decoder's state costs a handful of allocations.
+	decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+	// asEncodingJSON makes a Decoder take what encoding/json takes.
+	asEncodingJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+)
 
 // checkKeys checks the next value of dec against p and reads past it.
 func checkKeys(dec *jsontext.Decoder, p *keyPlan) bool {
