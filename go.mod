@@ -12,6 +12,7 @@ require (
 	github.com/go-acme/lego/v4 v4.28.1
 	github.com/go-git/go-billy/v5 v5.9.2
 	github.com/go-git/go-git/v5 v5.19.3
+	github.com/go-json-experiment/json v1.27.2
 	github.com/google/go-jsonnet v0.22.0
 	github.com/letsencrypt/pebble/v2 v2.10.1
 	github.com/luthermonson/go-proxmox v0.8.2

@@ -1,41 +1,49 @@
 package policy
 
 import (
-	"encoding/json"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
-	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// maxJSONDepth bounds the nesting of arrays and objects parseJSONValue
-// reads, as encoding/json does (10000).
+// maxJSONDepth is how deeply arrays and objects may nest in what
+// parseJSONValue reads: jsontext's limit, and encoding/json's.
 const maxJSONDepth = 10000
 
 // parseJSONValue reads a JSON document straight into the OPA value that
 // OPA's own conversion gives (util.UnmarshalJSON, then
 // ast.InterfaceToValue): numbers as written, a repeated object key's last
-// value, invalid UTF-8 in strings as U+FFFD. One pass, without the
-// map[string]any in between; short strings (object keys above all) and
-// numbers that recur share one term, as OPA's interned terms do.
+// value, invalid UTF-8 in strings as U+FFFD. One pass of a
+// jsontext.Decoder, without the map[string]any in between; short strings
+// (object keys above all) and numbers that recur share one term, as OPA's
+// interned terms do.
 func parseJSONValue(b []byte) (ast.Value, error) {
-	p := &jsonParser{b: b, interned: map[string]*ast.Term{}}
-	t, err := p.value(0)
-	if err != nil {
-		return nil, err
+	p := &jsonParser{
+		dec:      jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
+		interned: map[string]*ast.Term{},
 	}
-	p.space()
-	if p.i != len(p.b) {
-		return nil, p.errorf("data after the document")
+	t, err := p.value()
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF // no document at all
+	}
+	if err != nil {
+		return nil, fmt.Errorf("JSON: %w", err)
+	}
+	end := p.dec.InputOffset()
+	if _, err := p.dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("JSON: data after the document, which ends at byte %d", end)
 	}
 	return t.Value, nil
 }
 
-// jsonParser reads b from i.
+// jsonParser reads one document from dec.
 type jsonParser struct {
-	b []byte
-	i int
+	dec *jsontext.Decoder
 	// interned holds the terms of short strings ("s" + text) and of
 	// numbers ("n" + text) read so far, up to maxInterned of them.
 	interned map[string]*ast.Term
@@ -44,6 +52,8 @@ type jsonParser struct {
 	// gets a slice of exactly its length.
 	pairs [][2]*ast.Term
 	terms []*ast.Term
+	// text is the unquoted text of the last string read.
+	text []byte
 }
 
 // Interning: strings and numbers up to maxInternLen bytes, at most
@@ -72,100 +82,65 @@ func (p *jsonParser) intern(kind byte, raw []byte, mk func([]byte) ast.Value) *a
 	return t
 }
 
-func (p *jsonParser) errorf(format string, args ...any) error {
-	return fmt.Errorf("JSON at byte %d: %s", p.i, fmt.Sprintf(format, args...))
-}
+func stringValue(raw []byte) ast.Value { return ast.String(raw) }
 
-func (p *jsonParser) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
+func numberValue(raw []byte) ast.Value { return ast.Number(raw) }
 
-func (p *jsonParser) value(depth int) (*ast.Term, error) {
-	p.space()
-	if p.i >= len(p.b) {
-		return nil, p.errorf("unexpected end")
-	}
-	switch c := p.b[p.i]; c {
+// value reads the next value: an object, an array or a scalar.
+func (p *jsonParser) value() (*ast.Term, error) {
+	switch p.dec.PeekKind() {
 	case '{':
-		return p.object(depth + 1)
+		return p.object()
 	case '[':
-		return p.array(depth + 1)
-	case '"':
-		return p.string()
+		return p.array()
+	}
+	v, err := p.dec.ReadValue() // an error too
+	if err != nil {
+		return nil, err
+	}
+	switch v.Kind() {
 	case 't':
-		return p.literal("true", ast.InternedTerm(true))
+		return ast.InternedTerm(true), nil
 	case 'f':
-		return p.literal("false", ast.InternedTerm(false))
+		return ast.InternedTerm(false), nil
 	case 'n':
-		return p.literal("null", ast.InternedNullTerm)
-	default:
-		if c == '-' || (c >= '0' && c <= '9') {
-			return p.number()
-		}
-		return nil, p.errorf("unexpected %q", c)
+		return ast.InternedNullTerm, nil
+	case '"':
+		return p.string(v), nil
 	}
+	return p.intern('n', v, numberValue), nil // kept as written
 }
 
-func (p *jsonParser) literal(word string, t *ast.Term) (*ast.Term, error) {
-	if len(p.b)-p.i < len(word) || string(p.b[p.i:p.i+len(word)]) != word {
-		return nil, p.errorf("bad literal, want %s", word)
-	}
-	p.i += len(word)
-	return t, nil
+// string is the term of the JSON string v, which the Decoder has read.
+func (p *jsonParser) string(v jsontext.Value) *ast.Term {
+	// The only error left is invalid UTF-8, replaced by U+FFFD as
+	// encoding/json does.
+	p.text, _ = jsontext.AppendUnquote(p.text[:0], v)
+	return p.intern('s', p.text, stringValue)
 }
 
-func (p *jsonParser) object(depth int) (*ast.Term, error) {
-	if depth > maxJSONDepth {
-		return nil, p.errorf("nested too deeply")
-	}
-	p.i++ // {
-	p.space()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-		return ast.NewTerm(ast.NewObject()), nil
+func (p *jsonParser) object() (*ast.Term, error) {
+	if _, err := p.dec.ReadToken(); err != nil { // {
+		return nil, err
 	}
 	base := len(p.pairs)
 	defer func() { p.pairs = p.pairs[:base] }()
-	for {
-		p.space()
-		if p.i >= len(p.b) || p.b[p.i] != '"' {
-			return nil, p.errorf("want an object key")
-		}
-		k, err := p.string()
+	for p.dec.PeekKind() != '}' {
+		name, err := p.dec.ReadValue() // a string: the Decoder takes no other name
 		if err != nil {
 			return nil, err
 		}
-		p.space()
-		if p.i >= len(p.b) || p.b[p.i] != ':' {
-			return nil, p.errorf("want ':' after an object key")
-		}
-		p.i++
-		v, err := p.value(depth)
+		k := p.string(name)
+		v, err := p.value()
 		if err != nil {
 			return nil, err
 		}
 		p.pairs = append(p.pairs, [2]*ast.Term{k, v})
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, p.errorf("unexpected end in an object")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return ast.NewTerm(ast.NewObject(lastKeys(p.pairs[base:])...)), nil
-		default:
-			return nil, p.errorf("want ',' or '}' in an object")
-		}
 	}
+	if _, err := p.dec.ReadToken(); err != nil { // }
+		return nil, err
+	}
+	return ast.NewTerm(ast.NewObject(lastKeys(p.pairs[base:])...)), nil
 }
 
 // lastKeys keeps the last value of a repeated key, where its first stood
@@ -212,112 +187,21 @@ func lastKeys(kvs [][2]*ast.Term) [][2]*ast.Term {
 	return out
 }
 
-func (p *jsonParser) array(depth int) (*ast.Term, error) {
-	if depth > maxJSONDepth {
-		return nil, p.errorf("nested too deeply")
-	}
-	p.i++ // [
-	p.space()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
-		p.i++
-		return ast.NewTerm(ast.NewArray()), nil
+func (p *jsonParser) array() (*ast.Term, error) {
+	if _, err := p.dec.ReadToken(); err != nil { // [
+		return nil, err
 	}
 	base := len(p.terms)
 	defer func() { p.terms = p.terms[:base] }()
-	for {
-		t, err := p.value(depth)
+	for p.dec.PeekKind() != ']' {
+		t, err := p.value()
 		if err != nil {
 			return nil, err
 		}
 		p.terms = append(p.terms, t)
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, p.errorf("unexpected end in an array")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return ast.NewTerm(ast.NewArray(slices.Clone(p.terms[base:])...)), nil
-		default:
-			return nil, p.errorf("want ',' or ']' in an array")
-		}
 	}
-}
-
-func stringValue(raw []byte) ast.Value { return ast.String(raw) }
-
-func numberValue(raw []byte) ast.Value { return ast.Number(raw) }
-
-// string reads a JSON string: plain ASCII directly, anything with escapes
-// or other bytes through encoding/json.
-func (p *jsonParser) string() (*ast.Term, error) {
-	start := p.i
-	p.i++ // "
-	plain := true
-	for p.i < len(p.b) {
-		switch c := p.b[p.i]; {
-		case c == '"':
-			p.i++
-			if plain {
-				return p.intern('s', p.b[start+1:p.i-1], stringValue), nil
-			}
-			var s string
-			if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {
-				p.i = start
-				return nil, p.errorf("bad string: %v", err)
-			}
-			return ast.StringTerm(s), nil
-		case c == '\\':
-			plain = false
-			p.i += 2
-		case c < 0x20:
-			return nil, p.errorf("control character in a string")
-		default:
-			if c >= utf8.RuneSelf {
-				plain = false
-			}
-			p.i++
-		}
+	if _, err := p.dec.ReadToken(); err != nil { // ]
+		return nil, err
 	}
-	return nil, p.errorf("unterminated string")
-}
-
-// number reads a JSON number and keeps it as written.
-func (p *jsonParser) number() (*ast.Term, error) {
-	start := p.i
-	digits := func() int {
-		n := 0
-		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
-			p.i++
-			n++
-		}
-		return n
-	}
-	if p.b[p.i] == '-' {
-		p.i++
-	}
-	switch {
-	case p.i < len(p.b) && p.b[p.i] == '0':
-		p.i++
-	case digits() == 0:
-		return nil, p.errorf("bad number")
-	}
-	if p.i < len(p.b) && p.b[p.i] == '.' {
-		p.i++
-		if digits() == 0 {
-			return nil, p.errorf("bad number")
-		}
-	}
-	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
-		p.i++
-		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
-			p.i++
-		}
-		if digits() == 0 {
-			return nil, p.errorf("bad number")
-		}
-	}
-	return p.intern('n', p.b[start:p.i], numberValue), nil
+	return ast.NewTerm(ast.NewArray(slices.Clone(p.terms[base:])...)), nil
 }

@@ -1,13 +1,15 @@
 package steps
 
 import (
-	"encoding/json"
+	"bytes"
+	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"sync"
 	"unicode"
 
-	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // exactKeys reports whether every key of raw's objects that meets a struct
@@ -16,71 +18,67 @@ import (
 // ignored (encoding/json takes "keytype" for `json:"keyType"`), makes it
 // false. Keys of maps and of values decoded whole (an interface, a
 // json.Unmarshaler) are not checked. raw must be one JSON value that
-// encoding/json decoded into v without error; text that is not JSON
-// reports false where the walk notices.
+// encoding/json decoded into v without error; other text reports false.
 //
-// It reads raw once, allocating only for a key with escapes or non-ASCII
-// bytes (unquoted as encoding/json does): the check costs a fraction of
+// It reads raw once with a jsontext.Decoder that accepts what encoding/json
+// accepts (repeated names, invalid UTF-8): the check costs a fraction of
 // the decode it follows.
 func exactKeys(raw []byte, v any) bool {
-	s := jsonscan.New(raw)
-	return checkKeys(s, planOf(reflect.TypeOf(v))) && s.Done()
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(raw), asEncodingJSON...)
+	if !checkKeys(dec, planOf(reflect.TypeOf(v))) {
+		return false
+	}
+	_, err := dec.ReadToken()
+	return errors.Is(err, io.EOF)
 }
 
-// checkKeys checks the value at s's position against p and moves past it.
-func checkKeys(s *jsonscan.Scanner, p *keyPlan) bool {
-	switch c := s.Next(); {
-	case c == '{' && p.kind != planSkip:
-		s.Byte('{')
-		if s.Byte('}') {
-			return true
+var (
+	// decoders are exactKeys' Decoders, reused: a decode calls it once
+	// per spec, and a new Decoder's state costs a handful of allocations.
+	decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+	// asEncodingJSON makes a Decoder take what encoding/json takes.
+	asEncodingJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+)
+
+// checkKeys checks the next value of dec against p and reads past it.
+func checkKeys(dec *jsontext.Decoder, p *keyPlan) bool {
+	switch k := dec.PeekKind(); {
+	case k == '{' && p.kind != planSkip:
+		if _, err := dec.ReadToken(); err != nil {
+			return false
 		}
-		for {
-			raw, plain, ok := s.Key()
-			if !ok {
+		for dec.PeekKind() != '}' {
+			name, err := dec.ReadToken() // unquoted as encoding/json does (invalid UTF-8 → U+FFFD)
+			if err != nil {
 				return false
 			}
-			vp := p.elem
+			vp, ok := p.elem, true
 			switch p.kind {
 			case planStruct:
-				if plain {
-					vp, ok = p.fields[string(raw[1:len(raw)-1])]
-				} else {
-					var k string // unquoted as encoding/json does (invalid UTF-8 → U+FFFD)
-					if json.Unmarshal(raw, &k) != nil {
-						return false
-					}
-					vp, ok = p.fields[k]
-				}
-				if !ok {
-					return false
-				}
+				vp, ok = p.fields[name.String()]
 			case planList:
 				vp = skipPlan // a list given an object: encoding/json refused it
 			}
-			if !checkKeys(s, vp) {
+			if !ok || !checkKeys(dec, vp) {
 				return false
 			}
-			if !s.Byte(',') {
-				return s.Byte('}')
-			}
 		}
-	case c == '[' && p.kind == planList:
-		s.Byte('[')
-		if s.Byte(']') {
-			return true
+	case k == '[' && p.kind == planList:
+		if _, err := dec.ReadToken(); err != nil {
+			return false
 		}
-		for {
-			if !checkKeys(s, p.elem) {
+		for dec.PeekKind() != ']' {
+			if !checkKeys(dec, p.elem) {
 				return false
 			}
-			if !s.Byte(',') {
-				return s.Byte(']')
-			}
 		}
+	default:
+		return dec.SkipValue() == nil
 	}
-	_, ok := s.Skip()
-	return ok
+	_, err := dec.ReadToken() // the closing '}' or ']'
+	return err == nil
 }
 
 // keyPlan is what exactKeys checks in a value of one Go type.

@@ -3,11 +3,15 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
-	"github.com/gitops-runner/gitops-runner/internal/jsonscan"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/gitops-runner/gitops-runner/steps"
 )
 
@@ -161,33 +165,31 @@ func rawResources(entry string, out []byte) ([]*RawResource, Diagnostics) {
 }
 
 // soundResources is rawResources of sound output — {"resources": [...]},
-// every entry {kind, name, spec, dependsOn?, adopt?} — in one walk over it
-// (the output of 1000 guests is ~0.5 MB) after jsonscan.Valid, each spec a
-// slice of out, not a copy. It takes only the plain form Jsonnet writes:
-// each key once, keys and strings without escapes or non-ASCII bytes, spec
-// an object, adopt true or false. Anything else reports false, and
-// rawResources looks again with encoding/json, slowly, to decode it or say
-// what is wrong.
+// every entry {kind, name, spec, dependsOn?, adopt?} — in one pass of a
+// jsontext.Decoder over it (the output of 1000 guests is ~0.5 MB), which
+// checks that it is JSON as encoding/json accepts it (repeated names,
+// invalid UTF-8) while reading; each spec is a slice of out, not a copy.
+// It takes only the plain form Jsonnet writes: each key once, keys and
+// strings without escapes or non-ASCII bytes, spec an object, adopt true or
+// false. Anything else reports false, and rawResources looks again with
+// encoding/json, slowly, to decode it or say what is wrong.
 func soundResources(out []byte) ([]*RawResource, bool) {
-	if !jsonscan.Valid(out) {
-		return nil, false
-	}
-	s := jsonscan.New(out)
-	if !s.Byte('{') || string(plainKey(s)) != "resources" || !s.Byte('[') {
+	dec := jsontext.NewDecoder(bytes.NewBuffer(out), asEncodingJSON...)
+	if !readDelim(dec, '{') || string(plainText(dec)) != "resources" || !readDelim(dec, '[') {
 		return nil, false
 	}
 	list := make([]RawResource, 0, len(out)/512)
-	for !s.Byte(']') {
-		if len(list) > 0 && !s.Byte(',') {
-			return nil, false
-		}
-		r, ok := soundResource(s)
+	for dec.PeekKind() != ']' {
+		r, ok := soundResource(dec, out)
 		if !ok {
 			return nil, false
 		}
 		list = append(list, r)
 	}
-	if !s.Byte('}') || !s.Done() {
+	if !readDelim(dec, ']') || !readDelim(dec, '}') {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, false
 	}
 	ptrs := make([]*RawResource, len(list))
@@ -197,87 +199,95 @@ func soundResources(out []byte) ([]*RawResource, bool) {
 	return ptrs, true
 }
 
+// asEncodingJSON are the options under which a jsontext.Decoder reads the
+// text that json.Valid accepts (FuzzValid): by default it refuses repeated
+// object names and invalid UTF-8 in strings, which encoding/json takes.
+var asEncodingJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
 // soundResource reads one entry of the resources list for soundResources.
-func soundResource(s *jsonscan.Scanner) (RawResource, bool) {
+func soundResource(dec *jsontext.Decoder, out []byte) (RawResource, bool) {
 	var r RawResource
-	if !s.Byte('{') {
+	if !readDelim(dec, '{') {
 		return r, false
 	}
 	var seen [5]bool
-	for !s.Byte('}') {
-		if seen != [5]bool{} && !s.Byte(',') {
-			return r, false
-		}
+	for dec.PeekKind() != '}' {
 		ok := false
 		var field int
-		switch string(plainKey(s)) {
+		switch string(plainText(dec)) {
 		case "kind":
 			field = 0
-			r.Kind, ok = plainString(s)
+			r.Kind, ok = plainString(dec)
 		case "name":
 			field = 1
-			r.Name, ok = plainString(s)
+			r.Name, ok = plainString(dec)
 		case "spec":
 			field = 2
-			if s.Next() == '{' {
-				var raw []byte
-				raw, ok = s.Skip()
-				r.Spec = raw[:len(raw):len(raw)] // an append must not write into out
+			if dec.PeekKind() == '{' {
+				spec, err := dec.ReadValue()
+				end := int(dec.InputOffset())
+				ok = err == nil
+				r.Spec = out[end-len(spec) : end : end] // an append must not write into out
 			}
 		case "dependsOn":
 			field = 3
-			r.DependsOn, ok = plainStrings(s)
+			r.DependsOn, ok = plainStrings(dec)
 		case "adopt":
 			field = 4
-			var lit []byte
-			lit, ok = s.Skip()
-			r.Adopt = string(lit) == "true"
-			ok = ok && (r.Adopt || string(lit) == "false")
+			tok, err := dec.ReadToken()
+			r.Adopt = tok.Kind() == 't'
+			ok = err == nil && (r.Adopt || tok.Kind() == 'f')
 		}
 		if !ok || seen[field] {
 			return r, false
 		}
 		seen[field] = true
 	}
-	return r, true
+	return r, readDelim(dec, '}')
 }
 
-// plainKey reads an object key without escapes or non-ASCII bytes and its
-// colon; nil for any other.
-func plainKey(s *jsonscan.Scanner) []byte {
-	raw, plain, ok := s.Key()
-	if !ok || !plain {
+// readDelim reads the next token, reporting whether it is the delimiter
+// k ('{', '}', '[' or ']').
+func readDelim(dec *jsontext.Decoder, k jsontext.Kind) bool {
+	tok, err := dec.ReadToken()
+	return err == nil && tok.Kind() == k
+}
+
+// plainText reads a string without escapes or non-ASCII bytes, an object
+// name or a value, and returns its text; nil for any other value.
+func plainText(dec *jsontext.Decoder) []byte {
+	v, err := dec.ReadValue()
+	if err != nil || v.Kind() != '"' {
 		return nil
 	}
-	return raw[1 : len(raw)-1]
-}
-
-// plainString reads a string without escapes or non-ASCII bytes.
-func plainString(s *jsonscan.Scanner) (string, bool) {
-	raw, plain, ok := s.String()
-	if !ok || !plain {
-		return "", false
+	for _, c := range v {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return nil
+		}
 	}
-	return string(raw[1 : len(raw)-1]), true
+	return v[1 : len(v)-1]
 }
 
-// plainStrings reads a list of plain strings (see plainString).
-func plainStrings(s *jsonscan.Scanner) ([]string, bool) {
-	if !s.Byte('[') {
+// plainString is plainText as a string.
+func plainString(dec *jsontext.Decoder) (string, bool) {
+	text := plainText(dec)
+	return string(text), text != nil
+}
+
+// plainStrings reads a list of plain strings (see plainText).
+func plainStrings(dec *jsontext.Decoder) ([]string, bool) {
+	if !readDelim(dec, '[') {
 		return nil, false
 	}
 	list := []string{}
-	for !s.Byte(']') {
-		if len(list) > 0 && !s.Byte(',') {
-			return nil, false
-		}
-		str, ok := plainString(s)
+	for dec.PeekKind() != ']' {
+		str, ok := plainString(dec)
 		if !ok {
 			return nil, false
 		}
 		list = append(list, str)
 	}
-	return list, true
+	return list, readDelim(dec, ']')
 }
 
 // specDiagnostics turns a backend's Decode error into one diagnostic per

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // soundSeeds are outputs in Jsonnet's plain form and in forms encoding/json
@@ -109,4 +112,51 @@ func tokenResources(out []byte) ([]*RawResource, bool) {
 		ptrs[i] = &list[i]
 	}
 	return ptrs, true
+}
+
+// validSeeds are JSON texts and near misses.
+var validSeeds = []string{
+	``, ` `, `{}`, ` [ ] `, `{"a": [1, -0, 0.5, -1.5e+3, 2E-2, true, false, null, "x"]}`, `"\u00e9\n\"\\\/\b\f\r\t"`,
+	`01`, `1.`, `.5`, `-`, `+1`, `1e`, `1e+`, `--1`, `tru`, `truex`, `nul`, `[1,]`, `{"a":1,}`, `{"a"}`, `{1: 2}`, `[1 2]`,
+	`"\x"`, `"\u12G4"`, `"\u123"`, "\"a\x01\"", "\"\xff\xfe\"", `"open`, `{} {}`, `{}x`, "\t\n\r{}\r\n", `[[[]]]`, `"\`,
+	`{"a": 1, "a": 2}`, `"\ud800"`, `"\udc00\ud800\u0041"`,
+}
+
+// decoderValid reports whether a jsontext.Decoder with soundResources'
+// options reads in as one value with only space around it.
+func decoderValid(in string) bool {
+	dec := jsontext.NewDecoder(bytes.NewBufferString(in), asEncodingJSON...)
+	if dec.SkipValue() != nil {
+		return false
+	}
+	_, err := dec.ReadToken()
+	return errors.Is(err, io.EOF)
+}
+
+// TestValid: soundResources' Decoder reads what json.Valid accepts, up to
+// encoding/json's nesting limit, and refuses the rest.
+func TestValid(t *testing.T) {
+	for _, in := range validSeeds {
+		if got, want := decoderValid(in), json.Valid([]byte(in)); got != want {
+			t.Errorf("the Decoder takes %q: %v, json.Valid says %v", in, got, want)
+		}
+	}
+	for _, n := range []int{9999, 10000, 10001} {
+		in := strings.Repeat(`[{"a":`, n/2) + strings.Repeat("[", n%2) + "1" + strings.Repeat("]", n%2) + strings.Repeat("}]", n/2)
+		if got, want := decoderValid(in), json.Valid([]byte(in)); got != want {
+			t.Errorf("the Decoder takes %d levels: %v, json.Valid says %v", n, got, want)
+		}
+	}
+}
+
+// FuzzValid compares what soundResources' Decoder reads with json.Valid.
+func FuzzValid(f *testing.F) {
+	for _, in := range validSeeds {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if got, want := decoderValid(in), json.Valid([]byte(in)); got != want {
+			t.Errorf("the Decoder takes %q: %v, json.Valid says %v", in, got, want)
+		}
+	})
 }
