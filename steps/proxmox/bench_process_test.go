@@ -27,7 +27,9 @@ import (
 // Each reports peak-RSS-MB, the largest resident set of any
 // process of the run — the runner and its evaluation and policy children
 // (getrusage of the waited-for tree, whose ru_maxrss is the largest
-// process's, not a sum) — which issue 16 bounds at 100 MB, and cpu-ms/op,
+// process's, not a sum; an upper bound: Linux counts in it the resident
+// set of this benchmark binary, ~42 MiB, which the runner's process was
+// forked from) — which issue 16 bounds at 100 MB, and cpu-ms/op,
 // the CPU time of the runner and its children together.
 func BenchmarkProcess1000(b *testing.B) {
 	p, p100 := newProcessLab(b, 1000), newProcessLab(b, 100)
