@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -63,8 +64,8 @@ type PolicyStarter interface {
 
 // PolicyPreparer is a started Policy (PolicyStarter) that can be handed the
 // commit's policy files before the input is known, so that it compiles
-// them while the commit is evaluated. Its Check is then given the same
-// files.
+// them while the evaluated output is decoded. Its Check is then given the
+// same files.
 type PolicyPreparer interface {
 	Prepare(files []PolicyFile)
 }
@@ -99,8 +100,7 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	}
 	// The policy files and the status branch are read while the commit is
 	// evaluated, through a handle of its own (a go-git repository is not
-	// safe for concurrent use), and a started policy compiles the files
-	// meanwhile (PolicyPreparer). (Without a handle, they are read
+	// safe for concurrent use). (Without a handle, they are read
 	// afterwards.)
 	filesc := make(chan policyFiles, 1)
 	statusc := make(chan checkStatus, 1)
@@ -108,12 +108,36 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	if openErr == nil {
 		go func() {
 			if pol != nil {
-				filesc <- preparePolicy(own, h, pol)
+				filesc <- readPolicyFilesAt(own, h, pol)
 			}
 			statusc <- readCheckStatus(own, r.StatusBranch)
 		}()
 	}
-	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User}, ev)
+	// Once the commit is evaluated, its child is reaped, and only then does
+	// a started policy child get the files to compile (PolicyPreparer),
+	// while the output is decoded: the two children never hold memory at
+	// the same time, so a check holds at most one limits.maxMemoryMiB (and
+	// an idle child's start), as when one ran after the other.
+	var (
+		pf       policyFiles
+		prepared sync.WaitGroup
+	)
+	evaluated := func() {
+		prepared.Go(func() {
+			if ev != nil {
+				ev.Close()
+			}
+			if openErr != nil || pol == nil {
+				return
+			}
+			pf = <-filesc
+			if p, ok := pol.(PolicyPreparer); ok && pf.read && pf.err == nil {
+				p.Prepare(pf.files)
+			}
+		})
+	}
+	loaded, _, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: push.User}, ev, evaluated)
+	prepared.Wait()
 	var status checkStatus
 	if openErr == nil {
 		status = <-statusc // always: the goroutine ends here
@@ -153,30 +177,24 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 	policyStart := time.Now()
 	defer func() { res.Took.Policy = time.Since(policyStart) }()
 	in := BuildPolicyInput(loaded.Resources, nil, inv.Resources, renames, r.pushOf(loaded, push), status.live)
-	if openErr == nil {
-		if pf := <-filesc; pf.read {
-			res.Policy, res.Errors = r.judgePolicy(ctx, pol, pf, in)
-			return res, nil
-		}
+	if pf.read {
+		res.Policy, res.Errors = r.judgePolicy(ctx, pol, pf, in)
+		return res, nil
 	}
 	res.Policy, res.Errors = r.checkPolicy(ctx, pol, loaded, in)
 	return res, nil
 }
 
-// preparePolicy reads the policy files of commit h (asking pol's
-// SizeChecker first, as checkPolicy does) and hands them to pol when it is
-// a PolicyPreparer, so that it compiles them while the commit is evaluated.
-// When the commit cannot be read here, the files are not read (read false).
-func preparePolicy(repo *gitstore.Repo, h plumbing.Hash, pol Policy) policyFiles {
+// readPolicyFilesAt reads the policy files of commit h (asking pol's
+// SizeChecker first, as checkPolicy does). When the commit cannot be read
+// here, the files are not read (read false).
+func readPolicyFilesAt(repo *gitstore.Repo, h plumbing.Hash, pol Policy) policyFiles {
 	snap, err := repo.Snapshot(h)
 	if err != nil { // not read: checkPolicy reads them from the loaded commit
 		return policyFiles{}
 	}
 	sc, _ := pol.(SizeChecker)
 	files, err := ReadPolicyFiles(snap, sc)
-	if p, ok := pol.(PolicyPreparer); ok && err == nil {
-		p.Prepare(files)
-	}
 	return policyFiles{files: files, err: err, read: true}
 }
 

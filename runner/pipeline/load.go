@@ -85,7 +85,7 @@ func (r *Runner) Load(ctx context.Context, rev string, vars Vars) (*Loaded, erro
 	if err != nil {
 		return nil, diagnose(err, "")
 	}
-	l, _, ds := r.load(ctx, h, vars, nil)
+	l, _, ds := r.load(ctx, h, vars, nil, nil)
 	if len(ds) > 0 {
 		return nil, ds
 	}
@@ -95,8 +95,10 @@ func (r *Runner) Load(ctx context.Context, rev string, vars Vars) (*Loaded, erro
 // load evaluates and decodes commit h (steps 1 and 2); on failure it names
 // the stage that failed. child, when not nil, is an evaluation child
 // started ahead (startEvaluation) that an isolated evaluation uses instead
-// of starting its own; the caller closes it.
-func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sandbox.Child) (*Loaded, Stage, Diagnostics) {
+// of starting its own; the caller closes it. evaluated, when not nil, is
+// called once the commit is evaluated (or its evaluation found in the
+// cache), before the output is decoded.
+func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sandbox.Child, evaluated func()) (*Loaded, Stage, Diagnostics) {
 	snap, err := r.Repo.Snapshot(h)
 	if err != nil {
 		return nil, StageLoad, diagnose(err, "")
@@ -131,9 +133,12 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sa
 		}()
 		defer func() { <-stored }()
 	}
-	evaluated := time.Since(start)
+	took := time.Since(start)
 	if cached {
-		evaluated = 0
+		took = 0
+	}
+	if evaluated != nil {
+		evaluated()
 	}
 	start = time.Now()
 	rs, ds := Decode(r.Registry, r.Entry, out)
@@ -143,7 +148,7 @@ func (r *Runner) load(ctx context.Context, h plumbing.Hash, vars Vars, child *sa
 	msg := snap.Commit.Message
 	subject, _, _ := strings.Cut(msg, "\n")
 	return &Loaded{Commit: h.String(), Message: msg, Subject: subject, JSON: out, Resources: rs, Snapshot: snap, Cached: cached,
-		Evaluated: evaluated, Decoded: time.Since(start)}, "", nil
+		Evaluated: took, Decoded: time.Since(start)}, "", nil
 }
 
 // libPrefix marks files found in the embedded library in error messages and

@@ -1,9 +1,13 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,5 +102,74 @@ func TestCheckPreparesPolicy(t *testing.T) {
 	want := []string{"prepare " + files, "check " + files + " with 1 resources"}
 	if !slices.Equal(pol.calls, want) {
 		t.Errorf("calls:\n%q\nwant\n%q", pol.calls, want)
+	}
+}
+
+// childCounter is a preparingPolicy that counts, when it is prepared, the
+// child processes this test process has beyond a baseline.
+type childCounter struct {
+	preparingPolicy
+	t                   *testing.T
+	baseline, atPrepare int
+}
+
+func (c *childCounter) Start(context.Context) (pipeline.Policy, func()) {
+	return countingPolicy{startedPolicy{&c.preparingPolicy}, c}, func() {}
+}
+
+type countingPolicy struct {
+	startedPolicy
+	c *childCounter
+}
+
+func (s countingPolicy) Prepare(files []pipeline.PolicyFile) {
+	s.c.atPrepare = childProcesses(s.c.t) - s.c.baseline
+	s.startedPolicy.Prepare(files)
+}
+
+// childProcesses counts the processes whose parent is this one (zombies
+// included: they have not been reaped).
+func childProcesses(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, self := 0, strconv.Itoa(os.Getpid())
+	for _, e := range ents {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // not a process, or gone
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == self {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCheckPreparesPolicyAfterEvaluationChild: at push time the policy
+// child gets its files to compile only once the evaluation child has
+// exited and been reaped, so that a check never holds two memory limits
+// at once (a review measured 484 MiB at a 256 MiB limit when the policy
+// child compiled during the evaluation).
+func TestCheckPreparesPolicyAfterEvaluationChild(t *testing.T) {
+	in := newInfra(t)
+	r := in.runner(steptest.New())
+	r.Isolate = true
+	pol := &childCounter{t: t, atPrepare: -1}
+	r.Policy = pol
+	c := in.Push("a", map[string]string{"main.jsonnet": things(map[string]string{"a": "1"}), "policy/p.rego": "package p\n"})
+	pol.baseline = childProcesses(t)
+	if res, err := r.Check(context.Background(), c, pipeline.Push{User: "alice"}); err != nil || res.Rejected() {
+		t.Fatalf("check: %v %+v", err, res)
+	}
+	if pol.atPrepare != 0 {
+		t.Errorf("when the policy was prepared, %d more child processes than before the check (the evaluation child not reaped yet), want 0", pol.atPrepare)
+	}
+	if len(pol.calls) != 2 || !strings.HasPrefix(pol.calls[0], "prepare ") {
+		t.Errorf("calls %q, want a prepare, then a check", pol.calls)
 	}
 }

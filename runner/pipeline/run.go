@@ -122,7 +122,7 @@ func (r *Runner) prepare(ctx context.Context, req Request, rep *Report, log logr
 	}
 
 	done := r.time(rep, StageLoad, log)
-	loaded, stage, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: req.Push.User}, nil)
+	loaded, stage, ds := r.load(ctx, h, Vars{Branch: r.Branch, Pusher: req.Push.User}, nil, nil)
 	done()
 	if len(ds) > 0 {
 		return nil, stage, ds
