@@ -32,6 +32,16 @@ func init() {
 			got = append(got, string(p))
 		}
 	})
+	// "failfirst" fails on its first part, as a policy that does not
+	// compile does, without asking for the next.
+	sandbox.RegisterParts("failfirst", func(_ context.Context, parts *sandbox.Parts, progress func(string)) ([]byte, error) {
+		p, err := parts.Next()
+		if err != nil {
+			return nil, err
+		}
+		progress("policy/typo.rego")
+		return nil, errors.New("policy does not compile: " + string(p))
+	})
 	// "gather" reads its parts to the end, then works 0.9 s.
 	sandbox.RegisterParts("gather", func(_ context.Context, parts *sandbox.Parts, progress func(string)) ([]byte, error) {
 		for {
@@ -151,5 +161,30 @@ func TestPartsTimeoutAfterLastPart(t *testing.T) {
 	var le *sandbox.LimitError
 	if !errors.As(err, &le) || le.Limit != sandbox.LimitTime || le.LastStep != "working" {
 		t.Fatalf("Run: %v, want the time limit at step \"working\"", err)
+	}
+}
+
+// A child that fails on its first part ends without asking for the next;
+// the parent sends the last part only later, after the time limit (the
+// check's policy child whose policy does not compile, while the commit
+// takes longer than policy.timeout to evaluate). Run reports the child's
+// own error, not the time limit: the clock counts work, and there was none
+// after the error.
+func TestPartsErrorBeforeLastPartIsNotATimeout(t *testing.T) {
+	lim := testLimits
+	lim.Timeout = 300 * time.Millisecond
+	c, err := sandbox.Start(context.Background(), "failfirst", lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Send([]byte("undefined function no_such_fn")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * lim.Timeout)
+	_, err = c.Run([]byte("input"))
+	var fe *sandbox.FuncError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Message, "policy does not compile: undefined function no_such_fn") {
+		t.Fatalf("Run: %v, want the child's own error", err)
 	}
 }

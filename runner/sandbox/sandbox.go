@@ -253,7 +253,16 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 	}
 	c := &Child{ctx: ctx, lim: lim, parts: reg.parts != nil, msgR: msgR, out: &capWriter{max: lim.MaxResult},
 		errTail: &headTail{keep: stderrKeep}, outDone: make(chan struct{}), msgDone: make(chan struct{})}
-	c.clock = &workClock{parts: c.parts, left: lim.Timeout, expire: func() { c.kill("timeout") }}
+	// The clock measures the child's work: once the child has said it is
+	// done ("ok", or its function's "error"), an expiry is not its doing.
+	// (A PartsFunc that fails on its first part ends without asking for
+	// the next, and its clock would otherwise run on until Run: its error
+	// came back as the time limit.)
+	c.clock = &workClock{parts: c.parts, left: lim.Timeout, expire: func() {
+		if !c.msgs.finished() {
+			c.kill("timeout")
+		}
+	}}
 	c.msgs.onWait = c.clock.childWaits
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	// /proc/self/exe, not os.Executable(): it is the running binary even
@@ -297,6 +306,9 @@ func Start(ctx context.Context, name string, lim Limits) (*Child, error) {
 	go func() {
 		defer close(c.msgDone)
 		c.msgs.read(msgR)
+		// The message pipe ends when the child is done or gone: no more
+		// work to time.
+		c.clock.stop()
 	}()
 	go func() {
 		defer close(c.outDone)
@@ -645,6 +657,14 @@ func (m *childMessages) ok() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.done
+}
+
+// finished reports whether the child said it is done or that its function
+// failed: its work is over either way.
+func (m *childMessages) finished() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.done || m.err != nil
 }
 
 func (m *childMessages) lastStep() string {
