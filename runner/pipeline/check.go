@@ -31,24 +31,31 @@ type CheckResult struct {
 // the commit is evaluated: they are in none of them.
 type CheckTimes struct {
 	// Evaluate is the Jsonnet evaluation, its child's start included (0
-	// when an earlier evaluation of the commit was kept).
+	// when an earlier evaluation of the commit was kept: Cached).
 	Evaluate time.Duration
+	Cached   bool
 	// Decode is the decoding of the evaluated resources.
 	Decode time.Duration
 	// Policy is from the policy input's assembly to the policies' verdict.
 	Policy time.Duration
 }
 
-// String is "evaluation 250 ms, decode 10 ms, policies 110 ms" (the steps
-// that ran).
+// String is "evaluation 250 ms, decode <1 ms, policies 110 ms" (the steps
+// that ran; "evaluation cached" when it did not).
 func (t CheckTimes) String() string {
 	var parts []string
+	if t.Cached {
+		parts = append(parts, "evaluation cached")
+	}
 	for _, p := range []struct {
 		name string
 		d    time.Duration
 	}{{"evaluation", t.Evaluate}, {"decode", t.Decode}, {"policies", t.Policy}} {
-		if p.d > 0 {
+		switch {
+		case p.d >= time.Millisecond:
 			parts = append(parts, fmt.Sprintf("%s %d ms", p.name, p.d.Milliseconds()))
+		case p.d > 0:
+			parts = append(parts, p.name+" <1 ms")
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -147,7 +154,7 @@ func (r *Runner) Check(ctx context.Context, commit string, push Push) (*CheckRes
 		return res, nil
 	}
 	res.Resources = len(loaded.Resources)
-	res.Took.Evaluate, res.Took.Decode = loaded.Evaluated, loaded.Decoded
+	res.Took.Evaluate, res.Took.Decode, res.Took.Cached = loaded.Evaluated, loaded.Decoded, loaded.Cached
 	if openErr != nil {
 		status = readCheckStatus(r.Repo, r.StatusBranch)
 	}
