@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/gitops-runner/gitops-runner/steps"
 )
 
 // maxJSONDepth is how deeply arrays and objects may nest in what
@@ -24,7 +26,7 @@ const maxJSONDepth = 10000
 // interned terms do.
 func parseJSONValue(b []byte) (ast.Value, error) {
 	p := &jsonParser{
-		dec:      jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
+		dec:      jsontext.NewDecoder(bytes.NewBuffer(b), steps.AsEncodingJSON...),
 		interned: map[string]*ast.Term{},
 	}
 	t, err := p.value()

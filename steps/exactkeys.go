@@ -26,7 +26,7 @@ import (
 func exactKeys(raw []byte, v any) bool {
 	dec := decoders.Get().(*jsontext.Decoder)
 	defer decoders.Put(dec)
-	dec.Reset(bytes.NewBuffer(raw), asEncodingJSON...)
+	dec.Reset(bytes.NewBuffer(raw), AsEncodingJSON...)
 	if !checkKeys(dec, planOf(reflect.TypeOf(v))) {
 		return false
 	}
@@ -38,9 +38,14 @@ var (
 	// decoders are exactKeys' Decoders, reused: a decode calls it once
 	// per spec, and a new Decoder's state costs a handful of allocations.
 	decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
-	// asEncodingJSON makes a Decoder take what encoding/json takes.
-	asEncodingJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 )
+
+// AsEncodingJSON are the options under which a jsontext.Decoder reads the
+// text encoding/json reads (json.Valid; FuzzValid in runner/pipeline holds
+// it to that): by default jsontext refuses repeated object names and
+// invalid UTF-8 in strings, which encoding/json takes. The runner's fast
+// JSON paths (the decode, exactKeys, the policy input) read with them.
+var AsEncodingJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
 // checkKeys checks the next value of dec against p and reads past it.
 func checkKeys(dec *jsontext.Decoder, p *keyPlan) bool {

@@ -174,7 +174,7 @@ func rawResources(entry string, out []byte) ([]*RawResource, Diagnostics) {
 // false. Anything else reports false, and rawResources looks again with
 // encoding/json, slowly, to decode it or say what is wrong.
 func soundResources(out []byte) ([]*RawResource, bool) {
-	dec := jsontext.NewDecoder(bytes.NewBuffer(out), asEncodingJSON...)
+	dec := jsontext.NewDecoder(bytes.NewBuffer(out), steps.AsEncodingJSON...)
 	if !readDelim(dec, '{') || string(plainText(dec)) != "resources" || !readDelim(dec, '[') {
 		return nil, false
 	}
@@ -198,11 +198,6 @@ func soundResources(out []byte) ([]*RawResource, bool) {
 	}
 	return ptrs, true
 }
-
-// asEncodingJSON are the options under which a jsontext.Decoder reads the
-// text that json.Valid accepts (FuzzValid): by default it refuses repeated
-// object names and invalid UTF-8 in strings, which encoding/json takes.
-var asEncodingJSON = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
 // soundResource reads one entry of the resources list for soundResources.
 func soundResource(dec *jsontext.Decoder, out []byte) (RawResource, bool) {

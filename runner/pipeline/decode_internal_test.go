@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitops-runner/gitops-runner/steps"
+
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -125,7 +127,7 @@ var validSeeds = []string{
 // decoderValid reports whether a jsontext.Decoder with soundResources'
 // options reads in as one value with only space around it.
 func decoderValid(in string) bool {
-	dec := jsontext.NewDecoder(bytes.NewBufferString(in), asEncodingJSON...)
+	dec := jsontext.NewDecoder(bytes.NewBufferString(in), steps.AsEncodingJSON...)
 	if dec.SkipValue() != nil {
 		return false
 	}
