@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -757,50 +756,4 @@ func (w *headTail) String() string {
 		return string(w.head) + string(w.tail)
 	}
 	return fmt.Sprintf("%s\n[... %d bytes ...]\n%s", w.head, w.dropped, w.tail)
-}
-
-// RegisterJSON registers a function whose request and result are JSON
-// values (RunJSON calls it): the encoding is done here, once.
-func RegisterJSON[Req, Resp any](name string, f func(ctx context.Context, req Req, progress func(step string)) (Resp, error)) {
-	Register(name, func(ctx context.Context, b []byte, progress func(string)) ([]byte, error) {
-		var req Req
-		if err := json.Unmarshal(b, &req); err != nil {
-			return nil, fmt.Errorf("%s: request: %w", name, err)
-		}
-		resp, err := f(ctx, req, progress)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(resp)
-	})
-}
-
-// RunJSON runs a function registered with RegisterJSON: Run, with the
-// request and the result as JSON values.
-func RunJSON[Req, Resp any](ctx context.Context, name string, req Req, lim Limits) (Resp, error) {
-	c, err := Start(ctx, name, lim)
-	if err != nil {
-		var resp Resp
-		return resp, err
-	}
-	defer c.Close()
-	return RunJSONIn[Req, Resp](c, name, req)
-}
-
-// RunJSONIn is RunJSON in a child started ahead (Start) for the function
-// registered under name with RegisterJSON.
-func RunJSONIn[Req, Resp any](c *Child, name string, req Req) (Resp, error) {
-	var resp Resp
-	b, err := json.Marshal(req)
-	if err != nil {
-		return resp, fmt.Errorf("%s: request: %w", name, err)
-	}
-	res, err := c.Run(b)
-	if err != nil {
-		return resp, err
-	}
-	if err := json.Unmarshal(res.Output, &resp); err != nil {
-		return resp, fmt.Errorf("%s: the child's answer: %w", name, err)
-	}
-	return resp, nil
 }
